@@ -1,0 +1,65 @@
+use std::net::TcpListener;
+
+use actix_web::{dev::Server, web, App, HttpServer};
+use tracing_actix_web::TracingLogger;
+
+use crate::{
+    configuration::Settings,
+    routes::health,
+    store::{EventStore, Migrations},
+};
+
+/// The running server: bound (port 0 in tests picks a free port), migrated, ready to run.
+pub struct Application {
+    port: u16,
+    server: Server,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("cannot open the database {url}: {source}")]
+    Store { url: String, source: crate::store::StoreError },
+    #[error("cannot listen on {address}: {source}")]
+    Bind { address: String, source: std::io::Error },
+    #[error("cannot read the workflow file {path}: {source}")]
+    Workflow { path: String, source: std::io::Error },
+}
+
+impl Application {
+    pub async fn build(settings: &Settings) -> Result<Self, StartupError> {
+        // Workflow files are read here; their full validation arrives with the domain (issue 3).
+        std::fs::metadata(&settings.workflow)
+            .map_err(|source| StartupError::Workflow { path: settings.workflow.display().to_string(), source })?;
+        let store = EventStore::open(&settings.database, Migrations::Apply)
+            .await
+            .map_err(|source| StartupError::Store { url: settings.database.to_string(), source })?;
+        let bind_error = |source| StartupError::Bind { address: settings.bind.clone(), source };
+        let listener = TcpListener::bind(&settings.bind).map_err(bind_error)?;
+        let port = listener.local_addr().map_err(bind_error)?.port();
+        let server = serve(listener, store).map_err(bind_error)?;
+        Ok(Self { port, server })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Runs until SIGTERM or SIGINT; in-flight requests finish before it returns.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+fn serve(listener: TcpListener, store: EventStore) -> std::io::Result<Server> {
+    let store = web::Data::new(store);
+    let server = HttpServer::new(move || {
+        App::new()
+            .wrap(TracingLogger::default())
+            .app_data(store.clone())
+            .route("/healthz", web::get().to(health::healthz))
+            .route("/readyz", web::get().to(health::readyz))
+    })
+    .listen(listener)?
+    .run();
+    Ok(server)
+}

@@ -1,0 +1,247 @@
+//! The seam between the store's logic and the two SQL dialects.
+
+use std::{collections::HashMap, future::Future, sync::Arc};
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sqlx::{migrate::Migrator, PgPool, SqlitePool};
+use tokio::sync::{mpsc, watch};
+
+use super::{
+    event::RecordedEvent, writer, AppendOutcome, DatabaseUrl, LogHead, Migrations, StoreError,
+};
+
+/// What an idempotency key remembers: a fingerprint of the append and the outcome it got.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct IdempotencyRecord {
+    pub fingerprint: String,
+    pub outcome: AppendOutcome,
+}
+
+/// The statements the writer needs inside one batch transaction. Implemented once per backend.
+pub(crate) trait WriteBackend: Send + Sync + 'static {
+    type Tx: Send;
+
+    /// Begins the batch transaction and takes the lock on the log head, returning the head.
+    fn lock_head(&self) -> impl Future<Output = Result<(Self::Tx, LogHead), sqlx::Error>> + Send;
+    /// Current version of each named stream (missing streams are left out).
+    fn stream_versions(
+        &self,
+        tx: &mut Self::Tx,
+        streams: &[String],
+    ) -> impl Future<Output = Result<HashMap<String, i64>, sqlx::Error>> + Send;
+    fn idempotency_records(
+        &self,
+        tx: &mut Self::Tx,
+        keys: &[String],
+    ) -> impl Future<Output = Result<HashMap<String, IdempotencyRecord>, sqlx::Error>> + Send;
+    /// Runs a statement without parameters (savepoints).
+    fn execute(&self, tx: &mut Self::Tx, sql: &'static str) -> impl Future<Output = Result<(), sqlx::Error>> + Send;
+    fn insert_events(
+        &self,
+        tx: &mut Self::Tx,
+        events: &[RecordedEvent],
+    ) -> impl Future<Output = Result<(), sqlx::Error>> + Send;
+    fn insert_idempotency(
+        &self,
+        tx: &mut Self::Tx,
+        records: &[(String, IdempotencyRecord)],
+    ) -> impl Future<Output = Result<(), sqlx::Error>> + Send;
+    /// Moves the head; on PostgreSQL this also notifies the other processes at commit.
+    fn advance_head(&self, tx: &mut Self::Tx, head: &LogHead) -> impl Future<Output = Result<(), sqlx::Error>> + Send;
+    fn commit(&self, tx: Self::Tx) -> impl Future<Output = Result<(), sqlx::Error>> + Send;
+}
+
+/// A row of the `events` table as both backends select it (JSON and ids as text).
+#[derive(sqlx::FromRow)]
+pub(crate) struct EventRow {
+    position: i64,
+    stream_id: String,
+    stream_version: i64,
+    event_type: String,
+    schema_version: i32,
+    data: String,
+    metadata: String,
+    recorded_at: DateTime<Utc>,
+    event_id: String,
+    hash: String,
+}
+
+impl TryFrom<EventRow> for RecordedEvent {
+    type Error = StoreError;
+
+    fn try_from(row: EventRow) -> Result<Self, Self::Error> {
+        let corrupt = |reason: String| StoreError::CorruptEvent { position: row.position, reason };
+        Ok(RecordedEvent {
+            position: row.position,
+            data: serde_json::from_str(&row.data).map_err(|e| corrupt(format!("data: {e}")))?,
+            metadata: serde_json::from_str(&row.metadata).map_err(|e| corrupt(format!("metadata: {e}")))?,
+            event_id: row.event_id.parse().map_err(|e| corrupt(format!("event id: {e}")))?,
+            stream: row.stream_id,
+            version: row.stream_version,
+            event_type: row.event_type,
+            schema_version: row.schema_version,
+            recorded_at: row.recorded_at,
+            hash: row.hash,
+        })
+    }
+}
+
+pub(crate) fn decode_rows(rows: Vec<EventRow>) -> Result<Vec<RecordedEvent>, StoreError> {
+    rows.into_iter().map(RecordedEvent::try_from).collect()
+}
+
+/// The connection pool of whichever backend the URL named.
+#[derive(Clone)]
+pub(crate) enum Database {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/postgres");
+
+impl Database {
+    pub async fn connect(url: &DatabaseUrl) -> Result<Self, StoreError> {
+        match url {
+            DatabaseUrl::Sqlite(target) => super::sqlite::connect(target).await.map(Database::Sqlite),
+            DatabaseUrl::Postgres(target) => super::postgres::connect(target).await.map(Database::Postgres),
+        }
+    }
+
+    pub fn name(&self) -> &'static str {
+        match self {
+            Database::Sqlite(_) => "sqlite",
+            Database::Postgres(_) => "postgres",
+        }
+    }
+
+    fn migrator(&self) -> &'static Migrator {
+        match self {
+            Database::Sqlite(_) => &SQLITE_MIGRATIONS,
+            Database::Postgres(_) => &POSTGRES_MIGRATIONS,
+        }
+    }
+
+    /// The highest migration applied to this database (0 for an empty one).
+    async fn applied_migration(&self) -> Result<i64, StoreError> {
+        let applied = match self {
+            Database::Sqlite(pool) => {
+                let exists: Option<String> = sqlx::query_scalar(
+                    "SELECT name FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'",
+                )
+                .fetch_optional(pool)
+                .await?;
+                match exists {
+                    None => None,
+                    Some(_) => sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations WHERE success")
+                        .fetch_one(pool)
+                        .await?,
+                }
+            }
+            Database::Postgres(pool) => {
+                let exists: Option<String> = sqlx::query_scalar("SELECT to_regclass('_sqlx_migrations')::text")
+                    .fetch_one(pool)
+                    .await?;
+                match exists {
+                    None => None,
+                    Some(_) => sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations WHERE success")
+                        .fetch_one(pool)
+                        .await?,
+                }
+            }
+        };
+        Ok(applied.unwrap_or(0))
+    }
+
+    /// Refuses a schema newer than this binary; applies (or requires) the known migrations.
+    pub async fn prepare_schema(&self, migrations: Migrations) -> Result<(), StoreError> {
+        let migrator = self.migrator();
+        let known = migrator.iter().map(|m| m.version).max().unwrap_or(0);
+        let found = self.applied_migration().await?;
+        if found > known {
+            return Err(StoreError::SchemaTooNew { found, known });
+        }
+        match (migrations, found < known) {
+            (Migrations::RequireCurrent, true) => Err(StoreError::SchemaTooOld { found, known }),
+            (Migrations::Apply, true) => match self {
+                Database::Sqlite(pool) => Ok(migrator.run(pool).await?),
+                Database::Postgres(pool) => Ok(migrator.run(pool).await?),
+            },
+            (Migrations::Apply, false) => self.check_writable().await,
+            (Migrations::RequireCurrent, false) => Ok(()),
+        }
+    }
+
+    /// A store opened for writing must be able to take the write lock, or it would fail only at
+    /// the first append (a read-only SQLite file, a PostgreSQL standby).
+    async fn check_writable(&self) -> Result<(), StoreError> {
+        // A write that changes nothing, rolled back.
+        const PROBE: &str = "UPDATE log_head SET position = position WHERE id = 1";
+        match self {
+            Database::Sqlite(pool) => {
+                let mut tx = pool.begin().await?;
+                sqlx::query(PROBE).execute(&mut *tx).await?;
+                tx.rollback().await?
+            }
+            Database::Postgres(pool) => {
+                let mut tx = pool.begin().await?;
+                sqlx::query(PROBE).execute(&mut *tx).await?;
+                tx.rollback().await?
+            }
+        }
+        Ok(())
+    }
+
+    pub fn spawn_writer(&self, jobs: mpsc::Receiver<writer::Job>, committed: Arc<watch::Sender<i64>>) {
+        match self {
+            Database::Sqlite(pool) => {
+                tokio::spawn(writer::run(super::sqlite::SqliteWriter(pool.clone()), jobs, committed));
+            }
+            Database::Postgres(pool) => {
+                tokio::spawn(writer::run(super::postgres::PostgresWriter(pool.clone()), jobs, committed));
+            }
+        }
+    }
+
+    /// Other processes' commits: LISTEN/NOTIFY on PostgreSQL. SQLite has only in-process signals
+    /// (from the writer) and the cursor's polling for writes made by other processes.
+    pub fn spawn_commit_listener(&self, committed: Arc<watch::Sender<i64>>) {
+        if let Database::Postgres(pool) = self {
+            tokio::spawn(super::postgres::listen_for_commits(pool.clone(), committed));
+        }
+    }
+
+    pub async fn head(&self) -> Result<LogHead, StoreError> {
+        const SQL: &str = "SELECT position, hash FROM log_head WHERE id = 1";
+        let (position, hash) = match self {
+            Database::Sqlite(pool) => sqlx::query_as(SQL).fetch_one(pool).await?,
+            Database::Postgres(pool) => sqlx::query_as(SQL).fetch_one(pool).await?,
+        };
+        Ok(LogHead { position, hash })
+    }
+
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        match self {
+            Database::Sqlite(pool) => sqlx::query("SELECT 1").execute(pool).await.map(drop)?,
+            Database::Postgres(pool) => sqlx::query("SELECT 1").execute(pool).await.map(drop)?,
+        };
+        Ok(())
+    }
+
+    pub async fn read_stream(&self, stream: &str, from_version: i64) -> Result<Vec<RecordedEvent>, StoreError> {
+        let rows = match self {
+            Database::Sqlite(pool) => super::sqlite::read_stream(pool, stream, from_version).await?,
+            Database::Postgres(pool) => super::postgres::read_stream(pool, stream, from_version).await?,
+        };
+        decode_rows(rows)
+    }
+
+    pub async fn read_page(&self, after_position: i64, limit: i64) -> Result<Vec<RecordedEvent>, StoreError> {
+        let rows = match self {
+            Database::Sqlite(pool) => super::sqlite::read_page(pool, after_position, limit).await?,
+            Database::Postgres(pool) => super::postgres::read_page(pool, after_position, limit).await?,
+        };
+        decode_rows(rows)
+    }
+}

@@ -1,0 +1,190 @@
+//! The append-only event log: one table of events chained by SHA-256, on SQLite or PostgreSQL.
+//!
+//! Every append goes through one writer task per process (see `writer`), which takes the lock on the
+//! log head, so positions are contiguous and assigned in commit order on both backends.
+
+mod backend;
+mod cursor;
+mod error;
+pub mod event;
+mod postgres;
+mod sqlite;
+mod url;
+mod verify;
+mod writer;
+
+use std::{fmt, sync::Arc};
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::{mpsc, oneshot, watch};
+
+pub use cursor::LogCursor;
+pub use error::StoreError;
+pub use event::{Metadata, NewEvent, RecordedEvent, GENESIS_HASH};
+pub use url::DatabaseUrl;
+pub use verify::{VerifyProblem, VerifyReport};
+
+use backend::Database;
+
+/// What the caller believes the stream's version to be; a mismatch is a conflict, never an overwrite.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExpectedVersion {
+    /// Append whatever the stream holds.
+    Any,
+    /// The stream must not exist yet.
+    NoStream,
+    /// The stream's last event must have exactly this version (versions start at 1).
+    Exact(i64),
+}
+
+impl ExpectedVersion {
+    fn admits(self, current: i64) -> bool {
+        match self {
+            ExpectedVersion::Any => true,
+            ExpectedVersion::NoStream => current == 0,
+            ExpectedVersion::Exact(version) => current == version,
+        }
+    }
+}
+
+impl fmt::Display for ExpectedVersion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ExpectedVersion::Any => f.write_str("any version"),
+            ExpectedVersion::NoStream => f.write_str("no stream yet"),
+            ExpectedVersion::Exact(version) => write!(f, "version {version}"),
+        }
+    }
+}
+
+/// A batch of events for one stream, appended all or nothing.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AppendRequest {
+    pub stream: String,
+    pub expected: ExpectedVersion,
+    pub events: Vec<NewEvent>,
+    /// Repeating an append with the same key returns the first result and writes nothing.
+    pub idempotency_key: Option<String>,
+}
+
+impl AppendRequest {
+    pub fn new(stream: impl Into<String>, expected: ExpectedVersion, events: Vec<NewEvent>) -> Self {
+        Self { stream: stream.into(), expected, events, idempotency_key: None }
+    }
+
+    pub fn idempotent(mut self, key: impl Into<String>) -> Self {
+        self.idempotency_key = Some(key.into());
+        self
+    }
+}
+
+/// Where an append landed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppendOutcome {
+    pub stream: String,
+    pub first_position: i64,
+    pub last_position: i64,
+    /// The stream's version after the append.
+    pub version: i64,
+}
+
+/// The last event of the log: its position and hash (0 and the genesis hash when empty).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogHead {
+    pub position: i64,
+    pub hash: String,
+}
+
+impl LogHead {
+    pub fn empty() -> Self {
+        LogHead { position: 0, hash: GENESIS_HASH.to_string() }
+    }
+}
+
+/// Whether opening a store may change its schema.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Migrations {
+    /// Apply pending migrations (the server at start, `roleledger migrate`).
+    Apply,
+    /// Refuse a schema that is not exactly the one this binary knows (read-only tools).
+    RequireCurrent,
+}
+
+/// The event log. Cheap to clone; all clones share one writer task and one connection pool.
+#[derive(Clone)]
+pub struct EventStore {
+    db: Database,
+    jobs: mpsc::Sender<writer::Job>,
+    committed: watch::Receiver<i64>,
+}
+
+impl EventStore {
+    /// Connects, checks the schema version, applies or requires migrations, and starts the writer.
+    pub async fn open(url: &DatabaseUrl, migrations: Migrations) -> Result<Self, StoreError> {
+        let db = Database::connect(url).await?;
+        db.prepare_schema(migrations).await?;
+        let head = db.head().await?;
+        let (committed_tx, committed) = watch::channel(head.position);
+        let committed_tx = Arc::new(committed_tx);
+        let (jobs, jobs_rx) = mpsc::channel(writer::QUEUE_DEPTH);
+        db.spawn_writer(jobs_rx, committed_tx.clone());
+        db.spawn_commit_listener(committed_tx);
+        Ok(Self { db, jobs, committed })
+    }
+
+    /// Appends one stream's events. Concurrent calls are committed together (group commit), each
+    /// getting its own outcome or error.
+    pub async fn append(&self, request: AppendRequest) -> Result<AppendOutcome, StoreError> {
+        if request.events.is_empty() {
+            return Err(StoreError::EmptyAppend);
+        }
+        let (reply, outcome) = oneshot::channel();
+        self.jobs.send(writer::Job { request, reply }).await.map_err(|_| StoreError::Closed)?;
+        outcome.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// A stream's events from `from_version` on (versions start at 1).
+    pub async fn read_stream(&self, stream: &str, from_version: i64) -> Result<Vec<RecordedEvent>, StoreError> {
+        self.db.read_stream(stream, from_version).await
+    }
+
+    /// Up to `limit` events after `after_position`, in position order.
+    pub async fn read_page(&self, after_position: i64, limit: i64) -> Result<Vec<RecordedEvent>, StoreError> {
+        self.db.read_page(after_position, limit).await
+    }
+
+    /// Reads the whole log after `after_position` page by page, ending at its current end.
+    pub fn read_all(&self, after_position: i64) -> LogCursor {
+        LogCursor::new(self.clone(), after_position, false)
+    }
+
+    /// Reads the log after `after_position` and then waits for new events, forever.
+    pub fn follow(&self, after_position: i64) -> LogCursor {
+        LogCursor::new(self.clone(), after_position, true)
+    }
+
+    pub async fn head(&self) -> Result<LogHead, StoreError> {
+        self.db.head().await
+    }
+
+    /// Checks that the database answers (readiness).
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        self.db.ping().await
+    }
+
+    /// Walks the whole chain: contiguous positions, stream versions, hashes and the stored head.
+    pub async fn verify(&self) -> Result<VerifyReport, StoreError> {
+        verify::verify(self).await
+    }
+
+    /// Which backend this store runs on ("sqlite" or "postgres").
+    pub fn backend_name(&self) -> &'static str {
+        self.db.name()
+    }
+
+    /// Signals of committed positions, for the cursor's wake-ups.
+    fn commit_signal(&self) -> watch::Receiver<i64> {
+        self.committed.clone()
+    }
+}

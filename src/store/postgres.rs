@@ -1,0 +1,197 @@
+//! PostgreSQL: production, several server processes on one database. The row lock on `log_head`
+//! serializes appends across processes; NOTIFY at commit wakes the other processes' followers.
+
+use std::{collections::HashMap, str::FromStr, sync::Arc, time::Duration};
+
+use sqlx::{
+    postgres::{PgConnectOptions, PgListener, PgPoolOptions},
+    Connection, PgConnection, PgPool, Postgres, Transaction,
+};
+use tokio::sync::watch;
+
+use super::{
+    backend::{EventRow, IdempotencyRecord, WriteBackend},
+    event::RecordedEvent,
+    LogHead, StoreError,
+};
+
+const COMMIT_CHANNEL: &str = "roleledger_events";
+
+const SELECT_EVENTS: &str = "SELECT position, stream_id, stream_version, event_type, schema_version, \
+     data::text AS data, metadata::text AS metadata, recorded_at, event_id::text AS event_id, hash FROM events";
+
+pub(crate) async fn connect(url: &str) -> Result<PgPool, StoreError> {
+    let options = PgConnectOptions::from_str(url)?;
+    // One direct connection first: its error names the cause ("connection refused", "database does
+    // not exist"), where the pool would only report a timeout.
+    PgConnection::connect_with(&options).await?.close().await?;
+    let pool = PgPoolOptions::new()
+        .max_connections(16)
+        .acquire_timeout(Duration::from_secs(5))
+        .connect_with(options)
+        .await?;
+    Ok(pool)
+}
+
+pub(crate) async fn read_stream(pool: &PgPool, stream: &str, from_version: i64) -> Result<Vec<EventRow>, sqlx::Error> {
+    sqlx::query_as(&format!("{SELECT_EVENTS} WHERE stream_id = $1 AND stream_version >= $2 ORDER BY stream_version"))
+        .bind(stream)
+        .bind(from_version)
+        .fetch_all(pool)
+        .await
+}
+
+pub(crate) async fn read_page(pool: &PgPool, after_position: i64, limit: i64) -> Result<Vec<EventRow>, sqlx::Error> {
+    sqlx::query_as(&format!("{SELECT_EVENTS} WHERE position > $1 ORDER BY position LIMIT $2"))
+        .bind(after_position)
+        .bind(limit)
+        .fetch_all(pool)
+        .await
+}
+
+/// Raises the shared signal of committed positions whenever any process on this database commits.
+pub(crate) async fn listen_for_commits(pool: PgPool, committed: Arc<watch::Sender<i64>>) {
+    loop {
+        let mut listener = match PgListener::connect_with(&pool).await {
+            Ok(listener) => listener,
+            Err(error) => {
+                tracing::warn!(%error, "cannot listen for commits; followers poll meanwhile");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        if let Err(error) = listener.listen(COMMIT_CHANNEL).await {
+            tracing::warn!(%error, "cannot listen for commits; followers poll meanwhile");
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            continue;
+        }
+        loop {
+            tokio::select! {
+                _ = committed.closed() => return,
+                notification = listener.recv() => match notification {
+                    Ok(notification) => {
+                        if let Ok(position) = notification.payload().parse::<i64>() {
+                            committed.send_if_modified(|known| {
+                                let newer = position > *known;
+                                if newer { *known = position; }
+                                newer
+                            });
+                        }
+                    }
+                    Err(error) => {
+                        tracing::warn!(%error, "lost the commit listener; reconnecting");
+                        break;
+                    }
+                },
+            }
+        }
+    }
+}
+
+pub(crate) struct PostgresWriter(pub PgPool);
+
+impl WriteBackend for PostgresWriter {
+    type Tx = Transaction<'static, Postgres>;
+
+    async fn lock_head(&self) -> Result<(Self::Tx, LogHead), sqlx::Error> {
+        let mut tx = self.0.begin().await?;
+        // FOR UPDATE waits for the previous holder's commit and then reads its head (READ COMMITTED
+        // re-reads the locked row), and every later statement in this transaction sees that commit.
+        let (position, hash) = sqlx::query_as("SELECT position, hash FROM log_head WHERE id = 1 FOR UPDATE")
+            .fetch_one(&mut *tx)
+            .await?;
+        Ok((tx, LogHead { position, hash }))
+    }
+
+    async fn stream_versions(&self, tx: &mut Self::Tx, streams: &[String]) -> Result<HashMap<String, i64>, sqlx::Error> {
+        let rows: Vec<(String, Option<i64>)> = sqlx::query_as(
+            "SELECT wanted, (SELECT MAX(stream_version) FROM events WHERE stream_id = wanted) \
+             FROM UNNEST($1::text[]) AS wanted",
+        )
+        .bind(streams)
+        .fetch_all(&mut **tx)
+        .await?;
+        Ok(rows.into_iter().filter_map(|(stream, version)| Some((stream, version?))).collect())
+    }
+
+    async fn idempotency_records(
+        &self,
+        tx: &mut Self::Tx,
+        keys: &[String],
+    ) -> Result<HashMap<String, IdempotencyRecord>, sqlx::Error> {
+        let rows: Vec<(String, String, sqlx::types::Json<super::AppendOutcome>)> =
+            sqlx::query_as("SELECT key, fingerprint, outcome FROM idempotency_keys WHERE key = ANY($1)")
+                .bind(keys)
+                .fetch_all(&mut **tx)
+                .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(key, fingerprint, outcome)| (key, IdempotencyRecord { fingerprint, outcome: outcome.0 }))
+            .collect())
+    }
+
+    async fn execute(&self, tx: &mut Self::Tx, sql: &'static str) -> Result<(), sqlx::Error> {
+        sqlx::query(sql).execute(&mut **tx).await.map(drop)
+    }
+
+    async fn insert_events(&self, tx: &mut Self::Tx, events: &[RecordedEvent]) -> Result<(), sqlx::Error> {
+        // One statement for the whole batch: the arrays travel in one round trip.
+        let column = |f: fn(&RecordedEvent) -> String| events.iter().map(f).collect::<Vec<_>>();
+        sqlx::query(
+            "INSERT INTO events (position, stream_id, stream_version, event_type, schema_version, data, metadata, \
+             recorded_at, event_id, hash) \
+             SELECT p, s, v, t, sv, d::jsonb, m::jsonb, r, e, h \
+             FROM UNNEST($1::bigint[], $2::text[], $3::bigint[], $4::text[], $5::int[], $6::text[], $7::text[], \
+                         $8::timestamptz[], $9::uuid[], $10::text[]) AS u(p, s, v, t, sv, d, m, r, e, h)",
+        )
+        .bind(events.iter().map(|e| e.position).collect::<Vec<_>>())
+        .bind(column(|e| e.stream.clone()))
+        .bind(events.iter().map(|e| e.version).collect::<Vec<_>>())
+        .bind(column(|e| e.event_type.clone()))
+        .bind(events.iter().map(|e| e.schema_version).collect::<Vec<_>>())
+        .bind(column(|e| e.data.to_string()))
+        .bind(column(|e| serde_json::to_string(&e.metadata).expect("metadata serializes")))
+        .bind(events.iter().map(|e| e.recorded_at).collect::<Vec<_>>())
+        .bind(events.iter().map(|e| e.event_id).collect::<Vec<_>>())
+        .bind(column(|e| e.hash.clone()))
+        .execute(&mut **tx)
+        .await
+        .map(drop)
+    }
+
+    async fn insert_idempotency(&self, tx: &mut Self::Tx, records: &[(String, IdempotencyRecord)]) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "INSERT INTO idempotency_keys (key, fingerprint, outcome) \
+             SELECT k, f, o::jsonb FROM UNNEST($1::text[], $2::text[], $3::text[]) AS u(k, f, o)",
+        )
+        .bind(records.iter().map(|(key, _)| key.clone()).collect::<Vec<_>>())
+        .bind(records.iter().map(|(_, record)| record.fingerprint.clone()).collect::<Vec<_>>())
+        .bind(
+            records
+                .iter()
+                .map(|(_, record)| serde_json::to_string(&record.outcome).expect("outcome serializes"))
+                .collect::<Vec<_>>(),
+        )
+        .execute(&mut **tx)
+        .await
+        .map(drop)
+    }
+
+    async fn advance_head(&self, tx: &mut Self::Tx, head: &LogHead) -> Result<(), sqlx::Error> {
+        // pg_notify is delivered at commit, so listeners never hear of a position they cannot read yet.
+        sqlx::query(
+            "WITH moved AS (UPDATE log_head SET position = $1, hash = $2 WHERE id = 1 RETURNING position) \
+             SELECT pg_notify($3, position::text) FROM moved",
+        )
+        .bind(head.position)
+        .bind(&head.hash)
+        .bind(COMMIT_CHANNEL)
+        .execute(&mut **tx)
+        .await
+        .map(drop)
+    }
+
+    async fn commit(&self, tx: Self::Tx) -> Result<(), sqlx::Error> {
+        tx.commit().await
+    }
+}

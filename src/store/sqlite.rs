@@ -1,0 +1,143 @@
+//! SQLite: the embedded default. WAL with synchronous=NORMAL survives a killed process; the
+//! write lock of `BEGIN IMMEDIATE` is the lock on the log head, also across processes.
+
+use std::{collections::HashMap, str::FromStr, time::Duration};
+
+use sqlx::{
+    sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
+    Sqlite, SqlitePool, Transaction,
+};
+
+use super::{
+    backend::{EventRow, IdempotencyRecord, WriteBackend},
+    event::{format_time, RecordedEvent},
+    LogHead, StoreError,
+};
+
+const SELECT_EVENTS: &str = "SELECT position, stream_id, stream_version, event_type, schema_version, data, metadata, \
+     recorded_at, event_id, hash FROM events";
+
+pub(crate) async fn connect(target: &str) -> Result<SqlitePool, StoreError> {
+    let options = SqliteConnectOptions::from_str(&format!("sqlite:{target}"))?
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Normal)
+        .busy_timeout(Duration::from_secs(10))
+        .foreign_keys(true);
+    let pool = SqlitePoolOptions::new()
+        .max_connections(8)
+        .acquire_timeout(Duration::from_secs(10))
+        .connect_with(options)
+        .await?;
+    Ok(pool)
+}
+
+pub(crate) async fn read_stream(pool: &SqlitePool, stream: &str, from_version: i64) -> Result<Vec<EventRow>, sqlx::Error> {
+    sqlx::query_as(&format!("{SELECT_EVENTS} WHERE stream_id = ?1 AND stream_version >= ?2 ORDER BY stream_version"))
+        .bind(stream)
+        .bind(from_version)
+        .fetch_all(pool)
+        .await
+}
+
+pub(crate) async fn read_page(pool: &SqlitePool, after_position: i64, limit: i64) -> Result<Vec<EventRow>, sqlx::Error> {
+    sqlx::query_as(&format!("{SELECT_EVENTS} WHERE position > ?1 ORDER BY position LIMIT ?2"))
+        .bind(after_position)
+        .bind(limit)
+        .fetch_all(pool)
+        .await
+}
+
+pub(crate) struct SqliteWriter(pub SqlitePool);
+
+impl WriteBackend for SqliteWriter {
+    type Tx = Transaction<'static, Sqlite>;
+
+    async fn lock_head(&self) -> Result<(Self::Tx, LogHead), sqlx::Error> {
+        let mut tx = self.0.begin_with("BEGIN IMMEDIATE").await?;
+        let (position, hash) =
+            sqlx::query_as("SELECT position, hash FROM log_head WHERE id = 1").fetch_one(&mut *tx).await?;
+        Ok((tx, LogHead { position, hash }))
+    }
+
+    async fn stream_versions(&self, tx: &mut Self::Tx, streams: &[String]) -> Result<HashMap<String, i64>, sqlx::Error> {
+        let rows: Vec<(String, Option<i64>)> = sqlx::query_as(
+            "SELECT wanted.value, (SELECT MAX(stream_version) FROM events WHERE stream_id = wanted.value) \
+             FROM json_each(?1) AS wanted",
+        )
+        .bind(serde_json::to_string(streams).expect("strings serialize"))
+        .fetch_all(&mut **tx)
+        .await?;
+        Ok(rows.into_iter().filter_map(|(stream, version)| Some((stream, version?))).collect())
+    }
+
+    async fn idempotency_records(
+        &self,
+        tx: &mut Self::Tx,
+        keys: &[String],
+    ) -> Result<HashMap<String, IdempotencyRecord>, sqlx::Error> {
+        let rows: Vec<(String, String, String)> = sqlx::query_as(
+            "SELECT key, fingerprint, outcome FROM idempotency_keys WHERE key IN (SELECT value FROM json_each(?1))",
+        )
+        .bind(serde_json::to_string(keys).expect("strings serialize"))
+        .fetch_all(&mut **tx)
+        .await?;
+        rows.into_iter()
+            .map(|(key, fingerprint, outcome)| {
+                let outcome = serde_json::from_str(&outcome).map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
+                Ok((key, IdempotencyRecord { fingerprint, outcome }))
+            })
+            .collect()
+    }
+
+    async fn execute(&self, tx: &mut Self::Tx, sql: &'static str) -> Result<(), sqlx::Error> {
+        sqlx::query(sql).execute(&mut **tx).await.map(drop)
+    }
+
+    async fn insert_events(&self, tx: &mut Self::Tx, events: &[RecordedEvent]) -> Result<(), sqlx::Error> {
+        for event in events {
+            sqlx::query(
+                "INSERT INTO events (position, stream_id, stream_version, event_type, schema_version, data, \
+                 metadata, recorded_at, event_id, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            )
+            .bind(event.position)
+            .bind(&event.stream)
+            .bind(event.version)
+            .bind(&event.event_type)
+            .bind(event.schema_version)
+            .bind(event.data.to_string())
+            .bind(serde_json::to_string(&event.metadata).expect("metadata serializes"))
+            .bind(format_time(&event.recorded_at))
+            .bind(event.event_id.to_string())
+            .bind(&event.hash)
+            .execute(&mut **tx)
+            .await?;
+        }
+        Ok(())
+    }
+
+    async fn insert_idempotency(&self, tx: &mut Self::Tx, records: &[(String, IdempotencyRecord)]) -> Result<(), sqlx::Error> {
+        for (key, record) in records {
+            sqlx::query("INSERT INTO idempotency_keys (key, fingerprint, outcome) VALUES (?1, ?2, ?3)")
+                .bind(key)
+                .bind(&record.fingerprint)
+                .bind(serde_json::to_string(&record.outcome).expect("outcome serializes"))
+                .execute(&mut **tx)
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn advance_head(&self, tx: &mut Self::Tx, head: &LogHead) -> Result<(), sqlx::Error> {
+        sqlx::query("UPDATE log_head SET position = ?1, hash = ?2 WHERE id = 1")
+            .bind(head.position)
+            .bind(&head.hash)
+            .execute(&mut **tx)
+            .await
+            .map(drop)
+    }
+
+    async fn commit(&self, tx: Self::Tx) -> Result<(), sqlx::Error> {
+        tx.commit().await
+    }
+}

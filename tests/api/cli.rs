@@ -1,0 +1,110 @@
+//! Bad input on the command line: a clear one-line error, a non-zero exit, no panic, nothing written.
+
+use std::process::{Command, Output};
+
+use crate::support::{Backend, TestDatabase};
+
+fn roleledger(args: &[&str], folder: &std::path::Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_roleledger"))
+        .args(args)
+        .current_dir(folder)
+        .env_remove("ROLELEDGER_DATABASE")
+        .env_remove("ROLELEDGER_CONFIG")
+        .output()
+        .expect("the binary runs")
+}
+
+/// Exit code 2 and exactly one line on stderr that starts with `error:` and says `what`.
+fn assert_one_line_error(output: &Output, what: &str) {
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "stderr: {stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    let lines: Vec<&str> = stderr.lines().filter(|line| !line.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "one line expected: {stderr}");
+    assert!(lines[0].starts_with("error: ") && lines[0].contains(what), "{stderr}");
+}
+
+#[test]
+fn unknown_url_scheme_is_refused() {
+    let folder = tempfile::tempdir().unwrap();
+    let output = roleledger(&["migrate", "--database", "mysql://localhost/roles"], folder.path());
+    assert_one_line_error(&output, "unsupported database URL");
+    assert_eq!(std::fs::read_dir(folder.path()).unwrap().count(), 0, "nothing written");
+}
+
+#[test]
+fn unreachable_postgres_is_refused() {
+    let folder = tempfile::tempdir().unwrap();
+    let output = roleledger(&["migrate", "--database", "postgres://postgres@127.0.0.1:1/none"], folder.path());
+    assert_one_line_error(&output, "Connection refused");
+}
+
+#[test]
+fn corrupted_sqlite_file_is_refused_and_left_as_it_was() {
+    let folder = tempfile::tempdir().unwrap();
+    let garbage: Vec<u8> = (0..16_384u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+    let path = folder.path().join("roleledger.db");
+    std::fs::write(&path, &garbage).unwrap();
+    for command in ["migrate", "verify"] {
+        let output = roleledger(&[command], folder.path());
+        assert_one_line_error(&output, "file is not a database");
+    }
+    assert_eq!(std::fs::read(&path).unwrap(), garbage, "the file is untouched");
+    assert!(!folder.path().join("roleledger.db-wal").exists() || std::fs::metadata(folder.path().join("roleledger.db-wal")).unwrap().len() == 0);
+}
+
+#[test]
+fn read_only_sqlite_file_is_refused_for_writing() {
+    let folder = tempfile::tempdir().unwrap();
+    assert!(roleledger(&["migrate"], folder.path()).status.success());
+    let read_only = "sqlite:roleledger.db?mode=ro";
+    assert_one_line_error(&roleledger(&["migrate", "--database", read_only], folder.path()), "readonly database");
+    // Reading a read-only file is fine.
+    assert!(roleledger(&["verify", "--database", read_only], folder.path()).status.success());
+}
+
+#[test]
+fn environment_variables_apply_and_flags_win_over_them() {
+    let folder = tempfile::tempdir().unwrap();
+    let with_env = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_roleledger"))
+            .args(args)
+            .current_dir(folder.path())
+            .env("ROLELEDGER_DATABASE", "mysql://from-env/x")
+            .output()
+            .unwrap()
+    };
+    assert_one_line_error(&with_env(&["migrate"]), "mysql://from-env/x");
+    let output = with_env(&["migrate", "--database", "sqlite:flag.db"]);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(folder.path().join("flag.db").exists());
+}
+
+#[test]
+fn configuration_file_applies_and_unknown_keys_are_refused() {
+    let folder = tempfile::tempdir().unwrap();
+    std::fs::write(folder.path().join("good.toml"), "database = \"sqlite:from-file.db\"\n").unwrap();
+    assert!(roleledger(&["migrate", "--config", "good.toml"], folder.path()).status.success());
+    assert!(folder.path().join("from-file.db").exists());
+    std::fs::write(folder.path().join("bad.toml"), "databse = \"sqlite:x.db\"\n").unwrap();
+    assert_one_line_error(&roleledger(&["migrate", "--config", "bad.toml"], folder.path()), "unknown field `databse`");
+}
+
+#[tokio::test]
+async fn serve_refuses_an_address_it_cannot_bind() {
+    let db = TestDatabase::new(Backend::Sqlite).await;
+    let folder = tempfile::tempdir().unwrap();
+    let workflow = crate::helpers::default_workflow();
+    let output = roleledger(
+        &["serve", "--bind", "256.0.0.1:80", "--database", &db.url.to_string(), "--workflow", workflow.to_str().unwrap()],
+        folder.path(),
+    );
+    assert_one_line_error(&output, "cannot listen on 256.0.0.1:80");
+}
+
+#[test]
+fn serve_refuses_a_missing_workflow_file() {
+    let folder = tempfile::tempdir().unwrap();
+    let output = roleledger(&["serve", "--workflow", "no/such.toml"], folder.path());
+    assert_one_line_error(&output, "no/such.toml");
+}

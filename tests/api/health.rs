@@ -1,0 +1,45 @@
+use serde_json::Value;
+
+use crate::{helpers::spawn_app, support::Backend};
+
+async fn liveness_and_readiness_answer(backend: Backend, name: &str) {
+    let app = spawn_app(backend).await;
+    let live = app.get("/healthz").await;
+    assert_eq!(live.status(), 200);
+    assert_eq!(live.json::<Value>().await.unwrap()["status"], "ok");
+    let ready = app.get("/readyz").await;
+    assert_eq!(ready.status(), 200);
+    assert_eq!(ready.json::<Value>().await.unwrap()["database"], name);
+}
+
+#[tokio::test]
+async fn sqlite_liveness_and_readiness_answer() {
+    liveness_and_readiness_answer(Backend::Sqlite, "sqlite").await
+}
+
+#[tokio::test]
+async fn postgres_liveness_and_readiness_answer() {
+    liveness_and_readiness_answer(Backend::Postgres, "postgres").await
+}
+
+#[tokio::test]
+async fn readiness_fails_with_retry_after_when_the_database_is_gone() {
+    let app = spawn_app(Backend::Postgres).await;
+    let roleledger::store::DatabaseUrl::Postgres(url) = &app.db.url else { unreachable!() };
+    let name = url.rsplit('/').next().unwrap();
+    let admin = crate::support::postgres_admin_url();
+    let mut connection = <sqlx::PgConnection as sqlx::Connection>::connect(&admin).await.unwrap();
+    sqlx::Executor::execute(&mut connection, format!("DROP DATABASE {name} WITH (FORCE)").as_str()).await.unwrap();
+
+    let started = std::time::Instant::now();
+    let ready = app.get("/readyz").await;
+    assert_eq!(ready.status(), 503);
+    assert!(started.elapsed() < std::time::Duration::from_secs(10), "readiness must not hang");
+    assert_eq!(ready.headers()["retry-after"], "5");
+    assert_eq!(ready.headers()["content-type"], "application/problem+json");
+    let problem: Value = ready.json().await.unwrap();
+    assert_eq!(problem["code"], "database_unavailable");
+    assert_eq!(problem["status"], 503);
+    // Liveness is about the process, not the database.
+    assert_eq!(app.get("/healthz").await.status(), 200);
+}

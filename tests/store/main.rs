@@ -1,0 +1,39 @@
+//! The event store's conformance suite: every test runs against real SQLite and real PostgreSQL.
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod conformance;
+
+/// Declares each conformance test once per backend.
+macro_rules! on_both_backends {
+    ($($test:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $test() { crate::conformance::$test(crate::support::Backend::Sqlite).await }) *
+        }
+        mod postgres {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $test() { crate::conformance::$test(crate::support::Backend::Postgres).await }) *
+        }
+    };
+}
+
+on_both_backends!(
+    appended_events_read_back_with_versions_positions_and_chain,
+    expected_version_mismatch_is_a_conflict_and_writes_nothing,
+    fifty_concurrent_appenders_to_one_stream,
+    follower_sees_every_event_once_in_order_while_eight_writers_append,
+    idempotent_repeat_returns_the_first_result_and_writes_nothing,
+    altered_or_deleted_row_is_found_by_verify,
+    migrations_apply_to_empty_and_existing_databases,
+    schema_newer_than_the_binary_is_refused,
+    read_all_pages_through_the_whole_log,
+    two_stores_on_one_database_keep_one_chain,
+    empty_append_is_refused,
+);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_one_refused_append_does_not_abort_its_batch() {
+    conformance::one_refused_append_does_not_abort_its_batch(support::Backend::Postgres).await
+}
