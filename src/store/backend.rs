@@ -50,6 +50,9 @@ pub(crate) trait WriteBackend: Send + Sync + 'static {
     /// Moves the head; on PostgreSQL this also notifies the other processes at commit.
     fn advance_head(&self, tx: &mut Self::Tx, head: &LogHead) -> impl Future<Output = Result<(), sqlx::Error>> + Send;
     fn commit(&self, tx: Self::Tx) -> impl Future<Output = Result<(), sqlx::Error>> + Send;
+    /// Rolls back at once (a dropped transaction would roll back only when its connection is reused,
+    /// and on SQLite would hold the write lock until then).
+    fn rollback(&self, tx: Self::Tx) -> impl Future<Output = Result<(), sqlx::Error>> + Send;
 }
 
 /// A row of the `events` table as both backends select it (JSON and ids as text).

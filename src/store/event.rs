@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::Value;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
@@ -63,18 +63,7 @@ pub struct RecordedEvent {
 impl RecordedEvent {
     /// RFC 8785 canonical JSON of everything the hash covers (all fields but the hash itself).
     pub fn canonical_encoding(&self) -> Vec<u8> {
-        let body = json!({
-            "position": self.position,
-            "stream": self.stream,
-            "version": self.version,
-            "type": self.event_type,
-            "schema_version": self.schema_version,
-            "data": self.data,
-            "metadata": self.metadata,
-            "recorded_at": format_time(&self.recorded_at),
-            "event_id": self.event_id,
-        });
-        serde_json_canonicalizer::to_vec(&body).expect("a serde_json::Value always canonicalizes")
+        super::canonical::encode_event(self)
     }
 
     /// SHA-256 over the previous event's hash (32 raw bytes) followed by this event's canonical encoding.
@@ -118,6 +107,8 @@ pub(crate) mod micros {
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
 
     fn sample() -> RecordedEvent {

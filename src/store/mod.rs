@@ -4,6 +4,7 @@
 //! log head, so positions are contiguous and assigned in commit order on both backends.
 
 mod backend;
+mod canonical;
 mod cursor;
 mod error;
 pub mod event;

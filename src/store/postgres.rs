@@ -194,4 +194,8 @@ impl WriteBackend for PostgresWriter {
     async fn commit(&self, tx: Self::Tx) -> Result<(), sqlx::Error> {
         tx.commit().await
     }
+
+    async fn rollback(&self, tx: Self::Tx) -> Result<(), sqlx::Error> {
+        tx.rollback().await
+    }
 }

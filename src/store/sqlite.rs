@@ -26,6 +26,8 @@ pub(crate) async fn connect(target: &str) -> Result<SqlitePool, StoreError> {
         .foreign_keys(true);
     let pool = SqlitePoolOptions::new()
         .max_connections(8)
+        // A local file does not drop connections; a ping before each use would cost a thread hop.
+        .test_before_acquire(false)
         .acquire_timeout(Duration::from_secs(10))
         .connect_with(options)
         .await?;
@@ -95,37 +97,52 @@ impl WriteBackend for SqliteWriter {
     }
 
     async fn insert_events(&self, tx: &mut Self::Tx, events: &[RecordedEvent]) -> Result<(), sqlx::Error> {
-        for event in events {
-            sqlx::query(
-                "INSERT INTO events (position, stream_id, stream_version, event_type, schema_version, data, \
-                 metadata, recorded_at, event_id, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-            )
-            .bind(event.position)
-            .bind(&event.stream)
-            .bind(event.version)
-            .bind(&event.event_type)
-            .bind(event.schema_version)
-            .bind(event.data.to_string())
-            .bind(serde_json::to_string(&event.metadata).expect("metadata serializes"))
-            .bind(format_time(&event.recorded_at))
-            .bind(event.event_id.to_string())
-            .bind(&event.hash)
-            .execute(&mut **tx)
-            .await?;
-        }
-        Ok(())
+        // One statement for the whole batch: sqlx hands every SQLite statement to a worker thread,
+        // so a statement per row would cost a thread hand-off per event.
+        let rows: Vec<_> = events
+            .iter()
+            .map(|e| {
+                (
+                    e.position,
+                    &e.stream,
+                    e.version,
+                    &e.event_type,
+                    e.schema_version,
+                    e.data.to_string(),
+                    serde_json::to_string(&e.metadata).expect("metadata serializes"),
+                    format_time(&e.recorded_at),
+                    e.event_id.to_string(),
+                    &e.hash,
+                )
+            })
+            .collect();
+        sqlx::query(
+            "INSERT INTO events (position, stream_id, stream_version, event_type, schema_version, data, metadata, \
+             recorded_at, event_id, hash) \
+             SELECT r ->> 0, r ->> 1, r ->> 2, r ->> 3, r ->> 4, r ->> 5, r ->> 6, r ->> 7, r ->> 8, r ->> 9 \
+             FROM (SELECT value AS r FROM json_each(?1))",
+        )
+        .bind(serde_json::to_string(&rows).expect("rows serialize"))
+        .execute(&mut **tx)
+        .await
+        .map(drop)
     }
 
     async fn insert_idempotency(&self, tx: &mut Self::Tx, records: &[(String, IdempotencyRecord)]) -> Result<(), sqlx::Error> {
-        for (key, record) in records {
-            sqlx::query("INSERT INTO idempotency_keys (key, fingerprint, outcome) VALUES (?1, ?2, ?3)")
-                .bind(key)
-                .bind(&record.fingerprint)
-                .bind(serde_json::to_string(&record.outcome).expect("outcome serializes"))
-                .execute(&mut **tx)
-                .await?;
-        }
-        Ok(())
+        let rows: Vec<_> = records
+            .iter()
+            .map(|(key, record)| {
+                (key, &record.fingerprint, serde_json::to_string(&record.outcome).expect("outcome serializes"))
+            })
+            .collect();
+        sqlx::query(
+            "INSERT INTO idempotency_keys (key, fingerprint, outcome) \
+             SELECT r ->> 0, r ->> 1, r ->> 2 FROM (SELECT value AS r FROM json_each(?1))",
+        )
+        .bind(serde_json::to_string(&rows).expect("rows serialize"))
+        .execute(&mut **tx)
+        .await
+        .map(drop)
     }
 
     async fn advance_head(&self, tx: &mut Self::Tx, head: &LogHead) -> Result<(), sqlx::Error> {
@@ -139,5 +156,9 @@ impl WriteBackend for SqliteWriter {
 
     async fn commit(&self, tx: Self::Tx) -> Result<(), sqlx::Error> {
         tx.commit().await
+    }
+
+    async fn rollback(&self, tx: Self::Tx) -> Result<(), sqlx::Error> {
+        tx.rollback().await
     }
 }

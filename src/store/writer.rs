@@ -75,23 +75,27 @@ pub(crate) async fn run<B: WriteBackend>(backend: B, mut jobs: mpsc::Receiver<Jo
 
 type Outcomes = Vec<Result<AppendOutcome, StoreError>>;
 
-/// One batch transaction. The fast path plans every append in memory against the state that
-/// includes the earlier ones, then writes all events in one statement. If the database refuses
-/// that statement, each append is retried under its own savepoint so that one bad append does not
-/// abort the others.
+/// One batch: all appends in one transaction, written with one statement; if the database refuses
+/// that statement, the batch is redone one append at a time, each under its own savepoint, so
+/// that one bad append does not abort the others.
 async fn write_batch<B: WriteBackend>(backend: &B, requests: &[AppendRequest]) -> Result<(Outcomes, LogHead), sqlx::Error> {
-    let (mut tx, head) = backend.lock_head().await?;
-    let head_before = head.position;
-    let streams = distinct(requests.iter().map(|r| &r.stream));
-    let keys = distinct(requests.iter().filter_map(|r| r.idempotency_key.as_ref()));
-    let versions = backend.stream_versions(&mut tx, &streams).await?;
-    let known_keys =
-        if keys.is_empty() { HashMap::new() } else { backend.idempotency_records(&mut tx, &keys).await? };
-    let start = Planner { head, versions, known_keys, now: truncate_to_micros(Utc::now()) };
+    match write_at_once(backend, requests).await? {
+        Some(written) => Ok(written),
+        None => write_one_by_one(backend, requests).await,
+    }
+}
 
+/// The fast path: every append planned in memory against the state that includes the earlier ones,
+/// then all their events inserted together. `None` when the database refused the insert (and
+/// nothing was written).
+async fn write_at_once<B: WriteBackend>(
+    backend: &B,
+    requests: &[AppendRequest],
+) -> Result<Option<(Outcomes, LogHead)>, sqlx::Error> {
+    let (mut tx, mut planner) = begin(backend, requests).await?;
+    let head_before = planner.head.position;
     // Hook for the domain: this is where each command will be decided against `planner`'s state,
     // which already includes the effects of the earlier commands of the batch.
-    let mut planner = start.clone();
     let mut plans: Vec<Result<Plan, StoreError>> = requests
         .iter()
         .map(|request| {
@@ -100,30 +104,47 @@ async fn write_batch<B: WriteBackend>(backend: &B, requests: &[AppendRequest]) -
             Ok(plan)
         })
         .collect();
-
-    backend.execute(&mut tx, "SAVEPOINT batch").await?;
-    let outcomes = match insert(backend, &mut tx, plans.iter_mut().filter_map(|plan| plan.as_mut().ok())).await {
-        Ok(()) => {
-            backend.execute(&mut tx, "RELEASE SAVEPOINT batch").await?;
-            plans.into_iter().map(|plan| plan.map(|plan| plan.outcome)).collect()
-        }
+    match insert(backend, &mut tx, plans.iter_mut().filter_map(|plan| plan.as_mut().ok())).await {
+        Ok(()) => {}
         Err(error) if refused_by_database(&error) => {
-            tracing::warn!(%error, "a batch insert was refused; retrying its appends one by one");
-            backend.execute(&mut tx, "ROLLBACK TO SAVEPOINT batch").await?;
-            planner = start;
-            let mut outcomes = Vec::with_capacity(requests.len());
-            for request in requests {
-                outcomes.push(write_one(backend, &mut tx, &mut planner, request).await?);
-            }
-            outcomes
+            tracing::warn!(%error, "a batch insert was refused; redoing its appends one by one");
+            backend.rollback(tx).await?;
+            return Ok(None);
         }
         Err(error) => return Err(error),
-    };
+    }
+    finish(backend, tx, &planner, head_before).await?;
+    Ok(Some((plans.into_iter().map(|plan| plan.map(|plan| plan.outcome)).collect(), planner.head)))
+}
+
+async fn write_one_by_one<B: WriteBackend>(backend: &B, requests: &[AppendRequest]) -> Result<(Outcomes, LogHead), sqlx::Error> {
+    let (mut tx, mut planner) = begin(backend, requests).await?;
+    let head_before = planner.head.position;
+    let mut outcomes = Vec::with_capacity(requests.len());
+    for request in requests {
+        outcomes.push(write_one(backend, &mut tx, &mut planner, request).await?);
+    }
+    finish(backend, tx, &planner, head_before).await?;
+    Ok((outcomes, planner.head))
+}
+
+/// Takes the lock on the log head and reads what the batch's appends are checked against.
+async fn begin<B: WriteBackend>(backend: &B, requests: &[AppendRequest]) -> Result<(B::Tx, Planner), sqlx::Error> {
+    let (mut tx, head) = backend.lock_head().await?;
+    let streams = distinct(requests.iter().map(|r| &r.stream));
+    let keys = distinct(requests.iter().filter_map(|r| r.idempotency_key.as_ref()));
+    let versions = backend.stream_versions(&mut tx, &streams).await?;
+    let known_keys =
+        if keys.is_empty() { HashMap::new() } else { backend.idempotency_records(&mut tx, &keys).await? };
+    Ok((tx, Planner { head, versions, known_keys, now: truncate_to_micros(Utc::now()) }))
+}
+
+/// Moves the head (when anything was written) and commits, which releases the lock.
+async fn finish<B: WriteBackend>(backend: &B, mut tx: B::Tx, planner: &Planner, head_before: i64) -> Result<(), sqlx::Error> {
     if planner.head.position > head_before {
         backend.advance_head(&mut tx, &planner.head).await?;
     }
-    backend.commit(tx).await?;
-    Ok((outcomes, planner.head))
+    backend.commit(tx).await
 }
 
 /// The slow path: one append under its own savepoint.
@@ -279,6 +300,5 @@ fn fingerprint(request: &AppendRequest) -> String {
             "type": e.event_type, "schema_version": e.schema_version, "data": e.data,
         })).collect::<Vec<_>>(),
     });
-    let canonical = serde_json_canonicalizer::to_vec(&body).expect("a serde_json::Value always canonicalizes");
-    hex::encode(Sha256::digest(canonical))
+    hex::encode(Sha256::digest(super::canonical::to_vec(&body)))
 }
