@@ -14,8 +14,6 @@ CREATE TABLE events (
     CONSTRAINT events_stream_version_key UNIQUE (stream_id, stream_version)
 );
 
-CREATE INDEX events_by_type ON events (event_type, position);
-
 -- Nothing in the log is ever updated or deleted.
 CREATE FUNCTION refuse_event_change() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN

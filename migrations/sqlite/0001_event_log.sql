@@ -13,8 +13,6 @@ CREATE TABLE events (
     CONSTRAINT events_stream_version_key UNIQUE (stream_id, stream_version)
 );
 
-CREATE INDEX events_by_type ON events (event_type, position);
-
 -- Nothing in the log is ever updated or deleted.
 CREATE TRIGGER events_are_immutable_update BEFORE UPDATE ON events
 BEGIN SELECT RAISE(ABORT, 'the event log is append-only'); END;

@@ -37,18 +37,15 @@ pub(crate) trait WriteBackend: Send + Sync + 'static {
     ) -> impl Future<Output = Result<HashMap<String, IdempotencyRecord>, sqlx::Error>> + Send;
     /// Runs a statement without parameters (savepoints).
     fn execute(&self, tx: &mut Self::Tx, sql: &'static str) -> impl Future<Output = Result<(), sqlx::Error>> + Send;
-    fn insert_events(
+    /// Writes events and idempotency keys and moves the head to `head`, in one round trip. On
+    /// PostgreSQL this also notifies the other processes, at commit.
+    fn write(
         &self,
         tx: &mut Self::Tx,
         events: &[RecordedEvent],
+        keys: &[(String, IdempotencyRecord)],
+        head: &LogHead,
     ) -> impl Future<Output = Result<(), sqlx::Error>> + Send;
-    fn insert_idempotency(
-        &self,
-        tx: &mut Self::Tx,
-        records: &[(String, IdempotencyRecord)],
-    ) -> impl Future<Output = Result<(), sqlx::Error>> + Send;
-    /// Moves the head; on PostgreSQL this also notifies the other processes at commit.
-    fn advance_head(&self, tx: &mut Self::Tx, head: &LogHead) -> impl Future<Output = Result<(), sqlx::Error>> + Send;
     fn commit(&self, tx: Self::Tx) -> impl Future<Output = Result<(), sqlx::Error>> + Send;
     /// Rolls back at once (a dropped transaction would roll back only when its connection is reused,
     /// and on SQLite would hold the write lock until then).

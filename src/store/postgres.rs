@@ -134,15 +134,30 @@ impl WriteBackend for PostgresWriter {
         sqlx::query(sql).execute(&mut **tx).await.map(drop)
     }
 
-    async fn insert_events(&self, tx: &mut Self::Tx, events: &[RecordedEvent]) -> Result<(), sqlx::Error> {
-        // One statement for the whole batch: the arrays travel in one round trip.
+    async fn write(
+        &self,
+        tx: &mut Self::Tx,
+        events: &[RecordedEvent],
+        keys: &[(String, IdempotencyRecord)],
+        head: &LogHead,
+    ) -> Result<(), sqlx::Error> {
+        // One statement, one round trip: the rows travel as arrays, and the data-modifying CTEs all
+        // run. pg_notify is delivered at commit, so listeners never hear of a position they cannot read.
         let column = |f: fn(&RecordedEvent) -> String| events.iter().map(f).collect::<Vec<_>>();
         sqlx::query(
-            "INSERT INTO events (position, stream_id, stream_version, event_type, schema_version, data, metadata, \
-             recorded_at, event_id, hash) \
-             SELECT p, s, v, t, sv, d::jsonb, m::jsonb, r, e, h \
-             FROM UNNEST($1::bigint[], $2::text[], $3::bigint[], $4::text[], $5::int[], $6::text[], $7::text[], \
-                         $8::timestamptz[], $9::uuid[], $10::text[]) AS u(p, s, v, t, sv, d, m, r, e, h)",
+            "WITH written AS ( \
+               INSERT INTO events (position, stream_id, stream_version, event_type, schema_version, data, \
+                                   metadata, recorded_at, event_id, hash) \
+               SELECT p, s, v, t, sv, d::jsonb, m::jsonb, r, e, h \
+               FROM UNNEST($1::bigint[], $2::text[], $3::bigint[], $4::text[], $5::int[], $6::text[], \
+                           $7::text[], $8::timestamptz[], $9::uuid[], $10::text[]) AS u(p, s, v, t, sv, d, m, r, e, h) \
+             ), remembered AS ( \
+               INSERT INTO idempotency_keys (key, fingerprint, outcome) \
+               SELECT k, f, o::jsonb FROM UNNEST($11::text[], $12::text[], $13::text[]) AS u(k, f, o) \
+             ), moved AS ( \
+               UPDATE log_head SET position = $14, hash = $15 WHERE id = 1 RETURNING position \
+             ) \
+             SELECT pg_notify($16, position::text) FROM moved",
         )
         .bind(events.iter().map(|e| e.position).collect::<Vec<_>>())
         .bind(column(|e| e.stream.clone()))
@@ -154,34 +169,12 @@ impl WriteBackend for PostgresWriter {
         .bind(events.iter().map(|e| e.recorded_at).collect::<Vec<_>>())
         .bind(events.iter().map(|e| e.event_id).collect::<Vec<_>>())
         .bind(column(|e| e.hash.clone()))
-        .execute(&mut **tx)
-        .await
-        .map(drop)
-    }
-
-    async fn insert_idempotency(&self, tx: &mut Self::Tx, records: &[(String, IdempotencyRecord)]) -> Result<(), sqlx::Error> {
-        sqlx::query(
-            "INSERT INTO idempotency_keys (key, fingerprint, outcome) \
-             SELECT k, f, o::jsonb FROM UNNEST($1::text[], $2::text[], $3::text[]) AS u(k, f, o)",
-        )
-        .bind(records.iter().map(|(key, _)| key.clone()).collect::<Vec<_>>())
-        .bind(records.iter().map(|(_, record)| record.fingerprint.clone()).collect::<Vec<_>>())
+        .bind(keys.iter().map(|(key, _)| key.clone()).collect::<Vec<_>>())
+        .bind(keys.iter().map(|(_, record)| record.fingerprint.clone()).collect::<Vec<_>>())
         .bind(
-            records
-                .iter()
+            keys.iter()
                 .map(|(_, record)| serde_json::to_string(&record.outcome).expect("outcome serializes"))
                 .collect::<Vec<_>>(),
-        )
-        .execute(&mut **tx)
-        .await
-        .map(drop)
-    }
-
-    async fn advance_head(&self, tx: &mut Self::Tx, head: &LogHead) -> Result<(), sqlx::Error> {
-        // pg_notify is delivered at commit, so listeners never hear of a position they cannot read yet.
-        sqlx::query(
-            "WITH moved AS (UPDATE log_head SET position = $1, hash = $2 WHERE id = 1 RETURNING position) \
-             SELECT pg_notify($3, position::text) FROM moved",
         )
         .bind(head.position)
         .bind(&head.hash)

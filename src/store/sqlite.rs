@@ -96,10 +96,16 @@ impl WriteBackend for SqliteWriter {
         sqlx::query(sql).execute(&mut **tx).await.map(drop)
     }
 
-    async fn insert_events(&self, tx: &mut Self::Tx, events: &[RecordedEvent]) -> Result<(), sqlx::Error> {
-        // One statement for the whole batch: sqlx hands every SQLite statement to a worker thread,
-        // so a statement per row would cost a thread hand-off per event.
-        let rows: Vec<_> = events
+    async fn write(
+        &self,
+        tx: &mut Self::Tx,
+        events: &[RecordedEvent],
+        keys: &[(String, IdempotencyRecord)],
+        head: &LogHead,
+    ) -> Result<(), sqlx::Error> {
+        // sqlx hands every SQLite statement to a worker thread, so the rows travel as JSON arrays and
+        // the three statements go as one query: one hand-off per batch instead of one per row.
+        let events: Vec<_> = events
             .iter()
             .map(|e| {
                 (
@@ -116,42 +122,28 @@ impl WriteBackend for SqliteWriter {
                 )
             })
             .collect();
-        sqlx::query(
-            "INSERT INTO events (position, stream_id, stream_version, event_type, schema_version, data, metadata, \
-             recorded_at, event_id, hash) \
-             SELECT r ->> 0, r ->> 1, r ->> 2, r ->> 3, r ->> 4, r ->> 5, r ->> 6, r ->> 7, r ->> 8, r ->> 9 \
-             FROM (SELECT value AS r FROM json_each(?1))",
-        )
-        .bind(serde_json::to_string(&rows).expect("rows serialize"))
-        .execute(&mut **tx)
-        .await
-        .map(drop)
-    }
-
-    async fn insert_idempotency(&self, tx: &mut Self::Tx, records: &[(String, IdempotencyRecord)]) -> Result<(), sqlx::Error> {
-        let rows: Vec<_> = records
+        let keys: Vec<_> = keys
             .iter()
             .map(|(key, record)| {
                 (key, &record.fingerprint, serde_json::to_string(&record.outcome).expect("outcome serializes"))
             })
             .collect();
         sqlx::query(
-            "INSERT INTO idempotency_keys (key, fingerprint, outcome) \
-             SELECT r ->> 0, r ->> 1, r ->> 2 FROM (SELECT value AS r FROM json_each(?1))",
+            "INSERT INTO events (position, stream_id, stream_version, event_type, schema_version, data, metadata, \
+             recorded_at, event_id, hash) \
+             SELECT r ->> 0, r ->> 1, r ->> 2, r ->> 3, r ->> 4, r ->> 5, r ->> 6, r ->> 7, r ->> 8, r ->> 9 \
+             FROM (SELECT value AS r FROM json_each(?1)); \
+             INSERT INTO idempotency_keys (key, fingerprint, outcome) \
+             SELECT r ->> 0, r ->> 1, r ->> 2 FROM (SELECT value AS r FROM json_each(?2)); \
+             UPDATE log_head SET position = ?3, hash = ?4 WHERE id = 1",
         )
-        .bind(serde_json::to_string(&rows).expect("rows serialize"))
+        .bind(serde_json::to_string(&events).expect("rows serialize"))
+        .bind(serde_json::to_string(&keys).expect("rows serialize"))
+        .bind(head.position)
+        .bind(&head.hash)
         .execute(&mut **tx)
         .await
         .map(drop)
-    }
-
-    async fn advance_head(&self, tx: &mut Self::Tx, head: &LogHead) -> Result<(), sqlx::Error> {
-        sqlx::query("UPDATE log_head SET position = ?1, hash = ?2 WHERE id = 1")
-            .bind(head.position)
-            .bind(&head.hash)
-            .execute(&mut **tx)
-            .await
-            .map(drop)
     }
 
     async fn commit(&self, tx: Self::Tx) -> Result<(), sqlx::Error> {

@@ -104,27 +104,28 @@ async fn write_at_once<B: WriteBackend>(
             Ok(plan)
         })
         .collect();
-    match insert(backend, &mut tx, plans.iter_mut().filter_map(|plan| plan.as_mut().ok())).await {
-        Ok(()) => {}
-        Err(error) if refused_by_database(&error) => {
-            tracing::warn!(%error, "a batch insert was refused; redoing its appends one by one");
-            backend.rollback(tx).await?;
-            return Ok(None);
+    if planner.head.position > head_before {
+        match write(backend, &mut tx, plans.iter_mut().filter_map(|plan| plan.as_mut().ok()), &planner.head).await {
+            Ok(()) => {}
+            Err(error) if refused_by_database(&error) => {
+                tracing::warn!(%error, "a batch insert was refused; redoing its appends one by one");
+                backend.rollback(tx).await?;
+                return Ok(None);
+            }
+            Err(error) => return Err(error),
         }
-        Err(error) => return Err(error),
     }
-    finish(backend, tx, &planner, head_before).await?;
+    backend.commit(tx).await?;
     Ok(Some((plans.into_iter().map(|plan| plan.map(|plan| plan.outcome)).collect(), planner.head)))
 }
 
 async fn write_one_by_one<B: WriteBackend>(backend: &B, requests: &[AppendRequest]) -> Result<(Outcomes, LogHead), sqlx::Error> {
     let (mut tx, mut planner) = begin(backend, requests).await?;
-    let head_before = planner.head.position;
     let mut outcomes = Vec::with_capacity(requests.len());
     for request in requests {
         outcomes.push(write_one(backend, &mut tx, &mut planner, request).await?);
     }
-    finish(backend, tx, &planner, head_before).await?;
+    backend.commit(tx).await?;
     Ok((outcomes, planner.head))
 }
 
@@ -139,14 +140,6 @@ async fn begin<B: WriteBackend>(backend: &B, requests: &[AppendRequest]) -> Resu
     Ok((tx, Planner { head, versions, known_keys, now: truncate_to_micros(Utc::now()) }))
 }
 
-/// Moves the head (when anything was written) and commits, which releases the lock.
-async fn finish<B: WriteBackend>(backend: &B, mut tx: B::Tx, planner: &Planner, head_before: i64) -> Result<(), sqlx::Error> {
-    if planner.head.position > head_before {
-        backend.advance_head(&mut tx, &planner.head).await?;
-    }
-    backend.commit(tx).await
-}
-
 /// The slow path: one append under its own savepoint.
 async fn write_one<B: WriteBackend>(
     backend: &B,
@@ -158,9 +151,11 @@ async fn write_one<B: WriteBackend>(
         Ok(plan) => plan,
         Err(refusal) => return Ok(Err(refusal)),
     };
+    // An idempotent repeat writes nothing.
+    let Some(head) = plan.head() else { return Ok(Ok(plan.outcome)) };
     let accepted = plan.clone();
     backend.execute(tx, "SAVEPOINT append").await?;
-    match insert(backend, tx, std::iter::once(&mut plan)).await {
+    match write(backend, tx, std::iter::once(&mut plan), &head).await {
         Ok(()) => {
             backend.execute(tx, "RELEASE SAVEPOINT append").await?;
             planner.accept(&accepted);
@@ -179,11 +174,13 @@ async fn write_one<B: WriteBackend>(
     }
 }
 
-/// Writes the events and idempotency keys of the given plans (taking them out of the plans).
-async fn insert<'p, B: WriteBackend>(
+/// Writes the events and idempotency keys of the given plans (taking them out of the plans) and
+/// moves the head.
+async fn write<'p, B: WriteBackend>(
     backend: &B,
     tx: &mut B::Tx,
     plans: impl Iterator<Item = &'p mut Plan>,
+    head: &LogHead,
 ) -> Result<(), sqlx::Error> {
     let mut events = Vec::new();
     let mut keys = Vec::new();
@@ -191,13 +188,7 @@ async fn insert<'p, B: WriteBackend>(
         events.append(&mut plan.events);
         keys.extend(plan.key.take());
     }
-    if !events.is_empty() {
-        backend.insert_events(tx, &events).await?;
-    }
-    if !keys.is_empty() {
-        backend.insert_idempotency(tx, &keys).await?;
-    }
-    Ok(())
+    backend.write(tx, &events, &keys, head).await
 }
 
 /// The database rejected a statement (a constraint, a value it cannot store), as opposed to the
@@ -219,6 +210,13 @@ struct Plan {
     events: Vec<RecordedEvent>,
     key: Option<(String, IdempotencyRecord)>,
     outcome: AppendOutcome,
+}
+
+impl Plan {
+    /// The head after this plan's events; `None` when it writes none.
+    fn head(&self) -> Option<LogHead> {
+        self.events.last().map(|last| LogHead { position: last.position, hash: last.hash.clone() })
+    }
 }
 
 /// The state that appends are checked against: the head, stream versions and idempotency keys,
@@ -282,9 +280,9 @@ impl Planner {
     }
 
     fn accept(&mut self, plan: &Plan) {
-        let Some(last) = plan.events.last() else { return };
-        self.head = LogHead { position: last.position, hash: last.hash.clone() };
-        self.versions.insert(last.stream.clone(), last.version);
+        let Some(head) = plan.head() else { return };
+        self.head = head;
+        self.versions.insert(plan.outcome.stream.clone(), plan.outcome.version);
         if let Some((key, record)) = &plan.key {
             self.known_keys.insert(key.clone(), record.clone());
         }
