@@ -206,9 +206,9 @@ impl Database {
 
     /// Other processes' commits: LISTEN/NOTIFY on PostgreSQL. SQLite has only in-process signals
     /// (from the writer) and the cursor's polling for writes made by other processes.
-    pub fn spawn_commit_listener(&self, committed: Arc<watch::Sender<i64>>) {
+    pub async fn start_commit_listener(&self, committed: Arc<watch::Sender<i64>>) {
         if let Database::Postgres(pool) = self {
-            tokio::spawn(super::postgres::listen_for_commits(pool.clone(), committed));
+            super::postgres::start_commit_listener(pool.clone(), committed).await;
         }
     }
 

@@ -130,7 +130,7 @@ impl EventStore {
         let committed_tx = Arc::new(committed_tx);
         let (jobs, jobs_rx) = mpsc::channel(writer::QUEUE_DEPTH);
         db.spawn_writer(jobs_rx, committed_tx.clone());
-        db.spawn_commit_listener(committed_tx);
+        db.start_commit_listener(committed_tx).await;
         Ok(Self { db, jobs, committed })
     }
 
@@ -184,8 +184,26 @@ impl EventStore {
         self.db.name()
     }
 
+    /// The highest position this process knows to be committed: by its own writer, or by another
+    /// process on the same PostgreSQL (heard through LISTEN/NOTIFY).
+    pub fn known_committed_position(&self) -> i64 {
+        *self.committed.borrow()
+    }
+
     /// Signals of committed positions, for the cursor's wake-ups.
     fn commit_signal(&self) -> watch::Receiver<i64> {
         self.committed.clone()
     }
+}
+
+/// Raises the process's signal of committed positions (never lowers it: announcements from the
+/// writer and from other processes may arrive out of order).
+fn announce_commit(committed: &watch::Sender<i64>, position: i64) {
+    committed.send_if_modified(|known| {
+        let newer = position > *known;
+        if newer {
+            *known = position;
+        }
+        newer
+    });
 }

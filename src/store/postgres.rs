@@ -49,41 +49,48 @@ pub(crate) async fn read_page(pool: &PgPool, after_position: i64, limit: i64) ->
         .await
 }
 
-/// Raises the shared signal of committed positions whenever any process on this database commits.
-pub(crate) async fn listen_for_commits(pool: PgPool, committed: Arc<watch::Sender<i64>>) {
+/// Starts listening before it returns, so that no commit after `EventStore::open` goes unheard;
+/// then raises the shared signal of committed positions whenever any process on this database commits.
+pub(crate) async fn start_commit_listener(pool: PgPool, committed: Arc<watch::Sender<i64>>) {
+    let listener = listen(&pool).await;
+    tokio::spawn(relay_commits(pool, listener, committed));
+}
+
+async fn listen(pool: &PgPool) -> Option<PgListener> {
+    let attempt = async {
+        let mut listener = PgListener::connect_with(pool).await?;
+        listener.listen(COMMIT_CHANNEL).await?;
+        Ok::<_, sqlx::Error>(listener)
+    };
+    attempt
+        .await
+        .inspect_err(|error| tracing::warn!(%error, "cannot listen for commits; followers poll meanwhile"))
+        .ok()
+}
+
+async fn relay_commits(pool: PgPool, mut listener: Option<PgListener>, committed: Arc<watch::Sender<i64>>) {
     loop {
-        let mut listener = match PgListener::connect_with(&pool).await {
-            Ok(listener) => listener,
-            Err(error) => {
-                tracing::warn!(%error, "cannot listen for commits; followers poll meanwhile");
-                tokio::time::sleep(Duration::from_secs(1)).await;
-                continue;
-            }
-        };
-        if let Err(error) = listener.listen(COMMIT_CHANNEL).await {
-            tracing::warn!(%error, "cannot listen for commits; followers poll meanwhile");
-            tokio::time::sleep(Duration::from_secs(1)).await;
-            continue;
-        }
-        loop {
+        let Some(active) = listener.as_mut() else {
             tokio::select! {
                 _ = committed.closed() => return,
-                notification = listener.recv() => match notification {
-                    Ok(notification) => {
-                        if let Ok(position) = notification.payload().parse::<i64>() {
-                            committed.send_if_modified(|known| {
-                                let newer = position > *known;
-                                if newer { *known = position; }
-                                newer
-                            });
-                        }
-                    }
-                    Err(error) => {
-                        tracing::warn!(%error, "lost the commit listener; reconnecting");
-                        break;
-                    }
-                },
+                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
             }
+            listener = listen(&pool).await;
+            continue;
+        };
+        tokio::select! {
+            _ = committed.closed() => return,
+            notification = active.recv() => match notification {
+                Ok(notification) => {
+                    if let Ok(position) = notification.payload().parse::<i64>() {
+                        super::announce_commit(&committed, position);
+                    }
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "lost the commit listener; reconnecting");
+                    listener = None;
+                }
+            },
         }
     }
 }

@@ -50,13 +50,7 @@ pub(crate) async fn run<B: WriteBackend>(backend: B, mut jobs: mpsc::Receiver<Jo
         let (requests, replies): (Vec<_>, Vec<_>) = batch.into_iter().map(|job| (job.request, job.reply)).unzip();
         match write_batch(&backend, &requests).await {
             Ok((outcomes, head)) => {
-                committed.send_if_modified(|known| {
-                    let newer = head.position > *known;
-                    if newer {
-                        *known = head.position;
-                    }
-                    newer
-                });
+                super::announce_commit(&committed, head.position);
                 for (reply, outcome) in replies.into_iter().zip(outcomes) {
                     // A caller that went away still had its append committed; nobody to tell.
                     let _ = reply.send(outcome);

@@ -346,3 +346,27 @@ pub async fn one_refused_append_does_not_abort_its_batch(backend: Backend) {
     assert!(store.read_stream("bad", 1).await.unwrap().is_empty());
     assert!(store.verify().await.unwrap().ok);
 }
+
+pub async fn commits_are_announced_to_the_process(backend: Backend) {
+    let db = TestDatabase::new(backend).await;
+    let store = db.store().await;
+    assert_eq!(store.known_committed_position(), 0);
+    let outcome = store.append(append_one("s", ExpectedVersion::Any, 1)).await.unwrap();
+    assert_eq!(store.known_committed_position(), outcome.last_position, "known as soon as the append returns");
+}
+
+/// Only LISTEN/NOTIFY can tell a process of another one's commit without reading the log.
+pub async fn commits_of_another_process_are_announced(backend: Backend) {
+    let db = TestDatabase::new(backend).await;
+    let (writer, listener) = (db.store().await, db.store().await);
+    for n in 1..=3 {
+        let outcome = writer.append(append_one("s", ExpectedVersion::Any, n)).await.unwrap();
+        let heard = tokio::time::timeout(Duration::from_secs(5), async {
+            while listener.known_committed_position() < outcome.last_position {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        })
+        .await;
+        assert!(heard.is_ok(), "the other store never heard of position {}", outcome.last_position);
+    }
+}

@@ -31,9 +31,15 @@ on_both_backends!(
     read_all_pages_through_the_whole_log,
     two_stores_on_one_database_keep_one_chain,
     empty_append_is_refused,
+    commits_are_announced_to_the_process,
 );
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn postgres_one_refused_append_does_not_abort_its_batch() {
     conformance::one_refused_append_does_not_abort_its_batch(support::Backend::Postgres).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_commits_of_another_process_are_announced() {
+    conformance::commits_of_another_process_are_announced(support::Backend::Postgres).await
 }
