@@ -1,11 +1,15 @@
 //! roleledger: an event-sourced role-request workflow server.
 //!
-//! Layers, inner to outer: `store` (the event log), then the HTTP adapter (`routes`, `startup`)
-//! and the command line (`cli`). Inner layers never import outer ones.
+//! Layers, inner to outer: `workflow` (the policy file) and `domain` (pure decisions: commands
+//! decided against state into events, state evolved from events; no I/O, no clock), then `store`
+//! (the event log), then the adapters: HTTP (`routes`, `startup`) and the command line (`cli`).
+//! Inner layers never import outer ones.
 
 pub mod cli;
 pub mod configuration;
+pub mod domain;
 pub mod routes;
 pub mod startup;
 pub mod store;
 pub mod telemetry;
+pub mod workflow;

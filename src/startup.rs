@@ -1,4 +1,4 @@
-use std::net::TcpListener;
+use std::{net::TcpListener, sync::Arc};
 
 use actix_web::{dev::Server, web, App, HttpServer};
 use tracing_actix_web::TracingLogger;
@@ -7,6 +7,7 @@ use crate::{
     configuration::Settings,
     routes::health,
     store::{EventStore, Migrations},
+    workflow::Workflow,
 };
 
 /// The running server: bound (port 0 in tests picks a free port), migrated, ready to run.
@@ -21,16 +22,14 @@ pub enum StartupError {
     Store { url: String, source: crate::store::StoreError },
     #[error("cannot listen on {address}: {source}")]
     Bind { address: String, source: std::io::Error },
-    #[error("cannot read the workflow file {path}: {source}")]
-    Workflow { path: String, source: std::io::Error },
+    #[error("{0}")]
+    Workflow(#[from] crate::workflow::WorkflowError),
 }
 
 impl Application {
     pub async fn build(settings: &Settings) -> Result<Self, StartupError> {
-        // Workflow files are read here; their full validation arrives with the domain (issue 3).
-        std::fs::metadata(&settings.workflow)
-            .map_err(|source| StartupError::Workflow { path: settings.workflow.display().to_string(), source })?;
-        let store = EventStore::open(&settings.database, Migrations::Apply)
+        let workflow = Arc::new(Workflow::from_file(&settings.workflow)?);
+        let store = EventStore::open_with_workflow(&settings.database, Migrations::Apply, workflow)
             .await
             .map_err(|source| StartupError::Store { url: settings.database.to_string(), source })?;
         let bind_error = |source| StartupError::Bind { address: settings.bind.clone(), source };

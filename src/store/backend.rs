@@ -193,22 +193,29 @@ impl Database {
         Ok(())
     }
 
-    pub fn spawn_writer(&self, jobs: mpsc::Receiver<writer::Job>, committed: Arc<watch::Sender<i64>>) {
+    pub fn spawn_writer(
+        &self,
+        models: Option<writer::Models>,
+        jobs: mpsc::Receiver<writer::Job>,
+        committed: Arc<watch::Sender<i64>>,
+    ) {
         match self {
             Database::Sqlite(pool) => {
-                tokio::spawn(writer::run(super::sqlite::SqliteWriter(pool.clone()), jobs, committed));
+                let backend = super::sqlite::SqliteWriter(pool.clone());
+                tokio::spawn(writer::run(backend, self.clone(), models, jobs, committed));
             }
             Database::Postgres(pool) => {
-                tokio::spawn(writer::run(super::postgres::PostgresWriter(pool.clone()), jobs, committed));
+                let backend = super::postgres::PostgresWriter(pool.clone());
+                tokio::spawn(writer::run(backend, self.clone(), models, jobs, committed));
             }
         }
     }
 
     /// Other processes' commits: LISTEN/NOTIFY on PostgreSQL. SQLite has only in-process signals
     /// (from the writer) and the cursor's polling for writes made by other processes.
-    pub async fn start_commit_listener(&self, committed: Arc<watch::Sender<i64>>) {
+    pub async fn start_commit_listener(&self, committed: Arc<watch::Sender<i64>>, alive: watch::Receiver<()>) {
         if let Database::Postgres(pool) = self {
-            super::postgres::start_commit_listener(pool.clone(), committed).await;
+            super::postgres::start_commit_listener(pool.clone(), committed, alive).await;
         }
     }
 

@@ -27,6 +27,8 @@ pub enum StoreError {
     Migration(#[source] Arc<sqlx::migrate::MigrateError>),
     #[error("the event store has shut down")]
     Closed,
+    #[error("this store was opened without a workflow, so it cannot decide commands")]
+    NoWorkflow,
 }
 
 impl StoreError {

@@ -8,13 +8,18 @@ mod canonical;
 mod cursor;
 mod error;
 pub mod event;
+mod model;
 mod postgres;
 mod sqlite;
 mod url;
 mod verify;
 mod writer;
 
-use std::{fmt, sync::Arc};
+use std::{
+    fmt,
+    sync::{Arc, RwLock},
+    time::Duration,
+};
 
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot, watch};
@@ -22,10 +27,26 @@ use tokio::sync::{mpsc, oneshot, watch};
 pub use cursor::LogCursor;
 pub use error::StoreError;
 pub use event::{Metadata, NewEvent, RecordedEvent, GENESIS_HASH};
+pub use model::DomainModel;
 pub use url::DatabaseUrl;
 pub use verify::{VerifyProblem, VerifyReport};
 
 use backend::Database;
+
+use crate::{
+    domain::{Command, Context, DomainError},
+    workflow::Workflow,
+};
+
+/// Why a domain command was not carried out.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ExecuteError {
+    /// The rules said no; nothing was written.
+    #[error("{0}")]
+    Rejected(DomainError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
 
 /// What the caller believes the stream's version to be; a mismatch is a conflict, never an overwrite.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -118,20 +139,68 @@ pub struct EventStore {
     db: Database,
     jobs: mpsc::Sender<writer::Job>,
     committed: watch::Receiver<i64>,
+    /// The domain state as of the last committed event this process knows of (with a workflow only).
+    read_model: Option<Arc<RwLock<DomainModel>>>,
+    /// Held by the handles only: when the last one is dropped, the background tasks stop.
+    _alive: Arc<watch::Sender<()>>,
 }
+
+/// How often the read model looks for commits that no signal announced (another process on SQLite).
+const READ_MODEL_POLL: Duration = Duration::from_secs(1);
 
 impl EventStore {
     /// Connects, checks the schema version, applies or requires migrations, and starts the writer.
+    /// Without a workflow the store takes raw appends only.
     pub async fn open(url: &DatabaseUrl, migrations: Migrations) -> Result<Self, StoreError> {
+        Self::start(url, migrations, None).await
+    }
+
+    /// Like `open`, and rebuilds the domain state from the whole log, so that commands can be
+    /// decided (`execute`) and the state read (`read_model`).
+    pub async fn open_with_workflow(
+        url: &DatabaseUrl,
+        migrations: Migrations,
+        workflow: Arc<Workflow>,
+    ) -> Result<Self, StoreError> {
+        Self::start(url, migrations, Some(workflow)).await
+    }
+
+    async fn start(url: &DatabaseUrl, migrations: Migrations, workflow: Option<Arc<Workflow>>) -> Result<Self, StoreError> {
         let db = Database::connect(url).await?;
         db.prepare_schema(migrations).await?;
+        let models = match workflow {
+            Some(workflow) => Some(writer::Models::new(DomainModel::replay(workflow, &db).await?)),
+            None => None,
+        };
+        let read_model = models.as_ref().map(|models| models.read.clone());
         let head = db.head().await?;
         let (committed_tx, committed) = watch::channel(head.position);
         let committed_tx = Arc::new(committed_tx);
         let (jobs, jobs_rx) = mpsc::channel(writer::QUEUE_DEPTH);
-        db.spawn_writer(jobs_rx, committed_tx.clone());
-        db.start_commit_listener(committed_tx).await;
-        Ok(Self { db, jobs, committed })
+        let (alive, alive_rx) = watch::channel(());
+        db.spawn_writer(models, jobs_rx, committed_tx.clone());
+        db.start_commit_listener(committed_tx, alive_rx.clone()).await;
+        if let Some(read_model) = &read_model {
+            tokio::spawn(follow_into_read_model(db.clone(), read_model.clone(), committed.clone(), alive_rx));
+        }
+        Ok(Self { db, jobs, committed, read_model, _alive: Arc::new(alive) })
+    }
+
+    /// Decides a domain command under the log-head lock against the state that includes every
+    /// committed event and the commands decided before it in the same batch; writes its events.
+    pub async fn execute(&self, context: Context, command: Command, metadata: Metadata) -> Result<Vec<RecordedEvent>, ExecuteError> {
+        let (reply, outcome) = oneshot::channel();
+        let job = writer::Job::Execute { context, command, metadata, reply };
+        self.jobs.send(job).await.map_err(|_| StoreError::Closed)?;
+        outcome.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Reads the domain state as of the last commit this process knows of (its own commits are
+    /// there as soon as `execute` returns).
+    pub fn read_model<R>(&self, read: impl FnOnce(&DomainModel) -> R) -> Result<R, StoreError> {
+        let model = self.read_model.as_ref().ok_or(StoreError::NoWorkflow)?;
+        let model = model.read().unwrap_or_else(|poisoned| poisoned.into_inner());
+        Ok(read(&model))
     }
 
     /// Appends one stream's events. Concurrent calls are committed together (group commit), each
@@ -141,7 +210,7 @@ impl EventStore {
             return Err(StoreError::EmptyAppend);
         }
         let (reply, outcome) = oneshot::channel();
-        self.jobs.send(writer::Job { request, reply }).await.map_err(|_| StoreError::Closed)?;
+        self.jobs.send(writer::Job::Append { request, reply }).await.map_err(|_| StoreError::Closed)?;
         outcome.await.map_err(|_| StoreError::Closed)?
     }
 
@@ -206,4 +275,44 @@ fn announce_commit(committed: &watch::Sender<i64>, position: i64) {
         }
         newer
     });
+}
+
+/// Brings the read model forward when another process commits (announced by NOTIFY on
+/// PostgreSQL, found by polling the head otherwise). This process's own commits are published by
+/// its writer before they are announced, so they cost no read here.
+async fn follow_into_read_model(
+    db: Database,
+    read_model: Arc<RwLock<DomainModel>>,
+    mut committed: watch::Receiver<i64>,
+    mut alive: watch::Receiver<()>,
+) {
+    loop {
+        tokio::select! {
+            _ = alive.changed() => return, // the last handle is gone
+            _ = committed.changed() => {}
+            _ = tokio::time::sleep(READ_MODEL_POLL) => {}
+        }
+        let known = read_model.read().unwrap_or_else(|poisoned| poisoned.into_inner()).position();
+        let head = match db.head().await {
+            Ok(head) => head.position,
+            Err(error) => {
+                tracing::debug!(%error, "cannot read the log head; the read model waits");
+                continue;
+            }
+        };
+        let mut after = known;
+        while after < head {
+            match db.read_page(after, 5_000).await {
+                Ok(page) if !page.is_empty() => {
+                    after = page.last().map_or(after, |event| event.position);
+                    read_model.write().unwrap_or_else(|poisoned| poisoned.into_inner()).advance(&page);
+                }
+                Ok(_) => break,
+                Err(error) => {
+                    tracing::warn!(%error, "cannot read the log; the read model waits");
+                    break;
+                }
+            }
+        }
+    }
 }

@@ -51,9 +51,9 @@ pub(crate) async fn read_page(pool: &PgPool, after_position: i64, limit: i64) ->
 
 /// Starts listening before it returns, so that no commit after `EventStore::open` goes unheard;
 /// then raises the shared signal of committed positions whenever any process on this database commits.
-pub(crate) async fn start_commit_listener(pool: PgPool, committed: Arc<watch::Sender<i64>>) {
+pub(crate) async fn start_commit_listener(pool: PgPool, committed: Arc<watch::Sender<i64>>, alive: watch::Receiver<()>) {
     let listener = listen(&pool).await;
-    tokio::spawn(relay_commits(pool, listener, committed));
+    tokio::spawn(relay_commits(pool, listener, committed, alive));
 }
 
 async fn listen(pool: &PgPool) -> Option<PgListener> {
@@ -68,18 +68,23 @@ async fn listen(pool: &PgPool) -> Option<PgListener> {
         .ok()
 }
 
-async fn relay_commits(pool: PgPool, mut listener: Option<PgListener>, committed: Arc<watch::Sender<i64>>) {
+async fn relay_commits(
+    pool: PgPool,
+    mut listener: Option<PgListener>,
+    committed: Arc<watch::Sender<i64>>,
+    mut alive: watch::Receiver<()>,
+) {
     loop {
         let Some(active) = listener.as_mut() else {
             tokio::select! {
-                _ = committed.closed() => return,
+                _ = alive.changed() => return,
                 _ = tokio::time::sleep(Duration::from_secs(1)) => {}
             }
             listener = listen(&pool).await;
             continue;
         };
         tokio::select! {
-            _ = committed.closed() => return,
+            _ = alive.changed() => return, // the last handle is gone
             notification = active.recv() => match notification {
                 Ok(notification) => {
                     if let Ok(position) = notification.payload().parse::<i64>() {

@@ -13,7 +13,10 @@
 //! The same lock makes the per-stream version check and the hash chain race-free: each batch reads
 //! the versions and the previous hash after every earlier batch has committed.
 
-use std::{collections::HashMap, sync::Arc};
+use std::{
+    collections::HashMap,
+    sync::{Arc, RwLock},
+};
 
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
@@ -21,24 +24,75 @@ use tokio::sync::{mpsc, oneshot, watch};
 use uuid::Uuid;
 
 use super::{
-    backend::{IdempotencyRecord, WriteBackend},
+    backend::{Database, IdempotencyRecord, WriteBackend},
     error::is_stream_version_violation,
     event::{truncate_to_micros, RecordedEvent},
-    AppendOutcome, AppendRequest, LogHead, StoreError,
+    model::DomainModel,
+    AppendOutcome, AppendRequest, ExecuteError, ExpectedVersion, LogHead, Metadata, NewEvent, StoreError,
 };
+use crate::domain::{decide, Command, Context};
 
-/// How many appends may wait for the writer before callers wait to enqueue.
+/// How many jobs may wait for the writer before callers wait to enqueue.
 pub(crate) const QUEUE_DEPTH: usize = 8192;
-/// The most appends committed in one transaction.
+/// The most jobs committed in one transaction.
 const MAX_BATCH: usize = 512;
 
-pub(crate) struct Job {
-    pub request: AppendRequest,
-    pub reply: oneshot::Sender<Result<AppendOutcome, StoreError>>,
+pub(crate) enum Job {
+    /// Events that the caller made: checked against the stream's expected version only.
+    Append { request: AppendRequest, reply: oneshot::Sender<Result<AppendOutcome, StoreError>> },
+    /// A domain command, decided here under the lock against the model.
+    Execute {
+        context: Context,
+        command: Command,
+        metadata: Metadata,
+        reply: oneshot::Sender<Result<Vec<RecordedEvent>, ExecuteError>>,
+    },
+}
+
+/// The writer's copy of the domain model, ahead of the committed log while a batch is decided,
+/// and the read model, which holds committed events only and which the writer brings forward
+/// after each commit.
+pub(crate) struct Models {
+    pub writer: DomainModel,
+    pub read: Arc<RwLock<DomainModel>>,
+    /// Events folded into the writer's copy but not yet into the read model.
+    unpublished: Vec<RecordedEvent>,
+}
+
+impl Models {
+    pub fn new(model: DomainModel) -> Self {
+        Self { read: Arc::new(RwLock::new(model.clone())), writer: model, unpublished: Vec::new() }
+    }
+
+    fn fold(&mut self, events: &[RecordedEvent]) {
+        for event in events {
+            self.writer.apply(event);
+        }
+        self.unpublished.extend_from_slice(events);
+    }
+
+    /// After a commit: what the writer folded becomes visible to readers.
+    fn publish(&mut self) {
+        let mut read = self.read.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+        read.advance(&self.unpublished);
+        self.unpublished.clear();
+    }
+
+    /// After a failed batch: the writer's copy went ahead of the log; start again from the read model.
+    fn reset(&mut self) {
+        self.writer = self.read.read().unwrap_or_else(|poisoned| poisoned.into_inner()).clone();
+        self.unpublished.clear();
+    }
 }
 
 /// Takes everything that is waiting (up to `MAX_BATCH`), commits it as one transaction, answers each caller.
-pub(crate) async fn run<B: WriteBackend>(backend: B, mut jobs: mpsc::Receiver<Job>, committed: Arc<watch::Sender<i64>>) {
+pub(crate) async fn run<B: WriteBackend>(
+    backend: B,
+    db: Database,
+    mut models: Option<Models>,
+    mut jobs: mpsc::Receiver<Job>,
+    committed: Arc<watch::Sender<i64>>,
+) {
     while let Some(first) = jobs.recv().await {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -47,62 +101,116 @@ pub(crate) async fn run<B: WriteBackend>(backend: B, mut jobs: mpsc::Receiver<Jo
                 Err(_) => break,
             }
         }
-        let (requests, replies): (Vec<_>, Vec<_>) = batch.into_iter().map(|job| (job.request, job.reply)).unzip();
-        match write_batch(&backend, &requests).await {
-            Ok((outcomes, head)) => {
+        match write_batch(&backend, &db, models.as_mut(), &batch).await {
+            Ok((results, head)) => {
+                if let Some(models) = models.as_mut() {
+                    models.publish();
+                }
                 super::announce_commit(&committed, head.position);
-                for (reply, outcome) in replies.into_iter().zip(outcomes) {
-                    // A caller that went away still had its append committed; nobody to tell.
-                    let _ = reply.send(outcome);
+                for (job, result) in batch.into_iter().zip(results) {
+                    answer(job, result);
                 }
             }
             Err(error) => {
+                if let Some(models) = models.as_mut() {
+                    models.reset();
+                }
                 let error = StoreError::from(error);
-                tracing::error!(%error, appends = replies.len(), "batch of appends failed; nothing of it was written");
-                for reply in replies {
-                    let _ = reply.send(Err(error.clone()));
+                tracing::error!(%error, jobs = batch.len(), "a batch failed; nothing of it was written");
+                for job in batch {
+                    answer(job, Err(JobError::Store(error.clone())));
                 }
             }
         }
     }
 }
 
-type Outcomes = Vec<Result<AppendOutcome, StoreError>>;
+/// Why one job of a batch was not written (the others may have been).
+enum JobError {
+    Store(StoreError),
+    Rejected(crate::domain::DomainError),
+}
 
-/// One batch: all appends in one transaction, written with one statement; if the database refuses
-/// that statement, the batch is redone one append at a time, each under its own savepoint, so
-/// that one bad append does not abort the others.
-async fn write_batch<B: WriteBackend>(backend: &B, requests: &[AppendRequest]) -> Result<(Outcomes, LogHead), sqlx::Error> {
-    match write_at_once(backend, requests).await? {
-        Some(written) => Ok(written),
-        None => write_one_by_one(backend, requests).await,
+/// What a written job produced: its plans' outcomes and events.
+struct Written {
+    outcomes: Vec<AppendOutcome>,
+    events: Vec<RecordedEvent>,
+}
+
+fn answer(job: Job, result: Result<Written, JobError>) {
+    // A caller that went away still had its job committed; nobody to tell.
+    match job {
+        Job::Append { reply, .. } => {
+            let _ = reply.send(match result {
+                Ok(written) => Ok(written.outcomes.into_iter().next().expect("an append has one outcome")),
+                Err(JobError::Store(error)) => Err(error),
+                Err(JobError::Rejected(_)) => unreachable!("raw appends are not decided"),
+            });
+        }
+        Job::Execute { reply, .. } => {
+            let _ = reply.send(match result {
+                Ok(written) => Ok(written.events),
+                Err(JobError::Store(error)) => Err(ExecuteError::Store(error)),
+                Err(JobError::Rejected(error)) => Err(ExecuteError::Rejected(error)),
+            });
+        }
     }
 }
 
-/// The fast path: every append planned in memory against the state that includes the earlier ones,
-/// then all their events inserted together. `None` when the database refused the insert (and
+type Results = Vec<Result<Written, JobError>>;
+
+/// One batch: all jobs in one transaction, written with one statement; if the database refuses
+/// that statement, the batch is redone one job at a time, each under its own savepoint, so that
+/// one bad job does not abort the others.
+async fn write_batch<B: WriteBackend>(
+    backend: &B,
+    db: &Database,
+    mut models: Option<&mut Models>,
+    jobs: &[Job],
+) -> Result<(Results, LogHead), sqlx::Error> {
+    match write_at_once(backend, db, models.as_deref_mut(), jobs).await? {
+        Some(written) => Ok(written),
+        None => {
+            if let Some(models) = models.as_deref_mut() {
+                models.reset();
+            }
+            write_one_by_one(backend, db, models, jobs).await
+        }
+    }
+}
+
+/// The fast path: each job planned in memory against the state that includes the earlier ones,
+/// then all their events written together. `None` when the database refused the write (and
 /// nothing was written).
 async fn write_at_once<B: WriteBackend>(
     backend: &B,
-    requests: &[AppendRequest],
-) -> Result<Option<(Outcomes, LogHead)>, sqlx::Error> {
-    let (mut tx, mut planner) = begin(backend, requests).await?;
+    db: &Database,
+    mut models: Option<&mut Models>,
+    jobs: &[Job],
+) -> Result<Option<(Results, LogHead)>, sqlx::Error> {
+    let (mut tx, mut planner) = begin(backend, db, models.as_deref_mut(), jobs).await?;
     let head_before = planner.head.position;
-    // Hook for the domain: this is where each command will be decided against `planner`'s state,
-    // which already includes the effects of the earlier commands of the batch.
-    let mut plans: Vec<Result<Plan, StoreError>> = requests
+    let mut units: Vec<Result<Vec<Plan>, JobError>> = Vec::with_capacity(jobs.len());
+    for job in jobs {
+        let unit = plan_job(&planner, models.as_deref(), job);
+        if let Ok(plans) = &unit {
+            accept(&mut planner, models.as_deref_mut(), plans);
+        }
+        units.push(unit);
+    }
+    let results: Results = units
         .iter()
-        .map(|request| {
-            let plan = planner.plan(request)?;
-            planner.accept(&plan);
-            Ok(plan)
+        .map(|unit| match unit {
+            Ok(plans) => Ok(Written::of(plans)),
+            Err(error) => Err(error.clone_for_answer()),
         })
         .collect();
     if planner.head.position > head_before {
-        match write(backend, &mut tx, plans.iter_mut().filter_map(|plan| plan.as_mut().ok()), &planner.head).await {
+        let (events, keys) = rows(units.iter_mut().filter_map(|unit| unit.as_mut().ok()).flatten());
+        match backend.write(&mut tx, &events, &keys, &planner.head).await {
             Ok(()) => {}
             Err(error) if refused_by_database(&error) => {
-                tracing::warn!(%error, "a batch insert was refused; redoing its appends one by one");
+                tracing::warn!(%error, "a batch was refused; redoing its jobs one by one");
                 backend.rollback(tx).await?;
                 return Ok(None);
             }
@@ -110,83 +218,181 @@ async fn write_at_once<B: WriteBackend>(
         }
     }
     backend.commit(tx).await?;
-    Ok(Some((plans.into_iter().map(|plan| plan.map(|plan| plan.outcome)).collect(), planner.head)))
+    Ok(Some((results, planner.head)))
 }
 
-async fn write_one_by_one<B: WriteBackend>(backend: &B, requests: &[AppendRequest]) -> Result<(Outcomes, LogHead), sqlx::Error> {
-    let (mut tx, mut planner) = begin(backend, requests).await?;
-    let mut outcomes = Vec::with_capacity(requests.len());
-    for request in requests {
-        outcomes.push(write_one(backend, &mut tx, &mut planner, request).await?);
+async fn write_one_by_one<B: WriteBackend>(
+    backend: &B,
+    db: &Database,
+    mut models: Option<&mut Models>,
+    jobs: &[Job],
+) -> Result<(Results, LogHead), sqlx::Error> {
+    let (mut tx, mut planner) = begin(backend, db, models.as_deref_mut(), jobs).await?;
+    let mut results = Vec::with_capacity(jobs.len());
+    for job in jobs {
+        results.push(write_one(backend, &mut tx, &mut planner, models.as_deref_mut(), job).await?);
     }
     backend.commit(tx).await?;
-    Ok((outcomes, planner.head))
+    Ok((results, planner.head))
 }
 
-/// Takes the lock on the log head and reads what the batch's appends are checked against.
-async fn begin<B: WriteBackend>(backend: &B, requests: &[AppendRequest]) -> Result<(B::Tx, Planner), sqlx::Error> {
-    let (mut tx, head) = backend.lock_head().await?;
-    let streams = distinct(requests.iter().map(|r| &r.stream));
-    let keys = distinct(requests.iter().filter_map(|r| r.idempotency_key.as_ref()));
-    let versions = backend.stream_versions(&mut tx, &streams).await?;
-    let known_keys =
-        if keys.is_empty() { HashMap::new() } else { backend.idempotency_records(&mut tx, &keys).await? };
-    Ok((tx, Planner { head, versions, known_keys, now: truncate_to_micros(Utc::now()) }))
-}
-
-/// The slow path: one append under its own savepoint.
+/// The slow path: one job under its own savepoint; the model learns of it only once it is written.
 async fn write_one<B: WriteBackend>(
     backend: &B,
     tx: &mut B::Tx,
     planner: &mut Planner,
-    request: &AppendRequest,
-) -> Result<Result<AppendOutcome, StoreError>, sqlx::Error> {
-    let mut plan = match planner.plan(request) {
-        Ok(plan) => plan,
+    models: Option<&mut Models>,
+    job: &Job,
+) -> Result<Result<Written, JobError>, sqlx::Error> {
+    // Planning against a scratch copy of the planner: only a written job may move it.
+    let mut scratch = planner.clone();
+    let mut plans = match plan_job(&scratch, models.as_deref(), job) {
+        Ok(plans) => plans,
         Err(refusal) => return Ok(Err(refusal)),
     };
-    // An idempotent repeat writes nothing.
-    let Some(head) = plan.head() else { return Ok(Ok(plan.outcome)) };
-    let accepted = plan.clone();
-    backend.execute(tx, "SAVEPOINT append").await?;
-    match write(backend, tx, std::iter::once(&mut plan), &head).await {
+    for plan in &plans {
+        scratch.accept(plan);
+    }
+    let written = Written::of(&plans);
+    if scratch.head.position == planner.head.position {
+        // An idempotent repeat writes nothing.
+        return Ok(Ok(written));
+    }
+    let (events, keys) = rows(plans.iter_mut());
+    backend.execute(tx, "SAVEPOINT job").await?;
+    match backend.write(tx, &events, &keys, &scratch.head).await {
         Ok(()) => {
-            backend.execute(tx, "RELEASE SAVEPOINT append").await?;
-            planner.accept(&accepted);
-            Ok(Ok(accepted.outcome))
+            backend.execute(tx, "RELEASE SAVEPOINT job").await?;
+            *planner = scratch;
+            if let Some(models) = models {
+                models.fold(&written.events);
+            }
+            Ok(Ok(written))
         }
         Err(error) if refused_by_database(&error) => {
-            backend.execute(tx, "ROLLBACK TO SAVEPOINT append").await?;
-            if is_stream_version_violation(&error) {
+            backend.execute(tx, "ROLLBACK TO SAVEPOINT job").await?;
+            if let (true, Job::Append { request, .. }) = (is_stream_version_violation(&error), job) {
                 let actual = backend.stream_versions(tx, std::slice::from_ref(&request.stream)).await?;
                 let actual = actual.get(&request.stream).copied().unwrap_or(0);
-                return Ok(Err(StoreError::Conflict { stream: request.stream.clone(), expected: request.expected, actual }));
+                let conflict = StoreError::Conflict { stream: request.stream.clone(), expected: request.expected, actual };
+                return Ok(Err(JobError::Store(conflict)));
             }
-            Ok(Err(StoreError::from(error)))
+            Ok(Err(JobError::Store(StoreError::from(error))))
         }
         Err(error) => Err(error),
     }
 }
 
-/// Writes the events and idempotency keys of the given plans (taking them out of the plans) and
-/// moves the head.
-async fn write<'p, B: WriteBackend>(
+/// Takes the lock on the log head and gathers what the batch is checked against: the model
+/// brought up to the head (it knows every stream's version), or else the versions of the streams
+/// the batch names; and the idempotency keys it carries.
+async fn begin<B: WriteBackend>(
     backend: &B,
-    tx: &mut B::Tx,
-    plans: impl Iterator<Item = &'p mut Plan>,
-    head: &LogHead,
-) -> Result<(), sqlx::Error> {
+    db: &Database,
+    models: Option<&mut Models>,
+    jobs: &[Job],
+) -> Result<(B::Tx, Planner), sqlx::Error> {
+    let appends: Vec<&AppendRequest> = jobs
+        .iter()
+        .filter_map(|job| match job {
+            Job::Append { request, .. } => Some(request),
+            Job::Execute { .. } => None,
+        })
+        .collect();
+    let streams = distinct(appends.iter().map(|request| &request.stream));
+    let keys = distinct(appends.iter().filter_map(|request| request.idempotency_key.as_ref()));
+    let (mut tx, head) = backend.lock_head().await?;
+    let versions = match models {
+        Some(models) => {
+            // Other processes' commits since this writer's last batch.
+            models.writer.catch_up(db, Some(&mut models.unpublished)).await.map_err(into_sqlx)?;
+            HashMap::new()
+        }
+        None => backend.stream_versions(&mut tx, &streams).await?,
+    };
+    let known_keys =
+        if keys.is_empty() { HashMap::new() } else { backend.idempotency_records(&mut tx, &keys).await? };
+    Ok((tx, Planner { head, versions, known_keys, now: truncate_to_micros(Utc::now()) }))
+}
+
+/// The model's catch-up reads through the store's own error type; the writer speaks sqlx.
+fn into_sqlx(error: StoreError) -> sqlx::Error {
+    match error {
+        StoreError::Unavailable(inner) | StoreError::Database(inner) => {
+            Arc::try_unwrap(inner).unwrap_or_else(|shared| sqlx::Error::Protocol(shared.to_string()))
+        }
+        other => sqlx::Error::Protocol(other.to_string()),
+    }
+}
+
+/// Plans one job: a raw append as it is; a command decided against the writer's model.
+fn plan_job(planner: &Planner, models: Option<&Models>, job: &Job) -> Result<Vec<Plan>, JobError> {
+    let model = models.map(|models| &models.writer);
+    match job {
+        Job::Append { request, .. } => planner.plan(request, model).map(|plan| vec![plan]).map_err(JobError::Store),
+        Job::Execute { context, command, metadata, .. } => {
+            let model = model.ok_or(JobError::Store(StoreError::NoWorkflow))?;
+            let events = decide(model.state(), model.workflow(), context, command.clone()).map_err(JobError::Rejected)?;
+            // Each event goes to its entity's stream. The lock and the caught-up model make the
+            // decision safe, so the streams take any version.
+            let mut scratch = planner.clone();
+            let mut plans = Vec::with_capacity(events.len());
+            for event in events {
+                let new = NewEvent::new(event.event_type(), event.data()).with_metadata(metadata.clone());
+                let plan = scratch
+                    .plan(&AppendRequest::new(event.stream_id(), ExpectedVersion::Any, vec![new]), Some(model))
+                    .map_err(JobError::Store)?;
+                scratch.accept(&plan);
+                plans.push(plan);
+            }
+            Ok(plans)
+        }
+    }
+}
+
+/// The fast path's bookkeeping after a job is planned: the planner and the writer's model move on.
+fn accept(planner: &mut Planner, models: Option<&mut Models>, plans: &[Plan]) {
+    for plan in plans {
+        planner.accept(plan);
+    }
+    if let Some(models) = models {
+        for plan in plans {
+            models.fold(&plan.events);
+        }
+    }
+}
+
+impl Written {
+    fn of(plans: &[Plan]) -> Self {
+        Written {
+            outcomes: plans.iter().map(|plan| plan.outcome.clone()).collect(),
+            events: plans.iter().flat_map(|plan| plan.events.iter().cloned()).collect(),
+        }
+    }
+}
+
+impl JobError {
+    fn clone_for_answer(&self) -> Self {
+        match self {
+            JobError::Store(error) => JobError::Store(error.clone()),
+            JobError::Rejected(error) => JobError::Rejected(error.clone()),
+        }
+    }
+}
+
+/// What the given plans write: their events and idempotency keys (taken out of the plans).
+fn rows<'p>(plans: impl Iterator<Item = &'p mut Plan>) -> (Vec<RecordedEvent>, Vec<(String, IdempotencyRecord)>) {
     let mut events = Vec::new();
     let mut keys = Vec::new();
     for plan in plans {
         events.append(&mut plan.events);
         keys.extend(plan.key.take());
     }
-    backend.write(tx, &events, &keys, head).await
+    (events, keys)
 }
 
 /// The database rejected a statement (a constraint, a value it cannot store), as opposed to the
-/// connection failing: only the former can be pinned on one append.
+/// connection failing: only the former can be pinned on one job.
 fn refused_by_database(error: &sqlx::Error) -> bool {
     matches!(error, sqlx::Error::Database(_))
 }
@@ -224,7 +430,7 @@ struct Planner {
 }
 
 impl Planner {
-    fn plan(&self, request: &AppendRequest) -> Result<Plan, StoreError> {
+    fn plan(&self, request: &AppendRequest, model: Option<&DomainModel>) -> Result<Plan, StoreError> {
         let fingerprint = request.idempotency_key.as_ref().map(|_| fingerprint(request));
         if let Some(key) = &request.idempotency_key {
             if let Some(record) = self.known_keys.get(key) {
@@ -235,7 +441,12 @@ impl Planner {
                 };
             }
         }
-        let current = self.versions.get(&request.stream).copied().unwrap_or(0);
+        let current = self
+            .versions
+            .get(&request.stream)
+            .copied()
+            .or_else(|| model.and_then(|model| model.version_of(&request.stream)))
+            .unwrap_or(0);
         if !request.expected.admits(current) {
             return Err(StoreError::Conflict { stream: request.stream.clone(), expected: request.expected, actual: current });
         }

@@ -108,3 +108,18 @@ fn serve_refuses_a_missing_workflow_file() {
     let output = roleledger(&["serve", "--workflow", "no/such.toml"], folder.path());
     assert_one_line_error(&output, "no/such.toml");
 }
+
+#[test]
+fn serve_refuses_an_invalid_workflow_naming_file_and_line() {
+    let folder = tempfile::tempdir().unwrap();
+    std::fs::write(
+        folder.path().join("broken.toml"),
+        "[kinds.site]\ntitle = \"Site\"\n\n[roles.manager]\ntitle = \"Manager\"\nkinds = [\"site\"]\nincludes = [\"nobody\"]\n",
+    )
+    .unwrap();
+    let output = roleledger(&["serve", "--workflow", "broken.toml"], folder.path());
+    assert_one_line_error(&output, "broken.toml:");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("nobody"), "{stderr}");
+    assert!(!folder.path().join("roleledger.db").exists(), "nothing is created for a server that cannot start");
+}

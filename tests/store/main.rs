@@ -4,22 +4,25 @@
 mod support;
 
 mod conformance;
+mod domain;
 
-/// Declares each conformance test once per backend.
+/// Declares each test of a module once per backend.
 macro_rules! on_both_backends {
-    ($($test:ident),* $(,)?) => {
-        mod sqlite {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-            async fn $test() { crate::conformance::$test(crate::support::Backend::Sqlite).await }) *
-        }
-        mod postgres {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-            async fn $test() { crate::conformance::$test(crate::support::Backend::Postgres).await }) *
+    ($module:ident as $name:ident: $($test:ident),* $(,)?) => {
+        mod $name {
+            mod sqlite {
+                $(#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $test() { crate::$module::$test(crate::support::Backend::Sqlite).await }) *
+            }
+            mod postgres {
+                $(#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $test() { crate::$module::$test(crate::support::Backend::Postgres).await }) *
+            }
         }
     };
 }
 
-on_both_backends!(
+on_both_backends!(conformance as event_log:
     appended_events_read_back_with_versions_positions_and_chain,
     expected_version_mismatch_is_a_conflict_and_writes_nothing,
     fifty_concurrent_appenders_to_one_stream,
@@ -32,6 +35,12 @@ on_both_backends!(
     two_stores_on_one_database_keep_one_chain,
     empty_append_is_refused,
     commits_are_announced_to_the_process,
+);
+
+on_both_backends!(domain as decisions:
+    egi_scenarios_run_through_the_store,
+    identical_concurrent_requests_one_accepted_one_duplicate,
+    concurrent_approvals_exactly_one_wins,
 );
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

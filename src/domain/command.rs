@@ -1,0 +1,100 @@
+//! What actors ask for. Each is decided against the state into events, or refused.
+
+use super::types::{GrantId, RequestId, ScopeId, Subject, TeamId, UserId};
+use crate::workflow::{Duration, Role, RoleId};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "command", rename_all = "snake_case")]
+pub enum Command {
+    /// A user seen (e.g. signing in): registers them, or records a changed email or name.
+    RegisterUser {
+        user: UserId,
+        email: Option<String>,
+        name: Option<String>,
+    },
+    /// Like `RegisterUser`, for a user who must already exist.
+    UpdateProfile {
+        user: UserId,
+        email: Option<String>,
+        name: Option<String>,
+    },
+    CreateScope {
+        id: ScopeId,
+        kind: String,
+        parents: Vec<ScopeId>,
+        title: String,
+        mailbox: Option<String>,
+    },
+    DeleteScope {
+        id: ScopeId,
+    },
+    RequestRole {
+        role: RoleId,
+        scope: ScopeId,
+        reason: String,
+        duration: Option<Duration>,
+    },
+    Approve {
+        request: RequestId,
+        comment: String,
+    },
+    Reject {
+        request: RequestId,
+        reason: String,
+    },
+    Cancel {
+        request: RequestId,
+    },
+    /// A direct assignment by a decider or an admin.
+    AssignRole {
+        subject: Subject,
+        role: RoleId,
+        scope: ScopeId,
+        reason: String,
+        duration: Option<Duration>,
+    },
+    Revoke {
+        grant: GrantId,
+        reason: String,
+    },
+    /// Issued by the expiry scheduler once the request's time-to-live has passed.
+    ExpireRequest {
+        request: RequestId,
+    },
+    /// Issued by the expiry scheduler once the grant's end has passed.
+    ExpireGrant {
+        grant: GrantId,
+    },
+    DefineRole {
+        role: Role,
+    },
+    DuplicateRole {
+        role: RoleId,
+    },
+    EditRole {
+        role: Role,
+    },
+    DeleteRole {
+        role: RoleId,
+    },
+    CreateTeam {
+        id: TeamId,
+        title: String,
+    },
+    AddTeamMember {
+        team: TeamId,
+        user: UserId,
+    },
+    /// The roles a login token carries, as claimed (`"manager@P1"`, `"support"` meaning global):
+    /// grants them the first time and revokes those a later token no longer carries. Claims of
+    /// roles that are not token-grantable, or that cannot be held where claimed, are ignored.
+    SyncTokenRoles {
+        user: UserId,
+        claims: Vec<String>,
+    },
+    RemoveTeamMember {
+        team: TeamId,
+        user: UserId,
+    },
+}

@@ -1,0 +1,115 @@
+//! Why a command is refused, with the stable machine codes and HTTP statuses of SPEC.md.
+
+use super::request::RequestStatus;
+use chrono::{DateTime, Utc};
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DomainError {
+    #[error("{subject} already holds or has requested role \"{role}\" on \"{scope}\"")]
+    DuplicateRequest {
+        subject: String,
+        role: String,
+        scope: String,
+    },
+    #[error("role \"{role}\" cannot be held on a scope of kind \"{kind}\"")]
+    WrongScopeKind { role: String, kind: String },
+    #[error("unknown role \"{0}\"")]
+    UnknownRole(String),
+    #[error("unknown scope \"{0}\"")]
+    UnknownScope(String),
+    #[error("unknown user \"{0}\"")]
+    UnknownUser(String),
+    #[error("unknown team \"{0}\"")]
+    UnknownTeam(String),
+    #[error("role \"{0}\" cannot be requested")]
+    NotRequestable(String),
+    #[error("role \"{role}\" is incompatible with role \"{held}\", which is held")]
+    IncompatibleRole { role: String, held: String },
+    #[error("the request is {0}, no longer pending")]
+    NotPending(RequestStatus),
+    #[error("the request expired at {0}")]
+    Expired(DateTime<Utc>),
+    #[error("no authority to decide role \"{role}\" on \"{scope}\"")]
+    NotADecider { role: String, scope: String },
+    #[error("nobody decides to their own benefit")]
+    SelfApproval,
+    #[error("this person has already approved the request")]
+    AlreadyApproved,
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    InUse(String),
+    #[error("role \"{0}\" is locked: it takes no new assignments")]
+    RoleLocked(String),
+    #[error("{0} not found")]
+    NotFound(String),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("a duration of {wanted} is longer than the {max} allowed")]
+    DurationTooLong { wanted: String, max: String },
+    #[error("{0} already exists")]
+    AlreadyExists(String),
+    #[error("the grant has already ended")]
+    NotActive,
+    #[error("not due before {0}")]
+    NotDue(DateTime<Utc>),
+}
+
+impl DomainError {
+    /// The stable code clients match on.
+    pub fn code(&self) -> &'static str {
+        match self {
+            DomainError::DuplicateRequest { .. } => "duplicate_request",
+            DomainError::WrongScopeKind { .. } => "wrong_scope_kind",
+            DomainError::UnknownRole(_) => "unknown_role",
+            DomainError::UnknownScope(_) => "unknown_scope",
+            DomainError::UnknownUser(_) => "unknown_user",
+            DomainError::UnknownTeam(_) => "unknown_team",
+            DomainError::NotRequestable(_) => "not_requestable",
+            DomainError::IncompatibleRole { .. } => "incompatible_role",
+            DomainError::NotPending(_) => "not_pending",
+            DomainError::Expired(_) => "expired",
+            DomainError::NotADecider { .. } => "not_a_decider",
+            DomainError::SelfApproval => "self_approval",
+            DomainError::AlreadyApproved => "already_approved",
+            DomainError::Forbidden(_) => "forbidden",
+            DomainError::InUse(_) => "in_use",
+            DomainError::RoleLocked(_) => "role_locked",
+            DomainError::NotFound(_) => "not_found",
+            DomainError::Invalid(_) => "invalid",
+            DomainError::DurationTooLong { .. } => "duration_too_long",
+            DomainError::AlreadyExists(_) => "already_exists",
+            DomainError::NotActive => "not_active",
+            DomainError::NotDue(_) => "not_due",
+        }
+    }
+
+    /// The HTTP status: 403 not allowed, 404 unknown id in the path, 409 conflict with the current
+    /// state, 422 a well-formed body that breaks a rule.
+    pub fn status(&self) -> u16 {
+        match self {
+            DomainError::NotADecider { .. }
+            | DomainError::SelfApproval
+            | DomainError::Forbidden(_) => 403,
+            DomainError::NotFound(_) => 404,
+            DomainError::DuplicateRequest { .. }
+            | DomainError::NotPending(_)
+            | DomainError::Expired(_)
+            | DomainError::AlreadyApproved
+            | DomainError::InUse(_)
+            | DomainError::AlreadyExists(_)
+            | DomainError::NotActive
+            | DomainError::NotDue(_) => 409,
+            DomainError::WrongScopeKind { .. }
+            | DomainError::UnknownRole(_)
+            | DomainError::UnknownScope(_)
+            | DomainError::UnknownUser(_)
+            | DomainError::UnknownTeam(_)
+            | DomainError::NotRequestable(_)
+            | DomainError::IncompatibleRole { .. }
+            | DomainError::RoleLocked(_)
+            | DomainError::Invalid(_)
+            | DomainError::DurationTooLong { .. } => 422,
+        }
+    }
+}

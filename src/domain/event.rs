@@ -1,0 +1,202 @@
+//! Everything that happens, in the past tense. Serialized as `{"type": …, "data": {…}}`, so that a
+//! store can keep the type and the data apart and rebuild the event from both.
+
+use super::request::GrantOrigin;
+use super::types::{Actor, GrantId, RequestId, ScopeId, Subject, TeamId, UserId};
+use crate::workflow::{Duration, Role, RoleId};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", content = "data")]
+pub enum Event {
+    UserRegistered {
+        user: UserId,
+        email: Option<String>,
+        name: Option<String>,
+        at: DateTime<Utc>,
+    },
+    UserProfileChanged {
+        user: UserId,
+        email: Option<String>,
+        name: Option<String>,
+        at: DateTime<Utc>,
+    },
+    ScopeCreated {
+        scope: ScopeId,
+        kind: String,
+        parents: Vec<ScopeId>,
+        title: String,
+        mailbox: Option<String>,
+        by: Actor,
+        at: DateTime<Utc>,
+    },
+    ScopeDeleted {
+        scope: ScopeId,
+        by: Actor,
+        at: DateTime<Utc>,
+    },
+    RoleDefined {
+        role: Role,
+        copied_from: Option<RoleId>,
+        by: Actor,
+        at: DateTime<Utc>,
+    },
+    RoleEdited {
+        role: Role,
+        by: Actor,
+        at: DateTime<Utc>,
+    },
+    RoleDeleted {
+        role: RoleId,
+        by: Actor,
+        at: DateTime<Utc>,
+    },
+    TeamCreated {
+        team: TeamId,
+        title: String,
+        by: Actor,
+        at: DateTime<Utc>,
+    },
+    TeamMemberAdded {
+        team: TeamId,
+        user: UserId,
+        by: Actor,
+        at: DateTime<Utc>,
+    },
+    TeamMemberRemoved {
+        team: TeamId,
+        user: UserId,
+        by: Actor,
+        at: DateTime<Utc>,
+    },
+    RoleRequested {
+        request: RequestId,
+        user: UserId,
+        role: RoleId,
+        scope: ScopeId,
+        reason: String,
+        duration: Option<Duration>,
+        at: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    },
+    /// One approval; `stage` is the index it counted for, `approvals_in_stage` includes it.
+    RequestApproved {
+        request: RequestId,
+        by: Actor,
+        comment: String,
+        stage: u32,
+        stage_name: String,
+        approvals_in_stage: u32,
+        quorum: u32,
+        completes_stage: bool,
+        completes_request: bool,
+        at: DateTime<Utc>,
+    },
+    RequestRejected {
+        request: RequestId,
+        by: Actor,
+        reason: String,
+        at: DateTime<Utc>,
+    },
+    RequestCancelled {
+        request: RequestId,
+        by: Actor,
+        at: DateTime<Utc>,
+    },
+    RequestExpired {
+        request: RequestId,
+        at: DateTime<Utc>,
+    },
+    RoleGranted {
+        grant: GrantId,
+        subject: Subject,
+        role: RoleId,
+        scope: ScopeId,
+        origin: GrantOrigin,
+        by: Actor,
+        starts_at: DateTime<Utc>,
+        ends_at: Option<DateTime<Utc>>,
+    },
+    GrantRevoked {
+        grant: GrantId,
+        by: Actor,
+        reason: String,
+        at: DateTime<Utc>,
+    },
+    GrantExpired {
+        grant: GrantId,
+        at: DateTime<Utc>,
+    },
+}
+
+impl Event {
+    pub fn event_type(&self) -> &'static str {
+        match self {
+            Event::UserRegistered { .. } => "UserRegistered",
+            Event::UserProfileChanged { .. } => "UserProfileChanged",
+            Event::ScopeCreated { .. } => "ScopeCreated",
+            Event::ScopeDeleted { .. } => "ScopeDeleted",
+            Event::RoleDefined { .. } => "RoleDefined",
+            Event::RoleEdited { .. } => "RoleEdited",
+            Event::RoleDeleted { .. } => "RoleDeleted",
+            Event::TeamCreated { .. } => "TeamCreated",
+            Event::TeamMemberAdded { .. } => "TeamMemberAdded",
+            Event::TeamMemberRemoved { .. } => "TeamMemberRemoved",
+            Event::RoleRequested { .. } => "RoleRequested",
+            Event::RequestApproved { .. } => "RequestApproved",
+            Event::RequestRejected { .. } => "RequestRejected",
+            Event::RequestCancelled { .. } => "RequestCancelled",
+            Event::RequestExpired { .. } => "RequestExpired",
+            Event::RoleGranted { .. } => "RoleGranted",
+            Event::GrantRevoked { .. } => "GrantRevoked",
+            Event::GrantExpired { .. } => "GrantExpired",
+        }
+    }
+
+    /// The stream the event belongs to: `user-<id>`, `scope-<id>`, `role-<id>`, `team-<id>`,
+    /// `request-<uuid>` or `grant-<uuid>`.
+    pub fn stream_id(&self) -> String {
+        match self {
+            Event::UserRegistered { user, .. } | Event::UserProfileChanged { user, .. } => {
+                format!("user-{user}")
+            }
+            Event::ScopeCreated { scope, .. } | Event::ScopeDeleted { scope, .. } => {
+                format!("scope-{scope}")
+            }
+            Event::RoleDefined { role, .. } | Event::RoleEdited { role, .. } => {
+                format!("role-{}", role.id)
+            }
+            Event::RoleDeleted { role, .. } => format!("role-{role}"),
+            Event::TeamCreated { team, .. }
+            | Event::TeamMemberAdded { team, .. }
+            | Event::TeamMemberRemoved { team, .. } => format!("team-{team}"),
+            Event::RoleRequested { request, .. }
+            | Event::RequestApproved { request, .. }
+            | Event::RequestRejected { request, .. }
+            | Event::RequestCancelled { request, .. }
+            | Event::RequestExpired { request, .. } => format!("request-{request}"),
+            Event::RoleGranted { grant, .. }
+            | Event::GrantRevoked { grant, .. }
+            | Event::GrantExpired { grant, .. } => {
+                format!("grant-{grant}")
+            }
+        }
+    }
+
+    /// The event's data, without its type.
+    pub fn data(&self) -> serde_json::Value {
+        match serde_json::to_value(self) {
+            Ok(serde_json::Value::Object(mut tagged)) => tagged.remove("data").unwrap_or_default(),
+            _ => unreachable!("an adjacently tagged enum serializes to an object"),
+        }
+    }
+
+    /// Rebuilds an event from what [`Event::event_type`] and [`Event::data`] gave.
+    pub fn from_parts(
+        event_type: &str,
+        data: serde_json::Value,
+    ) -> Result<Event, serde_json::Error> {
+        serde_json::from_value(serde_json::json!({ "type": event_type, "data": data }))
+    }
+}

@@ -1,0 +1,31 @@
+//! The role-request domain as pure code: [`decide`] turns a [`Command`] into [`Event`]s (or a
+//! [`DomainError`]) against the current [`State`]; [`evolve`] (`State::apply`) folds an event into
+//! the state. No I/O, no clock, no randomness: time and new ids come from the [`Context`].
+//!
+//! The state answers the read side too: `check` (may U do P on S, and through which grants),
+//! `deciders_for` a request, `approver_scopes` of a user (compact rule × anchor pairs, expanded
+//! by `expand_approver_scope`), `pending_for` a decider. [`scenarios`] holds the GOCDB scenario
+//! table, as data that can also be run through the event store.
+
+mod command;
+mod decide;
+mod error;
+mod event;
+mod index;
+mod request;
+pub mod scenarios;
+mod state;
+mod types;
+
+pub use command::Command;
+pub use decide::decide;
+pub use error::DomainError;
+pub use event::Event;
+pub use request::{Approval, Grant, GrantOrigin, GrantStatus, Request, RequestStatus};
+pub use state::{
+    evolve, ApproverScope, Authority, CheckResult, RequestDecider, Scope, State, Team, User,
+};
+pub use types::{Actor, Context, GrantId, IdSource, RequestId, ScopeId, Subject, TeamId, UserId};
+
+#[cfg(test)]
+mod tests;

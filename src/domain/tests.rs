@@ -1,0 +1,1089 @@
+use super::scenarios::{egi_scenarios, run_in_memory};
+use super::*;
+use crate::workflow::{Applies, Role, Workflow};
+use chrono::{DateTime, Duration as Span, TimeZone, Utc};
+
+mod bench;
+mod properties;
+
+/// A shipped workflow, from `workflows/`.
+pub(super) fn workflow(file: &str) -> Workflow {
+    let path = format!("{}/workflows/{file}", env!("CARGO_MANIFEST_DIR"));
+    Workflow::from_file(path).expect("workflow loads")
+}
+
+/// The test workflow exercising stages, inclusion, locks, limits, teams and token roles.
+pub(super) fn lab_workflow() -> Workflow {
+    Workflow::from_str(include_str!("tests/lab-test.toml"), "lab-test.toml")
+        .expect("lab-test loads")
+}
+
+/// A state driven command by command, "cli" standing for the command line.
+pub(super) struct World {
+    pub workflow: Workflow,
+    pub state: State,
+    pub now: DateTime<Utc>,
+    pub events: Vec<Event>,
+    steps: u64,
+}
+
+impl World {
+    pub fn new(workflow: Workflow) -> World {
+        let state = State::new(&workflow);
+        let now = Utc.with_ymd_and_hms(2026, 3, 1, 12, 0, 0).unwrap();
+        World {
+            workflow,
+            state,
+            now,
+            events: Vec::new(),
+            steps: 0,
+        }
+    }
+
+    pub fn actor(name: &str) -> Actor {
+        if name == "cli" {
+            Actor::CommandLine
+        } else {
+            Actor::User(name.to_string())
+        }
+    }
+
+    pub fn run(&mut self, actor: &str, command: Command) -> Result<Vec<Event>, DomainError> {
+        self.steps += 1;
+        let ctx = Context::new(
+            World::actor(actor),
+            self.now,
+            IdSource::sequence(self.steps),
+        );
+        let events = decide(&self.state, &self.workflow, &ctx, command)?;
+        for event in &events {
+            self.state.apply(&self.workflow, event);
+        }
+        self.events.extend(events.iter().cloned());
+        Ok(events)
+    }
+
+    #[track_caller]
+    pub fn ok(&mut self, actor: &str, command: Command) -> Vec<Event> {
+        self.run(actor, command)
+            .unwrap_or_else(|e| panic!("refused: {} ({e})", e.code()))
+    }
+
+    #[track_caller]
+    pub fn refused(&mut self, actor: &str, command: Command) -> &'static str {
+        match self.run(actor, command) {
+            Ok(events) => panic!("accepted: {events:?}"),
+            Err(error) => error.code(),
+        }
+    }
+
+    pub fn register(&mut self, users: &[&str]) {
+        for user in users {
+            self.ok(
+                "cli",
+                Command::RegisterUser {
+                    user: user.to_string(),
+                    email: None,
+                    name: None,
+                },
+            );
+        }
+    }
+
+    pub fn assign(
+        &mut self,
+        actor: &str,
+        subject: Subject,
+        role: &str,
+        scope: &str,
+    ) -> Result<GrantId, DomainError> {
+        let command = Command::AssignRole {
+            subject,
+            role: role.to_string(),
+            scope: scope.to_string(),
+            reason: "test".to_string(),
+            duration: None,
+        };
+        Ok(granted(&self.run(actor, command)?)[0])
+    }
+
+    pub fn request(
+        &mut self,
+        user: &str,
+        role: &str,
+        scope: &str,
+    ) -> Result<RequestId, DomainError> {
+        let command = Command::RequestRole {
+            role: role.to_string(),
+            scope: scope.to_string(),
+            reason: String::new(),
+            duration: None,
+        };
+        match self.run(user, command)?.as_slice() {
+            [Event::RoleRequested { request, .. }] => Ok(*request),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    pub fn approve(&mut self, actor: &str, request: RequestId) -> Result<Vec<Event>, DomainError> {
+        self.run(
+            actor,
+            Command::Approve {
+                request,
+                comment: String::new(),
+            },
+        )
+    }
+
+    pub fn allowed(&self, user: &str, permission: &str, scope: &str) -> bool {
+        self.state.check(user, permission, scope, self.now).allowed
+    }
+}
+
+pub(super) fn granted(events: &[Event]) -> Vec<GrantId> {
+    events
+        .iter()
+        .filter_map(|e| {
+            if let Event::RoleGranted { grant, .. } = e {
+                Some(*grant)
+            } else {
+                None
+            }
+        })
+        .collect()
+}
+
+fn scope(id: &str, kind: &str, parents: &[&str]) -> Command {
+    scenarios::create_scope(id, kind, parents)
+}
+
+/// The lab world: departments d1 (head h1, h2) and d2 (head h3); labs l1, l2 in d1, l3 in d2;
+/// safety officer s1 and owner o1 on l1.
+fn lab_world() -> World {
+    let mut world = World::new(lab_workflow());
+    world.register(&["root", "h1", "h2", "h3", "s1", "o1", "alice", "bob"]);
+    world
+        .assign("cli", Subject::User("root".into()), "admin", "global")
+        .unwrap();
+    for (id, kind, parents) in [
+        ("d1", "dept", &[][..]),
+        ("d2", "dept", &[]),
+        ("l1", "lab", &["d1"]),
+        ("l2", "lab", &["d1"]),
+        ("l3", "lab", &["d2"]),
+    ] {
+        world.ok("cli", scope(id, kind, parents));
+    }
+    for (user, role, scope) in [
+        ("h1", "dept-head", "d1"),
+        ("h2", "dept-head", "d1"),
+        ("h3", "dept-head", "d2"),
+        ("s1", "safety-officer", "l1"),
+        ("o1", "lab-owner", "l1"),
+    ] {
+        world
+            .assign("cli", Subject::User(user.into()), role, scope)
+            .unwrap();
+    }
+    world
+}
+
+#[test]
+fn egi_scenario_table() {
+    let workflow = workflow("egi.toml");
+    let scenarios = egi_scenarios();
+    assert!(scenarios.len() >= 30, "only {} scenarios", scenarios.len());
+    let failures: Vec<String> = scenarios
+        .iter()
+        .filter_map(|s| run_in_memory(&workflow, s).err())
+        .collect();
+    assert!(
+        failures.is_empty(),
+        "{} of {} scenarios failed:\n{}",
+        failures.len(),
+        scenarios.len(),
+        failures.join("\n")
+    );
+}
+
+#[test]
+fn two_stages_with_a_quorum_of_two_need_three_distinct_people() {
+    let mut world = lab_world();
+    let asked = world.request("alice", "operator", "l1").unwrap();
+    let first = world.approve("h1", asked).unwrap();
+    assert!(matches!(
+        first.as_slice(),
+        [Event::RequestApproved {
+            stage: 0,
+            approvals_in_stage: 1,
+            quorum: 2,
+            completes_stage: false,
+            completes_request: false,
+            ..
+        }]
+    ));
+    let request = world.state.request(&asked).unwrap();
+    assert_eq!(
+        (request.status, request.stage, request.approvals.len()),
+        (RequestStatus::Pending, 0, 1)
+    );
+    assert_eq!(
+        world.refused(
+            "h1",
+            Command::Approve {
+                request: asked,
+                comment: "again".into()
+            }
+        ),
+        "already_approved"
+    );
+    assert_eq!(
+        world.refused(
+            "o1",
+            Command::Approve {
+                request: asked,
+                comment: String::new()
+            }
+        ),
+        "not_a_decider"
+    );
+    let second = world.approve("h2", asked).unwrap();
+    assert!(matches!(
+        second.as_slice(),
+        [Event::RequestApproved {
+            stage: 0,
+            completes_stage: true,
+            completes_request: false,
+            ..
+        }]
+    ));
+    assert_eq!(world.state.request(&asked).unwrap().stage, 1);
+    assert!(!world.allowed("alice", "lab.use", "l1"));
+    // Having counted in stage one, h1 cannot count again in stage two.
+    assert_eq!(
+        world.refused(
+            "h1",
+            Command::Approve {
+                request: asked,
+                comment: String::new()
+            }
+        ),
+        "already_approved"
+    );
+    let last = world.approve("s1", asked).unwrap();
+    assert!(matches!(
+        last.as_slice(),
+        [Event::RequestApproved { stage: 1, stage_name, completes_request: true, .. }, Event::RoleGranted { .. }] if stage_name == "sign-off"
+    ));
+    assert_eq!(
+        world.state.request(&asked).unwrap().status,
+        RequestStatus::Approved
+    );
+    assert!(world.allowed("alice", "lab.use", "l1"));
+}
+
+#[test]
+fn any_rejection_ends_a_staged_request() {
+    let mut world = lab_world();
+    let asked = world.request("alice", "operator", "l1").unwrap();
+    world.approve("h1", asked).unwrap();
+    world.ok(
+        "s1",
+        Command::Reject {
+            request: asked,
+            reason: "no training".into(),
+        },
+    );
+    assert_eq!(
+        world.state.request(&asked).unwrap().status,
+        RequestStatus::Rejected
+    );
+    assert_eq!(
+        world.refused(
+            "h2",
+            Command::Approve {
+                request: asked,
+                comment: String::new()
+            }
+        ),
+        "not_pending"
+    );
+}
+
+#[test]
+fn approving_a_role_needs_authority_over_the_roles_it_includes() {
+    let mut world = lab_world();
+    // senior includes operator: the lab owner decides senior (kind rule) but not operator.
+    let asked = world.request("alice", "senior", "l1").unwrap();
+    assert_eq!(
+        world.refused(
+            "o1",
+            Command::Approve {
+                request: asked,
+                comment: String::new()
+            }
+        ),
+        "not_a_decider"
+    );
+    assert_eq!(
+        world.refused(
+            "s1",
+            Command::Approve {
+                request: asked,
+                comment: String::new()
+            }
+        ),
+        "not_a_decider"
+    );
+    let deciders: Vec<_> = world.state.deciders_for(&world.workflow, &asked, world.now);
+    let names: Vec<(&str, bool)> = deciders
+        .iter()
+        .map(|d| (d.user.as_str(), d.admin_only))
+        .collect();
+    assert_eq!(names, [("h1", false), ("h2", false), ("root", true)]);
+    world.approve("h1", asked).unwrap();
+    assert!(world.allowed("alice", "lab.tune:laser", "l1"));
+    assert!(
+        world.allowed("alice", "lab.use", "l1"),
+        "included role's permission"
+    );
+    assert!(
+        !world.allowed("alice", "lab.tune", "l1"),
+        "qualified permission only"
+    );
+    // A decider by inclusion: whoever holds a role including a deciding role decides as it.
+    assert!(world.state.decides_by_rule(
+        &world.workflow,
+        "h1",
+        "inspector",
+        "l2",
+        crate::workflow::Action::Approve,
+        world.now
+    ));
+}
+
+#[test]
+fn scope_or_subtree_and_implications_decide_checks() {
+    let mut world = lab_world();
+    world.ok("cli", scope("l1a", "lab", &["l1"]));
+    assert!(
+        world.allowed("o1", "lab.use", "l1a"),
+        "lab.admin implies lab.use, subtree"
+    );
+    assert!(world.allowed("h1", "lab.read", "l1a"));
+    assert!(!world.allowed("h1", "lab.read", "l3"));
+    world
+        .assign("h1", Subject::User("bob".into()), "inspector", "l2")
+        .unwrap();
+    assert!(world.allowed("bob", "lab.read", "l2"));
+    assert!(!world.allowed("bob", "lab.read", "l1"));
+    // operator applies to its scope alone.
+    let mut senior_world = lab_world();
+    senior_world.ok("cli", scope("l1a", "lab", &["l1"]));
+    senior_world
+        .assign("root", Subject::User("bob".into()), "operator", "l1")
+        .unwrap();
+    assert!(senior_world.allowed("bob", "lab.use", "l1"));
+    assert!(!senior_world.allowed("bob", "lab.use", "l1a"));
+    let result = senior_world
+        .state
+        .check("root", "whatever.you.like", "l1a", senior_world.now);
+    assert!(result.allowed && result.via.len() == 1);
+    assert!(!senior_world.allowed("bob", "lab.use", "nowhere"));
+    assert!(!senior_world.allowed("bob", "Bad Permission", "l1"));
+}
+
+#[test]
+fn default_roles_on_registration_and_profile_changes_only_when_changed() {
+    let mut world = World::new(lab_workflow());
+    let events = world.ok(
+        "zoe",
+        Command::RegisterUser {
+            user: "zoe".into(),
+            email: Some("z@x.org".into()),
+            name: None,
+        },
+    );
+    assert!(
+        matches!(&events[..], [Event::UserRegistered { .. }, Event::RoleGranted { origin: GrantOrigin::Default, role, .. }] if role == "user")
+    );
+    assert!(world.allowed("zoe", "self.view", "global"));
+    let again = Command::RegisterUser {
+        user: "zoe".into(),
+        email: Some("z@x.org".into()),
+        name: None,
+    };
+    assert!(world.ok("zoe", again).is_empty());
+    let renamed = world.ok(
+        "zoe",
+        Command::UpdateProfile {
+            user: "zoe".into(),
+            email: None,
+            name: Some("Zoe".into()),
+        },
+    );
+    assert!(
+        matches!(&renamed[..], [Event::UserProfileChanged { email: Some(e), name: Some(n), .. }] if e == "z@x.org" && n == "Zoe")
+    );
+    assert_eq!(
+        world.refused(
+            "mallory",
+            Command::UpdateProfile {
+                user: "zoe".into(),
+                email: None,
+                name: None
+            }
+        ),
+        "forbidden"
+    );
+    assert_eq!(
+        world.refused(
+            "cli",
+            Command::UpdateProfile {
+                user: "ghost".into(),
+                email: None,
+                name: None
+            }
+        ),
+        "not_found"
+    );
+}
+
+#[test]
+fn creators_get_creator_roles_even_when_locked() {
+    let mut world = lab_world();
+    let events = world.ok("h3", scope("l4", "lab", &["d2"]));
+    assert!(
+        matches!(&events[..], [Event::ScopeCreated { .. }, Event::RoleGranted { origin: GrantOrigin::Creator, role, .. }] if role == "founder")
+    );
+    assert!(world.allowed("h3", "lab.history.read", "l4"));
+    // Locked: no new assignments or requests.
+    assert_eq!(
+        world.request("alice", "founder", "l4").unwrap_err().code(),
+        "role_locked"
+    );
+    assert_eq!(
+        world
+            .assign("root", Subject::User("alice".into()), "founder", "l4")
+            .unwrap_err()
+            .code(),
+        "role_locked"
+    );
+    assert_eq!(
+        world.refused("h1", scope("l5", "lab", &["d2"])),
+        "forbidden"
+    );
+    assert_eq!(
+        world.refused("root", scope("l4", "lab", &["d1"])),
+        "already_exists"
+    );
+    assert_eq!(
+        world.refused("root", scope("l5", "lab", &["nowhere"])),
+        "unknown_scope"
+    );
+    assert_eq!(
+        world.refused("root", scope("d3", "dept", &["l1"])),
+        "invalid"
+    );
+    assert_eq!(
+        world.refused("root", scope("l5", "lab", &["l5"])),
+        "invalid"
+    );
+    assert_eq!(
+        world.refused("root", scope("l5", "lab", &["d1", "d1"])),
+        "invalid"
+    );
+    assert_eq!(world.refused("root", scope("x", "planet", &[])), "invalid");
+}
+
+#[test]
+fn durations_and_incompatible_roles() {
+    let mut world = lab_world();
+    let too_long = Command::RequestRole {
+        role: "operator".into(),
+        scope: "l2".into(),
+        reason: String::new(),
+        duration: "P11D".parse().ok(),
+    };
+    assert_eq!(world.refused("alice", too_long), "duration_too_long");
+    let id = world
+        .assign("h1", Subject::User("alice".into()), "operator", "l2")
+        .unwrap();
+    assert_eq!(
+        world.state.grant(&id).unwrap().ends_at,
+        Some(world.now + Span::days(10)),
+        "role maximum caps the default"
+    );
+    let inspector = world
+        .assign("h1", Subject::User("bob".into()), "inspector", "l2")
+        .unwrap();
+    assert_eq!(
+        world.state.grant(&inspector).unwrap().ends_at,
+        Some(world.now + Span::days(30)),
+        "workflow default"
+    );
+    assert_eq!(
+        world
+            .request("alice", "inspector", "l1")
+            .unwrap_err()
+            .code(),
+        "incompatible_role"
+    );
+    assert_eq!(
+        world
+            .assign("h1", Subject::User("alice".into()), "inspector", "l2")
+            .unwrap_err()
+            .code(),
+        "incompatible_role"
+    );
+}
+
+#[test]
+fn teams_give_roles_to_members_under_the_deciders_control() {
+    let mut world = lab_world();
+    assert_eq!(
+        world.refused(
+            "h1",
+            Command::CreateTeam {
+                id: "crew".into(),
+                title: "Crew".into()
+            }
+        ),
+        "forbidden"
+    );
+    world.ok(
+        "root",
+        Command::CreateTeam {
+            id: "crew".into(),
+            title: "Crew".into(),
+        },
+    );
+    let add = |user: &str| Command::AddTeamMember {
+        team: "crew".into(),
+        user: user.into(),
+    };
+    // A team holding nothing is managed by administrators only.
+    assert_eq!(world.refused("h1", add("alice")), "forbidden");
+    world
+        .assign("h1", Subject::Team("crew".into()), "inspector", "l2")
+        .unwrap();
+    assert_eq!(
+        world
+            .assign("root", Subject::Team("crew".into()), "admin", "global")
+            .unwrap_err()
+            .code(),
+        "forbidden"
+    );
+    assert_eq!(world.refused("h3", add("alice")), "not_a_decider");
+    assert_eq!(world.refused("h1", add("h1")), "self_approval");
+    world.ok("h1", add("alice"));
+    assert!(world.allowed("alice", "lab.read", "l2"));
+    assert_eq!(world.refused("h1", add("alice")), "already_exists");
+    // A member cannot add others, nor have roles assigned to their team.
+    world.ok("root", add("h2"));
+    assert_eq!(world.refused("h2", add("bob")), "self_approval");
+    assert_eq!(
+        world
+            .assign("h2", Subject::Team("crew".into()), "inspector", "l1")
+            .unwrap_err()
+            .code(),
+        "self_approval"
+    );
+    // Team grants count for duplicates, and a member leaving loses the role.
+    assert_eq!(
+        world
+            .request("alice", "inspector", "l2")
+            .unwrap_err()
+            .code(),
+        "duplicate_request"
+    );
+    world.ok(
+        "alice",
+        Command::RemoveTeamMember {
+            team: "crew".into(),
+            user: "alice".into(),
+        },
+    );
+    assert!(!world.allowed("alice", "lab.read", "l2"));
+    assert_eq!(
+        world.refused(
+            "bob",
+            Command::RemoveTeamMember {
+                team: "crew".into(),
+                user: "h2".into()
+            }
+        ),
+        "not_a_decider"
+    );
+}
+
+#[test]
+fn the_role_catalogue_is_for_admins() {
+    let mut world = lab_world();
+    let custom = Role {
+        id: "night-shift".into(),
+        title: "Night shift".into(),
+        description: String::new(),
+        kinds: vec!["lab".into()],
+        permissions: vec!["lab.use".into()],
+        includes: vec![],
+        applies: Applies::Subtree,
+        mailbox: None,
+        requestable: true,
+        max_duration: None,
+        token_grantable: false,
+        api_role: false,
+        locked: false,
+    };
+    assert_eq!(
+        world.refused(
+            "h1",
+            Command::DefineRole {
+                role: custom.clone()
+            }
+        ),
+        "forbidden"
+    );
+    world.ok(
+        "root",
+        Command::DefineRole {
+            role: custom.clone(),
+        },
+    );
+    assert_eq!(
+        world.refused(
+            "root",
+            Command::DefineRole {
+                role: custom.clone()
+            }
+        ),
+        "already_exists"
+    );
+    let bad = Role {
+        id: "bad".into(),
+        includes: vec!["admin".into()],
+        ..custom.clone()
+    };
+    assert_eq!(
+        world.refused("root", Command::DefineRole { role: bad }),
+        "invalid"
+    );
+    let sneaky = Role {
+        id: "sneaky".into(),
+        token_grantable: true,
+        includes: vec!["dept-head".into()],
+        ..custom.clone()
+    };
+    assert_eq!(
+        world.refused("root", Command::DefineRole { role: sneaky }),
+        "invalid"
+    );
+    // Custom roles follow the kind-wide rule.
+    let asked = world.request("alice", "night-shift", "l1").unwrap();
+    assert_eq!(
+        world.refused(
+            "s1",
+            Command::Approve {
+                request: asked,
+                comment: String::new()
+            }
+        ),
+        "not_a_decider"
+    );
+    world.approve("o1", asked).unwrap();
+    for expected in ["night-shift-2", "night-shift-3"] {
+        let events = world.ok(
+            "root",
+            Command::DuplicateRole {
+                role: "night-shift".into(),
+            },
+        );
+        assert!(
+            matches!(&events[..], [Event::RoleDefined { role, copied_from: Some(from), .. }] if role.id == expected && from == "night-shift")
+        );
+    }
+    let edited = Role {
+        title: "Night operators".into(),
+        ..custom.clone()
+    };
+    assert_eq!(
+        world.refused(
+            "h1",
+            Command::EditRole {
+                role: edited.clone()
+            }
+        ),
+        "forbidden"
+    );
+    world.ok("root", Command::EditRole { role: edited });
+    assert_eq!(
+        world.state.role("night-shift").unwrap().title,
+        "Night operators"
+    );
+    assert_eq!(
+        world.refused(
+            "root",
+            Command::EditRole {
+                role: Role {
+                    id: "admin".into(),
+                    ..custom.clone()
+                }
+            }
+        ),
+        "forbidden"
+    );
+    assert_eq!(
+        world.refused(
+            "root",
+            Command::DeleteRole {
+                role: "operator".into()
+            }
+        ),
+        "in_use"
+    );
+    // role_delete = "revoke": one revocation per grant, one rejection per pending request.
+    world.request("bob", "night-shift", "l1").unwrap();
+    world
+        .assign("o1", Subject::User("bob".into()), "night-shift", "l1")
+        .unwrap();
+    let events = world.ok(
+        "root",
+        Command::DeleteRole {
+            role: "night-shift".into(),
+        },
+    );
+    let types: Vec<&str> = events.iter().map(Event::event_type).collect();
+    assert_eq!(
+        types,
+        [
+            "GrantRevoked",
+            "GrantRevoked",
+            "RequestRejected",
+            "RoleDeleted"
+        ]
+    );
+    assert!(world.state.role("night-shift").is_none());
+    assert!(!world.allowed("alice", "lab.use", "l1"));
+}
+
+#[test]
+fn roles_are_not_editable_or_deletable_in_use_where_the_workflow_says_so() {
+    let egi = workflow("egi.toml");
+    let mut world = World::new(egi);
+    world.register(&["root"]);
+    world
+        .assign("cli", Subject::User("root".into()), "admin", "global")
+        .unwrap();
+    let role = world.state.role("site-administrator").unwrap().clone();
+    assert_eq!(
+        world.refused("root", Command::EditRole { role }),
+        "forbidden"
+    );
+    world.ok(
+        "root",
+        Command::DuplicateRole {
+            role: "site-administrator".into(),
+        },
+    );
+    world.ok("cli", scope("p", "project", &[]));
+    world.ok("cli", scope("n", "ngi", &["p"]));
+    world.ok("cli", scope("s", "site", &["n"]));
+    world.register(&["ann"]);
+    world
+        .assign(
+            "root",
+            Subject::User("ann".into()),
+            "site-administrator-2",
+            "s",
+        )
+        .unwrap();
+    assert_eq!(
+        world.refused(
+            "root",
+            Command::DeleteRole {
+                role: "site-administrator-2".into()
+            }
+        ),
+        "in_use"
+    );
+    assert_eq!(
+        world.refused(
+            "root",
+            Command::DeleteRole {
+                role: "admin".into()
+            }
+        ),
+        "forbidden"
+    );
+}
+
+#[test]
+fn approver_scopes_are_compact_and_expand_to_the_scopes_decided() {
+    let workflow = workflow("egi.toml");
+    let mut builder = scenarios::ScenarioBuilder::egi("world");
+    builder.check("de-nom", "scope.edit", "ngi-de", true);
+    let state = run_in_memory(&workflow, &builder.build()).unwrap();
+    let now = scenarios::base_time() + Span::hours(1);
+    let scopes = state.approver_scopes(&workflow, "de-nom", now);
+    let compact: Vec<(&str, &str, String)> = scopes
+        .iter()
+        .map(|a| (a.rule.as_str(), a.anchor.as_str(), a.place.to_string()))
+        .collect();
+    assert_eq!(
+        compact,
+        [
+            ("kind:ngi", "ngi-de", "same".to_string()),
+            ("kind:site", "ngi-de", "parent".to_string())
+        ]
+    );
+    let sites = scopes.iter().find(|a| a.rule == "kind:site").unwrap();
+    assert_eq!(
+        state.expand_approver_scope(&workflow, sites),
+        ["site-desy", "site-kit"]
+    );
+    assert!(state
+        .roles_decided_by(&workflow, "kind:site", "site")
+        .contains(&"site-administrator".to_string()));
+    assert!(state
+        .approver_scopes(&workflow, "kit-admin", now)
+        .is_empty());
+    let coo = state.approver_scopes(&workflow, "egi-coo", now);
+    let ngis: Vec<ScopeId> = coo
+        .iter()
+        .filter(|a| a.rule == "kind:ngi")
+        .flat_map(|a| state.expand_approver_scope(&workflow, a))
+        .collect();
+    assert_eq!(ngis, ["ngi-de", "ngi-fr"]);
+}
+
+#[test]
+fn pending_queues_list_what_each_decider_may_approve() {
+    let workflow = workflow("egi.toml");
+    let mut builder = scenarios::ScenarioBuilder::egi("queues");
+    let site = builder.accepted(
+        scenarios::user("alice"),
+        scenarios::request("site-administrator", "site-kit"),
+    );
+    let ngi = builder.accepted(
+        scenarios::user("bob"),
+        scenarios::request("regional-staff-rod", "ngi-de"),
+    );
+    let state = run_in_memory(&workflow, &builder.build()).unwrap();
+    let now = scenarios::base_time() + Span::hours(1);
+    assert_eq!(state.pending_for(&workflow, "kit-som", now), [site.id()]);
+    let mut de = vec![site.id(), ngi.id()];
+    de.sort();
+    assert_eq!(state.pending_for(&workflow, "de-nom", now), de);
+    assert_eq!(state.pending_for(&workflow, "egi-coo", now), [ngi.id()]);
+    assert!(state.pending_for(&workflow, "alice", now).is_empty());
+    assert!(
+        state
+            .pending_for(&workflow, "kit-som", now + Span::days(31))
+            .is_empty(),
+        "expired requests leave queues"
+    );
+}
+
+#[test]
+fn a_rule_for_the_global_kind_never_reaches_admin_or_auditor() {
+    let text = r#"
+        [roles.operator]
+        title = "Operator"
+        kinds = ["global"]
+
+        [[rules]]
+        for_kind = "global"
+        deciders = ["operator@same"]
+    "#;
+    let mut world = World::new(Workflow::from_str(text, "inline.toml").unwrap());
+    world.register(&["op", "eve", "ann"]);
+    world
+        .assign("cli", Subject::User("op".into()), "operator", "global")
+        .unwrap();
+    for builtin in ["admin", "auditor"] {
+        let refused = world.assign("op", Subject::User("eve".into()), builtin, "global");
+        assert_eq!(refused.unwrap_err().code(), "not_a_decider");
+    }
+    world
+        .assign("op", Subject::User("ann".into()), "operator", "global")
+        .unwrap();
+}
+
+#[test]
+fn events_round_trip_through_type_and_data() {
+    let mut world = lab_world();
+    let asked = world.request("alice", "operator", "l1").unwrap();
+    world.approve("h1", asked).unwrap();
+    world.ok(
+        "s1",
+        Command::Reject {
+            request: asked,
+            reason: "no".into(),
+        },
+    );
+    world.ok(
+        "root",
+        Command::CreateTeam {
+            id: "crew".into(),
+            title: "Crew".into(),
+        },
+    );
+    for event in &world.events {
+        let rebuilt = Event::from_parts(event.event_type(), event.data()).unwrap();
+        assert_eq!(&rebuilt, event);
+    }
+    let streams: Vec<String> = world.events.iter().map(Event::stream_id).collect();
+    assert!(streams.contains(&"user-alice".to_string()));
+    assert!(streams.contains(&"scope-l1".to_string()));
+    assert!(streams.contains(&format!("request-{asked}")));
+    assert!(streams.contains(&"team-crew".to_string()));
+    assert!(streams.iter().any(|s| s.starts_with("grant-")));
+    let data = world
+        .events
+        .iter()
+        .find(|e| e.event_type() == "RoleRequested")
+        .unwrap()
+        .data();
+    assert_eq!(data["role"], "operator");
+}
+
+#[test]
+fn error_codes_and_statuses_follow_the_spec() {
+    use DomainError as E;
+    let cases = [
+        (
+            E::DuplicateRequest {
+                subject: String::new(),
+                role: String::new(),
+                scope: String::new(),
+            },
+            "duplicate_request",
+            409,
+        ),
+        (
+            E::WrongScopeKind {
+                role: String::new(),
+                kind: String::new(),
+            },
+            "wrong_scope_kind",
+            422,
+        ),
+        (E::UnknownRole(String::new()), "unknown_role", 422),
+        (E::UnknownScope(String::new()), "unknown_scope", 422),
+        (E::NotRequestable(String::new()), "not_requestable", 422),
+        (
+            E::IncompatibleRole {
+                role: String::new(),
+                held: String::new(),
+            },
+            "incompatible_role",
+            422,
+        ),
+        (E::NotPending(RequestStatus::Approved), "not_pending", 409),
+        (E::Expired(scenarios::base_time()), "expired", 409),
+        (
+            E::NotADecider {
+                role: String::new(),
+                scope: String::new(),
+            },
+            "not_a_decider",
+            403,
+        ),
+        (E::SelfApproval, "self_approval", 403),
+        (E::AlreadyApproved, "already_approved", 409),
+        (E::Forbidden(String::new()), "forbidden", 403),
+        (E::InUse(String::new()), "in_use", 409),
+        (E::NotFound(String::new()), "not_found", 404),
+        (E::Invalid(String::new()), "invalid", 422),
+    ];
+    for (error, code, status) in cases {
+        assert_eq!((error.code(), error.status()), (code, status), "{error:?}");
+    }
+}
+
+#[test]
+fn login_tokens_grant_what_they_carry_and_revoke_what_they_drop() {
+    let mut world = lab_world();
+    let sync = |claims: &[&str]| Command::SyncTokenRoles {
+        user: "alice".into(),
+        claims: claims.iter().map(|c| c.to_string()).collect(),
+    };
+    let first = world.ok(
+        "alice",
+        sync(&["inspector@l1", "admin", "dept-head@d1", "inspector@nowhere"]),
+    );
+    assert!(
+        matches!(&first[..], [Event::RoleGranted { role, scope, origin: GrantOrigin::Token, .. }] if role == "inspector" && scope == "l1")
+    );
+    assert!(world.allowed("alice", "lab.read", "l1"));
+    assert!(
+        world.ok("alice", sync(&["inspector@l1"])).is_empty(),
+        "seen before"
+    );
+    let later = world.ok("alice", sync(&["inspector@l2"]));
+    let types: Vec<&str> = later.iter().map(Event::event_type).collect();
+    assert_eq!(types, ["GrantRevoked", "RoleGranted"]);
+    assert!(!world.allowed("alice", "lab.read", "l1"));
+    assert_eq!(world.refused("bob", sync(&[])), "forbidden");
+    // Grants made otherwise are not the token's to revoke.
+    world
+        .assign("h1", Subject::User("alice".into()), "inspector", "l1")
+        .unwrap();
+    assert!(world.ok("alice", sync(&[])).len() == 1);
+    assert!(world.allowed("alice", "lab.read", "l1"));
+}
+
+#[test]
+fn grants_remember_when_they_gave_their_role() {
+    let mut world = lab_world();
+    let start = world.now;
+    let id = world
+        .assign("h1", Subject::User("bob".into()), "inspector", "l2")
+        .unwrap();
+    world.now += Span::days(2);
+    world.ok(
+        "h1",
+        Command::Revoke {
+            grant: id,
+            reason: "done".into(),
+        },
+    );
+    let grant = world.state.grant(&id).unwrap();
+    assert!(!grant.gave_at(start - Span::seconds(1)));
+    assert!(grant.gave_at(start + Span::days(1)));
+    assert!(!grant.gave_at(start + Span::days(3)));
+    assert!(!grant.gives_at(world.now));
+}
+
+#[test]
+fn rancher_creators_own_and_revocations_are_independent() {
+    let mut world = World::new(workflow("rancher.toml"));
+    world.register(&["root", "carl", "pat"]);
+    world
+        .assign("cli", Subject::User("root".into()), "admin", "global")
+        .unwrap();
+    let cluster = world.ok("carl", scope("c1", "cluster", &[]));
+    let cluster_owner = granted(&cluster)[0];
+    let project = world.ok("carl", scope("p1", "project", &["c1"]));
+    assert_eq!(
+        world.state.grant(&granted(&project)[0]).unwrap().role,
+        "project-owner"
+    );
+    assert_eq!(
+        world.refused("pat", scope("p2", "project", &["c1"])),
+        "forbidden"
+    );
+    world
+        .assign("carl", Subject::User("pat".into()), "project-member", "p1")
+        .unwrap();
+    world.ok(
+        "root",
+        Command::Revoke {
+            grant: cluster_owner,
+            reason: "moved on".into(),
+        },
+    );
+    assert!(!world.allowed("carl", "nodes.view", "c1"));
+    assert!(world.allowed("carl", "project.members.manage", "p1"));
+    assert!(world.allowed("pat", "workloads.edit", "p1"));
+}

@@ -1,0 +1,141 @@
+//! `check` throughput on 100,000 grants over 10,000 scopes four levels deep. Run with
+//! `cargo test --release -- --ignored --nocapture check_throughput`.
+
+use crate::domain::*;
+use std::time::Instant;
+
+/// A small deterministic generator (no dependency needed for a benchmark).
+struct Lcg(u64);
+
+impl Lcg {
+    fn below(&mut self, n: usize) -> usize {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        ((self.0 >> 33) as usize) % n
+    }
+}
+
+#[test]
+#[ignore = "benchmark"]
+fn check_throughput() {
+    let workflow = super::lab_workflow();
+    let now = scenarios::base_time();
+    let mut state = State::new(&workflow);
+    let by = Actor::CommandLine;
+    // Levels: 10 departments, then labs 10 below each scope of the level above, up to 10,000 scopes.
+    let mut levels: Vec<Vec<String>> = vec![(0..10).map(|i| format!("d{i}")).collect()];
+    for id in &levels[0] {
+        let event = Event::ScopeCreated {
+            scope: id.clone(),
+            kind: "dept".into(),
+            parents: vec!["global".into()],
+            title: id.clone(),
+            mailbox: None,
+            by: by.clone(),
+            at: now,
+        };
+        state.apply(&workflow, &event);
+    }
+    let mut total = 10;
+    while total < 10_000 {
+        let mut next = Vec::new();
+        for parent in levels.last().unwrap().clone() {
+            for i in 0..10 {
+                if total == 10_000 {
+                    break;
+                }
+                let id = format!("{parent}-{i}");
+                let event = Event::ScopeCreated {
+                    scope: id.clone(),
+                    kind: "lab".into(),
+                    parents: vec![parent.clone()],
+                    title: id.clone(),
+                    mailbox: None,
+                    by: by.clone(),
+                    at: now,
+                };
+                state.apply(&workflow, &event);
+                next.push(id);
+                total += 1;
+            }
+        }
+        levels.push(next);
+    }
+    assert_eq!(levels.len(), 4, "four levels deep");
+    let all_scopes: Vec<&String> = levels.iter().flatten().collect();
+    let lab_roles = [
+        "operator",
+        "senior",
+        "inspector",
+        "safety-officer",
+        "lab-owner",
+    ];
+    let mut random = Lcg(7);
+    for n in 0..100_000u64 {
+        let user = format!("u{}", n % 10_000);
+        let (role, scope) = match random.below(10) {
+            0 => ("dept-head", levels[0][random.below(10)].clone()),
+            _ => (
+                lab_roles[random.below(lab_roles.len())],
+                levels[1 + random.below(3)][0].clone(),
+            ),
+        };
+        let scope = if role == "dept-head" {
+            scope
+        } else {
+            all_scopes[10 + random.below(all_scopes.len() - 10)].clone()
+        };
+        let event = Event::RoleGranted {
+            grant: uuid::Uuid::from_u64_pair(1, n),
+            subject: Subject::User(user),
+            role: role.into(),
+            scope,
+            origin: GrantOrigin::Default,
+            by: by.clone(),
+            starts_at: now,
+            ends_at: None,
+        };
+        state.apply(&workflow, &event);
+    }
+    let permissions = [
+        "lab.use",
+        "lab.read",
+        "lab.tune:laser",
+        "scope.create",
+        "lab.admin",
+    ];
+    let queries: Vec<(String, &str, &String)> = (0..100_000)
+        .map(|_| {
+            (
+                format!("u{}", random.below(10_000)),
+                permissions[random.below(permissions.len())],
+                all_scopes[random.below(all_scopes.len())],
+            )
+        })
+        .collect();
+    let rounds = 10;
+    let started = Instant::now();
+    let mut allowed = 0usize;
+    for _ in 0..rounds {
+        for (user, permission, scope) in &queries {
+            allowed += state.check(user, permission, scope, now).allowed as usize;
+        }
+    }
+    let elapsed = started.elapsed();
+    let checks = rounds * queries.len();
+    let per_second = checks as f64 / elapsed.as_secs_f64();
+    let mut latencies: Vec<u128> = queries
+        .iter()
+        .map(|(user, permission, scope)| {
+            let start = Instant::now();
+            std::hint::black_box(state.check(user, permission, scope, now));
+            start.elapsed().as_nanos()
+        })
+        .collect();
+    latencies.sort_unstable();
+    let p99 = latencies[latencies.len() * 99 / 100];
+    println!("check: {checks} checks in {elapsed:?}: {per_second:.0} checks/s, p99 {p99} ns, {allowed} allowed");
+    assert!(allowed > 0);
+}

@@ -1,0 +1,340 @@
+//! The loaded, validated workflow: what the domain consults to decide.
+
+use super::permission::{parse_entry, Pattern, PermissionEntry};
+use super::Duration;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fmt;
+
+pub type RoleId = String;
+pub type KindId = String;
+
+/// The built-in scope, and its kind: the implicit parent of every scope that names no parent.
+pub const GLOBAL: &str = "global";
+/// Built-in role held on `global`: decides and assigns anything, passes every check.
+pub const ADMIN: &str = "admin";
+/// Built-in role held on `global`: reads everything, changes nothing.
+pub const AUDITOR: &str = "auditor";
+
+pub fn is_builtin_role(id: &str) -> bool {
+    id == ADMIN || id == AUDITOR
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Applies {
+    /// The grant's scope alone.
+    Scope,
+    /// The grant's scope and every scope below it.
+    #[default]
+    Subtree,
+}
+
+/// A role, from the workflow file or defined at run time (then carried whole in `RoleDefined`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Role {
+    pub id: RoleId,
+    pub title: String,
+    #[serde(default)]
+    pub description: String,
+    /// Scope kinds it may be held on.
+    pub kinds: Vec<KindId>,
+    /// Permission patterns, see [`super::permission`].
+    #[serde(default)]
+    pub permissions: Vec<String>,
+    /// Roles whose permissions and authority this one adds.
+    #[serde(default)]
+    pub includes: Vec<RoleId>,
+    #[serde(default)]
+    pub applies: Applies,
+    /// An address, or a template where `{scope}` stands for the scope id.
+    #[serde(default)]
+    pub mailbox: Option<String>,
+    #[serde(default = "default_true")]
+    pub requestable: bool,
+    #[serde(default)]
+    pub max_duration: Option<Duration>,
+    #[serde(default)]
+    pub token_grantable: bool,
+    #[serde(default)]
+    pub api_role: bool,
+    #[serde(default)]
+    pub locked: bool,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+impl Role {
+    pub fn builtin(id: &str, title: &str, description: &str) -> Role {
+        Role {
+            id: id.to_string(),
+            title: title.to_string(),
+            description: description.to_string(),
+            kinds: vec![GLOBAL.to_string()],
+            permissions: Vec::new(),
+            includes: Vec::new(),
+            applies: Applies::Subtree,
+            mailbox: None,
+            requestable: false,
+            max_duration: None,
+            token_grantable: false,
+            api_role: false,
+            locked: false,
+        }
+    }
+
+    pub fn mailbox_for(&self, scope: &str) -> Option<String> {
+        self.mailbox
+            .as_ref()
+            .map(|template| template.replace("{scope}", scope))
+    }
+
+    pub fn may_be_held_on(&self, kind: &str) -> bool {
+        self.kinds.iter().any(|k| k == kind)
+    }
+
+    /// Parsed permission entries; the role was validated, so bad entries cannot occur.
+    pub fn permission_entries(&self) -> Vec<PermissionEntry> {
+        self.permissions
+            .iter()
+            .filter_map(|p| parse_entry(p).ok())
+            .collect()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScopeKind {
+    pub id: KindId,
+    pub title: String,
+    /// Kinds its scopes may sit under; `global` means "naming no parent".
+    pub parents: Vec<KindId>,
+}
+
+/// Where a deciding role must be held, relative to the scope of the request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Place {
+    Same,
+    Parent,
+    Ancestor,
+    Global,
+}
+
+impl Place {
+    pub fn parse(text: &str) -> Option<Place> {
+        match text {
+            "same" => Some(Place::Same),
+            "parent" => Some(Place::Parent),
+            "ancestor" => Some(Place::Ancestor),
+            "global" => Some(Place::Global),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Place {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Place::Same => "same",
+            Place::Parent => "parent",
+            Place::Ancestor => "ancestor",
+            Place::Global => "global",
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Decider {
+    pub role: RoleId,
+    pub place: Place,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    Approve,
+    Reject,
+    Revoke,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum RuleTarget {
+    Role(RoleId),
+    Kind(KindId),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Stage {
+    pub name: String,
+    pub quorum: u32,
+}
+
+impl Stage {
+    /// The stages of a rule that names none, and of requests no rule decides (admins only).
+    pub fn single_approval() -> Vec<Stage> {
+        vec![Stage {
+            name: "approval".to_string(),
+            quorum: 1,
+        }]
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rule {
+    /// `role:<id>` or `kind:<id>`: stable as long as the file keeps its targets.
+    pub id: String,
+    pub target: RuleTarget,
+    pub deciders: Vec<Decider>,
+    pub actions: Vec<Action>,
+    pub stages: Vec<Stage>,
+}
+
+impl Rule {
+    pub fn allows(&self, action: Action) -> bool {
+        self.actions.contains(&action)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RoleDeletePolicy {
+    /// Deleting a role that is held or requested answers `in_use`.
+    #[default]
+    Refuse,
+    /// Deleting a role revokes each of its grants and rejects each pending request for it.
+    Revoke,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoleAt {
+    pub role: RoleId,
+    pub scope: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    pub request_ttl: Duration,
+    pub reminder_interval: Duration,
+    pub default_grant_duration: Option<Duration>,
+    pub max_grant_duration: Option<Duration>,
+    pub incompatible: Vec<(RoleId, RoleId)>,
+    pub admin_mailbox: Option<String>,
+    pub roles_editable: bool,
+    pub role_delete: RoleDeletePolicy,
+    pub creator_roles: BTreeMap<KindId, Vec<RoleId>>,
+    pub default_roles: Vec<RoleAt>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Workflow {
+    /// The file it was loaded from, for messages.
+    pub file: String,
+    pub name: String,
+    pub description: String,
+    /// Declared kinds plus the built-in `global`.
+    pub kinds: BTreeMap<KindId, ScopeKind>,
+    /// Declared roles plus the built-in `admin` and `auditor`.
+    pub roles: BTreeMap<RoleId, Role>,
+    pub implications: BTreeMap<String, Vec<Pattern>>,
+    pub rules: Vec<Rule>,
+    pub settings: Settings,
+    rule_by_role: HashMap<RoleId, usize>,
+    rule_by_kind: HashMap<KindId, usize>,
+    deciding_roles: BTreeSet<RoleId>,
+}
+
+impl Workflow {
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn assemble(
+        file: String,
+        name: String,
+        description: String,
+        kinds: BTreeMap<KindId, ScopeKind>,
+        roles: BTreeMap<RoleId, Role>,
+        implications: BTreeMap<String, Vec<Pattern>>,
+        rules: Vec<Rule>,
+        settings: Settings,
+    ) -> Workflow {
+        let mut rule_by_role = HashMap::new();
+        let mut rule_by_kind = HashMap::new();
+        for (index, rule) in rules.iter().enumerate() {
+            match &rule.target {
+                RuleTarget::Role(role) => rule_by_role.insert(role.clone(), index),
+                RuleTarget::Kind(kind) => rule_by_kind.insert(kind.clone(), index),
+            };
+        }
+        let deciding_roles = rules
+            .iter()
+            .flat_map(|r| r.deciders.iter().map(|d| d.role.clone()))
+            .collect();
+        Workflow {
+            file,
+            name,
+            description,
+            kinds,
+            roles,
+            implications,
+            rules,
+            settings,
+            rule_by_role,
+            rule_by_kind,
+            deciding_roles,
+        }
+    }
+
+    /// The rule deciding `role` on a scope of `kind`: the role's own rule, else the kind-wide one.
+    /// None decides `admin` or `auditor` (rules cannot name them, and a rule for the kind `global`
+    /// must not reach them): only administrators assign those.
+    pub fn rule_for(&self, role: &str, kind: &str) -> Option<&Rule> {
+        if is_builtin_role(role) {
+            return None;
+        }
+        let index = *self
+            .rule_by_role
+            .get(role)
+            .or_else(|| self.rule_by_kind.get(kind))?;
+        Some(&self.rules[index])
+    }
+
+    /// Whether the workflow's own rules name the role as a target.
+    pub fn has_own_rule(&self, role: &str) -> bool {
+        self.rule_by_role.contains_key(role)
+    }
+
+    /// Roles named as deciders by some rule.
+    pub fn is_deciding_role(&self, role: &str) -> bool {
+        self.deciding_roles.contains(role)
+    }
+
+    pub fn kind(&self, id: &str) -> Option<&ScopeKind> {
+        self.kinds.get(id)
+    }
+
+    pub fn incompatible_with<'a>(&'a self, role: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.settings.incompatible.iter().filter_map(move |(a, b)| {
+            if a == role {
+                Some(b.as_str())
+            } else if b == role {
+                Some(a.as_str())
+            } else {
+                None
+            }
+        })
+    }
+
+    /// Whether the workflow's rules or settings name the role, which must then stay.
+    pub fn refers_to(&self, role: &str) -> bool {
+        let settings = &self.settings;
+        is_builtin_role(role)
+            || self.has_own_rule(role)
+            || self.is_deciding_role(role)
+            || settings
+                .incompatible
+                .iter()
+                .any(|(a, b)| a == role || b == role)
+            || settings.creator_roles.values().flatten().any(|r| r == role)
+            || settings.default_roles.iter().any(|d| d.role == role)
+    }
+}

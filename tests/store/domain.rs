@@ -1,0 +1,151 @@
+//! The domain decided inside the store: the GOCDB scenario table, and real races.
+
+use std::sync::Arc;
+
+use chrono::Utc;
+use roleledger::{
+    domain::{
+        scenarios::{egi_scenarios, request, run_in_memory, user, Scenario, ScenarioBuilder, StepAction},
+        Actor, Command, Context, IdSource, RequestStatus,
+    },
+    store::{EventStore, ExecuteError, Metadata, Migrations},
+    workflow::Workflow,
+};
+
+use crate::support::{Backend, TestDatabase};
+
+fn egi() -> Arc<Workflow> {
+    Arc::new(Workflow::from_file(concat!(env!("CARGO_MANIFEST_DIR"), "/workflows/egi.toml")).expect("egi.toml loads"))
+}
+
+fn metadata(actor: &Actor) -> Metadata {
+    Metadata { actor: Some(actor.user().unwrap_or("command-line").to_string()), ..Metadata::default() }
+}
+
+async fn open(db: &TestDatabase, workflow: &Arc<Workflow>) -> EventStore {
+    EventStore::open_with_workflow(&db.url, Migrations::Apply, workflow.clone()).await.expect("open the store")
+}
+
+/// Runs a scenario's steps through the store; the first step that does not go as expected fails it.
+async fn run_through(store: &EventStore, workflow: &Workflow, scenario: &Scenario) -> Result<(), String> {
+    for (index, step) in scenario.steps.iter().enumerate() {
+        match &step.action {
+            StepAction::Run { command, .. } => {
+                let outcome = store.execute(step.context(index), command.clone(), metadata(&step.actor)).await;
+                match outcome {
+                    Ok(_) => step.judge(&scenario.name, index, Ok(()))?,
+                    Err(ExecuteError::Rejected(error)) => step.judge(&scenario.name, index, Err(&error))?,
+                    Err(ExecuteError::Store(error)) => return Err(format!("{}: step {index}: {error}", scenario.name)),
+                }
+            }
+            _ => store.read_model(|model| step.observe(&scenario.name, index, workflow, model.state())).unwrap()?,
+        }
+    }
+    Ok(())
+}
+
+pub async fn egi_scenarios_run_through_the_store(backend: Backend) {
+    let workflow = egi();
+    let scenarios = egi_scenarios();
+    assert!(scenarios.len() >= 30, "the table holds {} scenarios", scenarios.len());
+    let mut failures = Vec::new();
+    for scenario in &scenarios {
+        let db = TestDatabase::new(backend).await;
+        let store = open(&db, &workflow).await;
+        if let Err(failure) = run_through(&store, &workflow, scenario).await {
+            failures.push(failure);
+            continue;
+        }
+        // The state kept as commands commit equals the pure fold and a rebuild from the log.
+        let incremental = store.read_model(|model| model.state().clone()).unwrap();
+        assert_eq!(incremental, run_in_memory(&workflow, scenario).unwrap(), "{}: pure fold", scenario.name);
+        let rebuilt = EventStore::open_with_workflow(&db.url, Migrations::RequireCurrent, workflow.clone()).await.unwrap();
+        assert_eq!(rebuilt.read_model(|model| model.state().clone()).unwrap(), incremental, "{}: rebuild", scenario.name);
+        assert!(store.verify().await.unwrap().ok, "{}: chain", scenario.name);
+    }
+    assert!(failures.is_empty(), "{} of {} scenarios failed:\n{}", failures.len(), scenarios.len(), failures.join("\n"));
+}
+
+/// The EGI world (users, scopes, managers) set up through the store.
+async fn egi_world(store: &EventStore, workflow: &Workflow) {
+    run_through(store, workflow, &ScenarioBuilder::egi("world").build()).await.expect("the world sets up");
+}
+
+fn now(actor: Actor) -> Context {
+    Context::new(actor, Utc::now(), IdSource::Random)
+}
+
+pub async fn identical_concurrent_requests_one_accepted_one_duplicate(backend: Backend) {
+    let workflow = egi();
+    let db = TestDatabase::new(backend).await;
+    let (first, second) = (open(&db, &workflow).await, open(&db, &workflow).await);
+    egi_world(&first, &workflow).await;
+    let askers = ["alice", "bob", "carol"];
+    let roles = ["site-administrator", "site-security-officer"];
+    for (round, (asker, role)) in askers.iter().flat_map(|a| roles.iter().map(move |r| (*a, *r))).enumerate() {
+        // Through one process and through two (on SQLite both stores share the file's lock).
+        let (a, b) = tokio::join!(
+            first.execute(now(user(asker)), request(role, "site-kit"), Metadata::default()),
+            second.execute(now(user(asker)), request(role, "site-kit"), Metadata::default()),
+        );
+        let outcomes = [a, b];
+        let accepted = outcomes.iter().filter(|outcome| outcome.is_ok()).count();
+        let duplicates = outcomes
+            .iter()
+            .filter(|outcome| matches!(outcome, Err(ExecuteError::Rejected(e)) if e.code() == "duplicate_request"))
+            .count();
+        assert_eq!((accepted, duplicates), (1, 1), "round {round}: {outcomes:?}");
+    }
+}
+
+pub async fn concurrent_approvals_exactly_one_wins(backend: Backend) {
+    let workflow = egi();
+    let db = TestDatabase::new(backend).await;
+    let (first, second) = (open(&db, &workflow).await, open(&db, &workflow).await);
+    egi_world(&first, &workflow).await;
+    for (round, asker) in ["alice", "bob", "carol"].into_iter().enumerate() {
+        let events = first.execute(now(user(asker)), request("site-administrator", "site-kit"), Metadata::default()).await.unwrap();
+        let request_id: uuid::Uuid = serde_json::from_value(events[0].data["request"].clone()).expect("the request's id");
+        let approve = |store: &EventStore, decider: &str| {
+            let command = Command::Approve { request: request_id, comment: format!("round {round}") };
+            let (store, context) = (store.clone(), now(user(decider)));
+            async move { store.execute(context, command, Metadata::default()).await }
+        };
+        // Three managers of the site and one of its NGI decide at once, over two processes.
+        let outcomes = [
+            tokio::spawn(approve(&first, "kit-som")),
+            tokio::spawn(approve(&second, "kit-sso")),
+            tokio::spawn(approve(&first, "kit-sdm")),
+            tokio::spawn(approve(&second, "de-nom")),
+        ];
+        let outcomes: Vec<_> = futures_util::future::join_all(outcomes).await.into_iter().map(Result::unwrap).collect();
+        let won = outcomes.iter().filter(|outcome| outcome.is_ok()).count();
+        let lost = outcomes
+            .iter()
+            .filter(|outcome| matches!(outcome, Err(ExecuteError::Rejected(e)) if e.code() == "not_pending"))
+            .count();
+        assert_eq!((won, lost), (1, 3), "round {round}: {outcomes:?}");
+        for store in [&first, &second] {
+            // The other process hears of the decision and folds it into its own read model.
+            let status = wait_for(store, |model| model.state().request(&request_id).map(|r| r.status)).await;
+            assert_eq!(status, Some(RequestStatus::Approved));
+        }
+    }
+    assert!(first.verify().await.unwrap().ok);
+}
+
+/// Polls a store's read model until `read` answers something other than what it first answered, or 5 s pass.
+async fn wait_for<R: PartialEq + std::fmt::Debug>(
+    store: &EventStore,
+    read: impl Fn(&roleledger::store::DomainModel) -> R,
+) -> R {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let head = store.head().await.unwrap().position;
+    loop {
+        let (position, answer) = store.read_model(|model| (model.position(), read(model))).unwrap();
+        if position >= head || std::time::Instant::now() > deadline {
+            return answer;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
