@@ -8,6 +8,7 @@
 pub mod cli;
 pub mod configuration;
 pub mod domain;
+pub mod expiry;
 pub mod routes;
 pub mod startup;
 pub mod store;

@@ -10,6 +10,9 @@ use crate::{
     workflow::Workflow,
 };
 
+/// How often each server process looks for requests and grants that are due to expire.
+const EXPIRY_INTERVAL: std::time::Duration = std::time::Duration::from_secs(15);
+
 /// The running server: bound (port 0 in tests picks a free port), migrated, ready to run.
 pub struct Application {
     port: u16,
@@ -32,6 +35,7 @@ impl Application {
         let store = EventStore::open_with_workflow(&settings.database, Migrations::Apply, workflow)
             .await
             .map_err(|source| StartupError::Store { url: settings.database.to_string(), source })?;
+        crate::expiry::spawn(store.clone(), EXPIRY_INTERVAL);
         let bind_error = |source| StartupError::Bind { address: settings.bind.clone(), source };
         let listener = TcpListener::bind(&settings.bind).map_err(bind_error)?;
         let port = listener.local_addr().map_err(bind_error)?.port();

@@ -8,6 +8,7 @@ use roleledger::{
         scenarios::{egi_scenarios, request, run_in_memory, user, Scenario, ScenarioBuilder, StepAction},
         Actor, Command, Context, IdSource, RequestStatus,
     },
+    expiry::{expire_due, Expired},
     store::{EventStore, ExecuteError, Metadata, Migrations},
     workflow::Workflow,
 };
@@ -148,4 +149,33 @@ async fn wait_for<R: PartialEq + std::fmt::Debug>(
         }
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
+}
+
+pub async fn expiry_happens_once_across_two_processes(backend: Backend) {
+    let workflow = egi();
+    let db = TestDatabase::new(backend).await;
+    let (first, second) = (open(&db, &workflow).await, open(&db, &workflow).await);
+    egi_world(&first, &workflow).await;
+    for asker in ["alice", "bob"] {
+        first.execute(now(user(asker)), request("site-administrator", "site-kit"), Metadata::default()).await.unwrap();
+    }
+    let week = roleledger::workflow::Duration::from_seconds(7 * 86_400);
+    let assign = roleledger::domain::scenarios::assign("carol", "site-security-officer", "site-kit", week);
+    first.execute(now(user("kit-som")), assign, Metadata::default()).await.unwrap();
+
+    // Nothing is due yet.
+    assert_eq!(expire_due(&first, Utc::now()).await.unwrap(), Expired::default());
+    // Past the requests' time-to-live and the grant's end, both processes race.
+    let later = Utc::now() + chrono::Duration::days(60);
+    let (a, b) = tokio::join!(expire_due(&first, later), expire_due(&second, later));
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_eq!((a.requests + b.requests, a.grants + b.grants), (2, 1), "{a:?} {b:?}");
+    assert_eq!(expire_due(&second, later).await.unwrap(), Expired::default(), "a second pass finds nothing");
+
+    let mut expiries = std::collections::HashMap::new();
+    let mut cursor = first.read_all(0);
+    while let Some(event) = cursor.next().await.unwrap() {
+        *expiries.entry(event.event_type).or_insert(0) += 1;
+    }
+    assert_eq!((expiries.get("RequestExpired"), expiries.get("GrantExpired")), (Some(&2), Some(&1)));
 }

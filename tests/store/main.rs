@@ -41,6 +41,7 @@ on_both_backends!(domain as decisions:
     egi_scenarios_run_through_the_store,
     identical_concurrent_requests_one_accepted_one_duplicate,
     concurrent_approvals_exactly_one_wins,
+    expiry_happens_once_across_two_processes,
 );
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
