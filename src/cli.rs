@@ -1,14 +1,18 @@
 //! The `roleledger` command line. Errors end as one line on stderr and a non-zero exit code.
 
-use std::{fmt::Display, path::PathBuf, process::ExitCode};
+use std::{fmt::Display, path::PathBuf, process::ExitCode, sync::Arc};
 
+use chrono::Utc;
 use clap::{Parser, Subcommand};
 
 use crate::{
-    configuration::{Overrides, Settings},
+    auth::{JwtVerifier, LoginClaims},
+    configuration::{JwtKeys, Options, Settings},
+    domain::{Actor, Command as DomainCommand, Context, IdSource, Subject},
     startup::Application,
-    store::{EventStore, Migrations},
+    store::{EventStore, ExecuteError, Metadata, Migrations},
     telemetry,
+    workflow::{Duration, Workflow, ADMIN, GLOBAL},
 };
 
 #[derive(Debug, Parser)]
@@ -17,9 +21,8 @@ struct Cli {
     /// Configuration file (TOML, keys named like the flags); variables and flags override it.
     #[arg(long, global = true, env = "ROLELEDGER_CONFIG", value_name = "FILE")]
     config: Option<PathBuf>,
-    /// sqlite:PATH (default sqlite:roleledger.db) or postgres://USER@HOST[:PORT]/DB.
-    #[arg(long, global = true, env = "ROLELEDGER_DATABASE", value_name = "URL")]
-    database: Option<String>,
+    #[command(flatten)]
+    options: Options,
     #[command(subcommand)]
     command: Command,
 }
@@ -27,21 +30,40 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the HTTP server (applies pending migrations first).
-    Serve {
-        /// Address to listen on [default: 127.0.0.1:8080].
-        #[arg(long, env = "ROLELEDGER_BIND", value_name = "ADDR")]
-        bind: Option<String>,
-        /// The workflow file [default: workflows/egi.toml].
-        #[arg(long, env = "ROLELEDGER_WORKFLOW", value_name = "FILE")]
-        workflow: Option<PathBuf>,
-    },
+    Serve,
     /// Apply pending database migrations and exit.
     Migrate,
     /// Check the hash chain and stream versions; exit 1 naming the first bad position.
     Verify,
+    /// Print a login token (JWT) signed with the configured secret, and nothing else.
+    Token {
+        #[arg(long, value_name = "ID")]
+        user: String,
+        #[arg(long)]
+        email: Option<String>,
+        #[arg(long)]
+        name: Option<String>,
+        /// How long the token is valid (ISO 8601 or short, e.g. 12h) [default: 12h].
+        #[arg(long, value_name = "DURATION", default_value = "12h")]
+        ttl: Duration,
+        /// Roles the token carries (`manager@P1`, `support`); honoured only where token-grantable.
+        #[arg(long = "role", value_name = "ROLE@SCOPE")]
+        roles: Vec<String>,
+    },
+    /// Grant `admin` to USER (registering them when new): an event whose actor is the command line.
+    BootstrapAdmin {
+        #[arg(value_name = "USER")]
+        user: String,
+    },
+    /// May USER do PERMISSION on SCOPE? Exit 0 allowed, 1 denied, 2 error.
+    Check {
+        user: String,
+        permission: String,
+        scope: String,
+    },
 }
 
-/// Exit codes: 0 success, 1 the answer is "no" (verify found a problem), 2 an error.
+/// Exit codes: 0 success, 1 the answer is "no" (verify found a problem, check denied), 2 an error.
 const EXIT_NO: u8 = 1;
 const EXIT_ERROR: u8 = 2;
 
@@ -62,22 +84,20 @@ fn fail(error: impl Display) -> ExitCode {
 }
 
 async fn execute(cli: Cli) -> Result<ExitCode, String> {
-    let (bind, workflow) = match &cli.command {
-        Command::Serve { bind, workflow } => (bind.clone(), workflow.clone()),
-        _ => (None, None),
-    };
-    let overrides = Overrides { bind, database: cli.database.clone(), workflow };
-    let settings = Settings::load(cli.config.as_deref(), overrides).map_err(|e| e.to_string())?;
-    let database = settings.database.clone();
-    let open = |migrations| async move {
-        EventStore::open(&database, migrations)
-            .await
-            .map_err(|error| format!("cannot open the database {database}: {error}"))
-    };
+    let settings = Settings::load(cli.config.as_deref(), cli.options).map_err(|e| e.to_string())?;
+    let open = |migrations| open_store(&settings, migrations, None);
     match cli.command {
-        Command::Serve { .. } => {
+        Command::Serve => {
             let app = Application::build(&settings).await.map_err(|e| e.to_string())?;
             tracing::info!(port = app.port(), database = %settings.database, "roleledger is listening");
+            if let JwtKeys::Development(file) = &settings.jwt.keys {
+                tracing::info!(
+                    secret = %file.display(),
+                    "development mode: no JWT key is configured, so logins use a generated secret kept in this file. \
+                     Get a token with `roleledger token --user alice` in this directory, make someone an administrator \
+                     with `roleledger bootstrap-admin alice`, then call the API with `Authorization: Bearer TOKEN`"
+                );
+            }
             app.run_until_stopped().await.map_err(|e| format!("server stopped: {e}"))?;
             Ok(ExitCode::SUCCESS)
         }
@@ -101,5 +121,73 @@ async fn execute(cli: Cli) -> Result<ExitCode, String> {
                 }
             }
         }
+        Command::Token { user, email, name, ttl, roles } => {
+            let verifier = JwtVerifier::from_settings(&settings.jwt).map_err(|e| e.to_string())?;
+            let claims = LoginClaims {
+                sub: user,
+                exp: Utc::now().timestamp() + ttl.seconds(),
+                email,
+                name,
+                roles: (!roles.is_empty()).then_some(roles),
+            };
+            println!("{}", verifier.sign(&claims).map_err(|e| e.to_string())?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::BootstrapAdmin { user } => {
+            let workflow = Arc::new(Workflow::from_file(&settings.workflow).map_err(|e| e.to_string())?);
+            let store = open_store(&settings, Migrations::Apply, Some(workflow)).await?;
+            bootstrap_admin(&store, &user).await?;
+            println!("{user} is an administrator");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Check { user, permission, scope } => {
+            let workflow = Arc::new(Workflow::from_file(&settings.workflow).map_err(|e| e.to_string())?);
+            let store = open_store(&settings, Migrations::RequireCurrent, Some(workflow)).await?;
+            let result = store
+                .read_model(|model| model.state().check(&user, &permission, &scope, Utc::now()))
+                .map_err(|e| e.to_string())?;
+            if result.allowed {
+                let via: Vec<String> = result.via.iter().map(|id| id.to_string()).collect();
+                println!("allowed (via grant {})", via.join(", "));
+                Ok(ExitCode::SUCCESS)
+            } else {
+                println!("denied");
+                Ok(ExitCode::from(EXIT_NO))
+            }
+        }
     }
+}
+
+async fn open_store(settings: &Settings, migrations: Migrations, workflow: Option<Arc<Workflow>>) -> Result<EventStore, String> {
+    let database = &settings.database;
+    let opened = match workflow {
+        Some(workflow) => EventStore::open_with_workflow(database, migrations, workflow).await,
+        None => EventStore::open(database, migrations).await,
+    };
+    opened.map_err(|error| format!("cannot open the database {database}: {error}"))
+}
+
+/// Registers the user if new, then grants `admin` on `global` unless already held.
+pub async fn bootstrap_admin(store: &EventStore, user: &str) -> Result<(), String> {
+    let metadata = Metadata { actor: Some("command-line".into()), ..Metadata::default() };
+    let commands = [
+        DomainCommand::RegisterUser { user: user.to_string(), email: None, name: None },
+        DomainCommand::AssignRole {
+            subject: Subject::User(user.to_string()),
+            role: ADMIN.to_string(),
+            scope: GLOBAL.to_string(),
+            reason: "roleledger bootstrap-admin".to_string(),
+            duration: None,
+        },
+    ];
+    for command in commands {
+        let context = Context::new(Actor::CommandLine, Utc::now(), IdSource::Random);
+        match store.execute(context, command, metadata.clone()).await {
+            Ok(_) => {}
+            // Already an administrator: nothing to do.
+            Err(ExecuteError::Rejected(refusal)) if refusal.code() == "duplicate_request" => {}
+            Err(error) => return Err(error.to_string()),
+        }
+    }
+    Ok(())
 }

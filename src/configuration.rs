@@ -1,8 +1,13 @@
 //! Settings, layered: built-in defaults, then an optional TOML file (`--config`), then
 //! `ROLELEDGER_*` environment variables, then command-line flags. Clap merges the last two
 //! (a flag wins over its variable); this module lays the result over the file and the defaults.
+//! The file and the flags are one struct, [`Options`], so a key and its flag cannot drift apart.
 
-use std::path::{Path, PathBuf};
+use std::{
+    fmt,
+    path::{Path, PathBuf},
+    str::FromStr,
+};
 
 use serde::Deserialize;
 
@@ -10,6 +15,7 @@ use crate::store::{DatabaseUrl, StoreError};
 
 pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
 pub const DEFAULT_WORKFLOW: &str = "workflows/egi.toml";
+pub const DEFAULT_MAIL_DIR: &str = "mail";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -19,23 +25,111 @@ pub enum ConfigError {
     Parse { path: PathBuf, message: String },
     #[error(transparent)]
     Database(#[from] StoreError),
+    #[error("{0}")]
+    Invalid(String),
 }
 
-/// Values given by flags or environment variables (`None` where neither was given).
-#[derive(Debug, Clone, Default)]
-pub struct Overrides {
-    pub bind: Option<String>,
-    pub database: Option<String>,
-    pub workflow: Option<PathBuf>,
+/// A secret that never shows in `Debug` output or logs.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(text: impl Into<String>) -> Self {
+        Secret(text.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
 }
 
-/// The configuration file: the same names as the flags.
-#[derive(Debug, Default, Deserialize)]
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+impl FromStr for Secret {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        Ok(Secret(text.to_string()))
+    }
+}
+
+/// Every setting, as given by the file, the environment or the flags (`None` where not given).
+#[derive(Debug, Clone, Default, Deserialize, clap::Args)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
-struct FileSettings {
-    bind: Option<String>,
-    database: Option<String>,
-    workflow: Option<PathBuf>,
+pub struct Options {
+    /// sqlite:PATH (default sqlite:roleledger.db) or postgres://USER@HOST[:PORT]/DB.
+    #[arg(long, global = true, env = "ROLELEDGER_DATABASE", value_name = "URL")]
+    pub database: Option<String>,
+    /// Address to listen on [default: 127.0.0.1:8080].
+    #[arg(long, global = true, env = "ROLELEDGER_BIND", value_name = "ADDR")]
+    pub bind: Option<String>,
+    /// The workflow file [default: workflows/egi.toml].
+    #[arg(long, global = true, env = "ROLELEDGER_WORKFLOW", value_name = "FILE")]
+    pub workflow: Option<PathBuf>,
+    /// The server's address as users reach it, for links in mail [default: http://BIND].
+    #[arg(long, global = true, env = "ROLELEDGER_PUBLIC_URL", value_name = "URL")]
+    pub public_url: Option<String>,
+    /// Mail server, e.g. smtp://127.0.0.1:2525 (without it, mail is written to --mail-dir).
+    #[arg(long, global = true, env = "ROLELEDGER_SMTP", value_name = "URL")]
+    pub smtp: Option<String>,
+    /// Folder for .eml files when no --smtp is given [default: ./mail].
+    #[arg(long, global = true, env = "ROLELEDGER_MAIL_DIR", value_name = "DIR")]
+    pub mail_dir: Option<PathBuf>,
+    /// Shared secret for HS256 login tokens.
+    #[arg(long, global = true, env = "ROLELEDGER_JWT_SECRET", value_name = "SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<Secret>,
+    /// PEM file with the RSA or EC public key of RS256/ES256 login tokens.
+    #[arg(long, global = true, env = "ROLELEDGER_JWT_PUBLIC_KEY", value_name = "FILE")]
+    pub jwt_public_key: Option<PathBuf>,
+    /// JWKS file with the public keys of RS256/ES256 login tokens.
+    #[arg(long, global = true, env = "ROLELEDGER_JWKS", value_name = "FILE")]
+    pub jwks: Option<PathBuf>,
+    /// Required `iss` of login tokens.
+    #[arg(long, global = true, env = "ROLELEDGER_JWT_ISSUER", value_name = "ISS")]
+    pub jwt_issuer: Option<String>,
+    /// Required `aud` of login tokens.
+    #[arg(long, global = true, env = "ROLELEDGER_JWT_AUDIENCE", value_name = "AUD")]
+    pub jwt_audience: Option<String>,
+}
+
+impl Options {
+    /// `self` where given, else `lower`.
+    fn over(self, lower: Options) -> Options {
+        Options {
+            database: self.database.or(lower.database),
+            bind: self.bind.or(lower.bind),
+            workflow: self.workflow.or(lower.workflow),
+            public_url: self.public_url.or(lower.public_url),
+            smtp: self.smtp.or(lower.smtp),
+            mail_dir: self.mail_dir.or(lower.mail_dir),
+            jwt_secret: self.jwt_secret.or(lower.jwt_secret),
+            jwt_public_key: self.jwt_public_key.or(lower.jwt_public_key),
+            jwks: self.jwks.or(lower.jwks),
+            jwt_issuer: self.jwt_issuer.or(lower.jwt_issuer),
+            jwt_audience: self.jwt_audience.or(lower.jwt_audience),
+        }
+    }
+}
+
+/// Where login tokens' keys come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JwtKeys {
+    /// HS256 with a configured shared secret.
+    Secret(Secret),
+    PublicKeyFile(PathBuf),
+    JwksFile(PathBuf),
+    /// Nothing configured: a generated HS256 secret kept in this file next to the database.
+    Development(PathBuf),
+}
+
+#[derive(Debug, Clone)]
+pub struct JwtSettings {
+    pub keys: JwtKeys,
+    pub issuer: Option<String>,
+    pub audience: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -43,27 +137,77 @@ pub struct Settings {
     pub bind: String,
     pub database: DatabaseUrl,
     pub workflow: PathBuf,
+    pub public_url: String,
+    pub smtp: Option<String>,
+    pub mail_dir: PathBuf,
+    pub jwt: JwtSettings,
 }
 
 impl Settings {
-    pub fn load(config_file: Option<&Path>, overrides: Overrides) -> Result<Self, ConfigError> {
+    pub fn load(config_file: Option<&Path>, flags: Options) -> Result<Self, ConfigError> {
         let file = match config_file {
             Some(path) => read_file(path)?,
-            None => FileSettings::default(),
+            None => Options::default(),
         };
-        let database = match overrides.database.or(file.database) {
+        Self::from_options(flags.over(file))
+    }
+
+    fn from_options(options: Options) -> Result<Self, ConfigError> {
+        let database = match options.database {
             Some(text) => text.parse()?,
             None => DatabaseUrl::default_sqlite(),
         };
+        let keys = match (options.jwt_secret, options.jwt_public_key, options.jwks) {
+            (Some(secret), None, None) if secret.expose().len() < 16 => {
+                return Err(ConfigError::Invalid("the JWT secret must be at least 16 characters".into()))
+            }
+            (Some(secret), None, None) => JwtKeys::Secret(secret),
+            (None, Some(file), None) => JwtKeys::PublicKeyFile(file),
+            (None, None, Some(file)) => JwtKeys::JwksFile(file),
+            (None, None, None) => JwtKeys::Development(development_secret_file(&database)),
+            _ => {
+                return Err(ConfigError::Invalid(
+                    "give one of --jwt-secret, --jwt-public-key and --jwks, not several".into(),
+                ))
+            }
+        };
+        let bind = options.bind.unwrap_or_else(|| DEFAULT_BIND.to_string());
+        let public_url = options.public_url.unwrap_or_else(|| format!("http://{bind}"));
         Ok(Settings {
-            bind: overrides.bind.or(file.bind).unwrap_or_else(|| DEFAULT_BIND.to_string()),
+            bind,
             database,
-            workflow: overrides.workflow.or(file.workflow).unwrap_or_else(|| PathBuf::from(DEFAULT_WORKFLOW)),
+            workflow: options.workflow.unwrap_or_else(|| PathBuf::from(DEFAULT_WORKFLOW)),
+            public_url: public_url.trim_end_matches('/').to_string(),
+            smtp: options.smtp,
+            mail_dir: options.mail_dir.unwrap_or_else(|| PathBuf::from(DEFAULT_MAIL_DIR)),
+            jwt: JwtSettings { keys, issuer: options.jwt_issuer, audience: options.jwt_audience },
         })
+    }
+
+    /// Settings for tests and tools: the given database and workflow, a shared secret, port 0.
+    pub fn for_tests(database: DatabaseUrl, workflow: PathBuf, jwt_secret: &str) -> Self {
+        let options = Options {
+            bind: Some("127.0.0.1:0".into()),
+            workflow: Some(workflow),
+            jwt_secret: Some(Secret::new(jwt_secret)),
+            ..Options::default()
+        };
+        let mut settings = Self::from_options(options).expect("valid test settings");
+        settings.database = database;
+        settings
     }
 }
 
-fn read_file(path: &Path) -> Result<FileSettings, ConfigError> {
+/// The development secret lives next to a SQLite database (`roleledger.db.jwt-secret`), and in the
+/// working directory for PostgreSQL, so that `roleledger token` run in the same place finds it.
+fn development_secret_file(database: &DatabaseUrl) -> PathBuf {
+    match database.sqlite_path() {
+        Some(path) => PathBuf::from(format!("{path}.jwt-secret")),
+        None => PathBuf::from("roleledger.jwt-secret"),
+    }
+}
+
+fn read_file(path: &Path) -> Result<Options, ConfigError> {
     let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.into(), source })?;
     toml::from_str(&text).map_err(|error| ConfigError::Parse {
         path: path.into(),
@@ -83,30 +227,48 @@ mod tests {
 
     #[test]
     fn defaults_apply_without_file_or_overrides() {
-        let settings = Settings::load(None, Overrides::default()).unwrap();
+        let settings = Settings::load(None, Options::default()).unwrap();
         assert_eq!(settings.bind, DEFAULT_BIND);
         assert_eq!(settings.database, DatabaseUrl::default_sqlite());
         assert_eq!(settings.workflow, PathBuf::from(DEFAULT_WORKFLOW));
+        assert_eq!(settings.public_url, "http://127.0.0.1:8080");
+        assert_eq!(settings.mail_dir, PathBuf::from("mail"));
+        assert_eq!(settings.jwt.keys, JwtKeys::Development("roleledger.db.jwt-secret".into()));
     }
 
     #[test]
     fn file_overrides_defaults_and_flags_override_file() {
-        let file = file_with("bind = \"0.0.0.0:9000\"\ndatabase = \"sqlite:from-file.db\"\n");
-        let settings = Settings::load(Some(file.path()), Overrides::default()).unwrap();
+        let file = file_with("bind = \"0.0.0.0:9000\"\ndatabase = \"sqlite:from-file.db\"\njwt-secret = \"0123456789abcdef\"\n");
+        let settings = Settings::load(Some(file.path()), Options::default()).unwrap();
         assert_eq!(settings.bind, "0.0.0.0:9000");
         assert_eq!(settings.database, DatabaseUrl::Sqlite("from-file.db".into()));
-        let flags = Overrides { database: Some("postgres://x@y/z".into()), ..Overrides::default() };
+        assert_eq!(settings.jwt.keys, JwtKeys::Secret(Secret::new("0123456789abcdef")));
+        let flags = Options { database: Some("postgres://x@y/z".into()), ..Options::default() };
         let settings = Settings::load(Some(file.path()), flags).unwrap();
         assert_eq!(settings.bind, "0.0.0.0:9000");
         assert_eq!(settings.database, DatabaseUrl::Postgres("postgres://x@y/z".into()));
     }
 
     #[test]
-    fn unknown_keys_and_bad_urls_are_refused() {
+    fn unknown_keys_bad_urls_and_conflicting_keys_are_refused() {
         let file = file_with("bnd = \"x\"\n");
-        let error = Settings::load(Some(file.path()), Overrides::default()).unwrap_err();
+        let error = Settings::load(Some(file.path()), Options::default()).unwrap_err();
         assert!(error.to_string().contains("unknown field `bnd`"), "{error}");
-        let flags = Overrides { database: Some("mysql://h/db".into()), ..Overrides::default() };
+        let flags = Options { database: Some("mysql://h/db".into()), ..Options::default() };
         assert!(matches!(Settings::load(None, flags), Err(ConfigError::Database(StoreError::UnsupportedUrl(_)))));
+        let both = Options {
+            jwt_secret: Some(Secret::new("0123456789abcdef")),
+            jwks: Some("keys.json".into()),
+            ..Options::default()
+        };
+        assert!(matches!(Settings::load(None, both), Err(ConfigError::Invalid(_))));
+        let short = Options { jwt_secret: Some(Secret::new("short")), ..Options::default() };
+        assert!(matches!(Settings::load(None, short), Err(ConfigError::Invalid(_))));
+    }
+
+    #[test]
+    fn secrets_do_not_show_in_debug_output() {
+        let options = Options { jwt_secret: Some(Secret::new("super-secret-value")), ..Options::default() };
+        assert!(!format!("{options:?}").contains("super-secret-value"));
     }
 }

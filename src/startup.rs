@@ -1,22 +1,33 @@
-use std::{net::TcpListener, sync::Arc};
+use std::{net::TcpListener, sync::Arc, time::Instant};
 
-use actix_web::{dev::Server, web, App, HttpServer};
-use tracing_actix_web::TracingLogger;
+use actix_web::{
+    body::MessageBody,
+    dev::{Server, Service, ServiceRequest, ServiceResponse},
+    http::header::{HeaderName, HeaderValue},
+    web, App, HttpMessage, HttpServer,
+};
+use tracing::Span;
+use tracing_actix_web::{DefaultRootSpanBuilder, RootSpanBuilder, TracingLogger};
 
 use crate::{
+    auth::{Authenticator, JwtError, JwtVerifier},
     configuration::Settings,
-    routes::health,
+    routes::{self, health, metrics, openapi, problem, AppState, RequestId},
     store::{EventStore, Migrations},
     workflow::Workflow,
 };
 
 /// How often each server process looks for requests and grants that are due to expire.
 const EXPIRY_INTERVAL: std::time::Duration = std::time::Duration::from_secs(15);
+/// The largest body a route accepts.
+const BODY_LIMIT: usize = 64 * 1024;
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// The running server: bound (port 0 in tests picks a free port), migrated, ready to run.
 pub struct Application {
     port: u16,
     server: Server,
+    store: EventStore,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -27,11 +38,14 @@ pub enum StartupError {
     Bind { address: String, source: std::io::Error },
     #[error("{0}")]
     Workflow(#[from] crate::workflow::WorkflowError),
+    #[error(transparent)]
+    Keys(#[from] JwtError),
 }
 
 impl Application {
     pub async fn build(settings: &Settings) -> Result<Self, StartupError> {
         let workflow = Arc::new(Workflow::from_file(&settings.workflow)?);
+        let verifier = JwtVerifier::from_settings(&settings.jwt)?;
         let store = EventStore::open_with_workflow(&settings.database, Migrations::Apply, workflow)
             .await
             .map_err(|source| StartupError::Store { url: settings.database.to_string(), source })?;
@@ -39,12 +53,18 @@ impl Application {
         let bind_error = |source| StartupError::Bind { address: settings.bind.clone(), source };
         let listener = TcpListener::bind(&settings.bind).map_err(bind_error)?;
         let port = listener.local_addr().map_err(bind_error)?.port();
-        let server = serve(listener, store).map_err(bind_error)?;
-        Ok(Self { port, server })
+        let app = AppState { store: store.clone(), auth: Authenticator::new(verifier), metrics: metrics::Metrics::default() };
+        let server = serve(listener, app).map_err(bind_error)?;
+        Ok(Self { port, server, store })
     }
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The server's event store (tests read and seed through it).
+    pub fn store(&self) -> EventStore {
+        self.store.clone()
     }
 
     /// Runs until SIGTERM or SIGINT; in-flight requests finish before it returns.
@@ -53,16 +73,74 @@ impl Application {
     }
 }
 
-fn serve(listener: TcpListener, store: EventStore) -> std::io::Result<Server> {
-    let store = web::Data::new(store);
+fn serve(listener: TcpListener, app: AppState) -> std::io::Result<Server> {
+    let app = web::Data::new(app);
     let server = HttpServer::new(move || {
         App::new()
-            .wrap(TracingLogger::default())
-            .app_data(store.clone())
+            .wrap(TracingLogger::<RequestSpan>::new())
+            .wrap_fn(|request, service| {
+                let id = request_id(&request);
+                request.extensions_mut().insert(RequestId(id.clone()));
+                let (started, app) = (Instant::now(), request.app_data::<web::Data<AppState>>().cloned());
+                let answer = service.call(request);
+                async move {
+                    let mut response = answer.await?;
+                    if let Ok(value) = HeaderValue::from_str(&id) {
+                        response.headers_mut().insert(REQUEST_ID, value);
+                    }
+                    if let Some(app) = app {
+                        let route = response.request().match_pattern().unwrap_or_else(|| "unmatched".into());
+                        let method = response.request().method().to_string();
+                        app.metrics.observe(&route, &method, response.status().as_u16(), started.elapsed());
+                    }
+                    Ok(response)
+                }
+            })
+            .app_data(app.clone())
+            .app_data(web::JsonConfig::default().limit(BODY_LIMIT).error_handler(problem::json_error))
+            .app_data(web::PayloadConfig::new(BODY_LIMIT))
+            .app_data(web::QueryConfig::default().error_handler(problem::query_error))
+            .app_data(web::PathConfig::default().error_handler(problem::path_error))
             .route("/healthz", web::get().to(health::healthz))
             .route("/readyz", web::get().to(health::readyz))
+            .route("/metrics", web::get().to(metrics::metrics))
+            .route("/openapi.json", web::get().to(openapi::openapi_json))
+            .service(web::scope("/api/v1").configure(routes::api))
+            .default_service(web::to(problem::no_route))
     })
+    .shutdown_timeout(30)
     .listen(listener)?
     .run();
     Ok(server)
+}
+
+/// The client's `X-Request-Id` when it is a sensible token (so that it can go into logs and
+/// events as it is), else a new one.
+fn request_id(request: &ServiceRequest) -> String {
+    request
+        .headers()
+        .get(REQUEST_ID)
+        .and_then(|value| value.to_str().ok())
+        .filter(|id| {
+            (1..=128).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
+        })
+        .map(String::from)
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
+}
+
+/// The request span carries the request id that the client sees and the events record.
+struct RequestSpan;
+
+impl RootSpanBuilder for RequestSpan {
+    fn on_request_start(request: &ServiceRequest) -> Span {
+        let id = request.extensions().get::<RequestId>().map(|id| id.0.clone()).unwrap_or_default();
+        tracing_actix_web::root_span!(request, correlation_id = %id)
+    }
+
+    fn on_request_end<B: MessageBody>(span: Span, outcome: &Result<ServiceResponse<B>, actix_web::Error>) {
+        if let Ok(response) = outcome {
+            tracing::debug!(parent: &span, status = response.status().as_u16(), "answered");
+        }
+        DefaultRootSpanBuilder::on_request_end(span, outcome);
+    }
 }

@@ -1,6 +1,7 @@
 //! What actors ask for. Each is decided against the state into events, or refused.
 
-use super::types::{GrantId, RequestId, ScopeId, Subject, TeamId, UserId};
+use super::types::{GrantId, RequestId, ScopeId, Subject, TeamId, TokenId, UserId};
+use chrono::{DateTime, Utc};
 use crate::workflow::{Duration, Role, RoleId};
 use serde::{Deserialize, Serialize};
 
@@ -96,5 +97,15 @@ pub enum Command {
     RemoveTeamMember {
         team: TeamId,
         user: UserId,
+    },
+    /// An API token for `user`; the caller made the secret and passes only its SHA-256 (hex).
+    CreateApiToken {
+        user: UserId,
+        name: String,
+        secret_hash: String,
+        expires_at: Option<DateTime<Utc>>,
+    },
+    RevokeApiToken {
+        token: TokenId,
     },
 }

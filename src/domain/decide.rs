@@ -5,9 +5,9 @@ use super::error::DomainError;
 use super::event::Event;
 use super::request::{Grant, GrantOrigin, GrantStatus, Request, RequestStatus};
 use super::state::{Scope, State};
-use super::types::{Actor, Context, GrantId, RequestId, ScopeId, Subject, TeamId, UserId};
+use super::types::{Actor, Context, GrantId, RequestId, ScopeId, Subject, TeamId, TokenId, UserId};
 use crate::workflow::{
-    check_catalog, is_builtin_role, is_valid_id, Action, Duration, Role, RoleDeletePolicy, RoleId,
+    check_catalog, is_builtin_role, is_valid_id, is_valid_scope_id, Action, Duration, Role, RoleDeletePolicy, RoleId,
     Stage, Workflow, GLOBAL,
 };
 use chrono::{DateTime, Utc};
@@ -65,6 +65,10 @@ pub fn decide(
         Command::AddTeamMember { team, user } => decision.add_team_member(team, user),
         Command::RemoveTeamMember { team, user } => decision.remove_team_member(team, user),
         Command::SyncTokenRoles { user, claims } => decision.sync_token_roles(user, claims),
+        Command::CreateApiToken { user, name, secret_hash, expires_at } => {
+            decision.create_api_token(user, name, secret_hash, expires_at)
+        }
+        Command::RevokeApiToken { token } => decision.revoke_api_token(token),
     }
 }
 
@@ -313,8 +317,8 @@ impl Decision<'_> {
         mailbox: Option<String>,
     ) -> Decided {
         let creator = self.registered_actor()?;
-        if !is_valid_id(&id) {
-            return Err(DomainError::Invalid(format!("bad scope id \"{id}\"")));
+        if !is_valid_scope_id(&id) {
+            return Err(DomainError::Invalid(format!("bad scope id \"{id}\" (letters, digits, -, _ and . only)")));
         }
         if self.state.scope(&id).is_some() {
             return Err(DomainError::AlreadyExists(format!("scope \"{id}\"")));
@@ -824,8 +828,8 @@ impl Decision<'_> {
 
     fn create_team(&self, id: TeamId, title: String) -> Decided {
         self.require_admin("create teams")?;
-        if !is_valid_id(&id) {
-            return Err(DomainError::Invalid(format!("bad team id \"{id}\"")));
+        if !is_valid_scope_id(&id) {
+            return Err(DomainError::Invalid(format!("bad team id \"{id}\" (letters, digits, -, _ and . only)")));
         }
         if self.state.team(&id).is_some() {
             return Err(DomainError::AlreadyExists(format!("team \"{id}\"")));
@@ -956,5 +960,72 @@ impl Decision<'_> {
             }
         }
         Ok(events)
+    }
+
+    // ----- API tokens -----
+
+    /// Admins create tokens for anyone; holders of an API role for themselves.
+    fn create_api_token(
+        &self,
+        user: UserId,
+        name: String,
+        secret_hash: String,
+        expires_at: Option<DateTime<Utc>>,
+    ) -> Decided {
+        self.registered_actor()?;
+        if self.state.user(&user).is_none() {
+            return Err(DomainError::UnknownUser(user));
+        }
+        let holds_api_role = || {
+            self.state
+                .roles_held(&Subject::User(user.clone()), self.now)
+                .iter()
+                .any(|role| self.state.role(role).is_some_and(|r| r.api_role))
+        };
+        if !self.actor_is_admin() && !(self.actor.is_user(&user) && holds_api_role()) {
+            return Err(DomainError::Forbidden(
+                "API tokens are created by administrators, or by holders of an API role for themselves".to_string(),
+            ));
+        }
+        if name.trim().is_empty() {
+            return Err(DomainError::Invalid("an API token needs a name".to_string()));
+        }
+        let well_formed = secret_hash.len() == 64 && secret_hash.bytes().all(|b| b.is_ascii_hexdigit());
+        if !well_formed || self.state.api_token_by_hash(&secret_hash).is_some() {
+            return Err(DomainError::Invalid("bad token secret hash".to_string()));
+        }
+        if expires_at.is_some_and(|end| end <= self.now) {
+            return Err(DomainError::Invalid("the token would expire at once".to_string()));
+        }
+        Ok(vec![Event::ApiTokenCreated {
+            token: self.ctx.new_id(),
+            user,
+            name,
+            secret_hash,
+            expires_at,
+            by: self.actor.clone(),
+            at: self.now,
+        }])
+    }
+
+    /// The token's owner or an admin.
+    fn revoke_api_token(&self, id: TokenId) -> Decided {
+        let token = self
+            .state
+            .api_token(&id)
+            .ok_or_else(|| DomainError::NotFound(format!("API token {id}")))?;
+        if !self.actor.is_user(&token.user) && !self.actor_is_admin() {
+            return Err(DomainError::Forbidden(
+                "only the token's owner or an administrator may revoke it".to_string(),
+            ));
+        }
+        if token.revoked_at.is_some() {
+            return Err(DomainError::NotActive);
+        }
+        Ok(vec![Event::ApiTokenRevoked {
+            token: id,
+            by: self.actor.clone(),
+            at: self.now,
+        }])
     }
 }

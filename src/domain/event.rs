@@ -2,7 +2,7 @@
 //! store can keep the type and the data apart and rebuild the event from both.
 
 use super::request::GrantOrigin;
-use super::types::{Actor, GrantId, RequestId, ScopeId, Subject, TeamId, UserId};
+use super::types::{Actor, GrantId, RequestId, ScopeId, Subject, TeamId, TokenId, UserId};
 use crate::workflow::{Duration, Role, RoleId};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -128,6 +128,21 @@ pub enum Event {
         grant: GrantId,
         at: DateTime<Utc>,
     },
+    /// Only the SHA-256 of the secret is kept; the secret was shown once to its creator.
+    ApiTokenCreated {
+        token: TokenId,
+        user: UserId,
+        name: String,
+        secret_hash: String,
+        expires_at: Option<DateTime<Utc>>,
+        by: Actor,
+        at: DateTime<Utc>,
+    },
+    ApiTokenRevoked {
+        token: TokenId,
+        by: Actor,
+        at: DateTime<Utc>,
+    },
 }
 
 impl Event {
@@ -151,6 +166,8 @@ impl Event {
             Event::RoleGranted { .. } => "RoleGranted",
             Event::GrantRevoked { .. } => "GrantRevoked",
             Event::GrantExpired { .. } => "GrantExpired",
+            Event::ApiTokenCreated { .. } => "ApiTokenCreated",
+            Event::ApiTokenRevoked { .. } => "ApiTokenRevoked",
         }
     }
 
@@ -180,6 +197,9 @@ impl Event {
             | Event::GrantRevoked { grant, .. }
             | Event::GrantExpired { grant, .. } => {
                 format!("grant-{grant}")
+            }
+            Event::ApiTokenCreated { token, .. } | Event::ApiTokenRevoked { token, .. } => {
+                format!("token-{token}")
             }
         }
     }

@@ -21,11 +21,11 @@ pub use command::Command;
 pub use decide::decide;
 pub use error::DomainError;
 pub use event::Event;
-pub use request::{Approval, Grant, GrantOrigin, GrantStatus, Request, RequestStatus};
+pub use request::{ApiToken, Approval, Grant, GrantOrigin, GrantStatus, Request, RequestStatus};
 pub use state::{
     evolve, ApproverScope, Authority, CheckResult, RequestDecider, Scope, State, Team, User,
 };
-pub use types::{Actor, Context, GrantId, IdSource, RequestId, ScopeId, Subject, TeamId, UserId};
+pub use types::{Actor, Context, GrantId, IdSource, RequestId, ScopeId, Subject, TeamId, TokenId, UserId};
 
 #[cfg(test)]
 mod tests;

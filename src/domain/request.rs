@@ -1,6 +1,6 @@
 //! Requests and grants as the state holds them.
 
-use super::types::{Actor, GrantId, RequestId, ScopeId, Subject, UserId};
+use super::types::{Actor, GrantId, RequestId, ScopeId, Subject, TokenId, UserId};
 use crate::workflow::{Duration, RoleId};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -128,5 +128,23 @@ impl Grant {
             GrantStatus::Revoked { at, .. } | GrantStatus::Expired { at } => Some(*at),
         };
         within(self.starts_at, self.ends_at, at) && ended_at.is_none_or(|end| at < end)
+    }
+}
+
+/// An API token as the state knows it (never its secret).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiToken {
+    pub id: TokenId,
+    pub user: UserId,
+    pub name: String,
+    pub created_by: Actor,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+impl ApiToken {
+    pub fn is_valid_at(&self, now: DateTime<Utc>) -> bool {
+        self.revoked_at.is_none() && self.expires_at.is_none_or(|end| now < end)
     }
 }

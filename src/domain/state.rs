@@ -2,13 +2,13 @@
 
 use super::event::Event;
 use super::index::{Holding, Index, Slot};
-use super::request::{Approval, Grant, GrantStatus, Request, RequestStatus};
-use super::types::{Actor, GrantId, RequestId, ScopeId, Subject, TeamId, UserId};
+use super::request::{ApiToken, Approval, Grant, GrantStatus, Request, RequestStatus};
+use super::types::{Actor, GrantId, RequestId, ScopeId, Subject, TeamId, TokenId, UserId};
 use crate::workflow::permission::parse_permission;
 use crate::workflow::{role_closure, Action, Place, Role, RoleId, RuleTarget, Workflow, GLOBAL};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct User {
@@ -76,6 +76,8 @@ pub struct State {
     teams: BTreeMap<TeamId, Team>,
     requests: BTreeMap<RequestId, Request>,
     grants: BTreeMap<GrantId, Grant>,
+    api_tokens: BTreeMap<TokenId, ApiToken>,
+    token_by_hash: HashMap<String, TokenId>,
     index: Index,
 }
 
@@ -96,6 +98,8 @@ impl State {
             teams: BTreeMap::new(),
             requests: BTreeMap::new(),
             grants: BTreeMap::new(),
+            api_tokens: BTreeMap::new(),
+            token_by_hash: HashMap::new(),
             index: Index::new(),
         };
         state
@@ -149,6 +153,16 @@ impl State {
     }
     pub fn grants(&self) -> impl Iterator<Item = &Grant> {
         self.grants.values()
+    }
+    pub fn api_token(&self, id: &TokenId) -> Option<&ApiToken> {
+        self.api_tokens.get(id)
+    }
+    pub fn api_tokens(&self) -> impl Iterator<Item = &ApiToken> {
+        self.api_tokens.values()
+    }
+    /// The token whose secret hashes (SHA-256, hex) to `hash`, revoked or not.
+    pub fn api_token_by_hash(&self, hash: &str) -> Option<&ApiToken> {
+        self.token_by_hash.get(hash).and_then(|id| self.api_tokens.get(id))
     }
 
     /// The pending request of this user for this role on this scope, if any.
@@ -755,6 +769,32 @@ impl State {
             }
             Event::GrantExpired { grant, at } => {
                 self.end_grant(grant, GrantStatus::Expired { at: *at })
+            }
+            Event::ApiTokenCreated {
+                token,
+                user,
+                name,
+                secret_hash,
+                expires_at,
+                by,
+                at,
+            } => {
+                self.token_by_hash.insert(secret_hash.clone(), *token);
+                let token = ApiToken {
+                    id: *token,
+                    user: user.clone(),
+                    name: name.clone(),
+                    created_by: by.clone(),
+                    created_at: *at,
+                    expires_at: *expires_at,
+                    revoked_at: None,
+                };
+                self.api_tokens.insert(token.id, token);
+            }
+            Event::ApiTokenRevoked { token, at, .. } => {
+                if let Some(token) = self.api_tokens.get_mut(token) {
+                    token.revoked_at = Some(*at);
+                }
             }
         }
     }

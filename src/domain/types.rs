@@ -11,6 +11,7 @@ pub type ScopeId = String;
 pub type TeamId = String;
 pub type RequestId = Uuid;
 pub type GrantId = Uuid;
+pub type TokenId = Uuid;
 
 /// Who issues a command. `CommandLine` (`roleledger bootstrap-admin` and system jobs) is the only
 /// actor exempt from the own-benefit rule.

@@ -3,18 +3,22 @@ use std::time::Duration;
 use actix_web::{web, HttpResponse};
 use serde_json::json;
 
-use crate::store::EventStore;
+use super::AppState;
 
 /// How long readiness waits for the database before calling it unreachable.
 const READY_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Liveness: the process answers.
+#[utoipa::path(get, path = "/healthz", tag = "service", security(()), responses((status = 200, description = "the process answers")))]
 pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(json!({"status": "ok"}))
 }
 
 /// Readiness: the database answers in time.
-pub async fn readyz(store: web::Data<EventStore>) -> HttpResponse {
+#[utoipa::path(get, path = "/readyz", tag = "service", security(()),
+    responses((status = 200, description = "the database answers"), (status = 503, description = "the database is unreachable")))]
+pub async fn readyz(app: web::Data<AppState>) -> HttpResponse {
+    let store = &app.store;
     let detail = match tokio::time::timeout(READY_TIMEOUT, store.ping()).await {
         Ok(Ok(())) => return HttpResponse::Ok().json(json!({"status": "ready", "database": store.backend_name()})),
         Ok(Err(error)) => error.to_string(),
@@ -23,11 +27,5 @@ pub async fn readyz(store: web::Data<EventStore>) -> HttpResponse {
     HttpResponse::ServiceUnavailable()
         .content_type("application/problem+json")
         .insert_header(("Retry-After", "5"))
-        .json(json!({
-            "type": "about:blank",
-            "title": "Service Unavailable",
-            "status": 503,
-            "detail": detail,
-            "code": "database_unavailable",
-        }))
+        .body(super::problem::problem_body(actix_web::http::StatusCode::SERVICE_UNAVAILABLE, "database_unavailable", &detail))
 }

@@ -198,15 +198,16 @@ impl Database {
         models: Option<writer::Models>,
         jobs: mpsc::Receiver<writer::Job>,
         committed: Arc<watch::Sender<i64>>,
+        appended: Arc<std::sync::atomic::AtomicU64>,
     ) {
         match self {
             Database::Sqlite(pool) => {
                 let backend = super::sqlite::SqliteWriter(pool.clone());
-                tokio::spawn(writer::run(backend, self.clone(), models, jobs, committed));
+                tokio::spawn(writer::run(backend, self.clone(), models, jobs, committed, appended));
             }
             Database::Postgres(pool) => {
                 let backend = super::postgres::PostgresWriter(pool.clone());
-                tokio::spawn(writer::run(backend, self.clone(), models, jobs, committed));
+                tokio::spawn(writer::run(backend, self.clone(), models, jobs, committed, appended));
             }
         }
     }

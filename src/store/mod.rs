@@ -17,7 +17,10 @@ mod writer;
 
 use std::{
     fmt,
-    sync::{Arc, RwLock},
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc, RwLock,
+    },
     time::Duration,
 };
 
@@ -141,6 +144,8 @@ pub struct EventStore {
     committed: watch::Receiver<i64>,
     /// The domain state as of the last committed event this process knows of (with a workflow only).
     read_model: Option<Arc<RwLock<DomainModel>>>,
+    /// Events this process's writer has committed since it started.
+    appended: Arc<AtomicU64>,
     /// Held by the handles only: when the last one is dropped, the background tasks stop.
     _alive: Arc<watch::Sender<()>>,
 }
@@ -178,12 +183,13 @@ impl EventStore {
         let committed_tx = Arc::new(committed_tx);
         let (jobs, jobs_rx) = mpsc::channel(writer::QUEUE_DEPTH);
         let (alive, alive_rx) = watch::channel(());
-        db.spawn_writer(models, jobs_rx, committed_tx.clone());
+        let appended = Arc::new(AtomicU64::new(0));
+        db.spawn_writer(models, jobs_rx, committed_tx.clone(), appended.clone());
         db.start_commit_listener(committed_tx, alive_rx.clone()).await;
         if let Some(read_model) = &read_model {
             tokio::spawn(follow_into_read_model(db.clone(), read_model.clone(), committed.clone(), alive_rx));
         }
-        Ok(Self { db, jobs, committed, read_model, _alive: Arc::new(alive) })
+        Ok(Self { db, jobs, committed, read_model, appended, _alive: Arc::new(alive) })
     }
 
     /// Decides a domain command under the log-head lock against the state that includes every
@@ -257,6 +263,16 @@ impl EventStore {
     /// process on the same PostgreSQL (heard through LISTEN/NOTIFY).
     pub fn known_committed_position(&self) -> i64 {
         *self.committed.borrow()
+    }
+
+    /// Events this process has appended since it started.
+    pub fn events_appended(&self) -> u64 {
+        self.appended.load(Ordering::Relaxed)
+    }
+
+    /// The position the read model has folded up to (None without a workflow).
+    pub fn read_model_position(&self) -> Option<i64> {
+        self.read_model(|model| model.position()).ok()
     }
 
     /// Signals of committed positions, for the cursor's wake-ups.

@@ -13,6 +13,7 @@
 //! The same lock makes the per-stream version check and the hash chain race-free: each batch reads
 //! the versions and the previous hash after every earlier batch has committed.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::{
     collections::HashMap,
     sync::{Arc, RwLock},
@@ -92,6 +93,7 @@ pub(crate) async fn run<B: WriteBackend>(
     mut models: Option<Models>,
     mut jobs: mpsc::Receiver<Job>,
     committed: Arc<watch::Sender<i64>>,
+    appended: Arc<AtomicU64>,
 ) {
     while let Some(first) = jobs.recv().await {
         let mut batch = vec![first];
@@ -107,6 +109,8 @@ pub(crate) async fn run<B: WriteBackend>(
                     models.publish();
                 }
                 super::announce_commit(&committed, head.position);
+                let written: usize = results.iter().flatten().map(|w| w.events.len()).sum();
+                appended.fetch_add(written as u64, Ordering::Relaxed);
                 for (job, result) in batch.into_iter().zip(results) {
                     answer(job, result);
                 }

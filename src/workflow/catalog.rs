@@ -35,6 +35,14 @@ pub fn is_valid_id(id: &str) -> bool {
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
 }
 
+/// Ids of scopes and teams, which name real places and groups (`NGI_UK`, `RAL-LCG2`, `ops.team`):
+/// ASCII letters, digits, `-`, `_` and `.`, starting with a letter or digit, at most 128 long.
+pub fn is_valid_scope_id(id: &str) -> bool {
+    id.len() <= 128
+        && id.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
 /// The role and every role it includes, directly or not, each once; tolerates cycles.
 pub fn role_closure(roles: &BTreeMap<RoleId, Role>, id: &str) -> Vec<RoleId> {
     let mut closure = vec![id.to_string()];

@@ -58,7 +58,7 @@ mod load;
 mod model;
 pub mod permission;
 
-pub use catalog::{check_catalog, is_valid_id, role_closure, RoleField, RoleProblem};
+pub use catalog::{check_catalog, is_valid_id, is_valid_scope_id, role_closure, RoleField, RoleProblem};
 pub use duration::Duration;
 pub use load::WorkflowError;
 pub use model::*;

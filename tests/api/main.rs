@@ -4,6 +4,22 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+/// Runs each named `async fn(Backend)` of the enclosing file once on SQLite and once on PostgreSQL.
+macro_rules! on_both_backends {
+    ($($scenario:ident),* $(,)?) => {
+        mod sqlite {
+            $( #[tokio::test] async fn $scenario() { super::$scenario(crate::support::Backend::Sqlite).await } )*
+        }
+        mod postgres {
+            $( #[tokio::test] async fn $scenario() { super::$scenario(crate::support::Backend::Postgres).await } )*
+        }
+    };
+}
+
+mod authorization;
 mod cli;
+mod egi_story;
 mod health;
 mod helpers;
+mod hygiene;
+mod tokens;

@@ -1,0 +1,142 @@
+//! Who is asking: bearer login tokens (JWT) and API tokens, turned into a [`Principal`].
+//!
+//! Login tokens are verified once and then answered from a cache until they expire (a verified
+//! signature stays verified); the first time a token is seen, the user's profile and the roles the
+//! token carries are brought up to date as events. API tokens are looked up by the SHA-256 of
+//! their secret in the read model, on every request, so a revocation takes effect as soon as this
+//! process has followed the log (at once here, within a second elsewhere).
+
+mod api_token;
+mod jwt;
+
+use std::{collections::HashMap, sync::RwLock};
+
+use chrono::Utc;
+
+pub use api_token::{hash_secret, new_secret, API_TOKEN_PREFIX};
+pub use jwt::{JwtError, JwtVerifier, LoginClaims};
+
+use crate::{
+    domain::{decide, Actor, Command, Context, IdSource, TokenId, UserId},
+    store::{EventStore, ExecuteError, Metadata, StoreError},
+};
+
+/// The authenticated caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    pub user: UserId,
+    pub via: Via,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Via {
+    LoginToken,
+    ApiToken(TokenId),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    #[error("missing bearer token (send Authorization: Bearer TOKEN)")]
+    Missing,
+    #[error("invalid token: {0}")]
+    Invalid(String),
+    #[error("the token has expired")]
+    Expired,
+    #[error("the API token is unknown, revoked or expired")]
+    UnknownApiToken,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// How many verified login tokens are remembered; the cache starts afresh when full.
+const CACHE_CAPACITY: usize = 100_000;
+
+pub struct Authenticator {
+    verifier: JwtVerifier,
+    verified: RwLock<HashMap<String, Verified>>,
+}
+
+#[derive(Clone)]
+struct Verified {
+    user: UserId,
+    expires: i64,
+}
+
+impl Authenticator {
+    pub fn new(verifier: JwtVerifier) -> Self {
+        Authenticator { verifier, verified: RwLock::new(HashMap::new()) }
+    }
+
+    /// The principal behind an `Authorization` header value.
+    pub async fn authenticate(&self, store: &EventStore, header: Option<&str>) -> Result<Principal, AuthError> {
+        let token = header
+            .and_then(|value| value.strip_prefix("Bearer ").or_else(|| value.strip_prefix("bearer ")))
+            .map(str::trim)
+            .filter(|token| !token.is_empty())
+            .ok_or(AuthError::Missing)?;
+        if token.starts_with(API_TOKEN_PREFIX) {
+            return api_token_principal(store, token);
+        }
+        let now = Utc::now().timestamp();
+        let cached = self.verified.read().unwrap_or_else(|p| p.into_inner()).get(token).cloned();
+        if let Some(verified) = cached {
+            if now <= verified.expires + jwt::LEEWAY_SECONDS as i64 {
+                return Ok(Principal { user: verified.user, via: Via::LoginToken });
+            }
+            self.verified.write().unwrap_or_else(|p| p.into_inner()).remove(token);
+            return Err(AuthError::Expired);
+        }
+        let claims = self.verifier.verify(token).map_err(|error| match error {
+            JwtError::Expired => AuthError::Expired,
+            other => AuthError::Invalid(other.to_string()),
+        })?;
+        sign_in(store, &claims).await?;
+        let mut verified = self.verified.write().unwrap_or_else(|p| p.into_inner());
+        if verified.len() >= CACHE_CAPACITY {
+            verified.clear();
+        }
+        verified.insert(token.to_string(), Verified { user: claims.sub.clone(), expires: claims.exp });
+        Ok(Principal { user: claims.sub, via: Via::LoginToken })
+    }
+}
+
+fn api_token_principal(store: &EventStore, token: &str) -> Result<Principal, AuthError> {
+    let hash = hash_secret(token);
+    let now = Utc::now();
+    store
+        .read_model(|model| {
+            model
+                .state()
+                .api_token_by_hash(&hash)
+                .filter(|t| t.is_valid_at(now))
+                .map(|t| Principal { user: t.user.clone(), via: Via::ApiToken(t.id) })
+        })?
+        .ok_or(AuthError::UnknownApiToken)
+}
+
+/// Registers the user, keeps their profile current and syncs the roles the token carries: each
+/// command is first decided against the read model, and only sent when it would change something.
+async fn sign_in(store: &EventStore, claims: &LoginClaims) -> Result<(), AuthError> {
+    let user = claims.sub.clone();
+    let commands = [
+        Command::RegisterUser { user: user.clone(), email: claims.email.clone(), name: claims.name.clone() },
+        Command::SyncTokenRoles { user: user.clone(), claims: claims.roles.clone().unwrap_or_default() },
+    ];
+    let metadata = Metadata { actor: Some(user.clone()), ..Metadata::default() };
+    for command in commands {
+        let context = || Context::new(Actor::User(user.clone()), Utc::now(), IdSource::Random);
+        let changes = store.read_model(|model| {
+            decide(model.state(), model.workflow(), &context(), command.clone()).map(|events| !events.is_empty())
+        })?;
+        if !matches!(changes, Ok(false)) {
+            match store.execute(context(), command, metadata.clone()).await {
+                Ok(_) => {}
+                Err(ExecuteError::Store(error)) => return Err(error.into()),
+                // A login is not refused because its profile or claims cannot be recorded (a bad
+                // user id is refused when the user acts).
+                Err(ExecuteError::Rejected(refusal)) => tracing::debug!(%refusal, "sign-in change refused"),
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,108 @@
+//! The authenticated caller of a route, with what every handler needs: who they are, the request
+//! id and client address for the event metadata, and the store.
+
+use std::{future::Future, pin::Pin};
+
+use actix_web::{dev::Payload, http::header, web, FromRequest, HttpMessage, HttpRequest};
+use chrono::{DateTime, Utc};
+
+use super::{problem::ApiError, AppState};
+use crate::{
+    auth::{Principal, Via},
+    domain::{Actor, Command, Context, IdSource, State},
+    store::{DomainModel, Metadata, RecordedEvent},
+    workflow::{Workflow, ADMIN, AUDITOR, GLOBAL},
+};
+
+/// The request's id: the client's `X-Request-Id`, or one made up on arrival.
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
+
+pub struct Caller {
+    pub principal: Principal,
+    pub request_id: String,
+    pub client_address: Option<String>,
+    app: web::Data<AppState>,
+}
+
+impl FromRequest for Caller {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(request: &HttpRequest, _payload: &mut Payload) -> Self::Future {
+        let app = request.app_data::<web::Data<AppState>>().cloned().expect("the app state is registered");
+        let authorization = request.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).map(String::from);
+        let request_id = request.extensions().get::<RequestId>().map(|id| id.0.clone()).unwrap_or_default();
+        let client_address = request.peer_addr().map(|address| address.ip().to_string());
+        Box::pin(async move {
+            let principal = app.auth.authenticate(&app.store, authorization.as_deref()).await?;
+            Ok(Caller { principal, request_id, client_address, app })
+        })
+    }
+}
+
+/// What a caller may see beyond their own things.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Standing {
+    pub admin: bool,
+    pub auditor: bool,
+}
+
+impl Standing {
+    /// Admins and auditors read everything.
+    pub fn reads_everything(self) -> bool {
+        self.admin || self.auditor
+    }
+}
+
+impl Caller {
+    pub fn user(&self) -> &str {
+        &self.principal.user
+    }
+
+    pub fn via_api_token(&self) -> bool {
+        matches!(self.principal.via, Via::ApiToken(_))
+    }
+
+    pub fn actor(&self) -> Actor {
+        Actor::User(self.principal.user.clone())
+    }
+
+    /// Reads the model as this process knows it (including this caller's own writes).
+    pub fn read<R>(&self, read: impl FnOnce(&State, &Workflow) -> R) -> Result<R, ApiError> {
+        Ok(self.app.store.read_model(|model: &DomainModel| read(model.state(), model.workflow()))?)
+    }
+
+    pub fn standing_in(&self, state: &State, now: DateTime<Utc>) -> Standing {
+        let holds = |role: &str| {
+            let admin_or_auditor = crate::domain::Subject::User(self.principal.user.clone());
+            state.subject_holds(&admin_or_auditor, role, GLOBAL, now)
+        };
+        Standing { admin: holds(ADMIN), auditor: holds(AUDITOR) }
+    }
+
+    pub fn standing(&self) -> Result<Standing, ApiError> {
+        self.read(|state, _| self.standing_in(state, Utc::now()))
+    }
+
+    /// Decides and records a command as this caller. Auditors who are not also administrators
+    /// change nothing, whatever else they hold.
+    pub async fn execute(&self, command: Command) -> Result<Vec<RecordedEvent>, ApiError> {
+        let standing = self.standing()?;
+        if standing.auditor && !standing.admin {
+            return Err(ApiError::Forbidden { code: "read_only", detail: "auditors change nothing".into() });
+        }
+        let context = Context::new(self.actor(), Utc::now(), IdSource::Random);
+        let metadata = Metadata {
+            actor: Some(self.principal.user.clone()),
+            correlation_id: Some(self.request_id.clone()).filter(|id| !id.is_empty()),
+            causation_id: None,
+            client_address: self.client_address.clone(),
+        };
+        Ok(self.app.store.execute(context, command, metadata).await?)
+    }
+
+    pub fn app(&self) -> &AppState {
+        &self.app
+    }
+}

@@ -1,0 +1,54 @@
+//! `GET /check`: may U do P on S? Answered from memory, with the grants that justify a yes.
+
+use actix_web::{web, HttpResponse};
+use chrono::Utc;
+use serde::{Deserialize, Serialize};
+
+use super::{caller::Caller, problem::ApiError};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckQuery {
+    user: String,
+    permission: String,
+    scope: String,
+}
+
+#[derive(Serialize)]
+struct Via {
+    grant: String,
+    role: String,
+    scope: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    team: Option<String>,
+}
+
+#[utoipa::path(get, path = "/api/v1/check", tag = "check",
+    params(("user" = String, Query,), ("permission" = String, Query, description = "a dotted permission, optionally :qualified"), ("scope" = String, Query,)),
+    responses((status = 200, description = "{allowed, via: [grants]}"), (status = 400, description = "a parameter is missing"), (status = 403, description = "not an API token, an admin, an auditor or the user themself")))]
+pub async fn check(caller: Caller, query: web::Query<CheckQuery>) -> Result<HttpResponse, ApiError> {
+    let now = Utc::now();
+    let answer = caller.read(|state, _| {
+        let asks_for_self = query.user == caller.user();
+        if !asks_for_self && !caller.via_api_token() && !caller.standing_in(state, now).reads_everything() {
+            return Err(ApiError::forbidden("checks for other users are for API tokens, auditors and admins"));
+        }
+        let result = state.check(&query.user, &query.permission, &query.scope, now);
+        let via: Vec<Via> = result
+            .via
+            .iter()
+            .filter_map(|id| state.grant(id))
+            .map(|g| Via {
+                grant: g.id.to_string(),
+                role: g.role.clone(),
+                scope: g.scope.clone(),
+                team: match &g.subject {
+                    crate::domain::Subject::Team(team) => Some(team.clone()),
+                    crate::domain::Subject::User(_) => None,
+                },
+            })
+            .collect();
+        Ok(serde_json::json!({ "allowed": result.allowed, "via": via }))
+    })??;
+    Ok(HttpResponse::Ok().json(answer))
+}

@@ -1,0 +1,106 @@
+//! `GET /me` and `GET /users/{id}/approver-scopes`: who the caller is and where people may decide.
+
+use actix_web::{web, HttpResponse};
+use chrono::Utc;
+use serde::{Deserialize, Serialize};
+
+use super::{caller::Caller, problem::ApiError, views::GrantView};
+use crate::{
+    domain::{ApproverScope, State, Subject},
+    workflow::Workflow,
+};
+
+#[derive(Debug, Serialize)]
+struct HeldGrant {
+    #[serde(flatten)]
+    grant: GrantView,
+    /// The team through which the caller holds it, when it is a team grant.
+    via_team: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct ApproverScopeView {
+    rule: String,
+    /// The scope the deciding role is held on.
+    anchor: String,
+    /// Where that is relative to the scopes decided: same, parent, ancestor or global.
+    place: crate::workflow::Place,
+    role: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    scopes: Option<Vec<String>>,
+}
+
+fn approver_scope_views(state: &State, workflow: &Workflow, user: &str, expand: bool) -> Vec<ApproverScopeView> {
+    state
+        .approver_scopes(workflow, user, Utc::now())
+        .into_iter()
+        .map(|approver: ApproverScope| ApproverScopeView {
+            scopes: expand.then(|| state.expand_approver_scope(workflow, &approver)),
+            rule: approver.rule,
+            anchor: approver.anchor,
+            place: approver.place,
+            role: approver.role,
+        })
+        .collect()
+}
+
+#[utoipa::path(get, path = "/api/v1/me", tag = "users",
+    responses((status = 200, description = "identity, grants (team grants marked), where the caller may decide"), (status = 401, description = "no valid token")))]
+pub async fn me(caller: Caller) -> Result<HttpResponse, ApiError> {
+    let now = Utc::now();
+    let body = caller.read(|state, workflow| {
+        let user = caller.user();
+        let profile = state.user(user);
+        let standing = caller.standing_in(state, now);
+        let teams: Vec<String> =
+            state.teams().filter(|t| t.members.contains(user)).map(|t| t.id.clone()).collect();
+        let grants: Vec<HeldGrant> = state
+            .grants()
+            .filter(|g| g.gives_at(now))
+            .filter_map(|g| match &g.subject {
+                Subject::User(holder) if holder == user => Some(HeldGrant { grant: GrantView::new(g, now), via_team: None }),
+                Subject::Team(team) if teams.contains(team) => {
+                    Some(HeldGrant { grant: GrantView::new(g, now), via_team: Some(team.clone()) })
+                }
+                _ => None,
+            })
+            .collect();
+        serde_json::json!({
+            "id": user,
+            "email": profile.and_then(|p| p.email.clone()),
+            "name": profile.and_then(|p| p.name.clone()),
+            "admin": standing.admin,
+            "auditor": standing.auditor,
+            "teams": teams,
+            "grants": grants,
+            "approver_scopes": approver_scope_views(state, workflow, user, false),
+        })
+    })?;
+    Ok(HttpResponse::Ok().json(body))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApproverScopesQuery {
+    /// List the scopes each entry covers.
+    #[serde(default)]
+    expand: bool,
+}
+
+#[utoipa::path(get, path = "/api/v1/users/{id}/approver-scopes", tag = "users",
+    params(("id" = String, Path, description = "user id"), ("expand" = Option<bool>, Query, description = "list the scopes covered")),
+    responses((status = 200, description = "where the user may decide, for which roles"), (status = 403, description = "not the user, an auditor or an admin")))]
+pub async fn approver_scopes(
+    caller: Caller,
+    user: web::Path<String>,
+    query: web::Query<ApproverScopesQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let items = caller.read(|state, workflow| {
+        let standing = caller.standing_in(state, Utc::now());
+        if *user != caller.user() && !standing.reads_everything() {
+            return Err(ApiError::forbidden("only the user, auditors and administrators see where a user may decide"));
+        }
+        Ok(approver_scope_views(state, workflow, &user, query.expand))
+    })??;
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "items": items, "next": null })))
+}

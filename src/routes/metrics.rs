@@ -1,0 +1,78 @@
+//! `/metrics` in Prometheus text: requests by route and status, a latency histogram per route,
+//! events appended by this process, and how far the read model trails the log.
+
+use std::{collections::BTreeMap, fmt::Write, sync::Mutex, time::Duration};
+
+use actix_web::{web, HttpResponse};
+
+use super::AppState;
+
+/// Upper bounds of the latency buckets, in seconds.
+const BUCKETS: [f64; 12] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0];
+
+#[derive(Default)]
+struct Histogram {
+    counts: [u64; BUCKETS.len()],
+    count: u64,
+    sum: f64,
+}
+
+#[derive(Default)]
+pub struct Metrics {
+    requests: Mutex<BTreeMap<(String, String, u16), u64>>,
+    latency: Mutex<BTreeMap<String, Histogram>>,
+}
+
+impl Metrics {
+    /// Records one answered request; `route` is the matched pattern (never the raw path, so ids
+    /// do not blow up the label set).
+    pub fn observe(&self, route: &str, method: &str, status: u16, elapsed: Duration) {
+        let seconds = elapsed.as_secs_f64();
+        *self.requests.lock().unwrap_or_else(|p| p.into_inner()).entry((route.into(), method.into(), status)).or_default() += 1;
+        let mut latency = self.latency.lock().unwrap_or_else(|p| p.into_inner());
+        let histogram = latency.entry(route.to_string()).or_default();
+        for (count, bound) in histogram.counts.iter_mut().zip(BUCKETS) {
+            if seconds <= bound {
+                *count += 1;
+            }
+        }
+        histogram.count += 1;
+        histogram.sum += seconds;
+    }
+
+    fn render(&self, app: &AppState) -> String {
+        let mut out = String::new();
+        out.push_str("# HELP roleledger_http_requests_total HTTP requests answered, by route, method and status.\n");
+        out.push_str("# TYPE roleledger_http_requests_total counter\n");
+        for ((route, method, status), count) in self.requests.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+            let _ = writeln!(out, "roleledger_http_requests_total{{route=\"{route}\",method=\"{method}\",status=\"{status}\"}} {count}");
+        }
+        out.push_str("# HELP roleledger_http_request_duration_seconds Time to answer, by route.\n");
+        out.push_str("# TYPE roleledger_http_request_duration_seconds histogram\n");
+        for (route, h) in self.latency.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+            for (count, bound) in h.counts.iter().zip(BUCKETS) {
+                let _ = writeln!(out, "roleledger_http_request_duration_seconds_bucket{{route=\"{route}\",le=\"{bound}\"}} {count}");
+            }
+            let _ = writeln!(out, "roleledger_http_request_duration_seconds_bucket{{route=\"{route}\",le=\"+Inf\"}} {}", h.count);
+            let _ = writeln!(out, "roleledger_http_request_duration_seconds_sum{{route=\"{route}\"}} {}", h.sum);
+            let _ = writeln!(out, "roleledger_http_request_duration_seconds_count{{route=\"{route}\"}} {}", h.count);
+        }
+        let committed = app.store.known_committed_position();
+        let folded = app.store.read_model_position().unwrap_or(committed);
+        let gauges = [
+            ("roleledger_events_appended_total", "counter", "Events appended by this process.", app.store.events_appended() as i64),
+            ("roleledger_log_position", "gauge", "The highest log position this process knows to be committed.", committed),
+            ("roleledger_read_model_position", "gauge", "The log position the in-memory projections have folded.", folded),
+            ("roleledger_projection_lag_events", "gauge", "Committed events not yet folded into the projections.", (committed - folded).max(0)),
+        ];
+        for (name, kind, help, value) in gauges {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}");
+        }
+        out
+    }
+}
+
+#[utoipa::path(get, path = "/metrics", tag = "service", security(()), responses((status = 200, description = "Prometheus text")))]
+pub async fn metrics(app: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(app.metrics.render(&app))
+}

@@ -1,0 +1,79 @@
+//! Lists answer `{items, next}`; `next` is an opaque cursor (the hex of the last item's sort key)
+//! that the client passes back as `cursor=` for the following page.
+
+use serde::{Deserialize, Serialize};
+
+use super::problem::ApiError;
+
+pub const DEFAULT_LIMIT: usize = 100;
+pub const MAX_LIMIT: usize = 1000;
+
+#[derive(Debug, Serialize)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next: Option<String>,
+}
+
+/// The paging part of a list's query string.
+#[derive(Debug, Default, Clone, Deserialize)]
+pub struct PageQuery {
+    pub cursor: Option<String>,
+    pub limit: Option<usize>,
+}
+
+impl PageQuery {
+    pub fn limit(&self) -> Result<usize, ApiError> {
+        match self.limit {
+            None => Ok(DEFAULT_LIMIT),
+            Some(limit) if (1..=MAX_LIMIT).contains(&limit) => Ok(limit),
+            Some(_) => Err(ApiError::bad_query(format!("limit must be between 1 and {MAX_LIMIT}"))),
+        }
+    }
+
+    /// The sort key after which this page starts.
+    pub fn after(&self) -> Result<Option<String>, ApiError> {
+        self.cursor
+            .as_deref()
+            .map(|cursor| {
+                hex::decode(cursor)
+                    .ok()
+                    .and_then(|bytes| String::from_utf8(bytes).ok())
+                    .ok_or_else(|| ApiError::bad_query("cursor is not one this server gave"))
+            })
+            .transpose()
+    }
+
+    /// One page of `items` (each with its sort key), in key order after the cursor.
+    pub fn page<T>(&self, mut items: Vec<(String, T)>) -> Result<Page<T>, ApiError> {
+        let (limit, after) = (self.limit()?, self.after()?);
+        items.sort_by(|a, b| a.0.cmp(&b.0));
+        let start = after.map_or(0, |after| items.partition_point(|(key, _)| *key <= after));
+        let rest = items.len().saturating_sub(start);
+        let mut page: Vec<(String, T)> = items.into_iter().skip(start).take(limit).collect();
+        let next = (rest > limit).then(|| page.last().map(|(key, _)| hex::encode(key))).flatten();
+        Ok(Page { items: page.drain(..).map(|(_, item)| item).collect(), next })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pages_follow_each_other_without_gaps_or_repeats() {
+        let items = |n: usize| (0..n).map(|i| (format!("{i:04}"), i)).collect::<Vec<_>>();
+        let mut query = PageQuery { cursor: None, limit: Some(3) };
+        let mut seen = Vec::new();
+        loop {
+            let page = query.page(items(10)).unwrap();
+            seen.extend(page.items);
+            match page.next {
+                Some(next) => query.cursor = Some(next),
+                None => break,
+            }
+        }
+        assert_eq!(seen, (0..10).collect::<Vec<_>>());
+        assert!(PageQuery { cursor: Some("zz".into()), limit: None }.page(items(1)).is_err());
+        assert!(PageQuery { cursor: None, limit: Some(0) }.page(items(1)).is_err());
+    }
+}

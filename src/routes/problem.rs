@@ -1,0 +1,150 @@
+//! The HTTP layer's one error type, and its one mapping to `application/problem+json`.
+
+use actix_web::{
+    error::{JsonPayloadError, PathError, QueryPayloadError},
+    http::{header, StatusCode},
+    HttpRequest, HttpResponse, ResponseError,
+};
+use serde_json::json;
+
+use crate::{auth::AuthError, domain::DomainError, store::{ExecuteError, StoreError}};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error(transparent)]
+    Unauthenticated(#[from] AuthError),
+    #[error("{detail}")]
+    Forbidden { code: &'static str, detail: String },
+    #[error("{0} not found")]
+    NotFound(String),
+    #[error("{detail}")]
+    BadRequest { code: &'static str, detail: String },
+    #[error("the body is larger than the 64 KiB allowed")]
+    PayloadTooLarge,
+    #[error(transparent)]
+    Domain(#[from] DomainError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl ApiError {
+    pub fn forbidden(detail: impl Into<String>) -> Self {
+        ApiError::Forbidden { code: "forbidden", detail: detail.into() }
+    }
+
+    pub fn bad_query(detail: impl Into<String>) -> Self {
+        ApiError::BadRequest { code: "bad_query", detail: detail.into() }
+    }
+
+    fn code(&self) -> &'static str {
+        match self {
+            ApiError::Unauthenticated(AuthError::Store(error)) | ApiError::Store(error) => store_code(error),
+            ApiError::Unauthenticated(AuthError::Expired) => "token_expired",
+            ApiError::Unauthenticated(_) => "unauthenticated",
+            ApiError::Forbidden { code, .. } | ApiError::BadRequest { code, .. } => code,
+            ApiError::NotFound(_) => "not_found",
+            ApiError::PayloadTooLarge => "payload_too_large",
+            ApiError::Domain(error) => error.code(),
+        }
+    }
+}
+
+fn store_code(error: &StoreError) -> &'static str {
+    match error {
+        error if error.is_unavailable() => "database_unavailable",
+        StoreError::Conflict { .. } => "conflict",
+        _ => "internal",
+    }
+}
+
+fn store_status(error: &StoreError) -> StatusCode {
+    match error {
+        error if error.is_unavailable() => StatusCode::SERVICE_UNAVAILABLE,
+        // The one place where a (stream, version) clash becomes an answer.
+        StoreError::Conflict { .. } => StatusCode::CONFLICT,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+impl From<ExecuteError> for ApiError {
+    fn from(error: ExecuteError) -> Self {
+        match error {
+            ExecuteError::Rejected(refusal) => ApiError::Domain(refusal),
+            ExecuteError::Store(error) => ApiError::Store(error),
+        }
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            ApiError::Unauthenticated(AuthError::Store(error)) | ApiError::Store(error) => store_status(error),
+            ApiError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden { .. } => StatusCode::FORBIDDEN,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::Domain(error) => StatusCode::from_u16(error.status()).unwrap_or(StatusCode::UNPROCESSABLE_ENTITY),
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let status = self.status_code();
+        let detail = match self {
+            // Driver messages stay in the log; the client learns only that something failed.
+            ApiError::Store(error) | ApiError::Unauthenticated(AuthError::Store(error)) if !error.is_unavailable() => {
+                tracing::error!(%error, "store error");
+                "an internal error occurred; it has been logged".to_string()
+            }
+            other => other.to_string(),
+        };
+        let mut response = HttpResponse::build(status);
+        response.content_type("application/problem+json");
+        if status == StatusCode::UNAUTHORIZED {
+            response.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
+        }
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            response.insert_header((header::RETRY_AFTER, "5"));
+        }
+        response.body(problem_body(status, self.code(), &detail))
+    }
+}
+
+/// `{type, title, status, detail, code}` as RFC 9457 describes it.
+pub fn problem_body(status: StatusCode, code: &str, detail: &str) -> String {
+    json!({
+        "type": format!("https://roleledger.dev/problems/{code}"),
+        "title": status.canonical_reason().unwrap_or("Error"),
+        "status": status.as_u16(),
+        "detail": detail,
+        "code": code,
+    })
+    .to_string()
+}
+
+/// Bodies that are not JSON, too large, or that do not fit the expected shape.
+pub fn json_error(error: JsonPayloadError, _request: &HttpRequest) -> actix_web::Error {
+    let api_error = match &error {
+        JsonPayloadError::Overflow { .. } | JsonPayloadError::OverflowKnownLength { .. } => ApiError::PayloadTooLarge,
+        JsonPayloadError::ContentType => ApiError::BadRequest {
+            code: "unsupported_media_type",
+            detail: "send the body as application/json".into(),
+        },
+        JsonPayloadError::Deserialize(error) => ApiError::BadRequest { code: "malformed_body", detail: error.to_string() },
+        other => ApiError::BadRequest { code: "malformed_body", detail: other.to_string() },
+    };
+    api_error.into()
+}
+
+pub fn query_error(error: QueryPayloadError, _request: &HttpRequest) -> actix_web::Error {
+    ApiError::bad_query(error.to_string()).into()
+}
+
+pub fn path_error(error: PathError, _request: &HttpRequest) -> actix_web::Error {
+    ApiError::NotFound(format!("the path ({error})")).into()
+}
+
+/// Any path that is no route.
+pub async fn no_route(request: HttpRequest) -> HttpResponse {
+    ApiError::NotFound(format!("route {}", request.path())).error_response()
+}

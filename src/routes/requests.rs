@@ -1,0 +1,188 @@
+//! Role requests: asked by users, decided by deciders, cancelled by their requester. A person sees
+//! a request if it is theirs or they may decide it; auditors and admins see every one.
+
+use actix_web::{web, HttpResponse};
+use chrono::Utc;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::{
+    caller::Caller,
+    optional_body,
+    paging::PageQuery,
+    problem::ApiError,
+    views::{EventView, RequestView},
+};
+use crate::{
+    domain::{Command, Event, Request, RequestStatus, State},
+    workflow::{Action, Duration, Workflow},
+};
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewRequest {
+    role: String,
+    scope: String,
+    reason: String,
+    /// ISO 8601 (`P30D`) or short (`30d`); at most the role's maximum.
+    #[schema(value_type = Option<String>)]
+    duration: Option<Duration>,
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Approval {
+    #[serde(default)]
+    comment: String,
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Rejection {
+    #[serde(default)]
+    reason: String,
+}
+
+fn stages(workflow: &Workflow, state: &State, request: &Request) -> usize {
+    let kind = state.scope(&request.scope).map(|s| s.kind.as_str()).unwrap_or_default();
+    workflow.rule_for(&request.role, kind).map_or(1, |rule| rule.stages.len().max(1))
+}
+
+fn may_see(caller: &Caller, state: &State, workflow: &Workflow, request: &Request) -> bool {
+    let now = Utc::now();
+    request.user == caller.user()
+        || caller.standing_in(state, now).reads_everything()
+        || state.authority(workflow, &caller.actor(), &request.role, &request.scope, Action::Reject, now).is_some()
+}
+
+/// The request as the caller may see it: 404 when unknown, 403 when not theirs to see.
+fn visible_request(caller: &Caller, id: Uuid) -> Result<RequestView, ApiError> {
+    caller.read(|state, workflow| {
+        let request = state.request(&id).ok_or_else(|| ApiError::NotFound(format!("request {id}")))?;
+        if !may_see(caller, state, workflow, request) {
+            return Err(ApiError::forbidden("only the requester, its deciders, auditors and admins see this request"));
+        }
+        Ok(RequestView::new(request, stages(workflow, state, request)))
+    })?
+}
+
+fn parse_id(text: &str) -> Result<Uuid, ApiError> {
+    text.parse().map_err(|_| ApiError::NotFound(format!("request {text}")))
+}
+
+fn created_request(events: &[crate::store::RecordedEvent]) -> Option<Uuid> {
+    events.iter().find_map(|e| match Event::from_parts(&e.event_type, e.data.clone()) {
+        Ok(Event::RoleRequested { request, .. }) => Some(request),
+        _ => None,
+    })
+}
+
+#[utoipa::path(post, path = "/api/v1/requests", tag = "requests", request_body = NewRequest,
+    responses((status = 201, description = "pending"), (status = 409, description = "duplicate_request"), (status = 422, description = "unknown_role, unknown_scope, wrong_scope_kind, not_requestable, incompatible_role")))]
+pub async fn create(caller: Caller, body: web::Json<NewRequest>) -> Result<HttpResponse, ApiError> {
+    let NewRequest { role, scope, reason, duration } = body.into_inner();
+    let events = caller.execute(Command::RequestRole { role, scope, reason, duration }).await?;
+    let id = created_request(&events).ok_or_else(|| ApiError::NotFound("the new request".into()))?;
+    Ok(HttpResponse::Created().json(visible_request(&caller, id)?))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RequestQuery {
+    status: Option<RequestStatus>,
+    scope: Option<String>,
+    user: Option<String>,
+    role: Option<String>,
+    /// Only pending requests the caller may approve now, oldest first.
+    #[serde(default)]
+    decidable: bool,
+    cursor: Option<String>,
+    limit: Option<usize>,
+}
+
+#[utoipa::path(get, path = "/api/v1/requests", tag = "requests",
+    params(("status" = Option<String>, Query, description = "pending, approved, rejected, cancelled or expired"), ("scope" = Option<String>, Query,), ("user" = Option<String>, Query,), ("role" = Option<String>, Query,),
+        ("decidable" = Option<bool>, Query, description = "only those the caller may approve now"), ("cursor" = Option<String>, Query,), ("limit" = Option<usize>, Query,)),
+    responses((status = 200, description = "the requests the caller may see, oldest first")))]
+pub async fn list(caller: Caller, query: web::Query<RequestQuery>) -> Result<HttpResponse, ApiError> {
+    let now = Utc::now();
+    let items = caller.read(|state, workflow| {
+        let decidable: Option<Vec<Uuid>> = query.decidable.then(|| state.pending_for(workflow, caller.user(), now));
+        state
+            .requests()
+            .filter(|r| decidable.as_ref().is_none_or(|ids| ids.contains(&r.id)))
+            .filter(|r| query.status.is_none_or(|status| r.status == status))
+            .filter(|r| query.scope.as_ref().is_none_or(|scope| &r.scope == scope))
+            .filter(|r| query.user.as_ref().is_none_or(|user| &r.user == user))
+            .filter(|r| query.role.as_ref().is_none_or(|role| &r.role == role))
+            .filter(|r| may_see(&caller, state, workflow, r))
+            .map(|r| {
+                let key = format!("{}|{}", r.created_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true), r.id);
+                (key, RequestView::new(r, stages(workflow, state, r)))
+            })
+            .collect::<Vec<_>>()
+    })?;
+    let paging = PageQuery { cursor: query.cursor.clone(), limit: query.limit };
+    Ok(HttpResponse::Ok().json(paging.page(items)?))
+}
+
+#[derive(Debug, Serialize)]
+struct HistoryEntry {
+    #[serde(flatten)]
+    event: EventView,
+    actor: Option<String>,
+}
+
+#[utoipa::path(get, path = "/api/v1/requests/{id}", tag = "requests", params(("id" = String, Path,)),
+    responses((status = 200, description = "the request, its history (and its grant's) and who may decide it"), (status = 403, description = "not the requester, a decider, an auditor or an admin"), (status = 404, description = "unknown")))]
+pub async fn show(caller: Caller, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let id = parse_id(&id)?;
+    let view = visible_request(&caller, id)?;
+    let now = Utc::now();
+    let deciders = caller.read(|state, workflow| {
+        state
+            .deciders_for(workflow, &id, now)
+            .into_iter()
+            .map(|d| serde_json::json!({"user": d.user, "admin_only": d.admin_only}))
+            .collect::<Vec<_>>()
+    })?;
+    let store = &caller.app().store;
+    let mut history = store.read_stream(&format!("request-{id}"), 1).await?;
+    if let Some(grant) = &view.grant {
+        history.extend(store.read_stream(&format!("grant-{grant}"), 1).await?);
+    }
+    history.sort_by_key(|e| e.position);
+    let history: Vec<HistoryEntry> =
+        history.iter().map(|e| HistoryEntry { event: EventView::new(e), actor: e.metadata.actor.clone() }).collect();
+    let mut body = serde_json::to_value(&view).unwrap_or_default();
+    body["history"] = serde_json::to_value(history).unwrap_or_default();
+    body["deciders"] = serde_json::Value::from(deciders);
+    Ok(HttpResponse::Ok().json(body))
+}
+
+async fn decide(caller: Caller, id: &str, command: impl FnOnce(Uuid) -> Command) -> Result<HttpResponse, ApiError> {
+    let id = parse_id(id)?;
+    caller.execute(command(id)).await?;
+    Ok(HttpResponse::Ok().json(visible_request(&caller, id)?))
+}
+
+#[utoipa::path(post, path = "/api/v1/requests/{id}/approve", tag = "requests", params(("id" = String, Path,)), request_body = Approval,
+    responses((status = 200, description = "the request after the approval (still pending while a stage waits for more approvers)"), (status = 403, description = "not_a_decider, self_approval"), (status = 404, description = "unknown"), (status = 409, description = "not_pending, expired, already_approved")))]
+pub async fn approve(caller: Caller, id: web::Path<String>, body: web::Bytes) -> Result<HttpResponse, ApiError> {
+    let comment = optional_body::<Approval>(&body)?.comment;
+    decide(caller, &id, |request| Command::Approve { request, comment }).await
+}
+
+#[utoipa::path(post, path = "/api/v1/requests/{id}/reject", tag = "requests", params(("id" = String, Path,)), request_body = Rejection,
+    responses((status = 200, description = "rejected"), (status = 403, description = "not_a_decider, self_approval"), (status = 404, description = "unknown"), (status = 409, description = "not_pending")))]
+pub async fn reject(caller: Caller, id: web::Path<String>, body: web::Bytes) -> Result<HttpResponse, ApiError> {
+    let reason = optional_body::<Rejection>(&body)?.reason;
+    decide(caller, &id, |request| Command::Reject { request, reason }).await
+}
+
+#[utoipa::path(post, path = "/api/v1/requests/{id}/cancel", tag = "requests", params(("id" = String, Path,)),
+    responses((status = 200, description = "cancelled"), (status = 403, description = "not the requester"), (status = 404, description = "unknown"), (status = 409, description = "not_pending")))]
+pub async fn cancel(caller: Caller, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    decide(caller, &id, |request| Command::Cancel { request }).await
+}

@@ -1,0 +1,84 @@
+//! API tokens: created by admins (for anyone) or by API-role holders (for themselves); the
+//! secret is in the creation answer only.
+
+use actix_web::{web, HttpResponse};
+use chrono::Utc;
+use serde::Deserialize;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::{caller::Caller, paging::PageQuery, problem::ApiError, views::TokenView};
+use crate::{
+    auth::{hash_secret, new_secret},
+    domain::{Command, Event},
+    workflow::Duration,
+};
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewToken {
+    /// Whose token (default: the caller).
+    user: Option<String>,
+    name: String,
+    /// How long it stays valid (default: until revoked).
+    #[schema(value_type = Option<String>)]
+    expires_in: Option<Duration>,
+}
+
+#[utoipa::path(post, path = "/api/v1/tokens", tag = "tokens", request_body = NewToken,
+    responses((status = 201, description = "the token, with its secret shown this once"), (status = 403, description = "not an admin or an API-role holder acting for themselves")))]
+pub async fn create(caller: Caller, body: web::Json<NewToken>) -> Result<HttpResponse, ApiError> {
+    let NewToken { user, name, expires_in } = body.into_inner();
+    let secret = new_secret();
+    let command = Command::CreateApiToken {
+        user: user.unwrap_or_else(|| caller.user().to_string()),
+        name,
+        secret_hash: hash_secret(&secret),
+        expires_at: expires_in.map(|d| Utc::now() + d.to_chrono()),
+    };
+    let events = caller.execute(command).await?;
+    let id = events
+        .iter()
+        .find_map(|e| match Event::from_parts(&e.event_type, e.data.clone()) {
+            Ok(Event::ApiTokenCreated { token, .. }) => Some(token),
+            _ => None,
+        })
+        .ok_or_else(|| ApiError::NotFound("the new token".into()))?;
+    let view = caller.read(|state, _| state.api_token(&id).map(TokenView::new))?;
+    let mut body = serde_json::to_value(view).unwrap_or_default();
+    body["token"] = serde_json::Value::from(secret);
+    Ok(HttpResponse::Created().json(body))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenQuery {
+    user: Option<String>,
+    cursor: Option<String>,
+    limit: Option<usize>,
+}
+
+#[utoipa::path(get, path = "/api/v1/tokens", tag = "tokens",
+    params(("user" = Option<String>, Query,), ("cursor" = Option<String>, Query,), ("limit" = Option<usize>, Query,)),
+    responses((status = 200, description = "tokens without their secrets: the caller's own, or everyone's for admins")))]
+pub async fn list(caller: Caller, query: web::Query<TokenQuery>) -> Result<HttpResponse, ApiError> {
+    let items = caller.read(|state, _| {
+        let admin = caller.standing_in(state, Utc::now()).admin;
+        state
+            .api_tokens()
+            .filter(|t| admin || t.user == caller.user())
+            .filter(|t| query.user.as_ref().is_none_or(|u| &t.user == u))
+            .map(|t| (format!("{}|{}", t.created_at.timestamp_micros(), t.id), TokenView::new(t)))
+            .collect::<Vec<_>>()
+    })?;
+    let paging = PageQuery { cursor: query.cursor.clone(), limit: query.limit };
+    Ok(HttpResponse::Ok().json(paging.page(items)?))
+}
+
+#[utoipa::path(delete, path = "/api/v1/tokens/{id}", tag = "tokens", params(("id" = String, Path,)),
+    responses((status = 204, description = "revoked, on every server process within a second"), (status = 403, description = "not the owner or an admin"), (status = 404, description = "unknown"), (status = 409, description = "already revoked")))]
+pub async fn revoke(caller: Caller, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let id: Uuid = id.parse().map_err(|_| ApiError::NotFound(format!("API token {id}")))?;
+    caller.execute(Command::RevokeApiToken { token: id }).await?;
+    Ok(HttpResponse::NoContent().finish())
+}

@@ -1,0 +1,231 @@
+//! How requests, grants, scopes and tokens look in answers: ids everywhere, times in RFC 3339.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::{
+    domain::{Actor, ApiToken, Grant, GrantOrigin, GrantStatus, Request, Scope, State, Subject, Team},
+    store::RecordedEvent,
+};
+
+/// An actor as clients see it: the user id, or `command-line`.
+pub fn actor_name(actor: &Actor) -> String {
+    match actor {
+        Actor::User(id) => id.clone(),
+        Actor::CommandLine => "command-line".into(),
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct ApprovalView {
+    pub by: String,
+    pub stage: u32,
+    pub comment: String,
+    pub at: DateTime<Utc>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct RequestView {
+    pub id: String,
+    pub user: String,
+    pub role: String,
+    pub scope: String,
+    pub reason: String,
+    pub duration: Option<String>,
+    pub status: String,
+    /// The stage waiting for approvals (0-based; equals `stages` once approved).
+    pub stage: u32,
+    pub stages: usize,
+    pub approvals: Vec<ApprovalView>,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub decided_by: Option<String>,
+    pub decided_at: Option<DateTime<Utc>>,
+    pub decision_reason: Option<String>,
+    pub grant: Option<String>,
+}
+
+impl RequestView {
+    pub fn new(request: &Request, stages: usize) -> Self {
+        RequestView {
+            id: request.id.to_string(),
+            user: request.user.clone(),
+            role: request.role.clone(),
+            scope: request.scope.clone(),
+            reason: request.reason.clone(),
+            duration: request.duration.map(|d| d.to_string()),
+            status: request.status.to_string(),
+            stage: request.stage,
+            stages,
+            approvals: request
+                .approvals
+                .iter()
+                .map(|a| ApprovalView { by: actor_name(&a.by), stage: a.stage, comment: a.comment.clone(), at: a.at })
+                .collect(),
+            created_at: request.created_at,
+            expires_at: request.expires_at,
+            decided_by: request.closed_by.as_ref().map(actor_name),
+            decided_at: request.closed_at,
+            decision_reason: request.closing_reason.clone(),
+            grant: request.grant.map(|g| g.to_string()),
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct GrantView {
+    pub id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub team: Option<String>,
+    pub role: String,
+    pub scope: String,
+    pub granted_at: DateTime<Utc>,
+    pub ends_at: Option<DateTime<Utc>>,
+    /// The request it came from, if any.
+    pub request: Option<String>,
+    /// request, assignment, creator, default or token.
+    pub origin: &'static str,
+    pub reason: Option<String>,
+    pub granted_by: String,
+    /// active, ended (past its end, expiry not yet recorded), revoked or expired.
+    pub status: &'static str,
+    pub revoked_by: Option<String>,
+    pub ended_at: Option<DateTime<Utc>>,
+    pub revocation_reason: Option<String>,
+}
+
+impl GrantView {
+    pub fn new(grant: &Grant, now: DateTime<Utc>) -> Self {
+        let (user, team) = match &grant.subject {
+            Subject::User(user) => (Some(user.clone()), None),
+            Subject::Team(team) => (None, Some(team.clone())),
+        };
+        let (origin, request, reason) = match &grant.origin {
+            GrantOrigin::Request { request } => ("request", Some(request.to_string()), None),
+            GrantOrigin::Assignment { reason } => ("assignment", None, Some(reason.clone())),
+            GrantOrigin::Creator => ("creator", None, None),
+            GrantOrigin::Default => ("default", None, None),
+            GrantOrigin::Token => ("token", None, None),
+        };
+        let (status, revoked_by, ended_at, revocation_reason) = match &grant.status {
+            GrantStatus::Active if grant.gives_at(now) => ("active", None, None, None),
+            GrantStatus::Active => ("ended", None, grant.ends_at, None),
+            GrantStatus::Revoked { by, reason, at } => ("revoked", Some(actor_name(by)), Some(*at), Some(reason.clone())),
+            GrantStatus::Expired { at } => ("expired", None, Some(*at), None),
+        };
+        GrantView {
+            id: grant.id.to_string(),
+            user,
+            team,
+            role: grant.role.clone(),
+            scope: grant.scope.clone(),
+            granted_at: grant.starts_at,
+            ends_at: grant.ends_at,
+            request,
+            origin,
+            reason,
+            granted_by: actor_name(&grant.granted_by),
+            status,
+            revoked_by,
+            ended_at,
+            revocation_reason,
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct ScopeView {
+    pub id: String,
+    pub kind: String,
+    pub parents: Vec<String>,
+    pub title: String,
+    pub mailbox: Option<String>,
+    pub children: Vec<String>,
+}
+
+impl ScopeView {
+    pub fn new(scope: &Scope, state: &State) -> Self {
+        ScopeView {
+            id: scope.id.clone(),
+            kind: scope.kind.clone(),
+            parents: scope.parents.clone(),
+            title: scope.title.clone(),
+            mailbox: scope.mailbox.clone(),
+            children: state.children_of(&scope.id).into_iter().map(|c| c.id.clone()).collect(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct TeamView {
+    pub id: String,
+    pub title: String,
+    pub members: Vec<String>,
+}
+
+impl TeamView {
+    pub fn new(team: &Team) -> Self {
+        TeamView { id: team.id.clone(), title: team.title.clone(), members: team.members.iter().cloned().collect() }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct TokenView {
+    pub id: String,
+    pub user: String,
+    pub name: String,
+    pub created_by: String,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+impl TokenView {
+    pub fn new(token: &ApiToken) -> Self {
+        TokenView {
+            id: token.id.to_string(),
+            user: token.user.clone(),
+            name: token.name.clone(),
+            created_by: actor_name(&token.created_by),
+            created_at: token.created_at,
+            expires_at: token.expires_at,
+            revoked_at: token.revoked_at,
+        }
+    }
+}
+
+/// An event as the API shows it.
+#[derive(Debug, Serialize)]
+pub struct EventView {
+    pub position: i64,
+    pub stream: String,
+    pub version: i64,
+    #[serde(rename = "type")]
+    pub event_type: String,
+    pub schema_version: i32,
+    pub data: Value,
+    pub metadata: crate::store::Metadata,
+    pub recorded_at: String,
+    pub event_id: String,
+    pub hash: String,
+}
+
+impl EventView {
+    pub fn new(event: &RecordedEvent) -> Self {
+        EventView {
+            position: event.position,
+            stream: event.stream.clone(),
+            version: event.version,
+            event_type: event.event_type.clone(),
+            schema_version: event.schema_version,
+            data: event.data.clone(),
+            metadata: event.metadata.clone(),
+            recorded_at: event.recorded_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+            event_id: event.event_id.to_string(),
+            hash: event.hash.clone(),
+        }
+    }
+}

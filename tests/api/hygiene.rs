@@ -1,0 +1,120 @@
+//! Limits and hygiene: body size, malformed JSON, unknown fields, bad query values, unknown
+//! routes, request ids in answers and events, the OpenAPI document and the metrics.
+
+use std::collections::BTreeSet;
+
+use reqwest::Method;
+use serde_json::{json, Value};
+
+use crate::{
+    helpers::{spawn_app, token_for, Answer},
+    support::Backend,
+};
+
+async fn bad_input_gets_a_clear_error_and_writes_nothing(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.bootstrap_admin("root").await;
+    app.egi_tree("root").await;
+    app.sign_in("alice").await;
+    let head = app.head().await;
+    let token = token_for("alice");
+    let raw = |body: String| {
+        app.client
+            .post(format!("{}/api/v1/requests", app.address))
+            .bearer_auth(&token)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+    };
+    let huge = json!({"role": "site-administrator", "scope": "SITE_A", "reason": "x".repeat(70 * 1024)}).to_string();
+    Answer::from(raw(huge).await.unwrap()).await.assert_problem(413, "payload_too_large");
+    let malformed = Answer::from(raw("{\"role\": ".into()).await.unwrap()).await;
+    malformed.assert_problem(400, "malformed_body");
+    assert!(malformed.body["detail"].as_str().unwrap().contains("EOF"), "{:?}", malformed.body);
+    let unknown = json!({"role": "site-administrator", "scope": "SITE_A", "reason": "r", "sudo": true}).to_string();
+    let unknown = Answer::from(raw(unknown).await.unwrap()).await;
+    unknown.assert_problem(400, "malformed_body");
+    assert!(unknown.body["detail"].as_str().unwrap().contains("unknown field `sudo`"), "{:?}", unknown.body);
+    let bad_duration = json!({"role": "site-administrator", "scope": "SITE_A", "reason": "r", "duration": "forever"});
+    app.post_as("alice", "/api/v1/requests", bad_duration).await.assert_problem(400, "malformed_body");
+    for query in ["limit=abc", "limit=0", "status=sleeping", "cursor=zz", "decidable=perhaps"] {
+        app.get_as("alice", &format!("/api/v1/requests?{query}")).await.assert_problem(400, "bad_query");
+    }
+    app.get_as("root", "/api/v1/grants?as_of=yesterday").await.assert_problem(400, "bad_query");
+    app.get_as("alice", "/api/v1/check?user=alice").await.assert_problem(400, "bad_query");
+    app.get_as("alice", "/api/v1/nowhere").await.assert_problem(404, "not_found");
+    app.get_as("alice", "/api/v1/requests/not-a-uuid").await.assert_problem(404, "not_found");
+    assert_eq!(app.head().await, head, "bad input wrote nothing");
+}
+
+async fn request_ids_are_echoed_and_recorded(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.bootstrap_admin("root").await;
+    let answer = app
+        .client
+        .post(format!("{}/api/v1/scopes", app.address))
+        .bearer_auth(token_for("root"))
+        .header("x-request-id", "trace-42")
+        .json(&json!({"id": "EGI", "kind": "project", "title": "EGI"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 201);
+    assert_eq!(answer.headers()["x-request-id"], "trace-42");
+    let events = app.store.read_stream("scope-EGI", 1).await.unwrap();
+    assert_eq!(events[0].metadata.correlation_id.as_deref(), Some("trace-42"));
+    assert_eq!(events[0].metadata.actor.as_deref(), Some("root"));
+    let generated = app.get("/healthz").await;
+    assert_eq!(generated.headers()["x-request-id"].len(), 36, "a UUID is made up when none is sent");
+}
+
+/// Every route the server serves, as `METHOD path` in OpenAPI's notation.
+const ROUTES: &[&str] = &[
+    "get /healthz", "get /readyz", "get /metrics", "get /openapi.json",
+    "get /api/v1/me", "get /api/v1/users/{id}/approver-scopes",
+    "post /api/v1/scopes", "get /api/v1/scopes", "get /api/v1/scopes/{id}", "delete /api/v1/scopes/{id}",
+    "get /api/v1/roles", "post /api/v1/roles", "get /api/v1/roles/{id}", "put /api/v1/roles/{id}",
+    "delete /api/v1/roles/{id}", "post /api/v1/roles/{id}/duplicate",
+    "post /api/v1/teams", "get /api/v1/teams", "get /api/v1/teams/{id}",
+    "put /api/v1/teams/{id}/members/{user}", "delete /api/v1/teams/{id}/members/{user}",
+    "post /api/v1/requests", "get /api/v1/requests", "get /api/v1/requests/{id}",
+    "post /api/v1/requests/{id}/approve", "post /api/v1/requests/{id}/reject", "post /api/v1/requests/{id}/cancel",
+    "post /api/v1/grants", "get /api/v1/grants", "get /api/v1/grants/{id}", "post /api/v1/grants/{id}/revoke",
+    "get /api/v1/check",
+    "post /api/v1/tokens", "get /api/v1/tokens", "delete /api/v1/tokens/{id}",
+    "get /api/v1/events", "get /api/v1/audit/verify",
+];
+
+async fn openapi_lists_every_route_and_metrics_count_them(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let document: Value = app.get("/openapi.json").await.json().await.unwrap();
+    assert!(document["openapi"].as_str().unwrap().starts_with("3."));
+    let mut documented = BTreeSet::new();
+    for (path, operations) in document["paths"].as_object().unwrap() {
+        for method in operations.as_object().unwrap().keys() {
+            documented.insert(format!("{method} {path}"));
+        }
+    }
+    let expected: BTreeSet<String> = ROUTES.iter().map(|r| r.to_string()).collect();
+    assert_eq!(documented, expected);
+    // Each documented route is served (none answers "no such route").
+    for route in ROUTES {
+        let (method, path) = route.split_once(' ').unwrap();
+        let path = path.replace("{id}", "x").replace("{user}", "y");
+        let answer = app.call(Method::from_bytes(method.to_uppercase().as_bytes()).unwrap(), &path, None, None).await;
+        assert_ne!(answer.code(), "not_found", "{route} is not served");
+    }
+
+    app.sign_in("alice").await;
+    let metrics = app.get("/metrics").await.text().await.unwrap();
+    assert!(metrics.contains(r#"roleledger_http_requests_total{route="/api/v1/me",method="GET",status="200"} 1"#), "{metrics}");
+    assert!(metrics.contains(r#"roleledger_http_request_duration_seconds_count{route="/api/v1/me"} 2"#), "the 401 above and the 200: {metrics}");
+    assert!(metrics.contains("roleledger_events_appended_total 1"), "alice's registration: {metrics}");
+    assert!(metrics.contains("roleledger_projection_lag_events 0"), "{metrics}");
+}
+
+on_both_backends!(
+    bad_input_gets_a_clear_error_and_writes_nothing,
+    request_ids_are_echoed_and_recorded,
+    openapi_lists_every_route_and_metrics_count_them,
+);
