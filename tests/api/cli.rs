@@ -123,3 +123,58 @@ fn serve_refuses_an_invalid_workflow_naming_file_and_line() {
     assert!(stderr.contains("nobody"), "{stderr}");
     assert!(!folder.path().join("roleledger.db").exists(), "nothing is created for a server that cannot start");
 }
+
+#[test]
+fn token_prints_only_a_token_signed_with_the_kept_development_secret() {
+    let folder = tempfile::tempdir().unwrap();
+    let output = roleledger(&["token", "--user", "alice", "--email", "alice@example.org", "--ttl", "1h"], folder.path());
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 1, "only the token on stdout: {stdout}");
+    assert_eq!(lines[0].split('.').count(), 3, "a JWT: {stdout}");
+    let secret_file = folder.path().join("roleledger.db.jwt-secret");
+    let secret = std::fs::read_to_string(&secret_file).expect("the development secret is kept next to the database");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(&secret_file).unwrap().permissions().mode() & 0o777, 0o600);
+    }
+    let settings = roleledger::configuration::JwtSettings {
+        keys: roleledger::configuration::JwtKeys::Secret(roleledger::configuration::Secret::new(secret.trim())),
+        issuer: None,
+        audience: None,
+    };
+    let claims = roleledger::auth::JwtVerifier::from_settings(&settings).unwrap().verify(lines[0]).unwrap();
+    assert_eq!((claims.sub.as_str(), claims.email.as_deref()), ("alice", Some("alice@example.org")));
+    assert!(!String::from_utf8_lossy(&output.stderr).contains(secret.trim()), "the secret is never printed");
+    // A second token uses the same kept secret.
+    let again = roleledger(&["token", "--user", "bob"], folder.path());
+    assert!(again.status.success());
+    assert_eq!(std::fs::read_to_string(&secret_file).unwrap(), secret);
+    // A usage error (clap's own message, with its hint line), exit code 2.
+    let bad_ttl = roleledger(&["token", "--user", "bob", "--ttl", "forever"], folder.path());
+    assert_eq!(bad_ttl.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad_ttl.stderr).contains("bad duration \"forever\""));
+    assert!(bad_ttl.stdout.is_empty());
+}
+
+#[test]
+fn bootstrap_admin_then_check_answers_with_exit_codes() {
+    let folder = tempfile::tempdir().unwrap();
+    let workflow = crate::helpers::default_workflow();
+    let workflow = workflow.to_str().unwrap();
+    let bootstrap = roleledger(&["bootstrap-admin", "root", "--workflow", workflow], folder.path());
+    assert!(bootstrap.status.success(), "{}", String::from_utf8_lossy(&bootstrap.stderr));
+    // Twice is fine: nothing more to do.
+    assert!(roleledger(&["bootstrap-admin", "root", "--workflow", workflow], folder.path()).status.success());
+    let allowed = roleledger(&["check", "root", "scope.edit", "global", "--workflow", workflow], folder.path());
+    assert_eq!(allowed.status.code(), Some(0), "{}", String::from_utf8_lossy(&allowed.stderr));
+    assert!(String::from_utf8_lossy(&allowed.stdout).starts_with("allowed"));
+    let denied = roleledger(&["check", "alice", "scope.edit", "global", "--workflow", workflow], folder.path());
+    assert_eq!(denied.status.code(), Some(1));
+    let broken = roleledger(&["check", "alice", "scope.edit", "global", "--database", "mysql://x/y"], folder.path());
+    assert_one_line_error(&broken, "unsupported database URL");
+    // The grant is an event whose actor is the command line, in a log that verifies.
+    assert!(roleledger(&["verify"], folder.path()).status.success());
+}

@@ -97,8 +97,57 @@ async fn api_tokens_are_shown_once_and_revoked_everywhere(backend: Backend) {
     assert_eq!(app.call(Method::GET, check, Some(&fake), None).await.status, 401);
 }
 
+
+/// A server that trusts an RSA or EC public key accepts tokens signed with the private key, and
+/// refuses an HS256 token "signed" with the public key as a shared secret (algorithm confusion).
+async fn public_keys_admit_their_own_algorithm_only(backend: Backend) {
+    let folder = tempfile::tempdir().unwrap();
+    for (generate, algorithm) in [
+        (vec!["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"], jsonwebtoken::Algorithm::RS256),
+        (vec!["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"], jsonwebtoken::Algorithm::ES256),
+    ] {
+        let private = folder.path().join("private.pem");
+        let public = folder.path().join("public.pem");
+        let openssl = |args: &[&str]| {
+            let status = std::process::Command::new("openssl").args(args).status().expect("openssl runs");
+            assert!(status.success());
+        };
+        let mut args = generate.clone();
+        args.extend(["-out", private.to_str().unwrap()]);
+        openssl(&args);
+        openssl(&["pkey", "-in", private.to_str().unwrap(), "-pubout", "-out", public.to_str().unwrap()]);
+        let key_file = public.clone();
+        let app = spawn_app_with(backend, move |settings| {
+            settings.jwt.keys = roleledger::configuration::JwtKeys::PublicKeyFile(key_file);
+        })
+        .await;
+        let claims = claims("alice", "alice@example.org", &[]);
+        let private_pem = std::fs::read(&private).unwrap();
+        let key = match algorithm {
+            jsonwebtoken::Algorithm::RS256 => jsonwebtoken::EncodingKey::from_rsa_pem(&private_pem).unwrap(),
+            _ => jsonwebtoken::EncodingKey::from_ec_pem(&private_pem).unwrap(),
+        };
+        let good = jsonwebtoken::encode(&jsonwebtoken::Header::new(algorithm), &claims, &key).unwrap();
+        let answer = app.call(Method::GET, "/api/v1/me", Some(&good), None).await;
+        assert_eq!(answer.status, 200, "{algorithm:?}: {:?}", answer.body);
+        let public_pem = std::fs::read(&public).unwrap();
+        let confused = jsonwebtoken::encode(
+            &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+            &claims,
+            &jsonwebtoken::EncodingKey::from_secret(&public_pem),
+        )
+        .unwrap();
+        let answer = app.call(Method::GET, "/api/v1/me", Some(&confused), None).await;
+        assert_eq!(answer.status, 401, "{algorithm:?} confusion: {:?}", answer.body);
+        // The HS256 test secret means nothing to this server either.
+        let answer = app.call(Method::GET, "/api/v1/me", Some(&login_token(claims.clone())), None).await;
+        assert_eq!(answer.status, 401);
+    }
+}
+
 on_both_backends!(
     profile_changes_are_recorded_once,
     token_roles_are_honoured_only_where_token_grantable,
     api_tokens_are_shown_once_and_revoked_everywhere,
+    public_keys_admit_their_own_algorithm_only,
 );
