@@ -90,7 +90,16 @@ impl Authenticator {
             JwtError::Expired => AuthError::Expired,
             other => AuthError::Invalid(other.to_string()),
         })?;
-        sign_in(store, &claims).await?;
+        match sign_in(store, &claims).await {
+            Ok(()) => {}
+            // Reads are answered from memory while the database is away; the sign-in is tried
+            // again on the next call, since the token is not cached.
+            Err(AuthError::Store(error)) if error.is_unavailable() => {
+                tracing::warn!(%error, "sign-in not recorded: the database is unreachable");
+                return Ok(Principal { user: claims.sub, via: Via::LoginToken });
+            }
+            Err(error) => return Err(error),
+        }
         let mut verified = self.verified.write().unwrap_or_else(|p| p.into_inner());
         if verified.len() >= CACHE_CAPACITY {
             verified.clear();

@@ -178,3 +178,59 @@ fn bootstrap_admin_then_check_answers_with_exit_codes() {
     // The grant is an event whose actor is the command line, in a log that verifies.
     assert!(roleledger(&["verify"], folder.path()).status.success());
 }
+
+/// Runs the real server at debug level, signs in, makes and uses an API token, sends a bad token,
+/// and reads the whole log: neither tokens nor secrets appear in it.
+#[tokio::test]
+async fn the_server_logs_no_token_and_no_secret() {
+    let folder = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let secret = "log-hygiene-secret-0123456789";
+    let workflow = crate::helpers::default_workflow();
+    let run = |args: &[&str]| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_roleledger"));
+        command.args(args).args(["--workflow", workflow.to_str().unwrap()]).current_dir(folder.path());
+        command.env_remove("ROLELEDGER_DATABASE").env("ROLELEDGER_JWT_SECRET", secret).env("RUST_LOG", "debug");
+        command
+    };
+    assert!(run(&["bootstrap-admin", "root"]).output().unwrap().status.success());
+    let token = String::from_utf8(run(&["token", "--user", "root"]).output().unwrap().stdout).unwrap().trim().to_string();
+    let log = std::fs::File::create(folder.path().join("server.log")).unwrap();
+    let mut server = run(&["serve", "--bind", &format!("127.0.0.1:{port}")]).stderr(log).spawn().unwrap();
+    let address = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    let mut up = false;
+    for _ in 0..100 {
+        if client.get(format!("{address}/healthz")).send().await.is_ok() {
+            up = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(up, "the server starts");
+    let me = client.get(format!("{address}/api/v1/me")).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(me.status(), 200);
+    let created: serde_json::Value = client
+        .post(format!("{address}/api/v1/tokens"))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({"name": "ci"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let api_token = created["token"].as_str().expect("a secret").to_string();
+    let check = format!("{address}/api/v1/check?user=root&permission=x&scope=global");
+    assert_eq!(client.get(&check).bearer_auth(&api_token).send().await.unwrap().status(), 200);
+    assert_eq!(client.get(&check).bearer_auth(format!("{token}x")).send().await.unwrap().status(), 401);
+    server.kill().unwrap();
+    server.wait().unwrap();
+    let log = std::fs::read_to_string(folder.path().join("server.log")).unwrap();
+    assert!(log.contains("roleledger is listening"), "the log was written: {log}");
+    for (what, text) in [("login token", token.as_str()), ("API token", api_token.as_str()), ("JWT secret", secret)] {
+        assert!(!log.contains(text), "the {what} appears in the log");
+    }
+    let signature = token.rsplit('.').next().unwrap();
+    assert!(!log.contains(signature), "a token's signature appears in the log");
+}

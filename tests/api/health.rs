@@ -43,3 +43,25 @@ async fn readiness_fails_with_retry_after_when_the_database_is_gone() {
     // Liveness is about the process, not the database.
     assert_eq!(app.get("/healthz").await.status(), 200);
 }
+
+#[tokio::test]
+async fn writes_answer_503_with_retry_after_when_the_database_is_gone() {
+    let app = crate::helpers::spawn_app(Backend::Postgres).await;
+    app.bootstrap_admin("root").await;
+    app.sign_in("root").await;
+    let roleledger::store::DatabaseUrl::Postgres(url) = &app.db.url else { unreachable!() };
+    let name = url.rsplit('/').next().unwrap();
+    let admin = crate::support::postgres_admin_url();
+    let mut connection = <sqlx::PgConnection as sqlx::Connection>::connect(&admin).await.unwrap();
+    sqlx::Executor::execute(&mut connection, format!("DROP DATABASE {name} WITH (FORCE)").as_str()).await.unwrap();
+
+    let started = std::time::Instant::now();
+    let body = serde_json::json!({"id": "EGI", "kind": "project", "title": "EGI"});
+    let answer = app.post_as("root", "/api/v1/scopes", body).await;
+    answer.assert_problem(503, "database_unavailable");
+    assert_eq!(answer.headers["retry-after"], "5");
+    assert!(started.elapsed() < std::time::Duration::from_secs(10), "no hang");
+    // Reads are answered from memory meanwhile, also for a user whose sign-in cannot be recorded.
+    assert_eq!(app.get_as("root", "/api/v1/me").await.status, 200);
+    assert_eq!(app.get_as("newcomer", "/api/v1/me").await.status, 200);
+}
