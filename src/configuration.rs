@@ -11,11 +11,15 @@ use std::{
 
 use serde::Deserialize;
 
-use crate::store::{DatabaseUrl, StoreError};
+use crate::{
+    mail::RetryPolicy,
+    store::{DatabaseUrl, StoreError},
+};
 
 pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
 pub const DEFAULT_WORKFLOW: &str = "workflows/egi.toml";
 pub const DEFAULT_MAIL_DIR: &str = "mail";
+pub const DEFAULT_MAIL_FROM: &str = "roleledger@localhost";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -78,6 +82,12 @@ pub struct Options {
     /// Folder for .eml files when no --smtp is given [default: ./mail].
     #[arg(long, global = true, env = "ROLELEDGER_MAIL_DIR", value_name = "DIR")]
     pub mail_dir: Option<PathBuf>,
+    /// Sender address of the mail [default: roleledger@localhost].
+    #[arg(long, global = true, env = "ROLELEDGER_MAIL_FROM", value_name = "ADDRESS")]
+    pub mail_from: Option<String>,
+    /// Folder whose mail templates replace the built-in ones (same file names as templates/mail/).
+    #[arg(long, global = true, env = "ROLELEDGER_MAIL_TEMPLATES", value_name = "DIR")]
+    pub mail_templates: Option<PathBuf>,
     /// Shared secret for HS256 login tokens.
     #[arg(long, global = true, env = "ROLELEDGER_JWT_SECRET", value_name = "SECRET", hide_env_values = true)]
     pub jwt_secret: Option<Secret>,
@@ -105,6 +115,8 @@ impl Options {
             public_url: self.public_url.or(lower.public_url),
             smtp: self.smtp.or(lower.smtp),
             mail_dir: self.mail_dir.or(lower.mail_dir),
+            mail_from: self.mail_from.or(lower.mail_from),
+            mail_templates: self.mail_templates.or(lower.mail_templates),
             jwt_secret: self.jwt_secret.or(lower.jwt_secret),
             jwt_public_key: self.jwt_public_key.or(lower.jwt_public_key),
             jwks: self.jwks.or(lower.jwks),
@@ -140,6 +152,10 @@ pub struct Settings {
     pub public_url: String,
     pub smtp: Option<String>,
     pub mail_dir: PathBuf,
+    pub mail_from: String,
+    pub mail_templates: Option<PathBuf>,
+    /// Not a flag: tests shorten it.
+    pub mail_retry: RetryPolicy,
     pub jwt: JwtSettings,
 }
 
@@ -180,6 +196,9 @@ impl Settings {
             public_url: public_url.trim_end_matches('/').to_string(),
             smtp: options.smtp,
             mail_dir: options.mail_dir.unwrap_or_else(|| PathBuf::from(DEFAULT_MAIL_DIR)),
+            mail_from: options.mail_from.unwrap_or_else(|| DEFAULT_MAIL_FROM.to_string()),
+            mail_templates: options.mail_templates,
+            mail_retry: RetryPolicy::default(),
             jwt: JwtSettings { keys, issuer: options.jwt_issuer, audience: options.jwt_audience },
         })
     }

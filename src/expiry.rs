@@ -1,5 +1,7 @@
-//! The expiry scheduler: pending requests past their time-to-live and grants past their end become
-//! `RequestExpired` / `GrantExpired`, exactly once. Every server process runs one. The commands are
+//! The scheduler: pending requests past their time-to-live and grants past their end become
+//! `RequestExpired` / `GrantExpired`, exactly once; requests pending past the reminder interval
+//! get `DecidersReminded` (once per interval) and grants ending within 14 days `GrantEndingSoon`
+//! (once). Every server process runs one. The commands are
 //! decided under the log-head lock against the state caught up with the log, so when two processes
 //! find the same due item, the later one is refused (`not_pending`, `not_active`) and writes nothing.
 
@@ -10,7 +12,7 @@ use futures_util::future::join_all;
 use serde::Serialize;
 
 use crate::{
-    domain::{Actor, Command, Context, GrantStatus, IdSource},
+    domain::{Actor, Command, Context, GrantStatus, IdSource, GRANT_ENDING_NOTICE},
     store::{EventStore, ExecuteError, Metadata, StoreError},
 };
 
@@ -19,42 +21,65 @@ use crate::{
 pub struct Expired {
     pub requests: usize,
     pub grants: usize,
+    /// Reminders and ending notices written.
+    pub reminders: usize,
+}
+
+/// Which count a command's success adds to.
+enum Counter {
+    Requests,
+    Grants,
+    Reminders,
 }
 
 /// Refusals that mean "someone was first" or "not yet": nothing to do.
-const ALREADY_HANDLED: &[&str] = &["not_pending", "not_active", "not_due", "expired"];
+const ALREADY_HANDLED: &[&str] = &["not_pending", "not_active", "not_due", "expired", "already_exists"];
 
 /// Expires everything due at `now`.
 pub async fn expire_due(store: &EventStore, now: DateTime<Utc>) -> Result<Expired, StoreError> {
-    let (requests, grants) = store.read_model(|model| {
+    let commands: Vec<Command> = store.read_model(|model| {
         let state = model.state();
-        let requests: Vec<_> =
-            state.requests().filter(|r| r.is_pending() && r.expires_at <= now).map(|r| r.id).collect();
-        let grants: Vec<_> = state
-            .grants()
-            .filter(|g| g.status == GrantStatus::Active && g.ends_at.is_some_and(|end| end <= now))
-            .map(|g| g.id)
-            .collect();
-        (requests, grants)
+        let reminder_interval = model.workflow().settings.reminder_interval.to_chrono();
+        let mut commands = Vec::new();
+        for request in state.requests().filter(|r| r.is_pending()) {
+            if request.expires_at <= now {
+                commands.push(Command::ExpireRequest { request: request.id });
+            } else if request.reminded_at.unwrap_or(request.created_at) + reminder_interval <= now {
+                commands.push(Command::RemindDeciders { request: request.id });
+            }
+        }
+        for grant in state.grants().filter(|g| g.status == GrantStatus::Active) {
+            match grant.ends_at {
+                Some(end) if end <= now => commands.push(Command::ExpireGrant { grant: grant.id }),
+                Some(end) if grant.ending_notice_at.is_none() && end - GRANT_ENDING_NOTICE <= now => {
+                    commands.push(Command::WarnGrantEnding { grant: grant.id })
+                }
+                _ => {}
+            }
+        }
+        commands
     })?;
-    let commands = requests
-        .into_iter()
-        .map(|request| Command::ExpireRequest { request })
-        .chain(grants.into_iter().map(|grant| Command::ExpireGrant { grant }));
     // Sent together, so that the writer commits them in one batch.
     let metadata = Metadata { actor: Some("expiry".into()), ..Metadata::default() };
-    let outcomes = join_all(commands.map(|command| {
-        let is_request = matches!(command, Command::ExpireRequest { .. });
+    let outcomes = join_all(commands.into_iter().map(|command| {
+        let counter = match command {
+            Command::ExpireRequest { .. } => Counter::Requests,
+            Command::ExpireGrant { .. } => Counter::Grants,
+            _ => Counter::Reminders,
+        };
         let context = Context::new(Actor::CommandLine, now, IdSource::Random);
         let outcome = store.execute(context, command, metadata.clone());
-        async move { (is_request, outcome.await) }
+        async move { (counter, outcome.await) }
     }))
     .await;
     let mut expired = Expired::default();
-    for (is_request, outcome) in outcomes {
+    for (counter, outcome) in outcomes {
         match outcome {
-            Ok(_) if is_request => expired.requests += 1,
-            Ok(_) => expired.grants += 1,
+            Ok(_) => match counter {
+                Counter::Requests => expired.requests += 1,
+                Counter::Grants => expired.grants += 1,
+                Counter::Reminders => expired.reminders += 1,
+            },
             Err(ExecuteError::Rejected(refusal)) if ALREADY_HANDLED.contains(&refusal.code()) => {}
             Err(ExecuteError::Rejected(refusal)) => tracing::warn!(%refusal, "an expiry was refused"),
             Err(ExecuteError::Store(error)) => return Err(error),
@@ -71,8 +96,8 @@ pub fn spawn(store: EventStore, interval: Duration) -> tokio::task::JoinHandle<(
         loop {
             ticks.tick().await;
             match expire_due(&store, Utc::now()).await {
-                Ok(Expired { requests: 0, grants: 0 }) => {}
-                Ok(expired) => tracing::info!(requests = expired.requests, grants = expired.grants, "expired"),
+                Ok(Expired { requests: 0, grants: 0, reminders: 0 }) => {}
+                Ok(done) => tracing::info!(requests = done.requests, grants = done.grants, reminders = done.reminders, "scheduled work done"),
                 Err(error) => tracing::warn!(%error, "expiry pass failed; retrying at the next tick"),
             }
         }

@@ -10,6 +10,8 @@ pub mod cli;
 pub mod configuration;
 pub mod domain;
 pub mod expiry;
+pub mod mail;
+pub mod notify;
 pub mod routes;
 pub mod startup;
 pub mod store;

@@ -12,6 +12,7 @@ use tracing_actix_web::{DefaultRootSpanBuilder, RootSpanBuilder, TracingLogger};
 use crate::{
     auth::{Authenticator, JwtError, JwtVerifier},
     configuration::Settings,
+    mail::{spawn_delivery, DeliveryStats, MailError, Mailer, Templates, Transport},
     routes::{self, health, metrics, openapi, problem, AppState, RequestId},
     store::{EventStore, Migrations},
     workflow::Workflow,
@@ -40,20 +41,32 @@ pub enum StartupError {
     Workflow(#[from] crate::workflow::WorkflowError),
     #[error(transparent)]
     Keys(#[from] JwtError),
+    #[error(transparent)]
+    Mail(#[from] MailError),
 }
 
 impl Application {
     pub async fn build(settings: &Settings) -> Result<Self, StartupError> {
         let workflow = Arc::new(Workflow::from_file(&settings.workflow)?);
         let verifier = JwtVerifier::from_settings(&settings.jwt)?;
+        let transport = Transport::new(settings.smtp.as_deref(), settings.mail_dir.clone())?;
+        let templates = Templates::load(settings.mail_templates.as_deref())?;
+        let mailer = Arc::new(Mailer::new(transport, templates, &settings.mail_from, &settings.public_url)?);
         let store = EventStore::open_with_workflow(&settings.database, Migrations::Apply, workflow)
             .await
             .map_err(|source| StartupError::Store { url: settings.database.to_string(), source })?;
         crate::expiry::spawn(store.clone(), EXPIRY_INTERVAL);
+        let delivery = Arc::new(DeliveryStats::default());
+        spawn_delivery(store.clone(), mailer, settings.mail_retry, delivery.clone());
         let bind_error = |source| StartupError::Bind { address: settings.bind.clone(), source };
         let listener = TcpListener::bind(&settings.bind).map_err(bind_error)?;
         let port = listener.local_addr().map_err(bind_error)?.port();
-        let app = AppState { store: store.clone(), auth: Authenticator::new(verifier), metrics: metrics::Metrics::default() };
+        let app = AppState {
+            store: store.clone(),
+            auth: Authenticator::new(verifier),
+            metrics: metrics::Metrics::default(),
+            delivery,
+        };
         let server = serve(listener, app).map_err(bind_error)?;
         Ok(Self { port, server, store })
     }

@@ -67,6 +67,14 @@ pub enum Command {
     ExpireGrant {
         grant: GrantId,
     },
+    /// Issued by the scheduler: reminds the deciders of a request pending past the reminder interval.
+    RemindDeciders {
+        request: RequestId,
+    },
+    /// Issued by the scheduler: tells a grant's holder that it ends within the notice period.
+    WarnGrantEnding {
+        grant: GrantId,
+    },
     DefineRole {
         role: Role,
     },

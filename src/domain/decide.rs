@@ -57,6 +57,8 @@ pub fn decide(
         Command::Revoke { grant, reason } => decision.revoke(grant, reason),
         Command::ExpireRequest { request } => decision.expire_request(request),
         Command::ExpireGrant { grant } => decision.expire_grant(grant),
+        Command::RemindDeciders { request } => decision.remind_deciders(request),
+        Command::WarnGrantEnding { grant } => decision.warn_grant_ending(grant),
         Command::DefineRole { role } => decision.define_role(role),
         Command::DuplicateRole { role } => decision.duplicate_role(role),
         Command::EditRole { role } => decision.edit_role(role),
@@ -82,6 +84,9 @@ struct Decision<'a> {
 }
 
 type Decided = Result<Vec<Event>, DomainError>;
+
+/// How long before its end a grant's holder is told (SPEC: 14 days).
+pub const GRANT_ENDING_NOTICE: chrono::Duration = chrono::Duration::days(14);
 
 impl Decision<'_> {
     // ----- who is acting -----
@@ -605,7 +610,42 @@ impl Decision<'_> {
         }])
     }
 
+    /// Once per reminder interval while the request stays pending (and unexpired).
+    fn remind_deciders(&self, id: RequestId) -> Decided {
+        let request = self.request(&id)?;
+        if !request.is_pending() {
+            return Err(DomainError::NotPending(request.status));
+        }
+        if self.now >= request.expires_at {
+            return Err(DomainError::Expired(request.expires_at));
+        }
+        let due = request.reminded_at.unwrap_or(request.created_at) + self.workflow.settings.reminder_interval.to_chrono();
+        if self.now < due {
+            return Err(DomainError::NotDue(due));
+        }
+        Ok(vec![Event::DecidersReminded { request: id, at: self.now }])
+    }
+
     // ----- grants -----
+
+    /// Once per grant, when its end is within the notice period.
+    fn warn_grant_ending(&self, id: GrantId) -> Decided {
+        let grant = self.state.grant(&id).ok_or_else(|| DomainError::NotFound(format!("grant {id}")))?;
+        if grant.status != GrantStatus::Active || grant.ends_at.is_some_and(|end| end <= self.now) {
+            return Err(DomainError::NotActive);
+        }
+        if grant.ending_notice_at.is_some() {
+            return Err(DomainError::AlreadyExists(format!("the ending notice of grant {id}")));
+        }
+        let Some(ends_at) = grant.ends_at else {
+            return Err(DomainError::Invalid("the grant has no end".to_string()));
+        };
+        let due = ends_at - GRANT_ENDING_NOTICE;
+        if self.now < due {
+            return Err(DomainError::NotDue(due));
+        }
+        Ok(vec![Event::GrantEndingSoon { grant: id, ends_at, at: self.now }])
+    }
 
     fn assign_role(
         &self,

@@ -128,6 +128,17 @@ pub enum Event {
         grant: GrantId,
         at: DateTime<Utc>,
     },
+    /// The request is still pending a reminder interval after it was asked (or last reminded).
+    DecidersReminded {
+        request: RequestId,
+        at: DateTime<Utc>,
+    },
+    /// The grant ends within the notice period; its holder is told once.
+    GrantEndingSoon {
+        grant: GrantId,
+        ends_at: DateTime<Utc>,
+        at: DateTime<Utc>,
+    },
     /// Only the SHA-256 of the secret is kept; the secret was shown once to its creator.
     ApiTokenCreated {
         token: TokenId,
@@ -166,6 +177,8 @@ impl Event {
             Event::RoleGranted { .. } => "RoleGranted",
             Event::GrantRevoked { .. } => "GrantRevoked",
             Event::GrantExpired { .. } => "GrantExpired",
+            Event::DecidersReminded { .. } => "DecidersReminded",
+            Event::GrantEndingSoon { .. } => "GrantEndingSoon",
             Event::ApiTokenCreated { .. } => "ApiTokenCreated",
             Event::ApiTokenRevoked { .. } => "ApiTokenRevoked",
         }
@@ -192,10 +205,12 @@ impl Event {
             | Event::RequestApproved { request, .. }
             | Event::RequestRejected { request, .. }
             | Event::RequestCancelled { request, .. }
-            | Event::RequestExpired { request, .. } => format!("request-{request}"),
+            | Event::RequestExpired { request, .. }
+            | Event::DecidersReminded { request, .. } => format!("request-{request}"),
             Event::RoleGranted { grant, .. }
             | Event::GrantRevoked { grant, .. }
-            | Event::GrantExpired { grant, .. } => {
+            | Event::GrantExpired { grant, .. }
+            | Event::GrantEndingSoon { grant, .. } => {
                 format!("grant-{grant}")
             }
             Event::ApiTokenCreated { token, .. } | Event::ApiTokenRevoked { token, .. } => {

@@ -18,7 +18,7 @@ mod state;
 mod types;
 
 pub use command::Command;
-pub use decide::decide;
+pub use decide::{decide, GRANT_ENDING_NOTICE};
 pub use error::DomainError;
 pub use event::Event;
 pub use request::{ApiToken, Approval, Grant, GrantOrigin, GrantStatus, Request, RequestStatus};

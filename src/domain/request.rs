@@ -57,6 +57,9 @@ pub struct Request {
     /// Why it was rejected.
     pub closing_reason: Option<String>,
     pub grant: Option<GrantId>,
+    /// When its deciders were last reminded of it.
+    #[serde(default)]
+    pub reminded_at: Option<DateTime<Utc>>,
 }
 
 impl Request {
@@ -106,6 +109,9 @@ pub struct Grant {
     pub origin: GrantOrigin,
     pub granted_by: Actor,
     pub status: GrantStatus,
+    /// When its holder was told that it ends soon.
+    #[serde(default)]
+    pub ending_notice_at: Option<DateTime<Utc>>,
 }
 
 /// Whether `at` falls in the interval from `start` (included) to `end` (excluded, if any).

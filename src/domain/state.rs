@@ -185,6 +185,19 @@ impl State {
             .filter_map(|id| self.grants.get(id))
     }
 
+    /// The scope's ancestors (parents, theirs, …, up to `global`), without the scope itself.
+    pub fn ancestors_of(&self, scope: &str) -> Vec<ScopeId> {
+        let Some(slot) = self.index.scope_slot(scope) else {
+            return Vec::new();
+        };
+        self.index
+            .lineage(slot)
+            .iter()
+            .filter(|ancestor| **ancestor != slot)
+            .filter_map(|ancestor| self.index.scope_id(*ancestor).map(str::to_string))
+            .collect()
+    }
+
     pub fn children_of(&self, scope: &str) -> Vec<&Scope> {
         let Some(slot) = self.index.scope_slot(scope) else {
             return Vec::new();
@@ -662,6 +675,7 @@ impl State {
                     closed_at: None,
                     closing_reason: None,
                     grant: None,
+                    reminded_at: None,
                 };
                 self.requests.insert(request.id, request);
             }
@@ -743,6 +757,7 @@ impl State {
                     origin: origin.clone(),
                     granted_by: by.clone(),
                     status: GrantStatus::Active,
+                    ending_notice_at: None,
                 };
                 if let super::request::GrantOrigin::Request { request } = origin {
                     if let Some(r) = self.requests.get_mut(request) {
@@ -769,6 +784,16 @@ impl State {
             }
             Event::GrantExpired { grant, at } => {
                 self.end_grant(grant, GrantStatus::Expired { at: *at })
+            }
+            Event::DecidersReminded { request, at } => {
+                if let Some(r) = self.requests.get_mut(request) {
+                    r.reminded_at = Some(*at);
+                }
+            }
+            Event::GrantEndingSoon { grant, at, .. } => {
+                if let Some(g) = self.grants.get_mut(grant) {
+                    g.ending_notice_at = Some(*at);
+                }
             }
             Event::ApiTokenCreated {
                 token,

@@ -1,7 +1,7 @@
 //! `/metrics` in Prometheus text: requests by route and status, a latency histogram per route,
 //! events appended by this process, and how far the read model trails the log.
 
-use std::{collections::BTreeMap, fmt::Write, sync::Mutex, time::Duration};
+use std::{collections::BTreeMap, fmt::Write, sync::atomic::Ordering, sync::Mutex, time::Duration};
 
 use actix_web::{web, HttpResponse};
 
@@ -40,7 +40,7 @@ impl Metrics {
         histogram.sum += seconds;
     }
 
-    fn render(&self, app: &AppState) -> String {
+    fn render(&self, app: &AppState, outbox: &std::collections::BTreeMap<String, i64>) -> String {
         let mut out = String::new();
         out.push_str("# HELP roleledger_http_requests_total HTTP requests answered, by route, method and status.\n");
         out.push_str("# TYPE roleledger_http_requests_total counter\n");
@@ -68,11 +68,28 @@ impl Metrics {
         for (name, kind, help, value) in gauges {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}");
         }
+        out.push_str("# HELP roleledger_outbox_mails Mails in the outbox by state (pending is the depth).\n");
+        out.push_str("# TYPE roleledger_outbox_mails gauge\n");
+        for state in ["pending", "sent", "dead"] {
+            let count = outbox.get(state).copied().unwrap_or(0);
+            let _ = writeln!(out, "roleledger_outbox_mails{{state=\"{state}\"}} {count}");
+        }
+        let delivery = &app.delivery;
+        let counters = [
+            ("roleledger_mail_sent_total", "Mails this process sent.", delivery.sent.load(Ordering::Relaxed)),
+            ("roleledger_mail_failed_total", "Failed sending attempts of this process.", delivery.failed.load(Ordering::Relaxed)),
+            ("roleledger_mail_dead_total", "Mails this process gave up on.", delivery.dead.load(Ordering::Relaxed)),
+        ];
+        for (name, help, value) in counters {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}");
+        }
         out
     }
 }
 
 #[utoipa::path(get, path = "/metrics", tag = "service", security(()), responses((status = 200, description = "Prometheus text")))]
 pub async fn metrics(app: web::Data<AppState>) -> HttpResponse {
-    HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(app.metrics.render(&app))
+    // The outbox's depth comes from the database; without it, the rest still answers.
+    let outbox = app.store.outbox_counts().await.unwrap_or_default();
+    HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(app.metrics.render(&app, &outbox))
 }

@@ -10,6 +10,7 @@ pub mod metrics;
 pub mod openapi;
 mod paging;
 pub mod problem;
+mod outbox;
 mod requests;
 mod grants;
 mod scopes;
@@ -27,6 +28,7 @@ pub struct AppState {
     pub store: EventStore,
     pub auth: Authenticator,
     pub metrics: metrics::Metrics,
+    pub delivery: std::sync::Arc<crate::mail::DeliveryStats>,
 }
 
 /// The `/api/v1` routes.
@@ -63,6 +65,8 @@ pub fn api(config: &mut web::ServiceConfig) {
         .route("/tokens", web::post().to(tokens::create))
         .route("/tokens", web::get().to(tokens::list))
         .route("/tokens/{id}", web::delete().to(tokens::revoke))
+        .route("/outbox", web::get().to(outbox::list))
+        .route("/outbox/{id}/retry", web::post().to(outbox::retry))
         .route("/events", web::get().to(log::events))
         .route("/audit/verify", web::get().to(log::verify));
 }

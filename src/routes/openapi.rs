@@ -3,7 +3,7 @@
 use actix_web::HttpResponse;
 use utoipa::OpenApi;
 
-use super::{catalogue, check, grants, health, log, me, metrics, requests, scopes, tokens};
+use super::{catalogue, check, grants, health, log, me, metrics, outbox, requests, scopes, tokens};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -19,6 +19,7 @@ use super::{catalogue, check, grants, health, log, me, metrics, requests, scopes
         grants::assign, grants::list, grants::show, grants::revoke,
         check::check,
         tokens::create, tokens::list, tokens::revoke,
+        outbox::list, outbox::retry,
         log::events, log::verify,
     ),
     modifiers(&BearerAuth),

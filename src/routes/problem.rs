@@ -19,6 +19,8 @@ pub enum ApiError {
     NotFound(String),
     #[error("{detail}")]
     BadRequest { code: &'static str, detail: String },
+    #[error("{detail}")]
+    Conflict { code: &'static str, detail: String },
     #[error("the body is larger than the 64 KiB allowed")]
     PayloadTooLarge,
     #[error(transparent)]
@@ -41,7 +43,7 @@ impl ApiError {
             ApiError::Unauthenticated(AuthError::Store(error)) | ApiError::Store(error) => store_code(error),
             ApiError::Unauthenticated(AuthError::Expired) => "token_expired",
             ApiError::Unauthenticated(_) => "unauthenticated",
-            ApiError::Forbidden { code, .. } | ApiError::BadRequest { code, .. } => code,
+            ApiError::Forbidden { code, .. } | ApiError::BadRequest { code, .. } | ApiError::Conflict { code, .. } => code,
             ApiError::NotFound(_) => "not_found",
             ApiError::PayloadTooLarge => "payload_too_large",
             ApiError::Domain(error) => error.code(),
@@ -83,6 +85,7 @@ impl ResponseError for ApiError {
             ApiError::Forbidden { .. } => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            ApiError::Conflict { .. } => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Domain(error) => StatusCode::from_u16(error.status()).unwrap_or(StatusCode::UNPROCESSABLE_ENTITY),
         }

@@ -46,6 +46,8 @@ pub(crate) trait WriteBackend: Send + Sync + 'static {
         keys: &[(String, IdempotencyRecord)],
         head: &LogHead,
     ) -> impl Future<Output = Result<(), sqlx::Error>> + Send;
+    /// Writes the mail that the batch's events cause.
+    fn write_outbox(&self, tx: &mut Self::Tx, rows: &[super::outbox::OutboxRow]) -> impl Future<Output = Result<(), sqlx::Error>> + Send;
     fn commit(&self, tx: Self::Tx) -> impl Future<Output = Result<(), sqlx::Error>> + Send;
     /// Rolls back at once (a dropped transaction would roll back only when its connection is reused,
     /// and on SQLite would hold the write lock until then).

@@ -9,6 +9,7 @@ mod cursor;
 mod error;
 pub mod event;
 mod model;
+mod outbox;
 mod postgres;
 mod sqlite;
 mod url;
@@ -31,6 +32,7 @@ pub use cursor::LogCursor;
 pub use error::StoreError;
 pub use event::{Metadata, NewEvent, RecordedEvent, GENESIS_HASH};
 pub use model::DomainModel;
+pub use outbox::{message_id, MailState, OutboxMail};
 pub use url::DatabaseUrl;
 pub use verify::{VerifyProblem, VerifyReport};
 

@@ -48,16 +48,23 @@ impl DomainModel {
         self.versions.get(stream).copied()
     }
 
-    /// Folds one event that directly follows the model. Events that are not domain events (raw
-    /// appends) move the position and the stream version only.
-    pub(super) fn apply(&mut self, event: &RecordedEvent) {
+    /// Folds one event that directly follows the model, answering it as a domain event. Events
+    /// that are not domain events (raw appends) move the position and the stream version only.
+    pub(super) fn apply(&mut self, event: &RecordedEvent) -> Option<Event> {
         debug_assert_eq!(event.position, self.position + 1, "events are folded in log order");
-        match Event::from_parts(&event.event_type, event.data.clone()) {
-            Ok(domain_event) => self.state.apply(&self.workflow, &domain_event),
-            Err(_) => tracing::debug!(position = event.position, event_type = %event.event_type, "not a domain event"),
-        }
+        let domain_event = match Event::from_parts(&event.event_type, event.data.clone()) {
+            Ok(domain_event) => {
+                self.state.apply(&self.workflow, &domain_event);
+                Some(domain_event)
+            }
+            Err(_) => {
+                tracing::debug!(position = event.position, event_type = %event.event_type, "not a domain event");
+                None
+            }
+        };
         self.versions.insert(event.stream.clone(), event.version);
         self.position = event.position;
+        domain_event
     }
 
     /// Folds those of `events` that extend the model, skipping the ones already in it; false when

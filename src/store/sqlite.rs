@@ -146,6 +146,10 @@ impl WriteBackend for SqliteWriter {
         .map(drop)
     }
 
+    async fn write_outbox(&self, tx: &mut Self::Tx, rows: &[super::outbox::OutboxRow]) -> Result<(), sqlx::Error> {
+        super::outbox::insert_sqlite(tx, rows).await
+    }
+
     async fn commit(&self, tx: Self::Tx) -> Result<(), sqlx::Error> {
         tx.commit().await
     }

@@ -29,6 +29,7 @@ use super::{
     error::is_stream_version_violation,
     event::{truncate_to_micros, RecordedEvent},
     model::DomainModel,
+    outbox::OutboxRow,
     AppendOutcome, AppendRequest, ExecuteError, ExpectedVersion, LogHead, Metadata, NewEvent, StoreError,
 };
 use crate::domain::{decide, Command, Context};
@@ -58,16 +59,22 @@ pub(crate) struct Models {
     pub read: Arc<RwLock<DomainModel>>,
     /// Events folded into the writer's copy but not yet into the read model.
     unpublished: Vec<RecordedEvent>,
+    /// The mail those events cause, to be written in their transaction.
+    outbox: Vec<OutboxRow>,
 }
 
 impl Models {
     pub fn new(model: DomainModel) -> Self {
-        Self { read: Arc::new(RwLock::new(model.clone())), writer: model, unpublished: Vec::new() }
+        Self { read: Arc::new(RwLock::new(model.clone())), writer: model, unpublished: Vec::new(), outbox: Vec::new() }
     }
 
+    /// Folds this process's own new events; each one's mail is computed against the state just after it.
     fn fold(&mut self, events: &[RecordedEvent]) {
         for event in events {
-            self.writer.apply(event);
+            if let Some(domain_event) = self.writer.apply(event) {
+                let notices = crate::notify::notices(self.writer.state(), self.writer.workflow(), &domain_event);
+                self.outbox.extend(notices.into_iter().map(|notice| OutboxRow::new(event, notice)));
+            }
         }
         self.unpublished.extend_from_slice(events);
     }
@@ -83,6 +90,7 @@ impl Models {
     fn reset(&mut self) {
         self.writer = self.read.read().unwrap_or_else(|poisoned| poisoned.into_inner()).clone();
         self.unpublished.clear();
+        self.outbox.clear();
     }
 }
 
@@ -211,7 +219,11 @@ async fn write_at_once<B: WriteBackend>(
         .collect();
     if planner.head.position > head_before {
         let (events, keys) = rows(units.iter_mut().filter_map(|unit| unit.as_mut().ok()).flatten());
-        match backend.write(&mut tx, &events, &keys, &planner.head).await {
+        let written = match backend.write(&mut tx, &events, &keys, &planner.head).await {
+            Ok(()) => write_outbox(backend, &mut tx, models).await,
+            Err(error) => Err(error),
+        };
+        match written {
             Ok(()) => {}
             Err(error) if refused_by_database(&error) => {
                 tracing::warn!(%error, "a batch was refused; redoing its jobs one by one");
@@ -236,6 +248,7 @@ async fn write_one_by_one<B: WriteBackend>(
     for job in jobs {
         results.push(write_one(backend, &mut tx, &mut planner, models.as_deref_mut(), job).await?);
     }
+    write_outbox(backend, &mut tx, models).await?;
     backend.commit(tx).await?;
     Ok((results, planner.head))
 }
@@ -284,6 +297,17 @@ async fn write_one<B: WriteBackend>(
             Ok(Err(JobError::Store(StoreError::from(error))))
         }
         Err(error) => Err(error),
+    }
+}
+
+/// Writes the mail of the events folded so far, in their transaction.
+async fn write_outbox<B: WriteBackend>(backend: &B, tx: &mut B::Tx, models: Option<&mut Models>) -> Result<(), sqlx::Error> {
+    match models {
+        Some(models) if !models.outbox.is_empty() => {
+            let rows = std::mem::take(&mut models.outbox);
+            backend.write_outbox(tx, &rows).await
+        }
+        _ => Ok(()),
     }
 }
 

@@ -66,6 +66,7 @@ async fn every_route_checks_who_is_asking(backend: Backend) {
         case(Method::POST, "/api/v1/tokens", Some(json!({"user": "bob", "name": "x"})), Some("alice"), "root", 201),
         case(Method::GET, "/api/v1/tokens", None, None, "alice", 200),
         case(Method::DELETE, format!("/api/v1/tokens/{token_id}"), None, Some("bob"), "root", 204),
+        case(Method::GET, "/api/v1/outbox?state=dead", None, Some("auditor"), "root", 200),
         case(Method::GET, "/api/v1/events", None, Some("alice"), "auditor", 200),
         case(Method::GET, "/api/v1/audit/verify", None, Some("manager"), "auditor", 200),
     ];

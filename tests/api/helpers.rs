@@ -17,6 +17,8 @@ pub const JWT_SECRET: &str = "test-secret-0123456789abcdef";
 pub struct TestApp {
     pub address: String,
     pub db: Arc<TestDatabase>,
+    /// Where the server writes its mail as .eml files (no --smtp given).
+    pub mail_dir: Arc<tempfile::TempDir>,
     pub store: EventStore,
     pub client: reqwest::Client,
 }
@@ -37,13 +39,15 @@ pub async fn spawn_app_with(backend: Backend, change: impl FnOnce(&mut Settings)
 
 async fn start(db: Arc<TestDatabase>, change: impl FnOnce(&mut Settings)) -> TestApp {
     roleledger::telemetry::init("warn");
+    let mail_dir = Arc::new(tempfile::tempdir().expect("a mail folder"));
     let mut settings = Settings::for_tests(db.url.clone(), default_workflow(), JWT_SECRET);
+    settings.mail_dir = mail_dir.path().to_path_buf();
     change(&mut settings);
     let app = Application::build(&settings).await.expect("the server starts");
     let address = format!("http://127.0.0.1:{}", app.port());
     let store = app.store();
     tokio::spawn(app.run_until_stopped());
-    TestApp { address, db, store, client: reqwest::Client::new() }
+    TestApp { address, db, mail_dir, store, client: reqwest::Client::new() }
 }
 
 fn signer(secret: &str) -> JwtVerifier {
@@ -137,7 +141,17 @@ impl Answer {
 impl TestApp {
     /// Another server process's worth (its own store, pool, writer and read model) on the same database.
     pub async fn second_process(&self) -> TestApp {
-        start(self.db.clone(), |_| {}).await
+        self.second_process_with(|_| {}).await
+    }
+
+    /// Like `second_process`, with settings changed first.
+    pub async fn second_process_with(&self, change: impl FnOnce(&mut Settings)) -> TestApp {
+        let mail_dir = self.mail_dir.path().to_path_buf();
+        start(self.db.clone(), |settings| {
+            settings.mail_dir = mail_dir;
+            change(settings);
+        })
+        .await
     }
 
     pub async fn get(&self, path: &str) -> reqwest::Response {

@@ -82,6 +82,7 @@ const ROUTES: &[&str] = &[
     "post /api/v1/grants", "get /api/v1/grants", "get /api/v1/grants/{id}", "post /api/v1/grants/{id}/revoke",
     "get /api/v1/check",
     "post /api/v1/tokens", "get /api/v1/tokens", "delete /api/v1/tokens/{id}",
+    "get /api/v1/outbox", "post /api/v1/outbox/{id}/retry",
     "get /api/v1/events", "get /api/v1/audit/verify",
 ];
 

@@ -22,4 +22,5 @@ mod egi_story;
 mod health;
 mod helpers;
 mod hygiene;
+mod mail;
 mod tokens;

@@ -1,0 +1,119 @@
+//! The delivery worker: claims due mail from the outbox, sends it, marks it sent; a failure is
+//! retried with exponential backoff and jitter, and after the last attempt the mail is dead
+//! (admins see it at `GET /api/v1/outbox?state=dead` and may retry it).
+
+use std::{
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc,
+    },
+    time::Duration,
+};
+
+use chrono::Utc;
+
+use super::Mailer;
+use crate::store::EventStore;
+
+/// How many mails one claim takes.
+const CLAIM_BATCH: i64 = 10;
+/// How long a claimed mail is reserved for its worker; longer than an SMTP attempt may take.
+const LEASE: Duration = Duration::from_secs(300);
+
+#[derive(Debug, Clone, Copy)]
+pub struct RetryPolicy {
+    pub first_delay: Duration,
+    pub max_delay: Duration,
+    /// Attempts before the mail is dead.
+    pub max_attempts: i32,
+    /// How often an idle worker looks for due mail.
+    pub poll: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            first_delay: Duration::from_secs(30),
+            max_delay: Duration::from_secs(3600),
+            max_attempts: 10,
+            poll: Duration::from_millis(500),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// The wait before attempt `attempts + 1`: doubling from `first_delay`, capped, times a
+    /// random factor in [0.5, 1.5) so that many failed mails do not all return at once.
+    pub fn backoff(&self, attempts: i32) -> Option<Duration> {
+        if attempts >= self.max_attempts {
+            return None;
+        }
+        let doubled = self.first_delay.saturating_mul(1u32 << attempts.clamp(1, 20).saturating_sub(1));
+        let capped = doubled.min(self.max_delay);
+        let mut random = [0u8; 4];
+        getrandom::getrandom(&mut random).ok()?;
+        let factor = 0.5 + f64::from(u32::from_le_bytes(random)) / f64::from(u32::MAX);
+        Some(capped.mul_f64(factor))
+    }
+}
+
+/// What this process's worker did, for `/metrics`.
+#[derive(Debug, Default)]
+pub struct DeliveryStats {
+    pub sent: AtomicU64,
+    pub failed: AtomicU64,
+    pub dead: AtomicU64,
+}
+
+pub fn spawn_delivery(store: EventStore, mailer: Arc<Mailer>, policy: RetryPolicy, stats: Arc<DeliveryStats>) {
+    tokio::spawn(async move {
+        loop {
+            match store.claim_mail(CLAIM_BATCH, LEASE).await {
+                Ok(mails) if !mails.is_empty() => {
+                    for mail in mails {
+                        let outcome = mailer.send(&mail).await;
+                        let marked = match outcome {
+                            Ok(()) => {
+                                stats.sent.fetch_add(1, Ordering::Relaxed);
+                                store.mail_sent(mail.id).await
+                            }
+                            Err(error) => {
+                                stats.failed.fetch_add(1, Ordering::Relaxed);
+                                let retry_at = policy.backoff(mail.attempts).map(|wait| Utc::now() + wait);
+                                if retry_at.is_none() {
+                                    stats.dead.fetch_add(1, Ordering::Relaxed);
+                                }
+                                tracing::warn!(id = mail.id, attempts = mail.attempts, dead = retry_at.is_none(), %error, "mail not sent");
+                                store.mail_failed(mail.id, &error.to_string(), retry_at).await
+                            }
+                        };
+                        if let Err(error) = marked {
+                            // The lease runs out and the mail is claimed again (same Message-ID).
+                            tracing::warn!(id = mail.id, %error, "cannot record a mail's delivery");
+                        }
+                    }
+                }
+                Ok(_) => tokio::time::sleep(policy.poll).await,
+                Err(error) => {
+                    tracing::debug!(%error, "cannot claim mail; retrying");
+                    tokio::time::sleep(policy.poll.max(Duration::from_secs(1))).await;
+                }
+            }
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_with_jitter_and_ends() {
+        let policy = RetryPolicy { first_delay: Duration::from_secs(10), max_delay: Duration::from_secs(60), max_attempts: 5, poll: Duration::ZERO };
+        for (attempts, base) in [(1, 10.0), (2, 20.0), (3, 40.0), (4, 60.0)] {
+            let wait = policy.backoff(attempts).unwrap().as_secs_f64();
+            assert!((base * 0.5..base * 1.5).contains(&wait), "attempt {attempts}: {wait}");
+        }
+        assert_eq!(policy.backoff(5), None);
+    }
+}

@@ -1,0 +1,103 @@
+//! Sending the outbox's mail: rendered from templates, sent over SMTP with lettre or written as
+//! `.eml` files into a folder (the embedded default), by a delivery worker in every server process.
+
+mod delivery;
+mod templates;
+
+use std::path::PathBuf;
+
+use lettre::{
+    message::{header::ContentType, Mailbox, MultiPart, SinglePart},
+    AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor,
+};
+
+pub use delivery::{spawn_delivery, DeliveryStats, RetryPolicy};
+pub use templates::{Rendered, Templates};
+
+use crate::store::OutboxMail;
+
+#[derive(Debug, thiserror::Error)]
+pub enum MailError {
+    #[error("{0}")]
+    Setup(String),
+    #[error("cannot render mail: {0}")]
+    Render(String),
+    #[error("cannot send mail: {0}")]
+    Send(String),
+}
+
+/// How mail leaves the server.
+pub enum Transport {
+    Smtp(AsyncSmtpTransport<Tokio1Executor>),
+    Folder(PathBuf),
+}
+
+impl Transport {
+    /// `smtp://[user:pass@]host[:port]` (plain, for a local relay; add `?tls=required` for STARTTLS)
+    /// or `smtps://…` (implicit TLS); without a URL, `.eml` files in `folder`.
+    pub fn new(smtp: Option<&str>, folder: PathBuf) -> Result<Self, MailError> {
+        match smtp {
+            Some(url) => {
+                let builder = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
+                    .map_err(|e| MailError::Setup(format!("bad --smtp URL: {e}")))?;
+                Ok(Transport::Smtp(builder.timeout(Some(std::time::Duration::from_secs(20))).build()))
+            }
+            None => Ok(Transport::Folder(folder)),
+        }
+    }
+}
+
+pub struct Mailer {
+    transport: Transport,
+    templates: Templates,
+    from: Mailbox,
+    public_url: String,
+}
+
+impl Mailer {
+    pub fn new(transport: Transport, templates: Templates, from: &str, public_url: &str) -> Result<Self, MailError> {
+        let from = from.parse().map_err(|e| MailError::Setup(format!("bad sender address \"{from}\": {e}")))?;
+        Ok(Mailer { transport, templates, from, public_url: public_url.trim_end_matches('/').to_string() })
+    }
+
+    /// The mail as it will be sent: templates filled with the row's values and a link to the server.
+    pub fn render(&self, mail: &OutboxMail) -> Result<Rendered, MailError> {
+        let mut values = mail.context.clone();
+        let link = match (values["request_id"].as_str(), values["grant_id"].as_str()) {
+            (Some(request), _) if !request.is_empty() => format!("{}/api/v1/requests/{request}", self.public_url),
+            (_, Some(grant)) => format!("{}/api/v1/grants/{grant}", self.public_url),
+            _ => self.public_url.clone(),
+        };
+        values["link"] = link.into();
+        self.templates.render(&mail.kind, &values)
+    }
+
+    fn message(&self, mail: &OutboxMail) -> Result<Message, MailError> {
+        let rendered = self.render(mail)?;
+        let to: Mailbox = mail.recipient.parse().map_err(|e| MailError::Render(format!("bad recipient \"{}\": {e}", mail.recipient)))?;
+        let body = MultiPart::alternative()
+            .singlepart(SinglePart::builder().header(ContentType::TEXT_PLAIN).body(rendered.text))
+            .singlepart(SinglePart::builder().header(ContentType::TEXT_HTML).body(rendered.html));
+        Message::builder()
+            .from(self.from.clone())
+            .to(to)
+            .subject(rendered.subject)
+            .message_id(Some(mail.message_id.clone()))
+            .multipart(body)
+            .map_err(|e| MailError::Render(e.to_string()))
+    }
+
+    pub async fn send(&self, mail: &OutboxMail) -> Result<(), MailError> {
+        let message = self.message(mail)?;
+        match &self.transport {
+            Transport::Smtp(smtp) => smtp.send(message).await.map(drop).map_err(|e| MailError::Send(e.to_string())),
+            Transport::Folder(folder) => {
+                tokio::fs::create_dir_all(folder).await.map_err(|e| MailError::Send(format!("{}: {e}", folder.display())))?;
+                // Named by the Message-ID: a repeated delivery rewrites the same file.
+                let name: String = mail.message_id.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '@' || *c == '.').collect();
+                let path = folder.join(format!("{name}.eml"));
+                tokio::fs::write(&path, message.formatted()).await.map_err(|e| MailError::Send(format!("{}: {e}", path.display())))
+            }
+        }
+    }
+}

@@ -1,0 +1,182 @@
+//! Who is told of what: the mail each event causes, computed from the state right after the event.
+//! Pure (no I/O): the store calls it for every event it writes and puts the result in the outbox,
+//! in the same transaction; the mail module renders and sends it later.
+//!
+//! - A new request, and a reminder: every person who may decide it by a rule (never the requester,
+//!   not people who may decide only because they are admins), the mailboxes of the deciding roles
+//!   (a template takes the scope the role is held on) and of the scope; when no person may decide
+//!   it, the workflow's administrators' mailbox too.
+//! - Approval, rejection, cancellation, expiry: the requester and the scope's mailbox.
+//! - Revocation, grant expiry, a grant ending soon: the holder (a team's members) and the scope's mailbox.
+//! One mail per address per event, however many ways the address is reached.
+
+use std::collections::BTreeSet;
+
+use chrono::{DateTime, Utc};
+use serde_json::{json, Map, Value};
+
+use crate::{
+    domain::{Event, Grant, Request, RequestId, State, Subject},
+    workflow::{Place, Workflow, GLOBAL},
+};
+
+/// One mail to send: its kind (which template), recipient and the values the template uses.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Notice {
+    pub kind: &'static str,
+    pub recipient: String,
+    pub context: Value,
+}
+
+/// The mail an event causes. `state` already includes the event.
+pub fn notices(state: &State, workflow: &Workflow, event: &Event) -> Vec<Notice> {
+    let (kind, recipients, context) = match event {
+        Event::RoleRequested { request, at, .. } => {
+            let Some(request) = state.request(request) else { return Vec::new() };
+            ("request_created", decider_addresses(state, workflow, request, *at), request_context(state, request))
+        }
+        Event::DecidersReminded { request, at } => {
+            let Some(request) = state.request(request) else { return Vec::new() };
+            ("deciders_reminded", decider_addresses(state, workflow, request, *at), request_context(state, request))
+        }
+        Event::RequestApproved { request, completes_request: true, by, comment, .. } => {
+            decided(state, request, "request_approved", json!({"decider": by.user(), "comment": comment}))
+        }
+        Event::RequestRejected { request, by, reason, .. } => {
+            decided(state, request, "request_rejected", json!({"decider": by.user(), "comment": reason}))
+        }
+        Event::RequestCancelled { request, .. } => decided(state, request, "request_cancelled", json!({})),
+        Event::RequestExpired { request, .. } => decided(state, request, "request_expired", json!({})),
+        Event::GrantRevoked { grant, by, reason, .. } => {
+            ended(state, grant, "grant_revoked", json!({"decider": by.user(), "comment": reason}))
+        }
+        Event::GrantExpired { grant, .. } => ended(state, grant, "grant_expired", json!({})),
+        Event::GrantEndingSoon { grant, .. } => ended(state, grant, "grant_ending", json!({})),
+        _ => return Vec::new(),
+    };
+    recipients
+        .into_iter()
+        .map(|recipient| Notice { kind, recipient, context: context.clone() })
+        .collect()
+}
+
+type Addressed = (&'static str, BTreeSet<String>, Value);
+
+fn decided(state: &State, request: &RequestId, kind: &'static str, extra: Value) -> Addressed {
+    let Some(request) = state.request(request) else { return (kind, BTreeSet::new(), Value::Null) };
+    let mut to = BTreeSet::new();
+    add(&mut to, user_email(state, &request.user));
+    add(&mut to, scope_mailbox(state, &request.scope));
+    (kind, to, merge(request_context(state, request), extra))
+}
+
+fn ended(state: &State, grant: &uuid::Uuid, kind: &'static str, extra: Value) -> Addressed {
+    let Some(grant) = state.grant(grant) else { return (kind, BTreeSet::new(), Value::Null) };
+    let mut to = BTreeSet::new();
+    match &grant.subject {
+        Subject::User(user) => add(&mut to, user_email(state, user)),
+        Subject::Team(team) => {
+            for member in state.team(team).into_iter().flat_map(|t| t.members.iter()) {
+                add(&mut to, user_email(state, member));
+            }
+        }
+    }
+    add(&mut to, scope_mailbox(state, &grant.scope));
+    (kind, to, merge(grant_context(state, grant), extra))
+}
+
+/// The people and role mailboxes to ask for a decision, never the requester's own address.
+fn decider_addresses(state: &State, workflow: &Workflow, request: &Request, now: DateTime<Utc>) -> BTreeSet<String> {
+    let mut to = BTreeSet::new();
+    let deciders: Vec<_> = state.deciders_for(workflow, &request.id, now).into_iter().filter(|d| !d.admin_only).collect();
+    for decider in &deciders {
+        add(&mut to, user_email(state, &decider.user));
+    }
+    let kind = state.scope(&request.scope).map(|s| s.kind.as_str()).unwrap_or_default();
+    if let Some(rule) = workflow.rule_for(&request.role, kind) {
+        for decider in &rule.deciders {
+            let Some(role) = state.role(&decider.role) else { continue };
+            for anchor in places(state, &request.scope, decider.place) {
+                add(&mut to, role.mailbox_for(&anchor));
+            }
+        }
+    }
+    add(&mut to, scope_mailbox(state, &request.scope));
+    if deciders.is_empty() {
+        add(&mut to, workflow.settings.admin_mailbox.clone());
+    }
+    if let Some(own) = user_email(state, &request.user) {
+        to.remove(&own);
+    }
+    to
+}
+
+/// The scopes where a deciding role at `place` is held, relative to `scope`.
+fn places(state: &State, scope: &str, place: Place) -> Vec<String> {
+    match place {
+        Place::Same => vec![scope.to_string()],
+        Place::Parent => state.scope(scope).map(|s| s.parents.clone()).unwrap_or_default(),
+        Place::Ancestor => state.ancestors_of(scope),
+        Place::Global => vec![GLOBAL.to_string()],
+    }
+}
+
+fn add(to: &mut BTreeSet<String>, address: Option<String>) {
+    if let Some(address) = address.map(|a| a.trim().to_lowercase()).filter(|a| a.contains('@')) {
+        to.insert(address);
+    }
+}
+
+fn user_email(state: &State, user: &str) -> Option<String> {
+    state.user(user).and_then(|u| u.email.clone())
+}
+
+fn scope_mailbox(state: &State, scope: &str) -> Option<String> {
+    state.scope(scope).and_then(|s| s.mailbox.clone())
+}
+
+fn display_name(state: &State, user: &str) -> String {
+    state.user(user).and_then(|u| u.name.clone()).unwrap_or_else(|| user.to_string())
+}
+
+fn request_context(state: &State, request: &Request) -> Value {
+    json!({
+        "request_id": request.id.to_string(),
+        "requester": request.user,
+        "requester_name": display_name(state, &request.user),
+        "role": request.role,
+        "role_title": state.role(&request.role).map_or(request.role.as_str(), |r| r.title.as_str()),
+        "scope": request.scope,
+        "scope_title": state.scope(&request.scope).map_or(request.scope.as_str(), |s| s.title.as_str()),
+        "reason": request.reason,
+        "expires_at": request.expires_at.to_rfc3339(),
+    })
+}
+
+fn grant_context(state: &State, grant: &Grant) -> Value {
+    let holder = match &grant.subject {
+        Subject::User(user) => display_name(state, user),
+        Subject::Team(team) => format!("team {team}"),
+    };
+    json!({
+        "grant_id": grant.id.to_string(),
+        "request_id": match &grant.origin {
+            crate::domain::GrantOrigin::Request { request } => request.to_string(),
+            _ => String::new(),
+        },
+        "holder": holder,
+        "role": grant.role,
+        "role_title": state.role(&grant.role).map_or(grant.role.as_str(), |r| r.title.as_str()),
+        "scope": grant.scope,
+        "scope_title": state.scope(&grant.scope).map_or(grant.scope.as_str(), |s| s.title.as_str()),
+        "ends_at": grant.ends_at.map(|end| end.to_rfc3339()).unwrap_or_default(),
+    })
+}
+
+fn merge(base: Value, extra: Value) -> Value {
+    let mut merged: Map<String, Value> = base.as_object().cloned().unwrap_or_default();
+    for (key, value) in extra.as_object().cloned().unwrap_or_default() {
+        merged.insert(key, if value.is_null() { Value::String(String::new()) } else { value });
+    }
+    Value::Object(merged)
+}

@@ -1,0 +1,58 @@
+//! Undelivered mail, for admins: `GET /outbox?state=` and `POST /outbox/{id}/retry`.
+
+use actix_web::{web, HttpResponse};
+use serde::Deserialize;
+
+use super::{caller::Caller, paging::MAX_LIMIT, problem::ApiError};
+use crate::store::MailState;
+
+fn require_admin(caller: &Caller) -> Result<(), ApiError> {
+    if caller.standing()?.admin {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden("the outbox is for administrators"))
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutboxQuery {
+    /// pending, sent or dead.
+    state: Option<String>,
+    cursor: Option<String>,
+    limit: Option<usize>,
+}
+
+#[utoipa::path(get, path = "/api/v1/outbox", tag = "mail",
+    params(("state" = Option<String>, Query, description = "pending, sent or dead"), ("cursor" = Option<String>, Query,), ("limit" = Option<usize>, Query,)),
+    responses((status = 200, description = "mail in the outbox, oldest first"), (status = 403, description = "not an admin")))]
+pub async fn list(caller: Caller, query: web::Query<OutboxQuery>) -> Result<HttpResponse, ApiError> {
+    require_admin(&caller)?;
+    let state = query.state.as_deref().map(str::parse::<MailState>).transpose().map_err(ApiError::bad_query)?;
+    let limit = query.limit.unwrap_or(100);
+    if !(1..=MAX_LIMIT).contains(&limit) {
+        return Err(ApiError::bad_query(format!("limit must be between 1 and {MAX_LIMIT}")));
+    }
+    let after = match &query.cursor {
+        Some(cursor) => cursor.parse::<i64>().map_err(|_| ApiError::bad_query("cursor is not one this server gave"))?,
+        None => 0,
+    };
+    let mut items = caller.app().store.outbox(state, after, limit as i64 + 1).await?;
+    let next = (items.len() > limit).then(|| {
+        items.truncate(limit);
+        items.last().map(|mail| mail.id.to_string())
+    });
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "items": items, "next": next.flatten() })))
+}
+
+#[utoipa::path(post, path = "/api/v1/outbox/{id}/retry", tag = "mail", params(("id" = i64, Path,)),
+    responses((status = 200, description = "queued again, due now"), (status = 403, description = "not an admin"), (status = 404, description = "unknown"), (status = 409, description = "not dead")))]
+pub async fn retry(caller: Caller, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    require_admin(&caller)?;
+    let id: i64 = id.parse().map_err(|_| ApiError::NotFound(format!("mail {id}")))?;
+    match caller.app().store.retry_mail(id).await? {
+        None => Err(ApiError::NotFound(format!("mail {id}"))),
+        Some(MailState::Dead) => Ok(HttpResponse::Ok().json(serde_json::json!({"id": id, "state": "pending"}))),
+        Some(state) => Err(ApiError::Conflict { code: "not_dead", detail: format!("mail {id} is {state}; only dead mail is retried") }),
+    }
+}

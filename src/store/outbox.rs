@@ -1,0 +1,353 @@
+//! The outbox: the mail that events cause, written in the same transaction as the events (so an
+//! acknowledged event never loses its mail), then claimed, sent and marked by delivery workers.
+//!
+//! A worker claims due rows by pushing their `next_attempt_at` past a lease, in one statement
+//! (`FOR UPDATE SKIP LOCKED` on PostgreSQL; SQLite has one writer at a time), sends them outside any
+//! transaction, and marks them sent. Two workers never hold the same row; a worker that dies
+//! between sending and marking leaves the row to be claimed again when its lease ends, so that mail
+//! may repeat, with the same Message-ID.
+
+use std::{collections::BTreeMap, fmt, str::FromStr};
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use sqlx::{Postgres, Sqlite, Transaction};
+
+use super::{backend::Database, event::format_time, EventStore, RecordedEvent, StoreError};
+use crate::notify::Notice;
+
+/// A row about to be written with the event that causes it.
+#[derive(Debug, Clone)]
+pub(crate) struct OutboxRow {
+    event_id: uuid::Uuid,
+    position: i64,
+    recipient: String,
+    kind: &'static str,
+    context: Value,
+    message_id: String,
+    created_at: DateTime<Utc>,
+}
+
+impl OutboxRow {
+    pub fn new(event: &RecordedEvent, notice: Notice) -> Self {
+        OutboxRow {
+            message_id: message_id(&event.event_id, &notice.recipient),
+            event_id: event.event_id,
+            position: event.position,
+            recipient: notice.recipient,
+            kind: notice.kind,
+            context: notice.context,
+            created_at: event.recorded_at,
+        }
+    }
+}
+
+/// Stable across retries and processes: the same event and recipient give the same Message-ID.
+pub fn message_id(event_id: &uuid::Uuid, recipient: &str) -> String {
+    let digest = Sha256::digest(format!("{event_id}\n{recipient}").as_bytes());
+    format!("<{}@roleledger>", &hex::encode(digest)[..40])
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MailState {
+    /// Waiting to be sent (or being sent, or waiting for a retry).
+    Pending,
+    Sent,
+    /// Given up after the last attempt; an admin may retry it.
+    Dead,
+}
+
+impl fmt::Display for MailState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            MailState::Pending => "pending",
+            MailState::Sent => "sent",
+            MailState::Dead => "dead",
+        })
+    }
+}
+
+impl FromStr for MailState {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text {
+            "pending" => Ok(MailState::Pending),
+            "sent" => Ok(MailState::Sent),
+            "dead" => Ok(MailState::Dead),
+            other => Err(format!("unknown mail state \"{other}\" (pending, sent or dead)")),
+        }
+    }
+}
+
+/// A row of the outbox as workers and admins see it.
+#[derive(Debug, Clone, Serialize)]
+pub struct OutboxMail {
+    pub id: i64,
+    pub event_id: String,
+    pub position: i64,
+    pub recipient: String,
+    pub kind: String,
+    pub context: Value,
+    pub message_id: String,
+    pub state: MailState,
+    pub attempts: i32,
+    pub next_attempt_at: DateTime<Utc>,
+    pub last_error: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub sent_at: Option<DateTime<Utc>>,
+}
+
+#[derive(sqlx::FromRow)]
+struct MailRow {
+    id: i64,
+    event_id: String,
+    position: i64,
+    recipient: String,
+    kind: String,
+    context: String,
+    message_id: String,
+    state: String,
+    attempts: i32,
+    next_attempt_at: DateTime<Utc>,
+    last_error: Option<String>,
+    created_at: DateTime<Utc>,
+    sent_at: Option<DateTime<Utc>>,
+}
+
+impl TryFrom<MailRow> for OutboxMail {
+    type Error = StoreError;
+    fn try_from(row: MailRow) -> Result<Self, StoreError> {
+        let corrupt = |reason: String| StoreError::CorruptEvent { position: row.position, reason };
+        Ok(OutboxMail {
+            context: serde_json::from_str(&row.context).map_err(|e| corrupt(format!("outbox context: {e}")))?,
+            state: row.state.parse().map_err(corrupt)?,
+            id: row.id,
+            event_id: row.event_id,
+            position: row.position,
+            recipient: row.recipient,
+            kind: row.kind,
+            message_id: row.message_id,
+            attempts: row.attempts,
+            next_attempt_at: row.next_attempt_at,
+            last_error: row.last_error,
+            created_at: row.created_at,
+            sent_at: row.sent_at,
+        })
+    }
+}
+
+fn decode(rows: Vec<MailRow>) -> Result<Vec<OutboxMail>, StoreError> {
+    rows.into_iter().map(OutboxMail::try_from).collect()
+}
+
+const SQLITE_COLUMNS: &str = "id, event_id, position, recipient, kind, context, message_id, state, attempts, \
+     next_attempt_at, last_error, created_at, sent_at";
+const POSTGRES_COLUMNS: &str = "id, event_id::text AS event_id, position, recipient, kind, context::text AS context, \
+     message_id, state, attempts, next_attempt_at, last_error, created_at, sent_at";
+
+/// Inside the writer's transaction (SQLite): the rows travel as one JSON array.
+pub(crate) async fn insert_sqlite(tx: &mut Transaction<'static, Sqlite>, rows: &[OutboxRow]) -> Result<(), sqlx::Error> {
+    let rows: Vec<_> = rows
+        .iter()
+        .map(|r| {
+            let created = format_time(&r.created_at);
+            (r.event_id.to_string(), r.position, &r.recipient, r.kind, r.context.to_string(), &r.message_id, created)
+        })
+        .collect();
+    sqlx::query(
+        "INSERT INTO outbox (event_id, position, recipient, kind, context, message_id, next_attempt_at, created_at) \
+         SELECT r ->> 0, r ->> 1, r ->> 2, r ->> 3, r ->> 4, r ->> 5, r ->> 6, r ->> 6 \
+         FROM (SELECT value AS r FROM json_each(?1))",
+    )
+    .bind(serde_json::to_string(&rows).expect("rows serialize"))
+    .execute(&mut **tx)
+    .await
+    .map(drop)
+}
+
+/// Inside the writer's transaction (PostgreSQL): the rows travel as arrays.
+pub(crate) async fn insert_postgres(tx: &mut Transaction<'static, Postgres>, rows: &[OutboxRow]) -> Result<(), sqlx::Error> {
+    let column = |f: fn(&OutboxRow) -> String| rows.iter().map(f).collect::<Vec<_>>();
+    sqlx::query(
+        "INSERT INTO outbox (event_id, position, recipient, kind, context, message_id, next_attempt_at, created_at) \
+         SELECT e, p, r, k, c::jsonb, m, t, t \
+         FROM UNNEST($1::uuid[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::timestamptz[]) \
+           AS u(e, p, r, k, c, m, t)",
+    )
+    .bind(rows.iter().map(|r| r.event_id).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.position).collect::<Vec<_>>())
+    .bind(column(|r| r.recipient.clone()))
+    .bind(column(|r| r.kind.to_string()))
+    .bind(column(|r| r.context.to_string()))
+    .bind(column(|r| r.message_id.clone()))
+    .bind(rows.iter().map(|r| r.created_at).collect::<Vec<_>>())
+    .execute(&mut **tx)
+    .await
+    .map(drop)
+}
+
+impl EventStore {
+    /// Claims up to `limit` due mails for `lease`: nobody else claims them until the lease ends.
+    pub async fn claim_mail(&self, limit: i64, lease: std::time::Duration) -> Result<Vec<OutboxMail>, StoreError> {
+        let now = Utc::now();
+        let until = now + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::minutes(5));
+        let rows: Vec<MailRow> = match &self.db {
+            Database::Sqlite(pool) => {
+                sqlx::query_as(&format!(
+                    "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?1 WHERE id IN \
+                     (SELECT id FROM outbox WHERE state = 'pending' AND next_attempt_at <= ?2 ORDER BY id LIMIT ?3) \
+                     RETURNING {SQLITE_COLUMNS}"
+                ))
+                .bind(format_time(&until))
+                .bind(format_time(&now))
+                .bind(limit)
+                .fetch_all(pool)
+                .await?
+            }
+            Database::Postgres(pool) => {
+                sqlx::query_as(&format!(
+                    "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = $1 WHERE id IN \
+                     (SELECT id FROM outbox WHERE state = 'pending' AND next_attempt_at <= $2 ORDER BY id LIMIT $3 \
+                      FOR UPDATE SKIP LOCKED) \
+                     RETURNING {POSTGRES_COLUMNS}"
+                ))
+                .bind(until)
+                .bind(now)
+                .bind(limit)
+                .fetch_all(pool)
+                .await?
+            }
+        };
+        let mut mails = decode(rows)?;
+        mails.sort_by_key(|mail| mail.id);
+        Ok(mails)
+    }
+
+    pub async fn mail_sent(&self, id: i64) -> Result<(), StoreError> {
+        let now = Utc::now();
+        match &self.db {
+            Database::Sqlite(pool) => {
+                sqlx::query("UPDATE outbox SET state = 'sent', sent_at = ?1, last_error = NULL WHERE id = ?2")
+                    .bind(format_time(&now))
+                    .bind(id)
+                    .execute(pool)
+                    .await
+                    .map(drop)?
+            }
+            Database::Postgres(pool) => {
+                sqlx::query("UPDATE outbox SET state = 'sent', sent_at = $1, last_error = NULL WHERE id = $2")
+                    .bind(now)
+                    .bind(id)
+                    .execute(pool)
+                    .await
+                    .map(drop)?
+            }
+        };
+        Ok(())
+    }
+
+    /// A failed attempt: tried again at `retry_at`, or dead when there is none.
+    pub async fn mail_failed(&self, id: i64, error: &str, retry_at: Option<DateTime<Utc>>) -> Result<(), StoreError> {
+        let state = if retry_at.is_some() { MailState::Pending } else { MailState::Dead };
+        let due = retry_at.unwrap_or_else(Utc::now);
+        match &self.db {
+            Database::Sqlite(pool) => {
+                sqlx::query("UPDATE outbox SET state = ?1, next_attempt_at = ?2, last_error = ?3 WHERE id = ?4")
+                    .bind(state.to_string())
+                    .bind(format_time(&due))
+                    .bind(error)
+                    .bind(id)
+                    .execute(pool)
+                    .await
+                    .map(drop)?
+            }
+            Database::Postgres(pool) => {
+                sqlx::query("UPDATE outbox SET state = $1, next_attempt_at = $2, last_error = $3 WHERE id = $4")
+                    .bind(state.to_string())
+                    .bind(due)
+                    .bind(error)
+                    .bind(id)
+                    .execute(pool)
+                    .await
+                    .map(drop)?
+            }
+        };
+        Ok(())
+    }
+
+    /// Outbox rows after `after_id`, optionally in one state, in id order.
+    pub async fn outbox(&self, state: Option<MailState>, after_id: i64, limit: i64) -> Result<Vec<OutboxMail>, StoreError> {
+        let state = state.map(|s| s.to_string());
+        let rows: Vec<MailRow> = match &self.db {
+            Database::Sqlite(pool) => {
+                sqlx::query_as(&format!(
+                    "SELECT {SQLITE_COLUMNS} FROM outbox WHERE id > ?1 AND (?2 IS NULL OR state = ?2) ORDER BY id LIMIT ?3"
+                ))
+                .bind(after_id)
+                .bind(state)
+                .bind(limit)
+                .fetch_all(pool)
+                .await?
+            }
+            Database::Postgres(pool) => {
+                sqlx::query_as(&format!(
+                    "SELECT {POSTGRES_COLUMNS} FROM outbox WHERE id > $1 AND ($2::text IS NULL OR state = $2) \
+                     ORDER BY id LIMIT $3"
+                ))
+                .bind(after_id)
+                .bind(state)
+                .bind(limit)
+                .fetch_all(pool)
+                .await?
+            }
+        };
+        decode(rows)
+    }
+
+    /// Puts a dead mail back in the queue, due now. Answers the state it was in (None: no such
+    /// mail); only a dead mail is changed.
+    pub async fn retry_mail(&self, id: i64) -> Result<Option<MailState>, StoreError> {
+        let now = Utc::now();
+        let before: Option<String> = match &self.db {
+            Database::Sqlite(pool) => sqlx::query_scalar("SELECT state FROM outbox WHERE id = ?1").bind(id).fetch_optional(pool).await?,
+            Database::Postgres(pool) => sqlx::query_scalar("SELECT state FROM outbox WHERE id = $1").bind(id).fetch_optional(pool).await?,
+        };
+        let before = before
+            .map(|state| state.parse::<MailState>().map_err(|reason| StoreError::CorruptEvent { position: 0, reason }))
+            .transpose()?;
+        if before == Some(MailState::Dead) {
+            match &self.db {
+                Database::Sqlite(pool) => {
+                    sqlx::query("UPDATE outbox SET state = 'pending', attempts = 0, next_attempt_at = ?1 WHERE id = ?2 AND state = 'dead'")
+                        .bind(format_time(&now))
+                        .bind(id)
+                        .execute(pool)
+                        .await
+                        .map(drop)?
+                }
+                Database::Postgres(pool) => {
+                    sqlx::query("UPDATE outbox SET state = 'pending', attempts = 0, next_attempt_at = $1 WHERE id = $2 AND state = 'dead'")
+                        .bind(now)
+                        .bind(id)
+                        .execute(pool)
+                        .await
+                        .map(drop)?
+                }
+            };
+        }
+        Ok(before)
+    }
+
+    /// How many mails are in each state.
+    pub async fn outbox_counts(&self) -> Result<BTreeMap<String, i64>, StoreError> {
+        const SQL: &str = "SELECT state, COUNT(*) FROM outbox GROUP BY state";
+        let rows: Vec<(String, i64)> = match &self.db {
+            Database::Sqlite(pool) => sqlx::query_as(SQL).fetch_all(pool).await?,
+            Database::Postgres(pool) => sqlx::query_as(SQL).fetch_all(pool).await?,
+        };
+        Ok(rows.into_iter().collect())
+    }
+}
