@@ -21,7 +21,8 @@ pub struct RequestId(pub String);
 pub struct Caller {
     pub principal: Principal,
     pub request_id: String,
-    pub client_address: Option<String>,
+    /// Formatted only when an event records it.
+    client_address: Option<std::net::SocketAddr>,
     app: web::Data<AppState>,
 }
 
@@ -33,7 +34,7 @@ impl FromRequest for Caller {
         let app = request.app_data::<web::Data<AppState>>().cloned().expect("the app state is registered");
         let authorization = request.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).map(String::from);
         let request_id = request.extensions().get::<RequestId>().map(|id| id.0.clone()).unwrap_or_default();
-        let client_address = request.peer_addr().map(|address| address.ip().to_string());
+        let client_address = request.peer_addr();
         Box::pin(async move {
             let principal = app.auth.authenticate(&app.store, authorization.as_deref()).await?;
             Ok(Caller { principal, request_id, client_address, app })
@@ -97,7 +98,7 @@ impl Caller {
             actor: Some(self.principal.user.clone()),
             correlation_id: Some(self.request_id.clone()).filter(|id| !id.is_empty()),
             causation_id: None,
-            client_address: self.client_address.clone(),
+            client_address: self.client_address.map(|address| address.ip().to_string()),
         };
         Ok(self.app.store.execute(context, command, metadata).await?)
     }

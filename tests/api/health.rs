@@ -25,11 +25,7 @@ async fn postgres_liveness_and_readiness_answer() {
 #[tokio::test]
 async fn readiness_fails_with_retry_after_when_the_database_is_gone() {
     let app = spawn_app(Backend::Postgres).await;
-    let roleledger::store::DatabaseUrl::Postgres(url) = &app.db.url else { unreachable!() };
-    let name = url.rsplit('/').next().unwrap();
-    let admin = crate::support::postgres_admin_url();
-    let mut connection = <sqlx::PgConnection as sqlx::Connection>::connect(&admin).await.unwrap();
-    sqlx::Executor::execute(&mut connection, format!("DROP DATABASE {name} WITH (FORCE)").as_str()).await.unwrap();
+    drop_database(&app).await;
 
     let started = std::time::Instant::now();
     let ready = app.get("/readyz").await;
@@ -49,11 +45,7 @@ async fn writes_answer_503_with_retry_after_when_the_database_is_gone() {
     let app = crate::helpers::spawn_app(Backend::Postgres).await;
     app.bootstrap_admin("root").await;
     app.sign_in("root").await;
-    let roleledger::store::DatabaseUrl::Postgres(url) = &app.db.url else { unreachable!() };
-    let name = url.rsplit('/').next().unwrap();
-    let admin = crate::support::postgres_admin_url();
-    let mut connection = <sqlx::PgConnection as sqlx::Connection>::connect(&admin).await.unwrap();
-    sqlx::Executor::execute(&mut connection, format!("DROP DATABASE {name} WITH (FORCE)").as_str()).await.unwrap();
+    drop_database(&app).await;
 
     let started = std::time::Instant::now();
     let body = serde_json::json!({"id": "EGI", "kind": "project", "title": "EGI"});
@@ -64,4 +56,13 @@ async fn writes_answer_503_with_retry_after_when_the_database_is_gone() {
     // Reads are answered from memory meanwhile, also for a user whose sign-in cannot be recorded.
     assert_eq!(app.get_as("root", "/api/v1/me").await.status, 200);
     assert_eq!(app.get_as("newcomer", "/api/v1/me").await.status, 200);
+}
+
+/// Takes the server's PostgreSQL database away underneath it.
+async fn drop_database(app: &crate::helpers::TestApp) {
+    let roleledger::store::DatabaseUrl::Postgres(url) = &app.db.url else { unreachable!() };
+    let name = url.rsplit('/').next().unwrap();
+    let admin = crate::support::postgres_admin_url();
+    let mut connection = <sqlx::PgConnection as sqlx::Connection>::connect(&admin).await.unwrap();
+    sqlx::Executor::execute(&mut connection, format!("DROP DATABASE {name} WITH (FORCE)").as_str()).await.unwrap();
 }
