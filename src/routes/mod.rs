@@ -31,44 +31,45 @@ pub struct AppState {
     pub delivery: std::sync::Arc<crate::mail::DeliveryStats>,
 }
 
-/// The `/api/v1` routes.
+/// The `/api/v1` routes, one resource per path. Static paths come first: actix tries resources in
+/// order, and each path with a `{segment}` costs a regex match (the `check` route is the hot one).
 pub fn api(config: &mut web::ServiceConfig) {
+    use web::{delete, get, post, put, resource};
     config
-        .route("/me", web::get().to(me::me))
-        .route("/users/{id}/approver-scopes", web::get().to(me::approver_scopes))
-        .route("/scopes", web::post().to(scopes::create))
-        .route("/scopes", web::get().to(scopes::list))
-        .route("/scopes/{id}", web::get().to(scopes::show))
-        .route("/scopes/{id}", web::delete().to(scopes::delete))
-        .route("/roles", web::get().to(catalogue::list_roles))
-        .route("/roles", web::post().to(catalogue::create_role))
-        .route("/roles/{id}", web::get().to(catalogue::show_role))
-        .route("/roles/{id}", web::put().to(catalogue::edit_role))
-        .route("/roles/{id}", web::delete().to(catalogue::delete_role))
-        .route("/roles/{id}/duplicate", web::post().to(catalogue::duplicate_role))
-        .route("/teams", web::post().to(catalogue::create_team))
-        .route("/teams", web::get().to(catalogue::list_teams))
-        .route("/teams/{id}", web::get().to(catalogue::show_team))
-        .route("/teams/{id}/members/{user}", web::put().to(catalogue::add_member))
-        .route("/teams/{id}/members/{user}", web::delete().to(catalogue::remove_member))
-        .route("/requests", web::post().to(requests::create))
-        .route("/requests", web::get().to(requests::list))
-        .route("/requests/{id}", web::get().to(requests::show))
-        .route("/requests/{id}/approve", web::post().to(requests::approve))
-        .route("/requests/{id}/reject", web::post().to(requests::reject))
-        .route("/requests/{id}/cancel", web::post().to(requests::cancel))
-        .route("/grants", web::post().to(grants::assign))
-        .route("/grants", web::get().to(grants::list))
-        .route("/grants/{id}", web::get().to(grants::show))
-        .route("/grants/{id}/revoke", web::post().to(grants::revoke))
-        .route("/check", web::get().to(check::check))
-        .route("/tokens", web::post().to(tokens::create))
-        .route("/tokens", web::get().to(tokens::list))
-        .route("/tokens/{id}", web::delete().to(tokens::revoke))
-        .route("/outbox", web::get().to(outbox::list))
-        .route("/outbox/{id}/retry", web::post().to(outbox::retry))
-        .route("/events", web::get().to(log::events))
-        .route("/audit/verify", web::get().to(log::verify));
+        .service(resource("/check").route(get().to(check::check)))
+        .service(resource("/me").route(get().to(me::me)))
+        .service(resource("/scopes").route(post().to(scopes::create)).route(get().to(scopes::list)))
+        .service(resource("/roles").route(get().to(catalogue::list_roles)).route(post().to(catalogue::create_role)))
+        .service(resource("/teams").route(post().to(catalogue::create_team)).route(get().to(catalogue::list_teams)))
+        .service(resource("/requests").route(post().to(requests::create)).route(get().to(requests::list)))
+        .service(resource("/grants").route(post().to(grants::assign)).route(get().to(grants::list)))
+        .service(resource("/tokens").route(post().to(tokens::create)).route(get().to(tokens::list)))
+        .service(resource("/outbox").route(get().to(outbox::list)))
+        .service(resource("/events").route(get().to(log::events)))
+        .service(resource("/audit/verify").route(get().to(log::verify)))
+        .service(resource("/users/{id}/approver-scopes").route(get().to(me::approver_scopes)))
+        .service(resource("/scopes/{id}").route(get().to(scopes::show)).route(delete().to(scopes::delete)))
+        .service(
+            resource("/roles/{id}")
+                .route(get().to(catalogue::show_role))
+                .route(put().to(catalogue::edit_role))
+                .route(delete().to(catalogue::delete_role)),
+        )
+        .service(resource("/roles/{id}/duplicate").route(post().to(catalogue::duplicate_role)))
+        .service(resource("/teams/{id}").route(get().to(catalogue::show_team)))
+        .service(
+            resource("/teams/{id}/members/{user}")
+                .route(put().to(catalogue::add_member))
+                .route(delete().to(catalogue::remove_member)),
+        )
+        .service(resource("/requests/{id}").route(get().to(requests::show)))
+        .service(resource("/requests/{id}/approve").route(post().to(requests::approve)))
+        .service(resource("/requests/{id}/reject").route(post().to(requests::reject)))
+        .service(resource("/requests/{id}/cancel").route(post().to(requests::cancel)))
+        .service(resource("/grants/{id}").route(get().to(grants::show)))
+        .service(resource("/grants/{id}/revoke").route(post().to(grants::revoke)))
+        .service(resource("/tokens/{id}").route(delete().to(tokens::revoke)))
+        .service(resource("/outbox/{id}/retry").route(post().to(outbox::retry)));
 }
 
 /// A JSON body that may be left out (then its default): decisions without a comment.
