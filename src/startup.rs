@@ -3,7 +3,11 @@ use std::{net::TcpListener, sync::Arc, time::Instant};
 use actix_web::{
     body::MessageBody,
     dev::{Server, Service, ServiceRequest, ServiceResponse},
-    http::header::{HeaderName, HeaderValue},
+    http::{
+        header::{HeaderName, HeaderValue},
+        StatusCode,
+    },
+    middleware::ErrorHandlers,
     web, App, HttpMessage, HttpServer,
 };
 use tracing::Span;
@@ -90,6 +94,7 @@ fn serve(listener: TcpListener, app: AppState) -> std::io::Result<Server> {
     let app = web::Data::new(app);
     let server = HttpServer::new(move || {
         App::new()
+            .wrap(ErrorHandlers::new().handler(StatusCode::METHOD_NOT_ALLOWED, problem::method_not_allowed))
             .wrap(TracingLogger::<RequestSpan>::new())
             .wrap_fn(|request, service| {
                 let id = request_id(&request);

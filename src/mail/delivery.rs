@@ -15,8 +15,8 @@ use chrono::Utc;
 use super::Mailer;
 use crate::store::EventStore;
 
-/// How many mails one claim takes.
-const CLAIM_BATCH: i64 = 10;
+/// How many mails one claim takes (and one statement marks sent).
+const CLAIM_BATCH: i64 = 50;
 /// How long a claimed mail is reserved for its worker; longer than an SMTP attempt may take.
 const LEASE: Duration = Duration::from_secs(300);
 
@@ -70,13 +70,10 @@ pub fn spawn_delivery(store: EventStore, mailer: Arc<Mailer>, policy: RetryPolic
         loop {
             match store.claim_mail(CLAIM_BATCH, LEASE).await {
                 Ok(mails) if !mails.is_empty() => {
+                    let mut sent = Vec::with_capacity(mails.len());
                     for mail in mails {
-                        let outcome = mailer.send(&mail).await;
-                        let marked = match outcome {
-                            Ok(()) => {
-                                stats.sent.fetch_add(1, Ordering::Relaxed);
-                                store.mail_sent(mail.id).await
-                            }
+                        match mailer.send(&mail).await {
+                            Ok(()) => sent.push(mail.id),
                             Err(error) => {
                                 stats.failed.fetch_add(1, Ordering::Relaxed);
                                 let retry_at = policy.backoff(mail.attempts).map(|wait| Utc::now() + wait);
@@ -84,13 +81,16 @@ pub fn spawn_delivery(store: EventStore, mailer: Arc<Mailer>, policy: RetryPolic
                                     stats.dead.fetch_add(1, Ordering::Relaxed);
                                 }
                                 tracing::warn!(id = mail.id, attempts = mail.attempts, dead = retry_at.is_none(), %error, "mail not sent");
-                                store.mail_failed(mail.id, &error.to_string(), retry_at).await
+                                if let Err(error) = store.mail_failed(mail.id, &error.to_string(), retry_at).await {
+                                    tracing::warn!(id = mail.id, %error, "cannot record a failed attempt");
+                                }
                             }
-                        };
-                        if let Err(error) = marked {
-                            // The lease runs out and the mail is claimed again (same Message-ID).
-                            tracing::warn!(id = mail.id, %error, "cannot record a mail's delivery");
                         }
+                    }
+                    stats.sent.fetch_add(sent.len() as u64, Ordering::Relaxed);
+                    if let Err(error) = store.mails_sent(&sent).await {
+                        // Their leases run out and they are claimed again (same Message-IDs).
+                        tracing::warn!(mails = sent.len(), %error, "cannot record deliveries");
                     }
                 }
                 Ok(_) => tokio::time::sleep(policy.poll).await,

@@ -1,7 +1,9 @@
 //! The HTTP layer's one error type, and its one mapping to `application/problem+json`.
 
 use actix_web::{
+    dev::ServiceResponse,
     error::{JsonPayloadError, PathError, QueryPayloadError},
+    middleware::ErrorHandlerResponse,
     http::{header, StatusCode},
     HttpRequest, HttpResponse, ResponseError,
 };
@@ -145,6 +147,16 @@ pub fn query_error(error: QueryPayloadError, _request: &HttpRequest) -> actix_we
 
 pub fn path_error(error: PathError, _request: &HttpRequest) -> actix_web::Error {
     ApiError::NotFound(format!("the path ({error})")).into()
+}
+
+/// A path served, asked with a method it does not take: the same problem shape as every error.
+pub fn method_not_allowed<B>(response: ServiceResponse<B>) -> actix_web::Result<ErrorHandlerResponse<B>> {
+    let (request, _) = response.into_parts();
+    let detail = format!("{} does not take {}", request.path(), request.method());
+    let answer = HttpResponse::MethodNotAllowed()
+        .content_type("application/problem+json")
+        .body(problem_body(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", &detail));
+    Ok(ErrorHandlerResponse::Response(ServiceResponse::new(request, answer).map_into_right_body()))
 }
 
 /// Any path that is no route.

@@ -226,21 +226,28 @@ impl EventStore {
         Ok(mails)
     }
 
-    pub async fn mail_sent(&self, id: i64) -> Result<(), StoreError> {
+    /// Marks mails sent, in one statement.
+    pub async fn mails_sent(&self, ids: &[i64]) -> Result<(), StoreError> {
+        if ids.is_empty() {
+            return Ok(());
+        }
         let now = Utc::now();
         match &self.db {
             Database::Sqlite(pool) => {
-                sqlx::query("UPDATE outbox SET state = 'sent', sent_at = ?1, last_error = NULL WHERE id = ?2")
-                    .bind(format_time(&now))
-                    .bind(id)
-                    .execute(pool)
+                sqlx::query(
+                    "UPDATE outbox SET state = 'sent', sent_at = ?1, last_error = NULL \
+                     WHERE id IN (SELECT value FROM json_each(?2))",
+                )
+                .bind(format_time(&now))
+                .bind(serde_json::to_string(ids).expect("ids serialize"))
+                .execute(pool)
                     .await
                     .map(drop)?
             }
             Database::Postgres(pool) => {
-                sqlx::query("UPDATE outbox SET state = 'sent', sent_at = $1, last_error = NULL WHERE id = $2")
+                sqlx::query("UPDATE outbox SET state = 'sent', sent_at = $1, last_error = NULL WHERE id = ANY($2)")
                     .bind(now)
-                    .bind(id)
+                    .bind(ids)
                     .execute(pool)
                     .await
                     .map(drop)?

@@ -43,6 +43,7 @@ async fn bad_input_gets_a_clear_error_and_writes_nothing(backend: Backend) {
     app.get_as("root", "/api/v1/grants?as_of=yesterday").await.assert_problem(400, "bad_query");
     app.get_as("alice", "/api/v1/check?user=alice").await.assert_problem(400, "bad_query");
     app.get_as("alice", "/api/v1/nowhere").await.assert_problem(404, "not_found");
+    app.call(Method::PATCH, "/api/v1/requests", Some(&token), None).await.assert_problem(405, "method_not_allowed");
     app.get_as("alice", "/api/v1/requests/not-a-uuid").await.assert_problem(404, "not_found");
     assert_eq!(app.head().await, head, "bad input wrote nothing");
 }
