@@ -18,6 +18,7 @@ macro_rules! on_both_backends {
 
 mod authorization;
 mod cli;
+mod concurrency;
 mod egi_story;
 mod health;
 mod helpers;
