@@ -20,6 +20,7 @@ mod authorization;
 mod cli;
 mod concurrency;
 mod egi_story;
+mod fuzz;
 mod health;
 mod helpers;
 mod hygiene;
