@@ -64,6 +64,7 @@ pub fn api(config: &mut web::ServiceConfig) {
         .route("/tokens", web::get().to(tokens::list))
         .route("/tokens/{id}", web::delete().to(tokens::revoke))
         .route("/events", web::get().to(log::events))
+        .route("/events/live", web::get().to(log::live))
         .route("/audit/verify", web::get().to(log::verify));
 }
 

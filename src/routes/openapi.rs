@@ -19,7 +19,7 @@ use super::{catalogue, check, grants, health, log, me, metrics, requests, scopes
         grants::assign, grants::list, grants::show, grants::revoke,
         check::check,
         tokens::create, tokens::list, tokens::revoke,
-        log::events, log::verify,
+        log::events, log::live, log::verify,
     ),
     modifiers(&BearerAuth),
     security(("bearer" = [])),
