@@ -71,7 +71,7 @@ pub async fn assign(caller: Caller, body: web::Json<NewGrant>) -> Result<HttpRes
     let events = caller.execute(Command::AssignRole { subject, role, scope, reason, duration }).await?;
     let id = events
         .iter()
-        .find_map(|e| match Event::from_parts(&e.event_type, e.data.clone()) {
+        .find_map(|e| match Event::from_parts(&e.event_type, &e.data) {
             Ok(Event::RoleGranted { grant, .. }) => Some(grant),
             _ => None,
         })
@@ -113,7 +113,8 @@ pub async fn list(caller: Caller, query: web::Query<GrantQuery>) -> Result<HttpR
             let wanted = |model: &DomainModel, grant: &Grant| {
                 query.wants(grant) && may_see(&caller, model.state(), model.workflow(), grant, now)
             };
-            let past = caller.app().store.grants_as_of(moment, wanted).await?;
+            let holder = query.user.clone().map(Subject::User).or_else(|| query.team.clone().map(Subject::Team));
+            let past = caller.app().store.grants_as_of(moment, holder.as_ref(), wanted).await?;
             past.grants.iter().map(|grant| (grant.id.to_string(), GrantView::new(grant, past.judged_at))).collect()
         }
         None => caller.read(|state, workflow| {

@@ -73,7 +73,7 @@ fn parse_id(text: &str) -> Result<Uuid, ApiError> {
 }
 
 fn created_request(events: &[RecordedEvent]) -> Option<Uuid> {
-    events.iter().find_map(|e| match Event::from_parts(&e.event_type, e.data.clone()) {
+    events.iter().find_map(|e| match Event::from_parts(&e.event_type, &e.data) {
         Ok(Event::RoleRequested { request, .. }) => Some(request),
         _ => None,
     })

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Deserializer};
 
 use super::RecordedEvent;
-use crate::domain::{Event, GrantId};
+use crate::domain::{Event, GrantId, Subject};
 
 /// A moment of the log's history: a log position (everything up to and including that event) or
 /// an RFC 3339 time (everything recorded at or before it).
@@ -84,14 +84,17 @@ pub(super) struct Validity {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct GrantHistory {
     grants: HashMap<GrantId, Validity>,
+    /// Each holder's grants, so that "who held what" for one user or team reads only theirs.
+    by_subject: HashMap<Subject, Vec<GrantId>>,
 }
 
 impl GrantHistory {
     /// Notes the grant events among the log's events, in log order.
     pub(super) fn record(&mut self, event: &Event, recorded: &RecordedEvent) {
         match event {
-            Event::RoleGranted { grant, .. } => {
+            Event::RoleGranted { grant, subject, .. } => {
                 self.grants.insert(*grant, Validity { granted: Mark::of(recorded), ended: None });
+                self.by_subject.entry(subject.clone()).or_default().push(*grant);
             }
             Event::GrantRevoked { grant, .. } | Event::GrantExpired { grant, .. } => {
                 if let Some(validity) = self.grants.get_mut(grant) {
@@ -106,13 +109,23 @@ impl GrantHistory {
         self.grants.iter()
     }
 
-    /// The grants that the log held as active at the moment: granted by then, not yet revoked
-    /// or expired. (Whether one had passed its own end date is the caller's to judge.)
-    pub fn active_at(&self, moment: Moment) -> impl Iterator<Item = &GrantId> + '_ {
-        self.grants.iter().filter_map(move |(id, validity)| {
-            let active = validity.granted.reached_by(&moment) && !validity.ended.is_some_and(|end| end.reached_by(&moment));
-            active.then_some(id)
-        })
+    /// The grants (of `holder` only, when given) that the log held as active at the moment:
+    /// granted by then, not yet revoked or expired. (Whether one had passed its own end date is
+    /// the caller's to judge.)
+    pub fn active_at<'h>(&'h self, moment: Moment, holder: Option<&Subject>) -> Box<dyn Iterator<Item = &'h GrantId> + 'h> {
+        let active = move |validity: &Validity| {
+            validity.granted.reached_by(&moment) && !validity.ended.is_some_and(|end| end.reached_by(&moment))
+        };
+        match holder {
+            None => Box::new(self.grants.iter().filter(move |(_, validity)| active(validity)).map(|(id, _)| id)),
+            Some(holder) => Box::new(
+                self.by_subject
+                    .get(holder)
+                    .into_iter()
+                    .flatten()
+                    .filter(move |id| self.grants.get(*id).is_some_and(active)),
+            ),
+        }
     }
 }
 

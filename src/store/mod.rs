@@ -43,7 +43,7 @@ pub use verify::{VerifyProblem, VerifyReport};
 use backend::Database;
 
 use crate::{
-    domain::{Command, Context, DomainError, Grant},
+    domain::{Command, Context, DomainError, Grant, Subject},
     workflow::Workflow,
 };
 
@@ -258,11 +258,13 @@ impl EventStore {
         SelectedEvents::new(self, selection)
     }
 
-    /// The grants as they stood at a moment of the log, among those `wanted`, from each grant's
-    /// validity history (no replay). A position beyond the read model means its last position.
+    /// The grants (of `holder` only, when given) as they stood at a moment of the log, among
+    /// those `wanted`, from each grant's validity history (no replay). A position beyond the
+    /// read model means its last position.
     pub async fn grants_as_of(
         &self,
         moment: Moment,
+        holder: Option<&Subject>,
         wanted: impl Fn(&DomainModel, &Grant) -> bool,
     ) -> Result<GrantsAsOf, StoreError> {
         // End dates are judged at the moment's time: the time given, or the recorded time of
@@ -278,7 +280,7 @@ impl EventStore {
                 }
             }
         };
-        let grants = self.read_model(|model| model.grants_as_of(moment, judged_at, |grant| wanted(model, grant)))?;
+        let grants = self.read_model(|model| model.grants_as_of(moment, judged_at, holder, |grant| wanted(model, grant)))?;
         Ok(GrantsAsOf { judged_at, grants })
     }
 

@@ -10,7 +10,7 @@ use std::{
 use chrono::{DateTime, Utc};
 
 use crate::{
-    domain::{Event, Grant, GrantStatus, State},
+    domain::{Event, Grant, GrantStatus, State, Subject},
     workflow::Workflow,
 };
 
@@ -83,12 +83,18 @@ impl DomainModel {
         self.versions.get(stream).copied()
     }
 
-    /// The grants as they stood at the moment: granted by then and not yet revoked or expired in
+    /// The grants (of `holder` only, when given) as they stood at the moment: granted by then and not yet revoked or expired in
     /// the log, and within their own start and end at `judged_at` (a grant past its end gives
     /// nothing, whether or not its expiry was written). Shown as they stood then: active.
-    pub fn grants_as_of(&self, moment: Moment, judged_at: DateTime<Utc>, wanted: impl Fn(&Grant) -> bool) -> Vec<Grant> {
+    pub(super) fn grants_as_of(
+        &self,
+        moment: Moment,
+        judged_at: DateTime<Utc>,
+        holder: Option<&Subject>,
+        wanted: impl Fn(&Grant) -> bool,
+    ) -> Vec<Grant> {
         self.history
-            .active_at(moment)
+            .active_at(moment, holder)
             .filter_map(|id| self.state.grant(id))
             .filter(|grant| wanted(grant))
             .map(|grant| Grant { status: GrantStatus::Active, ..grant.clone() })
@@ -125,7 +131,7 @@ impl DomainModel {
     /// appends) move the position and the stream version only.
     pub(super) fn apply(&mut self, event: &RecordedEvent) {
         debug_assert_eq!(event.position, self.position + 1, "events are folded in log order");
-        match Event::from_parts(&event.event_type, event.data.clone()) {
+        match Event::from_parts(&event.event_type, &event.data) {
             Ok(domain_event) => {
                 self.history.record(&domain_event, event);
                 self.state.apply(&self.workflow, &domain_event);

@@ -146,7 +146,7 @@ async fn grants_as_of_any_moment_equal_a_replay_up_to_it(backend: Backend) {
     let workflow = workflow();
     let log = whole_log(&app.store).await;
     assert!(log.windows(2).all(|w| w[0].recorded_at <= w[1].recorded_at), "one process records times in order");
-    let events: Vec<Option<Event>> = log.iter().map(|e| Event::from_parts(&e.event_type, e.data.clone()).ok()).collect();
+    let events: Vec<Option<Event>> = log.iter().map(|e| Event::from_parts(&e.event_type, &e.data).ok()).collect();
     let (first, last) = (log[0].recorded_at, log[log.len() - 1].recorded_at);
     let span = (last - first).num_microseconds().unwrap() + 1_000_000;
     let mut rng = Rng(seed ^ 0x9E37_79B9_7F4A_7C15);
