@@ -929,7 +929,7 @@ fn events_round_trip_through_type_and_data() {
         },
     );
     for event in &world.events {
-        let rebuilt = Event::from_parts(event.event_type(), event.data()).unwrap();
+        let rebuilt = Event::from_parts(event.event_type(), &event.data()).unwrap();
         assert_eq!(&rebuilt, event);
     }
     let streams: Vec<String> = world.events.iter().map(Event::stream_id).collect();

@@ -12,10 +12,11 @@ use super::{
     optional_body,
     paging::PageQuery,
     problem::ApiError,
-    views::{EventView, RequestView},
+    views::RequestView,
 };
 use crate::{
     domain::{Command, Event, Request, RequestStatus, State},
+    store::RecordedEvent,
     workflow::{Action, Duration, Workflow},
 };
 
@@ -71,8 +72,8 @@ fn parse_id(text: &str) -> Result<Uuid, ApiError> {
     text.parse().map_err(|_| ApiError::NotFound(format!("request {text}")))
 }
 
-fn created_request(events: &[crate::store::RecordedEvent]) -> Option<Uuid> {
-    events.iter().find_map(|e| match Event::from_parts(&e.event_type, e.data.clone()) {
+fn created_request(events: &[RecordedEvent]) -> Option<Uuid> {
+    events.iter().find_map(|e| match Event::from_parts(&e.event_type, &e.data) {
         Ok(Event::RoleRequested { request, .. }) => Some(request),
         _ => None,
     })
@@ -127,11 +128,13 @@ pub async fn list(caller: Caller, query: web::Query<RequestQuery>) -> Result<Htt
     Ok(HttpResponse::Ok().json(paging.page(items)?))
 }
 
+/// An event of the request's history: the event as the log holds it (its metadata names the
+/// actor and the client's address), with the actor repeated on top for readers.
 #[derive(Debug, Serialize)]
-struct HistoryEntry {
+struct HistoryEntry<'e> {
     #[serde(flatten)]
-    event: EventView,
-    actor: Option<String>,
+    event: &'e RecordedEvent,
+    actor: Option<&'e str>,
 }
 
 #[utoipa::path(get, path = "/api/v1/requests/{id}", tag = "requests", params(("id" = String, Path,)),
@@ -154,7 +157,7 @@ pub async fn show(caller: Caller, id: web::Path<String>) -> Result<HttpResponse,
     }
     history.sort_by_key(|e| e.position);
     let history: Vec<HistoryEntry> =
-        history.iter().map(|e| HistoryEntry { event: EventView::new(e), actor: e.metadata.actor.clone() }).collect();
+        history.iter().map(|event| HistoryEntry { event, actor: event.metadata.actor.as_deref() }).collect();
     let mut body = serde_json::to_value(&view).unwrap_or_default();
     body["history"] = serde_json::to_value(history).unwrap_or_default();
     body["deciders"] = serde_json::Value::from(deciders);

@@ -32,6 +32,11 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
     spawn_app_with(backend, |_| {}).await
 }
 
+/// Starts the real server over a database that already holds a log.
+pub async fn spawn_app_on(db: TestDatabase) -> TestApp {
+    start(Arc::new(db), |_| {}).await
+}
+
 /// Like `spawn_app`, with settings changed first.
 pub async fn spawn_app_with(backend: Backend, change: impl FnOnce(&mut Settings)) -> TestApp {
     start(Arc::new(TestDatabase::new(backend).await), change).await
@@ -173,6 +178,19 @@ impl TestApp {
 
     pub async fn delete_as(&self, user: &str, path: &str) -> Answer {
         self.call(Method::DELETE, path, Some(&token_for(user)), None).await
+    }
+
+    /// Runs the real `roleledger` binary on this server's database (from the crate's folder, so
+    /// that the default workflow file is found).
+    pub fn cli(&self, args: &[&str]) -> std::process::Output {
+        std::process::Command::new(env!("CARGO_BIN_EXE_roleledger"))
+            .args(args)
+            .args(["--database", &self.db.url.to_string()])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .env_remove("ROLELEDGER_DATABASE")
+            .env_remove("ROLELEDGER_CONFIG")
+            .output()
+            .expect("the binary runs")
     }
 
     /// Makes `user` an administrator, as `roleledger bootstrap-admin` does.

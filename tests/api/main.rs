@@ -16,6 +16,7 @@ macro_rules! on_both_backends {
     };
 }
 
+mod audit;
 mod authorization;
 mod cli;
 mod concurrency;
