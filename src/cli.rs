@@ -12,7 +12,7 @@ use crate::{
     startup::Application,
     store::{EventStore, ExecuteError, Metadata, Migrations},
     telemetry,
-    workflow::{Duration, Workflow, ADMIN, GLOBAL},
+    workflow::{Duration, Summary, Workflow, ADMIN, GLOBAL},
 };
 
 #[derive(Debug, Parser)]
@@ -30,7 +30,11 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the HTTP server (applies pending migrations first).
-    Serve,
+    Serve {
+        /// Only validate the workflow file and print what it says; opens no database.
+        #[arg(long)]
+        check: bool,
+    },
     /// Apply pending database migrations and exit.
     Migrate,
     /// Check the hash chain and stream versions; exit 1 naming the first bad position.
@@ -87,7 +91,12 @@ async fn execute(cli: Cli) -> Result<ExitCode, String> {
     let settings = Settings::load(cli.config.as_deref(), cli.options).map_err(|e| e.to_string())?;
     let open = |migrations| open_store(&settings, migrations, None);
     match cli.command {
-        Command::Serve => {
+        Command::Serve { check: true } => {
+            let workflow = Workflow::from_file(&settings.workflow).map_err(|e| e.to_string())?;
+            print!("{}", Summary(&workflow));
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Serve { check: false } => {
             let app = Application::build(&settings).await.map_err(|e| e.to_string())?;
             tracing::info!(port = app.port(), database = %settings.database, "roleledger is listening");
             if let JwtKeys::Development(file) = &settings.jwt.keys {

@@ -17,7 +17,9 @@ macro_rules! on_both_backends {
 }
 
 mod authorization;
+mod clarive;
 mod cli;
+mod clustercockpit;
 mod concurrency;
 mod egi_story;
 mod fuzz;
@@ -25,4 +27,6 @@ mod health;
 mod helpers;
 mod hygiene;
 mod mail;
+mod rancher;
 mod tokens;
+mod ucp;
