@@ -37,6 +37,9 @@ impl fmt::Display for Summary<'_> {
             if !role.includes.is_empty() {
                 traits.push(format!("includes {}", role.includes.join(", ")));
             }
+            if let Some(mailbox) = &role.mailbox {
+                traits.push(format!("mailbox {mailbox}"));
+            }
             if !role.permissions.is_empty() {
                 traits.push(format!("gives {}", role.permissions.join(" ")));
             }
@@ -61,6 +64,9 @@ impl fmt::Display for Summary<'_> {
         };
         let edits = if settings.roles_editable { "editable" } else { "immutable" };
         writeln!(f, "roles at run time: {edits}; deleting one in use {on_delete}")?;
+        for (a, b) in &settings.incompatible {
+            writeln!(f, "incompatible: {a} and {b}")?;
+        }
         let defaults: Vec<String> = settings.default_roles.iter().map(|d| format!("{}@{}", d.role, d.scope)).collect();
         if !defaults.is_empty() {
             writeln!(f, "every new user receives: {}", defaults.join(", "))?;

@@ -253,7 +253,9 @@ fn serve_check_summarises_each_shipped_workflow_without_a_database() {
             "clarive",
             &[
                 "  role change-manager: decided by release-manager@same; stages release manager (1), second release manager (1)",
+                "  release-manager: on project; decides; mailbox {scope}-release@example.org; gives action.job.* !action.job.delete",
                 "roles at run time: editable; deleting one in use revokes its grants",
+                "incompatible: developer and change-manager",
             ],
         ),
         (
