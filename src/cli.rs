@@ -14,7 +14,7 @@ use crate::{
     startup::Application,
     store::{EventSelection, EventStore, ExecuteError, ExportFormat, Metadata, Migrations, Moment},
     telemetry,
-    workflow::{Duration, Workflow, ADMIN, GLOBAL},
+    workflow::{Duration, Summary, Workflow, ADMIN, GLOBAL},
 };
 
 #[derive(Debug, Parser)]
@@ -32,7 +32,11 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the HTTP server (applies pending migrations first).
-    Serve,
+    Serve {
+        /// Only validate the workflow file and print what it says; opens no database.
+        #[arg(long)]
+        check: bool,
+    },
     /// Apply pending database migrations and exit.
     Migrate,
     /// Check the hash chain, stream versions and projections; exit 1 naming the first bad position.
@@ -128,7 +132,12 @@ async fn execute(cli: Cli) -> Result<ExitCode, String> {
     let settings = Settings::load(cli.config.as_deref(), cli.options).map_err(|e| e.to_string())?;
     let open = |migrations| open_store(&settings, migrations, None);
     match cli.command {
-        Command::Serve => {
+        Command::Serve { check: true } => {
+            let workflow = Workflow::from_file(&settings.workflow).map_err(|e| e.to_string())?;
+            print!("{}", Summary(&workflow));
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Serve { check: false } => {
             let app = Application::build(&settings).await.map_err(|e| e.to_string())?;
             tracing::info!(port = app.port(), database = %settings.database, "roleledger is listening");
             if let JwtKeys::Development(file) = &settings.jwt.keys {

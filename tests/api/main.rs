@@ -18,7 +18,9 @@ macro_rules! on_both_backends {
 
 mod audit;
 mod authorization;
+mod clarive;
 mod cli;
+mod clustercockpit;
 mod concurrency;
 mod egi_story;
 mod fuzz;
@@ -26,4 +28,6 @@ mod health;
 mod helpers;
 mod hygiene;
 mod mail;
+mod rancher;
 mod tokens;
+mod ucp;
