@@ -14,7 +14,7 @@ use roleledger::{
 use serde_json::{json, Value};
 
 use crate::{
-    helpers::{default_workflow, spawn_app, spawn_app_on, token_for, TestApp},
+    helpers::{default_workflow, spawn_app, spawn_app_over, token_for, TestApp},
     support::{tamperings, unguard_log, Backend, TestDatabase},
 };
 
@@ -237,7 +237,7 @@ async fn export_then_import_gives_the_same_head_projections_and_events(backend: 
         let again = import_into(&db, file);
         assert_eq!(again.status.code(), Some(2));
         assert!(String::from_utf8_lossy(&again.stderr).contains("import only into an empty one"));
-        let copy = spawn_app_on(db).await;
+        let copy = spawn_app_over(db).await;
         assert_eq!(whole_log(&copy.store).await, original, "{target:?}: positions, versions, ids, times, metadata, hashes");
         assert_eq!(copy.get_as("root", "/api/v1/audit/verify").await.body, verified, "{target:?}");
         assert_eq!(copy.get_as("root", &as_of).await.body, grants, "{target:?}");

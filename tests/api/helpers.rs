@@ -44,7 +44,7 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
 }
 
 /// Starts the real server over a database that already holds a log.
-pub async fn spawn_app_on(db: TestDatabase) -> TestApp {
+pub async fn spawn_app_over(db: TestDatabase) -> TestApp {
     start(Arc::new(db), |_| {}).await
 }
 
