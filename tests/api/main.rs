@@ -17,6 +17,7 @@ macro_rules! on_both_backends {
 }
 
 mod authorization;
+mod browser;
 mod cli;
 mod concurrency;
 mod egi_story;
@@ -26,3 +27,4 @@ mod helpers;
 mod hygiene;
 mod mail;
 mod tokens;
+mod web;
