@@ -242,7 +242,27 @@ async fn a_request_made_on_the_page_is_decided_on_the_page(backend: Backend) {
     assert!(!manager.page("/ui/decide").await.contains(&id), "decided requests leave the queue");
 }
 
+async fn a_scope_page_shows_the_grants_and_requests_the_api_shows(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let request = world(&app).await;
+    app.assign("root", "deputy", "site-operations-deputy-manager", "SITE_A").await;
+    let page = |user: &'static str| {
+        let app = &app;
+        async move { Web::sign_in(app, user).await.page("/ui/scopes/SITE_A").await }
+    };
+    let manager = page("manager").await;
+    assert!(manager.contains("deputy") && manager.contains(&request), "the manager sees who holds what and waits: {manager}");
+    let outsider = page("outsider").await;
+    assert!(!outsider.contains("deputy") && !outsider.contains(&request), "another site's manager sees neither: {outsider}");
+    let alice = page("alice").await;
+    assert!(alice.contains(&request) && !alice.contains("deputy"), "the requester sees her request only: {alice}");
+    assert!(page("root").await.contains("deputy"), "admins see everything");
+    let unknown = Web::sign_in(&app, "alice").await.get("/ui/scopes/NOPE").await;
+    assert_eq!(unknown.status(), 404);
+}
+
 on_both_backends!(
+    a_scope_page_shows_the_grants_and_requests_the_api_shows,
     signing_in_sets_a_strict_http_only_session_cookie,
     development_mode_signs_in_a_picked_user,
     pages_redirect_to_sign_in_when_signed_out,

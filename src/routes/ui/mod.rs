@@ -38,6 +38,7 @@ pub fn scope() -> impl actix_web::dev::HttpServiceFactory {
         .service(resource("/request").route(get().to(pages::request_form)).route(post().to(pages::request)))
         .service(resource("/decide").route(get().to(pages::decide_list)))
         .service(resource("/requests/{id}").route(get().to(pages::request_page_of)))
+        .service(resource("/scopes/{id}").route(get().to(pages::scope_page)))
         .service(resource("/requests/{id}/decide").route(post().to(pages::decide)))
         .service(resource("/requests/{id}/cancel").route(post().to(pages::cancel)))
 }

@@ -15,10 +15,12 @@ use crate::{
     auth::{AuthError, LoginClaims},
     domain::{Command, RequestDecider},
     routes::{
+        grants,
         me::{held_grants, HeldGrant},
         problem::ApiError,
-        requests::{created_request, details, parse_id, stages, RequestDetails},
-        views::RequestView,
+        requests::{self, created_request, details, parse_id, stages, RequestDetails},
+        scopes::show_scope,
+        views::{GrantView, RequestView, ScopeView},
     },
     workflow::Duration,
 };
@@ -341,4 +343,35 @@ pub async fn request_page_of(session: Session, id: web::Path<String>) -> Result<
     let deciders = deciders.into_iter().map(decider_name).collect();
     let mine = view.user == session.caller.user();
     html(RequestDetailPage { head: Some(header(&session)?), csrf: session.csrf_token(), request: view, timeline, deciders, mine })
+}
+
+#[derive(Template)]
+#[template(path = "web/scope.html")]
+struct ScopePage {
+    head: Option<Header>,
+    scope: ScopeView,
+    /// The grants on it that the API would show this user.
+    grants: Vec<GrantView>,
+    /// Its pending requests that the API would show this user, oldest first.
+    pending: Vec<RequestView>,
+}
+
+pub async fn scope_page(session: Session, id: web::Path<String>) -> Result<HttpResponse, PageError> {
+    let caller = &session.caller;
+    let scope = show_scope(caller, &id)?;
+    let now = Utc::now();
+    let (grants, pending) = caller.read(|state, workflow| {
+        let grants = state
+            .grants_on(&scope.id)
+            .filter(|g| g.gives_at(now) && grants::may_see(caller, state, workflow, g, now))
+            .map(|g| GrantView::new(g, now))
+            .collect();
+        let mut pending: Vec<_> = state
+            .requests()
+            .filter(|r| r.scope == scope.id && r.is_pending() && requests::may_see(caller, state, workflow, r))
+            .collect();
+        pending.sort_by_key(|r| r.created_at);
+        (grants, pending.into_iter().map(|r| RequestView::new(r, stages(workflow, state, r))).collect())
+    })?;
+    html(ScopePage { head: Some(header(&session)?), scope, grants, pending })
 }
