@@ -231,6 +231,9 @@ async fn a_request_made_on_the_page_is_decided_on_the_page(backend: Backend) {
     assert!(page.contains("already holds or has requested") && page.contains("id=\"request-form\""), "{page}");
     let wrong_kind = bob.post("/ui/request", &[("csrf", &csrf), ("scope", "SITE_A"), ("role", "ngi-operations-manager"), ("reason", "r")]).await;
     assert_eq!(wrong_kind.status(), 422);
+    let bad_duration = bob.post("/ui/request", &[("csrf", &csrf), ("scope", "SITE_B"), ("role", "site-administrator"), ("reason", "r"), ("duration", "soon")]).await;
+    assert_eq!(bad_duration.status(), 422);
+    assert!(bad_duration.text().await.unwrap().contains("duration"));
 
     let queue = manager.page("/ui/decide").await;
     assert!(queue.contains(&id) && queue.contains("on call"), "{queue}");

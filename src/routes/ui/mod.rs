@@ -37,7 +37,7 @@ pub fn scope() -> impl actix_web::dev::HttpServiceFactory {
         .service(resource("/signout").route(post().to(pages::signout)))
         .service(resource("/request").route(get().to(pages::request_form)).route(post().to(pages::request)))
         .service(resource("/decide").route(get().to(pages::decide_list)))
-        .service(resource("/requests/{id}").route(get().to(pages::request_page_of)))
+        .service(resource("/requests/{id}").route(get().to(pages::request_page)))
         .service(resource("/scopes/{id}").route(get().to(pages::scope_page)))
         .service(resource("/requests/{id}/decide").route(post().to(pages::decide)))
         .service(resource("/requests/{id}/cancel").route(post().to(pages::cancel)))

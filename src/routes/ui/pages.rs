@@ -13,7 +13,7 @@ use super::{
 };
 use crate::{
     auth::{AuthError, LoginClaims},
-    domain::{Command, RequestDecider},
+    domain::{Command, DomainError, RequestDecider},
     routes::{
         grants,
         me::{held_grants, HeldGrant},
@@ -186,7 +186,7 @@ struct RequestForm {
 
 /// The request form: scopes matching `q`; once a scope is chosen, the roles that may be
 /// requested on its kind (the command checks every rule again).
-fn request_page(session: &Session, q: &str, form: RequestForm, error: Option<String>) -> Result<RequestPage, PageError> {
+fn request_form_page(session: &Session, q: &str, form: RequestForm, error: Option<String>) -> Result<RequestPage, PageError> {
     let needle = q.trim().to_lowercase();
     let (scopes, scope, roles) = session.caller.read(|state, _| {
         let choice = |s: &crate::domain::Scope| ScopeChoice { id: s.id.clone(), title: s.title.clone(), kind: s.kind.clone() };
@@ -213,29 +213,31 @@ fn request_page(session: &Session, q: &str, form: RequestForm, error: Option<Str
 pub async fn request_form(session: Session, query: web::Query<RequestQuery>) -> Result<HttpResponse, PageError> {
     let RequestQuery { q, scope } = query.into_inner();
     let form = RequestForm { scope: scope.unwrap_or_default(), ..RequestForm::default() };
-    html(request_page(&session, &q, form, None)?)
+    html(request_form_page(&session, &q, form, None)?)
+}
+
+/// Sends the form's request; its id, or why not.
+async fn send_request(session: &Session, form: &RequestForm) -> Result<uuid::Uuid, ApiError> {
+    let duration = match form.duration.trim() {
+        "" => None,
+        text => Some(text.parse::<Duration>().map_err(|error| DomainError::Invalid(format!("duration: {error}")))?),
+    };
+    let command = Command::RequestRole { role: form.role.clone(), scope: form.scope.clone(), reason: form.reason.clone(), duration };
+    let events = session.caller.execute(command).await?;
+    created_request(&events).ok_or_else(|| ApiError::NotFound("the new request".into()))
 }
 
 pub async fn request(session: Session, body: web::Bytes) -> Result<HttpResponse, PageError> {
     let form: RequestForm = session.form(&body)?;
-    let duration = match form.duration.trim() {
-        "" => Ok(None),
-        text => text.parse::<Duration>().map(Some).map_err(|error| (StatusCode::UNPROCESSABLE_ENTITY, format!("duration: {error}"))),
-    };
-    let outcome = match duration {
-        Ok(duration) => {
-            let command =
-                Command::RequestRole { role: form.role.clone(), scope: form.scope.clone(), reason: form.reason.clone(), duration };
-            match session.caller.execute(command).await {
-                Ok(events) => return Ok(see_other(&created_request(&events).map_or("/ui".into(), |id| format!("/ui/requests/{id}")))),
-                Err(error @ (ApiError::Store(_) | ApiError::Unauthenticated(_))) => return Err(error.into()),
-                Err(refusal) => (actix_web::ResponseError::status_code(&refusal), refusal.to_string()),
-            }
+    match send_request(&session, &form).await {
+        Ok(id) => Ok(see_other(&format!("/ui/requests/{id}"))),
+        Err(error @ (ApiError::Store(_) | ApiError::Unauthenticated(_))) => Err(error.into()),
+        // Refusals are said next to the form, which keeps what was typed.
+        Err(refusal) => {
+            let status = actix_web::ResponseError::status_code(&refusal);
+            html_with(status, request_form_page(&session, "", form, Some(refusal.to_string()))?)
         }
-        Err(refusal) => refusal,
-    };
-    let (status, message) = outcome;
-    html_with(status, request_page(&session, "", form, Some(message))?)
+    }
 }
 
 /// A decider as pages name them: admins who decide only as admins are marked.
@@ -328,7 +330,7 @@ struct RequestDetailPage {
     mine: bool,
 }
 
-pub async fn request_page_of(session: Session, id: web::Path<String>) -> Result<HttpResponse, PageError> {
+pub async fn request_page(session: Session, id: web::Path<String>) -> Result<HttpResponse, PageError> {
     let RequestDetails { view, history, deciders } = details(&session.caller, parse_id(&id)?).await?;
     let timeline = history
         .iter()
