@@ -135,7 +135,7 @@ pub async fn home(session: Session) -> Result<HttpResponse, PageError> {
             .filter(|r| r.user == caller.user())
             .map(|r| RequestView::new(r, stages(workflow, state, r)))
             .collect();
-        requests.sort_by(|a, b| b.created_at.cmp(&a.created_at));
+        requests.sort_by_key(|r| std::cmp::Reverse(r.created_at));
         (held_grants(state, caller.user(), Utc::now()), requests)
     })?;
     html(HomePage { head: Some(header(&session)?), csrf: session.csrf_token(), grants, requests })
