@@ -1,5 +1,7 @@
 //! The `roleledger` command line. Errors end as one line on stderr and a non-zero exit code.
 
+mod audit;
+
 use std::{fmt::Display, path::PathBuf, process::ExitCode, sync::Arc};
 
 use chrono::Utc;
@@ -10,9 +12,9 @@ use crate::{
     configuration::{JwtKeys, Options, Settings},
     domain::{Actor, Command as DomainCommand, Context, IdSource, Subject},
     startup::Application,
-    store::{EventStore, ExecuteError, Metadata, Migrations},
+    store::{EventSelection, EventStore, ExecuteError, ExportFormat, Metadata, Migrations, Moment},
     telemetry,
-    workflow::{Duration, Workflow, ADMIN, GLOBAL},
+    workflow::{Duration, Summary, Workflow, ADMIN, GLOBAL},
 };
 
 #[derive(Debug, Parser)]
@@ -30,11 +32,39 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the HTTP server (applies pending migrations first).
-    Serve,
+    Serve {
+        /// Only validate the workflow file and print what it says; opens no database.
+        #[arg(long)]
+        check: bool,
+    },
     /// Apply pending database migrations and exit.
     Migrate,
-    /// Check the hash chain and stream versions; exit 1 naming the first bad position.
+    /// Check the hash chain, stream versions and projections; exit 1 naming the first bad position.
     Verify,
+    /// Print the grants as they stood at a moment (now when not given), from the grants' history.
+    Replay {
+        /// A log position (that event included) or an RFC 3339 time.
+        #[arg(long, value_name = "TIME|POSITION")]
+        until: Option<Moment>,
+    },
+    /// Rebuild every projection from the log and say what they hold (progress on stderr).
+    Rebuild,
+    /// Write the log (or part of it) to stdout, as it is read.
+    Export {
+        #[arg(long, value_enum, default_value = "ndjson")]
+        format: ExportFormatArg,
+        /// The first event: a position or an RFC 3339 time (inclusive).
+        #[arg(long, value_name = "POSITION|TIME")]
+        from: Option<Moment>,
+        /// The last event: a position or an RFC 3339 time (inclusive).
+        #[arg(long, value_name = "POSITION|TIME")]
+        until: Option<Moment>,
+    },
+    /// Read an NDJSON export (FILE, or - for stdin) into an empty store, checking every hash.
+    Import {
+        #[arg(value_name = "FILE")]
+        file: String,
+    },
     /// Print a login token (JWT) signed with the configured secret, and nothing else.
     Token {
         #[arg(long, value_name = "ID")]
@@ -63,6 +93,21 @@ enum Command {
     },
 }
 
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum ExportFormatArg {
+    Ndjson,
+    Csv,
+}
+
+impl From<ExportFormatArg> for ExportFormat {
+    fn from(format: ExportFormatArg) -> Self {
+        match format {
+            ExportFormatArg::Ndjson => ExportFormat::Ndjson,
+            ExportFormatArg::Csv => ExportFormat::Csv,
+        }
+    }
+}
+
 /// Exit codes: 0 success, 1 the answer is "no" (verify found a problem, check denied), 2 an error.
 const EXIT_NO: u8 = 1;
 const EXIT_ERROR: u8 = 2;
@@ -87,7 +132,12 @@ async fn execute(cli: Cli) -> Result<ExitCode, String> {
     let settings = Settings::load(cli.config.as_deref(), cli.options).map_err(|e| e.to_string())?;
     let open = |migrations| open_store(&settings, migrations, None);
     match cli.command {
-        Command::Serve => {
+        Command::Serve { check: true } => {
+            let workflow = Workflow::from_file(&settings.workflow).map_err(|e| e.to_string())?;
+            print!("{}", Summary(&workflow));
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Serve { check: false } => {
             let app = Application::build(&settings).await.map_err(|e| e.to_string())?;
             tracing::info!(port = app.port(), database = %settings.database, "roleledger is listening");
             if let JwtKeys::Development(file) = &settings.jwt.keys {
@@ -108,11 +158,21 @@ async fn execute(cli: Cli) -> Result<ExitCode, String> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Verify => {
-            let store = open(Migrations::RequireCurrent).await?;
-            let report = store.verify().await.map_err(|e| e.to_string())?;
+            // The chain first; then, where a workflow is at hand, the projections, folded by a
+            // store opened with it (a broken chain is never folded).
+            let mut report = open(Migrations::RequireCurrent).await?.verify().await.map_err(|e| e.to_string())?;
+            let with_workflow = report.ok && settings.workflow.exists();
+            if with_workflow {
+                let store = open_store(&settings, Migrations::RequireCurrent, Some(load_workflow(&settings)?)).await?;
+                report = store.verify().await.map_err(|e| e.to_string())?;
+            }
             match report.first_problem {
                 None => {
-                    println!("ok: {} events, head {}", report.events, report.head.hash);
+                    let projections = match report.projections_checked_at {
+                        Some(position) => format!("projections match a rebuild at position {position}"),
+                        None => format!("projections not checked: no workflow file at {}", settings.workflow.display()),
+                    };
+                    println!("ok: {} events, head {}; {projections}", report.events, report.head.hash);
                     Ok(ExitCode::SUCCESS)
                 }
                 Some(problem) => {
@@ -120,6 +180,25 @@ async fn execute(cli: Cli) -> Result<ExitCode, String> {
                     Ok(ExitCode::from(EXIT_NO))
                 }
             }
+        }
+        Command::Replay { until } => {
+            let store = open_store(&settings, Migrations::RequireCurrent, Some(load_workflow(&settings)?)).await?;
+            audit::replay(&store, until).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Rebuild => {
+            let workflow = load_workflow(&settings)?;
+            audit::rebuild(&open(Migrations::RequireCurrent).await?, workflow).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Export { format, from, until } => {
+            let selection = EventSelection { from, until, ..EventSelection::default() };
+            audit::export(&open(Migrations::RequireCurrent).await?, format.into(), selection).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Import { file } => {
+            audit::import(&open(Migrations::Apply).await?, &file).await?;
+            Ok(ExitCode::SUCCESS)
         }
         Command::Token { user, email, name, ttl, roles } => {
             let verifier = JwtVerifier::from_settings(&settings.jwt).map_err(|e| e.to_string())?;
@@ -134,15 +213,13 @@ async fn execute(cli: Cli) -> Result<ExitCode, String> {
             Ok(ExitCode::SUCCESS)
         }
         Command::BootstrapAdmin { user } => {
-            let workflow = Arc::new(Workflow::from_file(&settings.workflow).map_err(|e| e.to_string())?);
-            let store = open_store(&settings, Migrations::Apply, Some(workflow)).await?;
+            let store = open_store(&settings, Migrations::Apply, Some(load_workflow(&settings)?)).await?;
             bootstrap_admin(&store, &user).await?;
             println!("{user} is an administrator");
             Ok(ExitCode::SUCCESS)
         }
         Command::Check { user, permission, scope } => {
-            let workflow = Arc::new(Workflow::from_file(&settings.workflow).map_err(|e| e.to_string())?);
-            let store = open_store(&settings, Migrations::RequireCurrent, Some(workflow)).await?;
+            let store = open_store(&settings, Migrations::RequireCurrent, Some(load_workflow(&settings)?)).await?;
             let result = store
                 .read_model(|model| model.state().check(&user, &permission, &scope, Utc::now()))
                 .map_err(|e| e.to_string())?;
@@ -156,6 +233,10 @@ async fn execute(cli: Cli) -> Result<ExitCode, String> {
             }
         }
     }
+}
+
+fn load_workflow(settings: &Settings) -> Result<Arc<Workflow>, String> {
+    Workflow::from_file(&settings.workflow).map(Arc::new).map_err(|e| e.to_string())
 }
 
 async fn open_store(settings: &Settings, migrations: Migrations, workflow: Option<Arc<Workflow>>) -> Result<EventStore, String> {

@@ -405,6 +405,21 @@ impl Decision<'_> {
                 ));
             }
         }
+        // A default role on this scope (UCP's Scheduler on /Shared) was skipped for everyone
+        // registered before the scope existed: they receive it now, as new users will.
+        let defaults = self.workflow.settings.default_roles.iter().filter(|d| d.scope == id);
+        for role in defaults.filter_map(|d| self.state.role(&d.role)).filter(|r| r.may_be_held_on(&kind)) {
+            let ends_at = self.grant_end(role, None)?;
+            for user in self.state.users() {
+                let subject = Subject::User(user.id.clone());
+                let given = events.iter().any(|e| {
+                    matches!(e, Event::RoleGranted { subject: s, role: r, .. } if *s == subject && *r == role.id)
+                });
+                if !given {
+                    events.push(self.grant(subject, role, &id, GrantOrigin::Default, ends_at));
+                }
+            }
+        }
         Ok(events)
     }
 
@@ -988,9 +1003,9 @@ impl Decision<'_> {
                 });
         let mut events: Vec<Event> = revocations.collect();
         for (index, (role, scope)) in carried.iter().enumerate() {
-            let already = from_token
-                .iter()
-                .any(|g| g.role == role.id && g.scope == *scope)
+            // Held already (from a token, by default, by assignment or through a team): a second
+            // grant would only duplicate it.
+            let already = self.state.subject_holds(&subject, &role.id, scope, self.now)
                 || carried[..index]
                     .iter()
                     .any(|(r, s)| r.id == role.id && s == scope);

@@ -5,7 +5,10 @@ use super::request::GrantOrigin;
 use super::types::{Actor, GrantId, RequestId, ScopeId, Subject, TeamId, TokenId, UserId};
 use crate::workflow::{Duration, Role, RoleId};
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde::{
+    de::{value::SeqAccessDeserializer, DeserializeSeed, IntoDeserializer, SeqAccess},
+    Deserialize, Serialize,
+};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", content = "data")]
@@ -230,8 +233,31 @@ impl Event {
     /// Rebuilds an event from what [`Event::event_type`] and [`Event::data`] gave.
     pub fn from_parts(
         event_type: &str,
-        data: serde_json::Value,
+        data: &serde_json::Value,
     ) -> Result<Event, serde_json::Error> {
-        serde_json::from_value(serde_json::json!({ "type": event_type, "data": data }))
+        // As the sequence `[type, data]`, which adjacently tagged enums also read: the type comes
+        // first, so the data is read once into the event instead of buffered until the type is
+        // known (a map would yield `data` before `type`). Folding the log spends its time here.
+        Event::deserialize(SeqAccessDeserializer::new(TypeThenData {
+            event_type: Some(event_type),
+            data: Some(data),
+        }))
+    }
+}
+
+/// The two elements of an event read as `[type, data]`.
+struct TypeThenData<'a> {
+    event_type: Option<&'a str>,
+    data: Option<&'a serde_json::Value>,
+}
+
+impl<'de> SeqAccess<'de> for TypeThenData<'de> {
+    type Error = serde_json::Error;
+
+    fn next_element_seed<T: DeserializeSeed<'de>>(&mut self, seed: T) -> Result<Option<T::Value>, Self::Error> {
+        if let Some(event_type) = self.event_type.take() {
+            return seed.deserialize(event_type.into_deserializer()).map(Some);
+        }
+        self.data.take().map(|data| seed.deserialize(data)).transpose()
     }
 }

@@ -929,7 +929,7 @@ fn events_round_trip_through_type_and_data() {
         },
     );
     for event in &world.events {
-        let rebuilt = Event::from_parts(event.event_type(), event.data()).unwrap();
+        let rebuilt = Event::from_parts(event.event_type(), &event.data()).unwrap();
         assert_eq!(&rebuilt, event);
     }
     let streams: Vec<String> = world.events.iter().map(Event::stream_id).collect();
@@ -1031,6 +1031,54 @@ fn login_tokens_grant_what_they_carry_and_revoke_what_they_drop() {
         .unwrap();
     assert!(world.ok("alice", sync(&[])).len() == 1);
     assert!(world.allowed("alice", "lab.read", "l1"));
+}
+
+/// UCP: Scheduler on /Shared is a default role; users registered before /Shared exists receive it
+/// when it is created, each as a grant of its own, and users registered afterwards on arrival.
+#[test]
+fn default_roles_on_a_scope_reach_users_registered_before_it() {
+    let mut world = World::new(workflow("ucp.toml"));
+    world.register(&["root", "alice"]);
+    world
+        .assign("cli", Subject::User("root".into()), "admin", "global")
+        .unwrap();
+    assert!(!world.allowed("alice", "node.schedule", "global"));
+    let created = world.ok("root", scope("shared", "collection", &[]));
+    assert_eq!(granted(&created).len(), 2, "root and alice");
+    assert!(world.allowed("alice", "node.schedule", "shared"));
+    let later = world.ok(
+        "cli",
+        Command::RegisterUser {
+            user: "bob".into(),
+            email: None,
+            name: None,
+        },
+    );
+    assert!(
+        matches!(&later[..], [Event::UserRegistered { .. }, Event::RoleGranted { role, scope, origin: GrantOrigin::Default, .. }] if role == "scheduler" && scope == "shared")
+    );
+    // Another collection is just a collection.
+    assert!(granted(&world.ok("root", scope("other", "collection", &[]))).is_empty());
+}
+
+/// ClusterCockpit: every user holds `user` by default; a token that carries it too adds nothing,
+/// and a later token without it leaves the default grant alone.
+#[test]
+fn token_roles_already_held_are_not_granted_twice() {
+    let mut world = World::new(workflow("clustercockpit.toml"));
+    world.register(&["carl"]);
+    let sync = |claims: &[&str]| Command::SyncTokenRoles {
+        user: "carl".into(),
+        claims: claims.iter().map(|c| c.to_string()).collect(),
+    };
+    let first = world.ok("carl", sync(&["user", "support", "support"]));
+    assert!(
+        matches!(&first[..], [Event::RoleGranted { role, origin: GrantOrigin::Token, .. }] if role == "support")
+    );
+    let later = world.ok("carl", sync(&[]));
+    assert_eq!(later.iter().map(Event::event_type).collect::<Vec<_>>(), ["GrantRevoked"]);
+    assert!(world.allowed("carl", "jobs.own.view", "global"));
+    assert!(!world.allowed("carl", "jobs.all.view", "global"));
 }
 
 #[test]

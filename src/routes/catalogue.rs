@@ -83,7 +83,7 @@ pub async fn duplicate_role(caller: Caller, id: web::Path<String>) -> Result<Htt
 }
 
 fn defined_role(events: &[RecordedEvent]) -> Option<String> {
-    events.iter().find_map(|recorded| match Event::from_parts(&recorded.event_type, recorded.data.clone()) {
+    events.iter().find_map(|recorded| match Event::from_parts(&recorded.event_type, &recorded.data) {
         Ok(Event::RoleDefined { role, .. }) => Some(role.id),
         _ => None,
     })

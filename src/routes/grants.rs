@@ -10,6 +10,7 @@ use uuid::Uuid;
 use super::{caller::Caller, paging::PageQuery, problem::ApiError, views::GrantView};
 use crate::{
     domain::{Command, Event, Grant, State, Subject},
+    store::{DomainModel, Moment},
     workflow::{Action, Duration, Workflow},
 };
 
@@ -70,7 +71,7 @@ pub async fn assign(caller: Caller, body: web::Json<NewGrant>) -> Result<HttpRes
     let events = caller.execute(Command::AssignRole { subject, role, scope, reason, duration }).await?;
     let id = events
         .iter()
-        .find_map(|e| match Event::from_parts(&e.event_type, e.data.clone()) {
+        .find_map(|e| match Event::from_parts(&e.event_type, &e.data) {
             Ok(Event::RoleGranted { grant, .. }) => Some(grant),
             _ => None,
         })
@@ -86,79 +87,46 @@ pub struct GrantQuery {
     scope: Option<String>,
     role: Option<String>,
     /// RFC 3339 time or log position: the grants as they stood then.
-    as_of: Option<String>,
+    as_of: Option<Moment>,
     cursor: Option<String>,
     limit: Option<usize>,
 }
 
-/// A moment in the log's history.
-enum AsOf {
-    Time(DateTime<Utc>),
-    Position(i64),
-}
-
-fn parse_as_of(text: &str) -> Result<AsOf, ApiError> {
-    if let Ok(position) = text.parse::<i64>() {
-        return if position >= 0 { Ok(AsOf::Position(position)) } else { Err(ApiError::bad_query("as_of must not be negative")) };
+impl GrantQuery {
+    fn wants(&self, grant: &Grant) -> bool {
+        self.user.as_ref().is_none_or(|u| grant.subject == Subject::User(u.clone()))
+            && self.team.as_ref().is_none_or(|t| grant.subject == Subject::Team(t.clone()))
+            && self.scope.as_ref().is_none_or(|s| &grant.scope == s)
+            && self.role.as_ref().is_none_or(|r| &grant.role == r)
     }
-    DateTime::parse_from_rfc3339(text)
-        .map(|t| AsOf::Time(t.with_timezone(&Utc)))
-        .map_err(|_| ApiError::bad_query("as_of must be an RFC 3339 time or a log position"))
 }
 
 #[utoipa::path(get, path = "/api/v1/grants", tag = "grants",
     params(("user" = Option<String>, Query,), ("team" = Option<String>, Query,), ("scope" = Option<String>, Query,), ("role" = Option<String>, Query,),
-        ("as_of" = Option<String>, Query, description = "RFC 3339 time or log position"), ("cursor" = Option<String>, Query,), ("limit" = Option<usize>, Query,)),
+        ("as_of" = Option<String>, Query, description = "RFC 3339 time or log position: the grants as they stood then"), ("cursor" = Option<String>, Query,), ("limit" = Option<usize>, Query,)),
     responses((status = 200, description = "the grants the caller may see")))]
 pub async fn list(caller: Caller, query: web::Query<GrantQuery>) -> Result<HttpResponse, ApiError> {
     let now = Utc::now();
-    let as_of = query.as_of.as_deref().map(parse_as_of).transpose()?;
-    // A position is answered from the state replayed up to it; a time from each grant's interval.
-    let replayed = match as_of {
-        Some(AsOf::Position(position)) => Some(state_at(&caller, position).await?),
-        _ => None,
-    };
-    let filter = |state: &State, workflow: &Workflow| {
-        let moment = match as_of {
-            Some(AsOf::Time(time)) => time,
-            _ => now,
-        };
-        state
-            .grants()
-            .filter(|g| if matches!(as_of, Some(AsOf::Time(_))) { g.gave_at(moment) } else { g.gives_at(moment) })
-            .filter(|g| query.user.as_ref().is_none_or(|u| g.subject == Subject::User(u.clone())))
-            .filter(|g| query.team.as_ref().is_none_or(|t| g.subject == Subject::Team(t.clone())))
-            .filter(|g| query.scope.as_ref().is_none_or(|s| &g.scope == s))
-            .filter(|g| query.role.as_ref().is_none_or(|r| &g.role == r))
-            .filter(|g| may_see(&caller, state, workflow, g, now))
-            .map(|g| (g.id.to_string(), GrantView::new(g, moment)))
-            .collect::<Vec<_>>()
-    };
-    let items = match &replayed {
-        // Visibility is judged by who the caller is now.
-        Some(past) => caller.read(|_, workflow| filter(past, workflow))?,
-        None => caller.read(filter)?,
+    let items: Vec<(String, GrantView)> = match query.as_of {
+        Some(moment) => {
+            // Visibility is judged by who the caller is now.
+            let wanted = |model: &DomainModel, grant: &Grant| {
+                query.wants(grant) && may_see(&caller, model.state(), model.workflow(), grant, now)
+            };
+            let holder = query.user.clone().map(Subject::User).or_else(|| query.team.clone().map(Subject::Team));
+            let past = caller.app().store.grants_as_of(moment, holder.as_ref(), wanted).await?;
+            past.grants.iter().map(|grant| (grant.id.to_string(), GrantView::new(grant, past.judged_at))).collect()
+        }
+        None => caller.read(|state, workflow| {
+            state
+                .grants()
+                .filter(|g| g.gives_at(now) && query.wants(g) && may_see(&caller, state, workflow, g, now))
+                .map(|g| (g.id.to_string(), GrantView::new(g, now)))
+                .collect()
+        })?,
     };
     let paging = PageQuery { cursor: query.cursor.clone(), limit: query.limit };
     Ok(HttpResponse::Ok().json(paging.page(items)?))
-}
-
-/// The state folded from the log up to and including `position`.
-async fn state_at(caller: &Caller, position: i64) -> Result<State, ApiError> {
-    let workflow = caller.read(|_, workflow| workflow.clone())?;
-    let mut state = State::new(&workflow);
-    let mut after = 0;
-    while after < position {
-        let page = caller.app().store.read_page(after, (position - after).min(5_000)).await?;
-        let Some(last) = page.last() else { break };
-        after = last.position;
-        for event in &page {
-            if let Ok(event) = Event::from_parts(&event.event_type, event.data.clone()) {
-                state.apply(&workflow, &event);
-            }
-        }
-    }
-    Ok(state)
 }
 
 #[utoipa::path(get, path = "/api/v1/grants/{id}", tag = "grants", params(("id" = String, Path,)),

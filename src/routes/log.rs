@@ -1,10 +1,18 @@
-//! The log for auditors and admins: `GET /events` (filtered, paged) and `GET /audit/verify`.
+//! The log for auditors and admins: `GET /events` (filtered; paged JSON, or the whole selection as
+//! NDJSON), `GET /events/live` (server-sent events) and `GET /audit/verify`.
 
-use actix_web::{web, HttpResponse};
-use chrono::{DateTime, Utc};
+use std::time::Duration;
+
+use actix_web::{
+    http::header::{self, HeaderMap},
+    web::{self, Bytes},
+    HttpRequest, HttpResponse,
+};
+use futures_util::stream;
 use serde::Deserialize;
 
-use super::{caller::Caller, paging::MAX_LIMIT, problem::ApiError, views::EventView};
+use super::{caller::Caller, paging::MAX_LIMIT, problem::ApiError};
+use crate::store::{EventSelection, ExportFormat, LogCursor, Moment, SelectedEvents, StoreError};
 
 fn require_reader(caller: &Caller) -> Result<(), ApiError> {
     if caller.standing()?.reads_everything() {
@@ -13,6 +21,8 @@ fn require_reader(caller: &Caller) -> Result<(), ApiError> {
         Err(ApiError::forbidden("the log is for auditors and administrators"))
     }
 }
+
+const NDJSON: &str = "application/x-ndjson";
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -25,63 +35,152 @@ pub struct EventQuery {
     #[serde(rename = "type")]
     event_type: Option<String>,
     actor: Option<String>,
-    from: Option<DateTime<Utc>>,
-    until: Option<DateTime<Utc>>,
+    from: Option<Moment>,
+    until: Option<Moment>,
+}
+
+impl EventQuery {
+    fn selection(&self) -> Result<EventSelection, ApiError> {
+        let after = match (&self.cursor, self.after) {
+            (Some(cursor), _) => cursor.parse::<i64>().map_err(|_| ApiError::bad_query("cursor is not one this server gave"))?,
+            (None, Some(after)) if after >= 0 => after,
+            (None, Some(_)) => return Err(ApiError::bad_query("after must not be negative")),
+            (None, None) => 0,
+        };
+        Ok(EventSelection {
+            after,
+            from: self.from,
+            until: self.until,
+            stream: self.stream.clone(),
+            event_type: self.event_type.clone(),
+            actor: self.actor.clone(),
+        })
+    }
 }
 
 /// How many events one page may scan for matches, so that a narrow filter cannot hold a request
 /// for long; the answer's `next` continues where it stopped.
 const SCAN_PER_PAGE: i64 = 50_000;
 const READ_CHUNK: i64 = 1_000;
+/// How much NDJSON is gathered before it is sent as one chunk.
+const NDJSON_CHUNK: usize = 64 * 1024;
 
 #[utoipa::path(get, path = "/api/v1/events", tag = "audit",
     params(("after" = Option<i64>, Query,), ("cursor" = Option<String>, Query,), ("limit" = Option<usize>, Query,), ("stream" = Option<String>, Query,), ("type" = Option<String>, Query,),
-        ("actor" = Option<String>, Query,), ("from" = Option<String>, Query, description = "RFC 3339"), ("until" = Option<String>, Query, description = "RFC 3339")),
-    responses((status = 200, description = "events in position order, paged"), (status = 403, description = "not an auditor or admin")))]
-pub async fn events(caller: Caller, query: web::Query<EventQuery>) -> Result<HttpResponse, ApiError> {
+        ("actor" = Option<String>, Query,), ("from" = Option<String>, Query, description = "RFC 3339 time or log position, inclusive"), ("until" = Option<String>, Query, description = "RFC 3339 time or log position, inclusive")),
+    responses((status = 200, description = "events in position order: a page of JSON, or with `Accept: application/x-ndjson` the whole selection, one event a line"), (status = 403, description = "not an auditor or admin")))]
+pub async fn events(caller: Caller, request: HttpRequest, query: web::Query<EventQuery>) -> Result<HttpResponse, ApiError> {
     require_reader(&caller)?;
+    let selection = query.selection()?;
+    let store = &caller.app().store;
+    if accepts(request.headers(), NDJSON) {
+        let body = stream::try_unfold(store.select(selection), ndjson_chunk);
+        return Ok(HttpResponse::Ok().content_type(NDJSON).streaming(body));
+    }
     let limit = query.limit.unwrap_or(100);
     if !(1..=MAX_LIMIT).contains(&limit) {
         return Err(ApiError::bad_query(format!("limit must be between 1 and {MAX_LIMIT}")));
     }
-    let mut after = match (&query.cursor, query.after) {
-        (Some(cursor), _) => cursor.parse::<i64>().map_err(|_| ApiError::bad_query("cursor is not one this server gave"))?,
-        (None, Some(after)) if after >= 0 => after,
-        (None, Some(_)) => return Err(ApiError::bad_query("after must not be negative")),
-        (None, None) => 0,
-    };
-    let store = &caller.app().store;
+    let mut after = selection.starts_after();
     let head = store.head().await?.position;
     let scan_end = after.saturating_add(SCAN_PER_PAGE).min(head);
     let mut items = Vec::new();
-    while after < scan_end && items.len() < limit {
+    let mut finished = false;
+    'scan: while after < scan_end && items.len() < limit {
         let page = store.read_page(after, READ_CHUNK.min(scan_end - after)).await?;
-        let Some(last) = page.last() else { break };
-        let last_position = last.position;
+        if page.is_empty() {
+            break;
+        }
         for event in page {
-            if items.len() == limit {
-                break;
+            finished = selection.is_past(&event);
+            if finished || items.len() == limit {
+                break 'scan;
             }
             after = event.position;
-            let matches = query.stream.as_ref().is_none_or(|s| &event.stream == s)
-                && query.event_type.as_ref().is_none_or(|t| &event.event_type == t)
-                && query.actor.as_ref().is_none_or(|a| event.metadata.actor.as_ref() == Some(a))
-                && query.from.is_none_or(|from| event.recorded_at >= from)
-                && query.until.is_none_or(|until| event.recorded_at < until);
-            if matches {
-                items.push(EventView::new(&event));
+            if selection.matches(&event) {
+                items.push(event);
             }
         }
-        if items.len() < limit {
-            after = last_position;
-        }
     }
-    let next = (after < head).then(|| after.to_string());
+    let next = (!finished && after < head).then(|| after.to_string());
     Ok(HttpResponse::Ok().json(serde_json::json!({ "items": items, "next": next })))
 }
 
+/// Whether the request's `Accept` header names `media_type`.
+fn accepts(headers: &HeaderMap, media_type: &str) -> bool {
+    headers.get_all(header::ACCEPT).filter_map(|value| value.to_str().ok()).any(|value| value.contains(media_type))
+}
+
+/// The next chunk of the NDJSON answer: the following selected events, up to about 64 KiB.
+async fn ndjson_chunk(mut selected: SelectedEvents) -> Result<Option<(Bytes, SelectedEvents)>, StoreError> {
+    let mut chunk = Vec::new();
+    while chunk.len() < NDJSON_CHUNK {
+        match selected.next().await? {
+            Some(event) => ExportFormat::Ndjson.write(&event, &mut chunk),
+            None => break,
+        }
+    }
+    Ok((!chunk.is_empty()).then(|| (Bytes::from(chunk), selected)))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LiveQuery {
+    after: Option<i64>,
+}
+
+/// A comment line every so often, so that idle connections are not closed by proxies and a
+/// client that went away is noticed.
+const KEEP_ALIVE: Duration = Duration::from_secs(15);
+
+#[utoipa::path(get, path = "/api/v1/events/live", tag = "audit",
+    params(("after" = Option<i64>, Query, description = "tail from after this position [default: the current head]"),
+        ("Last-Event-ID" = Option<i64>, Header, description = "the last position received, to resume (wins over after)")),
+    responses((status = 200, description = "text/event-stream: each event once, in position order, its position as the SSE id and its type as the SSE event"), (status = 403, description = "not an auditor or admin")))]
+pub async fn live(caller: Caller, request: HttpRequest, query: web::Query<LiveQuery>) -> Result<HttpResponse, ApiError> {
+    require_reader(&caller)?;
+    let resume = match request.headers().get("last-event-id") {
+        Some(value) => Some(
+            value.to_str().ok().and_then(|text| text.trim().parse::<i64>().ok()).filter(|p| *p >= 0).ok_or_else(|| {
+                ApiError::BadRequest { code: "bad_header", detail: "Last-Event-ID must be a log position".into() }
+            })?,
+        ),
+        None => None,
+    };
+    let after = match resume.or(query.after) {
+        Some(after) if after >= 0 => after,
+        Some(_) => return Err(ApiError::bad_query("after must not be negative")),
+        None => caller.app().store.head().await?.position,
+    };
+    let body = stream::unfold(Some(caller.app().store.follow(after)), sse_frame);
+    Ok(HttpResponse::Ok()
+        .content_type("text/event-stream")
+        .insert_header((header::CACHE_CONTROL, "no-cache"))
+        .streaming(body))
+}
+
+/// The next frame of the live tail: an event, or a keep-alive comment when none came for a
+/// while. A failed read ends the stream; the client resumes with `Last-Event-ID`.
+async fn sse_frame(cursor: Option<LogCursor>) -> Option<(Result<Bytes, StoreError>, Option<LogCursor>)> {
+    let mut cursor = cursor?;
+    // Dropping an unfinished `next` loses nothing: the cursor moves only when it hands an event out.
+    match tokio::time::timeout(KEEP_ALIVE, cursor.next()).await {
+        Err(_) => Some((Ok(Bytes::from_static(b": keep-alive\n\n")), Some(cursor))),
+        Ok(Ok(Some(event))) => {
+            let data = serde_json::to_string(&event).expect("an event serializes");
+            let frame = format!("id: {}\nevent: {}\ndata: {data}\n\n", event.position, event.event_type);
+            Some((Ok(Bytes::from(frame)), Some(cursor)))
+        }
+        Ok(Ok(None)) => None,
+        Ok(Err(error)) => {
+            tracing::warn!(%error, "the live tail stops");
+            Some((Err(error), None))
+        }
+    }
+}
+
 #[utoipa::path(get, path = "/api/v1/audit/verify", tag = "audit",
-    responses((status = 200, description = "{ok, events, head, problem}"), (status = 403, description = "not an auditor or admin")))]
+    responses((status = 200, description = "{ok, events, head, problem}: the chain, stream versions and the projections compared with a rebuild"), (status = 403, description = "not an auditor or admin")))]
 pub async fn verify(caller: Caller) -> Result<HttpResponse, ApiError> {
     require_reader(&caller)?;
     let report = caller.app().store.verify().await?;
@@ -90,6 +189,7 @@ pub async fn verify(caller: Caller) -> Result<HttpResponse, ApiError> {
         "ok": problem.is_none(),
         "events": report.events,
         "head": report.head,
+        "projections_checked_at": report.projections_checked_at,
         "problem": problem,
     })))
 }

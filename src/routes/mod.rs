@@ -48,6 +48,7 @@ pub fn api(config: &mut web::ServiceConfig) {
         .service(resource("/tokens").route(post().to(tokens::create)).route(get().to(tokens::list)))
         .service(resource("/outbox").route(get().to(outbox::list)))
         .service(resource("/events").route(get().to(log::events)))
+        .service(resource("/events/live").route(get().to(log::live)))
         .service(resource("/audit/verify").route(get().to(log::verify)))
         .service(resource("/users/{id}/approver-scopes").route(get().to(me::approver_scopes)))
         .service(resource("/scopes/{id}").route(get().to(scopes::show)).route(delete().to(scopes::delete)))

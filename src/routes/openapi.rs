@@ -20,7 +20,7 @@ use super::{catalogue, check, grants, health, log, me, metrics, outbox, requests
         check::check,
         tokens::create, tokens::list, tokens::revoke,
         outbox::list, outbox::retry,
-        log::events, log::verify,
+        log::events, log::live, log::verify,
     ),
     modifiers(&BearerAuth),
     security(("bearer" = [])),

@@ -12,7 +12,7 @@ use super::{
     optional_body,
     paging::PageQuery,
     problem::ApiError,
-    views::{EventView, RequestView},
+    views::RequestView,
 };
 use crate::{
     domain::{Command, Event, Request, RequestDecider, RequestStatus, State},
@@ -73,7 +73,7 @@ pub(super) fn parse_id(text: &str) -> Result<Uuid, ApiError> {
 }
 
 pub(super) fn created_request(events: &[RecordedEvent]) -> Option<Uuid> {
-    events.iter().find_map(|e| match Event::from_parts(&e.event_type, e.data.clone()) {
+    events.iter().find_map(|e| match Event::from_parts(&e.event_type, &e.data) {
         Ok(Event::RoleRequested { request, .. }) => Some(request),
         _ => None,
     })
@@ -128,11 +128,13 @@ pub async fn list(caller: Caller, query: web::Query<RequestQuery>) -> Result<Htt
     Ok(HttpResponse::Ok().json(paging.page(items)?))
 }
 
+/// An event of the request's history: the event as the log holds it (its metadata names the
+/// actor and the client's address), with the actor repeated on top for readers.
 #[derive(Debug, Serialize)]
-struct HistoryEntry {
+struct HistoryEntry<'e> {
     #[serde(flatten)]
-    event: EventView,
-    actor: Option<String>,
+    event: &'e RecordedEvent,
+    actor: Option<&'e str>,
 }
 
 /// A request with everything its page shows: its events and its grant's (in log order) and who
@@ -160,7 +162,7 @@ pub(super) async fn details(caller: &Caller, id: Uuid) -> Result<RequestDetails,
 pub async fn show(caller: Caller, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let RequestDetails { view, history, deciders } = details(&caller, parse_id(&id)?).await?;
     let history: Vec<HistoryEntry> =
-        history.iter().map(|e| HistoryEntry { event: EventView::new(e), actor: e.metadata.actor.clone() }).collect();
+        history.iter().map(|event| HistoryEntry { event, actor: event.metadata.actor.as_deref() }).collect();
     let deciders: Vec<_> =
         deciders.iter().map(|d| serde_json::json!({"user": d.user, "admin_only": d.admin_only})).collect();
     let mut body = serde_json::to_value(&view).unwrap_or_default();

@@ -39,7 +39,7 @@ pub async fn create(caller: Caller, body: web::Json<NewToken>) -> Result<HttpRes
     let events = caller.execute(command).await?;
     let id = events
         .iter()
-        .find_map(|e| match Event::from_parts(&e.event_type, e.data.clone()) {
+        .find_map(|e| match Event::from_parts(&e.event_type, &e.data) {
             Ok(Event::ApiTokenCreated { token, .. }) => Some(token),
             _ => None,
         })

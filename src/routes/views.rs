@@ -2,12 +2,8 @@
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use serde_json::Value;
 
-use crate::{
-    domain::{Actor, ApiToken, Grant, GrantOrigin, GrantStatus, Request, Scope, State, Subject, Team},
-    store::RecordedEvent,
-};
+use crate::domain::{Actor, ApiToken, Grant, GrantOrigin, GrantStatus, Request, Scope, State, Subject, Team};
 
 /// An actor as clients see it: the user id, or `command-line`.
 pub fn actor_name(actor: &Actor) -> String {
@@ -193,39 +189,6 @@ impl TokenView {
             created_at: token.created_at,
             expires_at: token.expires_at,
             revoked_at: token.revoked_at,
-        }
-    }
-}
-
-/// An event as the API shows it.
-#[derive(Debug, Serialize)]
-pub struct EventView {
-    pub position: i64,
-    pub stream: String,
-    pub version: i64,
-    #[serde(rename = "type")]
-    pub event_type: String,
-    pub schema_version: i32,
-    pub data: Value,
-    pub metadata: crate::store::Metadata,
-    pub recorded_at: String,
-    pub event_id: String,
-    pub hash: String,
-}
-
-impl EventView {
-    pub fn new(event: &RecordedEvent) -> Self {
-        EventView {
-            position: event.position,
-            stream: event.stream.clone(),
-            version: event.version,
-            event_type: event.event_type.clone(),
-            schema_version: event.schema_version,
-            data: event.data.clone(),
-            metadata: event.metadata.clone(),
-            recorded_at: event.recorded_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
-            event_id: event.event_id.to_string(),
-            hash: event.hash.clone(),
         }
     }
 }

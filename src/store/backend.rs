@@ -8,7 +8,7 @@ use sqlx::{migrate::Migrator, PgPool, SqlitePool};
 use tokio::sync::{mpsc, watch};
 
 use super::{
-    event::RecordedEvent, writer, AppendOutcome, DatabaseUrl, LogHead, Migrations, StoreError,
+    event::RecordedEvent, import::ImportError, writer, AppendOutcome, DatabaseUrl, LogHead, Migrations, StoreError,
 };
 
 /// What an idempotency key remembers: a fingerprint of the append and the outcome it got.
@@ -211,6 +211,17 @@ impl Database {
                 let backend = super::postgres::PostgresWriter(pool.clone());
                 tokio::spawn(writer::run(backend, self.clone(), models, jobs, committed, appended));
             }
+        }
+    }
+
+    /// Writes exported events back into an empty log (see `import`).
+    pub async fn import<E>(
+        &self,
+        events: impl Iterator<Item = Result<RecordedEvent, E>>,
+    ) -> Result<LogHead, ImportError<E>> {
+        match self {
+            Database::Sqlite(pool) => super::import::import(&super::sqlite::SqliteWriter(pool.clone()), events).await,
+            Database::Postgres(pool) => super::import::import(&super::postgres::PostgresWriter(pool.clone()), events).await,
         }
     }
 

@@ -8,9 +8,12 @@ mod canonical;
 mod cursor;
 mod error;
 pub mod event;
+mod history;
+mod import;
 mod model;
 mod outbox;
 mod postgres;
+mod selection;
 mod sqlite;
 mod url;
 mod verify;
@@ -31,15 +34,18 @@ use tokio::sync::{mpsc, oneshot, watch};
 pub use cursor::LogCursor;
 pub use error::StoreError;
 pub use event::{Metadata, NewEvent, RecordedEvent, GENESIS_HASH};
+pub use history::Moment;
+pub use import::ImportError;
 pub use model::DomainModel;
 pub use outbox::{message_id, MailState, OutboxMail};
+pub use selection::{EventSelection, ExportFormat, SelectedEvents};
 pub use url::DatabaseUrl;
 pub use verify::{VerifyProblem, VerifyReport};
 
 use backend::Database;
 
 use crate::{
-    domain::{Command, Context, DomainError},
+    domain::{Command, Context, DomainError, Grant, Subject},
     workflow::Workflow,
 };
 
@@ -114,6 +120,13 @@ pub struct AppendOutcome {
     pub last_position: i64,
     /// The stream's version after the append.
     pub version: i64,
+}
+
+/// The grants as they stood at a moment, and the time at which their end dates were judged.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GrantsAsOf {
+    pub judged_at: chrono::DateTime<chrono::Utc>,
+    pub grants: Vec<Grant>,
 }
 
 /// The last event of the log: its position and hash (0 and the genesis hash when empty).
@@ -242,6 +255,46 @@ impl EventStore {
         LogCursor::new(self.clone(), after_position, true)
     }
 
+    /// The events of a selection, in position order, read page by page.
+    pub fn select(&self, selection: EventSelection) -> SelectedEvents {
+        SelectedEvents::new(self, selection)
+    }
+
+    /// The grants (of `holder` only, when given) as they stood at a moment of the log, among
+    /// those `wanted`, from each grant's validity history (no replay). A position beyond the
+    /// read model means its last position.
+    pub async fn grants_as_of(
+        &self,
+        moment: Moment,
+        holder: Option<&Subject>,
+        wanted: impl Fn(&DomainModel, &Grant) -> bool,
+    ) -> Result<GrantsAsOf, StoreError> {
+        // End dates are judged at the moment's time: the time given, or the recorded time of
+        // the event at the position.
+        let (moment, judged_at) = match moment {
+            Moment::Time(time) => (moment, time),
+            Moment::Position(position) => {
+                let position = position.min(self.read_model(DomainModel::position)?);
+                match self.read_page(position - 1, 1).await?.first() {
+                    Some(event) if position > 0 => (Moment::Position(position), event.recorded_at),
+                    // Nothing had happened yet.
+                    _ => return Ok(GrantsAsOf { judged_at: chrono::DateTime::UNIX_EPOCH, grants: Vec::new() }),
+                }
+            }
+        };
+        let grants = self.read_model(|model| model.grants_as_of(moment, judged_at, holder, |grant| wanted(model, grant)))?;
+        Ok(GrantsAsOf { judged_at, grants })
+    }
+
+    /// Writes an export (events exactly as recorded) into this store's log, which must be empty:
+    /// all of it in one transaction, or nothing if an event does not follow the ones before it.
+    pub async fn import<E>(
+        &self,
+        events: impl Iterator<Item = Result<RecordedEvent, E>>,
+    ) -> Result<LogHead, ImportError<E>> {
+        self.db.import(events).await
+    }
+
     pub async fn head(&self) -> Result<LogHead, StoreError> {
         self.db.head().await
     }
@@ -251,7 +304,8 @@ impl EventStore {
         self.db.ping().await
     }
 
-    /// Walks the whole chain: contiguous positions, stream versions, hashes and the stored head.
+    /// Walks the whole chain: contiguous positions, stream versions, hashes and the stored head;
+    /// and compares the projections (with a workflow) with a fresh fold of the log.
     pub async fn verify(&self) -> Result<VerifyReport, StoreError> {
         verify::verify(self).await
     }

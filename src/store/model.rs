@@ -1,14 +1,20 @@
-//! The domain state kept beside the log, as a cache of it: the fold of every event up to a
-//! position, with each stream's version. Rebuilt from the log at start, so it always equals a replay.
+//! The projections kept beside the log, as a cache of it: the fold of every event up to a
+//! position (the domain state, each stream's version, each grant's validity history). Rebuilt
+//! from the log at start, so it always equals a replay; `verify` checks that it does.
 
-use std::{collections::HashMap, sync::Arc};
+use std::{
+    collections::{BTreeMap, HashMap},
+    sync::Arc,
+};
+
+use chrono::{DateTime, Utc};
 
 use crate::{
-    domain::{Event, State},
+    domain::{Event, Grant, GrantStatus, State, Subject},
     workflow::Workflow,
 };
 
-use super::{backend::Database, RecordedEvent, StoreError};
+use super::{backend::Database, history::GrantHistory, EventStore, Moment, RecordedEvent, StoreError};
 
 #[derive(Clone)]
 pub struct DomainModel {
@@ -17,12 +23,41 @@ pub struct DomainModel {
     /// The position of the last event folded in.
     position: i64,
     versions: HashMap<String, i64>,
+    history: GrantHistory,
+}
+
+/// How a model differs from another of the same position: what differs, and the stream whose
+/// events made it (when one item can be named).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Difference {
+    pub stream: Option<String>,
+    pub what: String,
 }
 
 impl DomainModel {
     pub(super) fn new(workflow: Arc<Workflow>) -> Self {
         let state = State::new(&workflow);
-        Self { workflow, state, position: 0, versions: HashMap::new() }
+        Self { workflow, state, position: 0, versions: HashMap::new(), history: GrantHistory::default() }
+    }
+
+    /// A model of the same workflow before any event.
+    pub(super) fn empty_like(&self) -> Self {
+        Self::new(self.workflow.clone())
+    }
+
+    /// Folds the whole log into a fresh model: a rebuild of every projection. `progress` hears the
+    /// position reached every 1,000 events and at the end.
+    pub async fn rebuild(workflow: Arc<Workflow>, store: &EventStore, mut progress: impl FnMut(i64)) -> Result<Self, StoreError> {
+        let mut model = Self::new(workflow);
+        let mut cursor = store.read_all(0);
+        while let Some(event) = cursor.next().await? {
+            model.apply(&event);
+            if model.position % 1_000 == 0 {
+                progress(model.position);
+            }
+        }
+        progress(model.position);
+        Ok(model)
     }
 
     /// Folds the whole log (a rebuild).
@@ -48,12 +83,57 @@ impl DomainModel {
         self.versions.get(stream).copied()
     }
 
+    /// The grants (of `holder` only, when given) as they stood at the moment: granted by then and not yet revoked or expired in
+    /// the log, and within their own start and end at `judged_at` (a grant past its end gives
+    /// nothing, whether or not its expiry was written). Shown as they stood then: active.
+    pub(super) fn grants_as_of(
+        &self,
+        moment: Moment,
+        judged_at: DateTime<Utc>,
+        holder: Option<&Subject>,
+        wanted: impl Fn(&Grant) -> bool,
+    ) -> Vec<Grant> {
+        self.history
+            .active_at(moment, holder)
+            .filter_map(|id| self.state.grant(id))
+            .filter(|grant| wanted(grant))
+            .map(|grant| Grant { status: GrantStatus::Active, ..grant.clone() })
+            .filter(|grant| grant.gives_at(judged_at))
+            .collect()
+    }
+
+    /// The first difference from `other`, a model of the same position (None when they agree).
+    pub(super) fn difference(&self, other: &DomainModel) -> Option<Difference> {
+        if self.versions != other.versions {
+            let stream = differing("", self.versions.iter(), other.versions.iter());
+            return Some(Difference { stream, what: "the stream versions".into() });
+        }
+        if self.history != other.history {
+            let stream = differing("grant-", self.history.entries(), other.history.entries());
+            return Some(Difference { stream, what: "the grants' validity history".into() });
+        }
+        if self.state == other.state {
+            return None;
+        }
+        // Name the first item that differs, by the stream whose events made it.
+        let (a, b) = (&self.state, &other.state);
+        let stream = differing("user-", a.users().map(|u| (&u.id, u)), b.users().map(|u| (&u.id, u)))
+            .or_else(|| differing("scope-", a.scopes().map(|s| (&s.id, s)), b.scopes().map(|s| (&s.id, s))))
+            .or_else(|| differing("role-", a.roles().iter(), b.roles().iter()))
+            .or_else(|| differing("team-", a.teams().map(|t| (&t.id, t)), b.teams().map(|t| (&t.id, t))))
+            .or_else(|| differing("request-", a.requests().map(|r| (r.id, r)), b.requests().map(|r| (r.id, r))))
+            .or_else(|| differing("grant-", a.grants().map(|g| (g.id, g)), b.grants().map(|g| (g.id, g))))
+            .or_else(|| differing("token-", a.api_tokens().map(|t| (t.id, t)), b.api_tokens().map(|t| (t.id, t))));
+        Some(Difference { stream, what: "the domain state".into() })
+    }
+
     /// Folds one event that directly follows the model, answering it as a domain event. Events
     /// that are not domain events (raw appends) move the position and the stream version only.
     pub(super) fn apply(&mut self, event: &RecordedEvent) -> Option<Event> {
         debug_assert_eq!(event.position, self.position + 1, "events are folded in log order");
-        let domain_event = match Event::from_parts(&event.event_type, event.data.clone()) {
+        let domain_event = match Event::from_parts(&event.event_type, &event.data) {
             Ok(domain_event) => {
+                self.history.record(&domain_event, event);
                 self.state.apply(&self.workflow, &domain_event);
                 Some(domain_event)
             }
@@ -103,3 +183,14 @@ impl DomainModel {
 }
 
 const CATCH_UP_PAGE: i64 = 5_000;
+
+/// The stream (`{prefix}{key}`) of the first item that differs between two collections (or is in one only).
+fn differing<'a, K: Ord + std::fmt::Display, T: PartialEq + 'a>(
+    prefix: &str,
+    mine: impl Iterator<Item = (K, &'a T)>,
+    theirs: impl Iterator<Item = (K, &'a T)>,
+) -> Option<String> {
+    let (mine, theirs): (BTreeMap<K, &T>, BTreeMap<K, &T>) = (mine.collect(), theirs.collect());
+    let key = mine.keys().chain(theirs.keys()).find(|key| mine.get(*key) != theirs.get(*key))?;
+    Some(format!("{prefix}{key}"))
+}

@@ -2,7 +2,7 @@ use std::collections::HashMap;
 
 use serde::Serialize;
 
-use super::{EventStore, LogHead, StoreError};
+use super::{model::DomainModel, EventStore, LogHead, StoreError};
 
 /// The first thing found wrong in the log, with the position where it is.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -18,17 +18,56 @@ pub struct VerifyReport {
     pub events: i64,
     /// The head as recomputed from the chain.
     pub head: LogHead,
+    /// The position at which the projections were compared with a fresh rebuild (None when the
+    /// store keeps none, or the chain broke before it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub projections_checked_at: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub first_problem: Option<VerifyProblem>,
 }
 
-/// Recomputes the chain from the genesis hash up to the head stored when the walk began.
+/// A stream as the walk has seen it so far.
+#[derive(Default)]
+struct StreamSeen {
+    version: i64,
+    last_position: i64,
+}
+
+/// Recomputes the chain from the genesis hash up to the head stored when the walk began, and
+/// compares the projections with a fresh fold of the log at the position they had then.
 pub(super) async fn verify(store: &EventStore) -> Result<VerifyReport, StoreError> {
+    // The projections first, then the head: they hold committed events only, so the head is at or
+    // beyond them and the walk reaches their position.
+    let projections = store.read_model(DomainModel::clone).ok();
     let stored_head = store.head().await?;
+    let mut rebuilt = projections.as_ref().map(DomainModel::empty_like);
+    let mut checked_at = None;
     let mut computed = LogHead::empty();
-    let mut versions: HashMap<String, i64> = HashMap::new();
+    let mut streams: HashMap<String, StreamSeen> = HashMap::new();
     let mut cursor = store.read_all(0);
     let problem = loop {
+        if let (Some(projections), Some(fresh)) = (&projections, &rebuilt) {
+            if fresh.position() == projections.position() {
+                if let Some(difference) = projections.difference(fresh) {
+                    let position = difference
+                        .stream
+                        .as_ref()
+                        .and_then(|stream| streams.get(stream))
+                        .map_or(fresh.position(), |seen| seen.last_position);
+                    let item = difference.stream.map(|stream| format!(" (stream {stream:?})")).unwrap_or_default();
+                    break Some(VerifyProblem {
+                        position,
+                        problem: format!(
+                            "{}{item} kept by this process differ from a rebuild from the log at position {}",
+                            difference.what,
+                            fresh.position()
+                        ),
+                    });
+                }
+                checked_at = Some(fresh.position());
+                rebuilt = None;
+            }
+        }
         let event = match cursor.next().await {
             Ok(Some(event)) if event.position <= stored_head.position => event,
             Ok(_) => break None,
@@ -42,23 +81,23 @@ pub(super) async fn verify(store: &EventStore) -> Result<VerifyReport, StoreErro
                 problem: format!("position {expected_position} is missing (next found: {})", event.position),
             });
         }
-        let stream_version = versions.entry(event.stream.clone()).or_insert(0);
-        if event.version != *stream_version + 1 {
+        let seen = streams.entry(event.stream.clone()).or_default();
+        if event.version != seen.version + 1 {
             break Some(VerifyProblem {
                 position: event.position,
-                problem: format!(
-                    "stream {:?} jumps from version {} to {}",
-                    event.stream, stream_version, event.version
-                ),
+                problem: format!("stream {:?} jumps from version {} to {}", event.stream, seen.version, event.version),
             });
         }
-        *stream_version = event.version;
+        *seen = StreamSeen { version: event.version, last_position: event.position };
         let hash = event.chained_hash(&computed.hash);
         if hash != event.hash {
             break Some(VerifyProblem {
                 position: event.position,
                 problem: format!("hash mismatch: stored {}, computed {hash}", event.hash),
             });
+        }
+        if let Some(fresh) = rebuilt.as_mut() {
+            fresh.apply(&event);
         }
         computed = LogHead { position: event.position, hash };
     };
@@ -71,5 +110,11 @@ pub(super) async fn verify(store: &EventStore) -> Result<VerifyReport, StoreErro
             ),
         })
     });
-    Ok(VerifyReport { ok: problem.is_none(), events: computed.position, head: computed, first_problem: problem })
+    Ok(VerifyReport {
+        ok: problem.is_none(),
+        events: computed.position,
+        head: computed,
+        projections_checked_at: checked_at,
+        first_problem: problem,
+    })
 }

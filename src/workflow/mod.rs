@@ -57,11 +57,13 @@ pub mod fast_hash;
 mod load;
 mod model;
 pub mod permission;
+mod summary;
 
 pub use catalog::{check_catalog, is_valid_id, is_valid_scope_id, role_closure, RoleField, RoleProblem};
 pub use duration::Duration;
 pub use load::WorkflowError;
 pub use model::*;
+pub use summary::Summary;
 
 #[cfg(test)]
 mod tests;

@@ -403,3 +403,22 @@ fn every_shipped_workflow_loads() {
         ["clarive", "clustercockpit", "egi", "rancher", "ucp"]
     );
 }
+
+#[test]
+fn the_summary_lists_kinds_roles_and_rules() {
+    let workflow = load(BASE).unwrap();
+    let summary = Summary(&workflow).to_string();
+    for line in [
+        "workflow \"test\" (workflows/x.toml): ",
+        "  global (built in)",
+        "  team \"team\" under org, team",
+        "  admin: on global; built in; not requestable",
+        "  lead: on team, org; decides; includes member; gives docs.* !docs.delete",
+        "  reader: on global; token-grantable; gives docs.read",
+        "  every role on a team: decided by lead@same, lead@parent; stages approval (1)",
+        "roles at run time: immutable; deleting one in use is refused",
+        "every new user receives: reader@global",
+    ] {
+        assert!(summary.lines().any(|l| l == line || (line.ends_with(' ') && l.starts_with(line))), "{line:?} not in\n{summary}");
+    }
+}

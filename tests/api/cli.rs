@@ -243,3 +243,100 @@ fn development_sign_in_refuses_to_listen_beyond_loopback() {
     assert_one_line_error(&output, "loopback");
     assert_eq!(std::fs::read_dir(folder.path()).unwrap().count(), 0, "nothing written, no secret made");
 }
+
+/// `serve --check` on each shipped workflow: a summary on stdout, exit 0, and no database, secret
+/// or mail folder made.
+#[test]
+fn serve_check_summarises_each_shipped_workflow_without_a_database() {
+    for (name, lines) in [
+        ("egi", &["  site \"Site\" under ngi", "  service-group-administrator: on service-group; decides"][..]),
+        (
+            "clustercockpit",
+            &["  api: on global; not requestable; API role; gives api.use", "  none: administrators decide every request", "every new user receives: user@global"],
+        ),
+        (
+            "ucp",
+            &["  collection \"Collection\" under global, collection", "roles at run time: immutable; deleting one in use is refused", "every new user receives: scheduler@shared"],
+        ),
+        (
+            "clarive",
+            &[
+                "  role change-manager: decided by release-manager@same; stages release manager (1), second release manager (1)",
+                "  release-manager: on project; decides; mailbox {scope}-release@example.org; gives action.job.* !action.job.delete",
+                "roles at run time: editable; deleting one in use revokes its grants",
+                "incompatible: developer and change-manager",
+            ],
+        ),
+        (
+            "rancher",
+            &[
+                "  cluster-creator: on cluster; this scope only; locked; gives cluster.transfer",
+                "  every role on a project: decided by manage-project-members@same, cluster-owner@parent; stages approval (1)",
+                "the creator of a cluster receives: cluster-owner, cluster-creator",
+            ],
+        ),
+    ] {
+        let folder = tempfile::tempdir().unwrap();
+        let workflow = crate::helpers::shipped_workflow(name);
+        let output = roleledger(&["serve", "--check", "--workflow", workflow.to_str().unwrap()], folder.path());
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert_eq!(output.status.code(), Some(0), "{name}: {}", String::from_utf8_lossy(&output.stderr));
+        assert!(stdout.starts_with(&format!("workflow \"{name}\" (")), "{stdout}");
+        for line in lines {
+            assert!(stdout.lines().any(|l| l.starts_with(line)), "{name}: {line:?} not in\n{stdout}");
+        }
+        assert_eq!(std::fs::read_dir(folder.path()).unwrap().count(), 0, "{name}: nothing written");
+    }
+}
+
+/// Mistakes an operator could make writing the seed workflows, each refused by `serve --check`
+/// (exit 2) with the file, the line and the problem.
+#[test]
+fn serve_check_names_file_line_and_problem_of_each_mistake() {
+    let cases = [
+        // (shipped workflow, text replaced, replacement, text on the faulty line, problem)
+        ("clustercockpit", "api_role = true", "api_rol = true", "api_rol", "unknown field `api_rol`"),
+        ("clustercockpit", "api_role = true", "api_role = true\ntoken_grantable = true # oops", "# oops", "cannot be token-grantable: it is an API role"),
+        ("clustercockpit", "default_roles = [\"user\"]", "default_roles = [\"users\"]", "\"users\"", "unknown role \"users\" in default_roles"),
+        ("ucp", "request_ttl = \"P7D\"", "request_ttl = \"a week\"", "a week", "bad duration"),
+        (
+            "ucp",
+            "[roles.none]",
+            "[[rules]]\nfor_kind = \"collection\"\ndeciders = [\"owner@same\"]\n\n[roles.none]",
+            "owner@same",
+            "unknown role \"owner\" in a rule's deciders",
+        ),
+        ("clarive", "\"developer\", \"change-manager\"", "\"developer\", \"release-mgr\"", "release-mgr", "unknown role \"release-mgr\" in incompatible"),
+        ("clarive", "for_kind = \"project\"", "for_kind = \"projects\"", "\"projects\"", "unknown scope kind \"projects\" in for_kind"),
+        (
+            "rancher",
+            "includes = [\"project-read-only\"]",
+            "includes = [\"project-read-only\", \"project-owner\"]",
+            "\"project-read-only\", \"project-owner\"",
+            "roles include each other in a cycle: project-member -> project-owner -> project-member",
+        ),
+        (
+            "rancher",
+            "includes = [\"cluster-member\", \"manage-nodes\", \"manage-storage\"]",
+            "includes = [\"cluster-member\", \"manage-nodes\", \"manage-storage\"]\ntoken_grantable = true # from the identity provider",
+            "# from the identity provider",
+            "role \"cluster-owner\" cannot be token-grantable: it decides requests",
+        ),
+        ("rancher", "creator_roles = { cluster", "creator_roles = { clusters", "{ clusters", "unknown scope kind \"clusters\" in creator_roles"),
+        ("egi", "parents = [\"project\"]", "parents = [\"projects\"]", "\"projects\"", "unknown scope kind \"projects\" in parents"),
+    ];
+    for (name, replace, with, marker, problem) in cases {
+        let folder = tempfile::tempdir().unwrap();
+        let shipped = std::fs::read_to_string(crate::helpers::shipped_workflow(name)).unwrap();
+        assert!(shipped.contains(replace), "{name} lacks {replace:?}");
+        let text = shipped.replacen(replace, with, 1);
+        std::fs::write(folder.path().join("bad.toml"), &text).unwrap();
+        let line = text[..text.find(marker).expect("the marker")].matches('\n').count() + 1;
+        let output = roleledger(&["serve", "--check", "--workflow", "bad.toml"], folder.path());
+        assert_one_line_error(&output, &format!("bad.toml:{line}: "));
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(problem), "{name}: {problem:?} not in {stderr}");
+        assert!(output.stdout.is_empty(), "no summary for a broken file");
+        assert_eq!(std::fs::read_dir(folder.path()).unwrap().count(), 1, "only bad.toml");
+    }
+}

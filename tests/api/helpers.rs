@@ -27,9 +27,25 @@ pub fn default_workflow() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("workflows/egi.toml")
 }
 
+/// A workflow shipped in `workflows/`, by name: `ucp` is `workflows/ucp.toml`.
+pub fn shipped_workflow(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("workflows/{name}.toml"))
+}
+
+/// Starts the real server with a shipped workflow instead of EGI's.
+pub async fn spawn_app_on(backend: Backend, workflow: &str) -> TestApp {
+    let workflow = shipped_workflow(workflow);
+    spawn_app_with(backend, |settings| settings.workflow = workflow).await
+}
+
 /// Starts the real server on a free port over a fresh database of the given backend.
 pub async fn spawn_app(backend: Backend) -> TestApp {
     spawn_app_with(backend, |_| {}).await
+}
+
+/// Starts the real server over a database that already holds a log.
+pub async fn spawn_app_over(db: TestDatabase) -> TestApp {
+    start(Arc::new(db), |_| {}).await
 }
 
 /// Like `spawn_app`, with settings changed first.
@@ -92,6 +108,18 @@ pub fn unsigned_token_for(user: &str) -> String {
 fn base64_url(bytes: &[u8]) -> String {
     use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
     URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// The grants of a `GET /me` answer as `role@scope`, sorted.
+pub fn held_in(me: &Value) -> Vec<String> {
+    let mut held: Vec<String> = me["grants"]
+        .as_array()
+        .expect("grants")
+        .iter()
+        .map(|g| format!("{}@{}", g["role"].as_str().unwrap(), g["scope"].as_str().unwrap()))
+        .collect();
+    held.sort();
+    held
 }
 
 /// A response read whole: status, headers and JSON body (Null when the body is not JSON).
@@ -171,8 +199,51 @@ impl TestApp {
         self.call(Method::POST, path, Some(&token_for(user)), Some(body)).await
     }
 
+    pub async fn put_as(&self, user: &str, path: &str, body: Option<Value>) -> Answer {
+        self.call(Method::PUT, path, Some(&token_for(user)), body).await
+    }
+
+    /// `check` asked by `user` about themselves; asserts a 200 answer.
+    pub async fn check(&self, user: &str, permission: &str, scope: &str) -> Answer {
+        let path = format!("/api/v1/check?user={user}&permission={permission}&scope={scope}");
+        let answer = self.get_as(user, &path).await;
+        assert_eq!(answer.status, 200, "{:?}", answer.body);
+        answer
+    }
+
+    /// Whether `check` allows `user` `permission` on `scope`.
+    pub async fn allowed(&self, user: &str, permission: &str, scope: &str) -> bool {
+        self.check(user, permission, scope).await.body["allowed"].as_bool().expect("allowed is a boolean")
+    }
+
+    /// `actor` creates a scope; the answer is returned unchecked.
+    pub async fn create_scope(&self, actor: &str, id: &str, kind: &str, parents: &[&str]) -> Answer {
+        let body = json!({"id": id, "kind": kind, "parents": parents, "title": id});
+        self.post_as(actor, "/api/v1/scopes", body).await
+    }
+
+    /// The roles of `user`'s current grants as `role@scope`, sorted, from `GET /me`.
+    pub async fn held(&self, user: &str) -> Vec<String> {
+        let me = self.get_as(user, "/api/v1/me").await;
+        assert_eq!(me.status, 200, "{:?}", me.body);
+        held_in(&me.body)
+    }
+
     pub async fn delete_as(&self, user: &str, path: &str) -> Answer {
         self.call(Method::DELETE, path, Some(&token_for(user)), None).await
+    }
+
+    /// Runs the real `roleledger` binary on this server's database (from the crate's folder, so
+    /// that the default workflow file is found).
+    pub fn cli(&self, args: &[&str]) -> std::process::Output {
+        std::process::Command::new(env!("CARGO_BIN_EXE_roleledger"))
+            .args(args)
+            .args(["--database", &self.db.url.to_string()])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .env_remove("ROLELEDGER_DATABASE")
+            .env_remove("ROLELEDGER_CONFIG")
+            .output()
+            .expect("the binary runs")
     }
 
     /// Makes `user` an administrator, as `roleledger bootstrap-admin` does.

@@ -84,7 +84,7 @@ const ROUTES: &[&str] = &[
     "get /api/v1/check",
     "post /api/v1/tokens", "get /api/v1/tokens", "delete /api/v1/tokens/{id}",
     "get /api/v1/outbox", "post /api/v1/outbox/{id}/retry",
-    "get /api/v1/events", "get /api/v1/audit/verify",
+    "get /api/v1/events", "get /api/v1/events/live", "get /api/v1/audit/verify",
 ];
 
 async fn openapi_lists_every_route_and_metrics_count_them(backend: Backend) {

@@ -16,9 +16,12 @@ macro_rules! on_both_backends {
     };
 }
 
+mod audit;
 mod authorization;
 mod browser;
+mod clarive;
 mod cli;
+mod clustercockpit;
 mod concurrency;
 mod egi_story;
 mod fuzz;
@@ -26,5 +29,7 @@ mod health;
 mod helpers;
 mod hygiene;
 mod mail;
+mod rancher;
 mod tokens;
+mod ucp;
 mod web;

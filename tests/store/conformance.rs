@@ -6,7 +6,7 @@ use roleledger::store::{
 use serde_json::json;
 use sqlx::Connection;
 
-use crate::support::{Backend, TestDatabase};
+use crate::support::{tamperings, Backend, TestDatabase};
 
 fn event(n: usize) -> NewEvent {
     NewEvent::new("Happened", json!({"n": n, "text": "a ünïcode string", "ratio": 0.1}))
@@ -171,21 +171,14 @@ pub async fn idempotent_repeat_returns_the_first_result_and_writes_nothing(backe
     assert_eq!(store.head().await.unwrap().position, head.position + 1);
 }
 
-pub async fn altered_or_deleted_row_is_found_by_verify(backend: Backend) {
-    let unlock = match backend {
-        Backend::Sqlite => "DROP TRIGGER events_are_immutable_update; DROP TRIGGER events_are_immutable_delete;",
-        Backend::Postgres => "ALTER TABLE events DISABLE TRIGGER events_are_immutable;",
-    };
-    let alter_data = match backend {
-        Backend::Sqlite => "UPDATE events SET data = '{\"n\": 99}' WHERE position = 3",
-        Backend::Postgres => "UPDATE events SET data = '{\"n\": 99}'::jsonb WHERE position = 3",
-    };
-    let tamperings = [
-        (alter_data, "hash mismatch"),
-        ("UPDATE events SET stream_id = 'other' WHERE position = 3", "jumps from version"),
-        ("DELETE FROM events WHERE position = 3", "position 3 is missing"),
-    ];
-    for (tampering, expected_problem) in tamperings {
+pub async fn altered_moved_deleted_or_reordered_row_is_found_by_verify(backend: Backend) {
+    for tampering in tamperings(backend) {
+        let expected_problem = match tampering.what {
+            "altered" => "hash mismatch",
+            "moved" => "jumps from version",
+            "deleted" => "position 3 is missing",
+            _ => "stream \"s\" jumps from version 2 to 4",
+        };
         let db = TestDatabase::new(backend).await;
         let store = db.store().await;
         for n in 1..=6 {
@@ -196,21 +189,21 @@ pub async fn altered_or_deleted_row_is_found_by_verify(backend: Backend) {
         let refused = match &db.url {
             roleledger::store::DatabaseUrl::Sqlite(path) => {
                 let mut connection = sqlx::SqliteConnection::connect(&format!("sqlite:{path}")).await.unwrap();
-                sqlx::Executor::execute(&mut connection, tampering).await.is_err()
+                sqlx::Executor::execute(&mut connection, tampering.change).await.is_err()
             }
             roleledger::store::DatabaseUrl::Postgres(url) => {
                 let mut connection = sqlx::PgConnection::connect(url).await.unwrap();
-                sqlx::Executor::execute(&mut connection, tampering).await.is_err()
+                sqlx::Executor::execute(&mut connection, tampering.change).await.is_err()
             }
         };
-        assert!(refused, "the append-only guard refuses: {tampering}");
-        db.execute(&format!("{unlock} {tampering}")).await;
+        assert!(refused, "the append-only guard refuses: {}", tampering.change);
+        tampering.apply(&db).await;
 
         let report = store.verify().await.unwrap();
-        assert!(!report.ok, "{tampering}");
+        assert!(!report.ok, "{}", tampering.what);
         let problem = report.first_problem.unwrap();
-        assert_eq!(problem.position, 3, "{tampering}: {}", problem.problem);
-        assert!(problem.problem.contains(expected_problem), "{tampering}: {}", problem.problem);
+        assert_eq!(problem.position, 3, "{}: {}", tampering.what, problem.problem);
+        assert!(problem.problem.contains(expected_problem), "{}: {}", tampering.what, problem.problem);
         assert_eq!(report.events, 2, "the chain holds up to the tampered row");
 
         let verify = std::process::Command::new(env!("CARGO_BIN_EXE_roleledger"))

@@ -28,7 +28,7 @@ on_both_backends!(conformance as event_log:
     fifty_concurrent_appenders_to_one_stream,
     follower_sees_every_event_once_in_order_while_eight_writers_append,
     idempotent_repeat_returns_the_first_result_and_writes_nothing,
-    altered_or_deleted_row_is_found_by_verify,
+    altered_moved_deleted_or_reordered_row_is_found_by_verify,
     migrations_apply_to_empty_and_existing_databases,
     schema_newer_than_the_binary_is_refused,
     read_all_pages_through_the_whole_log,

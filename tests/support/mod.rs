@@ -63,3 +63,48 @@ impl TestDatabase {
         }
     }
 }
+
+/// One way of changing the log behind the store's back, at position 3.
+pub struct Tampering {
+    pub what: &'static str,
+    /// The change, which the log's append-only guard refuses.
+    pub change: &'static str,
+    unguard: &'static str,
+}
+
+impl Tampering {
+    /// Removes the guard, as only someone with database access could, and makes the change.
+    pub async fn apply(&self, db: &TestDatabase) {
+        db.execute(&format!("{} {}", self.unguard, self.change)).await;
+    }
+}
+
+/// SQL that removes the log's append-only guard.
+pub fn unguard_log(backend: Backend) -> &'static str {
+    match backend {
+        Backend::Sqlite => "DROP TRIGGER events_are_immutable_update; DROP TRIGGER events_are_immutable_delete;",
+        Backend::Postgres => "ALTER TABLE events DISABLE TRIGGER events_are_immutable;",
+    }
+}
+
+/// A row altered, moved to another stream, deleted, or swapped with the next one.
+pub fn tamperings(backend: Backend) -> Vec<Tampering> {
+    let unguard = unguard_log(backend);
+    let altered = match backend {
+        Backend::Sqlite => "UPDATE events SET data = '{\"n\": 99}' WHERE position = 3",
+        Backend::Postgres => "UPDATE events SET data = '{\"n\": 99}'::jsonb WHERE position = 3",
+    };
+    [
+        ("altered", altered),
+        ("moved", "UPDATE events SET stream_id = 'other' WHERE position = 3"),
+        ("deleted", "DELETE FROM events WHERE position = 3"),
+        (
+            "reordered",
+            "UPDATE events SET position = -4 WHERE position = 4; UPDATE events SET position = 4 WHERE position = 3; \
+             UPDATE events SET position = 3 WHERE position = -4",
+        ),
+    ]
+    .into_iter()
+    .map(|(what, change)| Tampering { what, change, unguard })
+    .collect()
+}

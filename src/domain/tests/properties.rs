@@ -522,7 +522,7 @@ proptest! {
         // The log, serialized and read back, folds into the same state.
         let stored: Vec<(String, serde_json::Value)> =
             world.events.iter().map(|e| (e.event_type().to_string(), e.data())).collect();
-        let read_back: Vec<Event> = stored.into_iter().map(|(t, d)| Event::from_parts(&t, d).unwrap()).collect();
+        let read_back: Vec<Event> = stored.into_iter().map(|(t, d)| Event::from_parts(&t, &d).unwrap()).collect();
         prop_assert_eq!(&State::replay(&world.workflow, &read_back), &world.state);
         // The indexed check agrees with the naive one everywhere.
         let scopes: Vec<String> = world.state.scopes().map(|s| s.id.clone()).collect();

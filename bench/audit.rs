@@ -1,0 +1,281 @@
+//! Audit benchmark: prints figures, judges nothing. Run with `cargo bench --bench audit` (see
+//! bench/README.md). On a log of domain events (requests, approvals, grants, revocations): the
+//! rebuild of every projection beside `COPY events TO STDOUT` of the same log, the latency of
+//! "grants as of a moment", and the NDJSON export rate.
+
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use chrono::Utc;
+use clap::Parser;
+use futures_util::{future::join_all, TryStreamExt};
+use roleledger::{
+    domain::{Actor, Event, GrantOrigin, Subject},
+    store::{AppendRequest, DatabaseUrl, DomainModel, EventSelection, EventStore, ExpectedVersion, ExportFormat, Migrations, Moment, NewEvent},
+    workflow::Workflow,
+};
+use sqlx::{Connection, Executor};
+use uuid::Uuid;
+
+#[derive(Parser)]
+struct Options {
+    /// Events in the log (about; whole requests are written).
+    #[arg(long, default_value_t = 1_000_000)]
+    events: usize,
+    /// sqlite or postgres.
+    #[arg(long, default_value = "postgres")]
+    backend: String,
+    /// "As of" queries per kind.
+    #[arg(long, default_value_t = 100)]
+    queries: usize,
+    #[arg(long, env = "ROLELEDGER_TEST_POSTGRES", default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
+    postgres: String,
+    // `cargo bench` passes `--bench`; accept and ignore it.
+    #[arg(long, hide = true)]
+    bench: bool,
+}
+
+const USERS: u64 = 20_000;
+const SITES: u64 = 800;
+const NGIS: u64 = 20;
+
+fn append(event: Event) -> AppendRequest {
+    let new = NewEvent::new(event.event_type(), event.data());
+    AppendRequest::new(event.stream_id(), ExpectedVersion::Any, vec![new])
+}
+
+fn appends(events: Vec<Event>) -> AppendRequest {
+    let stream = events[0].stream_id();
+    let new = events.iter().map(|event| NewEvent::new(event.event_type(), event.data())).collect();
+    AppendRequest::new(stream, ExpectedVersion::Any, new)
+}
+
+/// The world (users, one project, its NGIs and sites), then requests until the log holds about
+/// `events`: each asked, approved and granted, one in three revoked later.
+async fn populate(store: &EventStore, events: usize) {
+    let started = Instant::now();
+    let at = Utc::now();
+    let by = Actor::User("root".into());
+    let scope = |id: String, kind: &str, parents: Vec<String>| Event::ScopeCreated {
+        scope: id.clone(),
+        kind: kind.into(),
+        parents,
+        title: id,
+        mailbox: None,
+        by: by.clone(),
+        at,
+    };
+    let mut world = vec![scope("EGI".into(), "project", vec![])];
+    world.extend((0..NGIS).map(|n| scope(format!("NGI_{n}"), "ngi", vec!["EGI".into()])));
+    world.extend((0..SITES).map(|s| scope(format!("SITE_{s}"), "site", vec![format!("NGI_{}", s % NGIS)])));
+    world.extend((0..USERS).map(|u| Event::UserRegistered { user: format!("user-{u}"), email: None, name: None, at }));
+    write(store, world.into_iter().map(append).collect()).await;
+    let roles = ["site-administrator", "site-security-officer", "site-operations-deputy-manager"];
+    let mut n = 0u64;
+    while (store.head().await.unwrap().position as usize) < events {
+        let mut batch = Vec::new();
+        for _ in 0..2_000 {
+            n += 1;
+            let (request, grant) = (Uuid::from_u64_pair(1, n), Uuid::from_u64_pair(2, n));
+            let (user, role, scope) = (format!("user-{}", n % USERS), roles[(n % 3) as usize].to_string(), format!("SITE_{}", n % SITES));
+            batch.push(appends(vec![
+                Event::RoleRequested {
+                    request,
+                    user: user.clone(),
+                    role: role.clone(),
+                    scope: scope.clone(),
+                    reason: "I run the storage elements of this site.".into(),
+                    duration: None,
+                    at,
+                    expires_at: at + chrono::Duration::days(30),
+                },
+                Event::RequestApproved {
+                    request,
+                    by: by.clone(),
+                    comment: "welcome".into(),
+                    stage: 0,
+                    stage_name: "approval".into(),
+                    approvals_in_stage: 1,
+                    quorum: 1,
+                    completes_stage: true,
+                    completes_request: true,
+                    at,
+                },
+            ]));
+            let mut granted = vec![Event::RoleGranted {
+                grant,
+                subject: Subject::User(user),
+                role,
+                scope,
+                origin: GrantOrigin::Request { request },
+                by: by.clone(),
+                starts_at: at,
+                ends_at: None,
+            }];
+            if n % 3 == 0 {
+                granted.push(Event::GrantRevoked { grant, by: by.clone(), reason: "left".into(), at });
+            }
+            batch.push(appends(granted));
+        }
+        write(store, batch).await;
+    }
+    let written = store.head().await.unwrap().position;
+    println!("populated {written} events in {:.0} s\n", started.elapsed().as_secs_f64());
+}
+
+/// Appends concurrently, so that the writer commits them in large batches.
+async fn write(store: &EventStore, requests: Vec<AppendRequest>) {
+    for chunk in requests.chunks(512) {
+        for outcome in join_all(chunk.iter().cloned().map(|request| store.append(request))).await {
+            outcome.unwrap();
+        }
+    }
+}
+
+/// The raw rows, decoded by nobody: the floor of any replay on this database.
+async fn baseline(url: &DatabaseUrl) -> (f64, &'static str) {
+    let started = Instant::now();
+    let (rows, name) = match url {
+        DatabaseUrl::Postgres(url) => {
+            let mut connection = sqlx::PgConnection::connect(url).await.unwrap();
+            let mut copy = connection.copy_out_raw("COPY events TO STDOUT").await.unwrap();
+            let mut rows = 0u64;
+            while let Some(chunk) = copy.try_next().await.unwrap() {
+                rows += chunk.iter().filter(|&&byte| byte == b'\n').count() as u64;
+            }
+            (rows, "COPY events TO STDOUT")
+        }
+        DatabaseUrl::Sqlite(path) => {
+            let mut connection = sqlx::SqliteConnection::connect(&format!("sqlite:{path}")).await.unwrap();
+            let rows = sqlx::query("SELECT * FROM events ORDER BY position")
+                .fetch(&mut connection)
+                .try_fold(0u64, |n, _| async move { Ok(n + 1) })
+                .await
+                .unwrap();
+            (rows, "SELECT * FROM events, rows not decoded")
+        }
+    };
+    (rows as f64 / started.elapsed().as_secs_f64(), name)
+}
+
+fn percentile(sorted: &[Duration], fraction: f64) -> f64 {
+    sorted[((sorted.len() - 1) as f64 * fraction).round() as usize].as_secs_f64() * 1_000.0
+}
+
+/// Times `queries` moments of each kind: the whole answer, and one user's grants (`?user=`).
+async fn bench_as_of(store: &EventStore, queries: usize) {
+    let head = store.head().await.unwrap().position;
+    let log_times = store.read_page(0, 1).await.unwrap()[0].recorded_at..=store.read_page(head - 1, 1).await.unwrap()[0].recorded_at;
+    println!("| `grants as of` | queries | grants per answer (mean) | p50 ms | p99 ms | max ms |");
+    println!("|---|---:|---:|---:|---:|---:|");
+    for (kind, filtered) in [("position, all grants", false), ("position, one user", true), ("time, one user", true)] {
+        let mut timings = Vec::with_capacity(queries);
+        let mut answered = 0usize;
+        for q in 0..queries as i64 {
+            let moment = match kind {
+                "time, one user" => {
+                    let span = (*log_times.end() - *log_times.start()).num_microseconds().unwrap().max(1);
+                    Moment::Time(*log_times.start() + chrono::Duration::microseconds(span * q / queries as i64))
+                }
+                _ => Moment::Position(1 + head * q / queries as i64),
+            };
+            let user = Subject::User(format!("user-{}", q as u64 * 7_919 % USERS));
+            let started = Instant::now();
+            let past = store.grants_as_of(moment, filtered.then_some(&user), |_, _| true).await.unwrap();
+            timings.push(started.elapsed());
+            answered += past.grants.len();
+        }
+        timings.sort();
+        println!(
+            "| {kind} | {queries} | {:.1} | {:.2} | {:.2} | {:.2} |",
+            answered as f64 / queries as f64,
+            percentile(&timings, 0.5),
+            percentile(&timings, 0.99),
+            percentile(&timings, 1.0)
+        );
+    }
+}
+
+async fn bench_export(store: &EventStore) {
+    let started = Instant::now();
+    let mut selected = store.select(EventSelection::default());
+    let (mut events, mut bytes, mut line) = (0u64, 0usize, Vec::new());
+    while let Some(event) = selected.next().await.unwrap() {
+        line.clear();
+        ExportFormat::Ndjson.write(&event, &mut line);
+        bytes += line.len();
+        events += 1;
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    println!(
+        "\nNDJSON export of {events} events (encoded, written nowhere): {:.0} events/s, {:.1} MB/s",
+        events as f64 / seconds,
+        bytes as f64 / seconds / 1e6
+    );
+}
+
+#[tokio::main]
+async fn main() {
+    let options = Options::parse();
+    let workflow = Arc::new(Workflow::from_file(concat!(env!("CARGO_MANIFEST_DIR"), "/workflows/egi.toml")).unwrap());
+    println!(
+        "# Audit benchmark ({})\n\n{} cores, {}",
+        options.backend,
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        Utc::now().format("%Y-%m-%d %H:%M UTC")
+    );
+    let _folder;
+    let url = match options.backend.as_str() {
+        "sqlite" => {
+            let folder = tempfile::tempdir().unwrap();
+            let url = DatabaseUrl::Sqlite(folder.path().join("bench.db").display().to_string());
+            _folder = Some(folder);
+            url
+        }
+        "postgres" => {
+            let mut admin = sqlx::PgConnection::connect(&options.postgres).await.expect("PostgreSQL for the benchmark");
+            let name = format!("rl_bench_audit_{}", std::process::id());
+            admin.execute(format!("CREATE DATABASE {name}").as_str()).await.unwrap();
+            let (server, _) = options.postgres.rsplit_once('/').unwrap();
+            DatabaseUrl::Postgres(format!("{server}/{name}"))
+        }
+        other => panic!("unknown backend {other}: use sqlite or postgres"),
+    };
+    let store = EventStore::open(&url, Migrations::Apply).await.unwrap();
+    populate(&store, options.events).await;
+
+    let (baseline_rate, baseline_name) = baseline(&url).await;
+    let started = Instant::now();
+    let mut cursor = store.read_all(0);
+    let mut read = 0u64;
+    while let Some(event) = cursor.next().await.unwrap() {
+        read += 1;
+        std::hint::black_box(event);
+    }
+    let read_rate = read as f64 / started.elapsed().as_secs_f64();
+    let started = Instant::now();
+    let model = DomainModel::rebuild(workflow.clone(), &store, |_| {}).await.unwrap();
+    let rebuild_rate = model.position() as f64 / started.elapsed().as_secs_f64();
+    println!("| | events | events/s | baseline ({baseline_name}) rows/s | ratio |");
+    println!("|---|---:|---:|---:|---:|");
+    println!("| the log read through the store's cursor (decoded, folded nowhere) | {read} | {read_rate:.0} | {baseline_rate:.0} | {:.2} |", read_rate / baseline_rate);
+    println!(
+        "| rebuild of every projection | {} | {rebuild_rate:.0} | {baseline_rate:.0} | {:.2} |",
+        model.position(),
+        rebuild_rate / baseline_rate
+    );
+    bench_export(&store).await;
+    drop((model, store));
+
+    println!();
+    let store = EventStore::open_with_workflow(&url, Migrations::RequireCurrent, workflow).await.unwrap();
+    bench_as_of(&store, options.queries).await;
+    drop(store);
+    if let DatabaseUrl::Postgres(target) = &url {
+        let name = target.rsplit('/').next().unwrap();
+        let mut admin = sqlx::PgConnection::connect(&options.postgres).await.unwrap();
+        admin.execute(format!("DROP DATABASE {name} WITH (FORCE)").as_str()).await.unwrap();
+    }
+}

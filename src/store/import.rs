@@ -1,0 +1,94 @@
+//! Writing an export back: events exactly as they were recorded (positions, stream versions, ids,
+//! times, metadata and hashes), into an empty log, all or nothing. Each event is checked as it
+//! arrives: it must follow the previous one, continue its stream, and carry the hash that the
+//! chain gives it, so an imported log verifies and has the exported head.
+
+use std::collections::HashMap;
+
+use super::{
+    backend::WriteBackend,
+    event::RecordedEvent,
+    LogHead, StoreError,
+};
+
+/// Events written per statement.
+const CHUNK: usize = 1_000;
+
+/// Why an import wrote nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError<E> {
+    /// The source could not give the next event (a line that is not an event, say).
+    #[error("{0}")]
+    Source(E),
+    #[error("the log already holds {events} events; import only into an empty one")]
+    NotEmpty { events: i64 },
+    /// The event is not the one that can follow those before it.
+    #[error("position {position}: {reason}")]
+    Refused { position: i64, reason: String },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl<E> From<sqlx::Error> for ImportError<E> {
+    fn from(error: sqlx::Error) -> Self {
+        ImportError::Store(error.into())
+    }
+}
+
+/// Under the lock on the log head, in one transaction: checks and writes every event of `events`.
+pub(super) async fn import<B: WriteBackend, E>(
+    backend: &B,
+    events: impl Iterator<Item = Result<RecordedEvent, E>>,
+) -> Result<LogHead, ImportError<E>> {
+    let (mut tx, mut head) = backend.lock_head().await?;
+    if head.position != 0 {
+        backend.rollback(tx).await?;
+        return Err(ImportError::NotEmpty { events: head.position });
+    }
+    let mut versions: HashMap<String, i64> = HashMap::new();
+    let mut chunk = Vec::with_capacity(CHUNK);
+    let mut checked = Ok(());
+    for event in events {
+        // Each event is judged as soon as it is read, so that a refusal names the right one.
+        checked = event.map_err(ImportError::Source).and_then(|event| {
+            follows(&head, &mut versions, &event)?;
+            head = LogHead { position: event.position, hash: event.hash.clone() };
+            chunk.push(event);
+            Ok(())
+        });
+        if checked.is_err() {
+            break;
+        }
+        if chunk.len() == CHUNK {
+            backend.write(&mut tx, &chunk, &[], &head).await?;
+            chunk.clear();
+        }
+    }
+    if let Err(error) = checked {
+        backend.rollback(tx).await?;
+        return Err(error);
+    }
+    if !chunk.is_empty() {
+        backend.write(&mut tx, &chunk, &[], &head).await?;
+    }
+    backend.commit(tx).await?;
+    Ok(head)
+}
+
+/// Whether `event` can follow the log whose head is `head` and whose streams are at `versions`.
+fn follows<E>(head: &LogHead, versions: &mut HashMap<String, i64>, event: &RecordedEvent) -> Result<(), ImportError<E>> {
+    let refuse = |reason: String| Err(ImportError::Refused { position: event.position, reason });
+    if event.position != head.position + 1 {
+        return refuse(format!("expected position {} next", head.position + 1));
+    }
+    let version = versions.entry(event.stream.clone()).or_insert(0);
+    if event.version != *version + 1 {
+        return refuse(format!("stream {:?} jumps from version {} to {}", event.stream, version, event.version));
+    }
+    *version = event.version;
+    let hash = event.chained_hash(&head.hash);
+    if hash != event.hash {
+        return refuse(format!("hash mismatch: the export says {}, the chain gives {hash}", event.hash));
+    }
+    Ok(())
+}
