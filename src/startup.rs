@@ -15,9 +15,9 @@ use tracing_actix_web::{DefaultRootSpanBuilder, RootSpanBuilder, TracingLogger};
 
 use crate::{
     auth::{Authenticator, JwtError, JwtVerifier},
-    configuration::Settings,
+    configuration::{JwtKeys, Settings},
     mail::{spawn_delivery, DeliveryStats, MailError, Mailer, Templates, Transport},
-    routes::{self, health, metrics, openapi, problem, AppState, RequestId},
+    routes::{self, health, metrics, openapi, problem, ui::{self, UiSettings}, AppState, RequestId},
     store::{EventStore, Migrations},
     workflow::Workflow,
 };
@@ -47,10 +47,17 @@ pub enum StartupError {
     Keys(#[from] JwtError),
     #[error(transparent)]
     Mail(#[from] MailError),
+    #[error("the development sign-in (no JWT key configured) serves loopback addresses only, not {0}: bind 127.0.0.1 or configure --jwt-secret, --jwt-public-key or --jwks")]
+    DevelopmentNotLoopback(String),
 }
 
 impl Application {
     pub async fn build(settings: &Settings) -> Result<Self, StartupError> {
+        let development = matches!(settings.jwt.keys, JwtKeys::Development(_));
+        // Anyone who reaches the development sign-in may act as anyone.
+        if development && !is_loopback(&settings.bind) {
+            return Err(StartupError::DevelopmentNotLoopback(settings.bind.clone()));
+        }
         let workflow = Arc::new(Workflow::from_file(&settings.workflow)?);
         let verifier = JwtVerifier::from_settings(&settings.jwt)?;
         let transport = Transport::new(settings.smtp.as_deref(), settings.mail_dir.clone())?;
@@ -70,6 +77,7 @@ impl Application {
             auth: Authenticator::new(verifier),
             metrics: metrics::Metrics::default(),
             delivery,
+            ui: UiSettings::new(development, settings.public_url.starts_with("https://")),
         };
         let server = serve(listener, app).map_err(bind_error)?;
         Ok(Self { port, server, store })
@@ -124,12 +132,22 @@ fn serve(listener: TcpListener, app: AppState) -> std::io::Result<Server> {
             .route("/metrics", web::get().to(metrics::metrics))
             .route("/openapi.json", web::get().to(openapi::openapi_json))
             .service(web::scope("/api/v1").configure(routes::api))
+            .service(ui::scope())
             .default_service(web::to(problem::no_route))
     })
     .shutdown_timeout(30)
     .listen(listener)?
     .run();
     Ok(server)
+}
+
+/// Whether every address `bind` names is a loopback one (an unresolvable name is not).
+fn is_loopback(bind: &str) -> bool {
+    use std::net::ToSocketAddrs;
+    bind.to_socket_addrs().is_ok_and(|addresses| {
+        let addresses: Vec<_> = addresses.collect();
+        !addresses.is_empty() && addresses.iter().all(|a| a.ip().is_loopback())
+    })
 }
 
 /// The client's `X-Request-Id` when it is a sensible token (so that it can go into logs and

@@ -64,7 +64,7 @@ impl Mailer {
     pub fn render(&self, mail: &OutboxMail) -> Result<Rendered, MailError> {
         let mut values = mail.context.clone();
         let link = match (values["request_id"].as_str(), values["grant_id"].as_str()) {
-            (Some(request), _) if !request.is_empty() => format!("{}/api/v1/requests/{request}", self.public_url),
+            (Some(request), _) if !request.is_empty() => format!("{}/ui/requests/{request}", self.public_url),
             (_, Some(grant)) => format!("{}/api/v1/grants/{grant}", self.public_url),
             _ => self.public_url.clone(),
         };

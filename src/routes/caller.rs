@@ -31,14 +31,8 @@ impl FromRequest for Caller {
     type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
 
     fn from_request(request: &HttpRequest, _payload: &mut Payload) -> Self::Future {
-        let app = request.app_data::<web::Data<AppState>>().cloned().expect("the app state is registered");
         let authorization = request.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).map(String::from);
-        let request_id = request.extensions().get::<RequestId>().map(|id| id.0.clone()).unwrap_or_default();
-        let client_address = request.peer_addr();
-        Box::pin(async move {
-            let principal = app.auth.authenticate(&app.store, authorization.as_deref()).await?;
-            Ok(Caller { principal, request_id, client_address, app })
-        })
+        Box::pin(Caller::authenticate(request, authorization))
     }
 }
 
@@ -57,6 +51,20 @@ impl Standing {
 }
 
 impl Caller {
+    /// The caller behind an `Authorization` value: the API's header, or the web pages' session.
+    pub fn authenticate(
+        request: &HttpRequest,
+        authorization: Option<String>,
+    ) -> impl Future<Output = Result<Caller, ApiError>> + 'static {
+        let app = request.app_data::<web::Data<AppState>>().cloned().expect("the app state is registered");
+        let request_id = request.extensions().get::<RequestId>().map(|id| id.0.clone()).unwrap_or_default();
+        let client_address = request.peer_addr();
+        async move {
+            let principal = app.auth.authenticate(&app.store, authorization.as_deref()).await?;
+            Ok(Caller { principal, request_id, client_address, app })
+        }
+    }
+
     pub fn user(&self) -> &str {
         &self.principal.user
     }

@@ -33,7 +33,7 @@ pub struct Revocation {
     reason: String,
 }
 
-fn may_see(caller: &Caller, state: &State, workflow: &Workflow, grant: &Grant, now: DateTime<Utc>) -> bool {
+pub(super) fn may_see(caller: &Caller, state: &State, workflow: &Workflow, grant: &Grant, now: DateTime<Utc>) -> bool {
     let own = match &grant.subject {
         Subject::User(user) => user == caller.user(),
         Subject::Team(team) => state.team(team).is_some_and(|t| t.members.contains(caller.user())),

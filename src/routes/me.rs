@@ -1,7 +1,7 @@
 //! `GET /me` and `GET /users/{id}/approver-scopes`: who the caller is and where people may decide.
 
 use actix_web::{web, HttpResponse};
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::{caller::Caller, problem::ApiError, views::GrantView};
@@ -11,11 +11,32 @@ use crate::{
 };
 
 #[derive(Debug, Serialize)]
-struct HeldGrant {
+pub(super) struct HeldGrant {
     #[serde(flatten)]
-    grant: GrantView,
+    pub grant: GrantView,
     /// The team through which the caller holds it, when it is a team grant.
-    via_team: Option<String>,
+    pub via_team: Option<String>,
+}
+
+/// The teams `user` belongs to.
+fn teams_of(state: &State, user: &str) -> Vec<String> {
+    state.teams().filter(|t| t.members.contains(user)).map(|t| t.id.clone()).collect()
+}
+
+/// The grants that give `user` something now: their own and their teams'.
+pub(super) fn held_grants(state: &State, user: &str, now: DateTime<Utc>) -> Vec<HeldGrant> {
+    let teams = teams_of(state, user);
+    state
+        .grants()
+        .filter(|g| g.gives_at(now))
+        .filter_map(|g| match &g.subject {
+            Subject::User(holder) if holder == user => Some(HeldGrant { grant: GrantView::new(g, now), via_team: None }),
+            Subject::Team(team) if teams.contains(team) => {
+                Some(HeldGrant { grant: GrantView::new(g, now), via_team: Some(team.clone()) })
+            }
+            _ => None,
+        })
+        .collect()
 }
 
 #[derive(Debug, Serialize)]
@@ -52,26 +73,14 @@ pub async fn me(caller: Caller) -> Result<HttpResponse, ApiError> {
         let user = caller.user();
         let profile = state.user(user);
         let standing = caller.standing_in(state, now);
-        let teams: Vec<String> =
-            state.teams().filter(|t| t.members.contains(user)).map(|t| t.id.clone()).collect();
-        let grants: Vec<HeldGrant> = state
-            .grants()
-            .filter(|g| g.gives_at(now))
-            .filter_map(|g| match &g.subject {
-                Subject::User(holder) if holder == user => Some(HeldGrant { grant: GrantView::new(g, now), via_team: None }),
-                Subject::Team(team) if teams.contains(team) => {
-                    Some(HeldGrant { grant: GrantView::new(g, now), via_team: Some(team.clone()) })
-                }
-                _ => None,
-            })
-            .collect();
+        let grants = held_grants(state, user, now);
         serde_json::json!({
             "id": user,
             "email": profile.and_then(|p| p.email.clone()),
             "name": profile.and_then(|p| p.name.clone()),
             "admin": standing.admin,
             "auditor": standing.auditor,
-            "teams": teams,
+            "teams": teams_of(state, user),
             "grants": grants,
             "approver_scopes": approver_scope_views(state, workflow, user, false),
         })

@@ -15,6 +15,7 @@ mod requests;
 mod grants;
 mod scopes;
 mod tokens;
+pub mod ui;
 mod views;
 
 use actix_web::web;
@@ -29,6 +30,7 @@ pub struct AppState {
     pub auth: Authenticator,
     pub metrics: metrics::Metrics,
     pub delivery: std::sync::Arc<crate::mail::DeliveryStats>,
+    pub ui: ui::UiSettings,
 }
 
 /// The `/api/v1` routes, one resource per path. Static paths come first: actix tries resources in

@@ -40,6 +40,18 @@ impl ApiError {
         ApiError::BadRequest { code: "bad_query", detail: detail.into() }
     }
 
+    /// What the client is told: driver messages stay in the log, the client learns only that
+    /// something failed.
+    pub fn public_detail(&self) -> String {
+        match self {
+            ApiError::Store(error) | ApiError::Unauthenticated(AuthError::Store(error)) if !error.is_unavailable() => {
+                tracing::error!(%error, "store error");
+                "an internal error occurred; it has been logged".to_string()
+            }
+            other => other.to_string(),
+        }
+    }
+
     fn code(&self) -> &'static str {
         match self {
             ApiError::Unauthenticated(AuthError::Store(error)) | ApiError::Store(error) => store_code(error),
@@ -95,14 +107,7 @@ impl ResponseError for ApiError {
 
     fn error_response(&self) -> HttpResponse {
         let status = self.status_code();
-        let detail = match self {
-            // Driver messages stay in the log; the client learns only that something failed.
-            ApiError::Store(error) | ApiError::Unauthenticated(AuthError::Store(error)) if !error.is_unavailable() => {
-                tracing::error!(%error, "store error");
-                "an internal error occurred; it has been logged".to_string()
-            }
-            other => other.to_string(),
-        };
+        let detail = self.public_detail();
         let mut response = HttpResponse::build(status);
         response.content_type("application/problem+json");
         if status == StatusCode::UNAUTHORIZED {

@@ -15,7 +15,7 @@ use super::{
     views::RequestView,
 };
 use crate::{
-    domain::{Command, Event, Request, RequestStatus, State},
+    domain::{Command, Event, Request, RequestDecider, RequestStatus, State},
     store::RecordedEvent,
     workflow::{Action, Duration, Workflow},
 };
@@ -45,12 +45,12 @@ pub struct Rejection {
     reason: String,
 }
 
-fn stages(workflow: &Workflow, state: &State, request: &Request) -> usize {
+pub(super) fn stages(workflow: &Workflow, state: &State, request: &Request) -> usize {
     let kind = state.scope(&request.scope).map(|s| s.kind.as_str()).unwrap_or_default();
     workflow.rule_for(&request.role, kind).map_or(1, |rule| rule.stages.len().max(1))
 }
 
-fn may_see(caller: &Caller, state: &State, workflow: &Workflow, request: &Request) -> bool {
+pub(super) fn may_see(caller: &Caller, state: &State, workflow: &Workflow, request: &Request) -> bool {
     let now = Utc::now();
     request.user == caller.user()
         || caller.standing_in(state, now).reads_everything()
@@ -68,11 +68,11 @@ fn visible_request(caller: &Caller, id: Uuid) -> Result<RequestView, ApiError> {
     })?
 }
 
-fn parse_id(text: &str) -> Result<Uuid, ApiError> {
+pub(super) fn parse_id(text: &str) -> Result<Uuid, ApiError> {
     text.parse().map_err(|_| ApiError::NotFound(format!("request {text}")))
 }
 
-fn created_request(events: &[RecordedEvent]) -> Option<Uuid> {
+pub(super) fn created_request(events: &[RecordedEvent]) -> Option<Uuid> {
     events.iter().find_map(|e| match Event::from_parts(&e.event_type, &e.data) {
         Ok(Event::RoleRequested { request, .. }) => Some(request),
         _ => None,
@@ -137,27 +137,34 @@ struct HistoryEntry<'e> {
     actor: Option<&'e str>,
 }
 
-#[utoipa::path(get, path = "/api/v1/requests/{id}", tag = "requests", params(("id" = String, Path,)),
-    responses((status = 200, description = "the request, its history (and its grant's) and who may decide it"), (status = 403, description = "not the requester, a decider, an auditor or an admin"), (status = 404, description = "unknown")))]
-pub async fn show(caller: Caller, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
-    let id = parse_id(&id)?;
-    let view = visible_request(&caller, id)?;
-    let now = Utc::now();
-    let deciders = caller.read(|state, workflow| {
-        state
-            .deciders_for(workflow, &id, now)
-            .into_iter()
-            .map(|d| serde_json::json!({"user": d.user, "admin_only": d.admin_only}))
-            .collect::<Vec<_>>()
-    })?;
+/// A request with everything its page shows: its events and its grant's (in log order) and who
+/// may decide it. 403/404 as for the request itself.
+pub(super) struct RequestDetails {
+    pub view: RequestView,
+    pub history: Vec<RecordedEvent>,
+    pub deciders: Vec<RequestDecider>,
+}
+
+pub(super) async fn details(caller: &Caller, id: Uuid) -> Result<RequestDetails, ApiError> {
+    let view = visible_request(caller, id)?;
+    let deciders = caller.read(|state, workflow| state.deciders_for(workflow, &id, Utc::now()))?;
     let store = &caller.app().store;
     let mut history = store.read_stream(&format!("request-{id}"), 1).await?;
     if let Some(grant) = &view.grant {
         history.extend(store.read_stream(&format!("grant-{grant}"), 1).await?);
     }
     history.sort_by_key(|e| e.position);
+    Ok(RequestDetails { view, history, deciders })
+}
+
+#[utoipa::path(get, path = "/api/v1/requests/{id}", tag = "requests", params(("id" = String, Path,)),
+    responses((status = 200, description = "the request, its history (and its grant's) and who may decide it"), (status = 403, description = "not the requester, a decider, an auditor or an admin"), (status = 404, description = "unknown")))]
+pub async fn show(caller: Caller, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let RequestDetails { view, history, deciders } = details(&caller, parse_id(&id)?).await?;
     let history: Vec<HistoryEntry> =
         history.iter().map(|event| HistoryEntry { event, actor: event.metadata.actor.as_deref() }).collect();
+    let deciders: Vec<_> =
+        deciders.iter().map(|d| serde_json::json!({"user": d.user, "admin_only": d.admin_only})).collect();
     let mut body = serde_json::to_value(&view).unwrap_or_default();
     body["history"] = serde_json::to_value(history).unwrap_or_default();
     body["deciders"] = serde_json::Value::from(deciders);

@@ -19,7 +19,7 @@ pub struct NewScope {
     mailbox: Option<String>,
 }
 
-fn show_scope(caller: &Caller, id: &str) -> Result<ScopeView, ApiError> {
+pub(super) fn show_scope(caller: &Caller, id: &str) -> Result<ScopeView, ApiError> {
     caller.read(|state, _| state.scope(id).map(|scope| ScopeView::new(scope, state)))?
         .ok_or_else(|| ApiError::NotFound(format!("scope \"{id}\"")))
 }

@@ -96,7 +96,7 @@ async fn serve_refuses_an_address_it_cannot_bind() {
     let folder = tempfile::tempdir().unwrap();
     let workflow = crate::helpers::default_workflow();
     let output = roleledger(
-        &["serve", "--bind", "256.0.0.1:80", "--database", &db.url.to_string(), "--workflow", workflow.to_str().unwrap()],
+        &["serve", "--bind", "256.0.0.1:80", "--database", &db.url.to_string(), "--workflow", workflow.to_str().unwrap(), "--jwt-secret", "0123456789abcdef0123"],
         folder.path(),
     );
     assert_one_line_error(&output, "cannot listen on 256.0.0.1:80");
@@ -233,6 +233,15 @@ async fn the_server_logs_no_token_and_no_secret() {
     }
     let signature = token.rsplit('.').next().unwrap();
     assert!(!log.contains(signature), "a token's signature appears in the log");
+}
+
+#[test]
+fn development_sign_in_refuses_to_listen_beyond_loopback() {
+    let folder = tempfile::tempdir().unwrap();
+    let workflow = crate::helpers::default_workflow();
+    let output = roleledger(&["serve", "--bind", "0.0.0.0:0", "--workflow", workflow.to_str().unwrap()], folder.path());
+    assert_one_line_error(&output, "loopback");
+    assert_eq!(std::fs::read_dir(folder.path()).unwrap().count(), 0, "nothing written, no secret made");
 }
 
 /// `serve --check` on each shipped workflow: a summary on stdout, exit 0, and no database, secret

@@ -102,7 +102,7 @@ async fn each_kind_of_mail_reaches_exactly_its_addresses(backend: Backend) {
     let mail = &mails[0];
     assert_eq!(mail.header("Subject").unwrap(), "[roleledger] alice name asks for Site Administrator on SITE_A title");
     assert!(mail.text().contains("Reason: I run the CE"), "{}", mail.text());
-    assert!(mail.text().contains(&format!("https://roles.example.org/api/v1/requests/{request}")), "{}", mail.text());
+    assert!(mail.text().contains(&format!("https://roles.example.org/ui/requests/{request}")), "{}", mail.text());
     assert!(mail.data.contains("text/html"), "an HTML alternative: {}", mail.data);
     assert!(mail.header("Message-ID").unwrap().ends_with("@roleledger>"));
 

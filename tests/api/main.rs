@@ -18,6 +18,7 @@ macro_rules! on_both_backends {
 
 mod audit;
 mod authorization;
+mod browser;
 mod clarive;
 mod cli;
 mod clustercockpit;
@@ -31,3 +32,4 @@ mod mail;
 mod rancher;
 mod tokens;
 mod ucp;
+mod web;

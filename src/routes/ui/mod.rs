@@ -1,0 +1,114 @@
+//! Server-rendered web pages under `/ui`: plain HTML forms over the same callers, reads and
+//! commands as the JSON API, so a rule lives in one place. A session is a cookie holding the login
+//! token; every form carries a CSRF token derived from that cookie.
+
+mod pages;
+mod session;
+
+use actix_web::{
+    http::{header, StatusCode},
+    middleware::DefaultHeaders,
+    web, HttpResponse, ResponseError,
+};
+use askama::Template;
+
+pub use session::UiSettings;
+
+use super::problem::ApiError;
+
+/// No script at all, styles from this server only, no framing, forms posting here only.
+const CONTENT_SECURITY_POLICY: &str =
+    "default-src 'self'; script-src 'none'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+
+/// The `/ui` routes, static paths first (as for the API).
+pub fn scope() -> impl actix_web::dev::HttpServiceFactory {
+    use web::{get, post, resource};
+    web::scope("/ui")
+        .wrap(
+            DefaultHeaders::new()
+                .add((header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY))
+                .add((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+                .add((header::REFERRER_POLICY, "no-referrer"))
+                .add((header::CACHE_CONTROL, "no-store")),
+        )
+        .service(resource("").route(get().to(pages::home)))
+        .service(resource("/style.css").route(get().to(pages::stylesheet)))
+        .service(resource("/signin").route(get().to(pages::signin_form)).route(post().to(pages::signin)))
+        .service(resource("/signout").route(post().to(pages::signout)))
+        .service(resource("/request").route(get().to(pages::request_form)).route(post().to(pages::request)))
+        .service(resource("/decide").route(get().to(pages::decide_list)))
+        .service(resource("/requests/{id}").route(get().to(pages::request_page)))
+        .service(resource("/scopes/{id}").route(get().to(pages::scope_page)))
+        .service(resource("/requests/{id}/decide").route(post().to(pages::decide)))
+        .service(resource("/requests/{id}/cancel").route(post().to(pages::cancel)))
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PageError {
+    #[error("not signed in")]
+    SignedOut,
+    #[error("the form's security token is missing or wrong: reload the page and try again")]
+    Csrf,
+    #[error("{0}")]
+    BadForm(String),
+    #[error(transparent)]
+    Api(#[from] ApiError),
+    #[error("the page cannot be rendered: {0}")]
+    Render(#[from] askama::Error),
+    #[error("the cookie cannot be set: {0}")]
+    Cookie(#[from] actix_web::error::HttpError),
+}
+
+#[derive(Template)]
+#[template(path = "web/error.html")]
+struct ErrorPage {
+    head: Option<pages::Header>,
+    status: u16,
+    title: String,
+    detail: String,
+}
+
+impl ResponseError for PageError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            PageError::SignedOut => StatusCode::SEE_OTHER,
+            PageError::Csrf => StatusCode::FORBIDDEN,
+            PageError::BadForm(_) => StatusCode::BAD_REQUEST,
+            PageError::Api(error) => error.status_code(),
+            PageError::Render(_) | PageError::Cookie(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let status = self.status_code();
+        let detail = match self {
+            PageError::SignedOut => return see_other("/ui/signin"),
+            PageError::Api(error) => error.public_detail(),
+            PageError::Render(_) | PageError::Cookie(_) => {
+                tracing::error!(error = %self, "page not answered");
+                "an internal error occurred; it has been logged".into()
+            }
+            other => other.to_string(),
+        };
+        let title = status.canonical_reason().unwrap_or("Error").to_string();
+        let page = ErrorPage { head: None, status: status.as_u16(), title, detail };
+        match page.render() {
+            Ok(html) => HttpResponse::build(status).content_type("text/html; charset=utf-8").body(html),
+            Err(_) => HttpResponse::build(status).finish(),
+        }
+    }
+}
+
+/// A rendered page, 200.
+fn html(page: impl Template) -> Result<HttpResponse, PageError> {
+    html_with(StatusCode::OK, page)
+}
+
+fn html_with(status: StatusCode, page: impl Template) -> Result<HttpResponse, PageError> {
+    Ok(HttpResponse::build(status).content_type("text/html; charset=utf-8").body(page.render()?))
+}
+
+/// After a form: the browser loads `location` with GET (so reloading does not post again).
+fn see_other(location: &str) -> HttpResponse {
+    HttpResponse::SeeOther().insert_header((header::LOCATION, location)).finish()
+}

@@ -1,0 +1,379 @@
+//! The pages: each reads through the caller (the API's visibility rules) and writes through
+//! `Caller::execute` (the API's commands), and renders a template of `templates/web/`.
+
+use actix_web::{http::StatusCode, web, HttpRequest, HttpResponse};
+use askama::Template;
+use chrono::Utc;
+use serde::Deserialize;
+
+use super::{
+    html, html_with, see_other,
+    session::{self, Session, UiSettings, SESSION_COOKIE, SIGNIN_COOKIE},
+    PageError,
+};
+use crate::{
+    auth::{AuthError, LoginClaims},
+    domain::{Command, DomainError, RequestDecider},
+    routes::{
+        grants,
+        me::{held_grants, HeldGrant},
+        problem::ApiError,
+        requests::{self, created_request, details, parse_id, stages, RequestDetails},
+        scopes::show_scope,
+        views::{GrantView, RequestView, ScopeView},
+    },
+    workflow::Duration,
+};
+
+/// How long a development sign-in lasts.
+const DEVELOPMENT_SESSION_HOURS: i64 = 12;
+/// The longest scope list the request page shows; the search box narrows it.
+const SCOPES_SHOWN: usize = 50;
+
+/// The page header of a signed-in user.
+pub struct Header {
+    pub user: String,
+    /// Pending requests the user may decide now.
+    pub deciding: usize,
+    pub csrf: String,
+}
+
+fn header(session: &Session) -> Result<Header, PageError> {
+    let caller = &session.caller;
+    let deciding = caller.read(|state, workflow| state.pending_for(workflow, caller.user(), Utc::now()).len())?;
+    Ok(Header { user: caller.user().to_string(), deciding, csrf: session.csrf_token() })
+}
+
+pub async fn stylesheet() -> HttpResponse {
+    HttpResponse::Ok().content_type("text/css; charset=utf-8").body(include_str!("../../../templates/web/style.css"))
+}
+
+#[derive(Template)]
+#[template(path = "web/signin.html")]
+struct SignInPage {
+    head: Option<Header>,
+    csrf: String,
+    development: bool,
+    error: Option<String>,
+}
+
+fn signin_page(ui: &UiSettings, nonce: String, error: Option<String>, status: StatusCode) -> Result<HttpResponse, PageError> {
+    let page = SignInPage { head: None, csrf: ui.csrf_token(&nonce), development: ui.development_signin, error };
+    let html = page.render()?;
+    Ok(HttpResponse::build(status).cookie(ui.cookie(SIGNIN_COOKIE, nonce)).content_type("text/html; charset=utf-8").body(html))
+}
+
+pub async fn signin_form(request: HttpRequest) -> Result<HttpResponse, PageError> {
+    let nonce = request.cookie(SIGNIN_COOKIE).map(|c| c.value().to_string()).unwrap_or_else(session::new_nonce);
+    signin_page(&session::app(&request).ui, nonce, None, StatusCode::OK)
+}
+
+#[derive(Deserialize)]
+struct SignInForm {
+    #[serde(default)]
+    token: String,
+    #[serde(default)]
+    user: String,
+}
+
+pub async fn signin(request: HttpRequest, body: web::Bytes) -> Result<HttpResponse, PageError> {
+    let app = session::app(&request);
+    let nonce = request.cookie(SIGNIN_COOKIE).map(|c| c.value().to_string());
+    let form: SignInForm = app.ui.checked_form(nonce.as_deref(), &body)?;
+    let nonce = nonce.unwrap_or_default();
+    let (token, user) = (form.token.trim(), form.user.trim());
+    let token = if !token.is_empty() {
+        token.to_string()
+    } else if !user.is_empty() && app.ui.development_signin {
+        let exp = (Utc::now() + chrono::Duration::hours(DEVELOPMENT_SESSION_HOURS)).timestamp();
+        let claims = LoginClaims { sub: user.to_string(), exp, email: None, name: None, roles: None };
+        match app.auth.sign(&claims) {
+            Ok(token) => token,
+            Err(error) => return signin_page(&app.ui, nonce, Some(error.to_string()), StatusCode::UNAUTHORIZED),
+        }
+    } else {
+        let missing = "paste a login token".to_string();
+        return signin_page(&app.ui, nonce, Some(missing), StatusCode::UNAUTHORIZED);
+    };
+    match app.auth.authenticate(&app.store, Some(&format!("Bearer {token}"))).await {
+        Ok(_) => {
+            let mut response = see_other("/ui");
+            response.add_cookie(&app.ui.cookie(SESSION_COOKIE, token))?;
+            response.add_removal_cookie(&app.ui.cookie(SIGNIN_COOKIE, String::new()))?;
+            Ok(response)
+        }
+        Err(AuthError::Store(error)) => Err(ApiError::from(AuthError::Store(error)).into()),
+        Err(refused) => signin_page(&app.ui, nonce, Some(refused.to_string()), StatusCode::UNAUTHORIZED),
+    }
+}
+
+/// Forms that carry nothing but their CSRF token.
+#[derive(Deserialize)]
+struct Empty {}
+
+pub async fn signout(session: Session, body: web::Bytes) -> Result<HttpResponse, PageError> {
+    session.form::<Empty>(&body)?;
+    let mut response = see_other("/ui/signin");
+    response.add_removal_cookie(&session.ui().cookie(SESSION_COOKIE, String::new()))?;
+    Ok(response)
+}
+
+#[derive(Template)]
+#[template(path = "web/home.html")]
+struct HomePage {
+    head: Option<Header>,
+    csrf: String,
+    grants: Vec<HeldGrant>,
+    requests: Vec<RequestView>,
+}
+
+pub async fn home(session: Session) -> Result<HttpResponse, PageError> {
+    let caller = &session.caller;
+    let (grants, requests) = caller.read(|state, workflow| {
+        let mut requests: Vec<RequestView> = state
+            .requests()
+            .filter(|r| r.user == caller.user())
+            .map(|r| RequestView::new(r, stages(workflow, state, r)))
+            .collect();
+        requests.sort_by_key(|r| std::cmp::Reverse(r.created_at));
+        (held_grants(state, caller.user(), Utc::now()), requests)
+    })?;
+    html(HomePage { head: Some(header(&session)?), csrf: session.csrf_token(), grants, requests })
+}
+
+struct ScopeChoice {
+    id: String,
+    title: String,
+    kind: String,
+}
+
+struct RoleChoice {
+    id: String,
+    title: String,
+    max_duration: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "web/request.html")]
+struct RequestPage {
+    head: Option<Header>,
+    csrf: String,
+    q: String,
+    scopes: Vec<ScopeChoice>,
+    scope: Option<ScopeChoice>,
+    roles: Vec<RoleChoice>,
+    form: RequestForm,
+    error: Option<String>,
+}
+
+#[derive(Default, Deserialize)]
+pub struct RequestQuery {
+    #[serde(default)]
+    q: String,
+    scope: Option<String>,
+}
+
+#[derive(Default, Deserialize)]
+struct RequestForm {
+    scope: String,
+    #[serde(default)]
+    role: String,
+    #[serde(default)]
+    reason: String,
+    #[serde(default)]
+    duration: String,
+}
+
+/// The request form: scopes matching `q`; once a scope is chosen, the roles that may be
+/// requested on its kind (the command checks every rule again).
+fn request_form_page(session: &Session, q: &str, form: RequestForm, error: Option<String>) -> Result<RequestPage, PageError> {
+    let needle = q.trim().to_lowercase();
+    let (scopes, scope, roles) = session.caller.read(|state, _| {
+        let choice = |s: &crate::domain::Scope| ScopeChoice { id: s.id.clone(), title: s.title.clone(), kind: s.kind.clone() };
+        let scopes = state
+            .scopes()
+            .filter(|s| needle.is_empty() || s.id.to_lowercase().contains(&needle) || s.title.to_lowercase().contains(&needle))
+            .take(SCOPES_SHOWN)
+            .map(choice)
+            .collect::<Vec<_>>();
+        let scope = state.scope(&form.scope);
+        let roles = scope.map_or_else(Vec::new, |scope| {
+            state
+                .roles()
+                .values()
+                .filter(|r| r.requestable && !r.locked && r.kinds.contains(&scope.kind))
+                .map(|r| RoleChoice { id: r.id.clone(), title: r.title.clone(), max_duration: r.max_duration.map(|d| d.to_string()) })
+                .collect()
+        });
+        (scopes, scope.map(choice), roles)
+    })?;
+    Ok(RequestPage { head: Some(header(session)?), csrf: session.csrf_token(), q: q.to_string(), scopes, scope, roles, form, error })
+}
+
+pub async fn request_form(session: Session, query: web::Query<RequestQuery>) -> Result<HttpResponse, PageError> {
+    let RequestQuery { q, scope } = query.into_inner();
+    let form = RequestForm { scope: scope.unwrap_or_default(), ..RequestForm::default() };
+    html(request_form_page(&session, &q, form, None)?)
+}
+
+/// Sends the form's request; its id, or why not.
+async fn send_request(session: &Session, form: &RequestForm) -> Result<uuid::Uuid, ApiError> {
+    let duration = match form.duration.trim() {
+        "" => None,
+        text => Some(text.parse::<Duration>().map_err(|error| DomainError::Invalid(format!("duration: {error}")))?),
+    };
+    let command = Command::RequestRole { role: form.role.clone(), scope: form.scope.clone(), reason: form.reason.clone(), duration };
+    let events = session.caller.execute(command).await?;
+    created_request(&events).ok_or_else(|| ApiError::NotFound("the new request".into()))
+}
+
+pub async fn request(session: Session, body: web::Bytes) -> Result<HttpResponse, PageError> {
+    let form: RequestForm = session.form(&body)?;
+    match send_request(&session, &form).await {
+        Ok(id) => Ok(see_other(&format!("/ui/requests/{id}"))),
+        Err(error @ (ApiError::Store(_) | ApiError::Unauthenticated(_))) => Err(error.into()),
+        // Refusals are said next to the form, which keeps what was typed.
+        Err(refusal) => {
+            let status = actix_web::ResponseError::status_code(&refusal);
+            html_with(status, request_form_page(&session, "", form, Some(refusal.to_string()))?)
+        }
+    }
+}
+
+/// A decider as pages name them: admins who decide only as admins are marked.
+fn decider_name(decider: RequestDecider) -> String {
+    if decider.admin_only {
+        format!("{} (admin)", decider.user)
+    } else {
+        decider.user
+    }
+}
+
+struct Pending {
+    request: RequestView,
+    /// Who else may decide it (admins who decide only as admins marked).
+    others: Vec<String>,
+}
+
+#[derive(Template)]
+#[template(path = "web/decide.html")]
+struct DecidePage {
+    head: Option<Header>,
+    csrf: String,
+    pending: Vec<Pending>,
+}
+
+pub async fn decide_list(session: Session) -> Result<HttpResponse, PageError> {
+    let caller = &session.caller;
+    let now = Utc::now();
+    let pending = caller.read(|state, workflow| {
+        let mut requests: Vec<_> =
+            state.pending_for(workflow, caller.user(), now).iter().filter_map(|id| state.request(id)).collect();
+        requests.sort_by_key(|r| r.created_at);
+        requests
+            .into_iter()
+            .map(|r| Pending {
+                request: RequestView::new(r, stages(workflow, state, r)),
+                others: state
+                    .deciders_for(workflow, &r.id, now)
+                    .into_iter()
+                    .filter(|d| d.user != caller.user())
+                    .map(decider_name)
+                    .collect(),
+            })
+            .collect()
+    })?;
+    html(DecidePage { head: Some(header(&session)?), csrf: session.csrf_token(), pending })
+}
+
+#[derive(Deserialize)]
+struct Decision {
+    decision: String,
+    #[serde(default)]
+    comment: String,
+}
+
+pub async fn decide(session: Session, id: web::Path<String>, body: web::Bytes) -> Result<HttpResponse, PageError> {
+    let Decision { decision, comment } = session.form(&body)?;
+    let request = parse_id(&id)?;
+    let command = match decision.as_str() {
+        "approve" => Command::Approve { request, comment },
+        "reject" => Command::Reject { request, reason: comment },
+        other => return Err(PageError::BadForm(format!("unknown decision \"{other}\""))),
+    };
+    session.caller.execute(command).await?;
+    Ok(see_other("/ui/decide"))
+}
+
+pub async fn cancel(session: Session, id: web::Path<String>, body: web::Bytes) -> Result<HttpResponse, PageError> {
+    session.form::<Empty>(&body)?;
+    session.caller.execute(Command::Cancel { request: parse_id(&id)? }).await?;
+    Ok(see_other("/ui"))
+}
+
+struct Step {
+    position: i64,
+    at: String,
+    event_type: String,
+    actor: String,
+    data: String,
+}
+
+#[derive(Template)]
+#[template(path = "web/request_page.html")]
+struct RequestDetailPage {
+    head: Option<Header>,
+    csrf: String,
+    request: RequestView,
+    timeline: Vec<Step>,
+    deciders: Vec<String>,
+    mine: bool,
+}
+
+pub async fn request_page(session: Session, id: web::Path<String>) -> Result<HttpResponse, PageError> {
+    let RequestDetails { view, history, deciders } = details(&session.caller, parse_id(&id)?).await?;
+    let timeline = history
+        .iter()
+        .map(|e| Step {
+            position: e.position,
+            at: e.recorded_at.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
+            event_type: e.event_type.clone(),
+            actor: e.metadata.actor.clone().unwrap_or_else(|| "command-line".into()),
+            data: e.data.to_string(),
+        })
+        .collect();
+    let deciders = deciders.into_iter().map(decider_name).collect();
+    let mine = view.user == session.caller.user();
+    html(RequestDetailPage { head: Some(header(&session)?), csrf: session.csrf_token(), request: view, timeline, deciders, mine })
+}
+
+#[derive(Template)]
+#[template(path = "web/scope.html")]
+struct ScopePage {
+    head: Option<Header>,
+    scope: ScopeView,
+    /// The grants on it that the API would show this user.
+    grants: Vec<GrantView>,
+    /// Its pending requests that the API would show this user, oldest first.
+    pending: Vec<RequestView>,
+}
+
+pub async fn scope_page(session: Session, id: web::Path<String>) -> Result<HttpResponse, PageError> {
+    let caller = &session.caller;
+    let scope = show_scope(caller, &id)?;
+    let now = Utc::now();
+    let (grants, pending) = caller.read(|state, workflow| {
+        let grants = state
+            .grants_on(&scope.id)
+            .filter(|g| g.gives_at(now) && grants::may_see(caller, state, workflow, g, now))
+            .map(|g| GrantView::new(g, now))
+            .collect();
+        let mut pending: Vec<_> = state
+            .requests()
+            .filter(|r| r.scope == scope.id && r.is_pending() && requests::may_see(caller, state, workflow, r))
+            .collect();
+        pending.sort_by_key(|r| r.created_at);
+        (grants, pending.into_iter().map(|r| RequestView::new(r, stages(workflow, state, r))).collect())
+    })?;
+    html(ScopePage { head: Some(header(&session)?), scope, grants, pending })
+}

@@ -1,0 +1,128 @@
+//! The web session: an HttpOnly, SameSite=Strict cookie holding the login token (a JWT or an API
+//! token, checked by the same authenticator as the API's bearer header on every page), and the
+//! CSRF token of each form, an HMAC of the session cookie under a key of this process.
+
+use std::{future::Future, pin::Pin};
+
+use actix_web::{
+    cookie::{Cookie, SameSite},
+    dev::Payload,
+    web, FromRequest, HttpRequest,
+};
+use hmac::{Hmac, Mac};
+use serde::{de::DeserializeOwned, Deserialize};
+use sha2::Sha256;
+
+use super::PageError;
+use crate::routes::{caller::Caller, problem::ApiError, AppState};
+
+pub const SESSION_COOKIE: &str = "rl_session";
+/// A random value given to a browser on the sign-in page, so that its form has a CSRF token
+/// before there is a session.
+pub const SIGNIN_COOKIE: &str = "rl_signin";
+
+pub struct UiSettings {
+    /// "Pick a user" on the sign-in page: only when no JWT key is configured (development).
+    pub development_signin: bool,
+    /// `Secure` cookies when the public address is https.
+    secure_cookies: bool,
+    /// New at every start: forms rendered by an earlier process are refused after a restart.
+    csrf_key: [u8; 32],
+}
+
+impl UiSettings {
+    pub fn new(development_signin: bool, secure_cookies: bool) -> Self {
+        let mut csrf_key = [0; 32];
+        getrandom::getrandom(&mut csrf_key).expect("the system's random source");
+        UiSettings { development_signin, secure_cookies, csrf_key }
+    }
+
+    fn mac(&self, cookie: &str) -> Hmac<Sha256> {
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.csrf_key).expect("HMAC takes any key length");
+        mac.update(cookie.as_bytes());
+        mac
+    }
+
+    /// The CSRF token of forms shown to the holder of `cookie`.
+    pub fn csrf_token(&self, cookie: &str) -> String {
+        hex::encode(self.mac(cookie).finalize().into_bytes())
+    }
+
+    /// Checks the `csrf` field of a posted form against `cookie` (in constant time), then reads the form.
+    pub fn checked_form<T: DeserializeOwned>(&self, cookie: Option<&str>, body: &[u8]) -> Result<T, PageError> {
+        #[derive(Deserialize)]
+        struct Token {
+            csrf: Option<String>,
+        }
+        let token = serde_urlencoded::from_bytes::<Token>(body).ok().and_then(|t| t.csrf);
+        let valid = match (cookie, token.and_then(|t| hex::decode(t).ok())) {
+            (Some(cookie), Some(token)) => self.mac(cookie).verify_slice(&token).is_ok(),
+            _ => false,
+        };
+        if !valid {
+            return Err(PageError::Csrf);
+        }
+        serde_urlencoded::from_bytes(body).map_err(|error| PageError::BadForm(error.to_string()))
+    }
+
+    /// A cookie readable by this site's pages only, never by scripts or other sites.
+    pub fn cookie(&self, name: &'static str, value: String) -> Cookie<'static> {
+        Cookie::build(name, value).http_only(true).same_site(SameSite::Strict).path("/").secure(self.secure_cookies).finish()
+    }
+
+}
+
+/// A signed-in browser: the caller behind its session cookie. Signed out (no cookie, or a token
+/// no longer valid) redirects to the sign-in page.
+pub struct Session {
+    pub caller: Caller,
+    cookie: String,
+}
+
+impl FromRequest for Session {
+    type Error = PageError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, PageError>>>>;
+
+    fn from_request(request: &HttpRequest, _payload: &mut Payload) -> Self::Future {
+        let cookie = request.cookie(SESSION_COOKIE).map(|c| c.value().to_string());
+        let caller = cookie.clone().map(|token| Caller::authenticate(request, Some(format!("Bearer {token}"))));
+        Box::pin(async move {
+            let (Some(cookie), Some(caller)) = (cookie, caller) else {
+                return Err(PageError::SignedOut);
+            };
+            match caller.await {
+                Ok(caller) => Ok(Session { caller, cookie }),
+                Err(ApiError::Unauthenticated(error)) if !matches!(error, crate::auth::AuthError::Store(_)) => {
+                    Err(PageError::SignedOut)
+                }
+                Err(error) => Err(error.into()),
+            }
+        })
+    }
+}
+
+impl Session {
+    pub fn ui(&self) -> &UiSettings {
+        &self.caller.app().ui
+    }
+
+    pub fn csrf_token(&self) -> String {
+        self.ui().csrf_token(&self.cookie)
+    }
+
+    /// A form posted by this session, its CSRF token checked.
+    pub fn form<T: DeserializeOwned>(&self, body: &[u8]) -> Result<T, PageError> {
+        self.ui().checked_form(Some(&self.cookie), body)
+    }
+}
+
+pub fn app(request: &HttpRequest) -> web::Data<AppState> {
+    request.app_data::<web::Data<AppState>>().cloned().expect("the app state is registered")
+}
+
+/// A fresh random value for the sign-in cookie.
+pub fn new_nonce() -> String {
+    let mut bytes = [0; 32];
+    getrandom::getrandom(&mut bytes).expect("the system's random source");
+    hex::encode(bytes)
+}
