@@ -8,9 +8,12 @@ use std::{
     time::{Duration, Instant},
 };
 
+#[path = "baseline.rs"]
+mod baseline;
+
 use chrono::Utc;
 use clap::Parser;
-use futures_util::{future::join_all, TryStreamExt};
+use futures_util::future::join_all;
 use roleledger::{
     domain::{Actor, Event, GrantOrigin, Subject},
     store::{AppendRequest, DatabaseUrl, DomainModel, EventSelection, EventStore, ExpectedVersion, ExportFormat, Migrations, Moment, NewEvent},
@@ -134,32 +137,6 @@ async fn write(store: &EventStore, requests: Vec<AppendRequest>) {
     }
 }
 
-/// The raw rows, decoded by nobody: the floor of any replay on this database.
-async fn baseline(url: &DatabaseUrl) -> (f64, &'static str) {
-    let started = Instant::now();
-    let (rows, name) = match url {
-        DatabaseUrl::Postgres(url) => {
-            let mut connection = sqlx::PgConnection::connect(url).await.unwrap();
-            let mut copy = connection.copy_out_raw("COPY events TO STDOUT").await.unwrap();
-            let mut rows = 0u64;
-            while let Some(chunk) = copy.try_next().await.unwrap() {
-                rows += chunk.iter().filter(|&&byte| byte == b'\n').count() as u64;
-            }
-            (rows, "COPY events TO STDOUT")
-        }
-        DatabaseUrl::Sqlite(path) => {
-            let mut connection = sqlx::SqliteConnection::connect(&format!("sqlite:{path}")).await.unwrap();
-            let rows = sqlx::query("SELECT * FROM events ORDER BY position")
-                .fetch(&mut connection)
-                .try_fold(0u64, |n, _| async move { Ok(n + 1) })
-                .await
-                .unwrap();
-            (rows, "SELECT * FROM events, rows not decoded")
-        }
-    };
-    (rows as f64 / started.elapsed().as_secs_f64(), name)
-}
-
 fn percentile(sorted: &[Duration], fraction: f64) -> f64 {
     sorted[((sorted.len() - 1) as f64 * fraction).round() as usize].as_secs_f64() * 1_000.0
 }
@@ -246,7 +223,7 @@ async fn main() {
     let store = EventStore::open(&url, Migrations::Apply).await.unwrap();
     populate(&store, options.events).await;
 
-    let (baseline_rate, baseline_name) = baseline(&url).await;
+    let (baseline_rate, baseline_name) = baseline::raw_rows_per_second(&url).await;
     let started = Instant::now();
     let mut cursor = store.read_all(0);
     let mut read = 0u64;

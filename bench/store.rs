@@ -10,8 +10,10 @@ use std::{
     time::{Duration, Instant},
 };
 
+#[path = "baseline.rs"]
+mod baseline;
+
 use clap::Parser;
-use futures_util::TryStreamExt;
 use roleledger::store::{AppendRequest, DatabaseUrl, EventStore, ExpectedVersion, Metadata, Migrations, NewEvent};
 use serde_json::json;
 use sqlx::{Connection, Executor};
@@ -209,25 +211,7 @@ async fn bench_replay(url: &DatabaseUrl, options: &Options) {
     populate(&store, options.replay_events).await;
     let total = store.head().await.unwrap().position;
 
-    // Baseline: the raw rows out of the database, decoded by nobody.
-    let started = Instant::now();
-    let (baseline_rows, baseline_name) = match url {
-        DatabaseUrl::Postgres(url) => {
-            let mut connection = sqlx::PgConnection::connect(url).await.unwrap();
-            let mut copy = connection.copy_out_raw("COPY events TO STDOUT").await.unwrap();
-            let mut rows = 0u64;
-            while let Some(chunk) = copy.try_next().await.unwrap() {
-                rows += chunk.iter().filter(|&&byte| byte == b'\n').count() as u64;
-            }
-            (rows, "COPY events TO STDOUT")
-        }
-        DatabaseUrl::Sqlite(path) => {
-            let mut connection = sqlx::SqliteConnection::connect(&format!("sqlite:{path}")).await.unwrap();
-            let rows = sqlx::query("SELECT * FROM events ORDER BY position").fetch(&mut connection).try_fold(0u64, |n, _| async move { Ok(n + 1) }).await.unwrap();
-            (rows, "SELECT * FROM events (rows not decoded)")
-        }
-    };
-    let baseline_rate = baseline_rows as f64 / started.elapsed().as_secs_f64();
+    let (baseline_rate, baseline_name) = baseline::raw_rows_per_second(url).await;
 
     reset_peak_rss();
     let rss_before = rss_kib("VmRSS:");
