@@ -5,11 +5,16 @@ use sha2::{Digest, Sha256};
 /// Every API token starts with this, so that it is told apart from a login token at a glance.
 pub const API_TOKEN_PREFIX: &str = "rl_";
 
-/// A new secret: the prefix and 32 random bytes, hex encoded.
-pub fn new_secret() -> String {
+/// 32 bytes from the operating system's random source, hex encoded: every secret and nonce.
+pub fn random_hex() -> String {
     let mut bytes = [0u8; 32];
     getrandom::getrandom(&mut bytes).expect("the operating system's random source works");
-    format!("{API_TOKEN_PREFIX}{}", hex::encode(bytes))
+    hex::encode(bytes)
+}
+
+/// A new secret: the prefix and 32 random bytes, hex encoded.
+pub fn new_secret() -> String {
+    format!("{API_TOKEN_PREFIX}{}", random_hex())
 }
 
 /// The SHA-256 of the whole token, hex encoded: what the log keeps.

@@ -182,9 +182,7 @@ fn development_secret(file: &Path) -> Result<String, JwtError> {
         }
         return Err(JwtError::Keys(format!("{}: the development secret is too short", file.display())));
     }
-    let mut bytes = [0u8; 32];
-    getrandom::getrandom(&mut bytes).map_err(|e| JwtError::Keys(e.to_string()))?;
-    let secret = hex::encode(bytes);
+    let secret = super::random_hex();
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]

@@ -13,7 +13,7 @@ use std::{collections::HashMap, sync::RwLock};
 
 use chrono::Utc;
 
-pub use api_token::{hash_secret, new_secret, API_TOKEN_PREFIX};
+pub use api_token::{hash_secret, new_secret, random_hex, API_TOKEN_PREFIX};
 pub use jwt::{JwtError, JwtVerifier, LoginClaims};
 
 use crate::{

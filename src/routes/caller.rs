@@ -9,9 +9,9 @@ use chrono::{DateTime, Utc};
 use super::{problem::ApiError, AppState};
 use crate::{
     auth::{Principal, Via},
-    domain::{Actor, Command, Context, IdSource, State},
+    domain::{Actor, Command, Context, Grant, IdSource, Request, State, Subject},
     store::{DomainModel, Metadata, RecordedEvent},
-    workflow::{Workflow, ADMIN, AUDITOR, GLOBAL},
+    workflow::{Action, Workflow, ADMIN, AUDITOR, GLOBAL},
 };
 
 /// The request's id: the client's `X-Request-Id`, or one made up on arrival.
@@ -50,13 +50,48 @@ impl Standing {
     }
 }
 
+/// What the caller may see of requests and grants (SPEC's "Visibility"): their own, what they may
+/// decide or revoke, and everything when they are an auditor or admin. Built once per read, so that
+/// a list judges the caller's standing once, not once per item.
+pub struct Viewer {
+    actor: Actor,
+    reads_everything: bool,
+    now: DateTime<Utc>,
+}
+
+impl Viewer {
+    fn is_me(&self, user: &str) -> bool {
+        self.actor.is_user(user)
+    }
+
+    pub fn sees_request(&self, state: &State, workflow: &Workflow, request: &Request) -> bool {
+        self.is_me(&request.user)
+            || self.reads_everything
+            || state.authority(workflow, &self.actor, &request.role, &request.scope, Action::Reject, self.now).is_some()
+    }
+
+    pub fn sees_grant(&self, state: &State, workflow: &Workflow, grant: &Grant) -> bool {
+        let own = match &grant.subject {
+            Subject::User(user) => self.is_me(user),
+            Subject::Team(team) => state.team(team).is_some_and(|t| t.members.iter().any(|member| self.is_me(member))),
+        };
+        own || self.reads_everything
+            || state.authority(workflow, &self.actor, &grant.role, &grant.scope, Action::Revoke, self.now).is_some()
+    }
+}
+
+/// The state every handler shares.
+pub fn app(request: &HttpRequest) -> web::Data<AppState> {
+    request.app_data::<web::Data<AppState>>().cloned().expect("the app state is registered")
+}
+
 impl Caller {
     /// The caller behind an `Authorization` value: the API's header, or the web pages' session.
     pub fn authenticate(
         request: &HttpRequest,
         authorization: Option<String>,
     ) -> impl Future<Output = Result<Caller, ApiError>> + 'static {
-        let app = request.app_data::<web::Data<AppState>>().cloned().expect("the app state is registered");
+        let app = app(request);
         let request_id = request.extensions().get::<RequestId>().map(|id| id.0.clone()).unwrap_or_default();
         let client_address = request.peer_addr();
         async move {
@@ -83,11 +118,14 @@ impl Caller {
     }
 
     pub fn standing_in(&self, state: &State, now: DateTime<Utc>) -> Standing {
-        let holds = |role: &str| {
-            let admin_or_auditor = crate::domain::Subject::User(self.principal.user.clone());
-            state.subject_holds(&admin_or_auditor, role, GLOBAL, now)
-        };
+        let me = Subject::User(self.principal.user.clone());
+        let holds = |role: &str| state.subject_holds(&me, role, GLOBAL, now);
         Standing { admin: holds(ADMIN), auditor: holds(AUDITOR) }
+    }
+
+    /// The caller as a viewer of requests and grants, judged at `now`.
+    pub fn viewer(&self, state: &State, now: DateTime<Utc>) -> Viewer {
+        Viewer { actor: self.actor(), reads_everything: self.standing_in(state, now).reads_everything(), now }
     }
 
     pub fn standing(&self) -> Result<Standing, ApiError> {

@@ -8,7 +8,6 @@ use utoipa::ToSchema;
 use super::{caller::Caller, paging::PageQuery, problem::ApiError, views::TeamView};
 use crate::{
     domain::{Command, Event},
-    store::RecordedEvent,
     workflow::Role,
 };
 
@@ -78,15 +77,11 @@ pub async fn edit_role(caller: Caller, id: web::Path<String>, body: web::Json<Ro
 pub async fn duplicate_role(caller: Caller, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
     role(&caller, &id)?;
     let events = caller.execute(Command::DuplicateRole { role: id.into_inner() }).await?;
-    let copy = defined_role(&events).ok_or_else(|| ApiError::NotFound("the copy".into()))?;
-    Ok(HttpResponse::Created().json(role(&caller, &copy)?))
-}
-
-fn defined_role(events: &[RecordedEvent]) -> Option<String> {
-    events.iter().find_map(|recorded| match Event::from_parts(&recorded.event_type, &recorded.data) {
-        Ok(Event::RoleDefined { role, .. }) => Some(role.id),
+    let copy = super::created(&events, "copy", |event| match event {
+        Event::RoleDefined { role, .. } => Some(role.id),
         _ => None,
-    })
+    })?;
+    Ok(HttpResponse::Created().json(role(&caller, &copy)?))
 }
 
 #[utoipa::path(delete, path = "/api/v1/roles/{id}", tag = "roles", params(("id" = String, Path,)),

@@ -2,16 +2,16 @@
 //! admin, and the lists (now, or as they stood at a time or log position).
 
 use actix_web::{web, HttpResponse};
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use serde::Deserialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::{caller::Caller, paging::PageQuery, problem::ApiError, views::GrantView};
 use crate::{
-    domain::{Command, Event, Grant, State, Subject},
+    domain::{Command, Event, Grant, Subject},
     store::{DomainModel, Moment},
-    workflow::{Action, Duration, Workflow},
+    workflow::Duration,
 };
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -33,20 +33,11 @@ pub struct Revocation {
     reason: String,
 }
 
-pub(super) fn may_see(caller: &Caller, state: &State, workflow: &Workflow, grant: &Grant, now: DateTime<Utc>) -> bool {
-    let own = match &grant.subject {
-        Subject::User(user) => user == caller.user(),
-        Subject::Team(team) => state.team(team).is_some_and(|t| t.members.contains(caller.user())),
-    };
-    own || caller.standing_in(state, now).reads_everything()
-        || state.authority(workflow, &caller.actor(), &grant.role, &grant.scope, Action::Revoke, now).is_some()
-}
-
 fn visible_grant(caller: &Caller, id: Uuid) -> Result<GrantView, ApiError> {
     let now = Utc::now();
     caller.read(|state, workflow| {
         let grant = state.grant(&id).ok_or_else(|| ApiError::NotFound(format!("grant {id}")))?;
-        if !may_see(caller, state, workflow, grant, now) {
+        if !caller.viewer(state, now).sees_grant(state, workflow, grant) {
             return Err(ApiError::forbidden("only the holder, its deciders, auditors and admins see this grant"));
         }
         Ok(GrantView::new(grant, now))
@@ -69,13 +60,10 @@ pub async fn assign(caller: Caller, body: web::Json<NewGrant>) -> Result<HttpRes
         }
     };
     let events = caller.execute(Command::AssignRole { subject, role, scope, reason, duration }).await?;
-    let id = events
-        .iter()
-        .find_map(|e| match Event::from_parts(&e.event_type, &e.data) {
-            Ok(Event::RoleGranted { grant, .. }) => Some(grant),
-            _ => None,
-        })
-        .ok_or_else(|| ApiError::NotFound("the new grant".into()))?;
+    let id = super::created(&events, "grant", |event| match event {
+        Event::RoleGranted { grant, .. } => Some(grant),
+        _ => None,
+    })?;
     Ok(HttpResponse::Created().json(visible_grant(&caller, id)?))
 }
 
@@ -110,17 +98,19 @@ pub async fn list(caller: Caller, query: web::Query<GrantQuery>) -> Result<HttpR
     let items: Vec<(String, GrantView)> = match query.as_of {
         Some(moment) => {
             // Visibility is judged by who the caller is now.
+            let viewer = caller.read(|state, _| caller.viewer(state, now))?;
             let wanted = |model: &DomainModel, grant: &Grant| {
-                query.wants(grant) && may_see(&caller, model.state(), model.workflow(), grant, now)
+                query.wants(grant) && viewer.sees_grant(model.state(), model.workflow(), grant)
             };
             let holder = query.user.clone().map(Subject::User).or_else(|| query.team.clone().map(Subject::Team));
             let past = caller.app().store.grants_as_of(moment, holder.as_ref(), wanted).await?;
             past.grants.iter().map(|grant| (grant.id.to_string(), GrantView::new(grant, past.judged_at))).collect()
         }
         None => caller.read(|state, workflow| {
+            let viewer = caller.viewer(state, now);
             state
                 .grants()
-                .filter(|g| g.gives_at(now) && query.wants(g) && may_see(&caller, state, workflow, g, now))
+                .filter(|g| g.gives_at(now) && query.wants(g) && viewer.sees_grant(state, workflow, g))
                 .map(|g| (g.id.to_string(), GrantView::new(g, now)))
                 .collect()
         })?,

@@ -11,7 +11,7 @@ use actix_web::{
 use futures_util::stream;
 use serde::Deserialize;
 
-use super::{caller::Caller, paging::MAX_LIMIT, problem::ApiError};
+use super::{caller::Caller, paging::checked_limit, problem::ApiError};
 use crate::store::{EventSelection, ExportFormat, LogCursor, Moment, SelectedEvents, StoreError};
 
 fn require_reader(caller: &Caller) -> Result<(), ApiError> {
@@ -77,10 +77,7 @@ pub async fn events(caller: Caller, request: HttpRequest, query: web::Query<Even
         let body = stream::try_unfold(store.select(selection), ndjson_chunk);
         return Ok(HttpResponse::Ok().content_type(NDJSON).streaming(body));
     }
-    let limit = query.limit.unwrap_or(100);
-    if !(1..=MAX_LIMIT).contains(&limit) {
-        return Err(ApiError::bad_query(format!("limit must be between 1 and {MAX_LIMIT}")));
-    }
+    let limit = checked_limit(query.limit)?;
     let mut after = selection.starts_after();
     let head = store.head().await?.position;
     let scan_end = after.saturating_add(SCAN_PER_PAGE).min(head);

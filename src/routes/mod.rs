@@ -83,3 +83,16 @@ fn optional_body<T: serde::de::DeserializeOwned + Default>(body: &[u8]) -> Resul
     serde_json::from_slice(body)
         .map_err(|error| problem::ApiError::BadRequest { code: "malformed_body", detail: error.to_string() })
 }
+
+/// The id a command made, found among the events it wrote (`pick` recognises the event); `what`
+/// names it in the error if the command wrote no such event.
+fn created<T>(
+    events: &[crate::store::RecordedEvent],
+    what: &str,
+    pick: impl Fn(crate::domain::Event) -> Option<T>,
+) -> Result<T, problem::ApiError> {
+    events
+        .iter()
+        .find_map(|e| crate::domain::Event::from_parts(&e.event_type, &e.data).ok().and_then(&pick))
+        .ok_or_else(|| problem::ApiError::NotFound(format!("the new {what}")))
+}

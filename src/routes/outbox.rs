@@ -3,7 +3,7 @@
 use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 
-use super::{caller::Caller, paging::MAX_LIMIT, problem::ApiError};
+use super::{caller::Caller, paging::checked_limit, problem::ApiError};
 use crate::store::MailState;
 
 fn require_admin(caller: &Caller) -> Result<(), ApiError> {
@@ -29,10 +29,7 @@ pub struct OutboxQuery {
 pub async fn list(caller: Caller, query: web::Query<OutboxQuery>) -> Result<HttpResponse, ApiError> {
     require_admin(&caller)?;
     let state = query.state.as_deref().map(str::parse::<MailState>).transpose().map_err(ApiError::bad_query)?;
-    let limit = query.limit.unwrap_or(100);
-    if !(1..=MAX_LIMIT).contains(&limit) {
-        return Err(ApiError::bad_query(format!("limit must be between 1 and {MAX_LIMIT}")));
-    }
+    let limit = checked_limit(query.limit)?;
     let after = match &query.cursor {
         Some(cursor) => cursor.parse::<i64>().map_err(|_| ApiError::bad_query("cursor is not one this server gave"))?,
         None => 0,

@@ -21,13 +21,18 @@ pub struct PageQuery {
     pub limit: Option<usize>,
 }
 
+/// A list's `limit=`: 1 to `MAX_LIMIT`, `DEFAULT_LIMIT` when not given.
+pub fn checked_limit(limit: Option<usize>) -> Result<usize, ApiError> {
+    match limit {
+        None => Ok(DEFAULT_LIMIT),
+        Some(limit) if (1..=MAX_LIMIT).contains(&limit) => Ok(limit),
+        Some(_) => Err(ApiError::bad_query(format!("limit must be between 1 and {MAX_LIMIT}"))),
+    }
+}
+
 impl PageQuery {
     pub fn limit(&self) -> Result<usize, ApiError> {
-        match self.limit {
-            None => Ok(DEFAULT_LIMIT),
-            Some(limit) if (1..=MAX_LIMIT).contains(&limit) => Ok(limit),
-            Some(_) => Err(ApiError::bad_query(format!("limit must be between 1 and {MAX_LIMIT}"))),
-        }
+        checked_limit(self.limit)
     }
 
     /// The sort key after which this page starts.

@@ -1,6 +1,8 @@
 //! Role requests: asked by users, decided by deciders, cancelled by their requester. A person sees
 //! a request if it is theirs or they may decide it; auditors and admins see every one.
 
+use std::collections::HashSet;
+
 use actix_web::{web, HttpResponse};
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
@@ -17,7 +19,7 @@ use super::{
 use crate::{
     domain::{Command, Event, Request, RequestDecider, RequestStatus, State},
     store::RecordedEvent,
-    workflow::{Action, Duration, Workflow},
+    workflow::{Duration, Workflow},
 };
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -50,18 +52,11 @@ pub(super) fn stages(workflow: &Workflow, state: &State, request: &Request) -> u
     workflow.rule_for(&request.role, kind).map_or(1, |rule| rule.stages.len().max(1))
 }
 
-pub(super) fn may_see(caller: &Caller, state: &State, workflow: &Workflow, request: &Request) -> bool {
-    let now = Utc::now();
-    request.user == caller.user()
-        || caller.standing_in(state, now).reads_everything()
-        || state.authority(workflow, &caller.actor(), &request.role, &request.scope, Action::Reject, now).is_some()
-}
-
 /// The request as the caller may see it: 404 when unknown, 403 when not theirs to see.
 fn visible_request(caller: &Caller, id: Uuid) -> Result<RequestView, ApiError> {
     caller.read(|state, workflow| {
         let request = state.request(&id).ok_or_else(|| ApiError::NotFound(format!("request {id}")))?;
-        if !may_see(caller, state, workflow, request) {
+        if !caller.viewer(state, Utc::now()).sees_request(state, workflow, request) {
             return Err(ApiError::forbidden("only the requester, its deciders, auditors and admins see this request"));
         }
         Ok(RequestView::new(request, stages(workflow, state, request)))
@@ -72,9 +67,9 @@ pub(super) fn parse_id(text: &str) -> Result<Uuid, ApiError> {
     text.parse().map_err(|_| ApiError::NotFound(format!("request {text}")))
 }
 
-pub(super) fn created_request(events: &[RecordedEvent]) -> Option<Uuid> {
-    events.iter().find_map(|e| match Event::from_parts(&e.event_type, &e.data) {
-        Ok(Event::RoleRequested { request, .. }) => Some(request),
+pub(super) fn created_request(events: &[RecordedEvent]) -> Result<Uuid, ApiError> {
+    super::created(events, "request", |event| match event {
+        Event::RoleRequested { request, .. } => Some(request),
         _ => None,
     })
 }
@@ -84,7 +79,7 @@ pub(super) fn created_request(events: &[RecordedEvent]) -> Option<Uuid> {
 pub async fn create(caller: Caller, body: web::Json<NewRequest>) -> Result<HttpResponse, ApiError> {
     let NewRequest { role, scope, reason, duration } = body.into_inner();
     let events = caller.execute(Command::RequestRole { role, scope, reason, duration }).await?;
-    let id = created_request(&events).ok_or_else(|| ApiError::NotFound("the new request".into()))?;
+    let id = created_request(&events)?;
     Ok(HttpResponse::Created().json(visible_request(&caller, id)?))
 }
 
@@ -109,7 +104,9 @@ pub struct RequestQuery {
 pub async fn list(caller: Caller, query: web::Query<RequestQuery>) -> Result<HttpResponse, ApiError> {
     let now = Utc::now();
     let items = caller.read(|state, workflow| {
-        let decidable: Option<Vec<Uuid>> = query.decidable.then(|| state.pending_for(workflow, caller.user(), now));
+        let decidable: Option<HashSet<Uuid>> =
+            query.decidable.then(|| state.pending_for(workflow, caller.user(), now).into_iter().collect());
+        let viewer = caller.viewer(state, now);
         state
             .requests()
             .filter(|r| decidable.as_ref().is_none_or(|ids| ids.contains(&r.id)))
@@ -117,7 +114,7 @@ pub async fn list(caller: Caller, query: web::Query<RequestQuery>) -> Result<Htt
             .filter(|r| query.scope.as_ref().is_none_or(|scope| &r.scope == scope))
             .filter(|r| query.user.as_ref().is_none_or(|user| &r.user == user))
             .filter(|r| query.role.as_ref().is_none_or(|role| &r.role == role))
-            .filter(|r| may_see(&caller, state, workflow, r))
+            .filter(|r| viewer.sees_request(state, workflow, r))
             .map(|r| {
                 let key = format!("{}|{}", r.created_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true), r.id);
                 (key, RequestView::new(r, stages(workflow, state, r)))

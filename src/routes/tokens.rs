@@ -37,13 +37,10 @@ pub async fn create(caller: Caller, body: web::Json<NewToken>) -> Result<HttpRes
         expires_at: expires_in.map(|d| Utc::now() + d.to_chrono()),
     };
     let events = caller.execute(command).await?;
-    let id = events
-        .iter()
-        .find_map(|e| match Event::from_parts(&e.event_type, &e.data) {
-            Ok(Event::ApiTokenCreated { token, .. }) => Some(token),
-            _ => None,
-        })
-        .ok_or_else(|| ApiError::NotFound("the new token".into()))?;
+    let id = super::created(&events, "token", |event| match event {
+        Event::ApiTokenCreated { token, .. } => Some(token),
+        _ => None,
+    })?;
     let view = caller.read(|state, _| state.api_token(&id).map(TokenView::new))?;
     let mut body = serde_json::to_value(view).unwrap_or_default();
     body["token"] = serde_json::Value::from(secret);

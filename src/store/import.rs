@@ -3,13 +3,7 @@
 //! arrives: it must follow the previous one, continue its stream, and carry the hash that the
 //! chain gives it, so an imported log verifies and has the exported head.
 
-use std::collections::HashMap;
-
-use super::{
-    backend::WriteBackend,
-    event::RecordedEvent,
-    LogHead, StoreError,
-};
+use super::{backend::WriteBackend, event::RecordedEvent, verify::ChainWalk, LogHead, StoreError};
 
 /// Events written per statement.
 const CHUNK: usize = 1_000;
@@ -40,19 +34,20 @@ pub(super) async fn import<B: WriteBackend, E>(
     backend: &B,
     events: impl Iterator<Item = Result<RecordedEvent, E>>,
 ) -> Result<LogHead, ImportError<E>> {
-    let (mut tx, mut head) = backend.lock_head().await?;
+    let (mut tx, head) = backend.lock_head().await?;
     if head.position != 0 {
         backend.rollback(tx).await?;
         return Err(ImportError::NotEmpty { events: head.position });
     }
-    let mut versions: HashMap<String, i64> = HashMap::new();
+    let mut chain = ChainWalk::new();
     let mut chunk = Vec::with_capacity(CHUNK);
     let mut checked = Ok(());
     for event in events {
         // Each event is judged as soon as it is read, so that a refusal names the right one.
         checked = event.map_err(ImportError::Source).and_then(|event| {
-            follows(&head, &mut versions, &event)?;
-            head = LogHead { position: event.position, hash: event.hash.clone() };
+            chain
+                .accept(&event)
+                .map_err(|refusal| ImportError::Refused { position: refusal.position, reason: refusal.problem })?;
             chunk.push(event);
             Ok(())
         });
@@ -60,7 +55,7 @@ pub(super) async fn import<B: WriteBackend, E>(
             break;
         }
         if chunk.len() == CHUNK {
-            backend.write(&mut tx, &chunk, &[], &head).await?;
+            backend.write(&mut tx, &chunk, &[], chain.head()).await?;
             chunk.clear();
         }
     }
@@ -69,26 +64,8 @@ pub(super) async fn import<B: WriteBackend, E>(
         return Err(error);
     }
     if !chunk.is_empty() {
-        backend.write(&mut tx, &chunk, &[], &head).await?;
+        backend.write(&mut tx, &chunk, &[], chain.head()).await?;
     }
     backend.commit(tx).await?;
-    Ok(head)
-}
-
-/// Whether `event` can follow the log whose head is `head` and whose streams are at `versions`.
-fn follows<E>(head: &LogHead, versions: &mut HashMap<String, i64>, event: &RecordedEvent) -> Result<(), ImportError<E>> {
-    let refuse = |reason: String| Err(ImportError::Refused { position: event.position, reason });
-    if event.position != head.position + 1 {
-        return refuse(format!("expected position {} next", head.position + 1));
-    }
-    let version = versions.entry(event.stream.clone()).or_insert(0);
-    if event.version != *version + 1 {
-        return refuse(format!("stream {:?} jumps from version {} to {}", event.stream, version, event.version));
-    }
-    *version = event.version;
-    let hash = event.chained_hash(&head.hash);
-    if hash != event.hash {
-        return refuse(format!("hash mismatch: the export says {}, the chain gives {hash}", event.hash));
-    }
-    Ok(())
+    Ok(chain.head().clone())
 }

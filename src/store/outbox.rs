@@ -241,8 +241,8 @@ impl EventStore {
                 .bind(format_time(&now))
                 .bind(serde_json::to_string(ids).expect("ids serialize"))
                 .execute(pool)
-                    .await
-                    .map(drop)?
+                .await
+                .map(drop)?
             }
             Database::Postgres(pool) => {
                 sqlx::query("UPDATE outbox SET state = 'sent', sent_at = $1, last_error = NULL WHERE id = ANY($2)")

@@ -2,7 +2,7 @@ use std::collections::HashMap;
 
 use serde::Serialize;
 
-use super::{model::DomainModel, EventStore, LogHead, StoreError};
+use super::{model::DomainModel, EventStore, LogHead, RecordedEvent, StoreError};
 
 /// The first thing found wrong in the log, with the position where it is.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -33,6 +33,56 @@ struct StreamSeen {
     last_position: i64,
 }
 
+/// The chain walked from its start: each event must take the next position, continue its stream's
+/// versions and carry the hash that the chain gives it. `verify` and `import` walk it alike.
+pub(super) struct ChainWalk {
+    head: LogHead,
+    streams: HashMap<String, StreamSeen>,
+}
+
+impl ChainWalk {
+    pub fn new() -> Self {
+        ChainWalk { head: LogHead::empty(), streams: HashMap::new() }
+    }
+
+    /// The position and hash of the last event accepted.
+    pub fn head(&self) -> &LogHead {
+        &self.head
+    }
+
+    fn last_position_of(&self, stream: &str) -> Option<i64> {
+        self.streams.get(stream).map(|seen| seen.last_position)
+    }
+
+    /// Takes `event` as the next one of the chain, or says where and why it cannot follow.
+    pub fn accept(&mut self, event: &RecordedEvent) -> Result<(), VerifyProblem> {
+        let expected_position = self.head.position + 1;
+        if event.position != expected_position {
+            return Err(VerifyProblem {
+                position: expected_position,
+                problem: format!("position {expected_position} is missing (next found: {})", event.position),
+            });
+        }
+        let seen = self.streams.entry(event.stream.clone()).or_default();
+        if event.version != seen.version + 1 {
+            return Err(VerifyProblem {
+                position: event.position,
+                problem: format!("stream {:?} jumps from version {} to {}", event.stream, seen.version, event.version),
+            });
+        }
+        let hash = event.chained_hash(&self.head.hash);
+        if hash != event.hash {
+            return Err(VerifyProblem {
+                position: event.position,
+                problem: format!("hash mismatch: stored {}, computed {hash}", event.hash),
+            });
+        }
+        *seen = StreamSeen { version: event.version, last_position: event.position };
+        self.head = LogHead { position: event.position, hash };
+        Ok(())
+    }
+}
+
 /// Recomputes the chain from the genesis hash up to the head stored when the walk began, and
 /// compares the projections with a fresh fold of the log at the position they had then.
 pub(super) async fn verify(store: &EventStore) -> Result<VerifyReport, StoreError> {
@@ -42,8 +92,7 @@ pub(super) async fn verify(store: &EventStore) -> Result<VerifyReport, StoreErro
     let stored_head = store.head().await?;
     let mut rebuilt = projections.as_ref().map(DomainModel::empty_like);
     let mut checked_at = None;
-    let mut computed = LogHead::empty();
-    let mut streams: HashMap<String, StreamSeen> = HashMap::new();
+    let mut chain = ChainWalk::new();
     let mut cursor = store.read_all(0);
     let problem = loop {
         if let (Some(projections), Some(fresh)) = (&projections, &rebuilt) {
@@ -52,8 +101,8 @@ pub(super) async fn verify(store: &EventStore) -> Result<VerifyReport, StoreErro
                     let position = difference
                         .stream
                         .as_ref()
-                        .and_then(|stream| streams.get(stream))
-                        .map_or(fresh.position(), |seen| seen.last_position);
+                        .and_then(|stream| chain.last_position_of(stream))
+                        .unwrap_or(fresh.position());
                     let item = difference.stream.map(|stream| format!(" (stream {stream:?})")).unwrap_or_default();
                     break Some(VerifyProblem {
                         position,
@@ -74,33 +123,14 @@ pub(super) async fn verify(store: &EventStore) -> Result<VerifyReport, StoreErro
             Err(StoreError::CorruptEvent { position, reason }) => break Some(VerifyProblem { position, problem: reason }),
             Err(error) => return Err(error),
         };
-        let expected_position = computed.position + 1;
-        if event.position != expected_position {
-            break Some(VerifyProblem {
-                position: expected_position,
-                problem: format!("position {expected_position} is missing (next found: {})", event.position),
-            });
-        }
-        let seen = streams.entry(event.stream.clone()).or_default();
-        if event.version != seen.version + 1 {
-            break Some(VerifyProblem {
-                position: event.position,
-                problem: format!("stream {:?} jumps from version {} to {}", event.stream, seen.version, event.version),
-            });
-        }
-        *seen = StreamSeen { version: event.version, last_position: event.position };
-        let hash = event.chained_hash(&computed.hash);
-        if hash != event.hash {
-            break Some(VerifyProblem {
-                position: event.position,
-                problem: format!("hash mismatch: stored {}, computed {hash}", event.hash),
-            });
+        if let Err(problem) = chain.accept(&event) {
+            break Some(problem);
         }
         if let Some(fresh) = rebuilt.as_mut() {
             fresh.apply(&event);
         }
-        computed = LogHead { position: event.position, hash };
     };
+    let computed = chain.head().clone();
     let problem = problem.or_else(|| {
         (computed != stored_head).then(|| VerifyProblem {
             position: computed.position + 1,

@@ -15,10 +15,9 @@ use crate::{
     auth::{AuthError, LoginClaims},
     domain::{Command, DomainError, RequestDecider},
     routes::{
-        grants,
         me::{held_grants, HeldGrant},
         problem::ApiError,
-        requests::{self, created_request, details, parse_id, stages, RequestDetails},
+        requests::{created_request, details, parse_id, stages, RequestDetails},
         scopes::show_scope,
         views::{GrantView, RequestView, ScopeView},
     },
@@ -64,7 +63,7 @@ fn signin_page(ui: &UiSettings, nonce: String, error: Option<String>, status: St
 }
 
 pub async fn signin_form(request: HttpRequest) -> Result<HttpResponse, PageError> {
-    let nonce = request.cookie(SIGNIN_COOKIE).map(|c| c.value().to_string()).unwrap_or_else(session::new_nonce);
+    let nonce = request.cookie(SIGNIN_COOKIE).map(|c| c.value().to_string()).unwrap_or_else(crate::auth::random_hex);
     signin_page(&session::app(&request).ui, nonce, None, StatusCode::OK)
 }
 
@@ -224,7 +223,7 @@ async fn send_request(session: &Session, form: &RequestForm) -> Result<uuid::Uui
     };
     let command = Command::RequestRole { role: form.role.clone(), scope: form.scope.clone(), reason: form.reason.clone(), duration };
     let events = session.caller.execute(command).await?;
-    created_request(&events).ok_or_else(|| ApiError::NotFound("the new request".into()))
+    created_request(&events)
 }
 
 pub async fn request(session: Session, body: web::Bytes) -> Result<HttpResponse, PageError> {
@@ -363,14 +362,15 @@ pub async fn scope_page(session: Session, id: web::Path<String>) -> Result<HttpR
     let scope = show_scope(caller, &id)?;
     let now = Utc::now();
     let (grants, pending) = caller.read(|state, workflow| {
+        let viewer = caller.viewer(state, now);
         let grants = state
             .grants_on(&scope.id)
-            .filter(|g| g.gives_at(now) && grants::may_see(caller, state, workflow, g, now))
+            .filter(|g| g.gives_at(now) && viewer.sees_grant(state, workflow, g))
             .map(|g| GrantView::new(g, now))
             .collect();
         let mut pending: Vec<_> = state
             .requests()
-            .filter(|r| r.scope == scope.id && r.is_pending() && requests::may_see(caller, state, workflow, r))
+            .filter(|r| r.scope == scope.id && r.is_pending() && viewer.sees_request(state, workflow, r))
             .collect();
         pending.sort_by_key(|r| r.created_at);
         (grants, pending.into_iter().map(|r| RequestView::new(r, stages(workflow, state, r))).collect())

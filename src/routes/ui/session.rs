@@ -7,14 +7,14 @@ use std::{future::Future, pin::Pin};
 use actix_web::{
     cookie::{Cookie, SameSite},
     dev::Payload,
-    web, FromRequest, HttpRequest,
+    FromRequest, HttpRequest,
 };
 use hmac::{Hmac, Mac};
 use serde::{de::DeserializeOwned, Deserialize};
 use sha2::Sha256;
 
 use super::PageError;
-use crate::routes::{caller::Caller, problem::ApiError, AppState};
+use crate::routes::{caller::Caller, problem::ApiError};
 
 pub const SESSION_COOKIE: &str = "rl_session";
 /// A random value given to a browser on the sign-in page, so that its form has a CSRF token
@@ -116,13 +116,4 @@ impl Session {
     }
 }
 
-pub fn app(request: &HttpRequest) -> web::Data<AppState> {
-    request.app_data::<web::Data<AppState>>().cloned().expect("the app state is registered")
-}
-
-/// A fresh random value for the sign-in cookie.
-pub fn new_nonce() -> String {
-    let mut bytes = [0; 32];
-    getrandom::getrandom(&mut bytes).expect("the system's random source");
-    hex::encode(bytes)
-}
+pub use crate::routes::caller::app;
