@@ -4,11 +4,11 @@ use std::{collections::HashMap, future::Future, sync::Arc};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use sqlx::{migrate::Migrator, PgPool, SqlitePool};
+use sqlx::{migrate::Migrator, pool::PoolConnection, PgPool, SqlitePool};
 use tokio::sync::{mpsc, watch};
 
 use super::{
-    event::RecordedEvent, import::ImportError, writer, AppendOutcome, DatabaseUrl, LogHead, Migrations, StoreError,
+    event::RecordedEvent, import::ImportError, outbox::OutboxRow, writer, AppendOutcome, DatabaseUrl, LogHead, Migrations, StoreError,
 };
 
 /// What an idempotency key remembers: a fingerprint of the append and the outcome it got.
@@ -18,12 +18,27 @@ pub(crate) struct IdempotencyRecord {
     pub outcome: AppendOutcome,
 }
 
-/// The statements the writer needs inside one batch transaction. Implemented once per backend.
+/// What one write puts into the log: events (already positioned and hashed), idempotency keys,
+/// the head they end at, and the mail they cause.
+pub(crate) struct Rows<'a> {
+    pub events: &'a [RecordedEvent],
+    pub keys: &'a [(String, IdempotencyRecord)],
+    pub head: &'a LogHead,
+    pub outbox: &'a [OutboxRow],
+}
+
+/// The statements the writer needs inside one batch transaction. Implemented once per backend,
+/// each in as few round trips as its database allows: a batch costs a fixed number of them
+/// however many appends it carries, which is what makes group commit pay.
 pub(crate) trait WriteBackend: Send + Sync + 'static {
     type Tx: Send;
 
-    /// Begins the batch transaction and takes the lock on the log head, returning the head.
-    fn lock_head(&self) -> impl Future<Output = Result<(Self::Tx, LogHead), sqlx::Error>> + Send;
+    /// Begins the batch transaction and takes the lock on the log head, returning the head and the
+    /// current version of each of `streams` (missing streams are left out).
+    fn lock_head(
+        &self,
+        streams: &[String],
+    ) -> impl Future<Output = Result<(Self::Tx, LogHead, HashMap<String, i64>), sqlx::Error>> + Send;
     /// Current version of each named stream (missing streams are left out).
     fn stream_versions(
         &self,
@@ -37,21 +52,74 @@ pub(crate) trait WriteBackend: Send + Sync + 'static {
     ) -> impl Future<Output = Result<HashMap<String, IdempotencyRecord>, sqlx::Error>> + Send;
     /// Runs a statement without parameters (savepoints).
     fn execute(&self, tx: &mut Self::Tx, sql: &'static str) -> impl Future<Output = Result<(), sqlx::Error>> + Send;
-    /// Writes events and idempotency keys and moves the head to `head`, in one round trip. On
-    /// PostgreSQL this also notifies the other processes, at commit.
-    fn write(
-        &self,
-        tx: &mut Self::Tx,
-        events: &[RecordedEvent],
-        keys: &[(String, IdempotencyRecord)],
-        head: &LogHead,
-    ) -> impl Future<Output = Result<(), sqlx::Error>> + Send;
-    /// Writes the mail that the batch's events cause.
-    fn write_outbox(&self, tx: &mut Self::Tx, rows: &[super::outbox::OutboxRow]) -> impl Future<Output = Result<(), sqlx::Error>> + Send;
+    /// Writes the rows and moves the head, in one round trip. On PostgreSQL this also notifies the
+    /// other processes, at commit.
+    fn write(&self, tx: &mut Self::Tx, rows: Rows<'_>) -> impl Future<Output = Result<(), sqlx::Error>> + Send;
     fn commit(&self, tx: Self::Tx) -> impl Future<Output = Result<(), sqlx::Error>> + Send;
-    /// Rolls back at once (a dropped transaction would roll back only when its connection is reused,
-    /// and on SQLite would hold the write lock until then).
+    /// Rolls back at once (a dropped transaction would end only when its connection closes, and on
+    /// SQLite would hold the write lock until then).
     fn rollback(&self, tx: Self::Tx) -> impl Future<Output = Result<(), sqlx::Error>> + Send;
+}
+
+/// The writer's transaction: begun and ended by the writer's own statements, so that `BEGIN`
+/// travels with the statement that takes the lock, on a connection that the writer keeps between
+/// batches (a pool would ping it before each one). A batch dropped before it ended closes its
+/// connection, which rolls it back.
+pub(crate) struct BatchTx<DB: sqlx::Database> {
+    /// Taken out when the transaction ended.
+    conn: Option<PoolConnection<DB>>,
+}
+
+impl<DB: sqlx::Database> BatchTx<DB> {
+    /// A connection on which a transaction is being begun.
+    pub fn begin(conn: PoolConnection<DB>) -> Self {
+        Self { conn: Some(conn) }
+    }
+
+    pub fn conn(&mut self) -> &mut DB::Connection {
+        self.conn.as_mut().expect("a transaction keeps its connection until it ends")
+    }
+
+    /// The transaction ended (committed or rolled back): the connection may serve the next batch.
+    pub fn ended(mut self, keeper: &ConnectionKeeper<DB>) {
+        if let Some(conn) = self.conn.take() {
+            *keeper.kept.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(conn);
+        }
+    }
+}
+
+impl<DB: sqlx::Database> Drop for BatchTx<DB> {
+    fn drop(&mut self) {
+        if let Some(conn) = self.conn.as_mut() {
+            conn.close_on_drop();
+        }
+    }
+}
+
+/// The one connection a writer keeps between batches.
+pub(crate) struct ConnectionKeeper<DB: sqlx::Database> {
+    pool: sqlx::Pool<DB>,
+    kept: std::sync::Mutex<Option<PoolConnection<DB>>>,
+}
+
+impl<DB: sqlx::Database> ConnectionKeeper<DB> {
+    pub fn new(pool: sqlx::Pool<DB>) -> Self {
+        Self { pool, kept: std::sync::Mutex::new(None) }
+    }
+
+    /// The kept connection (with `true`: it may have died since), or else one from the pool.
+    pub async fn take(&self) -> Result<(PoolConnection<DB>, bool), sqlx::Error> {
+        let kept = self.kept.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).take();
+        match kept {
+            Some(conn) => Ok((conn, true)),
+            None => Ok((self.fresh().await?, false)),
+        }
+    }
+
+    /// A connection from the pool, which checks it first.
+    pub async fn fresh(&self) -> Result<PoolConnection<DB>, sqlx::Error> {
+        self.pool.acquire().await
+    }
 }
 
 /// A row of the `events` table as both backends select it (JSON and ids as text).
@@ -204,11 +272,11 @@ impl Database {
     ) {
         match self {
             Database::Sqlite(pool) => {
-                let backend = super::sqlite::SqliteWriter(pool.clone());
+                let backend = super::sqlite::SqliteWriter::new(pool.clone());
                 tokio::spawn(writer::run(backend, self.clone(), models, jobs, committed, appended));
             }
             Database::Postgres(pool) => {
-                let backend = super::postgres::PostgresWriter(pool.clone());
+                let backend = super::postgres::PostgresWriter::new(pool.clone());
                 tokio::spawn(writer::run(backend, self.clone(), models, jobs, committed, appended));
             }
         }
@@ -220,8 +288,8 @@ impl Database {
         events: impl Iterator<Item = Result<RecordedEvent, E>>,
     ) -> Result<LogHead, ImportError<E>> {
         match self {
-            Database::Sqlite(pool) => super::import::import(&super::sqlite::SqliteWriter(pool.clone()), events).await,
-            Database::Postgres(pool) => super::import::import(&super::postgres::PostgresWriter(pool.clone()), events).await,
+            Database::Sqlite(pool) => super::import::import(&super::sqlite::SqliteWriter::new(pool.clone()), events).await,
+            Database::Postgres(pool) => super::import::import(&super::postgres::PostgresWriter::new(pool.clone()), events).await,
         }
     }
 

@@ -3,7 +3,7 @@
 //! arrives: it must follow the previous one, continue its stream, and carry the hash that the
 //! chain gives it, so an imported log verifies and has the exported head.
 
-use super::{backend::WriteBackend, event::RecordedEvent, verify::ChainWalk, LogHead, StoreError};
+use super::{backend::{Rows, WriteBackend}, event::RecordedEvent, verify::ChainWalk, LogHead, StoreError};
 
 /// Events written per statement.
 const CHUNK: usize = 1_000;
@@ -34,7 +34,7 @@ pub(super) async fn import<B: WriteBackend, E>(
     backend: &B,
     events: impl Iterator<Item = Result<RecordedEvent, E>>,
 ) -> Result<LogHead, ImportError<E>> {
-    let (mut tx, head) = backend.lock_head().await?;
+    let (mut tx, head, _) = backend.lock_head(&[]).await?;
     if head.position != 0 {
         backend.rollback(tx).await?;
         return Err(ImportError::NotEmpty { events: head.position });
@@ -55,7 +55,7 @@ pub(super) async fn import<B: WriteBackend, E>(
             break;
         }
         if chunk.len() == CHUNK {
-            backend.write(&mut tx, &chunk, &[], chain.head()).await?;
+            backend.write(&mut tx, Rows { events: &chunk, keys: &[], head: chain.head(), outbox: &[] }).await?;
             chunk.clear();
         }
     }
@@ -64,7 +64,7 @@ pub(super) async fn import<B: WriteBackend, E>(
         return Err(error);
     }
     if !chunk.is_empty() {
-        backend.write(&mut tx, &chunk, &[], chain.head()).await?;
+        backend.write(&mut tx, Rows { events: &chunk, keys: &[], head: chain.head(), outbox: &[] }).await?;
     }
     backend.commit(tx).await?;
     Ok(chain.head().clone())

@@ -13,7 +13,6 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-use sqlx::{Postgres, Sqlite, Transaction};
 
 use super::{backend::Database, event::format_time, EventStore, RecordedEvent, StoreError};
 use crate::notify::Notice;
@@ -148,45 +147,40 @@ const SQLITE_COLUMNS: &str = "id, event_id, position, recipient, kind, context, 
 const POSTGRES_COLUMNS: &str = "id, event_id::text AS event_id, position, recipient, kind, context::text AS context, \
      message_id, state, attempts, next_attempt_at, last_error, created_at, sent_at";
 
-/// Inside the writer's transaction (SQLite): the rows travel as one JSON array.
-pub(crate) async fn insert_sqlite(tx: &mut Transaction<'static, Sqlite>, rows: &[OutboxRow]) -> Result<(), sqlx::Error> {
-    let rows: Vec<_> = rows
-        .iter()
-        .map(|r| {
-            let created = format_time(&r.created_at);
-            (r.event_id.to_string(), r.position, &r.recipient, r.kind, r.context.to_string(), &r.message_id, created)
-        })
-        .collect();
-    sqlx::query(
-        "INSERT INTO outbox (event_id, position, recipient, kind, context, message_id, next_attempt_at, created_at) \
-         SELECT r ->> 0, r ->> 1, r ->> 2, r ->> 3, r ->> 4, r ->> 5, r ->> 6, r ->> 6 \
-         FROM (SELECT value AS r FROM json_each(?1))",
-    )
-    .bind(serde_json::to_string(&rows).expect("rows serialize"))
-    .execute(&mut **tx)
-    .await
-    .map(drop)
+impl OutboxRow {
+    /// The rows as the SQLite writer passes them (as JSON arrays).
+    pub(crate) fn sqlite_rows(rows: &[OutboxRow]) -> Vec<impl Serialize + '_> {
+        rows.iter()
+            .map(|r| {
+                let created = format_time(&r.created_at);
+                (r.event_id.to_string(), r.position, &r.recipient, r.kind, r.context.to_string(), &r.message_id, created)
+            })
+            .collect()
+    }
+
+    /// The rows as the PostgreSQL writer passes them: one array per column.
+    pub(crate) fn postgres_columns(rows: &[OutboxRow]) -> OutboxColumns {
+        let column = |f: fn(&OutboxRow) -> String| rows.iter().map(f).collect::<Vec<_>>();
+        OutboxColumns {
+            event_ids: rows.iter().map(|r| r.event_id).collect(),
+            positions: rows.iter().map(|r| r.position).collect(),
+            recipients: column(|r| r.recipient.clone()),
+            kinds: column(|r| r.kind.to_string()),
+            contexts: column(|r| r.context.to_string()),
+            message_ids: column(|r| r.message_id.clone()),
+            created: rows.iter().map(|r| r.created_at).collect(),
+        }
+    }
 }
 
-/// Inside the writer's transaction (PostgreSQL): the rows travel as arrays.
-pub(crate) async fn insert_postgres(tx: &mut Transaction<'static, Postgres>, rows: &[OutboxRow]) -> Result<(), sqlx::Error> {
-    let column = |f: fn(&OutboxRow) -> String| rows.iter().map(f).collect::<Vec<_>>();
-    sqlx::query(
-        "INSERT INTO outbox (event_id, position, recipient, kind, context, message_id, next_attempt_at, created_at) \
-         SELECT e, p, r, k, c::jsonb, m, t, t \
-         FROM UNNEST($1::uuid[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::timestamptz[]) \
-           AS u(e, p, r, k, c, m, t)",
-    )
-    .bind(rows.iter().map(|r| r.event_id).collect::<Vec<_>>())
-    .bind(rows.iter().map(|r| r.position).collect::<Vec<_>>())
-    .bind(column(|r| r.recipient.clone()))
-    .bind(column(|r| r.kind.to_string()))
-    .bind(column(|r| r.context.to_string()))
-    .bind(column(|r| r.message_id.clone()))
-    .bind(rows.iter().map(|r| r.created_at).collect::<Vec<_>>())
-    .execute(&mut **tx)
-    .await
-    .map(drop)
+pub(crate) struct OutboxColumns {
+    pub event_ids: Vec<uuid::Uuid>,
+    pub positions: Vec<i64>,
+    pub recipients: Vec<String>,
+    pub kinds: Vec<String>,
+    pub contexts: Vec<String>,
+    pub message_ids: Vec<String>,
+    pub created: Vec<DateTime<Utc>>,
 }
 
 impl EventStore {

@@ -5,13 +5,15 @@ use std::{collections::HashMap, str::FromStr, sync::Arc, time::Duration};
 
 use sqlx::{
     postgres::{PgConnectOptions, PgListener, PgPoolOptions},
-    Connection, PgConnection, PgPool, Postgres, Transaction,
+    pool::PoolConnection,
+    Connection, Executor, PgConnection, PgPool, Postgres, Row,
 };
 use tokio::sync::watch;
 
 use super::{
-    backend::{EventRow, IdempotencyRecord, WriteBackend},
+    backend::{BatchTx, ConnectionKeeper, EventRow, IdempotencyRecord, Rows, WriteBackend},
     event::RecordedEvent,
+    outbox::OutboxRow,
     LogHead, StoreError,
 };
 
@@ -100,19 +102,38 @@ async fn relay_commits(
     }
 }
 
-pub(crate) struct PostgresWriter(pub PgPool);
+pub(crate) struct PostgresWriter(ConnectionKeeper<Postgres>);
 
-impl WriteBackend for PostgresWriter {
-    type Tx = Transaction<'static, Postgres>;
+impl PostgresWriter {
+    pub fn new(pool: PgPool) -> Self {
+        Self(ConnectionKeeper::new(pool))
+    }
 
-    async fn lock_head(&self) -> Result<(Self::Tx, LogHead), sqlx::Error> {
-        let mut tx = self.0.begin().await?;
+    /// `BEGIN` and the lock on the head in one round trip (two statements in one simple query).
+    async fn begin(conn: PoolConnection<Postgres>) -> Result<(BatchTx<Postgres>, LogHead), sqlx::Error> {
+        let mut tx = BatchTx::begin(conn);
         // FOR UPDATE waits for the previous holder's commit and then reads its head (READ COMMITTED
         // re-reads the locked row), and every later statement in this transaction sees that commit.
-        let (position, hash) = sqlx::query_as("SELECT position, hash FROM log_head WHERE id = 1 FOR UPDATE")
-            .fetch_one(&mut *tx)
-            .await?;
-        Ok((tx, LogHead { position, hash }))
+        let rows = tx.conn().fetch_all("BEGIN; SELECT position, hash FROM log_head WHERE id = 1 FOR UPDATE").await?;
+        let row = rows.first().ok_or(sqlx::Error::RowNotFound)?;
+        let head = LogHead { position: row.try_get(0)?, hash: row.try_get(1)? };
+        Ok((tx, head))
+    }
+}
+
+impl WriteBackend for PostgresWriter {
+    type Tx = BatchTx<Postgres>;
+
+    async fn lock_head(&self, streams: &[String]) -> Result<(Self::Tx, LogHead, HashMap<String, i64>), sqlx::Error> {
+        let (conn, kept) = self.0.take().await?;
+        let (mut tx, head) = match Self::begin(conn).await {
+            // The kept connection failed before anything was written (the server restarted, say):
+            // once more on a fresh one.
+            Err(error) if kept && !matches!(error, sqlx::Error::Database(_)) => Self::begin(self.0.fresh().await?).await?,
+            begun => begun?,
+        };
+        let versions = if streams.is_empty() { HashMap::new() } else { self.stream_versions(&mut tx, streams).await? };
+        Ok((tx, head, versions))
     }
 
     async fn stream_versions(&self, tx: &mut Self::Tx, streams: &[String]) -> Result<HashMap<String, i64>, sqlx::Error> {
@@ -121,7 +142,7 @@ impl WriteBackend for PostgresWriter {
              FROM UNNEST($1::text[]) AS wanted",
         )
         .bind(streams)
-        .fetch_all(&mut **tx)
+        .fetch_all(tx.conn())
         .await?;
         Ok(rows.into_iter().filter_map(|(stream, version)| Some((stream, version?))).collect())
     }
@@ -134,7 +155,7 @@ impl WriteBackend for PostgresWriter {
         let rows: Vec<(String, String, sqlx::types::Json<super::AppendOutcome>)> =
             sqlx::query_as("SELECT key, fingerprint, outcome FROM idempotency_keys WHERE key = ANY($1)")
                 .bind(keys)
-                .fetch_all(&mut **tx)
+                .fetch_all(tx.conn())
                 .await?;
         Ok(rows
             .into_iter()
@@ -143,19 +164,15 @@ impl WriteBackend for PostgresWriter {
     }
 
     async fn execute(&self, tx: &mut Self::Tx, sql: &'static str) -> Result<(), sqlx::Error> {
-        sqlx::query(sql).execute(&mut **tx).await.map(drop)
+        sqlx::query(sql).execute(tx.conn()).await.map(drop)
     }
 
-    async fn write(
-        &self,
-        tx: &mut Self::Tx,
-        events: &[RecordedEvent],
-        keys: &[(String, IdempotencyRecord)],
-        head: &LogHead,
-    ) -> Result<(), sqlx::Error> {
+    async fn write(&self, tx: &mut Self::Tx, rows: Rows<'_>) -> Result<(), sqlx::Error> {
         // One statement, one round trip: the rows travel as arrays, and the data-modifying CTEs all
         // run. pg_notify is delivered at commit, so listeners never hear of a position they cannot read.
+        let events = rows.events;
         let column = |f: fn(&RecordedEvent) -> String| events.iter().map(f).collect::<Vec<_>>();
+        let outbox = OutboxRow::postgres_columns(rows.outbox);
         sqlx::query(
             "WITH written AS ( \
                INSERT INTO events (position, stream_id, stream_version, event_type, schema_version, data, \
@@ -166,6 +183,11 @@ impl WriteBackend for PostgresWriter {
              ), remembered AS ( \
                INSERT INTO idempotency_keys (key, fingerprint, outcome) \
                SELECT k, f, o::jsonb FROM UNNEST($11::text[], $12::text[], $13::text[]) AS u(k, f, o) \
+             ), mailed AS ( \
+               INSERT INTO outbox (event_id, position, recipient, kind, context, message_id, next_attempt_at, created_at) \
+               SELECT e, p, r, k, c::jsonb, m, t, t \
+               FROM UNNEST($17::uuid[], $18::bigint[], $19::text[], $20::text[], $21::text[], $22::text[], \
+                           $23::timestamptz[]) AS u(e, p, r, k, c, m, t) \
              ), moved AS ( \
                UPDATE log_head SET position = $14, hash = $15 WHERE id = 1 RETURNING position \
              ) \
@@ -181,30 +203,38 @@ impl WriteBackend for PostgresWriter {
         .bind(events.iter().map(|e| e.recorded_at).collect::<Vec<_>>())
         .bind(events.iter().map(|e| e.event_id).collect::<Vec<_>>())
         .bind(column(|e| e.hash.clone()))
-        .bind(keys.iter().map(|(key, _)| key.clone()).collect::<Vec<_>>())
-        .bind(keys.iter().map(|(_, record)| record.fingerprint.clone()).collect::<Vec<_>>())
+        .bind(rows.keys.iter().map(|(key, _)| key.clone()).collect::<Vec<_>>())
+        .bind(rows.keys.iter().map(|(_, record)| record.fingerprint.clone()).collect::<Vec<_>>())
         .bind(
-            keys.iter()
+            rows.keys
+                .iter()
                 .map(|(_, record)| serde_json::to_string(&record.outcome).expect("outcome serializes"))
                 .collect::<Vec<_>>(),
         )
-        .bind(head.position)
-        .bind(&head.hash)
+        .bind(rows.head.position)
+        .bind(&rows.head.hash)
         .bind(COMMIT_CHANNEL)
-        .execute(&mut **tx)
+        .bind(outbox.event_ids)
+        .bind(outbox.positions)
+        .bind(outbox.recipients)
+        .bind(outbox.kinds)
+        .bind(outbox.contexts)
+        .bind(outbox.message_ids)
+        .bind(outbox.created)
+        .execute(tx.conn())
         .await
         .map(drop)
     }
 
-    async fn write_outbox(&self, tx: &mut Self::Tx, rows: &[super::outbox::OutboxRow]) -> Result<(), sqlx::Error> {
-        super::outbox::insert_postgres(tx, rows).await
+    async fn commit(&self, mut tx: Self::Tx) -> Result<(), sqlx::Error> {
+        tx.conn().execute("COMMIT").await?;
+        tx.ended(&self.0);
+        Ok(())
     }
 
-    async fn commit(&self, tx: Self::Tx) -> Result<(), sqlx::Error> {
-        tx.commit().await
-    }
-
-    async fn rollback(&self, tx: Self::Tx) -> Result<(), sqlx::Error> {
-        tx.rollback().await
+    async fn rollback(&self, mut tx: Self::Tx) -> Result<(), sqlx::Error> {
+        tx.conn().execute("ROLLBACK").await?;
+        tx.ended(&self.0);
+        Ok(())
     }
 }

@@ -4,13 +4,15 @@
 use std::{collections::HashMap, str::FromStr, time::Duration};
 
 use sqlx::{
+    pool::PoolConnection,
     sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
-    Sqlite, SqlitePool, Transaction,
+    Executor, Sqlite, SqlitePool,
 };
 
 use super::{
-    backend::{EventRow, IdempotencyRecord, WriteBackend},
-    event::{format_time, RecordedEvent},
+    backend::{BatchTx, ConnectionKeeper, EventRow, IdempotencyRecord, Rows, WriteBackend},
+    event::format_time,
+    outbox::OutboxRow,
     LogHead, StoreError,
 };
 
@@ -50,16 +52,57 @@ pub(crate) async fn read_page(pool: &SqlitePool, after_position: i64, limit: i64
         .await
 }
 
-pub(crate) struct SqliteWriter(pub SqlitePool);
+pub(crate) struct SqliteWriter(ConnectionKeeper<Sqlite>);
+
+impl SqliteWriter {
+    pub fn new(pool: SqlitePool) -> Self {
+        Self(ConnectionKeeper::new(pool))
+    }
+
+    /// `BEGIN IMMEDIATE`, the head and the streams' versions in one hand-off to SQLite's thread.
+    async fn begin(
+        conn: PoolConnection<Sqlite>,
+        streams: &[String],
+    ) -> Result<(BatchTx<Sqlite>, LogHead, HashMap<String, i64>), sqlx::Error> {
+        let mut tx = BatchTx::begin(conn);
+        let rows: Vec<(bool, String, Option<i64>)> = sqlx::query_as(
+            "BEGIN IMMEDIATE; \
+             SELECT TRUE, hash, position FROM log_head WHERE id = 1 \
+             UNION ALL \
+             SELECT FALSE, wanted.value, (SELECT MAX(stream_version) FROM events WHERE stream_id = wanted.value) \
+             FROM json_each(?1) AS wanted",
+        )
+        .bind(serde_json::to_string(streams).expect("strings serialize"))
+        .fetch_all(tx.conn())
+        .await?;
+        let mut head = None;
+        let mut versions = HashMap::new();
+        for (is_head, name, value) in rows {
+            match (is_head, value) {
+                (true, Some(position)) => head = Some(LogHead { position, hash: name }),
+                (false, Some(version)) => {
+                    versions.insert(name, version);
+                }
+                _ => {}
+            }
+        }
+        let head = head.ok_or(sqlx::Error::RowNotFound)?;
+        Ok((tx, head, versions))
+    }
+}
 
 impl WriteBackend for SqliteWriter {
-    type Tx = Transaction<'static, Sqlite>;
+    type Tx = BatchTx<Sqlite>;
 
-    async fn lock_head(&self) -> Result<(Self::Tx, LogHead), sqlx::Error> {
-        let mut tx = self.0.begin_with("BEGIN IMMEDIATE").await?;
-        let (position, hash) =
-            sqlx::query_as("SELECT position, hash FROM log_head WHERE id = 1").fetch_one(&mut *tx).await?;
-        Ok((tx, LogHead { position, hash }))
+    async fn lock_head(&self, streams: &[String]) -> Result<(Self::Tx, LogHead, HashMap<String, i64>), sqlx::Error> {
+        let (conn, kept) = self.0.take().await?;
+        match Self::begin(conn, streams).await {
+            // The kept connection failed before anything was written: once more on a fresh one.
+            Err(error) if kept && !matches!(error, sqlx::Error::Database(_)) => {
+                Self::begin(self.0.fresh().await?, streams).await
+            }
+            begun => begun,
+        }
     }
 
     async fn stream_versions(&self, tx: &mut Self::Tx, streams: &[String]) -> Result<HashMap<String, i64>, sqlx::Error> {
@@ -68,7 +111,7 @@ impl WriteBackend for SqliteWriter {
              FROM json_each(?1) AS wanted",
         )
         .bind(serde_json::to_string(streams).expect("strings serialize"))
-        .fetch_all(&mut **tx)
+        .fetch_all(tx.conn())
         .await?;
         Ok(rows.into_iter().filter_map(|(stream, version)| Some((stream, version?))).collect())
     }
@@ -82,7 +125,7 @@ impl WriteBackend for SqliteWriter {
             "SELECT key, fingerprint, outcome FROM idempotency_keys WHERE key IN (SELECT value FROM json_each(?1))",
         )
         .bind(serde_json::to_string(keys).expect("strings serialize"))
-        .fetch_all(&mut **tx)
+        .fetch_all(tx.conn())
         .await?;
         rows.into_iter()
             .map(|(key, fingerprint, outcome)| {
@@ -93,19 +136,14 @@ impl WriteBackend for SqliteWriter {
     }
 
     async fn execute(&self, tx: &mut Self::Tx, sql: &'static str) -> Result<(), sqlx::Error> {
-        sqlx::query(sql).execute(&mut **tx).await.map(drop)
+        sqlx::query(sql).execute(tx.conn()).await.map(drop)
     }
 
-    async fn write(
-        &self,
-        tx: &mut Self::Tx,
-        events: &[RecordedEvent],
-        keys: &[(String, IdempotencyRecord)],
-        head: &LogHead,
-    ) -> Result<(), sqlx::Error> {
-        // sqlx hands every SQLite statement to a worker thread, so the rows travel as JSON arrays and
-        // the three statements go as one query: one hand-off per batch instead of one per row.
-        let events: Vec<_> = events
+    async fn write(&self, tx: &mut Self::Tx, rows: Rows<'_>) -> Result<(), sqlx::Error> {
+        // sqlx hands every SQLite statement to a worker thread, so the rows travel as JSON and the
+        // statements go as one query: one hand-off per write instead of one per row.
+        let events: Vec<_> = rows
+            .events
             .iter()
             .map(|e| {
                 (
@@ -122,39 +160,45 @@ impl WriteBackend for SqliteWriter {
                 )
             })
             .collect();
-        let keys: Vec<_> = keys
+        let keys: Vec<_> = rows
+            .keys
             .iter()
             .map(|(key, record)| {
                 (key, &record.fingerprint, serde_json::to_string(&record.outcome).expect("outcome serializes"))
             })
             .collect();
+        // Everything travels as one JSON parameter, `[events, keys, outbox, position, hash]`, read by
+        // each statement: sqlx binds the numbered parameters of a statement after the first wrongly
+        // when earlier statements skip numbers.
+        let outbox = OutboxRow::sqlite_rows(rows.outbox);
+        let parameter = (events, keys, outbox, rows.head.position, &rows.head.hash);
         sqlx::query(
             "INSERT INTO events (position, stream_id, stream_version, event_type, schema_version, data, metadata, \
              recorded_at, event_id, hash) \
              SELECT r ->> 0, r ->> 1, r ->> 2, r ->> 3, r ->> 4, r ->> 5, r ->> 6, r ->> 7, r ->> 8, r ->> 9 \
-             FROM (SELECT value AS r FROM json_each(?1)); \
+             FROM (SELECT value AS r FROM json_each(?1, '$[0]')); \
              INSERT INTO idempotency_keys (key, fingerprint, outcome) \
-             SELECT r ->> 0, r ->> 1, r ->> 2 FROM (SELECT value AS r FROM json_each(?2)); \
-             UPDATE log_head SET position = ?3, hash = ?4 WHERE id = 1",
+             SELECT r ->> 0, r ->> 1, r ->> 2 FROM (SELECT value AS r FROM json_each(?1, '$[1]')); \
+             INSERT INTO outbox (event_id, position, recipient, kind, context, message_id, next_attempt_at, created_at) \
+             SELECT r ->> 0, r ->> 1, r ->> 2, r ->> 3, r ->> 4, r ->> 5, r ->> 6, r ->> 6 \
+             FROM (SELECT value AS r FROM json_each(?1, '$[2]')); \
+             UPDATE log_head SET position = ?1 ->> 3, hash = ?1 ->> 4 WHERE id = 1",
         )
-        .bind(serde_json::to_string(&events).expect("rows serialize"))
-        .bind(serde_json::to_string(&keys).expect("rows serialize"))
-        .bind(head.position)
-        .bind(&head.hash)
-        .execute(&mut **tx)
+        .bind(serde_json::to_string(&parameter).expect("rows serialize"))
+        .execute(tx.conn())
         .await
         .map(drop)
     }
 
-    async fn write_outbox(&self, tx: &mut Self::Tx, rows: &[super::outbox::OutboxRow]) -> Result<(), sqlx::Error> {
-        super::outbox::insert_sqlite(tx, rows).await
+    async fn commit(&self, mut tx: Self::Tx) -> Result<(), sqlx::Error> {
+        tx.conn().execute("COMMIT").await?;
+        tx.ended(&self.0);
+        Ok(())
     }
 
-    async fn commit(&self, tx: Self::Tx) -> Result<(), sqlx::Error> {
-        tx.commit().await
-    }
-
-    async fn rollback(&self, tx: Self::Tx) -> Result<(), sqlx::Error> {
-        tx.rollback().await
+    async fn rollback(&self, mut tx: Self::Tx) -> Result<(), sqlx::Error> {
+        tx.conn().execute("ROLLBACK").await?;
+        tx.ended(&self.0);
+        Ok(())
     }
 }

@@ -25,7 +25,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use uuid::Uuid;
 
 use super::{
-    backend::{Database, IdempotencyRecord, WriteBackend},
+    backend::{Database, IdempotencyRecord, Rows, WriteBackend},
     error::is_stream_version_violation,
     event::{truncate_to_micros, RecordedEvent},
     model::DomainModel,
@@ -219,11 +219,9 @@ async fn write_at_once<B: WriteBackend>(
         .collect();
     if planner.head.position > head_before {
         let (events, keys) = rows(units.iter_mut().filter_map(|unit| unit.as_mut().ok()).flatten());
-        let written = match backend.write(&mut tx, &events, &keys, &planner.head).await {
-            Ok(()) => write_outbox(backend, &mut tx, models).await,
-            Err(error) => Err(error),
-        };
-        match written {
+        let outbox = models.map(|models| std::mem::take(&mut models.outbox)).unwrap_or_default();
+        let written = Rows { events: &events, keys: &keys, head: &planner.head, outbox: &outbox };
+        match backend.write(&mut tx, written).await {
             Ok(()) => {}
             Err(error) if refused_by_database(&error) => {
                 tracing::warn!(%error, "a batch was refused; redoing its jobs one by one");
@@ -248,7 +246,10 @@ async fn write_one_by_one<B: WriteBackend>(
     for job in jobs {
         results.push(write_one(backend, &mut tx, &mut planner, models.as_deref_mut(), job).await?);
     }
-    write_outbox(backend, &mut tx, models).await?;
+    // The mail of the jobs that were written, in their transaction.
+    if let Some(outbox) = models.map(|models| std::mem::take(&mut models.outbox)).filter(|rows| !rows.is_empty()) {
+        backend.write(&mut tx, Rows { events: &[], keys: &[], head: &planner.head, outbox: &outbox }).await?;
+    }
     backend.commit(tx).await?;
     Ok((results, planner.head))
 }
@@ -277,7 +278,7 @@ async fn write_one<B: WriteBackend>(
     }
     let (events, keys) = rows(plans.iter_mut());
     backend.execute(tx, "SAVEPOINT job").await?;
-    match backend.write(tx, &events, &keys, &scratch.head).await {
+    match backend.write(tx, Rows { events: &events, keys: &keys, head: &scratch.head, outbox: &[] }).await {
         Ok(()) => {
             backend.execute(tx, "RELEASE SAVEPOINT job").await?;
             *planner = scratch;
@@ -300,17 +301,6 @@ async fn write_one<B: WriteBackend>(
     }
 }
 
-/// Writes the mail of the events folded so far, in their transaction.
-async fn write_outbox<B: WriteBackend>(backend: &B, tx: &mut B::Tx, models: Option<&mut Models>) -> Result<(), sqlx::Error> {
-    match models {
-        Some(models) if !models.outbox.is_empty() => {
-            let rows = std::mem::take(&mut models.outbox);
-            backend.write_outbox(tx, &rows).await
-        }
-        _ => Ok(()),
-    }
-}
-
 /// Takes the lock on the log head and gathers what the batch is checked against: the model
 /// brought up to the head (it knows every stream's version), or else the versions of the streams
 /// the batch names; and the idempotency keys it carries.
@@ -329,15 +319,16 @@ async fn begin<B: WriteBackend>(
         .collect();
     let streams = distinct(appends.iter().map(|request| &request.stream));
     let keys = distinct(appends.iter().filter_map(|request| request.idempotency_key.as_ref()));
-    let (mut tx, head) = backend.lock_head().await?;
-    let versions = match models {
-        Some(models) => {
-            // Other processes' commits since this writer's last batch.
+    // With a model, the model knows every stream's version.
+    let streams = if models.is_some() { Vec::new() } else { streams };
+    let (mut tx, head, versions) = backend.lock_head(&streams).await?;
+    if let Some(models) = models {
+        // Other processes' commits since this writer's last batch (the head tells whether there
+        // are any, which saves a round trip when this process is the only writer).
+        if head.position != models.writer.position() {
             models.writer.catch_up(db, Some(&mut models.unpublished)).await.map_err(into_sqlx)?;
-            HashMap::new()
         }
-        None => backend.stream_versions(&mut tx, &streams).await?,
-    };
+    }
     let known_keys =
         if keys.is_empty() { HashMap::new() } else { backend.idempotency_records(&mut tx, &keys).await? };
     Ok((tx, Planner { head, versions, known_keys, now: truncate_to_micros(Utc::now()) }))
