@@ -72,10 +72,11 @@ fn decide_page(session: &Session, outcomes: Vec<Outcome>) -> Result<DecidePage, 
     Ok(DecidePage { head: session.head(), csrf: session.csrf_token(), pending, summary, outcomes })
 }
 
-/// "3 approved, 1 already decided": each result with its count, in order of first appearance.
+/// "3 approved, 1 already decided": each result with its count, decisions taken before refusals.
 fn summarize(outcomes: &[Outcome]) -> String {
+    let (taken, refused): (Vec<&Outcome>, Vec<&Outcome>) = outcomes.iter().partition(|o| o.detail.is_none());
     let mut counts: Vec<(&str, usize)> = Vec::new();
-    for outcome in outcomes {
+    for outcome in taken.into_iter().chain(refused) {
         match counts.iter_mut().find(|(result, _)| *result == outcome.result) {
             Some((_, count)) => *count += 1,
             None => counts.push((&outcome.result, 1)),
