@@ -7,7 +7,7 @@ use askama::Template;
 use serde::Deserialize;
 
 use super::{
-    html_with, see_other,
+    html_with, optional_duration, refusal, see_other,
     pages::Empty,
     session::{Header, Session},
     PageError,
@@ -21,7 +21,7 @@ use crate::{
         views::{ScopeView, TeamView, TokenView},
     },
     store::{MailState, OutboxMail},
-    workflow::{Duration, Role},
+    workflow::Role,
 };
 
 /// Dead mails listed at most.
@@ -91,8 +91,10 @@ pub async fn admin_page(session: Session) -> Result<HttpResponse, PageError> {
 async fn after(session: &Session, done: Result<(), ApiError>) -> Result<HttpResponse, PageError> {
     match done {
         Ok(()) => Ok(see_other("/ui/admin")),
-        Err(error @ (ApiError::Store(_) | ApiError::Unauthenticated(_))) => Err(error.into()),
-        Err(refusal) => admin_answer(session, refusal.status_code(), Some(Notice::Refused(refusal.to_string()))).await,
+        Err(error) => {
+            let refusal = refusal(error)?;
+            admin_answer(session, refusal.status_code(), Some(Notice::Refused(refusal.to_string()))).await
+        }
     }
 }
 
@@ -106,14 +108,6 @@ fn admin_form<T: serde::de::DeserializeOwned>(session: &Session, body: &[u8]) ->
 /// Ids typed in one field, separated by commas or spaces.
 fn ids(text: &str) -> Vec<String> {
     text.split([',', ' ']).map(str::trim).filter(|id| !id.is_empty()).map(String::from).collect()
-}
-
-/// An optional duration field.
-fn duration(field: &str, text: &str) -> Result<Option<Duration>, ApiError> {
-    match text.trim() {
-        "" => Ok(None),
-        text => text.parse().map(Some).map_err(|error| crate::domain::DomainError::Invalid(format!("{field}: {error}")).into()),
-    }
 }
 
 #[derive(Deserialize)]
@@ -170,11 +164,8 @@ impl RoleForm {
 
 pub async fn define_role(session: Session, body: web::Bytes) -> Result<HttpResponse, PageError> {
     let form: RoleForm = admin_form(&session, &body)?;
-    let done = match form.role() {
-        Ok(role) => session.caller.execute(Command::DefineRole { role }).await.map(drop),
-        Err(refusal) => Err(refusal),
-    };
-    after(&session, done).await
+    let done = async { session.caller.execute(Command::DefineRole { role: form.role()? }).await.map(drop) };
+    after(&session, done.await).await
 }
 
 #[derive(Deserialize)]
@@ -214,11 +205,11 @@ struct TokenForm {
 pub async fn create_token(session: Session, body: web::Bytes) -> Result<HttpResponse, PageError> {
     let form: TokenForm = admin_form(&session, &body)?;
     let user = Some(form.user.trim().to_string()).filter(|u| !u.is_empty());
-    let created = match duration("expires_in", &form.expires_in) {
-        Ok(expires_in) => tokens::create_token(&session.caller, user, form.name, expires_in).await,
-        Err(refusal) => Err(refusal),
+    let created = async {
+        let expires_in = optional_duration("expires_in", &form.expires_in)?;
+        tokens::create_token(&session.caller, user, form.name, expires_in).await
     };
-    match created {
+    match created.await {
         Ok((token, secret)) => admin_answer(&session, StatusCode::CREATED, Some(Notice::NewToken { token, secret })).await,
         Err(error) => after(&session, Err(error)).await,
     }

@@ -19,6 +19,7 @@ use askama::Template;
 pub use session::UiSettings;
 
 use super::problem::ApiError;
+use crate::{domain::DomainError, workflow::Duration};
 
 /// No script at all, styles from this server only, no framing, forms posting here only.
 const CONTENT_SECURITY_POLICY: &str =
@@ -139,6 +140,23 @@ impl PageError {
             Ok(html) => HttpResponse::build(status).content_type("text/html; charset=utf-8").body(html),
             Err(_) => HttpResponse::build(status).finish(),
         }
+    }
+}
+
+/// A refusal (a rule the command broke), to be said next to the form that caused it; failures of
+/// the store or of the session are error pages.
+fn refusal(error: ApiError) -> Result<ApiError, PageError> {
+    match error {
+        error @ (ApiError::Store(_) | ApiError::Unauthenticated(_)) => Err(error.into()),
+        refusal => Ok(refusal),
+    }
+}
+
+/// An optional duration typed in a form field (`30d`, `PT12H`, `P30D`), refused as the API refuses one.
+fn optional_duration(field: &str, text: &str) -> Result<Option<Duration>, ApiError> {
+    match text.trim() {
+        "" => Ok(None),
+        text => text.parse().map(Some).map_err(|error| DomainError::Invalid(format!("{field}: {error}")).into()),
     }
 }
 

@@ -7,13 +7,13 @@ use chrono::Utc;
 use serde::Deserialize;
 
 use super::{
-    html, html_with, see_other,
+    html, html_with, optional_duration, refusal, see_other,
     session::{self, Header, Session, UiSettings, SESSION_COOKIE, SIGNIN_COOKIE},
     PageError,
 };
 use crate::{
     auth::{AuthError, LoginClaims},
-    domain::{Command, DomainError, RequestDecider},
+    domain::{Command, RequestDecider},
     routes::{
         me::{held_grants, HeldGrant},
         problem::ApiError,
@@ -22,7 +22,6 @@ use crate::{
         views::{GrantView, RequestView, ScopeView},
     },
     store::RecordedEvent,
-    workflow::Duration,
 };
 
 /// How long a development sign-in lasts.
@@ -204,10 +203,7 @@ pub async fn request_form(session: Session, query: web::Query<RequestQuery>) -> 
 
 /// Sends the form's request; its id, or why not.
 async fn send_request(session: &Session, form: &RequestForm) -> Result<uuid::Uuid, ApiError> {
-    let duration = match form.duration.trim() {
-        "" => None,
-        text => Some(text.parse::<Duration>().map_err(|error| DomainError::Invalid(format!("duration: {error}")))?),
-    };
+    let duration = optional_duration("duration", &form.duration)?;
     let command = Command::RequestRole { role: form.role.clone(), scope: form.scope.clone(), reason: form.reason.clone(), duration };
     let events = session.caller.execute(command).await?;
     created_request(&events)
@@ -217,9 +213,9 @@ pub async fn request(session: Session, body: web::Bytes) -> Result<HttpResponse,
     let form: RequestForm = session.form(&body)?;
     match send_request(&session, &form).await {
         Ok(id) => Ok(see_other(&format!("/ui/requests/{id}"))),
-        Err(error @ (ApiError::Store(_) | ApiError::Unauthenticated(_))) => Err(error.into()),
         // Refusals are said next to the form, which keeps what was typed.
-        Err(refusal) => {
+        Err(error) => {
+            let refusal = refusal(error)?;
             let status = actix_web::ResponseError::status_code(&refusal);
             html_with(status, request_form_page(&session, "", form, Some(refusal.to_string()))?)
         }
