@@ -398,6 +398,8 @@ async fn the_audit_page_is_for_auditors_and_admins(backend: Backend) {
     let now = auditor.page(&format!("/ui/audit?as_of={}", time(after))).await;
     let section = grants_as_of(&now);
     assert!(section.contains("alice") && section.contains("site-administrator"), "after the approval: {section}");
+    let kept = auditor.page(&format!("/ui/audit?type=RoleRequested&as_of={}", time(after))).await;
+    assert_eq!(kept.matches("value=\"RoleRequested\"").count(), 2, "both forms keep the log's filter: {kept}");
     let api = app.get_as("aud", &format!("/api/v1/grants?as_of={}Z", time(after))).await;
     assert_eq!(section.matches("<tr>").count() - 1, api.body["items"].as_array().unwrap().len(), "the API's as_of, row for row");
 

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     html,
-    pages::Step,
+    pages::{Empty, Step},
     session::{Header, Session},
     PageError,
 };
@@ -17,6 +17,7 @@ use crate::{
     routes::{
         grants::visible_grants_as_of,
         log::{events_page, require_reader, Order},
+        problem::ApiError,
         views::GrantView,
     },
     store::{EventSelection, Moment, VerifyReport},
@@ -139,8 +140,8 @@ pub async fn audit_page(session: Session, query: web::Query<AuditQuery>) -> Resu
 /// Verifies the log on demand (it reads the whole log, so not on every load); a POST so that a
 /// link or a prefetch cannot start it.
 pub async fn verify(session: Session, body: web::Bytes) -> Result<HttpResponse, PageError> {
-    let query: AuditQuery = session.form(&body)?;
+    session.form::<Empty>(&body)?;
     require_reader(&session.caller)?;
-    let report = session.caller.app().store.verify().await.map_err(crate::routes::problem::ApiError::from)?;
-    audit_answer(&session, query, Some(report)).await
+    let report = session.caller.app().store.verify().await.map_err(ApiError::from)?;
+    audit_answer(&session, AuditQuery::default(), Some(report)).await
 }
