@@ -84,12 +84,9 @@ pub async fn events(caller: Caller, request: HttpRequest, query: web::Query<Even
 }
 
 /// Which end of the log a page starts from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Order {
-    #[default]
-    #[serde(rename = "oldest")]
     OldestFirst,
-    #[serde(rename = "newest")]
     NewestFirst,
 }
 
