@@ -6,7 +6,8 @@ use serde_json::json;
 
 use crate::{
     helpers::{spawn_app, spawn_app_with, token_for, TestApp},
-    support::Backend,
+    mail::{quick_retries, sign_in_with_email},
+    support::{smtp::SmtpServer, Backend},
 };
 
 /// A browser without a cookie jar: tests send and read cookies themselves.
@@ -475,6 +476,49 @@ async fn unknown_pages_and_ids_answer_404_and_hidden_ones_403(backend: Backend) 
     assert_eq!(app.head().await, head, "nothing written");
 }
 
+async fn dead_mail_is_retried_from_the_admin_page(backend: Backend) {
+    let port = SmtpServer::unused_port();
+    let app = spawn_app_with(backend, move |settings| {
+        settings.smtp = Some(format!("smtp://127.0.0.1:{port}"));
+        settings.mail_retry = quick_retries(2);
+    })
+    .await;
+    app.bootstrap_admin("root").await;
+    app.egi_tree("root").await;
+    sign_in_with_email(&app, "manager", "manager@example.org").await;
+    app.assign("root", "manager", "site-operations-manager", "SITE_A").await;
+    app.sign_in("alice").await;
+    let body = json!({"role": "site-administrator", "scope": "SITE_A", "reason": "r"});
+    assert_eq!(app.post_as("alice", "/api/v1/requests", body).await.status, 201);
+    let root = Web::sign_in(&app, "root").await;
+    let mut page = String::new();
+    for _ in 0..100 {
+        page = root.page("/ui/admin").await;
+        if page.contains("id=\"dead-mail\"") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(page.contains("manager@example.org") && page.contains("cannot send"), "the dead mail is listed: {page}");
+    let id = app.get_as("root", "/api/v1/outbox?state=dead").await.body["items"][0]["id"].as_i64().unwrap();
+    let action = format!("/ui/admin/mail/{id}/retry");
+    let manager = Web::sign_in(&app, "manager").await;
+    assert_eq!(manager.post(&action, &[("csrf", &manager.csrf().await)]).await.status(), 403, "admins only");
+
+    let _smtp = SmtpServer::start_on(port).await;
+    assert_eq!(root.post(&action, &[("csrf", &csrf_of_form(&page, &action))]).await.status(), 303);
+    let mut sent = json!([]);
+    for _ in 0..100 {
+        sent = app.get_as("root", "/api/v1/outbox?state=sent").await.body["items"].clone();
+        if sent.as_array().is_some_and(|items| items.iter().any(|mail| mail["id"] == id)) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(sent.as_array().unwrap().iter().any(|mail| mail["id"] == id), "retried and sent: {sent}");
+    assert!(root.page("/ui/admin").await.contains("No undeliverable mail"));
+}
+
 on_both_backends!(
     a_scope_page_shows_the_grants_and_requests_the_api_shows,
     signing_in_sets_a_strict_http_only_session_cookie,
@@ -487,4 +531,5 @@ on_both_backends!(
     the_audit_page_is_for_auditors_and_admins,
     bulk_decide_reports_each_request,
     unknown_pages_and_ids_answer_404_and_hidden_ones_403,
+    dead_mail_is_retried_from_the_admin_page,
 );
