@@ -87,7 +87,7 @@ pub async fn admin_page(session: Session) -> Result<HttpResponse, PageError> {
 }
 
 /// After a form: back to the page, or the page again with the refusal said above the forms.
-/// Failures of the store (and a non-admin's 403) are error pages, as everywhere.
+/// Failures of the store are error pages, as everywhere.
 async fn after(session: &Session, done: Result<(), ApiError>) -> Result<HttpResponse, PageError> {
     match done {
         Ok(()) => Ok(see_other("/ui/admin")),
