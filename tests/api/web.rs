@@ -399,6 +399,9 @@ async fn the_audit_page_is_for_auditors_and_admins(backend: Backend) {
     let now = auditor.page(&format!("/ui/audit?as_of={}", time(after))).await;
     let section = grants_as_of(&now);
     assert!(section.contains("alice") && section.contains("site-administrator"), "after the approval: {section}");
+    let alices = auditor.page(&format!("/ui/audit?holder=alice&as_of={}", time(after))).await;
+    let held_by_alice = grants_as_of(&alices);
+    assert!(held_by_alice.contains("site-administrator") && !held_by_alice.contains("manager"), "one holder's grants: {held_by_alice}");
     let kept = auditor.page(&format!("/ui/audit?type=RoleRequested&as_of={}", time(after))).await;
     assert_eq!(kept.matches("value=\"RoleRequested\"").count(), 2, "both forms keep the log's filter: {kept}");
     let api = app.get_as("aud", &format!("/api/v1/grants?as_of={}Z", time(after))).await;

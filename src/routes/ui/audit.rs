@@ -14,6 +14,7 @@ use super::{
     PageError,
 };
 use crate::{
+    domain::Subject,
     routes::{
         grants::visible_grants_as_of,
         log::{events_page, require_reader, Order},
@@ -49,6 +50,9 @@ pub struct AuditQuery {
     /// The moment of "grants as of".
     #[serde(default)]
     as_of: String,
+    /// Only this user's grants as of then (the API's `as_of` with `user=`).
+    #[serde(default)]
+    holder: String,
 }
 
 /// A field's text, or nothing when left empty.
@@ -118,7 +122,10 @@ async fn audit_answer(session: &Session, query: AuditQuery, verified: Option<Ver
     let order = query.order()?;
     let page = events_page(&caller.app().store, &query.selection()?, EVENTS_SHOWN, order, query.cursor()?).await?;
     let grants_as_of = match moment("as of", &query.as_of)? {
-        Some(moment) => Some(visible_grants_as_of(caller, moment, None, |_| true).await?),
+        Some(moment) => {
+            let holder = filled(&query.holder).map(Subject::User);
+            Some(visible_grants_as_of(caller, moment, holder.as_ref(), |_| true).await?)
+        }
         None => None,
     };
     html(AuditPage {
