@@ -89,6 +89,20 @@ impl GrantQuery {
     }
 }
 
+/// The grants (of `holder` only, when given) as they stood at `moment`, among those `wanted` that
+/// the caller may see; visibility is judged by who the caller is now.
+pub(super) async fn visible_grants_as_of(
+    caller: &Caller,
+    moment: Moment,
+    holder: Option<&Subject>,
+    wanted: impl Fn(&Grant) -> bool,
+) -> Result<Vec<GrantView>, ApiError> {
+    let viewer = caller.read(|state, _| caller.viewer(state, Utc::now()))?;
+    let wanted = |model: &DomainModel, grant: &Grant| wanted(grant) && viewer.sees_grant(model.state(), model.workflow(), grant);
+    let past = caller.app().store.grants_as_of(moment, holder, wanted).await?;
+    Ok(past.grants.iter().map(|grant| GrantView::new(grant, past.judged_at)).collect())
+}
+
 #[utoipa::path(get, path = "/api/v1/grants", tag = "grants",
     params(("user" = Option<String>, Query,), ("team" = Option<String>, Query,), ("scope" = Option<String>, Query,), ("role" = Option<String>, Query,),
         ("as_of" = Option<String>, Query, description = "RFC 3339 time or log position: the grants as they stood then"), ("cursor" = Option<String>, Query,), ("limit" = Option<usize>, Query,)),
@@ -97,14 +111,9 @@ pub async fn list(caller: Caller, query: web::Query<GrantQuery>) -> Result<HttpR
     let now = Utc::now();
     let items: Vec<(String, GrantView)> = match query.as_of {
         Some(moment) => {
-            // Visibility is judged by who the caller is now.
-            let viewer = caller.read(|state, _| caller.viewer(state, now))?;
-            let wanted = |model: &DomainModel, grant: &Grant| {
-                query.wants(grant) && viewer.sees_grant(model.state(), model.workflow(), grant)
-            };
             let holder = query.user.clone().map(Subject::User).or_else(|| query.team.clone().map(Subject::Team));
-            let past = caller.app().store.grants_as_of(moment, holder.as_ref(), wanted).await?;
-            past.grants.iter().map(|grant| (grant.id.to_string(), GrantView::new(grant, past.judged_at))).collect()
+            let grants = visible_grants_as_of(&caller, moment, holder.as_ref(), |grant| query.wants(grant)).await?;
+            grants.into_iter().map(|grant| (grant.id.clone(), grant)).collect()
         }
         None => caller.read(|state, workflow| {
             let viewer = caller.viewer(state, now);

@@ -12,9 +12,9 @@ use futures_util::stream;
 use serde::Deserialize;
 
 use super::{caller::Caller, paging::checked_limit, problem::ApiError};
-use crate::store::{EventSelection, ExportFormat, LogCursor, Moment, SelectedEvents, StoreError};
+use crate::store::{EventSelection, EventStore, ExportFormat, LogCursor, Moment, RecordedEvent, SelectedEvents, StoreError};
 
-fn require_reader(caller: &Caller) -> Result<(), ApiError> {
+pub(super) fn require_reader(caller: &Caller) -> Result<(), ApiError> {
     if caller.standing()?.reads_everything() {
         Ok(())
     } else {
@@ -78,29 +78,82 @@ pub async fn events(caller: Caller, request: HttpRequest, query: web::Query<Even
         return Ok(HttpResponse::Ok().content_type(NDJSON).streaming(body));
     }
     let limit = checked_limit(query.limit)?;
-    let mut after = selection.starts_after();
+    let page = events_page(store, &selection, limit, Order::OldestFirst, None).await?;
+    let next = page.next.map(|position| position.to_string());
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "items": page.items, "next": next })))
+}
+
+/// Which end of the log a page starts from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Order {
+    OldestFirst,
+    NewestFirst,
+}
+
+/// One page of a selection and where the next one starts: after `next` (oldest first) or
+/// before it (newest first).
+pub struct EventPage {
+    pub items: Vec<RecordedEvent>,
+    pub next: Option<i64>,
+}
+
+/// Up to `limit` events of `selection`, scanning at most `SCAN_PER_PAGE` positions: oldest first
+/// from the selection's start, or newest first from just below `before` (the head when `None`).
+/// Positions are contiguous, so a window of them is one page read.
+pub async fn events_page(
+    store: &EventStore,
+    selection: &EventSelection,
+    limit: usize,
+    order: Order,
+    before: Option<i64>,
+) -> Result<EventPage, ApiError> {
     let head = store.head().await?.position;
-    let scan_end = after.saturating_add(SCAN_PER_PAGE).min(head);
+    let floor = selection.starts_after();
     let mut items = Vec::new();
-    let mut finished = false;
-    'scan: while after < scan_end && items.len() < limit {
-        let page = store.read_page(after, READ_CHUNK.min(scan_end - after)).await?;
-        if page.is_empty() {
-            break;
+    match order {
+        Order::OldestFirst => {
+            let mut after = floor;
+            let scan_end = after.saturating_add(SCAN_PER_PAGE).min(head);
+            let mut finished = false;
+            'scan: while after < scan_end && items.len() < limit {
+                let page = store.read_page(after, READ_CHUNK.min(scan_end - after)).await?;
+                if page.is_empty() {
+                    break;
+                }
+                for event in page {
+                    finished = selection.is_past(&event);
+                    if finished || items.len() == limit {
+                        break 'scan;
+                    }
+                    after = event.position;
+                    if selection.matches(&event) {
+                        items.push(event);
+                    }
+                }
+            }
+            Ok(EventPage { items, next: (!finished && after < head).then_some(after) })
         }
-        for event in page {
-            finished = selection.is_past(&event);
-            if finished || items.len() == limit {
-                break 'scan;
+        Order::NewestFirst => {
+            let mut top = before.map_or(head, |before| before - 1).min(head);
+            if let Some(Moment::Position(until)) = selection.until {
+                top = top.min(until);
             }
-            after = event.position;
-            if selection.matches(&event) {
-                items.push(event);
+            let scan_floor = floor.max(top.saturating_sub(SCAN_PER_PAGE));
+            'scan: while top > scan_floor {
+                let low = scan_floor.max(top - READ_CHUNK);
+                for event in store.read_page(low, top - low).await?.into_iter().rev() {
+                    if items.len() == limit {
+                        break 'scan;
+                    }
+                    top = event.position - 1;
+                    if selection.matches(&event) {
+                        items.push(event);
+                    }
+                }
             }
+            Ok(EventPage { items, next: (top > floor).then_some(top + 1) })
         }
     }
-    let next = (!finished && after < head).then(|| after.to_string());
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "items": items, "next": next })))
 }
 
 /// Whether the request's `Accept` header names `media_type`.

@@ -6,7 +6,7 @@ use serde::Deserialize;
 use super::{caller::Caller, paging::checked_limit, problem::ApiError};
 use crate::store::MailState;
 
-fn require_admin(caller: &Caller) -> Result<(), ApiError> {
+pub(super) fn require_admin(caller: &Caller) -> Result<(), ApiError> {
     if caller.standing()?.admin {
         Ok(())
     } else {
@@ -45,11 +45,17 @@ pub async fn list(caller: Caller, query: web::Query<OutboxQuery>) -> Result<Http
 #[utoipa::path(post, path = "/api/v1/outbox/{id}/retry", tag = "mail", params(("id" = i64, Path,)),
     responses((status = 200, description = "queued again, due now"), (status = 403, description = "not an admin"), (status = 404, description = "unknown"), (status = 409, description = "not dead")))]
 pub async fn retry(caller: Caller, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
-    require_admin(&caller)?;
+    let id = retry_dead_mail(&caller, &id).await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({"id": id, "state": "pending"})))
+}
+
+/// Queues dead mail `id` again (admins only); its id.
+pub(super) async fn retry_dead_mail(caller: &Caller, id: &str) -> Result<i64, ApiError> {
+    require_admin(caller)?;
     let id: i64 = id.parse().map_err(|_| ApiError::NotFound(format!("mail {id}")))?;
     match caller.app().store.retry_mail(id).await? {
         None => Err(ApiError::NotFound(format!("mail {id}"))),
-        Some(MailState::Dead) => Ok(HttpResponse::Ok().json(serde_json::json!({"id": id, "state": "pending"}))),
+        Some(MailState::Dead) => Ok(id),
         Some(state) => Err(ApiError::Conflict { code: "not_dead", detail: format!("mail {id} is {state}; only dead mail is retried") }),
     }
 }

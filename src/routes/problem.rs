@@ -52,7 +52,7 @@ impl ApiError {
         }
     }
 
-    fn code(&self) -> &'static str {
+    pub fn code(&self) -> &'static str {
         match self {
             ApiError::Unauthenticated(AuthError::Store(error)) | ApiError::Store(error) => store_code(error),
             ApiError::Unauthenticated(AuthError::Expired) => "token_expired",

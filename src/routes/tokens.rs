@@ -29,6 +29,20 @@ pub struct NewToken {
     responses((status = 201, description = "the token, with its secret shown this once"), (status = 403, description = "not an admin or an API-role holder acting for themselves")))]
 pub async fn create(caller: Caller, body: web::Json<NewToken>) -> Result<HttpResponse, ApiError> {
     let NewToken { user, name, expires_in } = body.into_inner();
+    let (view, secret) = create_token(&caller, user, name, expires_in).await?;
+    let mut body = serde_json::to_value(view).unwrap_or_default();
+    body["token"] = serde_json::Value::from(secret);
+    Ok(HttpResponse::Created().json(body))
+}
+
+/// Creates an API token for `user` (the caller by default): the token and its secret, which
+/// exists nowhere else (the log keeps its hash).
+pub(super) async fn create_token(
+    caller: &Caller,
+    user: Option<String>,
+    name: String,
+    expires_in: Option<Duration>,
+) -> Result<(TokenView, String), ApiError> {
     let secret = new_secret();
     let command = Command::CreateApiToken {
         user: user.unwrap_or_else(|| caller.user().to_string()),
@@ -42,9 +56,7 @@ pub async fn create(caller: Caller, body: web::Json<NewToken>) -> Result<HttpRes
         _ => None,
     })?;
     let view = caller.read(|state, _| state.api_token(&id).map(TokenView::new))?;
-    let mut body = serde_json::to_value(view).unwrap_or_default();
-    body["token"] = serde_json::Value::from(secret);
-    Ok(HttpResponse::Created().json(body))
+    Ok((view.ok_or_else(|| ApiError::NotFound(format!("API token {id}")))?, secret))
 }
 
 #[derive(Debug, Deserialize)]
@@ -75,7 +87,12 @@ pub async fn list(caller: Caller, query: web::Query<TokenQuery>) -> Result<HttpR
 #[utoipa::path(delete, path = "/api/v1/tokens/{id}", tag = "tokens", params(("id" = String, Path,)),
     responses((status = 204, description = "revoked, on every server process within a second"), (status = 403, description = "not the owner or an admin"), (status = 404, description = "unknown"), (status = 409, description = "already revoked")))]
 pub async fn revoke(caller: Caller, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    revoke_token(&caller, &id).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+pub(super) async fn revoke_token(caller: &Caller, id: &str) -> Result<(), ApiError> {
     let id: Uuid = id.parse().map_err(|_| ApiError::NotFound(format!("API token {id}")))?;
     caller.execute(Command::RevokeApiToken { token: id }).await?;
-    Ok(HttpResponse::NoContent().finish())
+    Ok(())
 }

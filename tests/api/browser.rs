@@ -1,6 +1,7 @@
 //! The web pages' end-to-end story in headless Chromium (tests/browser/story.mjs), against the
-//! real server: a request made on the pages, approved on /ui/decide, seen as a grant on /ui, and
-//! hidden from a manager of another site. Fails, never skips, without Chromium or playwright-core
+//! real server: a request made on the pages, approved on /ui/decide (ticked, decided with others),
+//! seen as a grant on /ui, found by the auditor in the log and as of now, hidden from a manager of
+//! another site; an admin's token made and revoked on /ui/admin. Fails, never skips, without Chromium or playwright-core
 //! (`scripts/test` installs both).
 
 use std::path::{Path, PathBuf};
@@ -25,9 +26,10 @@ async fn the_story_in_chromium() {
     app.egi_tree("root").await;
     app.assign("root", "manager", "site-operations-manager", "SITE_A").await;
     app.assign("root", "outsider", "site-operations-manager", "SITE_B").await;
+    app.assign("root", "aud", "auditor", "global").await;
     let mut story = std::process::Command::new("node");
     story.current_dir(&folder).arg("story.mjs").arg(&app.address);
-    story.args(["requester", "manager", "outsider"].map(token_for)).env("CHROMIUM", chromium());
+    story.args(["requester", "manager", "outsider", "aud", "root"].map(token_for)).env("CHROMIUM", chromium());
     // The server runs on this test's runtime: wait for the browser on another thread.
     let output = tokio::task::spawn_blocking(move || story.output()).await.unwrap().expect("node runs");
     let log = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));

@@ -19,7 +19,7 @@ use crate::{
     support::{smtp::{ReceivedMail, SmtpServer}, Backend},
 };
 
-fn quick_retries(max_attempts: i32) -> RetryPolicy {
+pub(crate) fn quick_retries(max_attempts: i32) -> RetryPolicy {
     RetryPolicy {
         first_delay: Duration::from_millis(100),
         max_delay: Duration::from_millis(400),
@@ -43,7 +43,7 @@ async fn app_sending_to(backend: Backend, smtp: &str, workflow: Option<&str>) ->
 }
 
 /// Signs `user` in with an email address (so that mail can reach them).
-async fn sign_in_with_email(app: &TestApp, user: &str, email: &str) {
+pub(crate) async fn sign_in_with_email(app: &TestApp, user: &str, email: &str) {
     let claims = LoginClaims { sub: user.into(), exp: Utc::now().timestamp() + 3600, email: Some(email.into()), name: Some(format!("{user} name")), roles: None };
     let answer = app.call(Method::GET, "/api/v1/me", Some(&login_token(claims)), None).await;
     assert_eq!(answer.status, 200);

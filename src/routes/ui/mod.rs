@@ -2,28 +2,37 @@
 //! commands as the JSON API, so a rule lives in one place. A session is a cookie holding the login
 //! token; every form carries a CSRF token derived from that cookie.
 
+mod admin;
+mod audit;
+mod decide;
 mod pages;
 mod session;
 
 use actix_web::{
+    dev::{Service, ServiceResponse},
     http::{header, StatusCode},
     middleware::DefaultHeaders,
-    web, HttpResponse, ResponseError,
+    web, HttpMessage, HttpRequest, HttpResponse, ResponseError,
 };
 use askama::Template;
 
 pub use session::UiSettings;
 
 use super::problem::ApiError;
+use crate::{domain::DomainError, workflow::Duration};
 
 /// No script at all, styles from this server only, no framing, forms posting here only.
 const CONTENT_SECURITY_POLICY: &str =
     "default-src 'self'; script-src 'none'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
-/// The `/ui` routes, static paths first (as for the API).
+/// The `/ui` routes, static paths first (as for the API); any other path under `/ui` is the 404 page.
 pub fn scope() -> impl actix_web::dev::HttpServiceFactory {
     use web::{get, post, resource};
     web::scope("/ui")
+        .wrap_fn(|request, service| {
+            let answer = service.call(request);
+            async move { answer.await.map(with_signed_in_header) }
+        })
         .wrap(
             DefaultHeaders::new()
                 .add((header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY))
@@ -36,11 +45,39 @@ pub fn scope() -> impl actix_web::dev::HttpServiceFactory {
         .service(resource("/signin").route(get().to(pages::signin_form)).route(post().to(pages::signin)))
         .service(resource("/signout").route(post().to(pages::signout)))
         .service(resource("/request").route(get().to(pages::request_form)).route(post().to(pages::request)))
-        .service(resource("/decide").route(get().to(pages::decide_list)))
+        .service(resource("/decide").route(get().to(decide::decide_list)).route(post().to(decide::decide_many)))
+        .service(resource("/audit").route(get().to(audit::audit_page)))
+        .service(resource("/audit/verify").route(post().to(audit::verify)))
+        .service(resource("/admin").route(get().to(admin::admin_page)))
+        .service(resource("/admin/scopes").route(post().to(admin::create_scope)))
+        .service(resource("/admin/roles").route(post().to(admin::define_role)))
+        .service(resource("/admin/teams").route(post().to(admin::create_team)))
+        .service(resource("/admin/teams/members").route(post().to(admin::add_team_member)))
+        .service(resource("/admin/tokens").route(post().to(admin::create_token)))
+        .service(resource("/admin/tokens/{id}/revoke").route(post().to(admin::revoke_token)))
+        .service(resource("/admin/mail/{id}/retry").route(post().to(admin::retry_mail)))
         .service(resource("/requests/{id}").route(get().to(pages::request_page)))
         .service(resource("/scopes/{id}").route(get().to(pages::scope_page)))
-        .service(resource("/requests/{id}/decide").route(post().to(pages::decide)))
+        .service(resource("/requests/{id}/decide").route(post().to(decide::decide)))
         .service(resource("/requests/{id}/cancel").route(post().to(pages::cancel)))
+        .default_service(web::to(unknown_page))
+}
+
+/// A path under `/ui` that is no page (the header shows when the browser is signed in).
+async fn unknown_page(request: HttpRequest, _session: Option<session::Session>) -> Result<HttpResponse, PageError> {
+    Err(ApiError::NotFound(format!("the page {}", request.path())).into())
+}
+
+/// An error page answered to a signed-in browser gets the header its other pages have (the
+/// session leaves it in the request); the error itself was judged by `PageError` alone.
+fn with_signed_in_header(answer: ServiceResponse) -> ServiceResponse {
+    let head = answer.request().extensions().get::<session::Header>().cloned();
+    let Some(head) = head else { return answer };
+    let page = answer.response().error().and_then(|error| error.as_error::<PageError>()).map(|error| error.page(Some(head)));
+    match page {
+        Some(page) => answer.into_response(page),
+        None => answer,
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -62,7 +99,7 @@ pub enum PageError {
 #[derive(Template)]
 #[template(path = "web/error.html")]
 struct ErrorPage {
-    head: Option<pages::Header>,
+    head: Option<session::Header>,
     status: u16,
     title: String,
     detail: String,
@@ -80,6 +117,13 @@ impl ResponseError for PageError {
     }
 
     fn error_response(&self) -> HttpResponse {
+        self.page(None)
+    }
+}
+
+impl PageError {
+    /// The error page, with the signed-in header when there is one.
+    fn page(&self, head: Option<session::Header>) -> HttpResponse {
         let status = self.status_code();
         let detail = match self {
             PageError::SignedOut => return see_other("/ui/signin"),
@@ -91,11 +135,28 @@ impl ResponseError for PageError {
             other => other.to_string(),
         };
         let title = status.canonical_reason().unwrap_or("Error").to_string();
-        let page = ErrorPage { head: None, status: status.as_u16(), title, detail };
+        let page = ErrorPage { head, status: status.as_u16(), title, detail };
         match page.render() {
             Ok(html) => HttpResponse::build(status).content_type("text/html; charset=utf-8").body(html),
             Err(_) => HttpResponse::build(status).finish(),
         }
+    }
+}
+
+/// A refusal (a rule the command broke), to be said next to the form that caused it; failures of
+/// the store or of the session are error pages.
+fn refusal(error: ApiError) -> Result<ApiError, PageError> {
+    match error {
+        error @ (ApiError::Store(_) | ApiError::Unauthenticated(_)) => Err(error.into()),
+        refusal => Ok(refusal),
+    }
+}
+
+/// An optional duration typed in a form field (`30d`, `PT12H`, `P30D`), refused as the API refuses one.
+fn optional_duration(field: &str, text: &str) -> Result<Option<Duration>, ApiError> {
+    match text.trim() {
+        "" => Ok(None),
+        text => text.parse().map(Some).map_err(|error| DomainError::Invalid(format!("{field}: {error}")).into()),
     }
 }
 

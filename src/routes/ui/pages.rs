@@ -7,13 +7,13 @@ use chrono::Utc;
 use serde::Deserialize;
 
 use super::{
-    html, html_with, see_other,
-    session::{self, Session, UiSettings, SESSION_COOKIE, SIGNIN_COOKIE},
+    html, html_with, optional_duration, refusal, see_other,
+    session::{self, Header, Session, UiSettings, SESSION_COOKIE, SIGNIN_COOKIE},
     PageError,
 };
 use crate::{
     auth::{AuthError, LoginClaims},
-    domain::{Command, DomainError, RequestDecider},
+    domain::{Command, RequestDecider},
     routes::{
         me::{held_grants, HeldGrant},
         problem::ApiError,
@@ -21,27 +21,13 @@ use crate::{
         scopes::show_scope,
         views::{GrantView, RequestView, ScopeView},
     },
-    workflow::Duration,
+    store::RecordedEvent,
 };
 
 /// How long a development sign-in lasts.
 const DEVELOPMENT_SESSION_HOURS: i64 = 12;
 /// The longest scope list the request page shows; the search box narrows it.
 const SCOPES_SHOWN: usize = 50;
-
-/// The page header of a signed-in user.
-pub struct Header {
-    pub user: String,
-    /// Pending requests the user may decide now.
-    pub deciding: usize,
-    pub csrf: String,
-}
-
-fn header(session: &Session) -> Result<Header, PageError> {
-    let caller = &session.caller;
-    let deciding = caller.read(|state, workflow| state.pending_for(workflow, caller.user(), Utc::now()).len())?;
-    Ok(Header { user: caller.user().to_string(), deciding, csrf: session.csrf_token() })
-}
 
 pub async fn stylesheet() -> HttpResponse {
     HttpResponse::Ok().content_type("text/css; charset=utf-8").body(include_str!("../../../templates/web/style.css"))
@@ -108,7 +94,7 @@ pub async fn signin(request: HttpRequest, body: web::Bytes) -> Result<HttpRespon
 
 /// Forms that carry nothing but their CSRF token.
 #[derive(Deserialize)]
-struct Empty {}
+pub(super) struct Empty {}
 
 pub async fn signout(session: Session, body: web::Bytes) -> Result<HttpResponse, PageError> {
     session.form::<Empty>(&body)?;
@@ -137,7 +123,7 @@ pub async fn home(session: Session) -> Result<HttpResponse, PageError> {
         requests.sort_by_key(|r| std::cmp::Reverse(r.created_at));
         (held_grants(state, caller.user(), Utc::now()), requests)
     })?;
-    html(HomePage { head: Some(header(&session)?), csrf: session.csrf_token(), grants, requests })
+    html(HomePage { head: session.head(), csrf: session.csrf_token(), grants, requests })
 }
 
 struct ScopeChoice {
@@ -206,7 +192,7 @@ fn request_form_page(session: &Session, q: &str, form: RequestForm, error: Optio
         });
         (scopes, scope.map(choice), roles)
     })?;
-    Ok(RequestPage { head: Some(header(session)?), csrf: session.csrf_token(), q: q.to_string(), scopes, scope, roles, form, error })
+    Ok(RequestPage { head: session.head(), csrf: session.csrf_token(), q: q.to_string(), scopes, scope, roles, form, error })
 }
 
 pub async fn request_form(session: Session, query: web::Query<RequestQuery>) -> Result<HttpResponse, PageError> {
@@ -217,10 +203,7 @@ pub async fn request_form(session: Session, query: web::Query<RequestQuery>) -> 
 
 /// Sends the form's request; its id, or why not.
 async fn send_request(session: &Session, form: &RequestForm) -> Result<uuid::Uuid, ApiError> {
-    let duration = match form.duration.trim() {
-        "" => None,
-        text => Some(text.parse::<Duration>().map_err(|error| DomainError::Invalid(format!("duration: {error}")))?),
-    };
+    let duration = optional_duration("duration", &form.duration)?;
     let command = Command::RequestRole { role: form.role.clone(), scope: form.scope.clone(), reason: form.reason.clone(), duration };
     let events = session.caller.execute(command).await?;
     created_request(&events)
@@ -230,9 +213,9 @@ pub async fn request(session: Session, body: web::Bytes) -> Result<HttpResponse,
     let form: RequestForm = session.form(&body)?;
     match send_request(&session, &form).await {
         Ok(id) => Ok(see_other(&format!("/ui/requests/{id}"))),
-        Err(error @ (ApiError::Store(_) | ApiError::Unauthenticated(_))) => Err(error.into()),
         // Refusals are said next to the form, which keeps what was typed.
-        Err(refusal) => {
+        Err(error) => {
+            let refusal = refusal(error)?;
             let status = actix_web::ResponseError::status_code(&refusal);
             html_with(status, request_form_page(&session, "", form, Some(refusal.to_string()))?)
         }
@@ -240,68 +223,12 @@ pub async fn request(session: Session, body: web::Bytes) -> Result<HttpResponse,
 }
 
 /// A decider as pages name them: admins who decide only as admins are marked.
-fn decider_name(decider: RequestDecider) -> String {
+pub(super) fn decider_name(decider: RequestDecider) -> String {
     if decider.admin_only {
         format!("{} (admin)", decider.user)
     } else {
         decider.user
     }
-}
-
-struct Pending {
-    request: RequestView,
-    /// Who else may decide it (admins who decide only as admins marked).
-    others: Vec<String>,
-}
-
-#[derive(Template)]
-#[template(path = "web/decide.html")]
-struct DecidePage {
-    head: Option<Header>,
-    csrf: String,
-    pending: Vec<Pending>,
-}
-
-pub async fn decide_list(session: Session) -> Result<HttpResponse, PageError> {
-    let caller = &session.caller;
-    let now = Utc::now();
-    let pending = caller.read(|state, workflow| {
-        let mut requests: Vec<_> =
-            state.pending_for(workflow, caller.user(), now).iter().filter_map(|id| state.request(id)).collect();
-        requests.sort_by_key(|r| r.created_at);
-        requests
-            .into_iter()
-            .map(|r| Pending {
-                request: RequestView::new(r, stages(workflow, state, r)),
-                others: state
-                    .deciders_for(workflow, &r.id, now)
-                    .into_iter()
-                    .filter(|d| d.user != caller.user())
-                    .map(decider_name)
-                    .collect(),
-            })
-            .collect()
-    })?;
-    html(DecidePage { head: Some(header(&session)?), csrf: session.csrf_token(), pending })
-}
-
-#[derive(Deserialize)]
-struct Decision {
-    decision: String,
-    #[serde(default)]
-    comment: String,
-}
-
-pub async fn decide(session: Session, id: web::Path<String>, body: web::Bytes) -> Result<HttpResponse, PageError> {
-    let Decision { decision, comment } = session.form(&body)?;
-    let request = parse_id(&id)?;
-    let command = match decision.as_str() {
-        "approve" => Command::Approve { request, comment },
-        "reject" => Command::Reject { request, reason: comment },
-        other => return Err(PageError::BadForm(format!("unknown decision \"{other}\""))),
-    };
-    session.caller.execute(command).await?;
-    Ok(see_other("/ui/decide"))
 }
 
 pub async fn cancel(session: Session, id: web::Path<String>, body: web::Bytes) -> Result<HttpResponse, PageError> {
@@ -310,12 +237,27 @@ pub async fn cancel(session: Session, id: web::Path<String>, body: web::Bytes) -
     Ok(see_other("/ui"))
 }
 
-struct Step {
-    position: i64,
-    at: String,
-    event_type: String,
-    actor: String,
-    data: String,
+/// An event as pages show it.
+pub(super) struct Step {
+    pub position: i64,
+    pub at: String,
+    pub event_type: String,
+    pub stream: String,
+    pub actor: String,
+    pub data: String,
+}
+
+impl Step {
+    pub(super) fn new(event: &RecordedEvent) -> Self {
+        Step {
+            position: event.position,
+            at: event.recorded_at.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
+            event_type: event.event_type.clone(),
+            stream: event.stream.clone(),
+            actor: event.metadata.actor.clone().unwrap_or_else(|| "command-line".into()),
+            data: event.data.to_string(),
+        }
+    }
 }
 
 #[derive(Template)]
@@ -331,19 +273,10 @@ struct RequestDetailPage {
 
 pub async fn request_page(session: Session, id: web::Path<String>) -> Result<HttpResponse, PageError> {
     let RequestDetails { view, history, deciders } = details(&session.caller, parse_id(&id)?).await?;
-    let timeline = history
-        .iter()
-        .map(|e| Step {
-            position: e.position,
-            at: e.recorded_at.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
-            event_type: e.event_type.clone(),
-            actor: e.metadata.actor.clone().unwrap_or_else(|| "command-line".into()),
-            data: e.data.to_string(),
-        })
-        .collect();
+    let timeline = history.iter().map(Step::new).collect();
     let deciders = deciders.into_iter().map(decider_name).collect();
     let mine = view.user == session.caller.user();
-    html(RequestDetailPage { head: Some(header(&session)?), csrf: session.csrf_token(), request: view, timeline, deciders, mine })
+    html(RequestDetailPage { head: session.head(), csrf: session.csrf_token(), request: view, timeline, deciders, mine })
 }
 
 #[derive(Template)]
@@ -375,5 +308,5 @@ pub async fn scope_page(session: Session, id: web::Path<String>) -> Result<HttpR
         pending.sort_by_key(|r| r.created_at);
         (grants, pending.into_iter().map(|r| RequestView::new(r, stages(workflow, state, r))).collect())
     })?;
-    html(ScopePage { head: Some(header(&session)?), scope, grants, pending })
+    html(ScopePage { head: session.head(), scope, grants, pending })
 }

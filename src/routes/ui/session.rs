@@ -7,8 +7,9 @@ use std::{future::Future, pin::Pin};
 use actix_web::{
     cookie::{Cookie, SameSite},
     dev::Payload,
-    FromRequest, HttpRequest,
+    FromRequest, HttpMessage, HttpRequest,
 };
+use chrono::Utc;
 use hmac::{Hmac, Mac};
 use serde::{de::DeserializeOwned, Deserialize};
 use sha2::Sha256;
@@ -69,7 +70,6 @@ impl UiSettings {
     pub fn cookie(&self, name: &'static str, value: String) -> Cookie<'static> {
         Cookie::build(name, value).http_only(true).same_site(SameSite::Strict).path("/").secure(self.secure_cookies).finish()
     }
-
 }
 
 /// A signed-in browser: the caller behind its session cookie. Signed out (no cookie, or a token
@@ -77,6 +77,37 @@ impl UiSettings {
 pub struct Session {
     pub caller: Caller,
     cookie: String,
+    head: Header,
+}
+
+/// The page header of a signed-in user. The session leaves a copy in the request, so that an
+/// error page shows it too.
+#[derive(Clone)]
+pub struct Header {
+    pub user: String,
+    /// Pending requests the user may decide now.
+    pub deciding: usize,
+    pub csrf: String,
+    /// Auditors and admins: the audit page.
+    pub reads_everything: bool,
+    /// Admins: the admin page.
+    pub admin: bool,
+}
+
+impl Header {
+    fn of(caller: &Caller, cookie: &str) -> Result<Header, ApiError> {
+        let (deciding, standing) = caller.read(|state, workflow| {
+            let now = Utc::now();
+            (state.pending_for(workflow, caller.user(), now).len(), caller.standing_in(state, now))
+        })?;
+        Ok(Header {
+            user: caller.user().to_string(),
+            deciding,
+            csrf: caller.app().ui.csrf_token(cookie),
+            reads_everything: standing.reads_everything(),
+            admin: standing.admin,
+        })
+    }
 }
 
 impl FromRequest for Session {
@@ -86,17 +117,21 @@ impl FromRequest for Session {
     fn from_request(request: &HttpRequest, _payload: &mut Payload) -> Self::Future {
         let cookie = request.cookie(SESSION_COOKIE).map(|c| c.value().to_string());
         let caller = cookie.clone().map(|token| Caller::authenticate(request, Some(format!("Bearer {token}"))));
+        let request = request.clone();
         Box::pin(async move {
             let (Some(cookie), Some(caller)) = (cookie, caller) else {
                 return Err(PageError::SignedOut);
             };
-            match caller.await {
-                Ok(caller) => Ok(Session { caller, cookie }),
+            let caller = match caller.await {
+                Ok(caller) => caller,
                 Err(ApiError::Unauthenticated(error)) if !matches!(error, crate::auth::AuthError::Store(_)) => {
-                    Err(PageError::SignedOut)
+                    return Err(PageError::SignedOut)
                 }
-                Err(error) => Err(error.into()),
-            }
+                Err(error) => return Err(error.into()),
+            };
+            let head = Header::of(&caller, &cookie)?;
+            request.extensions_mut().insert(head.clone());
+            Ok(Session { caller, cookie, head })
         })
     }
 }
@@ -107,7 +142,18 @@ impl Session {
     }
 
     pub fn csrf_token(&self) -> String {
-        self.ui().csrf_token(&self.cookie)
+        self.head.csrf.clone()
+    }
+
+    /// The header of the pages this session sees.
+    pub fn head(&self) -> Option<Header> {
+        Some(self.head.clone())
+    }
+
+    /// Judges the header again, after this session's own writes.
+    pub fn refresh_head(&mut self) -> Result<(), ApiError> {
+        self.head = Header::of(&self.caller, &self.cookie)?;
+        Ok(())
     }
 
     /// A form posted by this session, its CSRF token checked.

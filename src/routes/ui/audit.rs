@@ -1,0 +1,154 @@
+//! `/ui/audit`, for auditors and admins (as the API's log routes): the log filtered and paged
+//! (the API's event pages, also newest first), the grants as they stood at a moment (the API's
+//! `as_of`), and the log's verification on demand.
+
+use actix_web::{web, HttpResponse};
+use askama::Template;
+use chrono::NaiveDateTime;
+use serde::{Deserialize, Serialize};
+
+use super::{
+    html,
+    pages::{Empty, Step},
+    session::{Header, Session},
+    PageError,
+};
+use crate::{
+    domain::Subject,
+    routes::{
+        grants::visible_grants_as_of,
+        log::{events_page, require_reader, Order},
+        problem::ApiError,
+        views::GrantView,
+    },
+    store::{EventSelection, Moment, VerifyReport},
+};
+
+/// Events per page.
+const EVENTS_SHOWN: usize = 50;
+
+/// The page's query, as its forms send it: empty fields filter nothing. Times are UTC, as a
+/// `datetime-local` field gives them (`2026-01-31T09:30[:15]`), or RFC 3339, or log positions.
+#[derive(Clone, Default, Deserialize, Serialize)]
+pub struct AuditQuery {
+    #[serde(default, rename = "type")]
+    event_type: String,
+    #[serde(default)]
+    stream: String,
+    #[serde(default)]
+    actor: String,
+    #[serde(default)]
+    from: String,
+    #[serde(default)]
+    until: String,
+    /// `newest` (the default) or `oldest` first.
+    #[serde(default)]
+    order: String,
+    /// Where the page starts: after this position (oldest first) or before it (newest first).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    cursor: String,
+    /// The moment of "grants as of".
+    #[serde(default)]
+    as_of: String,
+    /// Only this user's grants as of then (the API's `as_of` with `user=`).
+    #[serde(default)]
+    holder: String,
+}
+
+/// A field's text, or nothing when left empty.
+fn filled(text: &str) -> Option<String> {
+    Some(text.trim().to_string()).filter(|text| !text.is_empty())
+}
+
+/// A moment typed in a form: a `datetime-local` value taken as UTC, an RFC 3339 time, or a position.
+fn moment(field: &str, text: &str) -> Result<Option<Moment>, PageError> {
+    let Some(text) = filled(text) else { return Ok(None) };
+    let local = ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%dT%H:%M"].iter().find_map(|f| NaiveDateTime::parse_from_str(&text, f).ok());
+    match local {
+        Some(local) => Ok(Some(Moment::Time(local.and_utc()))),
+        None => text.parse().map(Some).map_err(|error| PageError::BadForm(format!("{field}: {error}"))),
+    }
+}
+
+impl AuditQuery {
+    fn order(&self) -> Result<Order, PageError> {
+        match self.order.as_str() {
+            "" | "newest" => Ok(Order::NewestFirst),
+            "oldest" => Ok(Order::OldestFirst),
+            other => Err(PageError::BadForm(format!("order: \"{other}\" is neither newest nor oldest"))),
+        }
+    }
+
+    fn cursor(&self) -> Result<Option<i64>, PageError> {
+        filled(&self.cursor).map(|cursor| cursor.parse().map_err(|_| PageError::BadForm("cursor: not a log position".into()))).transpose()
+    }
+
+    fn selection(&self) -> Result<EventSelection, PageError> {
+        Ok(EventSelection {
+            after: 0,
+            from: moment("from", &self.from)?,
+            until: moment("until", &self.until)?,
+            stream: filled(&self.stream),
+            event_type: filled(&self.event_type),
+            actor: filled(&self.actor),
+        })
+    }
+
+    /// The address of the page that continues this one.
+    fn continued_at(&self, cursor: i64) -> String {
+        let next = AuditQuery { cursor: cursor.to_string(), ..self.clone() };
+        format!("/ui/audit?{}", serde_urlencoded::to_string(&next).unwrap_or_default())
+    }
+}
+
+#[derive(Template)]
+#[template(path = "web/audit.html")]
+struct AuditPage {
+    head: Option<Header>,
+    csrf: String,
+    query: AuditQuery,
+    newest_first: bool,
+    events: Vec<Step>,
+    /// The next page's address, if the selection goes on.
+    more: Option<String>,
+    /// The grants as they stood at `query.as_of`, when one was given.
+    grants_as_of: Option<Vec<GrantView>>,
+    verified: Option<VerifyReport>,
+}
+
+async fn audit_answer(session: &Session, query: AuditQuery, verified: Option<VerifyReport>) -> Result<HttpResponse, PageError> {
+    let caller = &session.caller;
+    require_reader(caller)?;
+    let order = query.order()?;
+    let page = events_page(&caller.app().store, &query.selection()?, EVENTS_SHOWN, order, query.cursor()?).await?;
+    let grants_as_of = match moment("as of", &query.as_of)? {
+        Some(moment) => {
+            let holder = filled(&query.holder).map(Subject::User);
+            Some(visible_grants_as_of(caller, moment, holder.as_ref(), |_| true).await?)
+        }
+        None => None,
+    };
+    html(AuditPage {
+        head: session.head(),
+        csrf: session.csrf_token(),
+        newest_first: order == Order::NewestFirst,
+        events: page.items.iter().map(Step::new).collect(),
+        more: page.next.map(|cursor| query.continued_at(cursor)),
+        query,
+        grants_as_of,
+        verified,
+    })
+}
+
+pub async fn audit_page(session: Session, query: web::Query<AuditQuery>) -> Result<HttpResponse, PageError> {
+    audit_answer(&session, query.into_inner(), None).await
+}
+
+/// Verifies the log on demand (it reads the whole log, so not on every load); a POST so that a
+/// link or a prefetch cannot start it.
+pub async fn verify(session: Session, body: web::Bytes) -> Result<HttpResponse, PageError> {
+    session.form::<Empty>(&body)?;
+    require_reader(&session.caller)?;
+    let report = session.caller.app().store.verify().await.map_err(ApiError::from)?;
+    audit_answer(&session, AuditQuery::default(), Some(report)).await
+}
