@@ -55,6 +55,18 @@ pub(crate) trait WriteBackend: Send + Sync + 'static {
     /// Writes the rows and moves the head, in one round trip. On PostgreSQL this also notifies the
     /// other processes, at commit.
     fn write(&self, tx: &mut Self::Tx, rows: Rows<'_>) -> impl Future<Output = Result<(), sqlx::Error>> + Send;
+    /// Writes the rows and commits; after an error, the transaction was rolled back.
+    fn write_and_commit(&self, mut tx: Self::Tx, rows: Rows<'_>) -> impl Future<Output = Result<(), sqlx::Error>> + Send {
+        async move {
+            match self.write(&mut tx, rows).await {
+                Ok(()) => self.commit(tx).await,
+                Err(error) => {
+                    self.rollback(tx).await?;
+                    Err(error)
+                }
+            }
+        }
+    }
     fn commit(&self, tx: Self::Tx) -> impl Future<Output = Result<(), sqlx::Error>> + Send;
     /// Rolls back at once (a dropped transaction would end only when its connection closes, and on
     /// SQLite would hold the write lock until then).

@@ -52,11 +52,62 @@ pub(crate) async fn read_page(pool: &SqlitePool, after_position: i64, limit: i64
         .await
 }
 
+/// The statements of a write (see `SqliteWriter::parameter`).
+macro_rules! write_sql {
+    () => {
+        "INSERT INTO events (position, stream_id, stream_version, event_type, schema_version, data, metadata, \
+         recorded_at, event_id, hash) \
+         SELECT r ->> 0, r ->> 1, r ->> 2, r ->> 3, r ->> 4, r ->> 5, r ->> 6, r ->> 7, r ->> 8, r ->> 9 \
+         FROM (SELECT value AS r FROM json_each(?1, '$[0]')); \
+         INSERT INTO idempotency_keys (key, fingerprint, outcome) \
+         SELECT r ->> 0, r ->> 1, r ->> 2 FROM (SELECT value AS r FROM json_each(?1, '$[1]')); \
+         INSERT INTO outbox (event_id, position, recipient, kind, context, message_id, next_attempt_at, created_at) \
+         SELECT r ->> 0, r ->> 1, r ->> 2, r ->> 3, r ->> 4, r ->> 5, r ->> 6, r ->> 6 \
+         FROM (SELECT value AS r FROM json_each(?1, '$[2]')); \
+         UPDATE log_head SET position = ?1 ->> 3, hash = ?1 ->> 4 WHERE id = 1"
+    };
+}
+
 pub(crate) struct SqliteWriter(ConnectionKeeper<Sqlite>);
 
 impl SqliteWriter {
     pub fn new(pool: SqlitePool) -> Self {
         Self(ConnectionKeeper::new(pool))
+    }
+
+    /// What a write's statements read: one JSON parameter, `[events, keys, outbox, position, hash]`.
+    /// sqlx hands every SQLite statement to a worker thread, so the rows travel as JSON and the
+    /// statements go as one query (one hand-off per write, not one per row); and they all read the
+    /// same parameter, because sqlx misbinds the numbered parameters of a later statement when an
+    /// earlier one skips numbers.
+    fn parameter(rows: Rows<'_>) -> String {
+        let events: Vec<_> = rows
+            .events
+            .iter()
+            .map(|e| {
+                (
+                    e.position,
+                    &e.stream,
+                    e.version,
+                    &e.event_type,
+                    e.schema_version,
+                    e.data.to_string(),
+                    serde_json::to_string(&e.metadata).expect("metadata serializes"),
+                    format_time(&e.recorded_at),
+                    e.event_id.to_string(),
+                    &e.hash,
+                )
+            })
+            .collect();
+        let keys: Vec<_> = rows
+            .keys
+            .iter()
+            .map(|(key, record)| {
+                (key, &record.fingerprint, serde_json::to_string(&record.outcome).expect("outcome serializes"))
+            })
+            .collect();
+        let outbox = OutboxRow::sqlite_rows(rows.outbox);
+        serde_json::to_string(&(events, keys, outbox, rows.head.position, &rows.head.hash)).expect("rows serialize")
     }
 
     /// `BEGIN IMMEDIATE`, the head and the streams' versions in one hand-off to SQLite's thread.
@@ -140,54 +191,22 @@ impl WriteBackend for SqliteWriter {
     }
 
     async fn write(&self, tx: &mut Self::Tx, rows: Rows<'_>) -> Result<(), sqlx::Error> {
-        // sqlx hands every SQLite statement to a worker thread, so the rows travel as JSON and the
-        // statements go as one query: one hand-off per write instead of one per row.
-        let events: Vec<_> = rows
-            .events
-            .iter()
-            .map(|e| {
-                (
-                    e.position,
-                    &e.stream,
-                    e.version,
-                    &e.event_type,
-                    e.schema_version,
-                    e.data.to_string(),
-                    serde_json::to_string(&e.metadata).expect("metadata serializes"),
-                    format_time(&e.recorded_at),
-                    e.event_id.to_string(),
-                    &e.hash,
-                )
-            })
-            .collect();
-        let keys: Vec<_> = rows
-            .keys
-            .iter()
-            .map(|(key, record)| {
-                (key, &record.fingerprint, serde_json::to_string(&record.outcome).expect("outcome serializes"))
-            })
-            .collect();
-        // Everything travels as one JSON parameter, `[events, keys, outbox, position, hash]`, read by
-        // each statement: sqlx binds the numbered parameters of a statement after the first wrongly
-        // when earlier statements skip numbers.
-        let outbox = OutboxRow::sqlite_rows(rows.outbox);
-        let parameter = (events, keys, outbox, rows.head.position, &rows.head.hash);
-        sqlx::query(
-            "INSERT INTO events (position, stream_id, stream_version, event_type, schema_version, data, metadata, \
-             recorded_at, event_id, hash) \
-             SELECT r ->> 0, r ->> 1, r ->> 2, r ->> 3, r ->> 4, r ->> 5, r ->> 6, r ->> 7, r ->> 8, r ->> 9 \
-             FROM (SELECT value AS r FROM json_each(?1, '$[0]')); \
-             INSERT INTO idempotency_keys (key, fingerprint, outcome) \
-             SELECT r ->> 0, r ->> 1, r ->> 2 FROM (SELECT value AS r FROM json_each(?1, '$[1]')); \
-             INSERT INTO outbox (event_id, position, recipient, kind, context, message_id, next_attempt_at, created_at) \
-             SELECT r ->> 0, r ->> 1, r ->> 2, r ->> 3, r ->> 4, r ->> 5, r ->> 6, r ->> 6 \
-             FROM (SELECT value AS r FROM json_each(?1, '$[2]')); \
-             UPDATE log_head SET position = ?1 ->> 3, hash = ?1 ->> 4 WHERE id = 1",
-        )
-        .bind(serde_json::to_string(&parameter).expect("rows serialize"))
-        .execute(tx.conn())
-        .await
-        .map(drop)
+        sqlx::query(write_sql!()).bind(Self::parameter(rows)).execute(tx.conn()).await.map(drop)
+    }
+
+    async fn write_and_commit(&self, mut tx: Self::Tx, rows: Rows<'_>) -> Result<(), sqlx::Error> {
+        // The COMMIT travels with the writes: one hand-off to SQLite's thread for the whole batch.
+        let written = sqlx::query(concat!(write_sql!(), "; COMMIT")).bind(Self::parameter(rows)).execute(tx.conn()).await;
+        match written {
+            Ok(_) => {
+                tx.ended(&self.0);
+                Ok(())
+            }
+            Err(error) => {
+                self.rollback(tx).await?;
+                Err(error)
+            }
+        }
     }
 
     async fn commit(&self, mut tx: Self::Tx) -> Result<(), sqlx::Error> {

@@ -200,7 +200,7 @@ async fn write_at_once<B: WriteBackend>(
     mut models: Option<&mut Models>,
     jobs: &[Job],
 ) -> Result<Option<(Results, LogHead)>, sqlx::Error> {
-    let (mut tx, mut planner) = begin(backend, db, models.as_deref_mut(), jobs).await?;
+    let (tx, mut planner) = begin(backend, db, models.as_deref_mut(), jobs).await?;
     let head_before = planner.head.position;
     let mut units: Vec<Result<Vec<Plan>, JobError>> = Vec::with_capacity(jobs.len());
     for job in jobs {
@@ -221,17 +221,17 @@ async fn write_at_once<B: WriteBackend>(
         let (events, keys) = rows(units.iter_mut().filter_map(|unit| unit.as_mut().ok()).flatten());
         let outbox = models.map(|models| std::mem::take(&mut models.outbox)).unwrap_or_default();
         let written = Rows { events: &events, keys: &keys, head: &planner.head, outbox: &outbox };
-        match backend.write(&mut tx, written).await {
+        match backend.write_and_commit(tx, written).await {
             Ok(()) => {}
             Err(error) if refused_by_database(&error) => {
                 tracing::warn!(%error, "a batch was refused; redoing its jobs one by one");
-                backend.rollback(tx).await?;
                 return Ok(None);
             }
             Err(error) => return Err(error),
         }
+    } else {
+        backend.commit(tx).await?;
     }
-    backend.commit(tx).await?;
     Ok(Some((results, planner.head)))
 }
 
