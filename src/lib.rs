@@ -17,3 +17,9 @@ pub mod startup;
 pub mod store;
 pub mod telemetry;
 pub mod workflow;
+
+/// mimalloc for every binary that links the crate (the server, the tests, the benchmarks): folding
+/// the log and answering HTTP allocate many small short-lived values, which glibc's allocator
+/// serves and frees slowly across threads.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
