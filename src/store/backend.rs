@@ -92,6 +92,16 @@ impl<DB: sqlx::Database> BatchTx<DB> {
         self.conn.as_mut().expect("a transaction keeps its connection until it ends")
     }
 
+    /// Ends the transaction with `statement` (COMMIT or ROLLBACK).
+    pub async fn end(mut self, statement: &'static str, keeper: &ConnectionKeeper<DB>) -> Result<(), sqlx::Error>
+    where
+        for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
+    {
+        sqlx::Executor::execute(self.conn(), statement).await?;
+        self.ended(keeper);
+        Ok(())
+    }
+
     /// The transaction ended (committed or rolled back): the connection may serve the next batch.
     pub fn ended(mut self, keeper: &ConnectionKeeper<DB>) {
         if let Some(conn) = self.conn.take() {

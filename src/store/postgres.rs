@@ -226,15 +226,11 @@ impl WriteBackend for PostgresWriter {
         .map(drop)
     }
 
-    async fn commit(&self, mut tx: Self::Tx) -> Result<(), sqlx::Error> {
-        tx.conn().execute("COMMIT").await?;
-        tx.ended(&self.0);
-        Ok(())
+    async fn commit(&self, tx: Self::Tx) -> Result<(), sqlx::Error> {
+        tx.end("COMMIT", &self.0).await
     }
 
-    async fn rollback(&self, mut tx: Self::Tx) -> Result<(), sqlx::Error> {
-        tx.conn().execute("ROLLBACK").await?;
-        tx.ended(&self.0);
-        Ok(())
+    async fn rollback(&self, tx: Self::Tx) -> Result<(), sqlx::Error> {
+        tx.end("ROLLBACK", &self.0).await
     }
 }
