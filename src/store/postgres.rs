@@ -127,9 +127,9 @@ impl WriteBackend for PostgresWriter {
     async fn lock_head(&self, streams: &[String]) -> Result<(Self::Tx, LogHead, HashMap<String, i64>), sqlx::Error> {
         let (conn, kept) = self.0.take().await?;
         let (mut tx, head) = match Self::begin(conn).await {
-            // The kept connection failed before anything was written (the server restarted, say):
-            // once more on a fresh one.
-            Err(error) if kept && !matches!(error, sqlx::Error::Database(_)) => Self::begin(self.0.fresh().await?).await?,
+            // The kept connection failed before anything was written (the server restarted or
+            // ended it, which it reports as a FATAL error): once more on a fresh one.
+            Err(_) if kept => Self::begin(self.0.fresh().await?).await?,
             begun => begun?,
         };
         let versions = if streams.is_empty() { HashMap::new() } else { self.stream_versions(&mut tx, streams).await? };

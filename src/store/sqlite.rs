@@ -149,7 +149,7 @@ impl WriteBackend for SqliteWriter {
         let (conn, kept) = self.0.take().await?;
         match Self::begin(conn, streams).await {
             // The kept connection failed before anything was written: once more on a fresh one.
-            Err(error) if kept && !matches!(error, sqlx::Error::Database(_)) => {
+            Err(_) if kept => {
                 Self::begin(self.0.fresh().await?, streams).await
             }
             begun => begun,

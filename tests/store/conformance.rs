@@ -340,6 +340,27 @@ pub async fn one_refused_append_does_not_abort_its_batch(backend: Backend) {
     assert!(store.verify().await.unwrap().ok);
 }
 
+/// The writer keeps its connection between batches; when the server ends it (a restart, an
+/// administrator), the next append begins on a fresh one instead of failing.
+pub async fn an_ended_writer_connection_is_replaced(backend: Backend) {
+    let db = TestDatabase::new(backend).await;
+    let store = db.store().await;
+    store.append(append_one("s", ExpectedVersion::Any, 1)).await.unwrap();
+    let roleledger::store::DatabaseUrl::Postgres(url) = &db.url else { panic!("a PostgreSQL test") };
+    let mut admin = sqlx::PgConnection::connect(&crate::support::postgres_admin_url()).await.unwrap();
+    let database = url.rsplit('/').next().unwrap();
+    let ended: Vec<bool> =
+        sqlx::query_scalar("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1")
+            .bind(database)
+            .fetch_all(&mut admin)
+            .await
+            .unwrap();
+    assert!(!ended.is_empty() && ended.iter().all(|&ok| ok), "the store's connections were ended: {ended:?}");
+    let outcome = store.append(append_one("s", ExpectedVersion::Exact(1), 2)).await.unwrap();
+    assert_eq!((outcome.version, outcome.last_position), (2, 2));
+    assert!(store.verify().await.unwrap().ok);
+}
+
 pub async fn commits_are_announced_to_the_process(backend: Backend) {
     let db = TestDatabase::new(backend).await;
     let store = db.store().await;

@@ -50,6 +50,11 @@ async fn postgres_one_refused_append_does_not_abort_its_batch() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_an_ended_writer_connection_is_replaced() {
+    conformance::an_ended_writer_connection_is_replaced(support::Backend::Postgres).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn postgres_commits_of_another_process_are_announced() {
     conformance::commits_of_another_process_are_announced(support::Backend::Postgres).await
 }
