@@ -127,6 +127,8 @@ fn serve(listener: TcpListener, app: AppState) -> std::io::Result<Server> {
             .app_data(web::PayloadConfig::new(BODY_LIMIT))
             .app_data(web::QueryConfig::default().error_handler(problem::query_error))
             .app_data(web::PathConfig::default().error_handler(problem::path_error))
+            // A browser pointed at the server lands on the web pages.
+            .service(web::redirect("/", "/ui").see_other())
             .route("/healthz", web::get().to(health::healthz))
             .route("/readyz", web::get().to(health::readyz))
             .route("/metrics", web::get().to(metrics::metrics))

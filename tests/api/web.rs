@@ -466,6 +466,8 @@ async fn unknown_pages_and_ids_answer_404_and_hidden_ones_403(backend: Backend) 
         assert!(page.contains("404 Not Found") && page.contains("id=\"deciding\""), "{path}: {page}");
     }
     assert_eq!(browser().get(format!("{}/ui/nothing-here", app.address)).send().await.unwrap().status(), 404, "signed out too");
+    let root = browser().get(format!("{}/", app.address)).send().await.unwrap();
+    assert_eq!((root.status().as_u16(), root.headers().get(header::LOCATION).unwrap().to_str().unwrap()), (303, "/ui"));
     // Typing the address of a request outside one's scopes: neither shown nor decided.
     let hidden = outsider.get(&format!("/ui/requests/{request}")).await;
     assert_eq!(hidden.status(), 403);
