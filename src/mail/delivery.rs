@@ -102,10 +102,7 @@ pub fn spawn_delivery(store: EventStore, mailer: Arc<Mailer>, policy: RetryPolic
                         }
                     }
                     stats.sent.fetch_add(sent.len() as u64, Ordering::Relaxed);
-                    if let Err(error) = store.mails_sent(&sent).await {
-                        // Their leases run out and they are claimed again (same Message-IDs).
-                        tracing::warn!(mails = sent.len(), %error, "cannot record deliveries");
-                    }
+                    record_sent(&store, &sent).await;
                 }
                 Ok(_) => tokio::time::sleep(policy.poll).await,
                 Err(error) => {
@@ -116,6 +113,29 @@ pub fn spawn_delivery(store: EventStore, mailer: Arc<Mailer>, policy: RetryPolic
         }
     });
 }
+
+/// Marks mails sent, retrying while the database is away (an outage would otherwise send them
+/// again when their leases end); gives up when the leases end, since then another worker may have
+/// claimed them and sends them again anyway (same Message-IDs).
+async fn record_sent(store: &EventStore, sent: &[i64]) {
+    let started = std::time::Instant::now();
+    loop {
+        match store.mails_sent(sent).await {
+            Ok(()) => return,
+            Err(error) if started.elapsed() + RECORD_RETRY < LEASE => {
+                tracing::warn!(mails = sent.len(), %error, "cannot record deliveries yet; retrying");
+                tokio::time::sleep(RECORD_RETRY).await;
+            }
+            Err(error) => {
+                tracing::warn!(mails = sent.len(), %error, "cannot record deliveries; their leases end and they are sent again");
+                return;
+            }
+        }
+    }
+}
+
+/// How often a worker tries again to record deliveries while the database is away.
+const RECORD_RETRY: Duration = Duration::from_secs(1);
 
 #[cfg(test)]
 mod tests {
