@@ -7,6 +7,7 @@ use std::{
     time::Duration,
 };
 
+use chrono::{DateTime, FixedOffset};
 use reqwest::Method;
 use serde_json::Value;
 use sqlx::{Connection, PgConnection, SqliteConnection};
@@ -85,7 +86,8 @@ pub fn assert_acknowledged_in_log(acks: &[Ack], log: &Log) {
 }
 
 /// No request decided twice, no grant ended twice, no request granted twice, and never two
-/// active grants of one role on one scope to one holder.
+/// grants of one role on one scope to one holder in force at once (a grant past its end is not in
+/// force, whether or not its expiry is written yet).
 pub fn assert_nothing_twice(log: &Log) {
     let mut twice = Vec::new();
     let count_per = |what: &str, key: String, counts: &mut BTreeMap<String, usize>, twice: &mut Vec<String>| {
@@ -96,8 +98,9 @@ pub fn assert_nothing_twice(log: &Log) {
         }
     };
     let (mut decisions, mut endings, mut grants_of_request) = (BTreeMap::new(), BTreeMap::new(), BTreeMap::new());
-    let mut active: BTreeSet<String> = BTreeSet::new();
-    let mut holding: BTreeMap<String, String> = BTreeMap::new();
+    // Per holder, role and scope: the grant (stream) in force and its end.
+    let mut in_force: BTreeMap<String, (String, Option<DateTime<FixedOffset>>)> = BTreeMap::new();
+    let time = |value: &Value| value.as_str().and_then(|text| DateTime::parse_from_rfc3339(text).ok());
     for event in &log.events {
         let stream = event["stream"].as_str().unwrap_or_default().to_string();
         match event["type"].as_str().unwrap_or_default() {
@@ -106,9 +109,7 @@ pub fn assert_nothing_twice(log: &Log) {
             }
             "GrantRevoked" | "GrantExpired" => {
                 count_per("ended", stream.clone(), &mut endings, &mut twice);
-                if let Some(held) = holding.remove(&stream) {
-                    active.remove(&held);
-                }
+                in_force.retain(|_, (grant, _)| *grant != stream);
             }
             "RoleGranted" => {
                 let data = &event["data"];
@@ -116,10 +117,13 @@ pub fn assert_nothing_twice(log: &Log) {
                     count_per("granted", format!("request-{request}"), &mut grants_of_request, &mut twice);
                 }
                 let held = format!("{} {} on {}", data["subject"], data["role"], data["scope"]);
-                if !active.insert(held.clone()) {
-                    twice.push(format!("two active grants of {held} (the second in {stream})"));
+                let starts = time(&data["starts_at"]).expect("a grant's start");
+                if let Some((earlier, ends)) = in_force.get(&held) {
+                    if ends.map_or(true, |end| end > starts) {
+                        twice.push(format!("two grants of {held} in force at once: {earlier} and {stream}"));
+                    }
                 }
-                holding.insert(stream, held);
+                in_force.insert(held, (stream, time(&data["ends_at"])));
             }
             _ => {}
         }

@@ -78,6 +78,8 @@ impl World {
 pub struct Subject {
     pub user: String,
     pub site: usize,
+    /// Asked with a duration: its grant is left to expire, nobody revokes it.
+    pub timed: bool,
 }
 
 /// A call the server answered 2xx: it promised that the change is in the log.
@@ -274,7 +276,8 @@ pub struct LoadSettings {
     pub clients: usize,
     /// A pause after each call of a client (none: as fast as the server answers).
     pub pause: Duration,
-    /// The duration each request asks for (its grant ends that long after approval).
+    /// The duration that every other request asks for (its grant ends that long after approval,
+    /// and is left to expire).
     pub grant_duration: Option<&'static str>,
 }
 
@@ -354,10 +357,12 @@ impl Client {
     }
 
     async fn ask(&mut self) {
-        let of = Subject { user: World::user(self.random.below(self.world.users)), site: self.random.below(self.world.sites) };
+        let user = World::user(self.random.below(self.world.users));
+        let duration = self.settings.grant_duration.filter(|_| self.random.below(2) == 0);
+        let of = Subject { user, site: self.random.below(self.world.sites), timed: duration.is_some() };
         let role = ROLES[self.random.below(ROLES.len())];
         let mut body = json!({"role": role, "scope": World::site(of.site), "reason": "load"});
-        if let Some(duration) = self.settings.grant_duration {
+        if let Some(duration) = duration {
             body["duration"] = json!(duration);
         }
         let server = self.server();
@@ -388,7 +393,9 @@ impl Client {
             (true, false) => {
                 let grant = approved.unwrap().body["grant"].as_str().expect("an approval names its grant").to_string();
                 ledger.acks.push(Ack::Approved { request, grant: grant.clone(), of: of.clone() });
-                ledger.grants.push((grant, of));
+                if !of.timed {
+                    ledger.grants.push((grant, of));
+                }
             }
             (false, true) => ledger.acks.push(Ack::Rejected { request, of }),
             // Neither answered (a fault): it may still be pending.
