@@ -95,7 +95,8 @@ impl SmtpServer {
     /// accepted whole or not at all.
     pub async fn stop(&self) {
         self.generation.fetch_add(1, Ordering::SeqCst);
-        if let Some(accepting) = self.listening.lock().unwrap().take() {
+        let accepting = self.listening.lock().unwrap().take();
+        if let Some(accepting) = accepting {
             accepting.abort();
             let _ = accepting.await;
         }
