@@ -11,12 +11,17 @@ use std::{
 };
 
 use chrono::Utc;
+use futures_util::{stream, StreamExt};
 
 use super::Mailer;
 use crate::store::EventStore;
 
 /// How many mails one claim takes (and one statement marks sent).
 const CLAIM_BATCH: i64 = 50;
+/// Mails of a claim sent at once, each over its own SMTP connection: one at a time, a worker sends
+/// about 20 a second (each message waits out TCP's delayed acknowledgement at its end), fewer than
+/// a busy server writes.
+const PARALLEL_SENDS: usize = 10;
 /// How long a claimed mail is reserved for its worker; longer than an SMTP attempt may take.
 const LEASE: Duration = Duration::from_secs(300);
 
@@ -71,8 +76,17 @@ pub fn spawn_delivery(store: EventStore, mailer: Arc<Mailer>, policy: RetryPolic
             match store.claim_mail(CLAIM_BATCH, LEASE).await {
                 Ok(mails) if !mails.is_empty() => {
                     let mut sent = Vec::with_capacity(mails.len());
-                    for mail in mails {
-                        match mailer.send(&mail).await {
+                    let mut attempts = stream::iter(mails)
+                        .map(|mail| {
+                            let mailer = &mailer;
+                            async move {
+                                let outcome = mailer.send(&mail).await;
+                                (mail, outcome)
+                            }
+                        })
+                        .buffer_unordered(PARALLEL_SENDS);
+                    while let Some((mail, outcome)) = attempts.next().await {
+                        match outcome {
                             Ok(()) => sent.push(mail.id),
                             Err(error) => {
                                 stats.failed.fetch_add(1, Ordering::Relaxed);
@@ -88,10 +102,7 @@ pub fn spawn_delivery(store: EventStore, mailer: Arc<Mailer>, policy: RetryPolic
                         }
                     }
                     stats.sent.fetch_add(sent.len() as u64, Ordering::Relaxed);
-                    if let Err(error) = store.mails_sent(&sent).await {
-                        // Their leases run out and they are claimed again (same Message-IDs).
-                        tracing::warn!(mails = sent.len(), %error, "cannot record deliveries");
-                    }
+                    record_sent(&store, &sent).await;
                 }
                 Ok(_) => tokio::time::sleep(policy.poll).await,
                 Err(error) => {
@@ -102,6 +113,29 @@ pub fn spawn_delivery(store: EventStore, mailer: Arc<Mailer>, policy: RetryPolic
         }
     });
 }
+
+/// Marks mails sent, retrying while the database is away (an outage would otherwise send them
+/// again when their leases end); gives up when the leases end, since then another worker may have
+/// claimed them and sends them again anyway (same Message-IDs).
+async fn record_sent(store: &EventStore, sent: &[i64]) {
+    let started = std::time::Instant::now();
+    loop {
+        match store.mails_sent(sent).await {
+            Ok(()) => return,
+            Err(error) if started.elapsed() + RECORD_RETRY < LEASE => {
+                tracing::warn!(mails = sent.len(), %error, "cannot record deliveries yet; retrying");
+                tokio::time::sleep(RECORD_RETRY).await;
+            }
+            Err(error) => {
+                tracing::warn!(mails = sent.len(), %error, "cannot record deliveries; their leases end and they are sent again");
+                return;
+            }
+        }
+    }
+}
+
+/// How often a worker tries again to record deliveries while the database is away.
+const RECORD_RETRY: Duration = Duration::from_secs(1);
 
 #[cfg(test)]
 mod tests {

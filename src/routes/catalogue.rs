@@ -134,7 +134,7 @@ pub async fn show_team(caller: Caller, id: web::Path<String>) -> Result<HttpResp
 }
 
 #[utoipa::path(put, path = "/api/v1/teams/{id}/members/{user}", tag = "teams", params(("id" = String, Path,), ("user" = String, Path,)),
-    responses((status = 200, description = "the team with the new member"), (status = 403, description = "no authority over the team's roles, or to one's own benefit"), (status = 404, description = "unknown team")))]
+    responses((status = 200, description = "the team with the new member"), (status = 403, description = "no authority over the team's roles, or to one's own benefit"), (status = 404, description = "unknown team"), (status = 409, description = "already_exists: already a member")))]
 pub async fn add_member(caller: Caller, path: web::Path<(String, String)>) -> Result<HttpResponse, ApiError> {
     let (id, user) = path.into_inner();
     team(&caller, &id)?;

@@ -129,6 +129,13 @@ pub(crate) async fn run<B: WriteBackend>(
                 }
                 let error = StoreError::from(error);
                 tracing::error!(%error, jobs = batch.len(), "a batch failed; nothing of it was written");
+                if error.is_unavailable() {
+                    // The jobs already waiting would each wait out the pool's timeout again for
+                    // the same unreachable database: they get its answer (503) now.
+                    while let Ok(job) = jobs.try_recv() {
+                        batch.push(job);
+                    }
+                }
                 for job in batch {
                     answer(job, Err(JobError::Store(error.clone())));
                 }

@@ -1,7 +1,11 @@
 //! A real SMTP server on a socket, for the tests: it speaks enough of RFC 5321 for lettre (EHLO,
-//! MAIL, RCPT, DATA, RSET, NOOP, QUIT) and keeps every message it accepts.
+//! MAIL, RCPT, DATA, RSET, NOOP, QUIT) and keeps every message it accepts. It can be stopped (an
+//! outage) and started again on the same port.
 
-use std::sync::{Arc, Mutex};
+use std::sync::{
+    atomic::{AtomicU64, Ordering},
+    Arc, Mutex,
+};
 
 use tokio::{
     io::{AsyncBufReadExt, AsyncWriteExt, BufReader},
@@ -53,6 +57,9 @@ impl ReceivedMail {
 pub struct SmtpServer {
     pub port: u16,
     received: Arc<Mutex<Vec<ReceivedMail>>>,
+    /// Raised by each `stop`: sessions opened before it close at their next command.
+    generation: Arc<AtomicU64>,
+    listening: Arc<Mutex<Option<tokio::task::JoinHandle<()>>>>,
 }
 
 impl SmtpServer {
@@ -68,14 +75,37 @@ impl SmtpServer {
 
     pub async fn start_on(port: u16) -> SmtpServer {
         let listener = TcpListener::bind(("127.0.0.1", port)).await.expect("the SMTP port is free");
-        let server = SmtpServer { port: listener.local_addr().unwrap().port(), received: Arc::default() };
-        let received = server.received.clone();
-        tokio::spawn(async move {
+        let server = SmtpServer { port: listener.local_addr().unwrap().port(), ..SmtpServer::default() };
+        server.accept_on(listener);
+        server
+    }
+
+    fn accept_on(&self, listener: TcpListener) {
+        let (received, generation) = (self.received.clone(), self.generation.clone());
+        let accepting = tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
-                tokio::spawn(session(stream, received.clone()));
+                tokio::spawn(session(stream, received.clone(), generation.clone()));
             }
         });
-        server
+        *self.listening.lock().unwrap() = Some(accepting);
+    }
+
+    /// An outage: new connections are refused, and open sessions end at their next command with
+    /// `421` (as a server shutting down says), so a message being transferred is either
+    /// accepted whole or not at all.
+    pub async fn stop(&self) {
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        let accepting = self.listening.lock().unwrap().take();
+        if let Some(accepting) = accepting {
+            accepting.abort();
+            let _ = accepting.await;
+        }
+    }
+
+    /// Listens again on the same port, keeping what was received before.
+    pub async fn restart(&self) {
+        let listener = TcpListener::bind(("127.0.0.1", self.port)).await.expect("the SMTP port is free again");
+        self.accept_on(listener);
     }
 
     pub fn url(&self) -> String {
@@ -100,7 +130,8 @@ impl SmtpServer {
     }
 }
 
-async fn session(stream: TcpStream, received: Arc<Mutex<Vec<ReceivedMail>>>) {
+async fn session(stream: TcpStream, received: Arc<Mutex<Vec<ReceivedMail>>>, generation: Arc<AtomicU64>) {
+    let opened_in = generation.load(Ordering::SeqCst);
     let (reader, mut writer) = stream.into_split();
     let mut lines = BufReader::new(reader).lines();
     let mut to = Vec::new();
@@ -108,6 +139,10 @@ async fn session(stream: TcpStream, received: Arc<Mutex<Vec<ReceivedMail>>>) {
         return;
     }
     while let Ok(Some(line)) = lines.next_line().await {
+        if generation.load(Ordering::SeqCst) != opened_in {
+            let _ = writer.write_all(b"421 localhost closing\r\n").await;
+            return;
+        }
         let command = line.to_ascii_uppercase();
         let reply: &[u8] = if command.starts_with("EHLO") || command.starts_with("HELO") {
             b"250 localhost\r\n"
