@@ -192,7 +192,9 @@ async fn mail_waits_out_an_smtp_outage_and_arrives_once(backend: Backend) {
     assert_eq!(pending.body["items"], json!([]));
 }
 
-async fn dead_mail_is_shown_to_admins_and_retried(backend: Backend) {
+/// A server whose SMTP port (returned) has nobody listening, retrying twice: the mail of alice's
+/// request to the manager of SITE_A (manager@example.org) soon dies.
+pub(crate) async fn app_whose_mail_dies(backend: Backend) -> (TestApp, u16) {
     let port = SmtpServer::unused_port();
     let app = spawn_app_with(backend, move |settings| {
         settings.smtp = Some(format!("smtp://127.0.0.1:{port}"));
@@ -204,7 +206,13 @@ async fn dead_mail_is_shown_to_admins_and_retried(backend: Backend) {
     sign_in_with_email(&app, "manager", "manager@example.org").await;
     app.assign("root", "manager", "site-operations-manager", "SITE_A").await;
     app.sign_in("alice").await;
-    app.post_as("alice", "/api/v1/requests", json!({"role": "site-administrator", "scope": "SITE_A", "reason": "r"})).await;
+    let body = json!({"role": "site-administrator", "scope": "SITE_A", "reason": "r"});
+    assert_eq!(app.post_as("alice", "/api/v1/requests", body).await.status, 201);
+    (app, port)
+}
+
+async fn dead_mail_is_shown_to_admins_and_retried(backend: Backend) {
+    let (app, port) = app_whose_mail_dies(backend).await;
     let mut dead = json!([]);
     for _ in 0..100 {
         dead = app.get_as("root", "/api/v1/outbox?state=dead").await.body["items"].clone();

@@ -6,7 +6,7 @@ use serde_json::json;
 
 use crate::{
     helpers::{spawn_app, spawn_app_with, token_for, TestApp},
-    mail::{quick_retries, sign_in_with_email},
+    mail::app_whose_mail_dies,
     support::{smtp::SmtpServer, Backend},
 };
 
@@ -482,19 +482,7 @@ async fn unknown_pages_and_ids_answer_404_and_hidden_ones_403(backend: Backend) 
 }
 
 async fn dead_mail_is_retried_from_the_admin_page(backend: Backend) {
-    let port = SmtpServer::unused_port();
-    let app = spawn_app_with(backend, move |settings| {
-        settings.smtp = Some(format!("smtp://127.0.0.1:{port}"));
-        settings.mail_retry = quick_retries(2);
-    })
-    .await;
-    app.bootstrap_admin("root").await;
-    app.egi_tree("root").await;
-    sign_in_with_email(&app, "manager", "manager@example.org").await;
-    app.assign("root", "manager", "site-operations-manager", "SITE_A").await;
-    app.sign_in("alice").await;
-    let body = json!({"role": "site-administrator", "scope": "SITE_A", "reason": "r"});
-    assert_eq!(app.post_as("alice", "/api/v1/requests", body).await.status, 201);
+    let (app, port) = app_whose_mail_dies(backend).await;
     let root = Web::sign_in(&app, "root").await;
     let mut page = String::new();
     for _ in 0..100 {
