@@ -141,28 +141,39 @@ fn percentile(sorted: &[Duration], fraction: f64) -> f64 {
     sorted[((sorted.len() - 1) as f64 * fraction).round() as usize].as_secs_f64() * 1_000.0
 }
 
-/// Times `queries` moments of each kind: the whole answer, and one user's grants (`?user=`).
+/// Times `queries` moments of each kind as the API answers them: a page of the whole answer (the
+/// API's default of 100 and its largest, 1,000), one user's grants (`?user=`), and for reference
+/// the whole answer at once (what `roleledger replay` prints).
 async fn bench_as_of(store: &EventStore, queries: usize) {
     let head = store.head().await.unwrap().position;
     let log_times = store.read_page(0, 1).await.unwrap()[0].recorded_at..=store.read_page(head - 1, 1).await.unwrap()[0].recorded_at;
     println!("| `grants as of` | queries | grants per answer (mean) | p50 ms | p99 ms | max ms |");
     println!("|---|---:|---:|---:|---:|---:|");
-    for (kind, filtered) in [("position, all grants", false), ("position, one user", true), ("time, one user", true)] {
+    let kinds: [(&str, bool, bool, usize); 6] = [
+        // (name, by time, one user, grants per answer)
+        ("position, all grants, a page of 100", false, false, 100),
+        ("position, all grants, a page of 1,000", false, false, 1_000),
+        ("time, all grants, a page of 1,000", true, false, 1_000),
+        ("position, one user", false, true, 1_000),
+        ("time, one user", true, true, 1_000),
+        ("position, every grant at once (replay)", false, false, usize::MAX),
+    ];
+    for (kind, by_time, one_user, page) in kinds {
         let mut timings = Vec::with_capacity(queries);
         let mut answered = 0usize;
         for q in 0..queries as i64 {
-            let moment = match kind {
-                "time, one user" => {
-                    let span = (*log_times.end() - *log_times.start()).num_microseconds().unwrap().max(1);
-                    Moment::Time(*log_times.start() + chrono::Duration::microseconds(span * q / queries as i64))
-                }
-                _ => Moment::Position(1 + head * q / queries as i64),
+            let moment = if by_time {
+                let span = (*log_times.end() - *log_times.start()).num_microseconds().unwrap().max(1);
+                Moment::Time(*log_times.start() + chrono::Duration::microseconds(span * q / queries as i64))
+            } else {
+                Moment::Position(1 + head * q / queries as i64)
             };
             let user = Subject::User(format!("user-{}", q as u64 * 7_919 % USERS));
             let started = Instant::now();
-            let past = store.grants_as_of(moment, filtered.then_some(&user), |_, _| true).await.unwrap();
+            // A page takes one grant more than it shows, as the API does, to tell whether another follows.
+            let past = store.grants_as_of(moment, one_user.then_some(&user), None, page.saturating_add(1), |_, _| true).await.unwrap();
             timings.push(started.elapsed());
-            answered += past.grants.len();
+            answered += past.grants.len().min(page);
         }
         timings.sort();
         println!(

@@ -20,7 +20,7 @@ use crate::{
 /// Prints the grants as they stood at `until` (now when not given), one a line, sorted.
 pub async fn replay(store: &EventStore, until: Option<Moment>) -> Result<(), String> {
     let moment = until.unwrap_or(Moment::Time(Utc::now()));
-    let past = store.grants_as_of(moment, None, |_, _| true).await.map_err(|e| e.to_string())?;
+    let past = store.grants_as_of(moment, None, None, usize::MAX, |_, _| true).await.map_err(|e| e.to_string())?;
     let mut rows: Vec<String> = past
         .grants
         .iter()

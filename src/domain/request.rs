@@ -123,7 +123,12 @@ impl Grant {
     /// Whether the grant gives its role at `now`: not revoked or expired, and not past its end even
     /// if its expiry event has not been written yet.
     pub fn gives_at(&self, now: DateTime<Utc>) -> bool {
-        self.status == GrantStatus::Active && within(self.starts_at, self.ends_at, now)
+        self.status == GrantStatus::Active && self.within_its_time(now)
+    }
+
+    /// Whether `at` falls between the grant's own start and end, whatever its status.
+    pub fn within_its_time(&self, at: DateTime<Utc>) -> bool {
+        within(self.starts_at, self.ends_at, at)
     }
 
     /// Whether the grant gave its role at a past moment `at`, as known now: its single validity

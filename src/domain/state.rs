@@ -154,6 +154,11 @@ impl State {
     pub fn grants(&self) -> impl Iterator<Item = &Grant> {
         self.grants.values()
     }
+    /// The grants in id order, from the first after `after` on.
+    pub fn grants_after(&self, after: Option<GrantId>) -> impl Iterator<Item = &Grant> {
+        let start = after.map_or(std::ops::Bound::Unbounded, std::ops::Bound::Excluded);
+        self.grants.range((start, std::ops::Bound::Unbounded)).map(|(_, grant)| grant)
+    }
     pub fn api_token(&self, id: &TokenId) -> Option<&ApiToken> {
         self.api_tokens.get(id)
     }

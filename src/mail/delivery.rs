@@ -12,18 +12,21 @@ use std::{
 
 use chrono::Utc;
 use futures_util::{stream, StreamExt};
+use tokio::time::Instant;
 
 use super::Mailer;
-use crate::store::EventStore;
+use crate::store::{EventStore, OutboxMail, MAIL_LEASE};
 
-/// How many mails one claim takes (and one statement marks sent).
-const CLAIM_BATCH: i64 = 50;
+/// How many mails one claim takes (and one statement marks sent); also the most fresh mails taken
+/// from the writer at a time.
+const CLAIM_BATCH: usize = 50;
 /// Mails of a claim sent at once, each over its own SMTP connection: one at a time, a worker sends
 /// about 20 a second (each message waits out TCP's delayed acknowledgement at its end), fewer than
 /// a busy server writes.
 const PARALLEL_SENDS: usize = 10;
-/// How long a claimed mail is reserved for its worker; longer than an SMTP attempt may take.
-const LEASE: Duration = Duration::from_secs(300);
+/// A fresh mail whose lease ends sooner than this is left to be claimed when it has ended: sending
+/// it now could overlap with another worker's claim. Longer than an SMTP attempt may take (20 s).
+const LEASE_MARGIN: chrono::Duration = chrono::Duration::seconds(60);
 
 #[derive(Debug, Clone, Copy)]
 pub struct RetryPolicy {
@@ -70,48 +73,92 @@ pub struct DeliveryStats {
     pub dead: AtomicU64,
 }
 
+/// This process's delivery worker: sends the fresh mail that the writer hands over as soon as it
+/// is committed, and claims due mail from the outbox (retries, and mail that no worker took at
+/// once) at least once a `poll`, at once again while there is more.
 pub fn spawn_delivery(store: EventStore, mailer: Arc<Mailer>, policy: RetryPolicy, stats: Arc<DeliveryStats>) {
     tokio::spawn(async move {
+        let worker = Worker { store, mailer, policy, stats };
+        let mut fresh = worker.store.fresh_mail();
+        let mut next_claim = Instant::now();
         loop {
-            match store.claim_mail(CLAIM_BATCH, LEASE).await {
-                Ok(mails) if !mails.is_empty() => {
-                    let mut sent = Vec::with_capacity(mails.len());
-                    let mut attempts = stream::iter(mails)
-                        .map(|mail| {
-                            let mailer = &mailer;
-                            async move {
-                                let outcome = mailer.send(&mail).await;
-                                (mail, outcome)
-                            }
-                        })
-                        .buffer_unordered(PARALLEL_SENDS);
-                    while let Some((mail, outcome)) = attempts.next().await {
-                        match outcome {
-                            Ok(()) => sent.push(mail.id),
-                            Err(error) => {
-                                stats.failed.fetch_add(1, Ordering::Relaxed);
-                                let retry_at = policy.backoff(mail.attempts).map(|wait| Utc::now() + wait);
-                                if retry_at.is_none() {
-                                    stats.dead.fetch_add(1, Ordering::Relaxed);
-                                }
-                                tracing::warn!(id = mail.id, attempts = mail.attempts, dead = retry_at.is_none(), %error, "mail not sent");
-                                if let Err(error) = store.mail_failed(mail.id, &error.to_string(), retry_at).await {
-                                    tracing::warn!(id = mail.id, %error, "cannot record a failed attempt");
-                                }
+            if Instant::now() >= next_claim {
+                match worker.store.claim_mail(CLAIM_BATCH as i64, MAIL_LEASE).await {
+                    Ok(mails) if !mails.is_empty() => {
+                        worker.deliver(mails).await;
+                        continue;
+                    }
+                    Ok(_) => next_claim = Instant::now() + worker.policy.poll,
+                    Err(error) => {
+                        tracing::debug!(%error, "cannot claim mail; retrying");
+                        next_claim = Instant::now() + worker.policy.poll.max(Duration::from_secs(1));
+                    }
+                }
+            }
+            let Some(receiver) = fresh.as_mut() else {
+                tokio::time::sleep_until(next_claim).await;
+                continue;
+            };
+            tokio::select! {
+                handed = receiver.recv() => match handed {
+                    Some(first) => {
+                        let mut mails = vec![first];
+                        while mails.len() < CLAIM_BATCH {
+                            match receiver.try_recv() {
+                                Ok(mail) => mails.push(mail),
+                                Err(_) => break,
                             }
                         }
+                        let now = Utc::now();
+                        mails.retain(|mail| now + LEASE_MARGIN < mail.next_attempt_at);
+                        worker.deliver(mails).await;
                     }
-                    stats.sent.fetch_add(sent.len() as u64, Ordering::Relaxed);
-                    record_sent(&store, &sent).await;
-                }
-                Ok(_) => tokio::time::sleep(policy.poll).await,
-                Err(error) => {
-                    tracing::debug!(%error, "cannot claim mail; retrying");
-                    tokio::time::sleep(policy.poll.max(Duration::from_secs(1))).await;
-                }
+                    // The writer hands its mail to a newer worker of this process now.
+                    None => fresh = None,
+                },
+                _ = tokio::time::sleep_until(next_claim) => {}
             }
         }
     });
+}
+
+struct Worker {
+    store: EventStore,
+    mailer: Arc<Mailer>,
+    policy: RetryPolicy,
+    stats: Arc<DeliveryStats>,
+}
+
+impl Worker {
+    /// Sends mails held under this worker's lease, some at once; records each failure with its
+    /// retry (or death), then all that were sent, in one statement.
+    async fn deliver(&self, mails: Vec<OutboxMail>) {
+        let mut sent = Vec::with_capacity(mails.len());
+        let mut attempts = stream::iter(mails)
+            .map(|mail| async move {
+                let outcome = self.mailer.send(&mail).await;
+                (mail, outcome)
+            })
+            .buffer_unordered(PARALLEL_SENDS);
+        while let Some((mail, outcome)) = attempts.next().await {
+            match outcome {
+                Ok(()) => sent.push(mail.id),
+                Err(error) => {
+                    self.stats.failed.fetch_add(1, Ordering::Relaxed);
+                    let retry_at = self.policy.backoff(mail.attempts).map(|wait| Utc::now() + wait);
+                    if retry_at.is_none() {
+                        self.stats.dead.fetch_add(1, Ordering::Relaxed);
+                    }
+                    tracing::warn!(id = mail.id, attempts = mail.attempts, dead = retry_at.is_none(), %error, "mail not sent");
+                    if let Err(error) = self.store.mail_failed(mail.id, &error.to_string(), retry_at).await {
+                        tracing::warn!(id = mail.id, %error, "cannot record a failed attempt");
+                    }
+                }
+            }
+        }
+        self.stats.sent.fetch_add(sent.len() as u64, Ordering::Relaxed);
+        record_sent(&self.store, &sent).await;
+    }
 }
 
 /// Marks mails sent, retrying while the database is away (an outage would otherwise send them
@@ -122,7 +169,7 @@ async fn record_sent(store: &EventStore, sent: &[i64]) {
     loop {
         match store.mails_sent(sent).await {
             Ok(()) => return,
-            Err(error) if started.elapsed() + RECORD_RETRY < LEASE => {
+            Err(error) if started.elapsed() + RECORD_RETRY < MAIL_LEASE => {
                 tracing::warn!(mails = sent.len(), %error, "cannot record deliveries yet; retrying");
                 tokio::time::sleep(RECORD_RETRY).await;
             }

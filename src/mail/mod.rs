@@ -92,11 +92,17 @@ impl Mailer {
         match &self.transport {
             Transport::Smtp(smtp) => smtp.send(message).await.map(drop).map_err(|e| MailError::Send(e.to_string())),
             Transport::Folder(folder) => {
-                tokio::fs::create_dir_all(folder).await.map_err(|e| MailError::Send(format!("{}: {e}", folder.display())))?;
                 // Named by the Message-ID: a repeated delivery rewrites the same file.
                 let name: String = mail.message_id.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '@' || *c == '.').collect();
-                let path = folder.join(format!("{name}.eml"));
-                tokio::fs::write(&path, message.formatted()).await.map_err(|e| MailError::Send(format!("{}: {e}", path.display())))
+                let (folder, path) = (folder.clone(), folder.join(format!("{name}.eml")));
+                let formatted = message.formatted();
+                // One trip to the blocking pool for both calls.
+                tokio::task::spawn_blocking(move || {
+                    std::fs::create_dir_all(&folder).map_err(|e| MailError::Send(format!("{}: {e}", folder.display())))?;
+                    std::fs::write(&path, formatted).map_err(|e| MailError::Send(format!("{}: {e}", path.display())))
+                })
+                .await
+                .map_err(|e| MailError::Send(format!("the mail folder's writer stopped: {e}")))?
             }
         }
     }

@@ -89,17 +89,20 @@ impl GrantQuery {
     }
 }
 
-/// The grants (of `holder` only, when given) as they stood at `moment`, among those `wanted` that
-/// the caller may see; visibility is judged by who the caller is now.
+/// The grants (of `holder` only, when given) as they stood at `moment`: the first `take` of those
+/// `wanted` that the caller may see, in id order after `after`; visibility is judged by who the
+/// caller is now.
 pub(super) async fn visible_grants_as_of(
     caller: &Caller,
     moment: Moment,
     holder: Option<&Subject>,
+    after: Option<Uuid>,
+    take: usize,
     wanted: impl Fn(&Grant) -> bool,
 ) -> Result<Vec<GrantView>, ApiError> {
     let viewer = caller.read(|state, _| caller.viewer(state, Utc::now()))?;
     let wanted = |model: &DomainModel, grant: &Grant| wanted(grant) && viewer.sees_grant(model.state(), model.workflow(), grant);
-    let past = caller.app().store.grants_as_of(moment, holder, wanted).await?;
+    let past = caller.app().store.grants_as_of(moment, holder, after, take, wanted).await?;
     Ok(past.grants.iter().map(|grant| GrantView::new(grant, past.judged_at)).collect())
 }
 
@@ -109,23 +112,27 @@ pub(super) async fn visible_grants_as_of(
     responses((status = 200, description = "the grants the caller may see")))]
 pub async fn list(caller: Caller, query: web::Query<GrantQuery>) -> Result<HttpResponse, ApiError> {
     let now = Utc::now();
-    let items: Vec<(String, GrantView)> = match query.as_of {
+    let paging = PageQuery { cursor: query.cursor.clone(), limit: query.limit };
+    // Grants are listed in id order, the order both the state and the validity history keep, so
+    // a page reads only as far as it shows (one beyond it tells whether another follows).
+    let (after, take) = (paging.after_id()?, paging.limit()? + 1);
+    let grants: Vec<GrantView> = match query.as_of {
         Some(moment) => {
             let holder = query.user.clone().map(Subject::User).or_else(|| query.team.clone().map(Subject::Team));
-            let grants = visible_grants_as_of(&caller, moment, holder.as_ref(), |grant| query.wants(grant)).await?;
-            grants.into_iter().map(|grant| (grant.id.clone(), grant)).collect()
+            visible_grants_as_of(&caller, moment, holder.as_ref(), after, take, |grant| query.wants(grant)).await?
         }
         None => caller.read(|state, workflow| {
             let viewer = caller.viewer(state, now);
             state
-                .grants()
+                .grants_after(after)
                 .filter(|g| g.gives_at(now) && query.wants(g) && viewer.sees_grant(state, workflow, g))
-                .map(|g| (g.id.to_string(), GrantView::new(g, now)))
+                .take(take)
+                .map(|g| GrantView::new(g, now))
                 .collect()
         })?,
     };
-    let paging = PageQuery { cursor: query.cursor.clone(), limit: query.limit };
-    Ok(HttpResponse::Ok().json(paging.page(items)?))
+    let items = grants.into_iter().map(|grant| (grant.id.clone(), grant)).collect();
+    Ok(HttpResponse::Ok().json(paging.page_read_in_order(items)?))
 }
 
 #[utoipa::path(get, path = "/api/v1/grants/{id}", tag = "grants", params(("id" = String, Path,)),

@@ -48,6 +48,23 @@ impl PageQuery {
             .transpose()
     }
 
+    /// The cursor of a list kept in id order (grants): the id after which this page starts.
+    pub fn after_id(&self) -> Result<Option<uuid::Uuid>, ApiError> {
+        self.after()?
+            .map(|key| key.parse().map_err(|_| ApiError::bad_query("cursor is not one this server gave")))
+            .transpose()
+    }
+
+    /// One page of a list read in key order from the cursor on, of which the caller took at most
+    /// `limit() + 1` items: the one beyond the page only tells that another page follows.
+    pub fn page_read_in_order<T>(&self, mut items: Vec<(String, T)>) -> Result<Page<T>, ApiError> {
+        let limit = self.limit()?;
+        let more = items.len() > limit;
+        items.truncate(limit);
+        let next = more.then(|| items.last().map(|(key, _)| hex::encode(key))).flatten();
+        Ok(Page { items: items.into_iter().map(|(_, item)| item).collect(), next })
+    }
+
     /// One page of `items` (each with its sort key), in key order after the cursor.
     pub fn page<T>(&self, mut items: Vec<(String, T)>) -> Result<Page<T>, ApiError> {
         let (limit, after) = (self.limit()?, self.after()?);

@@ -27,18 +27,23 @@ pub(crate) struct Rows<'a> {
     pub outbox: &'a [OutboxRow],
 }
 
+/// What a batch learns when it takes the lock on the log head.
+pub(crate) struct HeadLock {
+    pub head: LogHead,
+    /// The outbox's last id: mail is numbered under the lock, like positions.
+    pub last_mail_id: i64,
+    /// The current version of each stream asked for (missing streams are left out).
+    pub versions: HashMap<String, i64>,
+}
+
 /// The statements the writer needs inside one batch transaction. Implemented once per backend,
 /// each in as few round trips as its database allows: a batch costs a fixed number of them
 /// however many appends it carries, which is what makes group commit pay.
 pub(crate) trait WriteBackend: Send + Sync + 'static {
     type Tx: Send;
 
-    /// Begins the batch transaction and takes the lock on the log head, returning the head and the
-    /// current version of each of `streams` (missing streams are left out).
-    fn lock_head(
-        &self,
-        streams: &[String],
-    ) -> impl Future<Output = Result<(Self::Tx, LogHead, HashMap<String, i64>), sqlx::Error>> + Send;
+    /// Begins the batch transaction and takes the lock on the log head.
+    fn lock_head(&self, streams: &[String]) -> impl Future<Output = Result<(Self::Tx, HeadLock), sqlx::Error>> + Send;
     /// Current version of each named stream (missing streams are left out).
     fn stream_versions(
         &self,

@@ -2,7 +2,12 @@
 //! time of the event that granted it and of the one that ended it. "Who held what at moment M" is
 //! then a look at these marks instead of a replay up to M. The domain stays free of positions.
 
-use std::{collections::HashMap, fmt, str::FromStr};
+use std::{
+    collections::{BTreeMap, HashMap},
+    fmt,
+    ops::Bound,
+    str::FromStr,
+};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Deserializer};
@@ -83,7 +88,8 @@ pub(super) struct Validity {
 /// Every grant's validity as the log recorded it, kept beside the state by the read model.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct GrantHistory {
-    grants: HashMap<GrantId, Validity>,
+    /// In id order, the order in which lists of grants are paged.
+    grants: BTreeMap<GrantId, Validity>,
     /// Each holder's grants, so that "who held what" for one user or team reads only theirs.
     by_subject: HashMap<Subject, Vec<GrantId>>,
 }
@@ -109,22 +115,36 @@ impl GrantHistory {
         self.grants.iter()
     }
 
-    /// The grants (of `holder` only, when given) that the log held as active at the moment:
-    /// granted by then, not yet revoked or expired. (Whether one had passed its own end date is
-    /// the caller's to judge.)
-    pub fn active_at<'h>(&'h self, moment: Moment, holder: Option<&Subject>) -> Box<dyn Iterator<Item = &'h GrantId> + 'h> {
+    /// The grants (of `holder` only, when given) that the log held as active at the moment, in id
+    /// order from the first after `after`: granted by then, not yet revoked or expired. (Whether one
+    /// had passed its own end date is the caller's to judge.) Lazy, so that a page reads only as
+    /// far as it needs.
+    pub fn active_at<'h>(
+        &'h self,
+        moment: Moment,
+        holder: Option<&Subject>,
+        after: Option<GrantId>,
+    ) -> Box<dyn Iterator<Item = &'h GrantId> + 'h> {
         let active = move |validity: &Validity| {
             validity.granted.reached_by(&moment) && !validity.ended.is_some_and(|end| end.reached_by(&moment))
         };
         match holder {
-            None => Box::new(self.grants.iter().filter(move |(_, validity)| active(validity)).map(|(id, _)| id)),
-            Some(holder) => Box::new(
-                self.by_subject
+            None => {
+                let start = after.map_or(Bound::Unbounded, Bound::Excluded);
+                Box::new(self.grants.range((start, Bound::Unbounded)).filter(move |(_, validity)| active(validity)).map(|(id, _)| id))
+            }
+            Some(holder) => {
+                let mut held: Vec<&GrantId> = self
+                    .by_subject
                     .get(holder)
                     .into_iter()
                     .flatten()
-                    .filter(move |id| self.grants.get(*id).is_some_and(active)),
-            ),
+                    .filter(|id| after.is_none_or(|after| **id > after))
+                    .filter(|id| self.grants.get(*id).is_some_and(active))
+                    .collect();
+                held.sort_unstable();
+                Box::new(held.into_iter())
+            }
         }
     }
 }

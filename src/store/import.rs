@@ -3,7 +3,7 @@
 //! arrives: it must follow the previous one, continue its stream, and carry the hash that the
 //! chain gives it, so an imported log verifies and has the exported head.
 
-use super::{backend::{Rows, WriteBackend}, event::RecordedEvent, verify::ChainWalk, LogHead, StoreError};
+use super::{backend::{HeadLock, Rows, WriteBackend}, event::RecordedEvent, verify::ChainWalk, LogHead, StoreError};
 
 /// Events written per statement.
 const CHUNK: usize = 1_000;
@@ -34,7 +34,7 @@ pub(super) async fn import<B: WriteBackend, E>(
     backend: &B,
     events: impl Iterator<Item = Result<RecordedEvent, E>>,
 ) -> Result<LogHead, ImportError<E>> {
-    let (mut tx, head, _) = backend.lock_head(&[]).await?;
+    let (mut tx, HeadLock { head, .. }) = backend.lock_head(&[]).await?;
     if head.position != 0 {
         backend.rollback(tx).await?;
         return Err(ImportError::NotEmpty { events: head.position });

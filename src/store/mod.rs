@@ -37,7 +37,7 @@ pub use event::{Metadata, NewEvent, RecordedEvent, GENESIS_HASH};
 pub use history::Moment;
 pub use import::ImportError;
 pub use model::DomainModel;
-pub use outbox::{message_id, MailState, OutboxMail};
+pub use outbox::{message_id, MailState, OutboxMail, MAIL_LEASE};
 pub use selection::{EventSelection, ExportFormat, SelectedEvents};
 pub use url::DatabaseUrl;
 pub use verify::{VerifyProblem, VerifyReport};
@@ -45,7 +45,7 @@ pub use verify::{VerifyProblem, VerifyReport};
 use backend::Database;
 
 use crate::{
-    domain::{Command, Context, DomainError, Grant, Subject},
+    domain::{Command, Context, DomainError, Grant, GrantId, Subject},
     workflow::Workflow,
 };
 
@@ -161,6 +161,8 @@ pub struct EventStore {
     read_model: Option<Arc<RwLock<DomainModel>>>,
     /// Events this process's writer has committed since it started.
     appended: Arc<AtomicU64>,
+    /// The writer's way to this process's delivery worker (with a workflow only: mail needs one).
+    handoff: Option<outbox::MailHandoff>,
     /// Held by the handles only: when the last one is dropped, the background tasks stop.
     _alive: Arc<watch::Sender<()>>,
 }
@@ -193,6 +195,7 @@ impl EventStore {
             None => None,
         };
         let read_model = models.as_ref().map(|models| models.read.clone());
+        let handoff = models.as_ref().map(|models| models.handoff.clone());
         let head = db.head().await?;
         let (committed_tx, committed) = watch::channel(head.position);
         let committed_tx = Arc::new(committed_tx);
@@ -204,7 +207,14 @@ impl EventStore {
         if let Some(read_model) = &read_model {
             tokio::spawn(follow_into_read_model(db.clone(), read_model.clone(), committed.clone(), alive_rx));
         }
-        Ok(Self { db, jobs, committed, read_model, appended, _alive: Arc::new(alive) })
+        Ok(Self { db, jobs, committed, read_model, appended, handoff, _alive: Arc::new(alive) })
+    }
+
+    /// The fresh mail of this process's writer, for its delivery worker: from now on the writer
+    /// writes the mail of each batch leased to this receiver's holder (when it has room) and hands
+    /// it over after the commit. One worker per process; a later call takes over.
+    pub fn fresh_mail(&self) -> Option<mpsc::Receiver<OutboxMail>> {
+        self.handoff.as_ref().map(outbox::MailHandoff::receiver)
     }
 
     /// Decides a domain command under the log-head lock against the state that includes every
@@ -260,13 +270,16 @@ impl EventStore {
         SelectedEvents::new(self, selection)
     }
 
-    /// The grants (of `holder` only, when given) as they stood at a moment of the log, among
-    /// those `wanted`, from each grant's validity history (no replay). A position beyond the
-    /// read model means its last position.
+    /// The grants (of `holder` only, when given) as they stood at a moment of the log: the first
+    /// `take` of those `wanted`, in id order after `after`, from each grant's validity history (no
+    /// replay; a page costs what it shows, not the size of the history). A position beyond the read
+    /// model means its last position.
     pub async fn grants_as_of(
         &self,
         moment: Moment,
         holder: Option<&Subject>,
+        after: Option<GrantId>,
+        take: usize,
         wanted: impl Fn(&DomainModel, &Grant) -> bool,
     ) -> Result<GrantsAsOf, StoreError> {
         // End dates are judged at the moment's time: the time given, or the recorded time of
@@ -282,7 +295,8 @@ impl EventStore {
                 }
             }
         };
-        let grants = self.read_model(|model| model.grants_as_of(moment, judged_at, holder, |grant| wanted(model, grant)))?;
+        let grants =
+            self.read_model(|model| model.grants_as_of(moment, judged_at, holder, after, take, |grant| wanted(model, grant)))?;
         Ok(GrantsAsOf { judged_at, grants })
     }
 
@@ -359,19 +373,20 @@ async fn follow_into_read_model(
     mut alive: watch::Receiver<()>,
 ) {
     loop {
-        tokio::select! {
+        // An announced commit names its position (this process's own are in the read model
+        // already); only the poll, for what no signal announced, asks the database.
+        let head = tokio::select! {
             _ = alive.changed() => return, // the last handle is gone
-            _ = committed.changed() => {}
-            _ = tokio::time::sleep(READ_MODEL_POLL) => {}
-        }
-        let known = read_model.read().unwrap_or_else(|poisoned| poisoned.into_inner()).position();
-        let head = match db.head().await {
-            Ok(head) => head.position,
-            Err(error) => {
-                tracing::debug!(%error, "cannot read the log head; the read model waits");
-                continue;
-            }
+            _ = committed.changed() => *committed.borrow_and_update(),
+            _ = tokio::time::sleep(READ_MODEL_POLL) => match db.head().await {
+                Ok(head) => head.position,
+                Err(error) => {
+                    tracing::debug!(%error, "cannot read the log head; the read model waits");
+                    continue;
+                }
+            },
         };
+        let known = read_model.read().unwrap_or_else(|poisoned| poisoned.into_inner()).position();
         let mut after = known;
         while after < head {
             match db.read_page(after, 5_000).await {

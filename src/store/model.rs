@@ -10,7 +10,7 @@ use std::{
 use chrono::{DateTime, Utc};
 
 use crate::{
-    domain::{Event, Grant, GrantStatus, State, Subject},
+    domain::{Event, Grant, GrantId, GrantStatus, State, Subject},
     workflow::Workflow,
 };
 
@@ -83,22 +83,25 @@ impl DomainModel {
         self.versions.get(stream).copied()
     }
 
-    /// The grants (of `holder` only, when given) as they stood at the moment: granted by then and not yet revoked or expired in
-    /// the log, and within their own start and end at `judged_at` (a grant past its end gives
-    /// nothing, whether or not its expiry was written). Shown as they stood then: active.
+    /// The grants (of `holder` only, when given) as they stood at the moment: granted by then and
+    /// not yet revoked or expired in the log, and within their own start and end at `judged_at` (a
+    /// grant past its end gives nothing, whether or not its expiry was written). The first `take`
+    /// of those `wanted`, in id order after `after`, shown as they stood then: active.
     pub(super) fn grants_as_of(
         &self,
         moment: Moment,
         judged_at: DateTime<Utc>,
         holder: Option<&Subject>,
+        after: Option<GrantId>,
+        take: usize,
         wanted: impl Fn(&Grant) -> bool,
     ) -> Vec<Grant> {
         self.history
-            .active_at(moment, holder)
+            .active_at(moment, holder, after)
             .filter_map(|id| self.state.grant(id))
-            .filter(|grant| wanted(grant))
+            .filter(|grant| grant.within_its_time(judged_at) && wanted(grant))
+            .take(take)
             .map(|grant| Grant { status: GrantStatus::Active, ..grant.clone() })
-            .filter(|grant| grant.gives_at(judged_at))
             .collect()
     }
 

@@ -6,39 +6,131 @@
 //! transaction, and marks them sent. Two workers never hold the same row; a worker that dies
 //! between sending and marking leaves the row to be claimed again when its lease ends, so that mail
 //! may repeat, with the same Message-ID.
+//!
+//! Fresh mail skips the claim: the writer writes it already leased to its own process's worker
+//! and hands it over once its transaction has committed (see [`MailHandoff`]).
 
-use std::{collections::BTreeMap, fmt, str::FromStr};
+use std::{
+    collections::BTreeMap,
+    fmt,
+    str::FromStr,
+    sync::{Arc, Mutex},
+};
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
+use tokio::sync::mpsc;
 
 use super::{backend::Database, event::format_time, EventStore, RecordedEvent, StoreError};
 use crate::notify::Notice;
 
-/// A row about to be written with the event that causes it.
+/// How long a claimed mail is reserved for its worker; longer than an SMTP attempt may take.
+pub const MAIL_LEASE: std::time::Duration = std::time::Duration::from_secs(300);
+/// How many fresh mails may wait for this process's worker; beyond that, mail is left for any
+/// worker to claim. Small enough that a worker gets to every one long before its lease ends.
+const HANDOFF_DEPTH: usize = 2_000;
+
+/// A row about to be written with the event that causes it. The writer numbers it (ids are given
+/// out under the log-head lock, like positions) and decides whether it is leased at once.
 #[derive(Debug, Clone)]
 pub(crate) struct OutboxRow {
+    id: i64,
     event_id: uuid::Uuid,
     position: i64,
     recipient: String,
     kind: &'static str,
     context: Value,
     message_id: String,
+    attempts: i32,
+    next_attempt_at: DateTime<Utc>,
     created_at: DateTime<Utc>,
 }
 
 impl OutboxRow {
     pub fn new(event: &RecordedEvent, notice: Notice) -> Self {
         OutboxRow {
+            id: 0,
             message_id: message_id(&event.event_id, &notice.recipient),
             event_id: event.event_id,
             position: event.position,
             recipient: notice.recipient,
             kind: notice.kind,
             context: notice.context,
+            attempts: 0,
+            next_attempt_at: event.recorded_at,
             created_at: event.recorded_at,
+        }
+    }
+
+    /// The row as its worker sends it, once written.
+    fn mail(&self) -> OutboxMail {
+        OutboxMail {
+            id: self.id,
+            event_id: self.event_id.to_string(),
+            position: self.position,
+            recipient: self.recipient.clone(),
+            kind: self.kind.to_string(),
+            context: self.context.clone(),
+            message_id: self.message_id.clone(),
+            state: MailState::Pending,
+            attempts: self.attempts,
+            next_attempt_at: self.next_attempt_at,
+            last_error: None,
+            created_at: self.created_at,
+            sent_at: None,
+        }
+    }
+}
+
+/// The way from the writer to this process's delivery worker for fresh mail. When the worker has
+/// room for a batch's mail, the writer writes it leased to the worker (its first attempt, as a
+/// claim would) and hands it over after the commit: no claiming UPDATE per mail, no wait for the
+/// next poll. Without a worker, or with a full queue, mail is written due at once, for any
+/// worker to claim. Only the writer sends, so the room it saw before writing is still there after.
+#[derive(Clone, Default)]
+pub(crate) struct MailHandoff(Arc<Mutex<Option<mpsc::Sender<OutboxMail>>>>);
+
+/// A batch's leased mail, to hand over once the batch has committed.
+pub(crate) struct Handover {
+    worker: mpsc::Sender<OutboxMail>,
+    mails: Vec<OutboxMail>,
+}
+
+impl MailHandoff {
+    /// The worker's end; a later call replaces the earlier one.
+    pub fn receiver(&self) -> mpsc::Receiver<OutboxMail> {
+        let (sender, receiver) = mpsc::channel(HANDOFF_DEPTH);
+        *self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(sender);
+        receiver
+    }
+
+    /// Numbers a batch's mail after `last_id` (which moves on), and leases it to the worker when
+    /// the worker has room for all of it.
+    pub fn prepare(&self, rows: &mut [OutboxRow], last_id: &mut i64, now: DateTime<Utc>) -> Option<Handover> {
+        for row in rows.iter_mut() {
+            *last_id += 1;
+            row.id = *last_id;
+        }
+        let worker = self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone()?;
+        if rows.is_empty() || worker.capacity() < rows.len() {
+            return None;
+        }
+        let lease_ends = now + chrono::Duration::from_std(MAIL_LEASE).expect("the lease fits");
+        for row in rows.iter_mut() {
+            row.attempts = 1;
+            row.next_attempt_at = lease_ends;
+        }
+        Some(Handover { worker, mails: rows.iter().map(OutboxRow::mail).collect() })
+    }
+}
+
+impl Handover {
+    /// After the commit. A worker that went away leaves the mail to be claimed when its lease ends.
+    pub fn deliver(self) {
+        for mail in self.mails {
+            let _ = self.worker.try_send(mail);
         }
     }
 }
@@ -152,8 +244,8 @@ impl OutboxRow {
     pub(crate) fn sqlite_rows(rows: &[OutboxRow]) -> Vec<impl Serialize + '_> {
         rows.iter()
             .map(|r| {
-                let created = format_time(&r.created_at);
-                (r.event_id.to_string(), r.position, &r.recipient, r.kind, r.context.to_string(), &r.message_id, created)
+                let (due, created) = (format_time(&r.next_attempt_at), format_time(&r.created_at));
+                (r.id, r.event_id.to_string(), r.position, &r.recipient, r.kind, r.context.to_string(), &r.message_id, r.attempts, due, created)
             })
             .collect()
     }
@@ -162,6 +254,9 @@ impl OutboxRow {
     pub(crate) fn postgres_columns(rows: &[OutboxRow]) -> OutboxColumns {
         let column = |f: fn(&OutboxRow) -> String| rows.iter().map(f).collect::<Vec<_>>();
         OutboxColumns {
+            ids: rows.iter().map(|r| r.id).collect(),
+            attempts: rows.iter().map(|r| r.attempts).collect(),
+            due: rows.iter().map(|r| r.next_attempt_at).collect(),
             event_ids: rows.iter().map(|r| r.event_id).collect(),
             positions: rows.iter().map(|r| r.position).collect(),
             recipients: column(|r| r.recipient.clone()),
@@ -174,6 +269,9 @@ impl OutboxRow {
 }
 
 pub(crate) struct OutboxColumns {
+    pub ids: Vec<i64>,
+    pub attempts: Vec<i32>,
+    pub due: Vec<DateTime<Utc>>,
     pub event_ids: Vec<uuid::Uuid>,
     pub positions: Vec<i64>,
     pub recipients: Vec<String>,

@@ -11,7 +11,7 @@ use sqlx::{
 use tokio::sync::watch;
 
 use super::{
-    backend::{BatchTx, ConnectionKeeper, EventRow, IdempotencyRecord, Rows, WriteBackend},
+    backend::{BatchTx, ConnectionKeeper, EventRow, HeadLock, IdempotencyRecord, Rows, WriteBackend},
     event::RecordedEvent,
     outbox::OutboxRow,
     LogHead, StoreError,
@@ -109,31 +109,37 @@ impl PostgresWriter {
         Self(ConnectionKeeper::new(pool))
     }
 
-    /// `BEGIN` and the lock on the head in one round trip (two statements in one simple query).
-    async fn begin(conn: PoolConnection<Postgres>) -> Result<(BatchTx<Postgres>, LogHead), sqlx::Error> {
+    /// `BEGIN` and the lock on the head in one round trip (two statements in one simple query),
+    /// with the last mail id (only writers holding the lock add mail).
+    async fn begin(conn: PoolConnection<Postgres>) -> Result<(BatchTx<Postgres>, LogHead, i64), sqlx::Error> {
         let mut tx = BatchTx::begin(conn);
         // FOR UPDATE waits for the previous holder's commit and then reads its head (READ COMMITTED
         // re-reads the locked row), and every later statement in this transaction sees that commit.
-        let rows = tx.conn().fetch_all("BEGIN; SELECT position, hash FROM log_head WHERE id = 1 FOR UPDATE").await?;
+        let rows = tx
+            .conn()
+            .fetch_all(
+                "BEGIN; SELECT position, hash, (SELECT COALESCE(MAX(id), 0) FROM outbox) FROM log_head WHERE id = 1 FOR UPDATE",
+            )
+            .await?;
         let row = rows.first().ok_or(sqlx::Error::RowNotFound)?;
         let head = LogHead { position: row.try_get(0)?, hash: row.try_get(1)? };
-        Ok((tx, head))
+        Ok((tx, head, row.try_get(2)?))
     }
 }
 
 impl WriteBackend for PostgresWriter {
     type Tx = BatchTx<Postgres>;
 
-    async fn lock_head(&self, streams: &[String]) -> Result<(Self::Tx, LogHead, HashMap<String, i64>), sqlx::Error> {
+    async fn lock_head(&self, streams: &[String]) -> Result<(Self::Tx, HeadLock), sqlx::Error> {
         let (conn, kept) = self.0.take().await?;
-        let (mut tx, head) = match Self::begin(conn).await {
+        let (mut tx, head, last_mail_id) = match Self::begin(conn).await {
             // The kept connection failed before anything was written (the server restarted or
             // ended it, which it reports as a FATAL error): once more on a fresh one.
             Err(_) if kept => Self::begin(self.0.fresh().await?).await?,
             begun => begun?,
         };
         let versions = if streams.is_empty() { HashMap::new() } else { self.stream_versions(&mut tx, streams).await? };
-        Ok((tx, head, versions))
+        Ok((tx, HeadLock { head, last_mail_id, versions }))
     }
 
     async fn stream_versions(&self, tx: &mut Self::Tx, streams: &[String]) -> Result<HashMap<String, i64>, sqlx::Error> {
@@ -184,10 +190,12 @@ impl WriteBackend for PostgresWriter {
                INSERT INTO idempotency_keys (key, fingerprint, outcome) \
                SELECT k, f, o::jsonb FROM UNNEST($11::text[], $12::text[], $13::text[]) AS u(k, f, o) \
              ), mailed AS ( \
-               INSERT INTO outbox (event_id, position, recipient, kind, context, message_id, next_attempt_at, created_at) \
-               SELECT e, p, r, k, c::jsonb, m, t, t \
+               INSERT INTO outbox (id, event_id, position, recipient, kind, context, message_id, attempts, \
+                                   next_attempt_at, created_at) \
+               SELECT i, e, p, r, k, c::jsonb, m, a, n, t \
                FROM UNNEST($17::uuid[], $18::bigint[], $19::text[], $20::text[], $21::text[], $22::text[], \
-                           $23::timestamptz[]) AS u(e, p, r, k, c, m, t) \
+                           $23::timestamptz[], $24::bigint[], $25::int[], $26::timestamptz[]) \
+                    AS u(e, p, r, k, c, m, t, i, a, n) \
              ), moved AS ( \
                UPDATE log_head SET position = $14, hash = $15 WHERE id = 1 RETURNING position \
              ) \
@@ -221,6 +229,9 @@ impl WriteBackend for PostgresWriter {
         .bind(outbox.contexts)
         .bind(outbox.message_ids)
         .bind(outbox.created)
+        .bind(outbox.ids)
+        .bind(outbox.attempts)
+        .bind(outbox.due)
         .execute(tx.conn())
         .await
         .map(drop)

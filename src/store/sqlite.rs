@@ -10,7 +10,7 @@ use sqlx::{
 };
 
 use super::{
-    backend::{BatchTx, ConnectionKeeper, EventRow, IdempotencyRecord, Rows, WriteBackend},
+    backend::{BatchTx, ConnectionKeeper, EventRow, HeadLock, IdempotencyRecord, Rows, WriteBackend},
     event::format_time,
     outbox::OutboxRow,
     LogHead, StoreError,
@@ -61,8 +61,9 @@ macro_rules! write_sql {
          FROM (SELECT value AS r FROM json_each(?1, '$[0]')); \
          INSERT INTO idempotency_keys (key, fingerprint, outcome) \
          SELECT r ->> 0, r ->> 1, r ->> 2 FROM (SELECT value AS r FROM json_each(?1, '$[1]')); \
-         INSERT INTO outbox (event_id, position, recipient, kind, context, message_id, next_attempt_at, created_at) \
-         SELECT r ->> 0, r ->> 1, r ->> 2, r ->> 3, r ->> 4, r ->> 5, r ->> 6, r ->> 6 \
+         INSERT INTO outbox (id, event_id, position, recipient, kind, context, message_id, attempts, next_attempt_at, \
+                             created_at) \
+         SELECT r ->> 0, r ->> 1, r ->> 2, r ->> 3, r ->> 4, r ->> 5, r ->> 6, r ->> 7, r ->> 8, r ->> 9 \
          FROM (SELECT value AS r FROM json_each(?1, '$[2]')); \
          UPDATE log_head SET position = ?1 ->> 3, hash = ?1 ->> 4 WHERE id = 1"
     };
@@ -110,42 +111,45 @@ impl SqliteWriter {
         serde_json::to_string(&(events, keys, outbox, rows.head.position, &rows.head.hash)).expect("rows serialize")
     }
 
-    /// `BEGIN IMMEDIATE`, the head and the streams' versions in one hand-off to SQLite's thread.
-    async fn begin(
-        conn: PoolConnection<Sqlite>,
-        streams: &[String],
-    ) -> Result<(BatchTx<Sqlite>, LogHead, HashMap<String, i64>), sqlx::Error> {
+    /// `BEGIN IMMEDIATE`, the head, the last mail id and the streams' versions in one hand-off to
+    /// SQLite's thread: rows of (what, name, value).
+    async fn begin(conn: PoolConnection<Sqlite>, streams: &[String]) -> Result<(BatchTx<Sqlite>, HeadLock), sqlx::Error> {
+        const HEAD: i64 = 0;
+        const MAIL_ID: i64 = 1;
         let mut tx = BatchTx::begin(conn);
-        let rows: Vec<(bool, String, Option<i64>)> = sqlx::query_as(
+        let rows: Vec<(i64, String, Option<i64>)> = sqlx::query_as(
             "BEGIN IMMEDIATE; \
-             SELECT TRUE, hash, position FROM log_head WHERE id = 1 \
+             SELECT 0, hash, position FROM log_head WHERE id = 1 \
              UNION ALL \
-             SELECT FALSE, wanted.value, (SELECT MAX(stream_version) FROM events WHERE stream_id = wanted.value) \
+             SELECT 1, '', (SELECT COALESCE(MAX(id), 0) FROM outbox) \
+             UNION ALL \
+             SELECT 2, wanted.value, (SELECT MAX(stream_version) FROM events WHERE stream_id = wanted.value) \
              FROM json_each(?1) AS wanted",
         )
         .bind(serde_json::to_string(streams).expect("strings serialize"))
         .fetch_all(tx.conn())
         .await?;
-        let mut head = None;
+        let (mut head, mut last_mail_id) = (None, 0);
         let mut versions = HashMap::new();
-        for (is_head, name, value) in rows {
-            match (is_head, value) {
-                (true, Some(position)) => head = Some(LogHead { position, hash: name }),
-                (false, Some(version)) => {
+        for (what, name, value) in rows {
+            match (what, value) {
+                (HEAD, Some(position)) => head = Some(LogHead { position, hash: name }),
+                (MAIL_ID, Some(id)) => last_mail_id = id,
+                (_, Some(version)) => {
                     versions.insert(name, version);
                 }
                 _ => {}
             }
         }
         let head = head.ok_or(sqlx::Error::RowNotFound)?;
-        Ok((tx, head, versions))
+        Ok((tx, HeadLock { head, last_mail_id, versions }))
     }
 }
 
 impl WriteBackend for SqliteWriter {
     type Tx = BatchTx<Sqlite>;
 
-    async fn lock_head(&self, streams: &[String]) -> Result<(Self::Tx, LogHead, HashMap<String, i64>), sqlx::Error> {
+    async fn lock_head(&self, streams: &[String]) -> Result<(Self::Tx, HeadLock), sqlx::Error> {
         let (conn, kept) = self.0.take().await?;
         match Self::begin(conn, streams).await {
             // The kept connection failed before anything was written: once more on a fresh one.

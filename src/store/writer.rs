@@ -25,11 +25,11 @@ use tokio::sync::{mpsc, oneshot, watch};
 use uuid::Uuid;
 
 use super::{
-    backend::{Database, IdempotencyRecord, Rows, WriteBackend},
+    backend::{Database, HeadLock, IdempotencyRecord, Rows, WriteBackend},
     error::is_stream_version_violation,
     event::{truncate_to_micros, RecordedEvent},
     model::DomainModel,
-    outbox::OutboxRow,
+    outbox::{Handover, MailHandoff, OutboxRow},
     AppendOutcome, AppendRequest, ExecuteError, ExpectedVersion, LogHead, Metadata, NewEvent, StoreError,
 };
 use crate::domain::{decide, Command, Context};
@@ -61,11 +61,27 @@ pub(crate) struct Models {
     unpublished: Vec<RecordedEvent>,
     /// The mail those events cause, to be written in their transaction.
     outbox: Vec<OutboxRow>,
+    /// This process's delivery worker, which takes the mail that the writer leases to it.
+    pub handoff: MailHandoff,
 }
 
 impl Models {
     pub fn new(model: DomainModel) -> Self {
-        Self { read: Arc::new(RwLock::new(model.clone())), writer: model, unpublished: Vec::new(), outbox: Vec::new() }
+        Self {
+            read: Arc::new(RwLock::new(model.clone())),
+            writer: model,
+            unpublished: Vec::new(),
+            outbox: Vec::new(),
+            handoff: MailHandoff::default(),
+        }
+    }
+
+    /// The batch's mail, numbered from the planner's last mail id (and leased to this process's
+    /// worker when it has room).
+    fn take_outbox(&mut self, planner: &mut Planner) -> (Vec<OutboxRow>, Option<Handover>) {
+        let mut outbox = std::mem::take(&mut self.outbox);
+        let handover = self.handoff.prepare(&mut outbox, &mut planner.last_mail_id, planner.now);
+        (outbox, handover)
     }
 
     /// Folds this process's own new events; each one's mail is computed against the state just after it.
@@ -112,9 +128,12 @@ pub(crate) async fn run<B: WriteBackend>(
             }
         }
         match write_batch(&backend, &db, models.as_mut(), &batch).await {
-            Ok((results, head)) => {
+            Ok((results, head, handover)) => {
                 if let Some(models) = models.as_mut() {
                     models.publish();
+                }
+                if let Some(handover) = handover {
+                    handover.deliver();
                 }
                 super::announce_commit(&committed, head.position);
                 let written: usize = results.iter().flatten().map(|w| w.events.len()).sum();
@@ -177,6 +196,8 @@ fn answer(job: Job, result: Result<Written, JobError>) {
 }
 
 type Results = Vec<Result<Written, JobError>>;
+/// A committed batch: each job's result, the head after it, and the mail for this process's worker.
+type Committed = (Results, LogHead, Option<Handover>);
 
 /// One batch: all jobs in one transaction, written with one statement; if the database refuses
 /// that statement, the batch is redone one job at a time, each under its own savepoint, so that
@@ -186,7 +207,7 @@ async fn write_batch<B: WriteBackend>(
     db: &Database,
     mut models: Option<&mut Models>,
     jobs: &[Job],
-) -> Result<(Results, LogHead), sqlx::Error> {
+) -> Result<Committed, sqlx::Error> {
     match write_at_once(backend, db, models.as_deref_mut(), jobs).await? {
         Some(written) => Ok(written),
         None => {
@@ -206,7 +227,7 @@ async fn write_at_once<B: WriteBackend>(
     db: &Database,
     mut models: Option<&mut Models>,
     jobs: &[Job],
-) -> Result<Option<(Results, LogHead)>, sqlx::Error> {
+) -> Result<Option<Committed>, sqlx::Error> {
     let (tx, mut planner) = begin(backend, db, models.as_deref_mut(), jobs).await?;
     let head_before = planner.head.position;
     let mut units: Vec<Result<Vec<Plan>, JobError>> = Vec::with_capacity(jobs.len());
@@ -224,9 +245,17 @@ async fn write_at_once<B: WriteBackend>(
             Err(error) => Err(error.clone_for_answer()),
         })
         .collect();
+    let mut handover = None;
     if planner.head.position > head_before {
         let (events, keys) = rows(units.iter_mut().filter_map(|unit| unit.as_mut().ok()).flatten());
-        let outbox = models.map(|models| std::mem::take(&mut models.outbox)).unwrap_or_default();
+        let outbox = match models {
+            Some(models) => {
+                let (outbox, leased) = models.take_outbox(&mut planner);
+                handover = leased;
+                outbox
+            }
+            None => Vec::new(),
+        };
         let written = Rows { events: &events, keys: &keys, head: &planner.head, outbox: &outbox };
         match backend.write_and_commit(tx, written).await {
             Ok(()) => {}
@@ -239,7 +268,7 @@ async fn write_at_once<B: WriteBackend>(
     } else {
         backend.commit(tx).await?;
     }
-    Ok(Some((results, planner.head)))
+    Ok(Some((results, planner.head, handover)))
 }
 
 async fn write_one_by_one<B: WriteBackend>(
@@ -247,18 +276,23 @@ async fn write_one_by_one<B: WriteBackend>(
     db: &Database,
     mut models: Option<&mut Models>,
     jobs: &[Job],
-) -> Result<(Results, LogHead), sqlx::Error> {
+) -> Result<Committed, sqlx::Error> {
     let (mut tx, mut planner) = begin(backend, db, models.as_deref_mut(), jobs).await?;
     let mut results = Vec::with_capacity(jobs.len());
     for job in jobs {
         results.push(write_one(backend, &mut tx, &mut planner, models.as_deref_mut(), job).await?);
     }
     // The mail of the jobs that were written, in their transaction.
-    if let Some(outbox) = models.map(|models| std::mem::take(&mut models.outbox)).filter(|rows| !rows.is_empty()) {
-        backend.write(&mut tx, Rows { events: &[], keys: &[], head: &planner.head, outbox: &outbox }).await?;
+    let mut handover = None;
+    if let Some(models) = models {
+        let (outbox, leased) = models.take_outbox(&mut planner);
+        if !outbox.is_empty() {
+            backend.write(&mut tx, Rows { events: &[], keys: &[], head: &planner.head, outbox: &outbox }).await?;
+        }
+        handover = leased;
     }
     backend.commit(tx).await?;
-    Ok((results, planner.head))
+    Ok((results, planner.head, handover))
 }
 
 /// The slow path: one job under its own savepoint; the model learns of it only once it is written.
@@ -328,7 +362,7 @@ async fn begin<B: WriteBackend>(
     let keys = distinct(appends.iter().filter_map(|request| request.idempotency_key.as_ref()));
     // With a model, the model knows every stream's version.
     let streams = if models.is_some() { Vec::new() } else { streams };
-    let (mut tx, head, versions) = backend.lock_head(&streams).await?;
+    let (mut tx, HeadLock { head, last_mail_id, versions }) = backend.lock_head(&streams).await?;
     if let Some(models) = models {
         // Other processes' commits since this writer's last batch (the head tells whether there
         // are any, which saves a round trip when this process is the only writer).
@@ -338,7 +372,7 @@ async fn begin<B: WriteBackend>(
     }
     let known_keys =
         if keys.is_empty() { HashMap::new() } else { backend.idempotency_records(&mut tx, &keys).await? };
-    Ok((tx, Planner { head, versions, known_keys, now: truncate_to_micros(Utc::now()) }))
+    Ok((tx, Planner { head, versions, known_keys, last_mail_id, now: truncate_to_micros(Utc::now()) }))
 }
 
 /// The model's catch-up reads through the store's own error type; the writer speaks sqlx.
@@ -452,6 +486,8 @@ struct Planner {
     head: LogHead,
     versions: HashMap<String, i64>,
     known_keys: HashMap<String, IdempotencyRecord>,
+    /// The last mail id given out, the batch's included.
+    last_mail_id: i64,
     now: DateTime<Utc>,
 }
 

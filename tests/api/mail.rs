@@ -238,7 +238,47 @@ async fn dead_mail_is_shown_to_admins_and_retried(backend: Backend) {
     app.post_as("root", &format!("/api/v1/outbox/{id}/retry"), json!({})).await.assert_problem(409, "not_dead");
 }
 
+/// Fresh mail goes out as soon as its event commits, handed from the writer to this process's
+/// worker: with the worker's claims an hour apart, it still arrives at once, sent at its first
+/// attempt, and the writer numbers the mail one after another.
+async fn fresh_mail_goes_out_at_once_without_waiting_for_a_claim(backend: Backend) {
+    let smtp = SmtpServer::start().await;
+    let url = smtp.url();
+    let app = spawn_app_with(backend, move |settings| {
+        settings.smtp = Some(url);
+        settings.mail_retry = RetryPolicy { poll: Duration::from_secs(3600), ..quick_retries(5) };
+    })
+    .await;
+    app.bootstrap_admin("root").await;
+    app.egi_tree("root").await;
+    sign_in_with_email(&app, "manager", "manager@example.org").await;
+    app.assign("root", "manager", "site-operations-manager", "SITE_A").await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let before = smtp.received().len();
+    for user in ["u1", "u2", "u3"] {
+        app.sign_in(user).await;
+        let answer = app.post_as(user, "/api/v1/requests", json!({"role": "site-administrator", "scope": "SITE_A", "reason": "r"})).await;
+        assert_eq!(answer.status, 201);
+    }
+    let mails = smtp.wait_for(before + 3, 5).await;
+    assert_eq!(mails.len(), before + 3, "the requests' mail arrived within 5 s, not at the next claim in an hour");
+    assert_eq!(addresses(&mails[before..]), ["manager@example.org"]);
+    let mut sent = Vec::new();
+    for _ in 0..100 {
+        sent = app.get_as("root", "/api/v1/outbox?state=sent").await.body["items"].as_array().unwrap().clone();
+        if sent.len() == before + 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(sent.len(), before + 3, "every mail is recorded as sent: {sent:?}");
+    assert!(sent.iter().all(|mail| mail["attempts"] == 1), "each at its first attempt: {sent:?}");
+    let ids: Vec<i64> = sent.iter().map(|mail| mail["id"].as_i64().unwrap()).collect();
+    assert_eq!(ids, (ids[0]..ids[0] + ids.len() as i64).collect::<Vec<_>>(), "numbered one after another");
+}
+
 on_both_backends!(
+    fresh_mail_goes_out_at_once_without_waiting_for_a_claim,
     each_kind_of_mail_reaches_exactly_its_addresses,
     role_mailboxes_are_templates_per_scope,
     mail_waits_out_an_smtp_outage_and_arrives_once,

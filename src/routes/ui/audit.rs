@@ -26,6 +26,8 @@ use crate::{
 
 /// Events per page.
 const EVENTS_SHOWN: usize = 50;
+/// How many of the grants as of a moment the page shows.
+const GRANTS_SHOWN: usize = 500;
 
 /// The page's query, as its forms send it: empty fields filter nothing. Times are UTC, as a
 /// `datetime-local` field gives them (`2026-01-31T09:30[:15]`), or RFC 3339, or log positions.
@@ -111,8 +113,10 @@ struct AuditPage {
     events: Vec<Step>,
     /// The next page's address, if the selection goes on.
     more: Option<String>,
-    /// The grants as they stood at `query.as_of`, when one was given.
+    /// The grants as they stood at `query.as_of`, when one was given (the first `GRANTS_SHOWN`).
     grants_as_of: Option<Vec<GrantView>>,
+    /// Whether more grants stood then than are shown.
+    more_grants: bool,
     verified: Option<VerifyReport>,
 }
 
@@ -121,13 +125,18 @@ async fn audit_answer(session: &Session, query: AuditQuery, verified: Option<Ver
     require_reader(caller)?;
     let order = query.order()?;
     let page = events_page(&caller.app().store, &query.selection()?, EVENTS_SHOWN, order, query.cursor()?).await?;
-    let grants_as_of = match moment("as of", &query.as_of)? {
+    let mut grants_as_of = match moment("as of", &query.as_of)? {
         Some(moment) => {
             let holder = filled(&query.holder).map(Subject::User);
-            Some(visible_grants_as_of(caller, moment, holder.as_ref(), |_| true).await?)
+            Some(visible_grants_as_of(caller, moment, holder.as_ref(), None, GRANTS_SHOWN + 1, |_| true).await?)
         }
         None => None,
     };
+    let more_grants = grants_as_of.as_mut().is_some_and(|grants| {
+        let more = grants.len() > GRANTS_SHOWN;
+        grants.truncate(GRANTS_SHOWN);
+        more
+    });
     html(AuditPage {
         head: session.head(),
         csrf: session.csrf_token(),
@@ -136,6 +145,7 @@ async fn audit_answer(session: &Session, query: AuditQuery, verified: Option<Ver
         more: page.next.map(|cursor| query.continued_at(cursor)),
         query,
         grants_as_of,
+        more_grants,
         verified,
     })
 }
