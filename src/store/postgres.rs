@@ -102,6 +102,86 @@ async fn relay_commits(
     }
 }
 
+/// The statement of a write: the rows travel as arrays (one round trip however many there are),
+/// and the data-modifying CTEs all run. pg_notify is delivered at commit, so listeners never hear of
+/// a position they cannot read. `$moved_if` conditions the head's move, `$rows_if` the rows on it.
+macro_rules! write_statement {
+    ($moved_if:literal, $rows_if:literal) => {
+        concat!(
+            "WITH moved AS ( \
+               UPDATE log_head SET position = $14, hash = $15 WHERE id = 1", $moved_if, " RETURNING position \
+             ), written AS ( \
+               INSERT INTO events (position, stream_id, stream_version, event_type, schema_version, data, \
+                                   metadata, recorded_at, event_id, hash) \
+               SELECT p, s, v, t, sv, d::jsonb, m::jsonb, r, e, h \
+               FROM UNNEST($1::bigint[], $2::text[], $3::bigint[], $4::text[], $5::int[], $6::text[], \
+                           $7::text[], $8::timestamptz[], $9::uuid[], $10::text[]) AS u(p, s, v, t, sv, d, m, r, e, h)",
+            $rows_if, " \
+             ), remembered AS ( \
+               INSERT INTO idempotency_keys (key, fingerprint, outcome) \
+               SELECT k, f, o::jsonb FROM UNNEST($11::text[], $12::text[], $13::text[]) AS u(k, f, o)", $rows_if, " \
+             ), mailed AS ( \
+               INSERT INTO outbox (id, event_id, position, recipient, kind, context, message_id, attempts, \
+                                   next_attempt_at, created_at) \
+               SELECT i, e, p, r, k, c::jsonb, m, a, n, t \
+               FROM UNNEST($17::uuid[], $18::bigint[], $19::text[], $20::text[], $21::text[], $22::text[], \
+                           $23::timestamptz[], $24::bigint[], $25::int[], $26::timestamptz[]) \
+                    AS u(e, p, r, k, c, m, t, i, a, n)", $rows_if, " \
+             ) \
+             SELECT pg_notify($16, position::text) FROM moved"
+        )
+    };
+}
+
+/// Under the lock on the head.
+const WRITE: &str = write_statement!("", "");
+/// Without the lock: the head moves only from where the writer left it ($27, $28), and the rows
+/// go in only if it moved (READ COMMITTED re-checks the condition against a concurrent commit).
+const WRITE_IF_HEAD_IS: &str =
+    write_statement!(" AND position = $27 AND hash = $28", " WHERE EXISTS (SELECT 1 FROM moved)");
+
+/// Binds the rows of a write to `$1`…`$26` of `write_statement!`.
+fn bind_rows<'q>(
+    query: sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments>,
+    rows: &Rows<'_>,
+) -> sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments> {
+    let events = rows.events;
+    let column = |f: fn(&RecordedEvent) -> String| events.iter().map(f).collect::<Vec<_>>();
+    let outbox = OutboxRow::postgres_columns(rows.outbox);
+    query
+        .bind(events.iter().map(|e| e.position).collect::<Vec<_>>())
+        .bind(column(|e| e.stream.clone()))
+        .bind(events.iter().map(|e| e.version).collect::<Vec<_>>())
+        .bind(column(|e| e.event_type.clone()))
+        .bind(events.iter().map(|e| e.schema_version).collect::<Vec<_>>())
+        .bind(column(|e| e.data.to_string()))
+        .bind(column(|e| serde_json::to_string(&e.metadata).expect("metadata serializes")))
+        .bind(events.iter().map(|e| e.recorded_at).collect::<Vec<_>>())
+        .bind(events.iter().map(|e| e.event_id).collect::<Vec<_>>())
+        .bind(column(|e| e.hash.clone()))
+        .bind(rows.keys.iter().map(|(key, _)| key.clone()).collect::<Vec<_>>())
+        .bind(rows.keys.iter().map(|(_, record)| record.fingerprint.clone()).collect::<Vec<_>>())
+        .bind(
+            rows.keys
+                .iter()
+                .map(|(_, record)| serde_json::to_string(&record.outcome).expect("outcome serializes"))
+                .collect::<Vec<_>>(),
+        )
+        .bind(rows.head.position)
+        .bind(rows.head.hash.clone())
+        .bind(COMMIT_CHANNEL)
+        .bind(outbox.event_ids)
+        .bind(outbox.positions)
+        .bind(outbox.recipients)
+        .bind(outbox.kinds)
+        .bind(outbox.contexts)
+        .bind(outbox.message_ids)
+        .bind(outbox.created)
+        .bind(outbox.ids)
+        .bind(outbox.attempts)
+        .bind(outbox.due)
+}
+
 pub(crate) struct PostgresWriter(ConnectionKeeper<Postgres>);
 
 impl PostgresWriter {
@@ -109,21 +189,23 @@ impl PostgresWriter {
         Self(ConnectionKeeper::new(pool))
     }
 
-    /// `BEGIN` and the lock on the head in one round trip (two statements in one simple query),
-    /// with the last mail id (only writers holding the lock add mail).
+    /// `BEGIN`, the lock on the head and the last mail id (only writers holding the lock add mail)
+    /// in one round trip: three statements in one simple query.
     async fn begin(conn: PoolConnection<Postgres>) -> Result<(BatchTx<Postgres>, LogHead, i64), sqlx::Error> {
         let mut tx = BatchTx::begin(conn);
         // FOR UPDATE waits for the previous holder's commit and then reads its head (READ COMMITTED
         // re-reads the locked row), and every later statement in this transaction sees that commit.
+        // The mail id is a later statement for that reason: within the locking one, it would be
+        // read from the snapshot taken before the wait, without the previous holder's mail.
         let rows = tx
             .conn()
             .fetch_all(
-                "BEGIN; SELECT position, hash, (SELECT COALESCE(MAX(id), 0) FROM outbox) FROM log_head WHERE id = 1 FOR UPDATE",
+                "BEGIN; SELECT position, hash FROM log_head WHERE id = 1 FOR UPDATE; SELECT COALESCE(MAX(id), 0) FROM outbox",
             )
             .await?;
-        let row = rows.first().ok_or(sqlx::Error::RowNotFound)?;
-        let head = LogHead { position: row.try_get(0)?, hash: row.try_get(1)? };
-        Ok((tx, head, row.try_get(2)?))
+        let (Some(head), Some(mail)) = (rows.first(), rows.get(1)) else { return Err(sqlx::Error::RowNotFound) };
+        let head_row = LogHead { position: head.try_get(0)?, hash: head.try_get(1)? };
+        Ok((tx, head_row, mail.try_get(0)?))
     }
 }
 
@@ -174,67 +256,22 @@ impl WriteBackend for PostgresWriter {
     }
 
     async fn write(&self, tx: &mut Self::Tx, rows: Rows<'_>) -> Result<(), sqlx::Error> {
-        // One statement, one round trip: the rows travel as arrays, and the data-modifying CTEs all
-        // run. pg_notify is delivered at commit, so listeners never hear of a position they cannot read.
-        let events = rows.events;
-        let column = |f: fn(&RecordedEvent) -> String| events.iter().map(f).collect::<Vec<_>>();
-        let outbox = OutboxRow::postgres_columns(rows.outbox);
-        sqlx::query(
-            "WITH written AS ( \
-               INSERT INTO events (position, stream_id, stream_version, event_type, schema_version, data, \
-                                   metadata, recorded_at, event_id, hash) \
-               SELECT p, s, v, t, sv, d::jsonb, m::jsonb, r, e, h \
-               FROM UNNEST($1::bigint[], $2::text[], $3::bigint[], $4::text[], $5::int[], $6::text[], \
-                           $7::text[], $8::timestamptz[], $9::uuid[], $10::text[]) AS u(p, s, v, t, sv, d, m, r, e, h) \
-             ), remembered AS ( \
-               INSERT INTO idempotency_keys (key, fingerprint, outcome) \
-               SELECT k, f, o::jsonb FROM UNNEST($11::text[], $12::text[], $13::text[]) AS u(k, f, o) \
-             ), mailed AS ( \
-               INSERT INTO outbox (id, event_id, position, recipient, kind, context, message_id, attempts, \
-                                   next_attempt_at, created_at) \
-               SELECT i, e, p, r, k, c::jsonb, m, a, n, t \
-               FROM UNNEST($17::uuid[], $18::bigint[], $19::text[], $20::text[], $21::text[], $22::text[], \
-                           $23::timestamptz[], $24::bigint[], $25::int[], $26::timestamptz[]) \
-                    AS u(e, p, r, k, c, m, t, i, a, n) \
-             ), moved AS ( \
-               UPDATE log_head SET position = $14, hash = $15 WHERE id = 1 RETURNING position \
-             ) \
-             SELECT pg_notify($16, position::text) FROM moved",
-        )
-        .bind(events.iter().map(|e| e.position).collect::<Vec<_>>())
-        .bind(column(|e| e.stream.clone()))
-        .bind(events.iter().map(|e| e.version).collect::<Vec<_>>())
-        .bind(column(|e| e.event_type.clone()))
-        .bind(events.iter().map(|e| e.schema_version).collect::<Vec<_>>())
-        .bind(column(|e| e.data.to_string()))
-        .bind(column(|e| serde_json::to_string(&e.metadata).expect("metadata serializes")))
-        .bind(events.iter().map(|e| e.recorded_at).collect::<Vec<_>>())
-        .bind(events.iter().map(|e| e.event_id).collect::<Vec<_>>())
-        .bind(column(|e| e.hash.clone()))
-        .bind(rows.keys.iter().map(|(key, _)| key.clone()).collect::<Vec<_>>())
-        .bind(rows.keys.iter().map(|(_, record)| record.fingerprint.clone()).collect::<Vec<_>>())
-        .bind(
-            rows.keys
-                .iter()
-                .map(|(_, record)| serde_json::to_string(&record.outcome).expect("outcome serializes"))
-                .collect::<Vec<_>>(),
-        )
-        .bind(rows.head.position)
-        .bind(&rows.head.hash)
-        .bind(COMMIT_CHANNEL)
-        .bind(outbox.event_ids)
-        .bind(outbox.positions)
-        .bind(outbox.recipients)
-        .bind(outbox.kinds)
-        .bind(outbox.contexts)
-        .bind(outbox.message_ids)
-        .bind(outbox.created)
-        .bind(outbox.ids)
-        .bind(outbox.attempts)
-        .bind(outbox.due)
-        .execute(tx.conn())
-        .await
-        .map(drop)
+        bind_rows(sqlx::query(WRITE), &rows).execute(tx.conn()).await.map(drop)
+    }
+
+    const WRITES_UNLOCKED: bool = true;
+
+    async fn write_if_head_is(&self, expected: &LogHead, rows: Rows<'_>) -> Result<bool, sqlx::Error> {
+        // Outside a transaction the statement is one: it commits on its own, all of it or nothing.
+        let (conn, _) = self.0.take().await?;
+        let mut session = BatchTx::begin(conn);
+        let moved = bind_rows(sqlx::query(WRITE_IF_HEAD_IS), &rows)
+            .bind(expected.position)
+            .bind(&expected.hash)
+            .fetch_optional(session.conn())
+            .await?;
+        session.ended(&self.0);
+        Ok(moved.is_some())
     }
 
     async fn commit(&self, tx: Self::Tx) -> Result<(), sqlx::Error> {

@@ -17,6 +17,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::{
     collections::HashMap,
     sync::{Arc, RwLock},
+    time::{Duration, Instant},
 };
 
 use chrono::{DateTime, Utc};
@@ -119,6 +120,7 @@ pub(crate) async fn run<B: WriteBackend>(
     committed: Arc<watch::Sender<i64>>,
     appended: Arc<AtomicU64>,
 ) {
+    let mut tip = Tip::default();
     while let Some(first) = jobs.recv().await {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -127,8 +129,8 @@ pub(crate) async fn run<B: WriteBackend>(
                 Err(_) => break,
             }
         }
-        match write_batch(&backend, &db, models.as_mut(), &batch).await {
-            Ok((results, head, handover)) => {
+        match write_batch(&backend, &db, models.as_mut(), &batch, &mut tip).await {
+            Ok(Committed { results, head, last_mail_id, handover }) => {
                 if let Some(models) = models.as_mut() {
                     models.publish();
                 }
@@ -136,6 +138,7 @@ pub(crate) async fn run<B: WriteBackend>(
                     handover.deliver();
                 }
                 super::announce_commit(&committed, head.position);
+                tip.left = Some((head, last_mail_id));
                 let written: usize = results.iter().flatten().map(|w| w.events.len()).sum();
                 appended.fetch_add(written as u64, Ordering::Relaxed);
                 for (job, result) in batch.into_iter().zip(results) {
@@ -146,6 +149,7 @@ pub(crate) async fn run<B: WriteBackend>(
                 if let Some(models) = models.as_mut() {
                     models.reset();
                 }
+                tip.left = None;
                 let error = StoreError::from(error);
                 tracing::error!(%error, jobs = batch.len(), "a batch failed; nothing of it was written");
                 if error.is_unavailable() {
@@ -196,18 +200,69 @@ fn answer(job: Job, result: Result<Written, JobError>) {
 }
 
 type Results = Vec<Result<Written, JobError>>;
-/// A committed batch: each job's result, the head after it, and the mail for this process's worker.
-type Committed = (Results, LogHead, Option<Handover>);
 
-/// One batch: all jobs in one transaction, written with one statement; if the database refuses
-/// that statement, the batch is redone one job at a time, each under its own savepoint, so that
-/// one bad job does not abort the others.
+/// A committed batch: each job's result, the head and last mail id after it, and the mail for
+/// this process's worker.
+struct Committed {
+    results: Results,
+    head: LogHead,
+    last_mail_id: i64,
+    handover: Option<Handover>,
+}
+
+/// What the writer knows of the log after its own last batch, so that while it is the only
+/// process writing, the next batch can be written without taking the lock first.
+struct Tip {
+    /// The head and last mail id this writer's last batch left (none after a failure).
+    left: Option<(LogHead, i64)>,
+    /// Until then batches take the lock first: another process wrote lately.
+    contended_until: Instant,
+}
+
+/// How long the writer takes the lock first after it found that another process had written.
+const CONTENDED: Duration = Duration::from_secs(1);
+
+impl Default for Tip {
+    fn default() -> Self {
+        Tip { left: None, contended_until: Instant::now() }
+    }
+}
+
+impl Tip {
+    /// The head to write the batch against without the lock, if that is worth trying: the writer
+    /// alone of late, a backend that can, and jobs that need nothing from the database but the
+    /// head (an idempotency key must be looked up).
+    fn unlocked_base<B: WriteBackend>(&self, jobs: &[Job]) -> Option<(LogHead, i64)> {
+        let plain = jobs.iter().all(|job| match job {
+            Job::Append { request, .. } => request.idempotency_key.is_none(),
+            Job::Execute { .. } => true,
+        });
+        (B::WRITES_UNLOCKED && plain && Instant::now() >= self.contended_until).then(|| self.left.clone()).flatten()
+    }
+}
+
+/// One batch. While this writer is the only one, written in one statement against the head it
+/// left; otherwise (or when that finds the head moved) all jobs in one transaction under the lock,
+/// written with one statement; if the database refuses that statement, the batch is redone one
+/// job at a time, each under its own savepoint, so that one bad job does not abort the others.
 async fn write_batch<B: WriteBackend>(
     backend: &B,
     db: &Database,
     mut models: Option<&mut Models>,
     jobs: &[Job],
+    tip: &mut Tip,
 ) -> Result<Committed, sqlx::Error> {
+    if let (Some(base), Some(models)) = (tip.unlocked_base::<B>(jobs), models.as_deref_mut()) {
+        match write_unlocked(backend, models, jobs, base).await? {
+            Unlocked::Committed(committed) => return Ok(committed),
+            Unlocked::HeadMoved => {
+                tip.contended_until = Instant::now() + CONTENDED;
+                models.reset();
+            }
+            Unlocked::Refused => models.reset(),
+            Unlocked::NothingToWrite => {}
+        }
+    }
     match write_at_once(backend, db, models.as_deref_mut(), jobs).await? {
         Some(written) => Ok(written),
         None => {
@@ -230,35 +285,12 @@ async fn write_at_once<B: WriteBackend>(
 ) -> Result<Option<Committed>, sqlx::Error> {
     let (tx, mut planner) = begin(backend, db, models.as_deref_mut(), jobs).await?;
     let head_before = planner.head.position;
-    let mut units: Vec<Result<Vec<Plan>, JobError>> = Vec::with_capacity(jobs.len());
-    for job in jobs {
-        let unit = plan_job(&planner, models.as_deref(), job);
-        if let Ok(plans) = &unit {
-            accept(&mut planner, models.as_deref_mut(), plans);
-        }
-        units.push(unit);
-    }
-    let results: Results = units
-        .iter()
-        .map(|unit| match unit {
-            Ok(plans) => Ok(Written::of(plans)),
-            Err(error) => Err(error.clone_for_answer()),
-        })
-        .collect();
+    let mut batch = PlannedBatch::plan(&mut planner, models.as_deref_mut(), jobs);
     let mut handover = None;
     if planner.head.position > head_before {
-        let (events, keys) = rows(units.iter_mut().filter_map(|unit| unit.as_mut().ok()).flatten());
-        let outbox = match models {
-            Some(models) => {
-                let (outbox, leased) = models.take_outbox(&mut planner);
-                handover = leased;
-                outbox
-            }
-            None => Vec::new(),
-        };
-        let written = Rows { events: &events, keys: &keys, head: &planner.head, outbox: &outbox };
-        match backend.write_and_commit(tx, written).await {
-            Ok(()) => {}
+        let rows = batch.rows(&mut planner, models);
+        match backend.write_and_commit(tx, rows.as_rows(&planner.head)).await {
+            Ok(()) => handover = rows.handover,
             Err(error) if refused_by_database(&error) => {
                 tracing::warn!(%error, "a batch was refused; redoing its jobs one by one");
                 return Ok(None);
@@ -268,7 +300,97 @@ async fn write_at_once<B: WriteBackend>(
     } else {
         backend.commit(tx).await?;
     }
-    Ok(Some((results, planner.head, handover)))
+    Ok(Some(Committed { results: batch.results, head: planner.head, last_mail_id: planner.last_mail_id, handover }))
+}
+
+/// How a batch written without the lock went.
+enum Unlocked {
+    Committed(Committed),
+    /// Another process wrote since this writer's last batch: nothing was written.
+    HeadMoved,
+    /// The database refused the rows: nothing was written.
+    Refused,
+    /// Every job was refused or repeats an earlier one. Refusals are given under the lock, where
+    /// the model is known to be current.
+    NothingToWrite,
+}
+
+/// The fast path while this writer is the only one: the batch planned against the head its last
+/// batch left, then written in one statement that commits on its own, and writes only if the
+/// head is still there (one round trip instead of three).
+async fn write_unlocked<B: WriteBackend>(
+    backend: &B,
+    models: &mut Models,
+    jobs: &[Job],
+    (head, last_mail_id): (LogHead, i64),
+) -> Result<Unlocked, sqlx::Error> {
+    let now = truncate_to_micros(Utc::now());
+    let mut planner = Planner { head: head.clone(), versions: HashMap::new(), known_keys: HashMap::new(), last_mail_id, now };
+    let mut batch = PlannedBatch::plan(&mut planner, Some(&mut *models), jobs);
+    if planner.head.position == head.position {
+        return Ok(Unlocked::NothingToWrite);
+    }
+    let rows = batch.rows(&mut planner, Some(models));
+    match backend.write_if_head_is(&head, rows.as_rows(&planner.head)).await {
+        Ok(true) => Ok(Unlocked::Committed(Committed {
+            results: batch.results,
+            head: planner.head,
+            last_mail_id: planner.last_mail_id,
+            handover: rows.handover,
+        })),
+        Ok(false) => Ok(Unlocked::HeadMoved),
+        Err(error) if refused_by_database(&error) => Ok(Unlocked::Refused),
+        Err(error) => Err(error),
+    }
+}
+
+/// A batch planned in memory, each job against the state that includes the earlier ones.
+struct PlannedBatch {
+    units: Vec<Result<Vec<Plan>, JobError>>,
+    results: Results,
+}
+
+/// What a planned batch writes: its events, idempotency keys and mail (and the mail's way to this
+/// process's worker, once written).
+struct BatchRows {
+    events: Vec<RecordedEvent>,
+    keys: Vec<(String, IdempotencyRecord)>,
+    outbox: Vec<OutboxRow>,
+    handover: Option<Handover>,
+}
+
+impl PlannedBatch {
+    fn plan(planner: &mut Planner, mut models: Option<&mut Models>, jobs: &[Job]) -> Self {
+        let mut units: Vec<Result<Vec<Plan>, JobError>> = Vec::with_capacity(jobs.len());
+        for job in jobs {
+            let unit = plan_job(planner, models.as_deref(), job);
+            if let Ok(plans) = &unit {
+                accept(planner, models.as_deref_mut(), plans);
+            }
+            units.push(unit);
+        }
+        let results = units
+            .iter()
+            .map(|unit| match unit {
+                Ok(plans) => Ok(Written::of(plans)),
+                Err(error) => Err(error.clone_for_answer()),
+            })
+            .collect();
+        PlannedBatch { units, results }
+    }
+
+    /// Takes the rows out of the plans, and the mail they cause out of the writer's model.
+    fn rows(&mut self, planner: &mut Planner, models: Option<&mut Models>) -> BatchRows {
+        let (events, keys) = rows(self.units.iter_mut().filter_map(|unit| unit.as_mut().ok()).flatten());
+        let (outbox, handover) = models.map(|models| models.take_outbox(planner)).unwrap_or_default();
+        BatchRows { events, keys, outbox, handover }
+    }
+}
+
+impl BatchRows {
+    fn as_rows<'r>(&'r self, head: &'r LogHead) -> Rows<'r> {
+        Rows { events: &self.events, keys: &self.keys, head, outbox: &self.outbox }
+    }
 }
 
 async fn write_one_by_one<B: WriteBackend>(
@@ -292,7 +414,7 @@ async fn write_one_by_one<B: WriteBackend>(
         handover = leased;
     }
     backend.commit(tx).await?;
-    Ok((results, planner.head, handover))
+    Ok(Committed { results, head: planner.head, last_mail_id: planner.last_mail_id, handover })
 }
 
 /// The slow path: one job under its own savepoint; the model learns of it only once it is written.

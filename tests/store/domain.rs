@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use chrono::Utc;
+use sqlx::Connection;
 use roleledger::{
     domain::{
         scenarios::{egi_scenarios, request, run_in_memory, user, Scenario, ScenarioBuilder, StepAction},
@@ -181,4 +182,87 @@ pub async fn expiry_happens_once_across_two_processes(backend: Backend) {
         *expiries.entry(event.event_type).or_insert(0) += 1;
     }
     assert_eq!((expiries.get("RequestExpired"), expiries.get("GrantExpired")), (Some(&2), Some(&1)));
+}
+
+/// Two processes deciding on one database. Each writes its batches without the lock while it
+/// is alone and under the lock once it finds the other's commits: one chain, every acknowledged
+/// command in it once, and both read models equal to a rebuild.
+pub async fn two_deciding_processes_keep_one_chain(backend: Backend) {
+    let workflow = egi();
+    let db = TestDatabase::new(backend).await;
+    let (first, second) = (open(&db, &workflow).await, open(&db, &workflow).await);
+    egi_world(&first, &workflow).await;
+    let writers = (0..8).map(|writer| {
+        let store = if writer % 2 == 0 { first.clone() } else { second.clone() };
+        tokio::spawn(async move {
+            for n in 0..40 {
+                let asker = format!("w{writer}-u{n}");
+                let register = Command::RegisterUser { user: asker.clone(), email: None, name: None };
+                store.execute(now(user(&asker)), register, Metadata::default()).await.unwrap();
+                store.execute(now(user(&asker)), request("site-administrator", "site-kit"), Metadata::default()).await.unwrap();
+            }
+        })
+    });
+    for writer in futures_util::future::join_all(writers).await {
+        writer.unwrap();
+    }
+    let head = first.head().await.unwrap().position;
+    for store in [&first, &second] {
+        for _ in 0..250 {
+            if store.read_model(|model| model.position()).unwrap() == head {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        let report = store.verify().await.unwrap();
+        assert!(report.ok, "{report:?}");
+        assert_eq!((report.events, report.projections_checked_at), (head, Some(head)));
+        let asked = store
+            .read_model(|model| model.state().requests().filter(|r| r.user.starts_with('w') && r.scope == "site-kit").count())
+            .unwrap();
+        assert_eq!(asked, 320, "every acknowledged request, once");
+    }
+}
+
+/// A command whose event PostgreSQL refuses (a NUL character in JSONB) fails alone, whichever way
+/// its batch was being written; its neighbours commit.
+pub async fn one_refused_command_does_not_abort_its_batch(backend: Backend) {
+    let workflow = egi();
+    let db = TestDatabase::new(backend).await;
+    let store = open(&db, &workflow).await;
+    egi_world(&store, &workflow).await;
+    let ask = |asker: &str, reason: &str| {
+        let command = Command::RequestRole { role: "site-administrator".into(), scope: "site-kit".into(), reason: reason.into(), duration: None };
+        store.execute(now(user(asker)), command, Metadata::default())
+    };
+    for round in 0..3 {
+        let (before, refused, after) = tokio::join!(ask("alice", "fine"), ask("bob", "nul\u{0}"), ask("carol", "fine"));
+        assert!(before.is_ok() && after.is_ok(), "round {round}: {before:?} {after:?}");
+        assert!(matches!(refused, Err(ExecuteError::Store(roleledger::store::StoreError::Database(_)))), "round {round}: {refused:?}");
+        for asker in ["alice", "carol"] {
+            let cancel = store.read_model(|model| model.state().requests().find(|r| r.user == asker && r.status == RequestStatus::Pending).map(|r| r.id)).unwrap();
+            store.execute(now(user(asker)), Command::Cancel { request: cancel.unwrap() }, Metadata::default()).await.unwrap();
+        }
+    }
+    assert!(store.read_model(|model| model.state().requests().all(|r| r.user != "bob")).unwrap());
+    assert!(store.verify().await.unwrap().ok);
+}
+
+/// The writer keeps its connection between batches, and writes without the lock while it is
+/// alone; when the server ends its sessions, the next command is written on a fresh connection.
+pub async fn an_ended_writer_connection_is_replaced_for_commands(backend: Backend) {
+    let workflow = egi();
+    let db = TestDatabase::new(backend).await;
+    let store = open(&db, &workflow).await;
+    egi_world(&store, &workflow).await;
+    let roleledger::store::DatabaseUrl::Postgres(url) = &db.url else { panic!("a PostgreSQL test") };
+    let mut admin = sqlx::PgConnection::connect(&crate::support::postgres_admin_url()).await.unwrap();
+    let ended: Vec<bool> = sqlx::query_scalar("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1")
+        .bind(url.rsplit('/').next().unwrap())
+        .fetch_all(&mut admin)
+        .await
+        .unwrap();
+    assert!(!ended.is_empty() && ended.iter().all(|&ok| ok), "the store's connections were ended: {ended:?}");
+    store.execute(now(user("alice")), request("site-administrator", "site-kit"), Metadata::default()).await.unwrap();
+    assert!(store.verify().await.unwrap().ok);
 }

@@ -42,7 +42,18 @@ on_both_backends!(domain as decisions:
     identical_concurrent_requests_one_accepted_one_duplicate,
     concurrent_approvals_exactly_one_wins,
     expiry_happens_once_across_two_processes,
+    two_deciding_processes_keep_one_chain,
 );
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_one_refused_command_does_not_abort_its_batch() {
+    domain::one_refused_command_does_not_abort_its_batch(support::Backend::Postgres).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_an_ended_writer_connection_is_replaced_for_commands() {
+    domain::an_ended_writer_connection_is_replaced_for_commands(support::Backend::Postgres).await
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn postgres_one_refused_append_does_not_abort_its_batch() {
