@@ -20,6 +20,9 @@ pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
 pub const DEFAULT_WORKFLOW: &str = "workflows/egi.toml";
 pub const DEFAULT_MAIL_DIR: &str = "mail";
 pub const DEFAULT_MAIL_FROM: &str = "roleledger@localhost";
+/// Mails a second per process: relays throttle senders that burst, and under a burst of requests
+/// the server's CPU goes to the requests, while the outbox keeps their mail.
+pub const DEFAULT_MAIL_RATE: u32 = 100;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -88,6 +91,9 @@ pub struct Options {
     /// Folder whose mail templates replace the built-in ones (same file names as templates/mail/).
     #[arg(long, global = true, env = "ROLELEDGER_MAIL_TEMPLATES", value_name = "DIR")]
     pub mail_templates: Option<PathBuf>,
+    /// Most mails a second this process sends, 0 for no limit [default: 100]; the outbox keeps the rest.
+    #[arg(long, global = true, env = "ROLELEDGER_MAIL_RATE", value_name = "N")]
+    pub mail_rate: Option<u32>,
     /// Shared secret for HS256 login tokens.
     #[arg(long, global = true, env = "ROLELEDGER_JWT_SECRET", value_name = "SECRET", hide_env_values = true)]
     pub jwt_secret: Option<Secret>,
@@ -117,6 +123,7 @@ impl Options {
             mail_dir: self.mail_dir.or(lower.mail_dir),
             mail_from: self.mail_from.or(lower.mail_from),
             mail_templates: self.mail_templates.or(lower.mail_templates),
+            mail_rate: self.mail_rate.or(lower.mail_rate),
             jwt_secret: self.jwt_secret.or(lower.jwt_secret),
             jwt_public_key: self.jwt_public_key.or(lower.jwt_public_key),
             jwks: self.jwks.or(lower.jwks),
@@ -154,7 +161,7 @@ pub struct Settings {
     pub mail_dir: PathBuf,
     pub mail_from: String,
     pub mail_templates: Option<PathBuf>,
-    /// Not a flag: tests shorten it.
+    /// Its rate is `--mail-rate`; the rest is not a flag: tests shorten it.
     pub mail_retry: RetryPolicy,
     pub jwt: JwtSettings,
 }
@@ -198,7 +205,10 @@ impl Settings {
             mail_dir: options.mail_dir.unwrap_or_else(|| PathBuf::from(DEFAULT_MAIL_DIR)),
             mail_from: options.mail_from.unwrap_or_else(|| DEFAULT_MAIL_FROM.to_string()),
             mail_templates: options.mail_templates,
-            mail_retry: RetryPolicy::default(),
+            mail_retry: RetryPolicy {
+                rate: std::num::NonZeroU32::new(options.mail_rate.unwrap_or(DEFAULT_MAIL_RATE)),
+                ..RetryPolicy::default()
+            },
             jwt: JwtSettings { keys, issuer: options.jwt_issuer, audience: options.jwt_audience },
         })
     }
@@ -283,6 +293,15 @@ mod tests {
         assert!(matches!(Settings::load(None, both), Err(ConfigError::Invalid(_))));
         let short = Options { jwt_secret: Some(Secret::new("short")), ..Options::default() };
         assert!(matches!(Settings::load(None, short), Err(ConfigError::Invalid(_))));
+    }
+
+    #[test]
+    fn mail_rate_defaults_to_a_hundred_a_second_and_zero_lifts_it() {
+        assert_eq!(Settings::load(None, Options::default()).unwrap().mail_retry.rate.map(|r| r.get()), Some(DEFAULT_MAIL_RATE));
+        let unlimited = Options { mail_rate: Some(0), ..Options::default() };
+        assert_eq!(Settings::load(None, unlimited).unwrap().mail_retry.rate, None);
+        let file = file_with("mail-rate = 7\n");
+        assert_eq!(Settings::load(Some(file.path()), Options::default()).unwrap().mail_retry.rate.map(|r| r.get()), Some(7));
     }
 
     #[test]

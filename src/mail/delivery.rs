@@ -3,6 +3,7 @@
 //! (admins see it at `GET /api/v1/outbox?state=dead` and may retry it).
 
 use std::{
+    num::NonZeroU32,
     sync::{
         atomic::{AtomicU64, Ordering},
         Arc,
@@ -36,6 +37,8 @@ pub struct RetryPolicy {
     pub max_attempts: i32,
     /// How often an idle worker looks for due mail.
     pub poll: Duration,
+    /// The most mails a second the worker sends (on average; none: no limit).
+    pub rate: Option<NonZeroU32>,
 }
 
 impl Default for RetryPolicy {
@@ -45,6 +48,7 @@ impl Default for RetryPolicy {
             max_delay: Duration::from_secs(3600),
             max_attempts: 10,
             poll: Duration::from_millis(500),
+            rate: None,
         }
     }
 }
@@ -81,11 +85,12 @@ pub fn spawn_delivery(store: EventStore, mailer: Arc<Mailer>, policy: RetryPolic
         let worker = Worker { store, mailer, policy, stats };
         let mut fresh = worker.store.fresh_mail();
         let mut next_claim = Instant::now();
+        let mut pace = Pace { rate: policy.rate, next_round: Instant::now() };
         loop {
             if Instant::now() >= next_claim {
-                match worker.store.claim_mail(CLAIM_BATCH as i64, MAIL_LEASE).await {
+                match worker.store.claim_mail(pace.round() as i64, MAIL_LEASE).await {
                     Ok(mails) if !mails.is_empty() => {
-                        worker.deliver(mails).await;
+                        pace.after(worker.deliver(mails).await).await;
                         continue;
                     }
                     Ok(_) => next_claim = Instant::now() + worker.policy.poll,
@@ -103,7 +108,7 @@ pub fn spawn_delivery(store: EventStore, mailer: Arc<Mailer>, policy: RetryPolic
                 handed = receiver.recv() => match handed {
                     Some(first) => {
                         let mut mails = vec![first];
-                        while mails.len() < CLAIM_BATCH {
+                        while mails.len() < pace.round() {
                             match receiver.try_recv() {
                                 Ok(mail) => mails.push(mail),
                                 Err(_) => break,
@@ -111,7 +116,7 @@ pub fn spawn_delivery(store: EventStore, mailer: Arc<Mailer>, policy: RetryPolic
                         }
                         let now = Utc::now();
                         mails.retain(|mail| now + LEASE_MARGIN < mail.next_attempt_at);
-                        worker.deliver(mails).await;
+                        pace.after(worker.deliver(mails).await).await;
                     }
                     // The writer hands its mail to a newer worker of this process now.
                     None => fresh = None,
@@ -120,6 +125,28 @@ pub fn spawn_delivery(store: EventStore, mailer: Arc<Mailer>, policy: RetryPolic
             }
         }
     });
+}
+
+/// Keeps the worker at or under its rate, on average over rounds, with rounds of at most a
+/// second's worth of mail.
+struct Pace {
+    rate: Option<NonZeroU32>,
+    next_round: Instant,
+}
+
+impl Pace {
+    /// How many mails the next round may take.
+    fn round(&self) -> usize {
+        self.rate.map_or(CLAIM_BATCH, |rate| CLAIM_BATCH.min(rate.get() as usize))
+    }
+
+    /// Waits, after a round that tried `mails`, until the next round keeps to the rate.
+    async fn after(&mut self, mails: usize) {
+        let Some(rate) = self.rate else { return };
+        let spent = Duration::from_secs_f64(mails as f64 / f64::from(rate.get()));
+        self.next_round = self.next_round.max(Instant::now()) + spent;
+        tokio::time::sleep_until(self.next_round).await;
+    }
 }
 
 struct Worker {
@@ -131,8 +158,9 @@ struct Worker {
 
 impl Worker {
     /// Sends mails held under this worker's lease, some at once; records each failure with its
-    /// retry (or death), then all that were sent, in one statement.
-    async fn deliver(&self, mails: Vec<OutboxMail>) {
+    /// retry (or death), then all that were sent, in one statement. Answers how many it tried.
+    async fn deliver(&self, mails: Vec<OutboxMail>) -> usize {
+        let tried = mails.len();
         let mut sent = Vec::with_capacity(mails.len());
         let mut attempts = stream::iter(mails)
             .map(|mail| async move {
@@ -158,6 +186,7 @@ impl Worker {
         }
         self.stats.sent.fetch_add(sent.len() as u64, Ordering::Relaxed);
         record_sent(&self.store, &sent).await;
+        tried
     }
 }
 
@@ -190,7 +219,7 @@ mod tests {
 
     #[test]
     fn backoff_doubles_with_jitter_and_ends() {
-        let policy = RetryPolicy { first_delay: Duration::from_secs(10), max_delay: Duration::from_secs(60), max_attempts: 5, poll: Duration::ZERO };
+        let policy = RetryPolicy { first_delay: Duration::from_secs(10), max_delay: Duration::from_secs(60), max_attempts: 5, poll: Duration::ZERO, rate: None };
         for (attempts, base) in [(1, 10.0), (2, 20.0), (3, 40.0), (4, 60.0)] {
             let wait = policy.backoff(attempts).unwrap().as_secs_f64();
             assert!((base * 0.5..base * 1.5).contains(&wait), "attempt {attempts}: {wait}");

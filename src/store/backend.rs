@@ -301,6 +301,7 @@ impl Database {
 
     pub fn spawn_writer(
         &self,
+        origin: &str,
         models: Option<writer::Models>,
         jobs: mpsc::Receiver<writer::Job>,
         committed: Arc<watch::Sender<i64>>,
@@ -312,7 +313,7 @@ impl Database {
                 tokio::spawn(writer::run(backend, self.clone(), models, jobs, committed, appended));
             }
             Database::Postgres(pool) => {
-                let backend = super::postgres::PostgresWriter::new(pool.clone());
+                let backend = super::postgres::PostgresWriter::new(pool.clone(), origin);
                 tokio::spawn(writer::run(backend, self.clone(), models, jobs, committed, appended));
             }
         }
@@ -325,15 +326,19 @@ impl Database {
     ) -> Result<LogHead, ImportError<E>> {
         match self {
             Database::Sqlite(pool) => super::import::import(&super::sqlite::SqliteWriter::new(pool.clone()), events).await,
-            Database::Postgres(pool) => super::import::import(&super::postgres::PostgresWriter::new(pool.clone()), events).await,
+            Database::Postgres(pool) => {
+                let origin = uuid::Uuid::new_v4().to_string();
+                super::import::import(&super::postgres::PostgresWriter::new(pool.clone(), &origin), events).await
+            }
         }
     }
 
     /// Other processes' commits: LISTEN/NOTIFY on PostgreSQL. SQLite has only in-process signals
     /// (from the writer) and the cursor's polling for writes made by other processes.
-    pub async fn start_commit_listener(&self, committed: Arc<watch::Sender<i64>>, alive: watch::Receiver<()>) {
+    /// `origin` names this process's writer, whose commits it announces itself.
+    pub async fn start_commit_listener(&self, origin: &str, committed: Arc<watch::Sender<i64>>, alive: watch::Receiver<()>) {
         if let Database::Postgres(pool) = self {
-            super::postgres::start_commit_listener(pool.clone(), committed, alive).await;
+            super::postgres::start_commit_listener(pool.clone(), origin.to_string(), committed, alive).await;
         }
     }
 

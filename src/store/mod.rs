@@ -202,8 +202,10 @@ impl EventStore {
         let (jobs, jobs_rx) = mpsc::channel(writer::QUEUE_DEPTH);
         let (alive, alive_rx) = watch::channel(());
         let appended = Arc::new(AtomicU64::new(0));
-        db.spawn_writer(models, jobs_rx, committed_tx.clone(), appended.clone());
-        db.start_commit_listener(committed_tx, alive_rx.clone()).await;
+        // This process's writer, as named in its commit notifications.
+        let origin = uuid::Uuid::new_v4().to_string();
+        db.spawn_writer(&origin, models, jobs_rx, committed_tx.clone(), appended.clone());
+        db.start_commit_listener(&origin, committed_tx, alive_rx.clone()).await;
         if let Some(read_model) = &read_model {
             tokio::spawn(follow_into_read_model(db.clone(), read_model.clone(), committed.clone(), alive_rx));
         }

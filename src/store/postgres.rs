@@ -53,9 +53,17 @@ pub(crate) async fn read_page(pool: &PgPool, after_position: i64, limit: i64) ->
 
 /// Starts listening before it returns, so that no commit after `EventStore::open` goes unheard;
 /// then raises the shared signal of committed positions whenever any process on this database commits.
-pub(crate) async fn start_commit_listener(pool: PgPool, committed: Arc<watch::Sender<i64>>, alive: watch::Receiver<()>) {
+/// Commits of this process's own writer (`origin`) are left out: the writer announces them itself,
+/// after folding them, and a notification that overtook it would only make the read model read
+/// them back.
+pub(crate) async fn start_commit_listener(
+    pool: PgPool,
+    origin: String,
+    committed: Arc<watch::Sender<i64>>,
+    alive: watch::Receiver<()>,
+) {
     let listener = listen(&pool).await;
-    tokio::spawn(relay_commits(pool, listener, committed, alive));
+    tokio::spawn(relay_commits(pool, origin, listener, committed, alive));
 }
 
 async fn listen(pool: &PgPool) -> Option<PgListener> {
@@ -72,6 +80,7 @@ async fn listen(pool: &PgPool) -> Option<PgListener> {
 
 async fn relay_commits(
     pool: PgPool,
+    origin: String,
     mut listener: Option<PgListener>,
     committed: Arc<watch::Sender<i64>>,
     mut alive: watch::Receiver<()>,
@@ -89,7 +98,10 @@ async fn relay_commits(
             _ = alive.changed() => return, // the last handle is gone
             notification = active.recv() => match notification {
                 Ok(notification) => {
-                    if let Ok(position) = notification.payload().parse::<i64>() {
+                    // "POSITION ORIGIN"
+                    let mut payload = notification.payload().split(' ');
+                    let position = payload.next().and_then(|position| position.parse::<i64>().ok());
+                    if let (Some(position), false) = (position, payload.next() == Some(origin.as_str())) {
                         super::announce_commit(&committed, position);
                     }
                 }
@@ -128,22 +140,24 @@ macro_rules! write_statement {
                            $23::timestamptz[], $24::bigint[], $25::int[], $26::timestamptz[]) \
                     AS u(e, p, r, k, c, m, t, i, a, n)", $rows_if, " \
              ) \
-             SELECT pg_notify($16, position::text) FROM moved"
+             SELECT pg_notify($16, position::text || ' ' || $27) FROM moved"
         )
     };
 }
 
 /// Under the lock on the head.
 const WRITE: &str = write_statement!("", "");
-/// Without the lock: the head moves only from where the writer left it ($27, $28), and the rows
+/// Without the lock: the head moves only from where the writer left it ($28, $29), and the rows
 /// go in only if it moved (READ COMMITTED re-checks the condition against a concurrent commit).
 const WRITE_IF_HEAD_IS: &str =
-    write_statement!(" AND position = $27 AND hash = $28", " WHERE EXISTS (SELECT 1 FROM moved)");
+    write_statement!(" AND position = $28 AND hash = $29", " WHERE EXISTS (SELECT 1 FROM moved)");
 
-/// Binds the rows of a write to `$1`…`$26` of `write_statement!`.
+/// Binds the rows of a write to `$1`…`$27` of `write_statement!`; the notification names the
+/// writer's `origin`, so that its own process does not read back what it has already folded.
 fn bind_rows<'q>(
     query: sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments>,
     rows: &Rows<'_>,
+    origin: &str,
 ) -> sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments> {
     let events = rows.events;
     let column = |f: fn(&RecordedEvent) -> String| events.iter().map(f).collect::<Vec<_>>();
@@ -180,13 +194,18 @@ fn bind_rows<'q>(
         .bind(outbox.ids)
         .bind(outbox.attempts)
         .bind(outbox.due)
+        .bind(origin.to_string())
 }
 
-pub(crate) struct PostgresWriter(ConnectionKeeper<Postgres>);
+pub(crate) struct PostgresWriter {
+    keeper: ConnectionKeeper<Postgres>,
+    /// Named in the commit notifications (see `bind_rows`).
+    origin: String,
+}
 
 impl PostgresWriter {
-    pub fn new(pool: PgPool) -> Self {
-        Self(ConnectionKeeper::new(pool))
+    pub fn new(pool: PgPool, origin: &str) -> Self {
+        Self { keeper: ConnectionKeeper::new(pool), origin: origin.to_string() }
     }
 
     /// `BEGIN`, the lock on the head and the last mail id (only writers holding the lock add mail)
@@ -213,11 +232,11 @@ impl WriteBackend for PostgresWriter {
     type Tx = BatchTx<Postgres>;
 
     async fn lock_head(&self, streams: &[String]) -> Result<(Self::Tx, HeadLock), sqlx::Error> {
-        let (conn, kept) = self.0.take().await?;
+        let (conn, kept) = self.keeper.take().await?;
         let (mut tx, head, last_mail_id) = match Self::begin(conn).await {
             // The kept connection failed before anything was written (the server restarted or
             // ended it, which it reports as a FATAL error): once more on a fresh one.
-            Err(_) if kept => Self::begin(self.0.fresh().await?).await?,
+            Err(_) if kept => Self::begin(self.keeper.fresh().await?).await?,
             begun => begun?,
         };
         let versions = if streams.is_empty() { HashMap::new() } else { self.stream_versions(&mut tx, streams).await? };
@@ -256,29 +275,29 @@ impl WriteBackend for PostgresWriter {
     }
 
     async fn write(&self, tx: &mut Self::Tx, rows: Rows<'_>) -> Result<(), sqlx::Error> {
-        bind_rows(sqlx::query(WRITE), &rows).execute(tx.conn()).await.map(drop)
+        bind_rows(sqlx::query(WRITE), &rows, &self.origin).execute(tx.conn()).await.map(drop)
     }
 
     const WRITES_UNLOCKED: bool = true;
 
     async fn write_if_head_is(&self, expected: &LogHead, rows: Rows<'_>) -> Result<bool, sqlx::Error> {
         // Outside a transaction the statement is one: it commits on its own, all of it or nothing.
-        let (conn, _) = self.0.take().await?;
+        let (conn, _) = self.keeper.take().await?;
         let mut session = BatchTx::begin(conn);
-        let moved = bind_rows(sqlx::query(WRITE_IF_HEAD_IS), &rows)
+        let moved = bind_rows(sqlx::query(WRITE_IF_HEAD_IS), &rows, &self.origin)
             .bind(expected.position)
             .bind(&expected.hash)
             .fetch_optional(session.conn())
             .await?;
-        session.ended(&self.0);
+        session.ended(&self.keeper);
         Ok(moved.is_some())
     }
 
     async fn commit(&self, tx: Self::Tx) -> Result<(), sqlx::Error> {
-        tx.end("COMMIT", &self.0).await
+        tx.end("COMMIT", &self.keeper).await
     }
 
     async fn rollback(&self, tx: Self::Tx) -> Result<(), sqlx::Error> {
-        tx.end("ROLLBACK", &self.0).await
+        tx.end("ROLLBACK", &self.keeper).await
     }
 }

@@ -25,6 +25,7 @@ pub(crate) fn quick_retries(max_attempts: i32) -> RetryPolicy {
         max_delay: Duration::from_millis(400),
         max_attempts,
         poll: Duration::from_millis(50),
+        rate: None,
     }
 }
 
@@ -275,6 +276,43 @@ async fn fresh_mail_goes_out_at_once_without_waiting_for_a_claim(backend: Backen
     assert!(sent.iter().all(|mail| mail["attempts"] == 1), "each at its first attempt: {sent:?}");
     let ids: Vec<i64> = sent.iter().map(|mail| mail["id"].as_i64().unwrap()).collect();
     assert_eq!(ids, (ids[0]..ids[0] + ids.len() as i64).collect::<Vec<_>>(), "numbered one after another");
+}
+
+/// `--mail-rate`: ten mails at two a second take over four seconds, though their requests were
+/// answered at once, and none is lost or sent twice meanwhile.
+#[tokio::test]
+async fn mail_keeps_to_its_rate_and_arrives_whole() {
+    let smtp = SmtpServer::start().await;
+    let url = smtp.url();
+    let app = spawn_app_with(Backend::Sqlite, move |settings| {
+        settings.smtp = Some(url);
+        settings.mail_retry = RetryPolicy { rate: std::num::NonZeroU32::new(2), ..quick_retries(5) };
+    })
+    .await;
+    app.bootstrap_admin("root").await;
+    app.egi_tree("root").await;
+    sign_in_with_email(&app, "manager", "manager@example.org").await;
+    app.assign("root", "manager", "site-operations-manager", "SITE_A").await;
+    let users: Vec<String> = (0..10).map(|n| format!("u{n}")).collect();
+    for user in &users {
+        app.sign_in(user).await;
+    }
+    tokio::time::sleep(Duration::from_millis(1_200)).await; // whatever mail came before is out
+    let before = smtp.received().len();
+    let started = std::time::Instant::now();
+    for user in &users {
+        let answer = app.post_as(user, "/api/v1/requests", json!({"role": "site-administrator", "scope": "SITE_A", "reason": "r"})).await;
+        assert_eq!(answer.status, 201, "the API does not wait for mail");
+    }
+    let asked_in = started.elapsed();
+    assert!(asked_in < Duration::from_secs(3), "the requests took {asked_in:?}: too slow to see the rate");
+    let mails = smtp.wait_for(before + 10, 20).await;
+    let took = started.elapsed();
+    assert!(took >= Duration::from_millis(3_500), "10 mails at 2 a second took {took:?}");
+    let ids: std::collections::BTreeSet<String> = mails[before..].iter().map(|m| m.header("Message-ID").unwrap()).collect();
+    assert_eq!(ids.len(), 10, "ten distinct mails, none twice");
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert_eq!(smtp.received().len(), before + 10, "no more mail than the requests'");
 }
 
 on_both_backends!(
