@@ -12,6 +12,12 @@
 //!    and is in any snapshot that holds p: reading `position > last` in order never skips one.
 //! The same lock makes the per-stream version check and the hash chain race-free: each batch reads
 //! the versions and the previous hash after every earlier batch has committed.
+//!
+//! A PostgreSQL writer that wrote last may skip step 1 (`write_unlocked`): it plans the batch
+//! against the head it left, and one statement takes the row lock by updating the head only if the
+//! head is still that one, and inserts the rows only if it did. The lock is then held from that
+//! update to the statement's commit, the positions follow the head that was locked, and the model
+//! the batch was planned against was current (nobody wrote since): the same argument holds.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::{
