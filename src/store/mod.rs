@@ -222,6 +222,11 @@ impl EventStore {
     /// Decides a domain command under the log-head lock against the state that includes every
     /// committed event and the commands decided before it in the same batch; writes its events.
     pub async fn execute(&self, context: Context, command: Command, metadata: Metadata) -> Result<Vec<RecordedEvent>, ExecuteError> {
+        // PostgreSQL cannot keep U+0000 in JSON, and no name, reason or comment needs it: both
+        // backends refuse it alike, here rather than in the writer, which is the bottleneck.
+        if holds_nul(&serde_json::to_value(&command).unwrap_or_default()) {
+            return Err(ExecuteError::Rejected(DomainError::Invalid("text may not contain the NUL character (U+0000)".into())));
+        }
         let (reply, outcome) = oneshot::channel();
         let job = writer::Job::Execute { context, command, metadata, reply };
         self.jobs.send(job).await.map_err(|_| StoreError::Closed)?;
@@ -355,6 +360,16 @@ impl EventStore {
 
 /// Raises the process's signal of committed positions (never lowers it: announcements from the
 /// writer and from other processes may arrive out of order).
+/// Whether any text in `value` holds U+0000.
+fn holds_nul(value: &serde_json::Value) -> bool {
+    match value {
+        serde_json::Value::String(text) => text.contains('\0'),
+        serde_json::Value::Array(items) => items.iter().any(holds_nul),
+        serde_json::Value::Object(fields) => fields.iter().any(|(key, value)| key.contains('\0') || holds_nul(value)),
+        _ => false,
+    }
+}
+
 fn announce_commit(committed: &watch::Sender<i64>, position: i64) {
     committed.send_if_modified(|known| {
         let newer = position > *known;

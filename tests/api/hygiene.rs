@@ -45,6 +45,23 @@ async fn bad_input_gets_a_clear_error_and_writes_nothing(backend: Backend) {
     app.get_as("alice", "/api/v1/nowhere").await.assert_problem(404, "not_found");
     app.call(Method::PATCH, "/api/v1/requests", Some(&token), None).await.assert_problem(405, "method_not_allowed");
     app.get_as("alice", "/api/v1/requests/not-a-uuid").await.assert_problem(404, "not_found");
+    // A cursor of the grant lists is a grant id; anything else is not one this server gave.
+    app.get_as("root", &format!("/api/v1/grants?cursor={}", hex::encode("SITE_A"))).await.assert_problem(400, "bad_query");
+    app.get_as("root", &format!("/api/v1/grants?as_of=1&cursor={}", hex::encode("x"))).await.assert_problem(400, "bad_query");
+    // U+0000 in any text is refused alike on both backends (PostgreSQL cannot keep it in JSON).
+    let nul = json!({"role": "site-administrator", "scope": "SITE_A", "reason": "a\u{0}b"});
+    app.post_as("alice", "/api/v1/requests", nul).await.assert_problem(422, "invalid");
+    let nul_title = json!({"id": "NUL_SITE", "kind": "site", "parents": ["NGI_A"], "title": "x\u{0}"});
+    app.post_as("root", "/api/v1/scopes", nul_title).await.assert_problem(422, "invalid");
+    // A login token whose name holds one still signs in; the profile is simply not recorded.
+    let claims = roleledger::auth::LoginClaims {
+        sub: "alice".into(),
+        exp: chrono::Utc::now().timestamp() + 600,
+        email: None,
+        name: Some("Al\u{0}ice".into()),
+        roles: None,
+    };
+    assert_eq!(app.call(Method::GET, "/api/v1/me", Some(&crate::helpers::login_token(claims)), None).await.status, 200);
     assert_eq!(app.head().await, head, "bad input wrote nothing");
 }
 

@@ -46,8 +46,8 @@ on_both_backends!(domain as decisions:
 );
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn postgres_one_refused_command_does_not_abort_its_batch() {
-    domain::one_refused_command_does_not_abort_its_batch(support::Backend::Postgres).await
+async fn postgres_one_refused_append_does_not_abort_a_batch_of_commands() {
+    domain::one_refused_append_does_not_abort_a_batch_of_commands(support::Backend::Postgres).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
