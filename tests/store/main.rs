@@ -45,27 +45,18 @@ on_both_backends!(domain as decisions:
     two_deciding_processes_keep_one_chain,
 );
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn postgres_one_refused_append_does_not_abort_a_batch_of_commands() {
-    domain::one_refused_append_does_not_abort_a_batch_of_commands(support::Backend::Postgres).await
+/// Declares tests that only PostgreSQL can run (refused JSONB, ended sessions, NOTIFY).
+macro_rules! on_postgres {
+    ($($module:ident: $($test:ident),* ;)*) => {
+        mod postgres_only {
+            $($(#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $test() { crate::$module::$test(crate::support::Backend::Postgres).await })*)*
+        }
+    };
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn postgres_an_ended_writer_connection_is_replaced_for_commands() {
-    domain::an_ended_writer_connection_is_replaced_for_commands(support::Backend::Postgres).await
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn postgres_one_refused_append_does_not_abort_its_batch() {
-    conformance::one_refused_append_does_not_abort_its_batch(support::Backend::Postgres).await
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn postgres_an_ended_writer_connection_is_replaced() {
-    conformance::an_ended_writer_connection_is_replaced(support::Backend::Postgres).await
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn postgres_commits_of_another_process_are_announced() {
-    conformance::commits_of_another_process_are_announced(support::Backend::Postgres).await
-}
+on_postgres!(
+    conformance: one_refused_append_does_not_abort_its_batch, an_ended_writer_connection_is_replaced,
+        commits_of_another_process_are_announced;
+    domain: one_refused_append_does_not_abort_a_batch_of_commands, an_ended_writer_connection_is_replaced_for_commands;
+);

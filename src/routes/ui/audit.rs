@@ -125,18 +125,16 @@ async fn audit_answer(session: &Session, query: AuditQuery, verified: Option<Ver
     require_reader(caller)?;
     let order = query.order()?;
     let page = events_page(&caller.app().store, &query.selection()?, EVENTS_SHOWN, order, query.cursor()?).await?;
-    let mut grants_as_of = match moment("as of", &query.as_of)? {
+    let (grants_as_of, more_grants) = match moment("as of", &query.as_of)? {
         Some(moment) => {
             let holder = filled(&query.holder).map(Subject::User);
-            Some(visible_grants_as_of(caller, moment, holder.as_ref(), None, GRANTS_SHOWN + 1, |_| true).await?)
+            let mut grants = visible_grants_as_of(caller, moment, holder.as_ref(), None, GRANTS_SHOWN + 1, |_| true).await?;
+            let more = grants.len() > GRANTS_SHOWN;
+            grants.truncate(GRANTS_SHOWN);
+            (Some(grants), more)
         }
-        None => None,
+        None => (None, false),
     };
-    let more_grants = grants_as_of.as_mut().is_some_and(|grants| {
-        let more = grants.len() > GRANTS_SHOWN;
-        grants.truncate(GRANTS_SHOWN);
-        more
-    });
     html(AuditPage {
         head: session.head(),
         csrf: session.csrf_token(),
