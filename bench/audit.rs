@@ -16,7 +16,10 @@ use clap::Parser;
 use futures_util::future::join_all;
 use roleledger::{
     domain::{Actor, Event, GrantOrigin, Subject},
-    store::{AppendRequest, DatabaseUrl, DomainModel, EventSelection, EventStore, ExpectedVersion, ExportFormat, Migrations, Moment, NewEvent},
+    store::{
+        AppendRequest, DatabaseUrl, DomainModel, EventSelection, EventStore, ExpectedVersion, ExportFormat, Migrations,
+        Moment, NewEvent,
+    },
     workflow::Workflow,
 };
 use sqlx::{Connection, Executor};
@@ -82,7 +85,8 @@ async fn populate(store: &EventStore, events: usize) {
         for _ in 0..2_000 {
             n += 1;
             let (request, grant) = (Uuid::from_u64_pair(1, n), Uuid::from_u64_pair(2, n));
-            let (user, role, scope) = (format!("user-{}", n % USERS), roles[(n % 3) as usize].to_string(), format!("SITE_{}", n % SITES));
+            let (user, role, scope) =
+                (format!("user-{}", n % USERS), roles[(n % 3) as usize].to_string(), format!("SITE_{}", n % SITES));
             batch.push(appends(vec![
                 Event::RoleRequested {
                     request,
@@ -146,7 +150,8 @@ fn percentile(sorted: &[Duration], fraction: f64) -> f64 {
 /// the whole answer at once (what `roleledger replay` prints).
 async fn bench_as_of(store: &EventStore, queries: usize) {
     let head = store.head().await.unwrap().position;
-    let log_times = store.read_page(0, 1).await.unwrap()[0].recorded_at..=store.read_page(head - 1, 1).await.unwrap()[0].recorded_at;
+    let log_times = store.read_page(0, 1).await.unwrap()[0].recorded_at
+        ..=store.read_page(head - 1, 1).await.unwrap()[0].recorded_at;
     println!("| `grants as of` | queries | grants per answer (mean) | p50 ms | p99 ms | max ms |");
     println!("|---|---:|---:|---:|---:|---:|");
     let kinds: [(&str, bool, bool, usize); 6] = [
@@ -171,7 +176,10 @@ async fn bench_as_of(store: &EventStore, queries: usize) {
             let user = Subject::User(format!("user-{}", q as u64 * 7_919 % USERS));
             let started = Instant::now();
             // A page takes one grant more than it shows, as the API does, to tell whether another follows.
-            let past = store.grants_as_of(moment, one_user.then_some(&user), None, page.saturating_add(1), |_, _| true).await.unwrap();
+            let past = store
+                .grants_as_of(moment, one_user.then_some(&user), None, page.saturating_add(1), |_, _| true)
+                .await
+                .unwrap();
             timings.push(started.elapsed());
             answered += past.grants.len().min(page);
         }

@@ -104,12 +104,17 @@ impl PlainInserts {
                     .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
                     .synchronous(sqlx::sqlite::SqliteSynchronous::Normal)
                     .busy_timeout(Duration::from_secs(30));
-                let pool = sqlx::sqlite::SqlitePoolOptions::new().max_connections(connections).connect_with(options).await.unwrap();
+                let pool = sqlx::sqlite::SqlitePoolOptions::new()
+                    .max_connections(connections)
+                    .connect_with(options)
+                    .await
+                    .unwrap();
                 pool.execute("CREATE TABLE IF NOT EXISTS bench_plain (id INTEGER PRIMARY KEY, stream TEXT NOT NULL, data TEXT NOT NULL)").await.unwrap();
                 PlainInserts::Sqlite(pool)
             }
             DatabaseUrl::Postgres(url) => {
-                let pool = sqlx::postgres::PgPoolOptions::new().max_connections(connections).connect(url).await.unwrap();
+                let pool =
+                    sqlx::postgres::PgPoolOptions::new().max_connections(connections).connect(url).await.unwrap();
                 pool.execute("CREATE TABLE IF NOT EXISTS bench_plain (id BIGSERIAL PRIMARY KEY, stream TEXT NOT NULL, data JSONB NOT NULL)").await.unwrap();
                 PlainInserts::Postgres(pool)
             }
@@ -120,12 +125,22 @@ impl PlainInserts {
         match self {
             PlainInserts::Sqlite(pool) => {
                 let mut tx = pool.begin().await.unwrap();
-                sqlx::query("INSERT INTO bench_plain (stream, data) VALUES (?1, ?2)").bind(stream).bind(data).execute(&mut *tx).await.unwrap();
+                sqlx::query("INSERT INTO bench_plain (stream, data) VALUES (?1, ?2)")
+                    .bind(stream)
+                    .bind(data)
+                    .execute(&mut *tx)
+                    .await
+                    .unwrap();
                 tx.commit().await.unwrap();
             }
             PlainInserts::Postgres(pool) => {
                 let mut tx = pool.begin().await.unwrap();
-                sqlx::query("INSERT INTO bench_plain (stream, data) VALUES ($1, $2::jsonb)").bind(stream).bind(data).execute(&mut *tx).await.unwrap();
+                sqlx::query("INSERT INTO bench_plain (stream, data) VALUES ($1, $2::jsonb)")
+                    .bind(stream)
+                    .bind(data)
+                    .execute(&mut *tx)
+                    .await
+                    .unwrap();
                 tx.commit().await.unwrap();
             }
         }
@@ -163,7 +178,11 @@ async fn bench_appends(url: &DatabaseUrl, options: &Options) {
         let store_rate = rate(workers, options.seconds, move |worker, n| {
             let store = appender.clone();
             async move {
-                let request = AppendRequest::new(format!("bench-{workers}-{worker}"), ExpectedVersion::Any, vec![sample_event(n)]);
+                let request = AppendRequest::new(
+                    format!("bench-{workers}-{worker}"),
+                    ExpectedVersion::Any,
+                    vec![sample_event(n)],
+                );
                 store.append(request).await.unwrap();
             }
         })
@@ -230,7 +249,10 @@ async fn bench_replay(url: &DatabaseUrl, options: &Options) {
     let peak = rss_kib("VmHWM:");
     println!("| replay from position 0 | events | events/s | baseline ({baseline_name}) rows/s | ratio |");
     println!("|---|---:|---:|---:|---:|");
-    println!("| decoded `RecordedEvent`s | {read} | {replay_rate:.0} | {baseline_rate:.0} | {:.2} |", replay_rate / baseline_rate);
+    println!(
+        "| decoded `RecordedEvent`s | {read} | {replay_rate:.0} | {baseline_rate:.0} | {:.2} |",
+        replay_rate / baseline_rate
+    );
     println!(
         "\nresident memory: {} MiB before the replay, peak {} MiB during it; at {}",
         rss_before / 1024,
@@ -260,7 +282,11 @@ async fn fresh_database(backend: &str, options: &Options) -> (DatabaseUrl, Optio
 #[tokio::main]
 async fn main() {
     let options = Options::parse();
-    println!("# Event store benchmark\n\n{} cores, {}", std::thread::available_parallelism().map_or(0, |n| n.get()), chrono::Utc::now().format("%Y-%m-%d %H:%M UTC"));
+    println!(
+        "# Event store benchmark\n\n{} cores, {}",
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        chrono::Utc::now().format("%Y-%m-%d %H:%M UTC")
+    );
     for backend in &options.backends {
         println!("\n## {backend}\n");
         let (url, _folder) = fresh_database(backend, &options).await;

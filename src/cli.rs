@@ -86,11 +86,7 @@ enum Command {
         user: String,
     },
     /// May USER do PERMISSION on SCOPE? Exit 0 allowed, 1 denied, 2 error.
-    Check {
-        user: String,
-        permission: String,
-        scope: String,
-    },
+    Check { user: String, permission: String, scope: String },
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -239,7 +235,11 @@ fn load_workflow(settings: &Settings) -> Result<Arc<Workflow>, String> {
     Workflow::from_file(&settings.workflow).map(Arc::new).map_err(|e| e.to_string())
 }
 
-async fn open_store(settings: &Settings, migrations: Migrations, workflow: Option<Arc<Workflow>>) -> Result<EventStore, String> {
+async fn open_store(
+    settings: &Settings,
+    migrations: Migrations,
+    workflow: Option<Arc<Workflow>>,
+) -> Result<EventStore, String> {
     let database = &settings.database;
     let opened = match workflow {
         Some(workflow) => EventStore::open_with_workflow(database, migrations, workflow).await,

@@ -238,10 +238,8 @@ fn development_secret_file(database: &DatabaseUrl) -> PathBuf {
 
 fn read_file(path: &Path) -> Result<Options, ConfigError> {
     let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.into(), source })?;
-    toml::from_str(&text).map_err(|error| ConfigError::Parse {
-        path: path.into(),
-        message: error.to_string().replace('\n', " "),
-    })
+    toml::from_str(&text)
+        .map_err(|error| ConfigError::Parse { path: path.into(), message: error.to_string().replace('\n', " ") })
 }
 
 #[cfg(test)]
@@ -267,7 +265,9 @@ mod tests {
 
     #[test]
     fn file_overrides_defaults_and_flags_override_file() {
-        let file = file_with("bind = \"0.0.0.0:9000\"\ndatabase = \"sqlite:from-file.db\"\njwt-secret = \"0123456789abcdef\"\n");
+        let file = file_with(
+            "bind = \"0.0.0.0:9000\"\ndatabase = \"sqlite:from-file.db\"\njwt-secret = \"0123456789abcdef\"\n",
+        );
         let settings = Settings::load(Some(file.path()), Options::default()).unwrap();
         assert_eq!(settings.bind, "0.0.0.0:9000");
         assert_eq!(settings.database, DatabaseUrl::Sqlite("from-file.db".into()));
@@ -297,11 +297,17 @@ mod tests {
 
     #[test]
     fn mail_rate_defaults_to_a_hundred_a_second_and_zero_lifts_it() {
-        assert_eq!(Settings::load(None, Options::default()).unwrap().mail_retry.rate.map(|r| r.get()), Some(DEFAULT_MAIL_RATE));
+        assert_eq!(
+            Settings::load(None, Options::default()).unwrap().mail_retry.rate.map(|r| r.get()),
+            Some(DEFAULT_MAIL_RATE)
+        );
         let unlimited = Options { mail_rate: Some(0), ..Options::default() };
         assert_eq!(Settings::load(None, unlimited).unwrap().mail_retry.rate, None);
         let file = file_with("mail-rate = 7\n");
-        assert_eq!(Settings::load(Some(file.path()), Options::default()).unwrap().mail_retry.rate.map(|r| r.get()), Some(7));
+        assert_eq!(
+            Settings::load(Some(file.path()), Options::default()).unwrap().mail_retry.rate.map(|r| r.get()),
+            Some(7)
+        );
     }
 
     #[test]

@@ -97,7 +97,12 @@ pub fn spawn(store: EventStore, interval: Duration) -> tokio::task::JoinHandle<(
             ticks.tick().await;
             match expire_due(&store, Utc::now()).await {
                 Ok(Expired { requests: 0, grants: 0, reminders: 0 }) => {}
-                Ok(done) => tracing::info!(requests = done.requests, grants = done.grants, reminders = done.reminders, "scheduled work done"),
+                Ok(done) => tracing::info!(
+                    requests = done.requests,
+                    grants = done.grants,
+                    reminders = done.reminders,
+                    "scheduled work done"
+                ),
                 Err(error) => tracing::warn!(%error, "expiry pass failed; retrying at the next tick"),
             }
         }

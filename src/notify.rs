@@ -54,10 +54,7 @@ pub fn notices(state: &State, workflow: &Workflow, event: &Event) -> Vec<Notice>
         Event::GrantEndingSoon { grant, .. } => ended(state, grant, "grant_ending", json!({})),
         _ => return Vec::new(),
     };
-    recipients
-        .into_iter()
-        .map(|recipient| Notice { kind, recipient, context: context.clone() })
-        .collect()
+    recipients.into_iter().map(|recipient| Notice { kind, recipient, context: context.clone() }).collect()
 }
 
 type Addressed = (&'static str, BTreeSet<String>, Value);
@@ -88,7 +85,8 @@ fn ended(state: &State, grant: &uuid::Uuid, kind: &'static str, extra: Value) ->
 /// The people and role mailboxes to ask for a decision, never the requester's own address.
 fn decider_addresses(state: &State, workflow: &Workflow, request: &Request, now: DateTime<Utc>) -> BTreeSet<String> {
     let mut to = BTreeSet::new();
-    let deciders: Vec<_> = state.deciders_for(workflow, &request.id, now).into_iter().filter(|d| !d.admin_only).collect();
+    let deciders: Vec<_> =
+        state.deciders_for(workflow, &request.id, now).into_iter().filter(|d| !d.admin_only).collect();
     for decider in &deciders {
         add(&mut to, user_email(state, &decider.user));
     }

@@ -17,7 +17,11 @@ use crate::{
     auth::{Authenticator, JwtError, JwtVerifier},
     configuration::{JwtKeys, Settings},
     mail::{spawn_delivery, DeliveryStats, MailError, Mailer, Templates, Transport},
-    routes::{self, health, metrics, openapi, problem, ui::{self, UiSettings}, AppState, RequestId},
+    routes::{
+        self, health, metrics, openapi, problem,
+        ui::{self, UiSettings},
+        AppState, RequestId,
+    },
     store::{EventStore, Migrations},
     workflow::Workflow,
 };

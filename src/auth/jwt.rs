@@ -107,7 +107,9 @@ impl JwtVerifier {
     /// Signs a login token for `claims` (only with a shared secret).
     pub fn sign(&self, claims: &LoginClaims) -> Result<String, JwtError> {
         let key = self.signing.as_ref().ok_or_else(|| {
-            JwtError::Keys("tokens can only be signed here with a shared secret (--jwt-secret or the development secret)".into())
+            JwtError::Keys(
+                "tokens can only be signed here with a shared secret (--jwt-secret or the development secret)".into(),
+            )
         })?;
         #[derive(Serialize)]
         struct Signed<'a> {
@@ -207,7 +209,13 @@ mod tests {
     }
 
     fn claims(exp_in: i64) -> LoginClaims {
-        LoginClaims { sub: "alice".into(), exp: chrono::Utc::now().timestamp() + exp_in, email: None, name: None, roles: None }
+        LoginClaims {
+            sub: "alice".into(),
+            exp: chrono::Utc::now().timestamp() + exp_in,
+            email: None,
+            name: None,
+            roles: None,
+        }
     }
 
     #[test]

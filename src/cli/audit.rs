@@ -30,7 +30,13 @@ pub async fn replay(store: &EventStore, until: Option<Moment>) -> Result<(), Str
                 Subject::Team(team) => format!("team:{team}"),
             };
             let ends = grant.ends_at.map_or("-".to_string(), |end| end.to_rfc3339());
-            format!("{subject}\t{}\t{}\t{}\t{ends}\t{}", grant.role, grant.scope, grant.starts_at.to_rfc3339(), grant.id)
+            format!(
+                "{subject}\t{}\t{}\t{}\t{ends}\t{}",
+                grant.role,
+                grant.scope,
+                grant.starts_at.to_rfc3339(),
+                grant.id
+            )
         })
         .collect();
     rows.sort();
@@ -52,9 +58,8 @@ pub async fn rebuild(store: &EventStore, workflow: Arc<Workflow>) -> Result<(), 
     let total = store.head().await.map_err(|e| e.to_string())?.position;
     let mut progress = Progress::new(total);
     let started = Instant::now();
-    let model = DomainModel::rebuild(workflow, store, |position| progress.show(position))
-        .await
-        .map_err(|e| e.to_string())?;
+    let model =
+        DomainModel::rebuild(workflow, store, |position| progress.show(position)).await.map_err(|e| e.to_string())?;
     progress.finish();
     let seconds = started.elapsed().as_secs_f64();
     let state = model.state();
@@ -133,7 +138,13 @@ struct Progress {
 
 impl Progress {
     fn new(total: i64) -> Self {
-        Progress { total, started: Instant::now(), terminal: io::stderr().is_terminal(), drawn_at: None, tenths_told: 0 }
+        Progress {
+            total,
+            started: Instant::now(),
+            terminal: io::stderr().is_terminal(),
+            drawn_at: None,
+            tenths_told: 0,
+        }
     }
 
     fn show(&mut self, position: i64) {

@@ -1,8 +1,8 @@
 //! What actors ask for. Each is decided against the state into events, or refused.
 
 use super::types::{GrantId, RequestId, ScopeId, Subject, TeamId, TokenId, UserId};
-use chrono::{DateTime, Utc};
 use crate::workflow::{Duration, Role, RoleId};
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

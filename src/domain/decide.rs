@@ -14,46 +14,22 @@ use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
 
 /// Decides a command against the state: the events it causes, or why it is refused.
-pub fn decide(
-    state: &State,
-    workflow: &Workflow,
-    ctx: &Context,
-    command: Command,
-) -> Result<Vec<Event>, DomainError> {
-    let decision = Decision {
-        state,
-        workflow,
-        ctx,
-        now: ctx.now,
-        actor: &ctx.actor,
-    };
+pub fn decide(state: &State, workflow: &Workflow, ctx: &Context, command: Command) -> Result<Vec<Event>, DomainError> {
+    let decision = Decision { state, workflow, ctx, now: ctx.now, actor: &ctx.actor };
     match command {
         Command::RegisterUser { user, email, name } => decision.register_user(user, email, name),
         Command::UpdateProfile { user, email, name } => decision.update_profile(user, email, name),
-        Command::CreateScope {
-            id,
-            kind,
-            parents,
-            title,
-            mailbox,
-        } => decision.create_scope(id, kind, parents, title, mailbox),
+        Command::CreateScope { id, kind, parents, title, mailbox } => {
+            decision.create_scope(id, kind, parents, title, mailbox)
+        }
         Command::DeleteScope { id } => decision.delete_scope(id),
-        Command::RequestRole {
-            role,
-            scope,
-            reason,
-            duration,
-        } => decision.request_role(role, scope, reason, duration),
+        Command::RequestRole { role, scope, reason, duration } => decision.request_role(role, scope, reason, duration),
         Command::Approve { request, comment } => decision.approve(request, comment),
         Command::Reject { request, reason } => decision.reject(request, reason),
         Command::Cancel { request } => decision.cancel(request),
-        Command::AssignRole {
-            subject,
-            role,
-            scope,
-            reason,
-            duration,
-        } => decision.assign_role(subject, role, scope, reason, duration),
+        Command::AssignRole { subject, role, scope, reason, duration } => {
+            decision.assign_role(subject, role, scope, reason, duration)
+        }
         Command::Revoke { grant, reason } => decision.revoke(grant, reason),
         Command::ExpireRequest { request } => decision.expire_request(request),
         Command::ExpireGrant { grant } => decision.expire_grant(grant),
@@ -102,9 +78,7 @@ impl Decision<'_> {
         if self.actor_is_admin() {
             Ok(())
         } else {
-            Err(DomainError::Forbidden(format!(
-                "only administrators may {what}"
-            )))
+            Err(DomainError::Forbidden(format!("only administrators may {what}")))
         }
     }
 
@@ -124,10 +98,7 @@ impl Decision<'_> {
         };
         let own = match subject {
             Subject::User(user) => user == actor,
-            Subject::Team(team) => self
-                .state
-                .team(team)
-                .is_some_and(|t| t.members.contains(actor)),
+            Subject::Team(team) => self.state.team(team).is_some_and(|t| t.members.contains(actor)),
         };
         if own {
             Err(DomainError::SelfApproval)
@@ -136,21 +107,10 @@ impl Decision<'_> {
         }
     }
 
-    fn require_authority(
-        &self,
-        role: &str,
-        scope: &str,
-        action: Action,
-    ) -> Result<(), DomainError> {
-        match self
-            .state
-            .authority(self.workflow, self.actor, role, scope, action, self.now)
-        {
+    fn require_authority(&self, role: &str, scope: &str, action: Action) -> Result<(), DomainError> {
+        match self.state.authority(self.workflow, self.actor, role, scope, action, self.now) {
             Some(_) => Ok(()),
-            None => Err(DomainError::NotADecider {
-                role: role.to_string(),
-                scope: scope.to_string(),
-            }),
+            None => Err(DomainError::NotADecider { role: role.to_string(), scope: scope.to_string() }),
         }
     }
 
@@ -158,21 +118,12 @@ impl Decision<'_> {
 
     /// The role and scope, provided the role may be held on that kind of scope.
     fn holdable(&self, role: &str, scope: &str) -> Result<(&Role, &Scope), DomainError> {
-        let role = self
-            .state
-            .role(role)
-            .ok_or_else(|| DomainError::UnknownRole(role.to_string()))?;
-        let scope = self
-            .state
-            .scope(scope)
-            .ok_or_else(|| DomainError::UnknownScope(scope.to_string()))?;
+        let role = self.state.role(role).ok_or_else(|| DomainError::UnknownRole(role.to_string()))?;
+        let scope = self.state.scope(scope).ok_or_else(|| DomainError::UnknownScope(scope.to_string()))?;
         if role.may_be_held_on(&scope.kind) {
             Ok((role, scope))
         } else {
-            Err(DomainError::WrongScopeKind {
-                role: role.id.clone(),
-                kind: scope.kind.clone(),
-            })
+            Err(DomainError::WrongScopeKind { role: role.id.clone(), kind: scope.kind.clone() })
         }
     }
 
@@ -185,18 +136,11 @@ impl Decision<'_> {
     }
 
     /// When a grant starting now ends: the wanted duration, else the default, never past the maximum.
-    fn grant_end(
-        &self,
-        role: &Role,
-        wanted: Option<Duration>,
-    ) -> Result<Option<DateTime<Utc>>, DomainError> {
+    fn grant_end(&self, role: &Role, wanted: Option<Duration>) -> Result<Option<DateTime<Utc>>, DomainError> {
         let max = self.max_duration(role);
         let duration = match (wanted, max) {
             (Some(wanted), Some(max)) if wanted > max => {
-                return Err(DomainError::DurationTooLong {
-                    wanted: wanted.to_string(),
-                    max: max.to_string(),
-                })
+                return Err(DomainError::DurationTooLong { wanted: wanted.to_string(), max: max.to_string() })
             }
             (Some(wanted), _) => Some(wanted),
             (None, max) => match (self.workflow.settings.default_grant_duration, max) {
@@ -209,15 +153,8 @@ impl Decision<'_> {
 
     fn refuse_incompatible(&self, subject: &Subject, role: &str) -> Result<(), DomainError> {
         let held = self.state.roles_held(subject, self.now);
-        match self
-            .workflow
-            .incompatible_with(role)
-            .find(|other| held.contains(*other))
-        {
-            Some(other) => Err(DomainError::IncompatibleRole {
-                role: role.to_string(),
-                held: other.to_string(),
-            }),
+        match self.workflow.incompatible_with(role).find(|other| held.contains(*other)) {
+            Some(other) => Err(DomainError::IncompatibleRole { role: role.to_string(), held: other.to_string() }),
             None => Ok(()),
         }
     }
@@ -260,9 +197,7 @@ impl Decision<'_> {
         if self.actor.is_user(user) || self.actor_is_admin() {
             Ok(())
         } else {
-            Err(DomainError::Forbidden(
-                "only the user themself or an administrator may do this".to_string(),
-            ))
+            Err(DomainError::Forbidden("only the user themself or an administrator may do this".to_string()))
         }
     }
 
@@ -274,12 +209,7 @@ impl Decision<'_> {
         if user.is_empty() || user.chars().any(|c| c.is_whitespace() || c.is_control()) {
             return Err(DomainError::Invalid(format!("bad user id \"{user}\"")));
         }
-        let mut events = vec![Event::UserRegistered {
-            user: user.clone(),
-            email,
-            name,
-            at: self.now,
-        }];
+        let mut events = vec![Event::UserRegistered { user: user.clone(), email, name, at: self.now }];
         for default in &self.workflow.settings.default_roles {
             // A default role on a scope that does not exist (yet) is skipped.
             if let Ok((role, scope)) = self.holdable(&default.role, &default.scope) {
@@ -294,21 +224,13 @@ impl Decision<'_> {
     /// A missing email or name keeps the one known.
     fn update_profile(&self, user: UserId, email: Option<String>, name: Option<String>) -> Decided {
         self.may_manage_user(&user)?;
-        let known = self
-            .state
-            .user(&user)
-            .ok_or_else(|| DomainError::NotFound(format!("user \"{user}\"")))?;
+        let known = self.state.user(&user).ok_or_else(|| DomainError::NotFound(format!("user \"{user}\"")))?;
         let email = email.or_else(|| known.email.clone());
         let name = name.or_else(|| known.name.clone());
         if email == known.email && name == known.name {
             return Ok(Vec::new());
         }
-        Ok(vec![Event::UserProfileChanged {
-            user,
-            email,
-            name,
-            at: self.now,
-        }])
+        Ok(vec![Event::UserProfileChanged { user, email, name, at: self.now }])
     }
 
     // ----- scopes -----
@@ -336,27 +258,16 @@ impl Decision<'_> {
         if title.trim().is_empty() {
             return Err(DomainError::Invalid("a scope needs a title".to_string()));
         }
-        let parents = if parents.is_empty() {
-            vec![GLOBAL.to_string()]
-        } else {
-            parents
-        };
+        let parents = if parents.is_empty() { vec![GLOBAL.to_string()] } else { parents };
         for (index, parent) in parents.iter().enumerate() {
             if parents[..index].contains(parent) {
-                return Err(DomainError::Invalid(format!(
-                    "parent \"{parent}\" named twice"
-                )));
+                return Err(DomainError::Invalid(format!("parent \"{parent}\" named twice")));
             }
             // The new scope does not exist yet, so naming itself is the only possible cycle.
             if *parent == id {
-                return Err(DomainError::Invalid(format!(
-                    "scope \"{id}\" cannot be its own parent"
-                )));
+                return Err(DomainError::Invalid(format!("scope \"{id}\" cannot be its own parent")));
             }
-            let parent_scope = self
-                .state
-                .scope(parent)
-                .ok_or_else(|| DomainError::UnknownScope(parent.clone()))?;
+            let parent_scope = self.state.scope(parent).ok_or_else(|| DomainError::UnknownScope(parent.clone()))?;
             if !scope_kind.parents.contains(&parent_scope.kind) {
                 return Err(DomainError::Invalid(format!(
                     "a {kind} cannot sit under a {} (allowed: {})",
@@ -365,12 +276,7 @@ impl Decision<'_> {
                 )));
             }
             if let Some(user) = creator {
-                if !self.actor_is_admin()
-                    && !self
-                        .state
-                        .check(user, "scope.create", parent, self.now)
-                        .allowed
-                {
+                if !self.actor_is_admin() && !self.state.check(user, "scope.create", parent, self.now).allowed {
                     return Err(DomainError::Forbidden(format!(
                         "creating a scope under \"{parent}\" needs scope.create there"
                     )));
@@ -387,22 +293,10 @@ impl Decision<'_> {
             at: self.now,
         }];
         if let Some(user) = creator {
-            let creator_roles = self
-                .workflow
-                .settings
-                .creator_roles
-                .get(&kind)
-                .into_iter()
-                .flatten();
+            let creator_roles = self.workflow.settings.creator_roles.get(&kind).into_iter().flatten();
             for role in creator_roles.filter_map(|r| self.state.role(r)) {
                 let ends_at = self.grant_end(role, None)?;
-                events.push(self.grant(
-                    Subject::User(user.to_string()),
-                    role,
-                    &id,
-                    GrantOrigin::Creator,
-                    ends_at,
-                ));
+                events.push(self.grant(Subject::User(user.to_string()), role, &id, GrantOrigin::Creator, ends_at));
             }
         }
         // A default role on this scope (UCP's Scheduler on /Shared) was skipped for everyone
@@ -412,9 +306,9 @@ impl Decision<'_> {
             let ends_at = self.grant_end(role, None)?;
             for user in self.state.users() {
                 let subject = Subject::User(user.id.clone());
-                let given = events.iter().any(|e| {
-                    matches!(e, Event::RoleGranted { subject: s, role: r, .. } if *s == subject && *r == role.id)
-                });
+                let given = events.iter().any(
+                    |e| matches!(e, Event::RoleGranted { subject: s, role: r, .. } if *s == subject && *r == role.id),
+                );
                 if !given {
                     events.push(self.grant(subject, role, &id, GrantOrigin::Default, ends_at));
                 }
@@ -429,47 +323,25 @@ impl Decision<'_> {
             return Err(DomainError::NotFound(format!("scope \"{id}\"")));
         }
         if id == GLOBAL {
-            return Err(DomainError::Forbidden(
-                "the global scope cannot be deleted".to_string(),
-            ));
+            return Err(DomainError::Forbidden("the global scope cannot be deleted".to_string()));
         }
         if !self.state.children_of(&id).is_empty() {
-            return Err(DomainError::InUse(format!(
-                "scope \"{id}\" has scopes below it"
-            )));
+            return Err(DomainError::InUse(format!("scope \"{id}\" has scopes below it")));
         }
         if self.state.grants_on(&id).any(|g| g.gives_at(self.now)) {
             return Err(DomainError::InUse(format!("scope \"{id}\" has grants")));
         }
-        if self
-            .state
-            .requests()
-            .any(|r| r.is_pending() && r.scope == id)
-        {
-            return Err(DomainError::InUse(format!(
-                "scope \"{id}\" has pending requests"
-            )));
+        if self.state.requests().any(|r| r.is_pending() && r.scope == id) {
+            return Err(DomainError::InUse(format!("scope \"{id}\" has pending requests")));
         }
-        Ok(vec![Event::ScopeDeleted {
-            scope: id,
-            by: self.actor.clone(),
-            at: self.now,
-        }])
+        Ok(vec![Event::ScopeDeleted { scope: id, by: self.actor.clone(), at: self.now }])
     }
 
     // ----- requests -----
 
-    fn request_role(
-        &self,
-        role: RoleId,
-        scope: ScopeId,
-        reason: String,
-        duration: Option<Duration>,
-    ) -> Decided {
+    fn request_role(&self, role: RoleId, scope: ScopeId, reason: String, duration: Option<Duration>) -> Decided {
         let Some(user) = self.registered_actor()? else {
-            return Err(DomainError::Forbidden(
-                "only users request roles".to_string(),
-            ));
+            return Err(DomainError::Forbidden("only users request roles".to_string()));
         };
         let (role, scope) = self.holdable(&role, &scope)?;
         if !role.requestable {
@@ -502,9 +374,7 @@ impl Decision<'_> {
     }
 
     fn request(&self, id: &RequestId) -> Result<&Request, DomainError> {
-        self.state
-            .request(id)
-            .ok_or_else(|| DomainError::NotFound(format!("request {id}")))
+        self.state.request(id).ok_or_else(|| DomainError::NotFound(format!("request {id}")))
     }
 
     /// A request that can still be decided: pending and within its time-to-live.
@@ -523,11 +393,7 @@ impl Decision<'_> {
     }
 
     fn stages_for(&self, request: &Request) -> Vec<Stage> {
-        let kind = self
-            .state
-            .scope(&request.scope)
-            .map(|s| s.kind.as_str())
-            .unwrap_or_default();
+        let kind = self.state.scope(&request.scope).map(|s| s.kind.as_str()).unwrap_or_default();
         match self.workflow.rule_for(&request.role, kind) {
             Some(rule) => rule.stages.clone(),
             None => Stage::single_approval(),
@@ -543,12 +409,8 @@ impl Decision<'_> {
         let stages = self.stages_for(request);
         let stage_index = (request.stage as usize).min(stages.len().saturating_sub(1));
         let stage = &stages[stage_index];
-        let approvals_in_stage = request
-            .approvals
-            .iter()
-            .filter(|a| a.stage as usize == stage_index)
-            .count() as u32
-            + 1;
+        let approvals_in_stage =
+            request.approvals.iter().filter(|a| a.stage as usize == stage_index).count() as u32 + 1;
         let completes_stage = approvals_in_stage >= stage.quorum;
         let completes_request = completes_stage && stage_index + 1 == stages.len();
         let mut events = vec![Event::RequestApproved {
@@ -572,13 +434,7 @@ impl Decision<'_> {
             self.refuse_held(&subject, &role.id, &request.scope)?;
             self.refuse_incompatible(&subject, &role.id)?;
             let ends_at = self.grant_end(role, request.duration)?;
-            events.push(self.grant(
-                subject,
-                role,
-                &request.scope,
-                GrantOrigin::Request { request: id },
-                ends_at,
-            ));
+            events.push(self.grant(subject, role, &request.scope, GrantOrigin::Request { request: id }, ends_at));
         }
         Ok(events)
     }
@@ -586,29 +442,18 @@ impl Decision<'_> {
     fn reject(&self, id: RequestId, reason: String) -> Decided {
         let request = self.decidable_request(&id)?;
         self.require_authority(&request.role, &request.scope, Action::Reject)?;
-        Ok(vec![Event::RequestRejected {
-            request: id,
-            by: self.actor.clone(),
-            reason,
-            at: self.now,
-        }])
+        Ok(vec![Event::RequestRejected { request: id, by: self.actor.clone(), reason, at: self.now }])
     }
 
     fn cancel(&self, id: RequestId) -> Decided {
         let request = self.request(&id)?;
         if !self.actor.is_user(&request.user) {
-            return Err(DomainError::Forbidden(
-                "only the requester may cancel a request".to_string(),
-            ));
+            return Err(DomainError::Forbidden("only the requester may cancel a request".to_string()));
         }
         if !request.is_pending() {
             return Err(DomainError::NotPending(request.status));
         }
-        Ok(vec![Event::RequestCancelled {
-            request: id,
-            by: self.actor.clone(),
-            at: self.now,
-        }])
+        Ok(vec![Event::RequestCancelled { request: id, by: self.actor.clone(), at: self.now }])
     }
 
     fn expire_request(&self, id: RequestId) -> Decided {
@@ -619,10 +464,7 @@ impl Decision<'_> {
         if self.now < request.expires_at {
             return Err(DomainError::NotDue(request.expires_at));
         }
-        Ok(vec![Event::RequestExpired {
-            request: id,
-            at: self.now,
-        }])
+        Ok(vec![Event::RequestExpired { request: id, at: self.now }])
     }
 
     /// Once per reminder interval while the request stays pending (and unexpired).
@@ -634,7 +476,8 @@ impl Decision<'_> {
         if self.now >= request.expires_at {
             return Err(DomainError::Expired(request.expires_at));
         }
-        let due = request.reminded_at.unwrap_or(request.created_at) + self.workflow.settings.reminder_interval.to_chrono();
+        let due =
+            request.reminded_at.unwrap_or(request.created_at) + self.workflow.settings.reminder_interval.to_chrono();
         if self.now < due {
             return Err(DomainError::NotDue(due));
         }
@@ -679,10 +522,7 @@ impl Decision<'_> {
                 return Err(DomainError::UnknownTeam(team.clone()))
             }
             Subject::Team(_) if is_builtin_role(&role.id) => {
-                return Err(DomainError::Forbidden(format!(
-                    "teams never hold \"{}\"",
-                    role.id
-                )))
+                return Err(DomainError::Forbidden(format!("teams never hold \"{}\"", role.id)))
             }
             _ => {}
         }
@@ -694,20 +534,11 @@ impl Decision<'_> {
         self.refuse_held(&subject, &role.id, &scope.id)?;
         self.refuse_incompatible(&subject, &role.id)?;
         let ends_at = self.grant_end(role, duration)?;
-        Ok(vec![self.grant(
-            subject,
-            role,
-            &scope.id,
-            GrantOrigin::Assignment { reason },
-            ends_at,
-        )])
+        Ok(vec![self.grant(subject, role, &scope.id, GrantOrigin::Assignment { reason }, ends_at)])
     }
 
     fn revoke(&self, id: GrantId, reason: String) -> Decided {
-        let grant = self
-            .state
-            .grant(&id)
-            .ok_or_else(|| DomainError::NotFound(format!("grant {id}")))?;
+        let grant = self.state.grant(&id).ok_or_else(|| DomainError::NotFound(format!("grant {id}")))?;
         if !grant.gives_at(self.now) {
             return Err(DomainError::NotActive);
         }
@@ -715,29 +546,18 @@ impl Decision<'_> {
         if !holder {
             self.require_authority(&grant.role, &grant.scope, Action::Revoke)?;
         }
-        Ok(vec![Event::GrantRevoked {
-            grant: id,
-            by: self.actor.clone(),
-            reason,
-            at: self.now,
-        }])
+        Ok(vec![Event::GrantRevoked { grant: id, by: self.actor.clone(), reason, at: self.now }])
     }
 
     fn expire_grant(&self, id: GrantId) -> Decided {
-        let grant = self
-            .state
-            .grant(&id)
-            .ok_or_else(|| DomainError::NotFound(format!("grant {id}")))?;
+        let grant = self.state.grant(&id).ok_or_else(|| DomainError::NotFound(format!("grant {id}")))?;
         if grant.status != GrantStatus::Active {
             return Err(DomainError::NotActive);
         }
         match grant.ends_at {
             None => Err(DomainError::Invalid("the grant has no end".to_string())),
             Some(end) if self.now < end => Err(DomainError::NotDue(end)),
-            Some(_) => Ok(vec![Event::GrantExpired {
-                grant: id,
-                at: self.now,
-            }]),
+            Some(_) => Ok(vec![Event::GrantExpired { grant: id, at: self.now }]),
         }
     }
 
@@ -747,21 +567,14 @@ impl Decision<'_> {
     fn check_catalogue_with(&self, role: &Role) -> Result<(), DomainError> {
         let mut roles: BTreeMap<RoleId, Role> = self.state.roles().clone();
         roles.insert(role.id.clone(), role.clone());
-        check_catalog(&roles, &self.workflow.kinds, &|r| {
-            self.workflow.is_deciding_role(r)
-        })
-        .map_err(|problem| DomainError::Invalid(problem.message))
+        check_catalog(&roles, &self.workflow.kinds, &|r| self.workflow.is_deciding_role(r))
+            .map_err(|problem| DomainError::Invalid(problem.message))
     }
 
     fn existing_custom_target(&self, id: &str) -> Result<&Role, DomainError> {
-        let role = self
-            .state
-            .role(id)
-            .ok_or_else(|| DomainError::NotFound(format!("role \"{id}\"")))?;
+        let role = self.state.role(id).ok_or_else(|| DomainError::NotFound(format!("role \"{id}\"")))?;
         if is_builtin_role(id) {
-            return Err(DomainError::Forbidden(format!(
-                "the built-in role \"{id}\" cannot be changed"
-            )));
+            return Err(DomainError::Forbidden(format!("the built-in role \"{id}\" cannot be changed")));
         }
         Ok(role)
     }
@@ -775,12 +588,7 @@ impl Decision<'_> {
             return Err(DomainError::AlreadyExists(format!("role \"{}\"", role.id)));
         }
         self.check_catalogue_with(&role)?;
-        Ok(vec![Event::RoleDefined {
-            role,
-            copied_from: None,
-            by: self.actor.clone(),
-            at: self.now,
-        }])
+        Ok(vec![Event::RoleDefined { role, copied_from: None, by: self.actor.clone(), at: self.now }])
     }
 
     fn duplicate_role(&self, id: RoleId) -> Decided {
@@ -790,60 +598,32 @@ impl Decision<'_> {
             .map(|n| format!("{id}-{n}"))
             .find(|candidate| self.state.role(candidate).is_none())
             .unwrap_or_default();
-        let copy = Role {
-            id: copy_id,
-            ..original.clone()
-        };
+        let copy = Role { id: copy_id, ..original.clone() };
         self.check_catalogue_with(&copy)?;
-        Ok(vec![Event::RoleDefined {
-            role: copy,
-            copied_from: Some(id),
-            by: self.actor.clone(),
-            at: self.now,
-        }])
+        Ok(vec![Event::RoleDefined { role: copy, copied_from: Some(id), by: self.actor.clone(), at: self.now }])
     }
 
     fn edit_role(&self, role: Role) -> Decided {
         self.require_admin("change the role catalogue")?;
         if !self.workflow.settings.roles_editable {
-            return Err(DomainError::Forbidden(
-                "this workflow does not allow editing roles".to_string(),
-            ));
+            return Err(DomainError::Forbidden("this workflow does not allow editing roles".to_string()));
         }
         self.existing_custom_target(&role.id)?;
         self.check_catalogue_with(&role)?;
-        Ok(vec![Event::RoleEdited {
-            role,
-            by: self.actor.clone(),
-            at: self.now,
-        }])
+        Ok(vec![Event::RoleEdited { role, by: self.actor.clone(), at: self.now }])
     }
 
     fn delete_role(&self, id: RoleId) -> Decided {
         self.require_admin("change the role catalogue")?;
         self.existing_custom_target(&id)?;
         if self.workflow.refers_to(&id) {
-            return Err(DomainError::InUse(format!(
-                "role \"{id}\" is named by the workflow"
-            )));
+            return Err(DomainError::InUse(format!("role \"{id}\" is named by the workflow")));
         }
-        if let Some(including) = self
-            .state
-            .roles()
-            .values()
-            .find(|r| r.includes.contains(&id))
-        {
-            return Err(DomainError::InUse(format!(
-                "role \"{id}\" is included by \"{}\"",
-                including.id
-            )));
+        if let Some(including) = self.state.roles().values().find(|r| r.includes.contains(&id)) {
+            return Err(DomainError::InUse(format!("role \"{id}\" is included by \"{}\"", including.id)));
         }
-        let grants: Vec<GrantId> = self
-            .state
-            .grants()
-            .filter(|g| g.role == id && g.gives_at(self.now))
-            .map(|g| g.id)
-            .collect();
+        let grants: Vec<GrantId> =
+            self.state.grants().filter(|g| g.role == id && g.gives_at(self.now)).map(|g| g.id).collect();
         let requests: Vec<RequestId> = self
             .state
             .requests()
@@ -852,9 +632,7 @@ impl Decision<'_> {
             .collect();
         let in_use = !grants.is_empty() || !requests.is_empty();
         if in_use && self.workflow.settings.role_delete == RoleDeletePolicy::Refuse {
-            return Err(DomainError::InUse(format!(
-                "role \"{id}\" is held or requested"
-            )));
+            return Err(DomainError::InUse(format!("role \"{id}\" is held or requested")));
         }
         let reason = format!("role \"{id}\" deleted");
         let by = self.actor.clone();
@@ -871,11 +649,7 @@ impl Decision<'_> {
             at: self.now,
         });
         let mut events: Vec<Event> = revocations.chain(rejections).collect();
-        events.push(Event::RoleDeleted {
-            role: id,
-            by,
-            at: self.now,
-        });
+        events.push(Event::RoleDeleted { role: id, by, at: self.now });
         Ok(events)
     }
 
@@ -889,12 +663,7 @@ impl Decision<'_> {
         if self.state.team(&id).is_some() {
             return Err(DomainError::AlreadyExists(format!("team \"{id}\"")));
         }
-        Ok(vec![Event::TeamCreated {
-            team: id,
-            title,
-            by: self.actor.clone(),
-            at: self.now,
-        }])
+        Ok(vec![Event::TeamCreated { team: id, title, by: self.actor.clone(), at: self.now }])
     }
 
     /// Changing who is in a team hands out or takes away every role the team holds, so it needs
@@ -911,9 +680,7 @@ impl Decision<'_> {
             .map(|g| (g.role.clone(), g.scope.clone()))
             .collect();
         if held.is_empty() {
-            return Err(DomainError::Forbidden(
-                "only administrators manage a team that holds no role".to_string(),
-            ));
+            return Err(DomainError::Forbidden("only administrators manage a team that holds no role".to_string()));
         }
         for (role, scope) in held {
             self.require_authority(&role, &scope, Action::Approve)?;
@@ -922,49 +689,29 @@ impl Decision<'_> {
     }
 
     fn add_team_member(&self, team: TeamId, user: UserId) -> Decided {
-        let known = self
-            .state
-            .team(&team)
-            .ok_or_else(|| DomainError::NotFound(format!("team \"{team}\"")))?;
+        let known = self.state.team(&team).ok_or_else(|| DomainError::NotFound(format!("team \"{team}\"")))?;
         if self.state.user(&user).is_none() {
             return Err(DomainError::UnknownUser(user));
         }
         if known.members.contains(&user) {
-            return Err(DomainError::AlreadyExists(format!(
-                "user \"{user}\" in team \"{team}\""
-            )));
+            return Err(DomainError::AlreadyExists(format!("user \"{user}\" in team \"{team}\"")));
         }
         self.refuse_own_benefit(&Subject::User(user.clone()))?;
         self.refuse_own_benefit(&Subject::Team(team.clone()))?;
         self.require_team_authority(&team)?;
-        Ok(vec![Event::TeamMemberAdded {
-            team,
-            user,
-            by: self.actor.clone(),
-            at: self.now,
-        }])
+        Ok(vec![Event::TeamMemberAdded { team, user, by: self.actor.clone(), at: self.now }])
     }
 
     fn remove_team_member(&self, team: TeamId, user: UserId) -> Decided {
-        let known = self
-            .state
-            .team(&team)
-            .ok_or_else(|| DomainError::NotFound(format!("team \"{team}\"")))?;
+        let known = self.state.team(&team).ok_or_else(|| DomainError::NotFound(format!("team \"{team}\"")))?;
         if !known.members.contains(&user) {
-            return Err(DomainError::NotFound(format!(
-                "user \"{user}\" in team \"{team}\""
-            )));
+            return Err(DomainError::NotFound(format!("user \"{user}\" in team \"{team}\"")));
         }
         // Leaving a team is always allowed.
         if !self.actor.is_user(&user) {
             self.require_team_authority(&team)?;
         }
-        Ok(vec![Event::TeamMemberRemoved {
-            team,
-            user,
-            by: self.actor.clone(),
-            at: self.now,
-        }])
+        Ok(vec![Event::TeamMemberRemoved { team, user, by: self.actor.clone(), at: self.now }])
     }
 
     // ----- login tokens -----
@@ -986,29 +733,21 @@ impl Decision<'_> {
         let from_token: Vec<&Grant> = self
             .state
             .grants()
-            .filter(|g| {
-                g.subject == subject && g.origin == GrantOrigin::Token && g.gives_at(self.now)
-            })
+            .filter(|g| g.subject == subject && g.origin == GrantOrigin::Token && g.gives_at(self.now))
             .collect();
         let is_carried = |g: &&Grant| carried.iter().any(|(r, s)| r.id == g.role && *s == g.scope);
-        let revocations =
-            from_token
-                .iter()
-                .filter(|g| !is_carried(g))
-                .map(|g| Event::GrantRevoked {
-                    grant: g.id,
-                    by: self.actor.clone(),
-                    reason: "no longer carried by the login token".to_string(),
-                    at: self.now,
-                });
+        let revocations = from_token.iter().filter(|g| !is_carried(g)).map(|g| Event::GrantRevoked {
+            grant: g.id,
+            by: self.actor.clone(),
+            reason: "no longer carried by the login token".to_string(),
+            at: self.now,
+        });
         let mut events: Vec<Event> = revocations.collect();
         for (index, (role, scope)) in carried.iter().enumerate() {
             // Held already (from a token, by default, by assignment or through a team): a second
             // grant would only duplicate it.
             let already = self.state.subject_holds(&subject, &role.id, scope, self.now)
-                || carried[..index]
-                    .iter()
-                    .any(|(r, s)| r.id == role.id && s == scope);
+                || carried[..index].iter().any(|(r, s)| r.id == role.id && s == scope);
             if !already {
                 let ends_at = self.grant_end(role, None)?;
                 events.push(self.grant(subject.clone(), role, scope, GrantOrigin::Token, ends_at));
@@ -1065,22 +804,13 @@ impl Decision<'_> {
 
     /// The token's owner or an admin.
     fn revoke_api_token(&self, id: TokenId) -> Decided {
-        let token = self
-            .state
-            .api_token(&id)
-            .ok_or_else(|| DomainError::NotFound(format!("API token {id}")))?;
+        let token = self.state.api_token(&id).ok_or_else(|| DomainError::NotFound(format!("API token {id}")))?;
         if !self.actor.is_user(&token.user) && !self.actor_is_admin() {
-            return Err(DomainError::Forbidden(
-                "only the token's owner or an administrator may revoke it".to_string(),
-            ));
+            return Err(DomainError::Forbidden("only the token's owner or an administrator may revoke it".to_string()));
         }
         if token.revoked_at.is_some() {
             return Err(DomainError::NotActive);
         }
-        Ok(vec![Event::ApiTokenRevoked {
-            token: id,
-            by: self.actor.clone(),
-            at: self.now,
-        }])
+        Ok(vec![Event::ApiTokenRevoked { token: id, by: self.actor.clone(), at: self.now }])
     }
 }

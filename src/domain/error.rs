@@ -6,11 +6,7 @@ use chrono::{DateTime, Utc};
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DomainError {
     #[error("{subject} already holds or has requested role \"{role}\" on \"{scope}\"")]
-    DuplicateRequest {
-        subject: String,
-        role: String,
-        scope: String,
-    },
+    DuplicateRequest { subject: String, role: String, scope: String },
     #[error("role \"{role}\" cannot be held on a scope of kind \"{kind}\"")]
     WrongScopeKind { role: String, kind: String },
     #[error("unknown role \"{0}\"")]
@@ -88,9 +84,7 @@ impl DomainError {
     /// state, 422 a well-formed body that breaks a rule.
     pub fn status(&self) -> u16 {
         match self {
-            DomainError::NotADecider { .. }
-            | DomainError::SelfApproval
-            | DomainError::Forbidden(_) => 403,
+            DomainError::NotADecider { .. } | DomainError::SelfApproval | DomainError::Forbidden(_) => 403,
             DomainError::NotFound(_) => 404,
             DomainError::DuplicateRequest { .. }
             | DomainError::NotPending(_)

@@ -231,17 +231,11 @@ impl Event {
     }
 
     /// Rebuilds an event from what [`Event::event_type`] and [`Event::data`] gave.
-    pub fn from_parts(
-        event_type: &str,
-        data: &serde_json::Value,
-    ) -> Result<Event, serde_json::Error> {
+    pub fn from_parts(event_type: &str, data: &serde_json::Value) -> Result<Event, serde_json::Error> {
         // As the sequence `[type, data]`, which adjacently tagged enums also read: the type comes
         // first, so the data is read once into the event instead of buffered until the type is
         // known (a map would yield `data` before `type`). Folding the log spends its time here.
-        Event::deserialize(SeqAccessDeserializer::new(TypeThenData {
-            event_type: Some(event_type),
-            data: Some(data),
-        }))
+        Event::deserialize(SeqAccessDeserializer::new(TypeThenData { event_type: Some(event_type), data: Some(data) }))
     }
 }
 

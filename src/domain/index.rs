@@ -19,19 +19,13 @@ const INLINE_SLOTS: usize = 7;
 /// following a pointer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) enum SlotList {
-    Inline {
-        len: u8,
-        slots: [Slot; INLINE_SLOTS],
-    },
+    Inline { len: u8, slots: [Slot; INLINE_SLOTS] },
     Spilled(Vec<Slot>),
 }
 
 impl Default for SlotList {
     fn default() -> Self {
-        SlotList::Inline {
-            len: 0,
-            slots: [0; INLINE_SLOTS],
-        }
+        SlotList::Inline { len: 0, slots: [0; INLINE_SLOTS] }
     }
 }
 
@@ -42,10 +36,7 @@ impl From<Vec<Slot>> for SlotList {
         }
         let mut inline = [0; INLINE_SLOTS];
         inline[..slots.len()].copy_from_slice(&slots);
-        SlotList::Inline {
-            len: slots.len() as u8,
-            slots: inline,
-        }
+        SlotList::Inline { len: slots.len() as u8, slots: inline }
     }
 }
 
@@ -169,31 +160,19 @@ impl Index {
 
     /// The user's own holdings (not those of their teams).
     pub fn user_holdings(&self, user: &str) -> &[Holding] {
-        self.user_holdings
-            .get(user.as_bytes())
-            .map(Vec::as_slice)
-            .unwrap_or_default()
+        self.user_holdings.get(user.as_bytes()).map(Vec::as_slice).unwrap_or_default()
     }
 
     pub fn team_holdings(&self, team: &str) -> &[Holding] {
-        self.team_holdings
-            .get(team)
-            .map(Vec::as_slice)
-            .unwrap_or_default()
+        self.team_holdings.get(team).map(Vec::as_slice).unwrap_or_default()
     }
 
     pub fn teams_of(&self, user: &str) -> impl Iterator<Item = &TeamId> {
-        self.teams_of_user
-            .get(user.as_bytes())
-            .into_iter()
-            .flatten()
+        self.teams_of_user.get(user.as_bytes()).into_iter().flatten()
     }
 
     pub fn join_team(&mut self, user: &str, team: &str) {
-        self.teams_of_user
-            .entry(InlineKey::new(user))
-            .or_default()
-            .insert(team.to_string());
+        self.teams_of_user.entry(InlineKey::new(user)).or_default().insert(team.to_string());
     }
 
     pub fn leave_team(&mut self, user: &str, team: &str) {
@@ -241,15 +220,9 @@ impl Index {
         for parent in &parents {
             self.scopes[*parent as usize].children.push(slot);
         }
-        let entry = ScopeEntry {
-            slot,
-            lineage: lineage.into(),
-        };
+        let entry = ScopeEntry { slot, lineage: lineage.into() };
         self.scope_entries.insert(InlineKey::new(id), entry);
-        self.scopes[slot as usize] = ScopeSlot {
-            parents,
-            children: Vec::new(),
-        };
+        self.scopes[slot as usize] = ScopeSlot { parents, children: Vec::new() };
         slot
     }
 
@@ -261,18 +234,12 @@ impl Index {
         let slot = entry.slot;
         let removed = std::mem::take(&mut self.scopes[slot as usize]);
         for parent in removed.parents {
-            self.scopes[parent as usize]
-                .children
-                .retain(|child| *child != slot);
+            self.scopes[parent as usize].children.retain(|child| *child != slot);
         }
     }
 
     /// Recompiles every role after a catalogue change: inclusion closures and permissions.
-    pub fn compile_roles(
-        &mut self,
-        catalogue: &BTreeMap<RoleId, Role>,
-        implications: &BTreeMap<String, Vec<Pattern>>,
-    ) {
+    pub fn compile_roles(&mut self, catalogue: &BTreeMap<RoleId, Role>, implications: &BTreeMap<String, Vec<Pattern>>) {
         for role in self.roles.iter_mut() {
             *role = RoleSlot::default();
         }
@@ -283,10 +250,7 @@ impl Index {
                 .iter()
                 .filter_map(|r| catalogue.get(r))
                 .map(|r| Clause {
-                    permissions: CompiledPermissions::compile(
-                        &r.permission_entries(),
-                        implications,
-                    ),
+                    permissions: CompiledPermissions::compile(&r.permission_entries(), implications),
                     subtree: r.applies == Applies::Subtree,
                 })
                 .collect();
@@ -307,21 +271,10 @@ impl Index {
             ends_at: grant.ends_at,
         };
         match &grant.subject {
-            Subject::User(user) => self
-                .user_holdings
-                .entry(InlineKey::new(user))
-                .or_default()
-                .push(holding),
-            Subject::Team(team) => self
-                .team_holdings
-                .entry(team.clone())
-                .or_default()
-                .push(holding),
+            Subject::User(user) => self.user_holdings.entry(InlineKey::new(user)).or_default().push(holding),
+            Subject::Team(team) => self.team_holdings.entry(team.clone()).or_default().push(holding),
         }
-        self.grants_on_scope
-            .entry(scope)
-            .or_default()
-            .insert(grant.id);
+        self.grants_on_scope.entry(scope).or_default().insert(grant.id);
     }
 
     pub fn remove_grant(&mut self, grant: &Grant) {

@@ -22,9 +22,7 @@ pub use decide::{decide, GRANT_ENDING_NOTICE};
 pub use error::DomainError;
 pub use event::Event;
 pub use request::{ApiToken, Approval, Grant, GrantOrigin, GrantStatus, Request, RequestStatus};
-pub use state::{
-    evolve, ApproverScope, Authority, CheckResult, RequestDecider, Scope, State, Team, User,
-};
+pub use state::{evolve, ApproverScope, Authority, CheckResult, RequestDecider, Scope, State, Team, User};
 pub use types::{Actor, Context, GrantId, IdSource, RequestId, ScopeId, Subject, TeamId, TokenId, UserId};
 
 #[cfg(test)]

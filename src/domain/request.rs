@@ -88,14 +88,8 @@ pub enum GrantOrigin {
 #[serde(rename_all = "snake_case")]
 pub enum GrantStatus {
     Active,
-    Revoked {
-        by: Actor,
-        reason: String,
-        at: DateTime<Utc>,
-    },
-    Expired {
-        at: DateTime<Utc>,
-    },
+    Revoked { by: Actor, reason: String, at: DateTime<Utc> },
+    Expired { at: DateTime<Utc> },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

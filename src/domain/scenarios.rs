@@ -7,8 +7,8 @@
 //! `Uuid::from_u64_pair(i + 1, 0)`: the id of the request it makes or of the grant it creates.
 
 use super::command::Command;
-use super::error::DomainError;
 use super::decide::decide;
+use super::error::DomainError;
 use super::request::RequestStatus;
 use super::state::State;
 use super::types::{Actor, Context, GrantId, IdSource, RequestId, Subject};
@@ -63,11 +63,7 @@ pub enum StepAction {
 
 impl Step {
     pub fn context(&self, index: usize) -> Context {
-        Context::new(
-            self.actor.clone(),
-            self.at,
-            IdSource::sequence(index as u64 + 1),
-        )
+        Context::new(self.actor.clone(), self.at, IdSource::sequence(index as u64 + 1))
     }
 }
 
@@ -83,9 +79,7 @@ impl StepRef {
 }
 
 pub fn base_time() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 1, 1, 9, 0, 0)
-        .single()
-        .unwrap_or_default()
+    Utc.with_ymd_and_hms(2026, 1, 1, 9, 0, 0).single().unwrap_or_default()
 }
 
 pub fn user(id: &str) -> Actor {
@@ -102,17 +96,11 @@ pub fn request(role: &str, scope: &str) -> Command {
 }
 
 pub fn approve(request: StepRef) -> Command {
-    Command::Approve {
-        request: request.id(),
-        comment: "ok".to_string(),
-    }
+    Command::Approve { request: request.id(), comment: "ok".to_string() }
 }
 
 pub fn reject(request: StepRef) -> Command {
-    Command::Reject {
-        request: request.id(),
-        reason: "not needed".to_string(),
-    }
+    Command::Reject { request: request.id(), reason: "not needed".to_string() }
 }
 
 pub fn assign(user: &str, role: &str, scope: &str, duration: Option<Duration>) -> Command {
@@ -126,10 +114,7 @@ pub fn assign(user: &str, role: &str, scope: &str, duration: Option<Duration>) -
 }
 
 pub fn revoke(grant: GrantId) -> Command {
-    Command::Revoke {
-        grant,
-        reason: "no longer needed".to_string(),
-    }
+    Command::Revoke { grant, reason: "no longer needed".to_string() }
 }
 
 pub fn create_scope(id: &str, kind: &str, parents: &[&str]) -> Command {
@@ -177,31 +162,16 @@ pub const EGI_PLAIN_USERS: &[&str] = &["alice", "bob", "carol"];
 
 impl ScenarioBuilder {
     pub fn new(name: &str) -> ScenarioBuilder {
-        ScenarioBuilder {
-            name: name.to_string(),
-            steps: Vec::new(),
-            now: base_time(),
-            world_grants: BTreeMap::new(),
-        }
+        ScenarioBuilder { name: name.to_string(), steps: Vec::new(), now: base_time(), world_grants: BTreeMap::new() }
     }
 
     /// A builder whose first steps set up the EGI world, from the command line.
     pub fn egi(name: &str) -> ScenarioBuilder {
         let mut builder = ScenarioBuilder::new(name);
-        let users = EGI_WORLD_GRANTS
-            .iter()
-            .map(|(user, _, _)| *user)
-            .chain(EGI_PLAIN_USERS.iter().copied());
+        let users = EGI_WORLD_GRANTS.iter().map(|(user, _, _)| *user).chain(EGI_PLAIN_USERS.iter().copied());
         for id in users {
             let email = Some(format!("{id}@example.org"));
-            builder.accepted(
-                Actor::CommandLine,
-                Command::RegisterUser {
-                    user: id.to_string(),
-                    email,
-                    name: None,
-                },
-            );
+            builder.accepted(Actor::CommandLine, Command::RegisterUser { user: id.to_string(), email, name: None });
         }
         let scopes = [
             ("egi", "project", &[][..]),
@@ -233,32 +203,16 @@ impl ScenarioBuilder {
     }
 
     fn push(&mut self, actor: Actor, action: StepAction) -> StepRef {
-        self.steps.push(Step {
-            at: self.now,
-            actor,
-            action,
-        });
+        self.steps.push(Step { at: self.now, actor, action });
         StepRef(self.steps.len() - 1)
     }
 
     pub fn accepted(&mut self, actor: Actor, command: Command) -> StepRef {
-        self.push(
-            actor,
-            StepAction::Run {
-                command,
-                expect: Expect::Accepted,
-            },
-        )
+        self.push(actor, StepAction::Run { command, expect: Expect::Accepted })
     }
 
     pub fn refused(&mut self, actor: Actor, command: Command, code: &'static str) -> StepRef {
-        self.push(
-            actor,
-            StepAction::Run {
-                command,
-                expect: Expect::Refused(code),
-            },
-        )
+        self.push(actor, StepAction::Run { command, expect: Expect::Refused(code) })
     }
 
     pub fn check(&mut self, user: &str, permission: &str, scope: &str, allowed: bool) {
@@ -272,34 +226,16 @@ impl ScenarioBuilder {
     }
 
     pub fn request_is(&mut self, request: StepRef, status: RequestStatus) {
-        self.push(
-            Actor::CommandLine,
-            StepAction::RequestIs {
-                request: request.id(),
-                status,
-            },
-        );
+        self.push(Actor::CommandLine, StepAction::RequestIs { request: request.id(), status });
     }
 
     pub fn deciders_are(&mut self, request: StepRef, deciders: &[(&str, bool)]) {
-        let deciders = deciders
-            .iter()
-            .map(|(user, admin_only)| (user.to_string(), *admin_only))
-            .collect();
-        self.push(
-            Actor::CommandLine,
-            StepAction::DecidersAre {
-                request: request.id(),
-                deciders,
-            },
-        );
+        let deciders = deciders.iter().map(|(user, admin_only)| (user.to_string(), *admin_only)).collect();
+        self.push(Actor::CommandLine, StepAction::DecidersAre { request: request.id(), deciders });
     }
 
     pub fn build(self) -> Scenario {
-        Scenario {
-            name: self.name,
-            steps: self.steps,
-        }
+        Scenario { name: self.name, steps: self.steps }
     }
 }
 
@@ -329,11 +265,9 @@ impl Step {
             (Ok(()), Expect::Accepted) => Ok(()),
             (Err(error), Expect::Refused(code)) if error.code() == *code => Ok(()),
             (Ok(()), expected) => Err(self.failure(scenario, index, format!("accepted, expected {expected:?}"))),
-            (Err(error), expected) => Err(self.failure(
-                scenario,
-                index,
-                format!("refused {} ({error}), expected {expected:?}", error.code()),
-            )),
+            (Err(error), expected) => {
+                Err(self.failure(scenario, index, format!("refused {} ({error}), expected {expected:?}", error.code())))
+            }
         }
     }
 
@@ -439,48 +373,21 @@ fn upper_level_scenarios() -> Vec<Scenario> {
         ("de-nso", "ngi-operations-deputy-manager", "ngi-de", None),
         ("egi-coo", "ngi-security-officer", "ngi-de", None),
         ("wlcg-csirt", "regional-first-line-support", "ngi-de", None),
-        (
-            "wlcg-csirt",
-            "ngi-operations-manager",
-            "ngi-fr",
-            Some("not_a_decider"),
-        ),
-        (
-            "de-rod",
-            "regional-staff-rod",
-            "ngi-de",
-            Some("not_a_decider"),
-        ),
-        (
-            "kit-som",
-            "regional-staff-rod",
-            "ngi-de",
-            Some("not_a_decider"),
-        ),
-        (
-            "fr-nom",
-            "regional-staff-rod",
-            "ngi-de",
-            Some("not_a_decider"),
-        ),
+        ("wlcg-csirt", "ngi-operations-manager", "ngi-fr", Some("not_a_decider")),
+        ("de-rod", "regional-staff-rod", "ngi-de", Some("not_a_decider")),
+        ("kit-som", "regional-staff-rod", "ngi-de", Some("not_a_decider")),
+        ("fr-nom", "regional-staff-rod", "ngi-de", Some("not_a_decider")),
         ("egi-cod", "egi-csirt-officer", "egi", None),
         ("egi-coo", "cod-administrator", "egi", None),
         ("de-nom", "cod-staff", "egi", Some("not_a_decider")),
         ("wlcg-csirt", "cod-staff", "egi", Some("not_a_decider")),
         ("sg-admin", "service-group-administrator", "sg-atlas", None),
-        (
-            "kit-som",
-            "service-group-administrator",
-            "sg-atlas",
-            Some("not_a_decider"),
-        ),
+        ("kit-som", "service-group-administrator", "sg-atlas", Some("not_a_decider")),
     ];
     cases
         .iter()
         .map(|(decider, role, scope, refusal)| {
-            let outcome = refusal.map_or("approves".to_string(), |code| {
-                format!("is refused ({code}) on")
-            });
+            let outcome = refusal.map_or("approves".to_string(), |code| format!("is refused ({code}) on"));
             let mut s = ScenarioBuilder::egi(&format!("{decider} {outcome} {role} on {scope}"));
             let asked = s.accepted(user("alice"), request(role, scope));
             match refusal {
@@ -502,51 +409,22 @@ fn upper_level_scenarios() -> Vec<Scenario> {
 fn lifecycle_scenarios() -> Vec<Scenario> {
     let mut scenarios = Vec::new();
 
-    let mut s = ScenarioBuilder::egi(
-        "two identical requests at the same moment: one accepted, one duplicate",
-    );
+    let mut s = ScenarioBuilder::egi("two identical requests at the same moment: one accepted, one duplicate");
     s.accepted(user("alice"), request("site-administrator", "site-kit"));
-    s.refused(
-        user("alice"),
-        request("site-administrator", "site-kit"),
-        "duplicate_request",
-    );
+    s.refused(user("alice"), request("site-administrator", "site-kit"), "duplicate_request");
     s.accepted(user("bob"), request("site-administrator", "site-kit"));
     scenarios.push(s.build());
 
     let mut s = ScenarioBuilder::egi("asking for a role already held is a duplicate");
-    s.refused(
-        user("kit-som"),
-        request("site-operations-manager", "site-kit"),
-        "duplicate_request",
-    );
-    s.accepted(
-        user("kit-som"),
-        request("site-operations-manager", "site-desy"),
-    );
+    s.refused(user("kit-som"), request("site-operations-manager", "site-kit"), "duplicate_request");
+    s.accepted(user("kit-som"), request("site-operations-manager", "site-desy"));
     scenarios.push(s.build());
 
     let mut s = ScenarioBuilder::egi("wrong kind, unknown role or scope, role not requestable");
-    s.refused(
-        user("alice"),
-        request("site-administrator", "ngi-de"),
-        "wrong_scope_kind",
-    );
-    s.refused(
-        user("alice"),
-        request("ngi-operations-manager", "site-kit"),
-        "wrong_scope_kind",
-    );
-    s.refused(
-        user("alice"),
-        request("site-janitor", "site-kit"),
-        "unknown_role",
-    );
-    s.refused(
-        user("alice"),
-        request("site-administrator", "site-nowhere"),
-        "unknown_scope",
-    );
+    s.refused(user("alice"), request("site-administrator", "ngi-de"), "wrong_scope_kind");
+    s.refused(user("alice"), request("ngi-operations-manager", "site-kit"), "wrong_scope_kind");
+    s.refused(user("alice"), request("site-janitor", "site-kit"), "unknown_role");
+    s.refused(user("alice"), request("site-administrator", "site-nowhere"), "unknown_scope");
     s.refused(user("alice"), request(ADMIN, GLOBAL), "not_requestable");
     scenarios.push(s.build());
 
@@ -555,13 +433,7 @@ fn lifecycle_scenarios() -> Vec<Scenario> {
     s.accepted(user("kit-som"), approve(asked));
     s.refused(user("de-nom"), approve(asked), "not_pending");
     s.refused(user("de-nom"), reject(asked), "not_pending");
-    s.refused(
-        user("alice"),
-        Command::Cancel {
-            request: asked.id(),
-        },
-        "not_pending",
-    );
+    s.refused(user("alice"), Command::Cancel { request: asked.id() }, "not_pending");
     scenarios.push(s.build());
 
     let mut s = ScenarioBuilder::egi("a rejected request can be asked again");
@@ -574,22 +446,10 @@ fn lifecycle_scenarios() -> Vec<Scenario> {
     s.check("alice", "scope.edit", "site-kit", true);
     scenarios.push(s.build());
 
-    let mut s =
-        ScenarioBuilder::egi("only the requester cancels; a cancelled request can be asked again");
+    let mut s = ScenarioBuilder::egi("only the requester cancels; a cancelled request can be asked again");
     let asked = s.accepted(user("alice"), request("site-administrator", "site-kit"));
-    s.refused(
-        user("kit-som"),
-        Command::Cancel {
-            request: asked.id(),
-        },
-        "forbidden",
-    );
-    s.accepted(
-        user("alice"),
-        Command::Cancel {
-            request: asked.id(),
-        },
-    );
+    s.refused(user("kit-som"), Command::Cancel { request: asked.id() }, "forbidden");
+    s.accepted(user("alice"), Command::Cancel { request: asked.id() });
     s.request_is(asked, RequestStatus::Cancelled);
     s.refused(user("kit-som"), approve(asked), "not_pending");
     s.accepted(user("alice"), request("site-administrator", "site-kit"));
@@ -598,29 +458,12 @@ fn lifecycle_scenarios() -> Vec<Scenario> {
     let mut s = ScenarioBuilder::egi("approving past the time-to-live answers expired");
     let asked = s.accepted(user("alice"), request("site-administrator", "site-kit"));
     s.wait(chrono::Duration::days(29));
-    s.refused(
-        Actor::CommandLine,
-        Command::ExpireRequest {
-            request: asked.id(),
-        },
-        "not_due",
-    );
+    s.refused(Actor::CommandLine, Command::ExpireRequest { request: asked.id() }, "not_due");
     s.wait(chrono::Duration::days(1));
     s.refused(user("kit-som"), approve(asked), "expired");
     s.request_is(asked, RequestStatus::Pending);
-    s.accepted(
-        Actor::CommandLine,
-        Command::ExpireRequest {
-            request: asked.id(),
-        },
-    );
-    s.refused(
-        Actor::CommandLine,
-        Command::ExpireRequest {
-            request: asked.id(),
-        },
-        "not_pending",
-    );
+    s.accepted(Actor::CommandLine, Command::ExpireRequest { request: asked.id() });
+    s.refused(Actor::CommandLine, Command::ExpireRequest { request: asked.id() }, "not_pending");
     s.request_is(asked, RequestStatus::Expired);
     s.accepted(user("alice"), request("site-administrator", "site-kit"));
     scenarios.push(s.build());
@@ -633,10 +476,7 @@ fn authority_scenarios() -> Vec<Scenario> {
     let mut scenarios = Vec::new();
 
     let mut s = ScenarioBuilder::egi("a manager cannot approve their own request");
-    let asked = s.accepted(
-        user("kit-som"),
-        request("site-security-officer", "site-kit"),
-    );
+    let asked = s.accepted(user("kit-som"), request("site-security-officer", "site-kit"));
     s.refused(user("kit-som"), approve(asked), "self_approval");
     s.refused(user("kit-som"), reject(asked), "self_approval");
     s.deciders_are(
@@ -660,37 +500,13 @@ fn authority_scenarios() -> Vec<Scenario> {
     s.accepted(user("root"), approve(other));
     scenarios.push(s.build());
 
-    let mut s =
-        ScenarioBuilder::egi("direct assignment: deciders assign others, nobody assigns themself");
-    s.refused(
-        user("kit-som"),
-        assign("kit-som", "site-administrator", "site-kit", None),
-        "self_approval",
-    );
-    s.refused(
-        user("root"),
-        assign("root", "site-administrator", "site-kit", None),
-        "self_approval",
-    );
-    s.refused(
-        user("kit-admin"),
-        assign("alice", "site-administrator", "site-kit", None),
-        "not_a_decider",
-    );
-    s.refused(
-        user("egi-coo"),
-        assign("alice", "site-administrator", "site-kit", None),
-        "not_a_decider",
-    );
-    s.accepted(
-        user("kit-som"),
-        assign("alice", "site-administrator", "site-kit", None),
-    );
-    s.refused(
-        user("de-nom"),
-        assign("alice", "site-administrator", "site-kit", None),
-        "duplicate_request",
-    );
+    let mut s = ScenarioBuilder::egi("direct assignment: deciders assign others, nobody assigns themself");
+    s.refused(user("kit-som"), assign("kit-som", "site-administrator", "site-kit", None), "self_approval");
+    s.refused(user("root"), assign("root", "site-administrator", "site-kit", None), "self_approval");
+    s.refused(user("kit-admin"), assign("alice", "site-administrator", "site-kit", None), "not_a_decider");
+    s.refused(user("egi-coo"), assign("alice", "site-administrator", "site-kit", None), "not_a_decider");
+    s.accepted(user("kit-som"), assign("alice", "site-administrator", "site-kit", None));
+    s.refused(user("de-nom"), assign("alice", "site-administrator", "site-kit", None), "duplicate_request");
     s.check("alice", "scope.edit", "site-kit", true);
     scenarios.push(s.build());
 
@@ -713,10 +529,7 @@ fn authority_scenarios() -> Vec<Scenario> {
     scenarios.push(s.build());
 
     let mut s = ScenarioBuilder::egi("a pending request gives nothing");
-    s.accepted(
-        user("alice"),
-        request("site-operations-manager", "site-kit"),
-    );
+    s.accepted(user("alice"), request("site-operations-manager", "site-kit"));
     let bob = s.accepted(user("bob"), request("site-administrator", "site-kit"));
     s.refused(user("alice"), approve(bob), "not_a_decider");
     s.check("alice", "scope.edit", "site-kit", false);
@@ -724,93 +537,34 @@ fn authority_scenarios() -> Vec<Scenario> {
 
     let mut s = ScenarioBuilder::egi("a grant past its end gives nothing before its expiry event");
     let one_day = "P1D".parse().ok();
-    let granted = s.accepted(
-        user("de-nom"),
-        assign("alice", "site-operations-manager", "site-kit", one_day),
-    );
+    let granted = s.accepted(user("de-nom"), assign("alice", "site-operations-manager", "site-kit", one_day));
     let asked = s.accepted(user("bob"), request("site-administrator", "site-kit"));
     s.check("alice", "scope.edit", "site-kit", true);
     s.wait(chrono::Duration::days(1));
     s.check("alice", "scope.edit", "site-kit", false);
     s.refused(user("alice"), approve(asked), "not_a_decider");
     s.refused(user("alice"), revoke(granted.id()), "not_active");
-    s.accepted(
-        Actor::CommandLine,
-        Command::ExpireGrant {
-            grant: granted.id(),
-        },
-    );
-    s.refused(
-        Actor::CommandLine,
-        Command::ExpireGrant {
-            grant: granted.id(),
-        },
-        "not_active",
-    );
-    s.accepted(
-        user("alice"),
-        request("site-operations-manager", "site-kit"),
-    );
+    s.accepted(Actor::CommandLine, Command::ExpireGrant { grant: granted.id() });
+    s.refused(Actor::CommandLine, Command::ExpireGrant { grant: granted.id() }, "not_active");
+    s.accepted(user("alice"), request("site-operations-manager", "site-kit"));
     scenarios.push(s.build());
 
     let mut s = ScenarioBuilder::egi("creating scopes needs scope.create on every parent");
-    s.accepted(
-        user("de-nom"),
-        create_scope("site-gridka", "site", &["ngi-de"]),
-    );
-    s.refused(
-        user("de-nom"),
-        create_scope("site-lyon", "site", &["ngi-fr"]),
-        "forbidden",
-    );
-    s.refused(
-        user("kit-som"),
-        create_scope("site-lyon", "site", &["ngi-de"]),
-        "forbidden",
-    );
-    s.refused(
-        user("de-nom"),
-        create_scope("site-bad", "site", &["egi"]),
-        "invalid",
-    );
+    s.accepted(user("de-nom"), create_scope("site-gridka", "site", &["ngi-de"]));
+    s.refused(user("de-nom"), create_scope("site-lyon", "site", &["ngi-fr"]), "forbidden");
+    s.refused(user("kit-som"), create_scope("site-lyon", "site", &["ngi-de"]), "forbidden");
+    s.refused(user("de-nom"), create_scope("site-bad", "site", &["egi"]), "invalid");
     s.accepted(user("egi-coo"), create_scope("ngi-it", "ngi", &["egi"]));
-    s.refused(
-        user("egi-coo"),
-        create_scope("ngi-nl", "ngi", &["egi", "wlcg"]),
-        "forbidden",
-    );
-    s.refused(
-        user("alice"),
-        create_scope("sg-cms", "service-group", &[]),
-        "forbidden",
-    );
+    s.refused(user("egi-coo"), create_scope("ngi-nl", "ngi", &["egi", "wlcg"]), "forbidden");
+    s.refused(user("alice"), create_scope("sg-cms", "service-group", &[]), "forbidden");
     s.accepted(user("root"), create_scope("sg-cms", "service-group", &[]));
     s.check("root", "scope.edit", "sg-cms", true);
-    s.refused(
-        user("root"),
-        Command::DeleteScope {
-            id: "ngi-de".to_string(),
-        },
-        "in_use",
-    );
-    s.refused(
-        user("de-nom"),
-        Command::DeleteScope {
-            id: "site-gridka".to_string(),
-        },
-        "forbidden",
-    );
-    s.accepted(
-        user("root"),
-        Command::DeleteScope {
-            id: "site-gridka".to_string(),
-        },
-    );
+    s.refused(user("root"), Command::DeleteScope { id: "ngi-de".to_string() }, "in_use");
+    s.refused(user("de-nom"), Command::DeleteScope { id: "site-gridka".to_string() }, "forbidden");
+    s.accepted(user("root"), Command::DeleteScope { id: "site-gridka".to_string() });
     scenarios.push(s.build());
 
-    let mut s = ScenarioBuilder::egi(
-        "permissions follow GOCDB: edit below, certify and personal data for projects",
-    );
+    let mut s = ScenarioBuilder::egi("permissions follow GOCDB: edit below, certify and personal data for projects");
     s.check("de-nom", "scope.edit", "site-kit", true);
     s.check("de-nom", "scope.edit", "ngi-fr", false);
     s.check("de-rod", "scope.create", "ngi-de", false);
@@ -828,11 +582,5 @@ fn authority_scenarios() -> Vec<Scenario> {
 
 /// The table of GOCDB scenarios on `workflows/egi.toml`.
 pub fn egi_scenarios() -> Vec<Scenario> {
-    [
-        site_scenarios(),
-        upper_level_scenarios(),
-        lifecycle_scenarios(),
-        authority_scenarios(),
-    ]
-    .concat()
+    [site_scenarios(), upper_level_scenarios(), lifecycle_scenarios(), authority_scenarios()].concat()
 }

@@ -102,9 +102,7 @@ impl State {
             token_by_hash: HashMap::new(),
             index: Index::new(),
         };
-        state
-            .index
-            .compile_roles(&state.roles, &workflow.implications);
+        state.index.compile_roles(&state.roles, &workflow.implications);
         state
     }
 
@@ -173,21 +171,13 @@ impl State {
     /// The pending request of this user for this role on this scope, if any.
     pub fn open_request(&self, user: &str, role: &str, scope: &str) -> Option<&Request> {
         let key = (user.to_string(), role.to_string(), scope.to_string());
-        self.index
-            .open_requests
-            .get(&key)
-            .and_then(|id| self.requests.get(id))
+        self.index.open_requests.get(&key).and_then(|id| self.requests.get(id))
     }
 
     /// Grants not ended by an event and held on the scope (some may be past their end).
     pub fn grants_on(&self, scope: &str) -> impl Iterator<Item = &Grant> {
-        let ids = self
-            .index
-            .scope_slot(scope)
-            .and_then(|slot| self.index.grants_on_scope.get(&slot));
-        ids.into_iter()
-            .flatten()
-            .filter_map(|id| self.grants.get(id))
+        let ids = self.index.scope_slot(scope).and_then(|slot| self.index.grants_on_scope.get(&slot));
+        ids.into_iter().flatten().filter_map(|id| self.grants.get(id))
     }
 
     /// The scope's ancestors (parents, theirs, …, up to `global`), without the scope itself.
@@ -207,11 +197,7 @@ impl State {
         let Some(slot) = self.index.scope_slot(scope) else {
             return Vec::new();
         };
-        self.index.scopes[slot as usize]
-            .children
-            .iter()
-            .filter_map(|child| self.scope_at(*child))
-            .collect()
+        self.index.scopes[slot as usize].children.iter().filter_map(|child| self.scope_at(*child)).collect()
     }
 
     fn scope_at(&self, slot: Slot) -> Option<&Scope> {
@@ -221,34 +207,23 @@ impl State {
     /// Holdings that reach a user: their own grants and those of the teams they belong to.
     fn holdings_of<'a>(&'a self, user: &'a str) -> impl Iterator<Item = &'a Holding> + 'a {
         let teams = self.index.teams_of(user);
-        self.index
-            .user_holdings(user)
-            .iter()
-            .chain(teams.flat_map(move |team| self.index.team_holdings(team)))
+        self.index.user_holdings(user).iter().chain(teams.flat_map(move |team| self.index.team_holdings(team)))
     }
 
     /// Whether the user holds `admin` on `global` at `now`.
     pub fn is_admin(&self, user: &str, now: DateTime<Utc>) -> bool {
-        self.holdings_of(user)
-            .any(|h| h.role == self.index.admin && h.scope == self.index.global && h.gives_at(now))
+        self.holdings_of(user).any(|h| h.role == self.index.admin && h.scope == self.index.global && h.gives_at(now))
     }
 
     /// Whether the subject holds exactly this role on exactly this scope at `now`; a user also
     /// through their teams.
-    pub fn subject_holds(
-        &self,
-        subject: &Subject,
-        role: &str,
-        scope: &str,
-        now: DateTime<Utc>,
-    ) -> bool {
+    pub fn subject_holds(&self, subject: &Subject, role: &str, scope: &str, now: DateTime<Utc>) -> bool {
         let reaches = |holder: &Subject| {
             holder == subject
                 || matches!((subject, holder), (Subject::User(user), Subject::Team(team))
                     if self.teams.get(team).is_some_and(|t| t.members.contains(user)))
         };
-        self.grants_on(scope)
-            .any(|g| g.role == role && g.gives_at(now) && reaches(&g.subject))
+        self.grants_on(scope).any(|g| g.role == role && g.gives_at(now) && reaches(&g.subject))
     }
 
     /// The roles a subject holds anywhere at `now` (a user's include their teams').
@@ -266,28 +241,14 @@ impl State {
     }
 
     fn includes(&self, held: Slot, role: Slot) -> bool {
-        self.index
-            .roles
-            .get(held as usize)
-            .is_some_and(|r| r.closure.contains(&role))
+        self.index.roles.get(held as usize).is_some_and(|r| r.closure.contains(&role))
     }
 
     /// May `user` do `permission` on `scope` at `now`? Admins may do anything. A grant counts on its
     /// scope, and below it for the parts of its role that apply to the subtree.
-    pub fn check(
-        &self,
-        user: &str,
-        permission: &str,
-        scope: &str,
-        now: DateTime<Utc>,
-    ) -> CheckResult {
-        let denied = CheckResult {
-            allowed: false,
-            via: Vec::new(),
-        };
-        let (Ok(permission), Some(target)) =
-            (parse_permission(permission), self.index.scope_entry(scope))
-        else {
+    pub fn check(&self, user: &str, permission: &str, scope: &str, now: DateTime<Utc>) -> CheckResult {
+        let denied = CheckResult { allowed: false, via: Vec::new() };
+        let (Ok(permission), Some(target)) = (parse_permission(permission), self.index.scope_entry(scope)) else {
             return denied;
         };
         let (target, lineage) = (target.slot, &target.lineage);
@@ -297,27 +258,18 @@ impl State {
                 continue;
             }
             if holding.role == self.index.admin && holding.scope == self.index.global {
-                return CheckResult {
-                    allowed: true,
-                    via: vec![holding.grant],
-                };
+                return CheckResult { allowed: true, via: vec![holding.grant] };
             }
             let on_scope = holding.scope == target;
             if !on_scope && !lineage.contains(&holding.scope) {
                 continue;
             }
             let clauses = &self.index.roles[holding.role as usize].clauses;
-            if clauses
-                .iter()
-                .any(|c| (on_scope || c.subtree) && c.permissions.allows(&permission))
-            {
+            if clauses.iter().any(|c| (on_scope || c.subtree) && c.permissions.allows(&permission)) {
                 via.push(holding.grant);
             }
         }
-        CheckResult {
-            allowed: !via.is_empty(),
-            via,
-        }
+        CheckResult { allowed: !via.is_empty(), via }
     }
 
     /// Whether a decision rule lets `user` take `action` on `role` at `scope` (admin rights aside).
@@ -330,10 +282,7 @@ impl State {
         action: Action,
         now: DateTime<Utc>,
     ) -> bool {
-        let (Some(target), Some(kind)) = (
-            self.index.scope_slot(scope),
-            self.scopes.get(scope).map(|s| &s.kind),
-        ) else {
+        let (Some(target), Some(kind)) = (self.index.scope_slot(scope), self.scopes.get(scope).map(|s| &s.kind)) else {
             return false;
         };
         let Some(rule) = workflow.rule_for(role, kind) else {
@@ -345,17 +294,13 @@ impl State {
         let deciders: Vec<(Slot, Place)> = rule
             .deciders
             .iter()
-            .filter_map(|d| {
-                self.index
-                    .known_role_slot(&d.role)
-                    .map(|slot| (slot, d.place))
-            })
+            .filter_map(|d| self.index.known_role_slot(&d.role).map(|slot| (slot, d.place)))
             .collect();
         self.holdings_of(user).any(|h| {
             h.gives_at(now)
-                && deciders.iter().any(|(role, place)| {
-                    self.includes(h.role, *role) && self.is_at(*place, h.scope, target)
-                })
+                && deciders
+                    .iter()
+                    .any(|(role, place)| self.includes(h.role, *role) && self.is_at(*place, h.scope, target))
         })
     }
 
@@ -404,19 +349,12 @@ impl State {
             Action::Approve => role_closure(&self.roles, role)
                 .iter()
                 .all(|r| self.decides_by_rule(workflow, user, r, scope, action, now)),
-            Action::Reject | Action::Revoke => {
-                self.decides_by_rule(workflow, user, role, scope, action, now)
-            }
+            Action::Reject | Action::Revoke => self.decides_by_rule(workflow, user, role, scope, action, now),
         }
     }
 
     /// Everyone who may approve the request at `now`, never its requester.
-    pub fn deciders_for(
-        &self,
-        workflow: &Workflow,
-        request: &RequestId,
-        now: DateTime<Utc>,
-    ) -> Vec<RequestDecider> {
+    pub fn deciders_for(&self, workflow: &Workflow, request: &RequestId, now: DateTime<Utc>) -> Vec<RequestDecider> {
         let Some(request) = self.requests.get(request) else {
             return Vec::new();
         };
@@ -426,25 +364,14 @@ impl State {
         // Deciders hold something on the scope or above it (admins on global).
         let mut candidates = BTreeSet::new();
         for slot in self.index.lineage(target) {
-            for grant in self
-                .index
-                .grants_on_scope
-                .get(slot)
-                .into_iter()
-                .flatten()
-                .filter_map(|id| self.grants.get(id))
+            for grant in self.index.grants_on_scope.get(slot).into_iter().flatten().filter_map(|id| self.grants.get(id))
             {
                 match &grant.subject {
                     Subject::User(user) => {
                         candidates.insert(user.clone());
                     }
                     Subject::Team(team) => {
-                        candidates.extend(
-                            self.teams
-                                .get(team)
-                                .into_iter()
-                                .flat_map(|t| t.members.iter().cloned()),
-                        );
+                        candidates.extend(self.teams.get(team).into_iter().flat_map(|t| t.members.iter().cloned()));
                     }
                 }
             }
@@ -455,8 +382,7 @@ impl State {
         candidates
             .into_iter()
             .filter_map(|user| {
-                let by_rule =
-                    self.decides_as_rules_say(workflow, &user, role, scope, Action::Approve, now);
+                let by_rule = self.decides_as_rules_say(workflow, &user, role, scope, Action::Approve, now);
                 let admin_only = !by_rule && self.is_admin(&user, now);
                 (by_rule || admin_only).then_some(RequestDecider { user, admin_only })
             })
@@ -464,12 +390,7 @@ impl State {
     }
 
     /// Where the user may decide through rules, one entry per rule, place and anchor scope.
-    pub fn approver_scopes(
-        &self,
-        workflow: &Workflow,
-        user: &str,
-        now: DateTime<Utc>,
-    ) -> Vec<ApproverScope> {
+    pub fn approver_scopes(&self, workflow: &Workflow, user: &str, now: DateTime<Utc>) -> Vec<ApproverScope> {
         let mut found = BTreeSet::new();
         for holding in self.holdings_of(user).filter(|h| h.gives_at(now)) {
             let Some(anchor) = self.index.scope_id(holding.scope) else {
@@ -477,10 +398,8 @@ impl State {
             };
             for rule in &workflow.rules {
                 for decider in &rule.deciders {
-                    let held = self
-                        .index
-                        .known_role_slot(&decider.role)
-                        .is_some_and(|r| self.includes(holding.role, r));
+                    let held =
+                        self.index.known_role_slot(&decider.role).is_some_and(|r| self.includes(holding.role, r));
                     if held {
                         found.insert(ApproverScope {
                             rule: rule.id.clone(),
@@ -496,11 +415,7 @@ impl State {
     }
 
     /// The scopes an approver scope covers whose requests its rule decides.
-    pub fn expand_approver_scope(
-        &self,
-        workflow: &Workflow,
-        approver: &ApproverScope,
-    ) -> Vec<ScopeId> {
+    pub fn expand_approver_scope(&self, workflow: &Workflow, approver: &ApproverScope) -> Vec<ScopeId> {
         let Some(rule) = workflow.rules.iter().find(|r| r.id == approver.rule) else {
             return Vec::new();
         };
@@ -518,10 +433,7 @@ impl State {
             .into_iter()
             .filter(|scope| match &rule.target {
                 RuleTarget::Kind(kind) => &scope.kind == kind,
-                RuleTarget::Role(role) => self
-                    .roles
-                    .get(role)
-                    .is_some_and(|r| r.may_be_held_on(&scope.kind)),
+                RuleTarget::Role(role) => self.roles.get(role).is_some_and(|r| r.may_be_held_on(&scope.kind)),
             })
             .map(|scope| scope.id.clone())
             .collect();
@@ -540,10 +452,7 @@ impl State {
                 .roles
                 .values()
                 .filter(|r| {
-                    r.may_be_held_on(kind)
-                        && workflow
-                            .rule_for(&r.id, kind)
-                            .is_some_and(|own| own.id == rule.id)
+                    r.may_be_held_on(kind) && workflow.rule_for(&r.id, kind).is_some_and(|own| own.id == rule.id)
                 })
                 .map(|r| r.id.clone())
                 .collect(),
@@ -563,20 +472,12 @@ impl State {
     }
 
     /// Pending, unexpired requests that `user` may approve (never their own).
-    pub fn pending_for(
-        &self,
-        workflow: &Workflow,
-        user: &str,
-        now: DateTime<Utc>,
-    ) -> Vec<RequestId> {
+    pub fn pending_for(&self, workflow: &Workflow, user: &str, now: DateTime<Utc>) -> Vec<RequestId> {
         let actor = Actor::User(user.to_string());
         self.requests
             .values()
             .filter(|r| r.is_pending() && now < r.expires_at && r.user != user)
-            .filter(|r| {
-                self.authority(workflow, &actor, &r.role, &r.scope, Action::Approve, now)
-                    .is_some()
-            })
+            .filter(|r| self.authority(workflow, &actor, &r.role, &r.scope, Action::Approve, now).is_some())
             .map(|r| r.id)
             .collect()
     }
@@ -585,29 +486,10 @@ impl State {
     /// naming something unknown changes nothing.
     pub fn apply(&mut self, workflow: &Workflow, event: &Event) {
         match event {
-            Event::UserRegistered {
-                user, email, name, ..
+            Event::UserRegistered { user, email, name, .. } | Event::UserProfileChanged { user, email, name, .. } => {
+                self.users.insert(user.clone(), User { id: user.clone(), email: email.clone(), name: name.clone() });
             }
-            | Event::UserProfileChanged {
-                user, email, name, ..
-            } => {
-                self.users.insert(
-                    user.clone(),
-                    User {
-                        id: user.clone(),
-                        email: email.clone(),
-                        name: name.clone(),
-                    },
-                );
-            }
-            Event::ScopeCreated {
-                scope,
-                kind,
-                parents,
-                title,
-                mailbox,
-                ..
-            } => {
+            Event::ScopeCreated { scope, kind, parents, title, mailbox, .. } => {
                 self.index.add_scope(scope, parents);
                 let scope = Scope {
                     id: scope.clone(),
@@ -624,20 +506,14 @@ impl State {
             }
             Event::RoleDefined { role, .. } | Event::RoleEdited { role, .. } => {
                 self.roles.insert(role.id.clone(), role.clone());
-                self.index
-                    .compile_roles(&self.roles, &workflow.implications);
+                self.index.compile_roles(&self.roles, &workflow.implications);
             }
             Event::RoleDeleted { role, .. } => {
                 self.roles.remove(role);
-                self.index
-                    .compile_roles(&self.roles, &workflow.implications);
+                self.index.compile_roles(&self.roles, &workflow.implications);
             }
             Event::TeamCreated { team, title, .. } => {
-                let team = Team {
-                    id: team.clone(),
-                    title: title.clone(),
-                    members: BTreeSet::new(),
-                };
+                let team = Team { id: team.clone(), title: title.clone(), members: BTreeSet::new() };
                 self.teams.insert(team.id.clone(), team);
             }
             Event::TeamMemberAdded { team, user, .. } => {
@@ -652,16 +528,7 @@ impl State {
                 }
                 self.index.leave_team(user, team);
             }
-            Event::RoleRequested {
-                request,
-                user,
-                role,
-                scope,
-                reason,
-                duration,
-                at,
-                expires_at,
-            } => {
+            Event::RoleRequested { request, user, role, scope, reason, duration, at, expires_at } => {
                 let key = (user.clone(), role.clone(), scope.clone());
                 self.index.open_requests.insert(key, *request);
                 let request = Request {
@@ -684,74 +551,28 @@ impl State {
                 };
                 self.requests.insert(request.id, request);
             }
-            Event::RequestApproved {
-                request,
-                by,
-                comment,
-                stage,
-                completes_stage,
-                completes_request,
-                at,
-                ..
-            } => {
+            Event::RequestApproved { request, by, comment, stage, completes_stage, completes_request, at, .. } => {
                 let Some(r) = self.requests.get_mut(request) else {
                     return;
                 };
-                r.approvals.push(Approval {
-                    by: by.clone(),
-                    stage: *stage,
-                    comment: comment.clone(),
-                    at: *at,
-                });
+                r.approvals.push(Approval { by: by.clone(), stage: *stage, comment: comment.clone(), at: *at });
                 if *completes_stage {
                     r.stage = stage + 1;
                 }
                 if *completes_request {
-                    self.close_request(
-                        request,
-                        RequestStatus::Approved,
-                        Some(by.clone()),
-                        *at,
-                        None,
-                    );
+                    self.close_request(request, RequestStatus::Approved, Some(by.clone()), *at, None);
                 }
             }
-            Event::RequestRejected {
-                request,
-                by,
-                reason,
-                at,
-            } => {
-                self.close_request(
-                    request,
-                    RequestStatus::Rejected,
-                    Some(by.clone()),
-                    *at,
-                    Some(reason.clone()),
-                );
+            Event::RequestRejected { request, by, reason, at } => {
+                self.close_request(request, RequestStatus::Rejected, Some(by.clone()), *at, Some(reason.clone()));
             }
             Event::RequestCancelled { request, by, at } => {
-                self.close_request(
-                    request,
-                    RequestStatus::Cancelled,
-                    Some(by.clone()),
-                    *at,
-                    None,
-                );
+                self.close_request(request, RequestStatus::Cancelled, Some(by.clone()), *at, None);
             }
             Event::RequestExpired { request, at } => {
                 self.close_request(request, RequestStatus::Expired, None, *at, None);
             }
-            Event::RoleGranted {
-                grant,
-                subject,
-                role,
-                scope,
-                origin,
-                by,
-                starts_at,
-                ends_at,
-            } => {
+            Event::RoleGranted { grant, subject, role, scope, origin, by, starts_at, ends_at } => {
                 let grant = Grant {
                     id: *grant,
                     subject: subject.clone(),
@@ -772,24 +593,10 @@ impl State {
                 self.index.add_grant(&grant);
                 self.grants.insert(grant.id, grant);
             }
-            Event::GrantRevoked {
-                grant,
-                by,
-                reason,
-                at,
-            } => {
-                self.end_grant(
-                    grant,
-                    GrantStatus::Revoked {
-                        by: by.clone(),
-                        reason: reason.clone(),
-                        at: *at,
-                    },
-                );
+            Event::GrantRevoked { grant, by, reason, at } => {
+                self.end_grant(grant, GrantStatus::Revoked { by: by.clone(), reason: reason.clone(), at: *at });
             }
-            Event::GrantExpired { grant, at } => {
-                self.end_grant(grant, GrantStatus::Expired { at: *at })
-            }
+            Event::GrantExpired { grant, at } => self.end_grant(grant, GrantStatus::Expired { at: *at }),
             Event::DecidersReminded { request, at } => {
                 if let Some(r) = self.requests.get_mut(request) {
                     r.reminded_at = Some(*at);
@@ -800,15 +607,7 @@ impl State {
                     g.ending_notice_at = Some(*at);
                 }
             }
-            Event::ApiTokenCreated {
-                token,
-                user,
-                name,
-                secret_hash,
-                expires_at,
-                by,
-                at,
-            } => {
+            Event::ApiTokenCreated { token, user, name, secret_hash, expires_at, by, at } => {
                 self.token_by_hash.insert(secret_hash.clone(), *token);
                 let token = ApiToken {
                     id: *token,
@@ -844,11 +643,7 @@ impl State {
         request.closed_by = by;
         request.closed_at = Some(at);
         request.closing_reason = reason;
-        let key = (
-            request.user.clone(),
-            request.role.clone(),
-            request.scope.clone(),
-        );
+        let key = (request.user.clone(), request.role.clone(), request.scope.clone());
         if self.index.open_requests.get(&key) == Some(id) {
             self.index.open_requests.remove(&key);
         }

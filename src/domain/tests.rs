@@ -14,8 +14,7 @@ pub(super) fn workflow(file: &str) -> Workflow {
 
 /// The test workflow exercising stages, inclusion, locks, limits, teams and token roles.
 pub(super) fn lab_workflow() -> Workflow {
-    Workflow::from_str(include_str!("tests/lab-test.toml"), "lab-test.toml")
-        .expect("lab-test loads")
+    Workflow::from_str(include_str!("tests/lab-test.toml"), "lab-test.toml").expect("lab-test loads")
 }
 
 /// A state driven command by command, "cli" standing for the command line.
@@ -31,13 +30,7 @@ impl World {
     pub fn new(workflow: Workflow) -> World {
         let state = State::new(&workflow);
         let now = Utc.with_ymd_and_hms(2026, 3, 1, 12, 0, 0).unwrap();
-        World {
-            workflow,
-            state,
-            now,
-            events: Vec::new(),
-            steps: 0,
-        }
+        World { workflow, state, now, events: Vec::new(), steps: 0 }
     }
 
     pub fn actor(name: &str) -> Actor {
@@ -50,11 +43,7 @@ impl World {
 
     pub fn run(&mut self, actor: &str, command: Command) -> Result<Vec<Event>, DomainError> {
         self.steps += 1;
-        let ctx = Context::new(
-            World::actor(actor),
-            self.now,
-            IdSource::sequence(self.steps),
-        );
+        let ctx = Context::new(World::actor(actor), self.now, IdSource::sequence(self.steps));
         let events = decide(&self.state, &self.workflow, &ctx, command)?;
         for event in &events {
             self.state.apply(&self.workflow, event);
@@ -65,8 +54,7 @@ impl World {
 
     #[track_caller]
     pub fn ok(&mut self, actor: &str, command: Command) -> Vec<Event> {
-        self.run(actor, command)
-            .unwrap_or_else(|e| panic!("refused: {} ({e})", e.code()))
+        self.run(actor, command).unwrap_or_else(|e| panic!("refused: {} ({e})", e.code()))
     }
 
     #[track_caller]
@@ -79,24 +67,11 @@ impl World {
 
     pub fn register(&mut self, users: &[&str]) {
         for user in users {
-            self.ok(
-                "cli",
-                Command::RegisterUser {
-                    user: user.to_string(),
-                    email: None,
-                    name: None,
-                },
-            );
+            self.ok("cli", Command::RegisterUser { user: user.to_string(), email: None, name: None });
         }
     }
 
-    pub fn assign(
-        &mut self,
-        actor: &str,
-        subject: Subject,
-        role: &str,
-        scope: &str,
-    ) -> Result<GrantId, DomainError> {
+    pub fn assign(&mut self, actor: &str, subject: Subject, role: &str, scope: &str) -> Result<GrantId, DomainError> {
         let command = Command::AssignRole {
             subject,
             role: role.to_string(),
@@ -107,12 +82,7 @@ impl World {
         Ok(granted(&self.run(actor, command)?)[0])
     }
 
-    pub fn request(
-        &mut self,
-        user: &str,
-        role: &str,
-        scope: &str,
-    ) -> Result<RequestId, DomainError> {
+    pub fn request(&mut self, user: &str, role: &str, scope: &str) -> Result<RequestId, DomainError> {
         let command = Command::RequestRole {
             role: role.to_string(),
             scope: scope.to_string(),
@@ -126,13 +96,7 @@ impl World {
     }
 
     pub fn approve(&mut self, actor: &str, request: RequestId) -> Result<Vec<Event>, DomainError> {
-        self.run(
-            actor,
-            Command::Approve {
-                request,
-                comment: String::new(),
-            },
-        )
+        self.run(actor, Command::Approve { request, comment: String::new() })
     }
 
     pub fn allowed(&self, user: &str, permission: &str, scope: &str) -> bool {
@@ -141,16 +105,7 @@ impl World {
 }
 
 pub(super) fn granted(events: &[Event]) -> Vec<GrantId> {
-    events
-        .iter()
-        .filter_map(|e| {
-            if let Event::RoleGranted { grant, .. } = e {
-                Some(*grant)
-            } else {
-                None
-            }
-        })
-        .collect()
+    events.iter().filter_map(|e| if let Event::RoleGranted { grant, .. } = e { Some(*grant) } else { None }).collect()
 }
 
 fn scope(id: &str, kind: &str, parents: &[&str]) -> Command {
@@ -162,9 +117,7 @@ fn scope(id: &str, kind: &str, parents: &[&str]) -> Command {
 fn lab_world() -> World {
     let mut world = World::new(lab_workflow());
     world.register(&["root", "h1", "h2", "h3", "s1", "o1", "alice", "bob"]);
-    world
-        .assign("cli", Subject::User("root".into()), "admin", "global")
-        .unwrap();
+    world.assign("cli", Subject::User("root".into()), "admin", "global").unwrap();
     for (id, kind, parents) in [
         ("d1", "dept", &[][..]),
         ("d2", "dept", &[]),
@@ -181,9 +134,7 @@ fn lab_world() -> World {
         ("s1", "safety-officer", "l1"),
         ("o1", "lab-owner", "l1"),
     ] {
-        world
-            .assign("cli", Subject::User(user.into()), role, scope)
-            .unwrap();
+        world.assign("cli", Subject::User(user.into()), role, scope).unwrap();
     }
     world
 }
@@ -193,10 +144,7 @@ fn egi_scenario_table() {
     let workflow = workflow("egi.toml");
     let scenarios = egi_scenarios();
     assert!(scenarios.len() >= 30, "only {} scenarios", scenarios.len());
-    let failures: Vec<String> = scenarios
-        .iter()
-        .filter_map(|s| run_in_memory(&workflow, s).err())
-        .collect();
+    let failures: Vec<String> = scenarios.iter().filter_map(|s| run_in_memory(&workflow, s).err()).collect();
     assert!(
         failures.is_empty(),
         "{} of {} scenarios failed:\n{}",
@@ -223,62 +171,24 @@ fn two_stages_with_a_quorum_of_two_need_three_distinct_people() {
         }]
     ));
     let request = world.state.request(&asked).unwrap();
-    assert_eq!(
-        (request.status, request.stage, request.approvals.len()),
-        (RequestStatus::Pending, 0, 1)
-    );
-    assert_eq!(
-        world.refused(
-            "h1",
-            Command::Approve {
-                request: asked,
-                comment: "again".into()
-            }
-        ),
-        "already_approved"
-    );
-    assert_eq!(
-        world.refused(
-            "o1",
-            Command::Approve {
-                request: asked,
-                comment: String::new()
-            }
-        ),
-        "not_a_decider"
-    );
+    assert_eq!((request.status, request.stage, request.approvals.len()), (RequestStatus::Pending, 0, 1));
+    assert_eq!(world.refused("h1", Command::Approve { request: asked, comment: "again".into() }), "already_approved");
+    assert_eq!(world.refused("o1", Command::Approve { request: asked, comment: String::new() }), "not_a_decider");
     let second = world.approve("h2", asked).unwrap();
     assert!(matches!(
         second.as_slice(),
-        [Event::RequestApproved {
-            stage: 0,
-            completes_stage: true,
-            completes_request: false,
-            ..
-        }]
+        [Event::RequestApproved { stage: 0, completes_stage: true, completes_request: false, .. }]
     ));
     assert_eq!(world.state.request(&asked).unwrap().stage, 1);
     assert!(!world.allowed("alice", "lab.use", "l1"));
     // Having counted in stage one, h1 cannot count again in stage two.
-    assert_eq!(
-        world.refused(
-            "h1",
-            Command::Approve {
-                request: asked,
-                comment: String::new()
-            }
-        ),
-        "already_approved"
-    );
+    assert_eq!(world.refused("h1", Command::Approve { request: asked, comment: String::new() }), "already_approved");
     let last = world.approve("s1", asked).unwrap();
     assert!(matches!(
         last.as_slice(),
         [Event::RequestApproved { stage: 1, stage_name, completes_request: true, .. }, Event::RoleGranted { .. }] if stage_name == "sign-off"
     ));
-    assert_eq!(
-        world.state.request(&asked).unwrap().status,
-        RequestStatus::Approved
-    );
+    assert_eq!(world.state.request(&asked).unwrap().status, RequestStatus::Approved);
     assert!(world.allowed("alice", "lab.use", "l1"));
 }
 
@@ -287,27 +197,9 @@ fn any_rejection_ends_a_staged_request() {
     let mut world = lab_world();
     let asked = world.request("alice", "operator", "l1").unwrap();
     world.approve("h1", asked).unwrap();
-    world.ok(
-        "s1",
-        Command::Reject {
-            request: asked,
-            reason: "no training".into(),
-        },
-    );
-    assert_eq!(
-        world.state.request(&asked).unwrap().status,
-        RequestStatus::Rejected
-    );
-    assert_eq!(
-        world.refused(
-            "h2",
-            Command::Approve {
-                request: asked,
-                comment: String::new()
-            }
-        ),
-        "not_pending"
-    );
+    world.ok("s1", Command::Reject { request: asked, reason: "no training".into() });
+    assert_eq!(world.state.request(&asked).unwrap().status, RequestStatus::Rejected);
+    assert_eq!(world.refused("h2", Command::Approve { request: asked, comment: String::new() }), "not_pending");
 }
 
 #[test]
@@ -315,42 +207,15 @@ fn approving_a_role_needs_authority_over_the_roles_it_includes() {
     let mut world = lab_world();
     // senior includes operator: the lab owner decides senior (kind rule) but not operator.
     let asked = world.request("alice", "senior", "l1").unwrap();
-    assert_eq!(
-        world.refused(
-            "o1",
-            Command::Approve {
-                request: asked,
-                comment: String::new()
-            }
-        ),
-        "not_a_decider"
-    );
-    assert_eq!(
-        world.refused(
-            "s1",
-            Command::Approve {
-                request: asked,
-                comment: String::new()
-            }
-        ),
-        "not_a_decider"
-    );
+    assert_eq!(world.refused("o1", Command::Approve { request: asked, comment: String::new() }), "not_a_decider");
+    assert_eq!(world.refused("s1", Command::Approve { request: asked, comment: String::new() }), "not_a_decider");
     let deciders: Vec<_> = world.state.deciders_for(&world.workflow, &asked, world.now);
-    let names: Vec<(&str, bool)> = deciders
-        .iter()
-        .map(|d| (d.user.as_str(), d.admin_only))
-        .collect();
+    let names: Vec<(&str, bool)> = deciders.iter().map(|d| (d.user.as_str(), d.admin_only)).collect();
     assert_eq!(names, [("h1", false), ("h2", false), ("root", true)]);
     world.approve("h1", asked).unwrap();
     assert!(world.allowed("alice", "lab.tune:laser", "l1"));
-    assert!(
-        world.allowed("alice", "lab.use", "l1"),
-        "included role's permission"
-    );
-    assert!(
-        !world.allowed("alice", "lab.tune", "l1"),
-        "qualified permission only"
-    );
+    assert!(world.allowed("alice", "lab.use", "l1"), "included role's permission");
+    assert!(!world.allowed("alice", "lab.tune", "l1"), "qualified permission only");
     // A decider by inclusion: whoever holds a role including a deciding role decides as it.
     assert!(world.state.decides_by_rule(
         &world.workflow,
@@ -366,28 +231,19 @@ fn approving_a_role_needs_authority_over_the_roles_it_includes() {
 fn scope_or_subtree_and_implications_decide_checks() {
     let mut world = lab_world();
     world.ok("cli", scope("l1a", "lab", &["l1"]));
-    assert!(
-        world.allowed("o1", "lab.use", "l1a"),
-        "lab.admin implies lab.use, subtree"
-    );
+    assert!(world.allowed("o1", "lab.use", "l1a"), "lab.admin implies lab.use, subtree");
     assert!(world.allowed("h1", "lab.read", "l1a"));
     assert!(!world.allowed("h1", "lab.read", "l3"));
-    world
-        .assign("h1", Subject::User("bob".into()), "inspector", "l2")
-        .unwrap();
+    world.assign("h1", Subject::User("bob".into()), "inspector", "l2").unwrap();
     assert!(world.allowed("bob", "lab.read", "l2"));
     assert!(!world.allowed("bob", "lab.read", "l1"));
     // operator applies to its scope alone.
     let mut senior_world = lab_world();
     senior_world.ok("cli", scope("l1a", "lab", &["l1"]));
-    senior_world
-        .assign("root", Subject::User("bob".into()), "operator", "l1")
-        .unwrap();
+    senior_world.assign("root", Subject::User("bob".into()), "operator", "l1").unwrap();
     assert!(senior_world.allowed("bob", "lab.use", "l1"));
     assert!(!senior_world.allowed("bob", "lab.use", "l1a"));
-    let result = senior_world
-        .state
-        .check("root", "whatever.you.like", "l1a", senior_world.now);
+    let result = senior_world.state.check("root", "whatever.you.like", "l1a", senior_world.now);
     assert!(result.allowed && result.via.len() == 1);
     assert!(!senior_world.allowed("bob", "lab.use", "nowhere"));
     assert!(!senior_world.allowed("bob", "Bad Permission", "l1"));
@@ -396,55 +252,24 @@ fn scope_or_subtree_and_implications_decide_checks() {
 #[test]
 fn default_roles_on_registration_and_profile_changes_only_when_changed() {
     let mut world = World::new(lab_workflow());
-    let events = world.ok(
-        "zoe",
-        Command::RegisterUser {
-            user: "zoe".into(),
-            email: Some("z@x.org".into()),
-            name: None,
-        },
-    );
+    let events =
+        world.ok("zoe", Command::RegisterUser { user: "zoe".into(), email: Some("z@x.org".into()), name: None });
     assert!(
         matches!(&events[..], [Event::UserRegistered { .. }, Event::RoleGranted { origin: GrantOrigin::Default, role, .. }] if role == "user")
     );
     assert!(world.allowed("zoe", "self.view", "global"));
-    let again = Command::RegisterUser {
-        user: "zoe".into(),
-        email: Some("z@x.org".into()),
-        name: None,
-    };
+    let again = Command::RegisterUser { user: "zoe".into(), email: Some("z@x.org".into()), name: None };
     assert!(world.ok("zoe", again).is_empty());
-    let renamed = world.ok(
-        "zoe",
-        Command::UpdateProfile {
-            user: "zoe".into(),
-            email: None,
-            name: Some("Zoe".into()),
-        },
-    );
+    let renamed = world.ok("zoe", Command::UpdateProfile { user: "zoe".into(), email: None, name: Some("Zoe".into()) });
     assert!(
         matches!(&renamed[..], [Event::UserProfileChanged { email: Some(e), name: Some(n), .. }] if e == "z@x.org" && n == "Zoe")
     );
     assert_eq!(
-        world.refused(
-            "mallory",
-            Command::UpdateProfile {
-                user: "zoe".into(),
-                email: None,
-                name: None
-            }
-        ),
+        world.refused("mallory", Command::UpdateProfile { user: "zoe".into(), email: None, name: None }),
         "forbidden"
     );
     assert_eq!(
-        world.refused(
-            "cli",
-            Command::UpdateProfile {
-                user: "ghost".into(),
-                email: None,
-                name: None
-            }
-        ),
+        world.refused("cli", Command::UpdateProfile { user: "ghost".into(), email: None, name: None }),
         "not_found"
     );
 }
@@ -458,41 +283,14 @@ fn creators_get_creator_roles_even_when_locked() {
     );
     assert!(world.allowed("h3", "lab.history.read", "l4"));
     // Locked: no new assignments or requests.
-    assert_eq!(
-        world.request("alice", "founder", "l4").unwrap_err().code(),
-        "role_locked"
-    );
-    assert_eq!(
-        world
-            .assign("root", Subject::User("alice".into()), "founder", "l4")
-            .unwrap_err()
-            .code(),
-        "role_locked"
-    );
-    assert_eq!(
-        world.refused("h1", scope("l5", "lab", &["d2"])),
-        "forbidden"
-    );
-    assert_eq!(
-        world.refused("root", scope("l4", "lab", &["d1"])),
-        "already_exists"
-    );
-    assert_eq!(
-        world.refused("root", scope("l5", "lab", &["nowhere"])),
-        "unknown_scope"
-    );
-    assert_eq!(
-        world.refused("root", scope("d3", "dept", &["l1"])),
-        "invalid"
-    );
-    assert_eq!(
-        world.refused("root", scope("l5", "lab", &["l5"])),
-        "invalid"
-    );
-    assert_eq!(
-        world.refused("root", scope("l5", "lab", &["d1", "d1"])),
-        "invalid"
-    );
+    assert_eq!(world.request("alice", "founder", "l4").unwrap_err().code(), "role_locked");
+    assert_eq!(world.assign("root", Subject::User("alice".into()), "founder", "l4").unwrap_err().code(), "role_locked");
+    assert_eq!(world.refused("h1", scope("l5", "lab", &["d2"])), "forbidden");
+    assert_eq!(world.refused("root", scope("l4", "lab", &["d1"])), "already_exists");
+    assert_eq!(world.refused("root", scope("l5", "lab", &["nowhere"])), "unknown_scope");
+    assert_eq!(world.refused("root", scope("d3", "dept", &["l1"])), "invalid");
+    assert_eq!(world.refused("root", scope("l5", "lab", &["l5"])), "invalid");
+    assert_eq!(world.refused("root", scope("l5", "lab", &["d1", "d1"])), "invalid");
     assert_eq!(world.refused("root", scope("x", "planet", &[])), "invalid");
 }
 
@@ -506,34 +304,17 @@ fn durations_and_incompatible_roles() {
         duration: "P11D".parse().ok(),
     };
     assert_eq!(world.refused("alice", too_long), "duration_too_long");
-    let id = world
-        .assign("h1", Subject::User("alice".into()), "operator", "l2")
-        .unwrap();
+    let id = world.assign("h1", Subject::User("alice".into()), "operator", "l2").unwrap();
     assert_eq!(
         world.state.grant(&id).unwrap().ends_at,
         Some(world.now + Span::days(10)),
         "role maximum caps the default"
     );
-    let inspector = world
-        .assign("h1", Subject::User("bob".into()), "inspector", "l2")
-        .unwrap();
+    let inspector = world.assign("h1", Subject::User("bob".into()), "inspector", "l2").unwrap();
+    assert_eq!(world.state.grant(&inspector).unwrap().ends_at, Some(world.now + Span::days(30)), "workflow default");
+    assert_eq!(world.request("alice", "inspector", "l1").unwrap_err().code(), "incompatible_role");
     assert_eq!(
-        world.state.grant(&inspector).unwrap().ends_at,
-        Some(world.now + Span::days(30)),
-        "workflow default"
-    );
-    assert_eq!(
-        world
-            .request("alice", "inspector", "l1")
-            .unwrap_err()
-            .code(),
-        "incompatible_role"
-    );
-    assert_eq!(
-        world
-            .assign("h1", Subject::User("alice".into()), "inspector", "l2")
-            .unwrap_err()
-            .code(),
+        world.assign("h1", Subject::User("alice".into()), "inspector", "l2").unwrap_err().code(),
         "incompatible_role"
     );
 }
@@ -541,39 +322,13 @@ fn durations_and_incompatible_roles() {
 #[test]
 fn teams_give_roles_to_members_under_the_deciders_control() {
     let mut world = lab_world();
-    assert_eq!(
-        world.refused(
-            "h1",
-            Command::CreateTeam {
-                id: "crew".into(),
-                title: "Crew".into()
-            }
-        ),
-        "forbidden"
-    );
-    world.ok(
-        "root",
-        Command::CreateTeam {
-            id: "crew".into(),
-            title: "Crew".into(),
-        },
-    );
-    let add = |user: &str| Command::AddTeamMember {
-        team: "crew".into(),
-        user: user.into(),
-    };
+    assert_eq!(world.refused("h1", Command::CreateTeam { id: "crew".into(), title: "Crew".into() }), "forbidden");
+    world.ok("root", Command::CreateTeam { id: "crew".into(), title: "Crew".into() });
+    let add = |user: &str| Command::AddTeamMember { team: "crew".into(), user: user.into() };
     // A team holding nothing is managed by administrators only.
     assert_eq!(world.refused("h1", add("alice")), "forbidden");
-    world
-        .assign("h1", Subject::Team("crew".into()), "inspector", "l2")
-        .unwrap();
-    assert_eq!(
-        world
-            .assign("root", Subject::Team("crew".into()), "admin", "global")
-            .unwrap_err()
-            .code(),
-        "forbidden"
-    );
+    world.assign("h1", Subject::Team("crew".into()), "inspector", "l2").unwrap();
+    assert_eq!(world.assign("root", Subject::Team("crew".into()), "admin", "global").unwrap_err().code(), "forbidden");
     assert_eq!(world.refused("h3", add("alice")), "not_a_decider");
     assert_eq!(world.refused("h1", add("h1")), "self_approval");
     world.ok("h1", add("alice"));
@@ -583,36 +338,15 @@ fn teams_give_roles_to_members_under_the_deciders_control() {
     world.ok("root", add("h2"));
     assert_eq!(world.refused("h2", add("bob")), "self_approval");
     assert_eq!(
-        world
-            .assign("h2", Subject::Team("crew".into()), "inspector", "l1")
-            .unwrap_err()
-            .code(),
+        world.assign("h2", Subject::Team("crew".into()), "inspector", "l1").unwrap_err().code(),
         "self_approval"
     );
     // Team grants count for duplicates, and a member leaving loses the role.
-    assert_eq!(
-        world
-            .request("alice", "inspector", "l2")
-            .unwrap_err()
-            .code(),
-        "duplicate_request"
-    );
-    world.ok(
-        "alice",
-        Command::RemoveTeamMember {
-            team: "crew".into(),
-            user: "alice".into(),
-        },
-    );
+    assert_eq!(world.request("alice", "inspector", "l2").unwrap_err().code(), "duplicate_request");
+    world.ok("alice", Command::RemoveTeamMember { team: "crew".into(), user: "alice".into() });
     assert!(!world.allowed("alice", "lab.read", "l2"));
     assert_eq!(
-        world.refused(
-            "bob",
-            Command::RemoveTeamMember {
-                team: "crew".into(),
-                user: "h2".into()
-            }
-        ),
+        world.refused("bob", Command::RemoveTeamMember { team: "crew".into(), user: "h2".into() }),
         "not_a_decider"
     );
 }
@@ -635,133 +369,39 @@ fn the_role_catalogue_is_for_admins() {
         api_role: false,
         locked: false,
     };
-    assert_eq!(
-        world.refused(
-            "h1",
-            Command::DefineRole {
-                role: custom.clone()
-            }
-        ),
-        "forbidden"
-    );
-    world.ok(
-        "root",
-        Command::DefineRole {
-            role: custom.clone(),
-        },
-    );
-    assert_eq!(
-        world.refused(
-            "root",
-            Command::DefineRole {
-                role: custom.clone()
-            }
-        ),
-        "already_exists"
-    );
-    let bad = Role {
-        id: "bad".into(),
-        includes: vec!["admin".into()],
-        ..custom.clone()
-    };
-    assert_eq!(
-        world.refused("root", Command::DefineRole { role: bad }),
-        "invalid"
-    );
-    let sneaky = Role {
-        id: "sneaky".into(),
-        token_grantable: true,
-        includes: vec!["dept-head".into()],
-        ..custom.clone()
-    };
-    assert_eq!(
-        world.refused("root", Command::DefineRole { role: sneaky }),
-        "invalid"
-    );
+    assert_eq!(world.refused("h1", Command::DefineRole { role: custom.clone() }), "forbidden");
+    world.ok("root", Command::DefineRole { role: custom.clone() });
+    assert_eq!(world.refused("root", Command::DefineRole { role: custom.clone() }), "already_exists");
+    let bad = Role { id: "bad".into(), includes: vec!["admin".into()], ..custom.clone() };
+    assert_eq!(world.refused("root", Command::DefineRole { role: bad }), "invalid");
+    let sneaky =
+        Role { id: "sneaky".into(), token_grantable: true, includes: vec!["dept-head".into()], ..custom.clone() };
+    assert_eq!(world.refused("root", Command::DefineRole { role: sneaky }), "invalid");
     // Custom roles follow the kind-wide rule.
     let asked = world.request("alice", "night-shift", "l1").unwrap();
-    assert_eq!(
-        world.refused(
-            "s1",
-            Command::Approve {
-                request: asked,
-                comment: String::new()
-            }
-        ),
-        "not_a_decider"
-    );
+    assert_eq!(world.refused("s1", Command::Approve { request: asked, comment: String::new() }), "not_a_decider");
     world.approve("o1", asked).unwrap();
     for expected in ["night-shift-2", "night-shift-3"] {
-        let events = world.ok(
-            "root",
-            Command::DuplicateRole {
-                role: "night-shift".into(),
-            },
-        );
+        let events = world.ok("root", Command::DuplicateRole { role: "night-shift".into() });
         assert!(
             matches!(&events[..], [Event::RoleDefined { role, copied_from: Some(from), .. }] if role.id == expected && from == "night-shift")
         );
     }
-    let edited = Role {
-        title: "Night operators".into(),
-        ..custom.clone()
-    };
-    assert_eq!(
-        world.refused(
-            "h1",
-            Command::EditRole {
-                role: edited.clone()
-            }
-        ),
-        "forbidden"
-    );
+    let edited = Role { title: "Night operators".into(), ..custom.clone() };
+    assert_eq!(world.refused("h1", Command::EditRole { role: edited.clone() }), "forbidden");
     world.ok("root", Command::EditRole { role: edited });
+    assert_eq!(world.state.role("night-shift").unwrap().title, "Night operators");
     assert_eq!(
-        world.state.role("night-shift").unwrap().title,
-        "Night operators"
-    );
-    assert_eq!(
-        world.refused(
-            "root",
-            Command::EditRole {
-                role: Role {
-                    id: "admin".into(),
-                    ..custom.clone()
-                }
-            }
-        ),
+        world.refused("root", Command::EditRole { role: Role { id: "admin".into(), ..custom.clone() } }),
         "forbidden"
     );
-    assert_eq!(
-        world.refused(
-            "root",
-            Command::DeleteRole {
-                role: "operator".into()
-            }
-        ),
-        "in_use"
-    );
+    assert_eq!(world.refused("root", Command::DeleteRole { role: "operator".into() }), "in_use");
     // role_delete = "revoke": one revocation per grant, one rejection per pending request.
     world.request("bob", "night-shift", "l1").unwrap();
-    world
-        .assign("o1", Subject::User("bob".into()), "night-shift", "l1")
-        .unwrap();
-    let events = world.ok(
-        "root",
-        Command::DeleteRole {
-            role: "night-shift".into(),
-        },
-    );
+    world.assign("o1", Subject::User("bob".into()), "night-shift", "l1").unwrap();
+    let events = world.ok("root", Command::DeleteRole { role: "night-shift".into() });
     let types: Vec<&str> = events.iter().map(Event::event_type).collect();
-    assert_eq!(
-        types,
-        [
-            "GrantRevoked",
-            "GrantRevoked",
-            "RequestRejected",
-            "RoleDeleted"
-        ]
-    );
+    assert_eq!(types, ["GrantRevoked", "GrantRevoked", "RequestRejected", "RoleDeleted"]);
     assert!(world.state.role("night-shift").is_none());
     assert!(!world.allowed("alice", "lab.use", "l1"));
 }
@@ -771,50 +411,17 @@ fn roles_are_not_editable_or_deletable_in_use_where_the_workflow_says_so() {
     let egi = workflow("egi.toml");
     let mut world = World::new(egi);
     world.register(&["root"]);
-    world
-        .assign("cli", Subject::User("root".into()), "admin", "global")
-        .unwrap();
+    world.assign("cli", Subject::User("root".into()), "admin", "global").unwrap();
     let role = world.state.role("site-administrator").unwrap().clone();
-    assert_eq!(
-        world.refused("root", Command::EditRole { role }),
-        "forbidden"
-    );
-    world.ok(
-        "root",
-        Command::DuplicateRole {
-            role: "site-administrator".into(),
-        },
-    );
+    assert_eq!(world.refused("root", Command::EditRole { role }), "forbidden");
+    world.ok("root", Command::DuplicateRole { role: "site-administrator".into() });
     world.ok("cli", scope("p", "project", &[]));
     world.ok("cli", scope("n", "ngi", &["p"]));
     world.ok("cli", scope("s", "site", &["n"]));
     world.register(&["ann"]);
-    world
-        .assign(
-            "root",
-            Subject::User("ann".into()),
-            "site-administrator-2",
-            "s",
-        )
-        .unwrap();
-    assert_eq!(
-        world.refused(
-            "root",
-            Command::DeleteRole {
-                role: "site-administrator-2".into()
-            }
-        ),
-        "in_use"
-    );
-    assert_eq!(
-        world.refused(
-            "root",
-            Command::DeleteRole {
-                role: "admin".into()
-            }
-        ),
-        "forbidden"
-    );
+    world.assign("root", Subject::User("ann".into()), "site-administrator-2", "s").unwrap();
+    assert_eq!(world.refused("root", Command::DeleteRole { role: "site-administrator-2".into() }), "in_use");
+    assert_eq!(world.refused("root", Command::DeleteRole { role: "admin".into() }), "forbidden");
 }
 
 #[test]
@@ -825,34 +432,16 @@ fn approver_scopes_are_compact_and_expand_to_the_scopes_decided() {
     let state = run_in_memory(&workflow, &builder.build()).unwrap();
     let now = scenarios::base_time() + Span::hours(1);
     let scopes = state.approver_scopes(&workflow, "de-nom", now);
-    let compact: Vec<(&str, &str, String)> = scopes
-        .iter()
-        .map(|a| (a.rule.as_str(), a.anchor.as_str(), a.place.to_string()))
-        .collect();
-    assert_eq!(
-        compact,
-        [
-            ("kind:ngi", "ngi-de", "same".to_string()),
-            ("kind:site", "ngi-de", "parent".to_string())
-        ]
-    );
+    let compact: Vec<(&str, &str, String)> =
+        scopes.iter().map(|a| (a.rule.as_str(), a.anchor.as_str(), a.place.to_string())).collect();
+    assert_eq!(compact, [("kind:ngi", "ngi-de", "same".to_string()), ("kind:site", "ngi-de", "parent".to_string())]);
     let sites = scopes.iter().find(|a| a.rule == "kind:site").unwrap();
-    assert_eq!(
-        state.expand_approver_scope(&workflow, sites),
-        ["site-desy", "site-kit"]
-    );
-    assert!(state
-        .roles_decided_by(&workflow, "kind:site", "site")
-        .contains(&"site-administrator".to_string()));
-    assert!(state
-        .approver_scopes(&workflow, "kit-admin", now)
-        .is_empty());
+    assert_eq!(state.expand_approver_scope(&workflow, sites), ["site-desy", "site-kit"]);
+    assert!(state.roles_decided_by(&workflow, "kind:site", "site").contains(&"site-administrator".to_string()));
+    assert!(state.approver_scopes(&workflow, "kit-admin", now).is_empty());
     let coo = state.approver_scopes(&workflow, "egi-coo", now);
-    let ngis: Vec<ScopeId> = coo
-        .iter()
-        .filter(|a| a.rule == "kind:ngi")
-        .flat_map(|a| state.expand_approver_scope(&workflow, a))
-        .collect();
+    let ngis: Vec<ScopeId> =
+        coo.iter().filter(|a| a.rule == "kind:ngi").flat_map(|a| state.expand_approver_scope(&workflow, a)).collect();
     assert_eq!(ngis, ["ngi-de", "ngi-fr"]);
 }
 
@@ -860,14 +449,8 @@ fn approver_scopes_are_compact_and_expand_to_the_scopes_decided() {
 fn pending_queues_list_what_each_decider_may_approve() {
     let workflow = workflow("egi.toml");
     let mut builder = scenarios::ScenarioBuilder::egi("queues");
-    let site = builder.accepted(
-        scenarios::user("alice"),
-        scenarios::request("site-administrator", "site-kit"),
-    );
-    let ngi = builder.accepted(
-        scenarios::user("bob"),
-        scenarios::request("regional-staff-rod", "ngi-de"),
-    );
+    let site = builder.accepted(scenarios::user("alice"), scenarios::request("site-administrator", "site-kit"));
+    let ngi = builder.accepted(scenarios::user("bob"), scenarios::request("regional-staff-rod", "ngi-de"));
     let state = run_in_memory(&workflow, &builder.build()).unwrap();
     let now = scenarios::base_time() + Span::hours(1);
     assert_eq!(state.pending_for(&workflow, "kit-som", now), [site.id()]);
@@ -876,12 +459,7 @@ fn pending_queues_list_what_each_decider_may_approve() {
     assert_eq!(state.pending_for(&workflow, "de-nom", now), de);
     assert_eq!(state.pending_for(&workflow, "egi-coo", now), [ngi.id()]);
     assert!(state.pending_for(&workflow, "alice", now).is_empty());
-    assert!(
-        state
-            .pending_for(&workflow, "kit-som", now + Span::days(31))
-            .is_empty(),
-        "expired requests leave queues"
-    );
+    assert!(state.pending_for(&workflow, "kit-som", now + Span::days(31)).is_empty(), "expired requests leave queues");
 }
 
 #[test]
@@ -897,16 +475,12 @@ fn a_rule_for_the_global_kind_never_reaches_admin_or_auditor() {
     "#;
     let mut world = World::new(Workflow::from_str(text, "inline.toml").unwrap());
     world.register(&["op", "eve", "ann"]);
-    world
-        .assign("cli", Subject::User("op".into()), "operator", "global")
-        .unwrap();
+    world.assign("cli", Subject::User("op".into()), "operator", "global").unwrap();
     for builtin in ["admin", "auditor"] {
         let refused = world.assign("op", Subject::User("eve".into()), builtin, "global");
         assert_eq!(refused.unwrap_err().code(), "not_a_decider");
     }
-    world
-        .assign("op", Subject::User("ann".into()), "operator", "global")
-        .unwrap();
+    world.assign("op", Subject::User("ann".into()), "operator", "global").unwrap();
 }
 
 #[test]
@@ -914,20 +488,8 @@ fn events_round_trip_through_type_and_data() {
     let mut world = lab_world();
     let asked = world.request("alice", "operator", "l1").unwrap();
     world.approve("h1", asked).unwrap();
-    world.ok(
-        "s1",
-        Command::Reject {
-            request: asked,
-            reason: "no".into(),
-        },
-    );
-    world.ok(
-        "root",
-        Command::CreateTeam {
-            id: "crew".into(),
-            title: "Crew".into(),
-        },
-    );
+    world.ok("s1", Command::Reject { request: asked, reason: "no".into() });
+    world.ok("root", Command::CreateTeam { id: "crew".into(), title: "Crew".into() });
     for event in &world.events {
         let rebuilt = Event::from_parts(event.event_type(), &event.data()).unwrap();
         assert_eq!(&rebuilt, event);
@@ -938,12 +500,7 @@ fn events_round_trip_through_type_and_data() {
     assert!(streams.contains(&format!("request-{asked}")));
     assert!(streams.contains(&"team-crew".to_string()));
     assert!(streams.iter().any(|s| s.starts_with("grant-")));
-    let data = world
-        .events
-        .iter()
-        .find(|e| e.event_type() == "RoleRequested")
-        .unwrap()
-        .data();
+    let data = world.events.iter().find(|e| e.event_type() == "RoleRequested").unwrap().data();
     assert_eq!(data["role"], "operator");
 }
 
@@ -952,43 +509,18 @@ fn error_codes_and_statuses_follow_the_spec() {
     use DomainError as E;
     let cases = [
         (
-            E::DuplicateRequest {
-                subject: String::new(),
-                role: String::new(),
-                scope: String::new(),
-            },
+            E::DuplicateRequest { subject: String::new(), role: String::new(), scope: String::new() },
             "duplicate_request",
             409,
         ),
-        (
-            E::WrongScopeKind {
-                role: String::new(),
-                kind: String::new(),
-            },
-            "wrong_scope_kind",
-            422,
-        ),
+        (E::WrongScopeKind { role: String::new(), kind: String::new() }, "wrong_scope_kind", 422),
         (E::UnknownRole(String::new()), "unknown_role", 422),
         (E::UnknownScope(String::new()), "unknown_scope", 422),
         (E::NotRequestable(String::new()), "not_requestable", 422),
-        (
-            E::IncompatibleRole {
-                role: String::new(),
-                held: String::new(),
-            },
-            "incompatible_role",
-            422,
-        ),
+        (E::IncompatibleRole { role: String::new(), held: String::new() }, "incompatible_role", 422),
         (E::NotPending(RequestStatus::Approved), "not_pending", 409),
         (E::Expired(scenarios::base_time()), "expired", 409),
-        (
-            E::NotADecider {
-                role: String::new(),
-                scope: String::new(),
-            },
-            "not_a_decider",
-            403,
-        ),
+        (E::NotADecider { role: String::new(), scope: String::new() }, "not_a_decider", 403),
         (E::SelfApproval, "self_approval", 403),
         (E::AlreadyApproved, "already_approved", 409),
         (E::Forbidden(String::new()), "forbidden", 403),
@@ -1008,27 +540,19 @@ fn login_tokens_grant_what_they_carry_and_revoke_what_they_drop() {
         user: "alice".into(),
         claims: claims.iter().map(|c| c.to_string()).collect(),
     };
-    let first = world.ok(
-        "alice",
-        sync(&["inspector@l1", "admin", "dept-head@d1", "inspector@nowhere"]),
-    );
+    let first = world.ok("alice", sync(&["inspector@l1", "admin", "dept-head@d1", "inspector@nowhere"]));
     assert!(
         matches!(&first[..], [Event::RoleGranted { role, scope, origin: GrantOrigin::Token, .. }] if role == "inspector" && scope == "l1")
     );
     assert!(world.allowed("alice", "lab.read", "l1"));
-    assert!(
-        world.ok("alice", sync(&["inspector@l1"])).is_empty(),
-        "seen before"
-    );
+    assert!(world.ok("alice", sync(&["inspector@l1"])).is_empty(), "seen before");
     let later = world.ok("alice", sync(&["inspector@l2"]));
     let types: Vec<&str> = later.iter().map(Event::event_type).collect();
     assert_eq!(types, ["GrantRevoked", "RoleGranted"]);
     assert!(!world.allowed("alice", "lab.read", "l1"));
     assert_eq!(world.refused("bob", sync(&[])), "forbidden");
     // Grants made otherwise are not the token's to revoke.
-    world
-        .assign("h1", Subject::User("alice".into()), "inspector", "l1")
-        .unwrap();
+    world.assign("h1", Subject::User("alice".into()), "inspector", "l1").unwrap();
     assert!(world.ok("alice", sync(&[])).len() == 1);
     assert!(world.allowed("alice", "lab.read", "l1"));
 }
@@ -1039,21 +563,12 @@ fn login_tokens_grant_what_they_carry_and_revoke_what_they_drop() {
 fn default_roles_on_a_scope_reach_users_registered_before_it() {
     let mut world = World::new(workflow("ucp.toml"));
     world.register(&["root", "alice"]);
-    world
-        .assign("cli", Subject::User("root".into()), "admin", "global")
-        .unwrap();
+    world.assign("cli", Subject::User("root".into()), "admin", "global").unwrap();
     assert!(!world.allowed("alice", "node.schedule", "global"));
     let created = world.ok("root", scope("shared", "collection", &[]));
     assert_eq!(granted(&created).len(), 2, "root and alice");
     assert!(world.allowed("alice", "node.schedule", "shared"));
-    let later = world.ok(
-        "cli",
-        Command::RegisterUser {
-            user: "bob".into(),
-            email: None,
-            name: None,
-        },
-    );
+    let later = world.ok("cli", Command::RegisterUser { user: "bob".into(), email: None, name: None });
     assert!(
         matches!(&later[..], [Event::UserRegistered { .. }, Event::RoleGranted { role, scope, origin: GrantOrigin::Default, .. }] if role == "scheduler" && scope == "shared")
     );
@@ -1072,9 +587,7 @@ fn token_roles_already_held_are_not_granted_twice() {
         claims: claims.iter().map(|c| c.to_string()).collect(),
     };
     let first = world.ok("carl", sync(&["user", "support", "support"]));
-    assert!(
-        matches!(&first[..], [Event::RoleGranted { role, origin: GrantOrigin::Token, .. }] if role == "support")
-    );
+    assert!(matches!(&first[..], [Event::RoleGranted { role, origin: GrantOrigin::Token, .. }] if role == "support"));
     let later = world.ok("carl", sync(&[]));
     assert_eq!(later.iter().map(Event::event_type).collect::<Vec<_>>(), ["GrantRevoked"]);
     assert!(world.allowed("carl", "jobs.own.view", "global"));
@@ -1085,17 +598,9 @@ fn token_roles_already_held_are_not_granted_twice() {
 fn grants_remember_when_they_gave_their_role() {
     let mut world = lab_world();
     let start = world.now;
-    let id = world
-        .assign("h1", Subject::User("bob".into()), "inspector", "l2")
-        .unwrap();
+    let id = world.assign("h1", Subject::User("bob".into()), "inspector", "l2").unwrap();
     world.now += Span::days(2);
-    world.ok(
-        "h1",
-        Command::Revoke {
-            grant: id,
-            reason: "done".into(),
-        },
-    );
+    world.ok("h1", Command::Revoke { grant: id, reason: "done".into() });
     let grant = world.state.grant(&id).unwrap();
     assert!(!grant.gave_at(start - Span::seconds(1)));
     assert!(grant.gave_at(start + Span::days(1)));
@@ -1107,30 +612,14 @@ fn grants_remember_when_they_gave_their_role() {
 fn rancher_creators_own_and_revocations_are_independent() {
     let mut world = World::new(workflow("rancher.toml"));
     world.register(&["root", "carl", "pat"]);
-    world
-        .assign("cli", Subject::User("root".into()), "admin", "global")
-        .unwrap();
+    world.assign("cli", Subject::User("root".into()), "admin", "global").unwrap();
     let cluster = world.ok("carl", scope("c1", "cluster", &[]));
     let cluster_owner = granted(&cluster)[0];
     let project = world.ok("carl", scope("p1", "project", &["c1"]));
-    assert_eq!(
-        world.state.grant(&granted(&project)[0]).unwrap().role,
-        "project-owner"
-    );
-    assert_eq!(
-        world.refused("pat", scope("p2", "project", &["c1"])),
-        "forbidden"
-    );
-    world
-        .assign("carl", Subject::User("pat".into()), "project-member", "p1")
-        .unwrap();
-    world.ok(
-        "root",
-        Command::Revoke {
-            grant: cluster_owner,
-            reason: "moved on".into(),
-        },
-    );
+    assert_eq!(world.state.grant(&granted(&project)[0]).unwrap().role, "project-owner");
+    assert_eq!(world.refused("pat", scope("p2", "project", &["c1"])), "forbidden");
+    world.assign("carl", Subject::User("pat".into()), "project-member", "p1").unwrap();
+    world.ok("root", Command::Revoke { grant: cluster_owner, reason: "moved on".into() });
     assert!(!world.allowed("carl", "nodes.view", "c1"));
     assert!(world.allowed("carl", "project.members.manage", "p1"));
     assert!(world.allowed("pat", "workloads.edit", "p1"));

@@ -2,8 +2,8 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
 use uuid::Uuid;
 
 pub type UserId = String;
@@ -72,10 +72,7 @@ pub enum IdSource {
 
 impl IdSource {
     pub fn sequence(seed: u64) -> IdSource {
-        IdSource::Sequence {
-            seed,
-            next: AtomicU64::new(0),
-        }
+        IdSource::Sequence { seed, next: AtomicU64::new(0) }
     }
 
     pub fn next_id(&self) -> Uuid {

@@ -219,7 +219,13 @@ mod tests {
 
     #[test]
     fn backoff_doubles_with_jitter_and_ends() {
-        let policy = RetryPolicy { first_delay: Duration::from_secs(10), max_delay: Duration::from_secs(60), max_attempts: 5, poll: Duration::ZERO, rate: None };
+        let policy = RetryPolicy {
+            first_delay: Duration::from_secs(10),
+            max_delay: Duration::from_secs(60),
+            max_attempts: 5,
+            poll: Duration::ZERO,
+            rate: None,
+        };
         for (attempts, base) in [(1, 10.0), (2, 20.0), (3, 40.0), (4, 60.0)] {
             let wait = policy.backoff(attempts).unwrap().as_secs_f64();
             assert!((base * 0.5..base * 1.5).contains(&wait), "attempt {attempts}: {wait}");

@@ -74,7 +74,10 @@ impl Mailer {
 
     fn message(&self, mail: &OutboxMail) -> Result<Message, MailError> {
         let rendered = self.render(mail)?;
-        let to: Mailbox = mail.recipient.parse().map_err(|e| MailError::Render(format!("bad recipient \"{}\": {e}", mail.recipient)))?;
+        let to: Mailbox = mail
+            .recipient
+            .parse()
+            .map_err(|e| MailError::Render(format!("bad recipient \"{}\": {e}", mail.recipient)))?;
         let body = MultiPart::alternative()
             .singlepart(SinglePart::builder().header(ContentType::TEXT_PLAIN).body(rendered.text))
             .singlepart(SinglePart::builder().header(ContentType::TEXT_HTML).body(rendered.html));
@@ -93,12 +96,14 @@ impl Mailer {
             Transport::Smtp(smtp) => smtp.send(message).await.map(drop).map_err(|e| MailError::Send(e.to_string())),
             Transport::Folder(folder) => {
                 // Named by the Message-ID: a repeated delivery rewrites the same file.
-                let name: String = mail.message_id.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '@' || *c == '.').collect();
+                let name: String =
+                    mail.message_id.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '@' || *c == '.').collect();
                 let (folder, path) = (folder.clone(), folder.join(format!("{name}.eml")));
                 let formatted = message.formatted();
                 // One trip to the blocking pool for both calls.
                 tokio::task::spawn_blocking(move || {
-                    std::fs::create_dir_all(&folder).map_err(|e| MailError::Send(format!("{}: {e}", folder.display())))?;
+                    std::fs::create_dir_all(&folder)
+                        .map_err(|e| MailError::Send(format!("{}: {e}", folder.display())))?;
                     std::fs::write(&path, formatted).map_err(|e| MailError::Send(format!("{}: {e}", path.display())))
                 })
                 .await

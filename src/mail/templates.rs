@@ -57,7 +57,8 @@ impl Templates {
 
     /// Fills the template of `kind` with `values` (`{{name}}`; unknown names become empty).
     pub fn render(&self, kind: &str, values: &Value) -> Result<Rendered, MailError> {
-        let template = self.texts.get(kind).ok_or_else(|| MailError::Render(format!("no template for mail kind \"{kind}\"")))?;
+        let template =
+            self.texts.get(kind).ok_or_else(|| MailError::Render(format!("no template for mail kind \"{kind}\"")))?;
         let filled = fill(template, values, |text| text.to_string());
         let (subject_line, body) = filled.split_once('\n').unwrap_or((&filled, ""));
         let subject = subject_line.trim_start_matches("Subject: ").trim().to_string();

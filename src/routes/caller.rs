@@ -31,7 +31,8 @@ impl FromRequest for Caller {
     type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
 
     fn from_request(request: &HttpRequest, _payload: &mut Payload) -> Self::Future {
-        let authorization = request.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).map(String::from);
+        let authorization =
+            request.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).map(String::from);
         Box::pin(Caller::authenticate(request, authorization))
     }
 }

@@ -65,7 +65,10 @@ pub async fn edit_role(caller: Caller, id: web::Path<String>, body: web::Json<Ro
     role(&caller, &id)?;
     let mut edited = body.into_inner();
     if edited.id != *id {
-        return Err(ApiError::BadRequest { code: "id_mismatch", detail: "the body's id differs from the path's".into() });
+        return Err(ApiError::BadRequest {
+            code: "id_mismatch",
+            detail: "the body's id differs from the path's".into(),
+        });
     }
     edited.id = id.clone();
     caller.execute(Command::EditRole { role: edited }).await?;
@@ -93,7 +96,9 @@ pub async fn delete_role(caller: Caller, id: web::Path<String>) -> Result<HttpRe
 }
 
 fn team(caller: &Caller, id: &str) -> Result<TeamView, ApiError> {
-    caller.read(|state, _| state.team(id).map(TeamView::new))?.ok_or_else(|| ApiError::NotFound(format!("team \"{id}\"")))
+    caller
+        .read(|state, _| state.team(id).map(TeamView::new))?
+        .ok_or_else(|| ApiError::NotFound(format!("team \"{id}\"")))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

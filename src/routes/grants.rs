@@ -56,7 +56,10 @@ pub async fn assign(caller: Caller, body: web::Json<NewGrant>) -> Result<HttpRes
         (Some(user), None) => Subject::User(user),
         (None, Some(team)) => Subject::Team(team),
         _ => {
-            return Err(ApiError::BadRequest { code: "malformed_body", detail: "name exactly one of user and team".into() })
+            return Err(ApiError::BadRequest {
+                code: "malformed_body",
+                detail: "name exactly one of user and team".into(),
+            })
         }
     };
     let events = caller.execute(Command::AssignRole { subject, role, scope, reason, duration }).await?;
@@ -101,7 +104,8 @@ pub(super) async fn visible_grants_as_of(
     wanted: impl Fn(&Grant) -> bool,
 ) -> Result<Vec<GrantView>, ApiError> {
     let viewer = caller.read(|state, _| caller.viewer(state, Utc::now()))?;
-    let wanted = |model: &DomainModel, grant: &Grant| wanted(grant) && viewer.sees_grant(model.state(), model.workflow(), grant);
+    let wanted =
+        |model: &DomainModel, grant: &Grant| wanted(grant) && viewer.sees_grant(model.state(), model.workflow(), grant);
     let past = caller.app().store.grants_as_of(moment, holder, after, take, wanted).await?;
     Ok(past.grants.iter().map(|grant| GrantView::new(grant, past.judged_at)).collect())
 }

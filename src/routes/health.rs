@@ -27,5 +27,9 @@ pub async fn readyz(app: web::Data<AppState>) -> HttpResponse {
     HttpResponse::ServiceUnavailable()
         .content_type("application/problem+json")
         .insert_header(("Retry-After", "5"))
-        .body(super::problem::problem_body(actix_web::http::StatusCode::SERVICE_UNAVAILABLE, "database_unavailable", &detail))
+        .body(super::problem::problem_body(
+            actix_web::http::StatusCode::SERVICE_UNAVAILABLE,
+            "database_unavailable",
+            &detail,
+        ))
 }

@@ -12,7 +12,9 @@ use futures_util::stream;
 use serde::Deserialize;
 
 use super::{caller::Caller, paging::checked_limit, problem::ApiError};
-use crate::store::{EventSelection, EventStore, ExportFormat, LogCursor, Moment, RecordedEvent, SelectedEvents, StoreError};
+use crate::store::{
+    EventSelection, EventStore, ExportFormat, LogCursor, Moment, RecordedEvent, SelectedEvents, StoreError,
+};
 
 pub(super) fn require_reader(caller: &Caller) -> Result<(), ApiError> {
     if caller.standing()?.reads_everything() {
@@ -42,7 +44,9 @@ pub struct EventQuery {
 impl EventQuery {
     fn selection(&self) -> Result<EventSelection, ApiError> {
         let after = match (&self.cursor, self.after) {
-            (Some(cursor), _) => cursor.parse::<i64>().map_err(|_| ApiError::bad_query("cursor is not one this server gave"))?,
+            (Some(cursor), _) => {
+                cursor.parse::<i64>().map_err(|_| ApiError::bad_query("cursor is not one this server gave"))?
+            }
             (None, Some(after)) if after >= 0 => after,
             (None, Some(_)) => return Err(ApiError::bad_query("after must not be negative")),
             (None, None) => 0,
@@ -69,7 +73,11 @@ const NDJSON_CHUNK: usize = 64 * 1024;
     params(("after" = Option<i64>, Query,), ("cursor" = Option<String>, Query,), ("limit" = Option<usize>, Query,), ("stream" = Option<String>, Query,), ("type" = Option<String>, Query,),
         ("actor" = Option<String>, Query,), ("from" = Option<String>, Query, description = "RFC 3339 time or log position, inclusive"), ("until" = Option<String>, Query, description = "RFC 3339 time or log position, inclusive")),
     responses((status = 200, description = "events in position order: a page of JSON, or with `Accept: application/x-ndjson` the whole selection, one event a line"), (status = 403, description = "not an auditor or admin")))]
-pub async fn events(caller: Caller, request: HttpRequest, query: web::Query<EventQuery>) -> Result<HttpResponse, ApiError> {
+pub async fn events(
+    caller: Caller,
+    request: HttpRequest,
+    query: web::Query<EventQuery>,
+) -> Result<HttpResponse, ApiError> {
     require_reader(&caller)?;
     let selection = query.selection()?;
     let store = &caller.app().store;
@@ -187,14 +195,18 @@ const KEEP_ALIVE: Duration = Duration::from_secs(15);
     params(("after" = Option<i64>, Query, description = "tail from after this position [default: the current head]"),
         ("Last-Event-ID" = Option<i64>, Header, description = "the last position received, to resume (wins over after)")),
     responses((status = 200, description = "text/event-stream: each event once, in position order, its position as the SSE id and its type as the SSE event"), (status = 403, description = "not an auditor or admin")))]
-pub async fn live(caller: Caller, request: HttpRequest, query: web::Query<LiveQuery>) -> Result<HttpResponse, ApiError> {
+pub async fn live(
+    caller: Caller,
+    request: HttpRequest,
+    query: web::Query<LiveQuery>,
+) -> Result<HttpResponse, ApiError> {
     require_reader(&caller)?;
     let resume = match request.headers().get("last-event-id") {
-        Some(value) => Some(
-            value.to_str().ok().and_then(|text| text.trim().parse::<i64>().ok()).filter(|p| *p >= 0).ok_or_else(|| {
-                ApiError::BadRequest { code: "bad_header", detail: "Last-Event-ID must be a log position".into() }
-            })?,
-        ),
+        Some(value) => {
+            Some(value.to_str().ok().and_then(|text| text.trim().parse::<i64>().ok()).filter(|p| *p >= 0).ok_or_else(
+                || ApiError::BadRequest { code: "bad_header", detail: "Last-Event-ID must be a log position".into() },
+            )?)
+        }
         None => None,
     };
     let after = match resume.or(query.after) {
@@ -234,7 +246,8 @@ async fn sse_frame(cursor: Option<LogCursor>) -> Option<(Result<Bytes, StoreErro
 pub async fn verify(caller: Caller) -> Result<HttpResponse, ApiError> {
     require_reader(&caller)?;
     let report = caller.app().store.verify().await?;
-    let problem = report.first_problem.as_ref().map(|p| serde_json::json!({"position": p.position, "problem": p.problem}));
+    let problem =
+        report.first_problem.as_ref().map(|p| serde_json::json!({"position": p.position, "problem": p.problem}));
     Ok(HttpResponse::Ok().json(serde_json::json!({
         "ok": problem.is_none(),
         "events": report.events,

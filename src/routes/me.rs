@@ -30,7 +30,9 @@ pub(super) fn held_grants(state: &State, user: &str, now: DateTime<Utc>) -> Vec<
         .grants()
         .filter(|g| g.gives_at(now))
         .filter_map(|g| match &g.subject {
-            Subject::User(holder) if holder == user => Some(HeldGrant { grant: GrantView::new(g, now), via_team: None }),
+            Subject::User(holder) if holder == user => {
+                Some(HeldGrant { grant: GrantView::new(g, now), via_team: None })
+            }
             Subject::Team(team) if teams.contains(team) => {
                 Some(HeldGrant { grant: GrantView::new(g, now), via_team: Some(team.clone()) })
             }

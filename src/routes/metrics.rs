@@ -28,7 +28,12 @@ impl Metrics {
     /// do not blow up the label set).
     pub fn observe(&self, route: &str, method: &str, status: u16, elapsed: Duration) {
         let seconds = elapsed.as_secs_f64();
-        *self.requests.lock().unwrap_or_else(|p| p.into_inner()).entry((route.into(), method.into(), status)).or_default() += 1;
+        *self
+            .requests
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry((route.into(), method.into(), status))
+            .or_default() += 1;
         let mut latency = self.latency.lock().unwrap_or_else(|p| p.into_inner());
         let histogram = latency.entry(route.to_string()).or_default();
         for (count, bound) in histogram.counts.iter_mut().zip(BUCKETS) {
@@ -45,25 +50,55 @@ impl Metrics {
         out.push_str("# HELP roleledger_http_requests_total HTTP requests answered, by route, method and status.\n");
         out.push_str("# TYPE roleledger_http_requests_total counter\n");
         for ((route, method, status), count) in self.requests.lock().unwrap_or_else(|p| p.into_inner()).iter() {
-            let _ = writeln!(out, "roleledger_http_requests_total{{route=\"{route}\",method=\"{method}\",status=\"{status}\"}} {count}");
+            let _ = writeln!(
+                out,
+                "roleledger_http_requests_total{{route=\"{route}\",method=\"{method}\",status=\"{status}\"}} {count}"
+            );
         }
         out.push_str("# HELP roleledger_http_request_duration_seconds Time to answer, by route.\n");
         out.push_str("# TYPE roleledger_http_request_duration_seconds histogram\n");
         for (route, h) in self.latency.lock().unwrap_or_else(|p| p.into_inner()).iter() {
             for (count, bound) in h.counts.iter().zip(BUCKETS) {
-                let _ = writeln!(out, "roleledger_http_request_duration_seconds_bucket{{route=\"{route}\",le=\"{bound}\"}} {count}");
+                let _ = writeln!(
+                    out,
+                    "roleledger_http_request_duration_seconds_bucket{{route=\"{route}\",le=\"{bound}\"}} {count}"
+                );
             }
-            let _ = writeln!(out, "roleledger_http_request_duration_seconds_bucket{{route=\"{route}\",le=\"+Inf\"}} {}", h.count);
+            let _ = writeln!(
+                out,
+                "roleledger_http_request_duration_seconds_bucket{{route=\"{route}\",le=\"+Inf\"}} {}",
+                h.count
+            );
             let _ = writeln!(out, "roleledger_http_request_duration_seconds_sum{{route=\"{route}\"}} {}", h.sum);
             let _ = writeln!(out, "roleledger_http_request_duration_seconds_count{{route=\"{route}\"}} {}", h.count);
         }
         let committed = app.store.known_committed_position();
         let folded = app.store.read_model_position().unwrap_or(committed);
         let gauges = [
-            ("roleledger_events_appended_total", "counter", "Events appended by this process.", app.store.events_appended() as i64),
-            ("roleledger_log_position", "gauge", "The highest log position this process knows to be committed.", committed),
-            ("roleledger_read_model_position", "gauge", "The log position the in-memory projections have folded.", folded),
-            ("roleledger_projection_lag_events", "gauge", "Committed events not yet folded into the projections.", (committed - folded).max(0)),
+            (
+                "roleledger_events_appended_total",
+                "counter",
+                "Events appended by this process.",
+                app.store.events_appended() as i64,
+            ),
+            (
+                "roleledger_log_position",
+                "gauge",
+                "The highest log position this process knows to be committed.",
+                committed,
+            ),
+            (
+                "roleledger_read_model_position",
+                "gauge",
+                "The log position the in-memory projections have folded.",
+                folded,
+            ),
+            (
+                "roleledger_projection_lag_events",
+                "gauge",
+                "Committed events not yet folded into the projections.",
+                (committed - folded).max(0),
+            ),
         ];
         for (name, kind, help, value) in gauges {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}");
@@ -77,7 +112,11 @@ impl Metrics {
         let delivery = &app.delivery;
         let counters = [
             ("roleledger_mail_sent_total", "Mails this process sent.", delivery.sent.load(Ordering::Relaxed)),
-            ("roleledger_mail_failed_total", "Failed sending attempts of this process.", delivery.failed.load(Ordering::Relaxed)),
+            (
+                "roleledger_mail_failed_total",
+                "Failed sending attempts of this process.",
+                delivery.failed.load(Ordering::Relaxed),
+            ),
             ("roleledger_mail_dead_total", "Mails this process gave up on.", delivery.dead.load(Ordering::Relaxed)),
         ];
         for (name, help, value) in counters {

@@ -3,16 +3,16 @@
 mod caller;
 mod catalogue;
 mod check;
+mod grants;
 pub mod health;
 mod log;
 mod me;
 pub mod metrics;
 pub mod openapi;
+mod outbox;
 mod paging;
 pub mod problem;
-mod outbox;
 mod requests;
-mod grants;
 mod scopes;
 mod tokens;
 pub mod ui;

@@ -35,7 +35,9 @@ impl utoipa::Modify for BearerAuth {
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme(
             "bearer",
-            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT or rl_ API token").build()),
+            SecurityScheme::Http(
+                HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT or rl_ API token").build(),
+            ),
         );
     }
 }
@@ -80,12 +82,17 @@ impl utoipa::Modify for CommonProblems {
             ("422", "valid JSON that breaks a rule (its code says which)"),
         ];
         for (_, item) in openapi.paths.paths.iter_mut().filter(|(path, _)| path.starts_with("/api/v1/")) {
-            let operations = [(&mut item.get, false), (&mut item.delete, true), (&mut item.post, true), (&mut item.put, true)];
+            let operations =
+                [(&mut item.get, false), (&mut item.delete, true), (&mut item.post, true), (&mut item.put, true)];
             for (operation, writes) in operations {
                 let Some(operation) = operation.as_mut() else { continue };
                 let extra = everywhere.iter().chain(writing.iter().filter(|_| writes));
                 for (status, description) in extra {
-                    operation.responses.responses.entry(status.to_string()).or_insert_with(|| answer(description).into());
+                    operation
+                        .responses
+                        .responses
+                        .entry(status.to_string())
+                        .or_insert_with(|| answer(description).into());
                 }
             }
         }

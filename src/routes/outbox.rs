@@ -56,6 +56,9 @@ pub(super) async fn retry_dead_mail(caller: &Caller, id: &str) -> Result<i64, Ap
     match caller.app().store.retry_mail(id).await? {
         None => Err(ApiError::NotFound(format!("mail {id}"))),
         Some(MailState::Dead) => Ok(id),
-        Some(state) => Err(ApiError::Conflict { code: "not_dead", detail: format!("mail {id} is {state}; only dead mail is retried") }),
+        Some(state) => Err(ApiError::Conflict {
+            code: "not_dead",
+            detail: format!("mail {id} is {state}; only dead mail is retried"),
+        }),
     }
 }

@@ -3,13 +3,17 @@
 use actix_web::{
     dev::ServiceResponse,
     error::{JsonPayloadError, PathError, QueryPayloadError},
-    middleware::ErrorHandlerResponse,
     http::{header, StatusCode},
+    middleware::ErrorHandlerResponse,
     HttpRequest, HttpResponse, ResponseError,
 };
 use serde_json::json;
 
-use crate::{auth::AuthError, domain::DomainError, store::{ExecuteError, StoreError}};
+use crate::{
+    auth::AuthError,
+    domain::DomainError,
+    store::{ExecuteError, StoreError},
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -57,7 +61,9 @@ impl ApiError {
             ApiError::Unauthenticated(AuthError::Store(error)) | ApiError::Store(error) => store_code(error),
             ApiError::Unauthenticated(AuthError::Expired) => "token_expired",
             ApiError::Unauthenticated(_) => "unauthenticated",
-            ApiError::Forbidden { code, .. } | ApiError::BadRequest { code, .. } | ApiError::Conflict { code, .. } => code,
+            ApiError::Forbidden { code, .. } | ApiError::BadRequest { code, .. } | ApiError::Conflict { code, .. } => {
+                code
+            }
             ApiError::NotFound(_) => "not_found",
             ApiError::PayloadTooLarge => "payload_too_large",
             ApiError::Domain(error) => error.code(),
@@ -136,11 +142,12 @@ pub fn problem_body(status: StatusCode, code: &str, detail: &str) -> String {
 pub fn json_error(error: JsonPayloadError, _request: &HttpRequest) -> actix_web::Error {
     let api_error = match &error {
         JsonPayloadError::Overflow { .. } | JsonPayloadError::OverflowKnownLength { .. } => ApiError::PayloadTooLarge,
-        JsonPayloadError::ContentType => ApiError::BadRequest {
-            code: "unsupported_media_type",
-            detail: "send the body as application/json".into(),
-        },
-        JsonPayloadError::Deserialize(error) => ApiError::BadRequest { code: "malformed_body", detail: error.to_string() },
+        JsonPayloadError::ContentType => {
+            ApiError::BadRequest { code: "unsupported_media_type", detail: "send the body as application/json".into() }
+        }
+        JsonPayloadError::Deserialize(error) => {
+            ApiError::BadRequest { code: "malformed_body", detail: error.to_string() }
+        }
         other => ApiError::BadRequest { code: "malformed_body", detail: other.to_string() },
     };
     api_error.into()
@@ -158,9 +165,11 @@ pub fn path_error(error: PathError, _request: &HttpRequest) -> actix_web::Error 
 pub fn method_not_allowed<B>(response: ServiceResponse<B>) -> actix_web::Result<ErrorHandlerResponse<B>> {
     let (request, _) = response.into_parts();
     let detail = format!("{} does not take {}", request.path(), request.method());
-    let answer = HttpResponse::MethodNotAllowed()
-        .content_type("application/problem+json")
-        .body(problem_body(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", &detail));
+    let answer = HttpResponse::MethodNotAllowed().content_type("application/problem+json").body(problem_body(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        &detail,
+    ));
     Ok(ErrorHandlerResponse::Response(ServiceResponse::new(request, answer).map_into_right_body()))
 }
 

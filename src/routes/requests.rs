@@ -9,13 +9,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::{
-    caller::Caller,
-    optional_body,
-    paging::PageQuery,
-    problem::ApiError,
-    views::RequestView,
-};
+use super::{caller::Caller, optional_body, paging::PageQuery, problem::ApiError, views::RequestView};
 use crate::{
     domain::{Command, Event, Request, RequestDecider, RequestStatus, State},
     store::RecordedEvent,

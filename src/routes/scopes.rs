@@ -20,7 +20,8 @@ pub struct NewScope {
 }
 
 pub(super) fn show_scope(caller: &Caller, id: &str) -> Result<ScopeView, ApiError> {
-    caller.read(|state, _| state.scope(id).map(|scope| ScopeView::new(scope, state)))?
+    caller
+        .read(|state, _| state.scope(id).map(|scope| ScopeView::new(scope, state)))?
         .ok_or_else(|| ApiError::NotFound(format!("scope \"{id}\"")))
 }
 

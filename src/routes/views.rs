@@ -109,7 +109,9 @@ impl GrantView {
         let (status, revoked_by, ended_at, revocation_reason) = match &grant.status {
             GrantStatus::Active if grant.gives_at(now) => ("active", None, None, None),
             GrantStatus::Active => ("ended", None, grant.ends_at, None),
-            GrantStatus::Revoked { by, reason, at } => ("revoked", Some(actor_name(by)), Some(*at), Some(reason.clone())),
+            GrantStatus::Revoked { by, reason, at } => {
+                ("revoked", Some(actor_name(by)), Some(*at), Some(reason.clone()))
+            }
             GrantStatus::Expired { at } => ("expired", None, Some(*at), None),
         };
         GrantView {

@@ -8,7 +8,8 @@ use sqlx::{migrate::Migrator, pool::PoolConnection, PgPool, SqlitePool};
 use tokio::sync::{mpsc, watch};
 
 use super::{
-    event::RecordedEvent, import::ImportError, outbox::OutboxRow, writer, AppendOutcome, DatabaseUrl, LogHead, Migrations, StoreError,
+    event::RecordedEvent, import::ImportError, outbox::OutboxRow, writer, AppendOutcome, DatabaseUrl, LogHead,
+    Migrations, StoreError,
 };
 
 /// What an idempotency key remembers: a fingerprint of the append and the outcome it got.
@@ -65,12 +66,20 @@ pub(crate) trait WriteBackend: Send + Sync + 'static {
     /// Writes the rows in one statement of its own transaction (no lock taken first), and only if
     /// the head is still `expected`: false when another process had moved it, and nothing was
     /// written. Only called where `WRITES_UNLOCKED`; elsewhere it writes nothing.
-    fn write_if_head_is(&self, expected: &LogHead, rows: Rows<'_>) -> impl Future<Output = Result<bool, sqlx::Error>> + Send {
+    fn write_if_head_is(
+        &self,
+        expected: &LogHead,
+        rows: Rows<'_>,
+    ) -> impl Future<Output = Result<bool, sqlx::Error>> + Send {
         let _ = (expected, rows);
         async { Ok(false) }
     }
     /// Writes the rows and commits; after an error, the transaction was rolled back.
-    fn write_and_commit(&self, mut tx: Self::Tx, rows: Rows<'_>) -> impl Future<Output = Result<(), sqlx::Error>> + Send {
+    fn write_and_commit(
+        &self,
+        mut tx: Self::Tx,
+        rows: Rows<'_>,
+    ) -> impl Future<Output = Result<(), sqlx::Error>> + Send {
         async move {
             match self.write(&mut tx, rows).await {
                 Ok(()) => self.commit(tx).await,
@@ -240,20 +249,23 @@ impl Database {
                 .await?;
                 match exists {
                     None => None,
-                    Some(_) => sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations WHERE success")
-                        .fetch_one(pool)
-                        .await?,
+                    Some(_) => {
+                        sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations WHERE success")
+                            .fetch_one(pool)
+                            .await?
+                    }
                 }
             }
             Database::Postgres(pool) => {
-                let exists: Option<String> = sqlx::query_scalar("SELECT to_regclass('_sqlx_migrations')::text")
-                    .fetch_one(pool)
-                    .await?;
+                let exists: Option<String> =
+                    sqlx::query_scalar("SELECT to_regclass('_sqlx_migrations')::text").fetch_one(pool).await?;
                 match exists {
                     None => None,
-                    Some(_) => sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations WHERE success")
-                        .fetch_one(pool)
-                        .await?,
+                    Some(_) => {
+                        sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations WHERE success")
+                            .fetch_one(pool)
+                            .await?
+                    }
                 }
             }
         };
@@ -325,7 +337,9 @@ impl Database {
         events: impl Iterator<Item = Result<RecordedEvent, E>>,
     ) -> Result<LogHead, ImportError<E>> {
         match self {
-            Database::Sqlite(pool) => super::import::import(&super::sqlite::SqliteWriter::new(pool.clone()), events).await,
+            Database::Sqlite(pool) => {
+                super::import::import(&super::sqlite::SqliteWriter::new(pool.clone()), events).await
+            }
             Database::Postgres(pool) => {
                 let origin = uuid::Uuid::new_v4().to_string();
                 super::import::import(&super::postgres::PostgresWriter::new(pool.clone(), &origin), events).await
@@ -336,7 +350,12 @@ impl Database {
     /// Other processes' commits: LISTEN/NOTIFY on PostgreSQL. SQLite has only in-process signals
     /// (from the writer) and the cursor's polling for writes made by other processes.
     /// `origin` names this process's writer, whose commits it announces itself.
-    pub async fn start_commit_listener(&self, origin: &str, committed: Arc<watch::Sender<i64>>, alive: watch::Receiver<()>) {
+    pub async fn start_commit_listener(
+        &self,
+        origin: &str,
+        committed: Arc<watch::Sender<i64>>,
+        alive: watch::Receiver<()>,
+    ) {
         if let Database::Postgres(pool) = self {
             super::postgres::start_commit_listener(pool.clone(), origin.to_string(), committed, alive).await;
         }

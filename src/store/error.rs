@@ -50,7 +50,9 @@ impl From<sqlx::Error> for StoreError {
             // The server refuses connections (class 08), is shutting down or starting (57P0x), or
             // the database itself is gone (3D000): the caller may retry later.
             sqlx::Error::Database(db)
-                if db.code().is_some_and(|code| code.starts_with("08") || code.starts_with("57P") || code == "3D000") =>
+                if db
+                    .code()
+                    .is_some_and(|code| code.starts_with("08") || code.starts_with("57P") || code == "3D000") =>
             {
                 StoreError::Unavailable(Arc::new(error))
             }

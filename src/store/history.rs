@@ -38,7 +38,11 @@ impl FromStr for Moment {
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         if let Ok(position) = text.parse::<i64>() {
-            return if position >= 0 { Ok(Moment::Position(position)) } else { Err("a log position is not negative".into()) };
+            return if position >= 0 {
+                Ok(Moment::Position(position))
+            } else {
+                Err("a log position is not negative".into())
+            };
         }
         DateTime::parse_from_rfc3339(text)
             .map(|time| Moment::Time(time.with_timezone(&Utc)))
@@ -131,7 +135,12 @@ impl GrantHistory {
         match holder {
             None => {
                 let start = after.map_or(Bound::Unbounded, Bound::Excluded);
-                Box::new(self.grants.range((start, Bound::Unbounded)).filter(move |(_, validity)| active(validity)).map(|(id, _)| id))
+                Box::new(
+                    self.grants
+                        .range((start, Bound::Unbounded))
+                        .filter(move |(_, validity)| active(validity))
+                        .map(|(id, _)| id),
+                )
             }
             Some(holder) => {
                 let mut held: Vec<&GrantId> = self
@@ -161,6 +170,9 @@ mod tests {
         assert!("-1".parse::<Moment>().is_err());
         assert!("yesterday".parse::<Moment>().is_err());
         assert!(Moment::Position(3).reached_by(3, time) && !Moment::Position(3).reached_by(4, time));
-        assert!(Moment::Time(time).reached_by(99, time) && !Moment::Time(time).reached_by(1, time + chrono::Duration::microseconds(1)));
+        assert!(
+            Moment::Time(time).reached_by(99, time)
+                && !Moment::Time(time).reached_by(1, time + chrono::Duration::microseconds(1))
+        );
     }
 }

@@ -3,7 +3,12 @@
 //! arrives: it must follow the previous one, continue its stream, and carry the hash that the
 //! chain gives it, so an imported log verifies and has the exported head.
 
-use super::{backend::{HeadLock, Rows, WriteBackend}, event::RecordedEvent, verify::ChainWalk, LogHead, StoreError};
+use super::{
+    backend::{HeadLock, Rows, WriteBackend},
+    event::RecordedEvent,
+    verify::ChainWalk,
+    LogHead, StoreError,
+};
 
 /// Events written per statement.
 const CHUNK: usize = 1_000;

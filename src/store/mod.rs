@@ -187,7 +187,11 @@ impl EventStore {
         Self::start(url, migrations, Some(workflow)).await
     }
 
-    async fn start(url: &DatabaseUrl, migrations: Migrations, workflow: Option<Arc<Workflow>>) -> Result<Self, StoreError> {
+    async fn start(
+        url: &DatabaseUrl,
+        migrations: Migrations,
+        workflow: Option<Arc<Workflow>>,
+    ) -> Result<Self, StoreError> {
         let db = Database::connect(url).await?;
         db.prepare_schema(migrations).await?;
         let models = match workflow {
@@ -221,11 +225,18 @@ impl EventStore {
 
     /// Decides a domain command under the log-head lock against the state that includes every
     /// committed event and the commands decided before it in the same batch; writes its events.
-    pub async fn execute(&self, context: Context, command: Command, metadata: Metadata) -> Result<Vec<RecordedEvent>, ExecuteError> {
+    pub async fn execute(
+        &self,
+        context: Context,
+        command: Command,
+        metadata: Metadata,
+    ) -> Result<Vec<RecordedEvent>, ExecuteError> {
         // PostgreSQL cannot keep U+0000 in JSON, and no name, reason or comment needs it: both
         // backends refuse it alike, here rather than in the writer, which is the bottleneck.
         if holds_nul(&serde_json::to_value(&command).unwrap_or_default()) {
-            return Err(ExecuteError::Rejected(DomainError::Invalid("text may not contain the NUL character (U+0000)".into())));
+            return Err(ExecuteError::Rejected(DomainError::Invalid(
+                "text may not contain the NUL character (U+0000)".into(),
+            )));
         }
         let (reply, outcome) = oneshot::channel();
         let job = writer::Job::Execute { context, command, metadata, reply };
@@ -302,8 +313,9 @@ impl EventStore {
                 }
             }
         };
-        let grants =
-            self.read_model(|model| model.grants_as_of(moment, judged_at, holder, after, take, |grant| wanted(model, grant)))?;
+        let grants = self.read_model(|model| {
+            model.grants_as_of(moment, judged_at, holder, after, take, |grant| wanted(model, grant))
+        })?;
         Ok(GrantsAsOf { judged_at, grants })
     }
 

@@ -47,7 +47,11 @@ impl DomainModel {
 
     /// Folds the whole log into a fresh model: a rebuild of every projection. `progress` hears the
     /// position reached every 1,000 events and at the end.
-    pub async fn rebuild(workflow: Arc<Workflow>, store: &EventStore, mut progress: impl FnMut(i64)) -> Result<Self, StoreError> {
+    pub async fn rebuild(
+        workflow: Arc<Workflow>,
+        store: &EventStore,
+        mut progress: impl FnMut(i64),
+    ) -> Result<Self, StoreError> {
         let mut model = Self::new(workflow);
         let mut cursor = store.read_all(0);
         while let Some(event) = cursor.next().await? {

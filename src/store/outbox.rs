@@ -245,7 +245,18 @@ impl OutboxRow {
         rows.iter()
             .map(|r| {
                 let (due, created) = (format_time(&r.next_attempt_at), format_time(&r.created_at));
-                (r.id, r.event_id.to_string(), r.position, &r.recipient, r.kind, r.context.to_string(), &r.message_id, r.attempts, due, created)
+                (
+                    r.id,
+                    r.event_id.to_string(),
+                    r.position,
+                    &r.recipient,
+                    r.kind,
+                    r.context.to_string(),
+                    &r.message_id,
+                    r.attempts,
+                    due,
+                    created,
+                )
             })
             .collect()
     }
@@ -325,17 +336,15 @@ impl EventStore {
         }
         let now = Utc::now();
         match &self.db {
-            Database::Sqlite(pool) => {
-                sqlx::query(
-                    "UPDATE outbox SET state = 'sent', sent_at = ?1, last_error = NULL \
+            Database::Sqlite(pool) => sqlx::query(
+                "UPDATE outbox SET state = 'sent', sent_at = ?1, last_error = NULL \
                      WHERE id IN (SELECT value FROM json_each(?2))",
-                )
-                .bind(format_time(&now))
-                .bind(serde_json::to_string(ids).expect("ids serialize"))
-                .execute(pool)
-                .await
-                .map(drop)?
-            }
+            )
+            .bind(format_time(&now))
+            .bind(serde_json::to_string(ids).expect("ids serialize"))
+            .execute(pool)
+            .await
+            .map(drop)?,
             Database::Postgres(pool) => {
                 sqlx::query("UPDATE outbox SET state = 'sent', sent_at = $1, last_error = NULL WHERE id = ANY($2)")
                     .bind(now)
@@ -378,13 +387,18 @@ impl EventStore {
     }
 
     /// Outbox rows after `after_id`, optionally in one state, in id order.
-    pub async fn outbox(&self, state: Option<MailState>, after_id: i64, limit: i64) -> Result<Vec<OutboxMail>, StoreError> {
+    pub async fn outbox(
+        &self,
+        state: Option<MailState>,
+        after_id: i64,
+        limit: i64,
+    ) -> Result<Vec<OutboxMail>, StoreError> {
         let state = state.map(|s| s.to_string());
         let rows: Vec<MailRow> = match &self.db {
             Database::Sqlite(pool) => {
                 sqlx::query_as(&format!(
-                    "SELECT {SQLITE_COLUMNS} FROM outbox WHERE id > ?1 AND (?2 IS NULL OR state = ?2) ORDER BY id LIMIT ?3"
-                ))
+                "SELECT {SQLITE_COLUMNS} FROM outbox WHERE id > ?1 AND (?2 IS NULL OR state = ?2) ORDER BY id LIMIT ?3"
+            ))
                 .bind(after_id)
                 .bind(state)
                 .bind(limit)
@@ -411,8 +425,12 @@ impl EventStore {
     pub async fn retry_mail(&self, id: i64) -> Result<Option<MailState>, StoreError> {
         let now = Utc::now();
         let before: Option<String> = match &self.db {
-            Database::Sqlite(pool) => sqlx::query_scalar("SELECT state FROM outbox WHERE id = ?1").bind(id).fetch_optional(pool).await?,
-            Database::Postgres(pool) => sqlx::query_scalar("SELECT state FROM outbox WHERE id = $1").bind(id).fetch_optional(pool).await?,
+            Database::Sqlite(pool) => {
+                sqlx::query_scalar("SELECT state FROM outbox WHERE id = ?1").bind(id).fetch_optional(pool).await?
+            }
+            Database::Postgres(pool) => {
+                sqlx::query_scalar("SELECT state FROM outbox WHERE id = $1").bind(id).fetch_optional(pool).await?
+            }
         };
         let before = before
             .map(|state| state.parse::<MailState>().map_err(|reason| StoreError::CorruptEvent { position: 0, reason }))

@@ -4,8 +4,8 @@
 use std::{collections::HashMap, str::FromStr, sync::Arc, time::Duration};
 
 use sqlx::{
-    postgres::{PgConnectOptions, PgListener, PgPoolOptions},
     pool::PoolConnection,
+    postgres::{PgConnectOptions, PgListener, PgPoolOptions},
     Connection, Executor, PgConnection, PgPool, Postgres, Row,
 };
 use tokio::sync::watch;
@@ -27,11 +27,8 @@ pub(crate) async fn connect(url: &str) -> Result<PgPool, StoreError> {
     // One direct connection first: its error names the cause ("connection refused", "database does
     // not exist"), where the pool would only report a timeout.
     PgConnection::connect_with(&options).await?.close().await?;
-    let pool = PgPoolOptions::new()
-        .max_connections(16)
-        .acquire_timeout(Duration::from_secs(5))
-        .connect_with(options)
-        .await?;
+    let pool =
+        PgPoolOptions::new().max_connections(16).acquire_timeout(Duration::from_secs(5)).connect_with(options).await?;
     Ok(pool)
 }
 
@@ -243,7 +240,11 @@ impl WriteBackend for PostgresWriter {
         Ok((tx, HeadLock { head, last_mail_id, versions }))
     }
 
-    async fn stream_versions(&self, tx: &mut Self::Tx, streams: &[String]) -> Result<HashMap<String, i64>, sqlx::Error> {
+    async fn stream_versions(
+        &self,
+        tx: &mut Self::Tx,
+        streams: &[String],
+    ) -> Result<HashMap<String, i64>, sqlx::Error> {
         let rows: Vec<(String, Option<i64>)> = sqlx::query_as(
             "SELECT wanted, (SELECT MAX(stream_version) FROM events WHERE stream_id = wanted) \
              FROM UNNEST($1::text[]) AS wanted",

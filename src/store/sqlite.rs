@@ -36,7 +36,11 @@ pub(crate) async fn connect(target: &str) -> Result<SqlitePool, StoreError> {
     Ok(pool)
 }
 
-pub(crate) async fn read_stream(pool: &SqlitePool, stream: &str, from_version: i64) -> Result<Vec<EventRow>, sqlx::Error> {
+pub(crate) async fn read_stream(
+    pool: &SqlitePool,
+    stream: &str,
+    from_version: i64,
+) -> Result<Vec<EventRow>, sqlx::Error> {
     sqlx::query_as(&format!("{SELECT_EVENTS} WHERE stream_id = ?1 AND stream_version >= ?2 ORDER BY stream_version"))
         .bind(stream)
         .bind(from_version)
@@ -44,7 +48,11 @@ pub(crate) async fn read_stream(pool: &SqlitePool, stream: &str, from_version: i
         .await
 }
 
-pub(crate) async fn read_page(pool: &SqlitePool, after_position: i64, limit: i64) -> Result<Vec<EventRow>, sqlx::Error> {
+pub(crate) async fn read_page(
+    pool: &SqlitePool,
+    after_position: i64,
+    limit: i64,
+) -> Result<Vec<EventRow>, sqlx::Error> {
     sqlx::query_as(&format!("{SELECT_EVENTS} WHERE position > ?1 ORDER BY position LIMIT ?2"))
         .bind(after_position)
         .bind(limit)
@@ -113,7 +121,10 @@ impl SqliteWriter {
 
     /// `BEGIN IMMEDIATE`, the head, the last mail id and the streams' versions in one hand-off to
     /// SQLite's thread: rows of (what, name, value).
-    async fn begin(conn: PoolConnection<Sqlite>, streams: &[String]) -> Result<(BatchTx<Sqlite>, HeadLock), sqlx::Error> {
+    async fn begin(
+        conn: PoolConnection<Sqlite>,
+        streams: &[String],
+    ) -> Result<(BatchTx<Sqlite>, HeadLock), sqlx::Error> {
         const HEAD: i64 = 0;
         const MAIL_ID: i64 = 1;
         let mut tx = BatchTx::begin(conn);
@@ -153,14 +164,16 @@ impl WriteBackend for SqliteWriter {
         let (conn, kept) = self.0.take().await?;
         match Self::begin(conn, streams).await {
             // The kept connection failed before anything was written: once more on a fresh one.
-            Err(_) if kept => {
-                Self::begin(self.0.fresh().await?, streams).await
-            }
+            Err(_) if kept => Self::begin(self.0.fresh().await?, streams).await,
             begun => begun,
         }
     }
 
-    async fn stream_versions(&self, tx: &mut Self::Tx, streams: &[String]) -> Result<HashMap<String, i64>, sqlx::Error> {
+    async fn stream_versions(
+        &self,
+        tx: &mut Self::Tx,
+        streams: &[String],
+    ) -> Result<HashMap<String, i64>, sqlx::Error> {
         let rows: Vec<(String, Option<i64>)> = sqlx::query_as(
             "SELECT wanted.value, (SELECT MAX(stream_version) FROM events WHERE stream_id = wanted.value) \
              FROM json_each(?1) AS wanted",
@@ -200,7 +213,8 @@ impl WriteBackend for SqliteWriter {
 
     async fn write_and_commit(&self, mut tx: Self::Tx, rows: Rows<'_>) -> Result<(), sqlx::Error> {
         // The COMMIT travels with the writes: one hand-off to SQLite's thread for the whole batch.
-        let written = sqlx::query(concat!(write_sql!(), "; COMMIT")).bind(Self::parameter(rows)).execute(tx.conn()).await;
+        let written =
+            sqlx::query(concat!(write_sql!(), "; COMMIT")).bind(Self::parameter(rows)).execute(tx.conn()).await;
         match written {
             Ok(_) => {
                 tx.ended(&self.0);

@@ -120,7 +120,9 @@ pub(super) async fn verify(store: &EventStore) -> Result<VerifyReport, StoreErro
         let event = match cursor.next().await {
             Ok(Some(event)) if event.position <= stored_head.position => event,
             Ok(_) => break None,
-            Err(StoreError::CorruptEvent { position, reason }) => break Some(VerifyProblem { position, problem: reason }),
+            Err(StoreError::CorruptEvent { position, reason }) => {
+                break Some(VerifyProblem { position, problem: reason })
+            }
             Err(error) => return Err(error),
         };
         if let Err(problem) = chain.accept(&event) {

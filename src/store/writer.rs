@@ -331,7 +331,8 @@ async fn write_unlocked<B: WriteBackend>(
     (head, last_mail_id): (LogHead, i64),
 ) -> Result<Unlocked, sqlx::Error> {
     let now = truncate_to_micros(Utc::now());
-    let mut planner = Planner { head: head.clone(), versions: HashMap::new(), known_keys: HashMap::new(), last_mail_id, now };
+    let mut planner =
+        Planner { head: head.clone(), versions: HashMap::new(), known_keys: HashMap::new(), last_mail_id, now };
     let mut batch = PlannedBatch::plan(&mut planner, Some(&mut *models), jobs);
     if planner.head.position == head.position {
         return Ok(Unlocked::NothingToWrite);
@@ -461,7 +462,8 @@ async fn write_one<B: WriteBackend>(
             if let (true, Job::Append { request, .. }) = (is_stream_version_violation(&error), job) {
                 let actual = backend.stream_versions(tx, std::slice::from_ref(&request.stream)).await?;
                 let actual = actual.get(&request.stream).copied().unwrap_or(0);
-                let conflict = StoreError::Conflict { stream: request.stream.clone(), expected: request.expected, actual };
+                let conflict =
+                    StoreError::Conflict { stream: request.stream.clone(), expected: request.expected, actual };
                 return Ok(Err(JobError::Store(conflict)));
             }
             Ok(Err(JobError::Store(StoreError::from(error))))
@@ -498,8 +500,7 @@ async fn begin<B: WriteBackend>(
             models.writer.catch_up(db, Some(&mut models.unpublished)).await.map_err(into_sqlx)?;
         }
     }
-    let known_keys =
-        if keys.is_empty() { HashMap::new() } else { backend.idempotency_records(&mut tx, &keys).await? };
+    let known_keys = if keys.is_empty() { HashMap::new() } else { backend.idempotency_records(&mut tx, &keys).await? };
     Ok((tx, Planner { head, versions, known_keys, last_mail_id, now: truncate_to_micros(Utc::now()) }))
 }
 
@@ -520,7 +521,8 @@ fn plan_job(planner: &Planner, models: Option<&Models>, job: &Job) -> Result<Vec
         Job::Append { request, .. } => planner.plan(request, model).map(|plan| vec![plan]).map_err(JobError::Store),
         Job::Execute { context, command, metadata, .. } => {
             let model = model.ok_or(JobError::Store(StoreError::NoWorkflow))?;
-            let events = decide(model.state(), model.workflow(), context, command.clone()).map_err(JobError::Rejected)?;
+            let events =
+                decide(model.state(), model.workflow(), context, command.clone()).map_err(JobError::Rejected)?;
             // Each event goes to its entity's stream. The lock and the caught-up model make the
             // decision safe, so the streams take any version.
             let mut scratch = planner.clone();
@@ -638,7 +640,11 @@ impl Planner {
             .or_else(|| model.and_then(|model| model.version_of(&request.stream)))
             .unwrap_or(0);
         if !request.expected.admits(current) {
-            return Err(StoreError::Conflict { stream: request.stream.clone(), expected: request.expected, actual: current });
+            return Err(StoreError::Conflict {
+                stream: request.stream.clone(),
+                expected: request.expected,
+                actual: current,
+            });
         }
         let mut previous_hash = self.head.hash.clone();
         let events: Vec<RecordedEvent> = (1..)
@@ -668,9 +674,11 @@ impl Planner {
             last_position: self.head.position + count,
             version: current + count,
         };
-        let key = request.idempotency_key.clone().zip(fingerprint).map(|(key, fingerprint)| {
-            (key, IdempotencyRecord { fingerprint, outcome: outcome.clone() })
-        });
+        let key = request
+            .idempotency_key
+            .clone()
+            .zip(fingerprint)
+            .map(|(key, fingerprint)| (key, IdempotencyRecord { fingerprint, outcome: outcome.clone() }));
         Ok(Plan { events, key, outcome })
     }
 

@@ -27,12 +27,8 @@ pub struct RoleProblem {
 
 /// Ids of roles, teams and scopes: lowercase letters, digits, `-` and `_`, starting with a letter or digit.
 pub fn is_valid_id(id: &str) -> bool {
-    id.chars()
-        .next()
-        .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
-        && id
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+    id.chars().next().is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && id.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
 }
 
 /// Ids of scopes and teams, which name real places and groups (`NGI_UK`, `RAL-LCG2`, `ops.team`):
@@ -78,50 +74,27 @@ fn check_role(
     kinds: &BTreeMap<KindId, ScopeKind>,
     is_deciding_role: &dyn Fn(&str) -> bool,
 ) -> Result<(), RoleProblem> {
-    let problem = |field, index, message: String| RoleProblem {
-        role: role.id.clone(),
-        field,
-        index,
-        message,
-    };
+    let problem = |field, index, message: String| RoleProblem { role: role.id.clone(), field, index, message };
     if role.title.trim().is_empty() {
-        return Err(problem(
-            RoleField::Title,
-            None,
-            format!("role \"{}\" needs a title", role.id),
-        ));
+        return Err(problem(RoleField::Title, None, format!("role \"{}\" needs a title", role.id)));
     }
     if role.kinds.is_empty() {
-        return Err(problem(
-            RoleField::Kinds,
-            None,
-            format!("role \"{}\" names no scope kind", role.id),
-        ));
+        return Err(problem(RoleField::Kinds, None, format!("role \"{}\" names no scope kind", role.id)));
     }
     if let Some(index) = role.kinds.iter().position(|k| !kinds.contains_key(k)) {
-        let message = format!(
-            "unknown scope kind \"{}\" in role \"{}\"",
-            role.kinds[index], role.id
-        );
+        let message = format!("unknown scope kind \"{}\" in role \"{}\"", role.kinds[index], role.id);
         return Err(problem(RoleField::Kinds, Some(index), message));
     }
     for (index, entry) in role.permissions.iter().enumerate() {
-        parse_entry(entry)
-            .map_err(|message| problem(RoleField::Permissions, Some(index), message))?;
+        parse_entry(entry).map_err(|message| problem(RoleField::Permissions, Some(index), message))?;
     }
     for (index, included) in role.includes.iter().enumerate() {
         let message = if is_builtin_role(included) {
-            format!(
-                "role \"{}\" may not include the built-in role \"{included}\"",
-                role.id
-            )
+            format!("role \"{}\" may not include the built-in role \"{included}\"", role.id)
         } else if !roles.contains_key(included) {
             format!("unknown role \"{included}\" in include")
         } else if let Some(cycle) = inclusion_cycle(roles, &role.id, included) {
-            format!(
-                "roles include each other in a cycle: {}",
-                cycle.join(" -> ")
-            )
+            format!("roles include each other in a cycle: {}", cycle.join(" -> "))
         } else {
             continue;
         };
@@ -129,9 +102,7 @@ fn check_role(
     }
     if let Some(mailbox) = &role.mailbox {
         if mailbox.replace("{scope}", "").contains(['{', '}']) || mailbox.trim().is_empty() {
-            let message = format!(
-                "bad mailbox \"{mailbox}\" (an address; the only placeholder is {{scope}})"
-            );
+            let message = format!("bad mailbox \"{mailbox}\" (an address; the only placeholder is {{scope}})");
             return Err(problem(RoleField::Mailbox, None, message));
         }
     }
@@ -145,19 +116,12 @@ fn check_role(
 }
 
 /// A path from `start` back to itself through `first`, if one exists.
-fn inclusion_cycle(
-    roles: &BTreeMap<RoleId, Role>,
-    start: &str,
-    first: &str,
-) -> Option<Vec<String>> {
+fn inclusion_cycle(roles: &BTreeMap<RoleId, Role>, start: &str, first: &str) -> Option<Vec<String>> {
     let mut path = vec![start.to_string(), first.to_string()];
     let mut stack = vec![(first.to_string(), 0usize)];
     let mut seen = vec![first.to_string()];
     while let Some((current, child)) = stack.last_mut() {
-        let includes = roles
-            .get(current.as_str())
-            .map(|r| r.includes.as_slice())
-            .unwrap_or_default();
+        let includes = roles.get(current.as_str()).map(|r| r.includes.as_slice()).unwrap_or_default();
         let Some(next) = includes.get(*child).cloned() else {
             stack.pop();
             path.pop();
@@ -184,11 +148,7 @@ fn why_not_token_grantable(
 ) -> Option<String> {
     role_closure(roles, &role.id).into_iter().find_map(|id| {
         let itself = id == role.id;
-        let subject = if itself {
-            "it".to_string()
-        } else {
-            format!("it includes \"{id}\", which")
-        };
+        let subject = if itself { "it".to_string() } else { format!("it includes \"{id}\", which") };
         let api_role = roles.get(&id).is_some_and(|r| r.api_role);
         if is_builtin_role(&id) {
             Some(format!("{subject} is built in"))

@@ -42,8 +42,7 @@ impl FromStr for Duration {
         .ok_or_else(|| {
             format!("bad duration \"{text}\" (use ISO 8601 like P30D, PT12H, P1DT2H or short like 30d, 12h, 15m)")
         })?;
-        Duration::from_seconds(seconds)
-            .ok_or_else(|| format!("duration \"{text}\" must be longer than zero"))
+        Duration::from_seconds(seconds).ok_or_else(|| format!("duration \"{text}\" must be longer than zero"))
     }
 }
 
@@ -56,10 +55,7 @@ fn parse_iso(body: &str) -> Option<i64> {
     };
     let mut total = sum_components(date, &[('W', WEEK), ('D', DAY)])?;
     if let Some(time) = time {
-        total = total.checked_add(sum_components(
-            time,
-            &[('H', HOUR), ('M', MINUTE), ('S', 1)],
-        )?)?;
+        total = total.checked_add(sum_components(time, &[('H', HOUR), ('M', MINUTE), ('S', 1)])?)?;
     }
     (!body.is_empty()).then_some(total)
 }
@@ -111,11 +107,7 @@ impl fmt::Display for Duration {
         }
         if rest > 0 {
             write!(f, "T")?;
-            for (value, unit) in [
-                (rest / HOUR, 'H'),
-                (rest % HOUR / MINUTE, 'M'),
-                (rest % MINUTE, 'S'),
-            ] {
+            for (value, unit) in [(rest / HOUR, 'H'), (rest % HOUR / MINUTE, 'M'), (rest % MINUTE, 'S')] {
                 if value > 0 {
                     write!(f, "{value}{unit}")?;
                 }
@@ -156,24 +148,14 @@ mod tests {
             ("2w", 2 * WEEK),
         ];
         for (text, seconds) in cases {
-            assert_eq!(
-                text.parse::<Duration>().map(Duration::seconds),
-                Ok(seconds),
-                "{text}"
-            );
+            assert_eq!(text.parse::<Duration>().map(Duration::seconds), Ok(seconds), "{text}");
         }
     }
 
     #[test]
     fn refuses_malformed_durations() {
-        for text in [
-            "", "P", "PT", "P1Y", "P1M", "30", "d", "1.5h", "P1H", "PT1D", "P0D", "0d", "-3d",
-            "P1D2D",
-        ] {
-            assert!(
-                text.parse::<Duration>().is_err(),
-                "{text} should be refused"
-            );
+        for text in ["", "P", "PT", "P1Y", "P1M", "30", "d", "1.5h", "P1H", "PT1D", "P0D", "0d", "-3d", "P1D2D"] {
+            assert!(text.parse::<Duration>().is_err(), "{text} should be refused");
         }
     }
 

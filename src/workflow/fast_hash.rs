@@ -71,10 +71,7 @@ const INLINE_KEY_BYTES: usize = 46;
 /// included), so that confirming a match reads no memory elsewhere.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum InlineKey {
-    Short {
-        len: u8,
-        bytes: [u8; INLINE_KEY_BYTES],
-    },
+    Short { len: u8, bytes: [u8; INLINE_KEY_BYTES] },
     Long(Box<str>),
 }
 
@@ -83,10 +80,7 @@ impl InlineKey {
         if id.len() <= INLINE_KEY_BYTES {
             let mut bytes = [0u8; INLINE_KEY_BYTES];
             bytes[..id.len()].copy_from_slice(id.as_bytes());
-            InlineKey::Short {
-                len: id.len() as u8,
-                bytes,
-            }
+            InlineKey::Short { len: id.len() as u8, bytes }
         } else {
             InlineKey::Long(id.into())
         }

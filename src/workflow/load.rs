@@ -158,16 +158,8 @@ struct Source<'a> {
 impl Source<'_> {
     fn error(&self, span: Range<usize>, problem: impl Into<String>) -> WorkflowError {
         let start = span.start.min(self.text.len());
-        let line = self.text.as_bytes()[..start]
-            .iter()
-            .filter(|b| **b == b'\n')
-            .count()
-            + 1;
-        WorkflowError {
-            file: self.file.to_string(),
-            line: Some(line),
-            problem: problem.into(),
-        }
+        let line = self.text.as_bytes()[..start].iter().filter(|b| **b == b'\n').count() + 1;
+        WorkflowError { file: self.file.to_string(), line: Some(line), problem: problem.into() }
     }
 
     fn at<T>(&self, spanned: &Spanned<T>, problem: impl Into<String>) -> WorkflowError {
@@ -190,17 +182,10 @@ impl Workflow {
     /// Parses and fully validates a workflow; `file_name` is only used in messages.
     #[allow(clippy::should_implement_trait)]
     pub fn from_str(text: &str, file_name: &str) -> Result<Workflow, WorkflowError> {
-        let source = Source {
-            file: file_name,
-            text,
-        };
+        let source = Source { file: file_name, text };
         let raw: RawFile = toml::from_str(text).map_err(|e| match e.span() {
             Some(span) => source.error(span, e.message().trim()),
-            None => WorkflowError {
-                file: file_name.to_string(),
-                line: None,
-                problem: e.message().to_string(),
-            },
+            None => WorkflowError { file: file_name.to_string(), line: None, problem: e.message().to_string() },
         })?;
         let name = raw.name.clone().unwrap_or_else(|| file_stem(file_name));
         let kinds = load_kinds(&source, &raw.kinds)?;
@@ -218,22 +203,10 @@ impl Workflow {
             rules,
             settings,
         );
-        check_catalog(&workflow.roles, &workflow.kinds, &|role| {
-            workflow.is_deciding_role(role)
-        })
-        .map_err(
-            |RoleProblem {
-                 role,
-                 field,
-                 index,
-                 message,
-             }| match spans.get(&role) {
+        check_catalog(&workflow.roles, &workflow.kinds, &|role| workflow.is_deciding_role(role)).map_err(
+            |RoleProblem { role, field, index, message }| match spans.get(&role) {
                 Some(spans) => source.error(spans.of(field, index), message),
-                None => WorkflowError {
-                    file: file_name.to_string(),
-                    line: None,
-                    problem: message,
-                },
+                None => WorkflowError { file: file_name.to_string(), line: None, problem: message },
             },
         )?;
         Ok(workflow)
@@ -241,10 +214,7 @@ impl Workflow {
 }
 
 fn file_stem(file_name: &str) -> String {
-    Path::new(file_name)
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_default()
+    Path::new(file_name).file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default()
 }
 
 fn load_kinds(
@@ -254,28 +224,18 @@ fn load_kinds(
     let mut kinds = BTreeMap::new();
     kinds.insert(
         GLOBAL.to_string(),
-        ScopeKind {
-            id: GLOBAL.to_string(),
-            title: "Global".to_string(),
-            parents: Vec::new(),
-        },
+        ScopeKind { id: GLOBAL.to_string(), title: "Global".to_string(), parents: Vec::new() },
     );
     for (id, kind) in raw {
         if id.get_ref() == GLOBAL {
-            return Err(source.at(
-                id,
-                "scope kind \"global\" is built in and cannot be declared",
-            ));
+            return Err(source.at(id, "scope kind \"global\" is built in and cannot be declared"));
         }
         if !is_valid_id(id.get_ref()) {
             return Err(source.at(id, format!("bad scope kind id \"{}\"", id.get_ref())));
         }
         for parent in &kind.parents {
             if parent.get_ref() != GLOBAL && !raw.contains_key(parent.get_ref().as_str()) {
-                return Err(source.at(
-                    parent,
-                    format!("unknown scope kind \"{}\" in parents", parent.get_ref()),
-                ));
+                return Err(source.at(parent, format!("unknown scope kind \"{}\" in parents", parent.get_ref())));
             }
         }
         let mut parents: Vec<KindId> = kind.parents.iter().map(|p| p.get_ref().clone()).collect();
@@ -283,14 +243,7 @@ fn load_kinds(
             parents.push(GLOBAL.to_string());
         }
         let title = kind.title.clone().unwrap_or_else(|| id.get_ref().clone());
-        kinds.insert(
-            id.get_ref().clone(),
-            ScopeKind {
-                id: id.get_ref().clone(),
-                title,
-                parents,
-            },
-        );
+        kinds.insert(id.get_ref().clone(), ScopeKind { id: id.get_ref().clone(), title, parents });
     }
     Ok(kinds)
 }
@@ -298,41 +251,20 @@ fn load_kinds(
 /// The roles, with the spans of what each one's definition says.
 type LoadedRoles = (BTreeMap<RoleId, Role>, BTreeMap<RoleId, RoleSpans>);
 
-fn load_roles(
-    source: &Source<'_>,
-    raw: BTreeMap<Spanned<String>, RawRole>,
-) -> Result<LoadedRoles, WorkflowError> {
+fn load_roles(source: &Source<'_>, raw: BTreeMap<Spanned<String>, RawRole>) -> Result<LoadedRoles, WorkflowError> {
     let mut roles = BTreeMap::new();
     let mut spans = BTreeMap::new();
-    roles.insert(
-        ADMIN.to_string(),
-        Role::builtin(ADMIN, "Administrator", "Decides and assigns anything."),
-    );
-    roles.insert(
-        AUDITOR.to_string(),
-        Role::builtin(AUDITOR, "Auditor", "Reads everything, changes nothing."),
-    );
+    roles.insert(ADMIN.to_string(), Role::builtin(ADMIN, "Administrator", "Decides and assigns anything."));
+    roles.insert(AUDITOR.to_string(), Role::builtin(AUDITOR, "Auditor", "Reads everything, changes nothing."));
     for (id, role) in raw {
         if is_builtin_role(id.get_ref()) {
-            return Err(source.at(
-                &id,
-                format!(
-                    "role \"{}\" is built in and cannot be declared",
-                    id.get_ref()
-                ),
-            ));
+            return Err(source.at(&id, format!("role \"{}\" is built in and cannot be declared", id.get_ref())));
         }
         if !is_valid_id(id.get_ref()) {
             return Err(source.at(&id, format!("bad role id \"{}\"", id.get_ref())));
         }
-        let strings = |items: &[Spanned<String>]| {
-            items
-                .iter()
-                .map(|i| i.get_ref().clone())
-                .collect::<Vec<_>>()
-        };
-        let ranges =
-            |items: &[Spanned<String>]| items.iter().map(Spanned::span).collect::<Vec<_>>();
+        let strings = |items: &[Spanned<String>]| items.iter().map(|i| i.get_ref().clone()).collect::<Vec<_>>();
+        let ranges = |items: &[Spanned<String>]| items.iter().map(Spanned::span).collect::<Vec<_>>();
         spans.insert(
             id.get_ref().clone(),
             RoleSpans {
@@ -390,10 +322,7 @@ fn unknown_role_error(
 ) -> Option<WorkflowError> {
     let id = role.get_ref();
     if is_builtin_role(id) {
-        Some(source.at(
-            role,
-            format!("built-in role \"{id}\" cannot be named in {place}"),
-        ))
+        Some(source.at(role, format!("built-in role \"{id}\" cannot be named in {place}")))
     } else if !roles.contains_key(id) {
         Some(source.at(role, format!("unknown role \"{id}\" in {place}")))
     } else {
@@ -415,22 +344,13 @@ fn load_rules(
                 if let Some(error) = unknown_role_error(source, roles, role, "a rule's for_role") {
                     return Err(error);
                 }
-                (
-                    RuleTarget::Role(role.get_ref().clone()),
-                    roles[role.get_ref()].kinds.clone(),
-                )
+                (RuleTarget::Role(role.get_ref().clone()), roles[role.get_ref()].kinds.clone())
             }
             (None, Some(kind)) => {
                 if !kinds.contains_key(kind.get_ref()) {
-                    return Err(source.at(
-                        kind,
-                        format!("unknown scope kind \"{}\" in for_kind", kind.get_ref()),
-                    ));
+                    return Err(source.at(kind, format!("unknown scope kind \"{}\" in for_kind", kind.get_ref())));
                 }
-                (
-                    RuleTarget::Kind(kind.get_ref().clone()),
-                    vec![kind.get_ref().clone()],
-                )
+                (RuleTarget::Kind(kind.get_ref().clone()), vec![kind.get_ref().clone()])
             }
             _ => return Err(source.at(spanned, "a rule needs exactly one of for_role or for_kind")),
         };
@@ -447,10 +367,7 @@ fn load_rules(
         let mut deciders = Vec::new();
         for decider in &rule.deciders {
             let parsed = parse_decider(source, decider, roles)?;
-            if !target_kinds
-                .iter()
-                .any(|kind| decider_can_hold(kinds, &roles[&parsed.role], kind, parsed.place))
-            {
+            if !target_kinds.iter().any(|kind| decider_can_hold(kinds, &roles[&parsed.role], kind, parsed.place)) {
                 let problem = format!(
                     "decider \"{}\" can never apply: role \"{}\" is not held on any {} scope of a {} scope",
                     decider.get_ref(),
@@ -462,10 +379,7 @@ fn load_rules(
             }
             deciders.push(parsed);
         }
-        let actions = rule
-            .actions
-            .clone()
-            .unwrap_or_else(|| vec![Action::Approve, Action::Reject, Action::Revoke]);
+        let actions = rule.actions.clone().unwrap_or_else(|| vec![Action::Approve, Action::Reject, Action::Revoke]);
         if actions.is_empty() {
             return Err(source.at(spanned, "a rule's actions may not be empty"));
         }
@@ -475,27 +389,15 @@ fn load_rules(
                 .iter()
                 .enumerate()
                 .map(|(index, s)| Stage {
-                    name: s
-                        .name
-                        .clone()
-                        .unwrap_or_else(|| format!("stage {}", index + 1)),
+                    name: s.name.clone().unwrap_or_else(|| format!("stage {}", index + 1)),
                     quorum: s.quorum,
                 })
                 .collect(),
         };
         if stages.is_empty() || stages.iter().any(|s| s.quorum == 0) {
-            return Err(source.at(
-                spanned,
-                "a rule needs at least one stage, each with a quorum of 1 or more",
-            ));
+            return Err(source.at(spanned, "a rule needs at least one stage, each with a quorum of 1 or more"));
         }
-        rules.push(Rule {
-            id,
-            target,
-            deciders,
-            actions,
-            stages,
-        });
+        rules.push(Rule { id, target, deciders, actions, stages });
     }
     Ok(rules)
 }
@@ -507,48 +409,23 @@ fn parse_decider(
 ) -> Result<Decider, WorkflowError> {
     let text = decider.get_ref();
     let Some((role, place)) = text.split_once('@') else {
-        return Err(source.at(
-            decider,
-            format!("decider \"{text}\" must read ROLE@same|parent|ancestor|global"),
-        ));
+        return Err(source.at(decider, format!("decider \"{text}\" must read ROLE@same|parent|ancestor|global")));
     };
     let Some(place) = Place::parse(place) else {
-        return Err(source.at(
-            decider,
-            format!("unknown place \"{place}\" in decider (same|parent|ancestor|global)"),
-        ));
+        return Err(source.at(decider, format!("unknown place \"{place}\" in decider (same|parent|ancestor|global)")));
     };
     if is_builtin_role(role) {
-        return Err(source.at(
-            decider,
-            format!("built-in role \"{role}\" cannot be named in a rule's deciders"),
-        ));
+        return Err(source.at(decider, format!("built-in role \"{role}\" cannot be named in a rule's deciders")));
     }
     if !roles.contains_key(role) {
-        return Err(source.at(
-            decider,
-            format!("unknown role \"{role}\" in a rule's deciders"),
-        ));
+        return Err(source.at(decider, format!("unknown role \"{role}\" in a rule's deciders")));
     }
-    Ok(Decider {
-        role: role.to_string(),
-        place,
-    })
+    Ok(Decider { role: role.to_string(), place })
 }
 
 /// Whether a role may be held on some scope at `place` relative to a scope of `kind`.
-fn decider_can_hold(
-    kinds: &BTreeMap<KindId, ScopeKind>,
-    decider: &Role,
-    kind: &str,
-    place: Place,
-) -> bool {
-    let parents_of = |kind: &str| {
-        kinds
-            .get(kind)
-            .map(|k| k.parents.clone())
-            .unwrap_or_default()
-    };
+fn decider_can_hold(kinds: &BTreeMap<KindId, ScopeKind>, decider: &Role, kind: &str, place: Place) -> bool {
+    let parents_of = |kind: &str| kinds.get(kind).map(|k| k.parents.clone()).unwrap_or_default();
     let candidates: BTreeSet<KindId> = match place {
         Place::Same => [kind.to_string()].into(),
         Place::Parent => parents_of(kind).into_iter().collect(),
@@ -569,10 +446,7 @@ fn decider_can_hold(
 
 fn parse_role_at(text: &str) -> Option<RoleAt> {
     let (role, scope) = text.split_once('@').unwrap_or((text, GLOBAL));
-    is_valid_id(scope).then(|| RoleAt {
-        role: role.to_string(),
-        scope: scope.to_string(),
-    })
+    is_valid_id(scope).then(|| RoleAt { role: role.to_string(), scope: scope.to_string() })
 }
 
 fn load_settings(
@@ -589,81 +463,50 @@ fn load_settings(
             }
         }
         if first.get_ref() == second.get_ref() {
-            return Err(source.at(
-                first,
-                format!(
-                    "role \"{}\" cannot be incompatible with itself",
-                    first.get_ref()
-                ),
-            ));
+            return Err(source.at(first, format!("role \"{}\" cannot be incompatible with itself", first.get_ref())));
         }
         incompatible.push((first.get_ref().clone(), second.get_ref().clone()));
     }
     let mut creator_roles = BTreeMap::new();
     for (kind, kind_roles) in &raw.creator_roles {
         if kind.get_ref() == GLOBAL || !kinds.contains_key(kind.get_ref()) {
-            return Err(source.at(
-                kind,
-                format!("unknown scope kind \"{}\" in creator_roles", kind.get_ref()),
-            ));
+            return Err(source.at(kind, format!("unknown scope kind \"{}\" in creator_roles", kind.get_ref())));
         }
         for role in kind_roles {
             if let Some(error) = unknown_role_error(source, roles, role, "creator_roles") {
                 return Err(error);
             }
             if !roles[role.get_ref()].may_be_held_on(kind.get_ref()) {
-                let problem = format!(
-                    "creator role \"{}\" cannot be held on a {} scope",
-                    role.get_ref(),
-                    kind.get_ref()
-                );
+                let problem =
+                    format!("creator role \"{}\" cannot be held on a {} scope", role.get_ref(), kind.get_ref());
                 return Err(source.at(role, problem));
             }
         }
-        creator_roles.insert(
-            kind.get_ref().clone(),
-            kind_roles.iter().map(|r| r.get_ref().clone()).collect(),
-        );
+        creator_roles.insert(kind.get_ref().clone(), kind_roles.iter().map(|r| r.get_ref().clone()).collect());
     }
     let mut default_roles = Vec::new();
     for entry in &raw.default_roles {
         let Some(role_at) = parse_role_at(entry.get_ref()) else {
-            return Err(source.at(
-                entry,
-                format!(
-                    "default role \"{}\" must read ROLE or ROLE@SCOPE",
-                    entry.get_ref()
-                ),
-            ));
+            return Err(source.at(entry, format!("default role \"{}\" must read ROLE or ROLE@SCOPE", entry.get_ref())));
         };
         let role = Spanned::new(entry.span(), role_at.role.clone());
         if let Some(error) = unknown_role_error(source, roles, &role, "default_roles") {
             return Err(error);
         }
         if role_at.scope == GLOBAL && !roles[&role_at.role].may_be_held_on(GLOBAL) {
-            return Err(source.at(
-                entry,
-                format!("default role \"{}\" cannot be held on global", role_at.role),
-            ));
+            return Err(source.at(entry, format!("default role \"{}\" cannot be held on global", role_at.role)));
         }
         default_roles.push(role_at);
     }
     if let (Some(default), Some(max)) = (&raw.default_grant_duration, raw.max_grant_duration) {
         if *default.get_ref() > max {
-            return Err(source.at(
-                default,
-                "default_grant_duration is longer than max_grant_duration",
-            ));
+            return Err(source.at(default, "default_grant_duration is longer than max_grant_duration"));
         }
     }
     let fixed = |seconds| Duration::from_seconds(seconds).expect("positive constant");
     Ok(Settings {
-        request_ttl: raw
-            .request_ttl
-            .unwrap_or_else(|| fixed(DEFAULT_REQUEST_TTL)),
-        reminder_interval: raw
-            .reminder_interval
-            .unwrap_or_else(|| fixed(DEFAULT_REMINDER_INTERVAL)),
+        request_ttl: raw.request_ttl.unwrap_or_else(|| fixed(DEFAULT_REQUEST_TTL)),
+        reminder_interval: raw.reminder_interval.unwrap_or_else(|| fixed(DEFAULT_REMINDER_INTERVAL)),
         default_grant_duration: raw.default_grant_duration.map(Spanned::into_inner),
         max_grant_duration: raw.max_grant_duration,
         incompatible,

@@ -87,9 +87,7 @@ impl Role {
     }
 
     pub fn mailbox_for(&self, scope: &str) -> Option<String> {
-        self.mailbox
-            .as_ref()
-            .map(|template| template.replace("{scope}", scope))
+        self.mailbox.as_ref().map(|template| template.replace("{scope}", scope))
     }
 
     pub fn may_be_held_on(&self, kind: &str) -> bool {
@@ -98,10 +96,7 @@ impl Role {
 
     /// Parsed permission entries; the role was validated, so bad entries cannot occur.
     pub fn permission_entries(&self) -> Vec<PermissionEntry> {
-        self.permissions
-            .iter()
-            .filter_map(|p| parse_entry(p).ok())
-            .collect()
+        self.permissions.iter().filter_map(|p| parse_entry(p).ok()).collect()
     }
 }
 
@@ -175,10 +170,7 @@ pub struct Stage {
 impl Stage {
     /// The stages of a rule that names none, and of requests no rule decides (admins only).
     pub fn single_approval() -> Vec<Stage> {
-        vec![Stage {
-            name: "approval".to_string(),
-            quorum: 1,
-        }]
+        vec![Stage { name: "approval".to_string(), quorum: 1 }]
     }
 }
 
@@ -265,10 +257,7 @@ impl Workflow {
                 RuleTarget::Kind(kind) => rule_by_kind.insert(kind.clone(), index),
             };
         }
-        let deciding_roles = rules
-            .iter()
-            .flat_map(|r| r.deciders.iter().map(|d| d.role.clone()))
-            .collect();
+        let deciding_roles = rules.iter().flat_map(|r| r.deciders.iter().map(|d| d.role.clone())).collect();
         Workflow {
             file,
             name,
@@ -291,10 +280,7 @@ impl Workflow {
         if is_builtin_role(role) {
             return None;
         }
-        let index = *self
-            .rule_by_role
-            .get(role)
-            .or_else(|| self.rule_by_kind.get(kind))?;
+        let index = *self.rule_by_role.get(role).or_else(|| self.rule_by_kind.get(kind))?;
         Some(&self.rules[index])
     }
 
@@ -330,10 +316,7 @@ impl Workflow {
         is_builtin_role(role)
             || self.has_own_rule(role)
             || self.is_deciding_role(role)
-            || settings
-                .incompatible
-                .iter()
-                .any(|(a, b)| a == role || b == role)
+            || settings.incompatible.iter().any(|(a, b)| a == role || b == role)
             || settings.creator_roles.values().flatten().any(|r| r == role)
             || settings.default_roles.iter().any(|d| d.role == role)
     }

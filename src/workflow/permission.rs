@@ -24,10 +24,7 @@ pub enum Pattern {
 }
 
 fn is_segment(text: &str) -> bool {
-    !text.is_empty()
-        && text
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
+    !text.is_empty() && text.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
 }
 
 fn is_dotted_id(text: &str) -> bool {
@@ -43,9 +40,7 @@ pub fn parse_permission(text: &str) -> Result<Permission<'_>, String> {
     if is_dotted_id(base) && qualifier.is_none_or(is_segment) {
         Ok(Permission { full: text, base })
     } else {
-        Err(format!(
-            "bad permission \"{text}\" (expected dotted lowercase ids like scope.edit, optionally :category)"
-        ))
+        Err(format!("bad permission \"{text}\" (expected dotted lowercase ids like scope.edit, optionally :category)"))
     }
 }
 
@@ -101,10 +96,8 @@ impl PatternSet {
 
     fn matches(&self, permission: &Permission<'_>) -> bool {
         self.exact.contains(permission.full)
-            || (permission.full.len() != permission.base.len()
-                && self.exact.contains(permission.base))
-            || (!self.groups.is_empty()
-                && permission.groups().any(|group| self.groups.contains(group)))
+            || (permission.full.len() != permission.base.len() && self.exact.contains(permission.base))
+            || (!self.groups.is_empty() && permission.groups().any(|group| self.groups.contains(group)))
     }
 }
 
@@ -118,14 +111,8 @@ pub struct CompiledPermissions {
 impl CompiledPermissions {
     /// `entries` must have been validated with [`parse_entry`]; `implications` maps a permission id
     /// to the patterns it implies.
-    pub fn compile(
-        entries: &[PermissionEntry],
-        implications: &BTreeMap<String, Vec<Pattern>>,
-    ) -> Self {
-        let mut compiled = CompiledPermissions {
-            given: PatternSet::default(),
-            excluded: PatternSet::default(),
-        };
+    pub fn compile(entries: &[PermissionEntry], implications: &BTreeMap<String, Vec<Pattern>>) -> Self {
+        let mut compiled = CompiledPermissions { given: PatternSet::default(), excluded: PatternSet::default() };
         for entry in entries {
             match entry {
                 PermissionEntry::Give(pattern) => compiled.given.insert(pattern),
@@ -163,12 +150,7 @@ mod tests {
         let entries: Vec<_> = entries.iter().map(|e| parse_entry(e).unwrap()).collect();
         let implications = implications
             .iter()
-            .map(|(from, to)| {
-                (
-                    from.to_string(),
-                    to.iter().map(|p| parse_pattern(p).unwrap()).collect(),
-                )
-            })
+            .map(|(from, to)| (from.to_string(), to.iter().map(|p| parse_pattern(p).unwrap()).collect()))
             .collect();
         CompiledPermissions::compile(&entries, &implications)
     }
@@ -179,14 +161,7 @@ mod tests {
 
     #[test]
     fn groups_exclusions_and_qualifiers() {
-        let role = compile(
-            &[
-                "action.topics.*",
-                "!action.topics.delete",
-                "job.view:incident",
-            ],
-            &[],
-        );
+        let role = compile(&["action.topics.*", "!action.topics.delete", "job.view:incident"], &[]);
         assert!(allows(&role, "action.topics.view"));
         assert!(allows(&role, "action.topics.view:incident"));
         assert!(!allows(&role, "action.topics.delete"));
@@ -208,10 +183,7 @@ mod tests {
     fn implications_chain_but_exclusions_win() {
         let role = compile(
             &["resources.admin", "!audit.read"],
-            &[
-                ("resources.admin", &["resources.view"]),
-                ("resources.view", &["audit.read", "stats.*"]),
-            ],
+            &[("resources.admin", &["resources.view"]), ("resources.view", &["audit.read", "stats.*"])],
         );
         assert!(allows(&role, "resources.view"));
         assert!(allows(&role, "stats.cpu"));
@@ -220,17 +192,7 @@ mod tests {
 
     #[test]
     fn refuses_malformed_patterns() {
-        for text in [
-            "",
-            "Scope.edit",
-            "a..b",
-            "a.b:",
-            "a.*.c",
-            "a.b.*:x",
-            "!",
-            "a b",
-            "a:b:c",
-        ] {
+        for text in ["", "Scope.edit", "a..b", "a.b:", "a.*.c", "a.b.*:x", "!", "a b", "a:b:c"] {
             assert!(parse_entry(text).is_err(), "{text} should be refused");
         }
     }

@@ -67,15 +67,22 @@ async fn random_history(app: &TestApp, seed: u64, steps: usize, durations: &[Opt
                 let active = |g: &&roleledger::domain::Grant| g.status == GrantStatus::Active && g.role != "admin";
                 let pending: Vec<_> = state.requests().filter(|r| r.is_pending()).map(|r| r.id).collect();
                 let ids: Vec<_> = state.grants().filter(active).map(|g| g.id).collect();
-                let due: Vec<_> = state.grants().filter(active).filter(|g| g.ends_at.is_some_and(|end| end <= now)).map(|g| g.id).collect();
+                let due: Vec<_> = state
+                    .grants()
+                    .filter(active)
+                    .filter(|g| g.ends_at.is_some_and(|end| end <= now))
+                    .map(|g| g.id)
+                    .collect();
                 (pending, ids, due)
             })
             .unwrap();
         let duration = rng.pick(durations).flatten().map(|d| d.parse().unwrap());
-        let (user, role, scope) = (USERS[rng.below(USERS.len())], ROLES[rng.below(ROLES.len())], SITES[rng.below(SITES.len())]);
+        let (user, role, scope) =
+            (USERS[rng.below(USERS.len())], ROLES[rng.below(ROLES.len())], SITES[rng.below(SITES.len())]);
         let (actor, command) = match rng.below(9) {
             0..=2 => {
-                let command = Command::RequestRole { role: role.into(), scope: scope.into(), reason: "work".into(), duration };
+                let command =
+                    Command::RequestRole { role: role.into(), scope: scope.into(), reason: "work".into(), duration };
                 (Actor::User(user.into()), command)
             }
             3 | 4 => match rng.pick(&pending) {
@@ -88,7 +95,16 @@ async fn random_history(app: &TestApp, seed: u64, steps: usize, durations: &[Opt
             },
             6 => {
                 let subject = Subject::User(user.into());
-                (root(), Command::AssignRole { subject, role: role.into(), scope: scope.into(), reason: "r".into(), duration })
+                (
+                    root(),
+                    Command::AssignRole {
+                        subject,
+                        role: role.into(),
+                        scope: scope.into(),
+                        reason: "r".into(),
+                        duration,
+                    },
+                )
             }
             7 => match rng.pick(&active) {
                 Some(grant) => (root(), Command::Revoke { grant, reason: "done".into() }),
@@ -182,7 +198,10 @@ async fn grants_as_of_any_moment_equal_a_replay_up_to_it(backend: Backend) {
             }
             kind => {
                 let time = match kind {
-                    1 => first - chrono::Duration::seconds(1) + chrono::Duration::microseconds((rng.below(1 << 30) as i64 * 7919) % span),
+                    1 => {
+                        first - chrono::Duration::seconds(1)
+                            + chrono::Duration::microseconds((rng.below(1 << 30) as i64 * 7919) % span)
+                    }
                     _ => log[rng.below(log.len())].recorded_at,
                 };
                 let prefix = log.partition_point(|e| e.recorded_at <= time);
@@ -211,7 +230,11 @@ async fn grants_as_of_any_moment_equal_a_replay_up_to_it(backend: Backend) {
             // Small pages, followed to the end, give the same answer: no gap, no repeat.
             let paged = walk_pages(&app, &format!("/api/v1/grants?as_of={as_of}&limit=3")).await;
             assert_eq!(paged.len(), expected.len(), "seed {seed}, as_of={as_of}: no grant twice");
-            assert_eq!(paged.into_iter().collect::<BTreeSet<_>>(), expected, "seed {seed}, as_of={as_of}, in pages of 3");
+            assert_eq!(
+                paged.into_iter().collect::<BTreeSet<_>>(),
+                expected,
+                "seed {seed}, as_of={as_of}, in pages of 3"
+            );
         }
     }
     assert!(replays > 100, "most moments had grants to compare ({replays})");
@@ -220,8 +243,12 @@ async fn grants_as_of_any_moment_equal_a_replay_up_to_it(backend: Backend) {
     let middle = log.len() / 2;
     let replay = app.cli(&["replay", "--until", &middle.to_string()]);
     assert!(replay.status.success(), "{}", String::from_utf8_lossy(&replay.stderr));
-    let printed: BTreeSet<String> =
-        String::from_utf8(replay.stdout).unwrap().lines().skip(1).map(|line| line.rsplit('\t').next().unwrap().to_string()).collect();
+    let printed: BTreeSet<String> = String::from_utf8(replay.stdout)
+        .unwrap()
+        .lines()
+        .skip(1)
+        .map(|line| line.rsplit('\t').next().unwrap().to_string())
+        .collect();
     let answer = app.get_as("root", &format!("/api/v1/grants?as_of={middle}&limit=1000")).await;
     let listed: BTreeSet<String> = answer.body["items"].as_array().unwrap().iter().map(|g| listed(g).0).collect();
     assert_eq!(printed, listed);
@@ -253,7 +280,8 @@ async fn export_then_import_gives_the_same_head_projections_and_events(backend: 
     let file = file.to_str().unwrap();
     let original = whole_log(&app.store).await;
     let as_of = format!("/api/v1/grants?as_of={head}&limit=1000");
-    let (grants, requests) = (app.get_as("root", &as_of).await.body, app.get_as("root", "/api/v1/requests?limit=1000").await.body);
+    let (grants, requests) =
+        (app.get_as("root", &as_of).await.body, app.get_as("root", "/api/v1/requests?limit=1000").await.body);
     let verified = app.get_as("root", "/api/v1/audit/verify").await.body;
     assert_eq!(verified["ok"], true, "{verified}");
     for target in [Backend::Sqlite, Backend::Postgres] {
@@ -265,7 +293,11 @@ async fn export_then_import_gives_the_same_head_projections_and_events(backend: 
         assert_eq!(again.status.code(), Some(2));
         assert!(String::from_utf8_lossy(&again.stderr).contains("import only into an empty one"));
         let copy = spawn_app_over(db).await;
-        assert_eq!(whole_log(&copy.store).await, original, "{target:?}: positions, versions, ids, times, metadata, hashes");
+        assert_eq!(
+            whole_log(&copy.store).await,
+            original,
+            "{target:?}: positions, versions, ids, times, metadata, hashes"
+        );
         assert_eq!(copy.get_as("root", "/api/v1/audit/verify").await.body, verified, "{target:?}");
         assert_eq!(copy.get_as("root", &as_of).await.body, grants, "{target:?}");
         assert_eq!(copy.get_as("root", "/api/v1/requests?limit=1000").await.body, requests, "{target:?}");
@@ -321,7 +353,13 @@ async fn events_are_paged_or_streamed_with_the_same_filters(backend: Backend) {
             let separator = if query.is_empty() { "?" } else { "&" };
             let page = app.get_as("aud", &format!("/api/v1/events{query}{separator}limit=7{next}")).await;
             assert_eq!(page.status, 200, "{:?}", page.body);
-            paged.extend(page.body["items"].as_array().unwrap().iter().map(|e| serde_json::from_value::<RecordedEvent>(e.clone()).unwrap()));
+            paged.extend(
+                page.body["items"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|e| serde_json::from_value::<RecordedEvent>(e.clone()).unwrap()),
+            );
             match page.body["next"].as_str() {
                 Some(cursor) => next = format!("&cursor={cursor}"),
                 None => break,
@@ -353,7 +391,8 @@ struct Tail {
 
 impl Tail {
     async fn open(app: &TestApp, user: &str, query: &str, last_event_id: Option<i64>) -> Tail {
-        let mut request = app.client.get(format!("{}/api/v1/events/live{query}", app.address)).bearer_auth(token_for(user));
+        let mut request =
+            app.client.get(format!("{}/api/v1/events/live{query}", app.address)).bearer_auth(token_for(user));
         if let Some(id) = last_event_id {
             request = request.header("last-event-id", id.to_string());
         }
@@ -409,7 +448,11 @@ async fn live_tail_delivers_every_event_once_across_a_reconnect(backend: Backend
     frames.extend(tail.until(app.head().await).await);
 
     let head = app.head().await;
-    assert_eq!(frames.iter().map(|f| f.id).collect::<Vec<_>>(), (1..=head).collect::<Vec<_>>(), "each event once, in order");
+    assert_eq!(
+        frames.iter().map(|f| f.id).collect::<Vec<_>>(),
+        (1..=head).collect::<Vec<_>>(),
+        "each event once, in order"
+    );
     assert_eq!(frames.iter().map(|f| f.data.clone()).collect::<Vec<_>>(), whole_log(&app.store).await);
     assert!(frames.iter().all(|f| f.event == f.data.event_type));
     // Without a position, the tail starts at the head: only what comes next.
@@ -422,20 +465,36 @@ async fn live_tail_delivers_every_event_once_across_a_reconnect(backend: Backend
 /// Every writing route, as (method, path, body); the auditor must be refused each with `read_only`.
 fn writing_routes(request: &str, grant: &str, role: &Value) -> Vec<(Method, String, Option<Value>)> {
     vec![
-        (Method::POST, "/api/v1/scopes".into(), Some(json!({"id": "SITE_C", "kind": "site", "parents": ["NGI_A"], "title": "C"}))),
+        (
+            Method::POST,
+            "/api/v1/scopes".into(),
+            Some(json!({"id": "SITE_C", "kind": "site", "parents": ["NGI_A"], "title": "C"})),
+        ),
         (Method::DELETE, "/api/v1/scopes/SITE_B".into(), None),
-        (Method::POST, "/api/v1/roles".into(), Some(json!({"id": "viewer", "title": "Viewer", "kinds": ["site"], "permissions": ["scope.view"]}))),
+        (
+            Method::POST,
+            "/api/v1/roles".into(),
+            Some(json!({"id": "viewer", "title": "Viewer", "kinds": ["site"], "permissions": ["scope.view"]})),
+        ),
         (Method::PUT, "/api/v1/roles/site-administrator".into(), Some(role.clone())),
         (Method::POST, "/api/v1/roles/site-administrator/duplicate".into(), None),
         (Method::DELETE, "/api/v1/roles/site-administrator".into(), None),
         (Method::POST, "/api/v1/teams".into(), Some(json!({"id": "support", "title": "Support"}))),
         (Method::PUT, "/api/v1/teams/ops/members/bob".into(), None),
         (Method::DELETE, "/api/v1/teams/ops/members/bob".into(), None),
-        (Method::POST, "/api/v1/requests".into(), Some(json!({"role": "site-administrator", "scope": "SITE_B", "reason": "r"}))),
+        (
+            Method::POST,
+            "/api/v1/requests".into(),
+            Some(json!({"role": "site-administrator", "scope": "SITE_B", "reason": "r"})),
+        ),
         (Method::POST, format!("/api/v1/requests/{request}/approve"), Some(json!({"comment": "ok"}))),
         (Method::POST, format!("/api/v1/requests/{request}/reject"), Some(json!({"reason": "no"}))),
         (Method::POST, format!("/api/v1/requests/{request}/cancel"), None),
-        (Method::POST, "/api/v1/grants".into(), Some(json!({"user": "bob", "role": "site-administrator", "scope": "SITE_A", "reason": "r"}))),
+        (
+            Method::POST,
+            "/api/v1/grants".into(),
+            Some(json!({"user": "bob", "role": "site-administrator", "scope": "SITE_A", "reason": "r"})),
+        ),
         (Method::POST, format!("/api/v1/grants/{grant}/revoke"), Some(json!({"reason": "r"}))),
         (Method::POST, "/api/v1/tokens".into(), Some(json!({"name": "mine"}))),
         (Method::DELETE, format!("/api/v1/tokens/{}", uuid::Uuid::new_v4()), None),
@@ -451,7 +510,9 @@ async fn an_auditor_reads_everything_and_changes_nothing(backend: Backend) {
     assert_eq!(app.post_as("root", "/api/v1/teams", json!({"id": "ops", "title": "Operators"})).await.status, 201);
     app.sign_in("alice").await;
     app.sign_in("bob").await;
-    let asked = app.post_as("alice", "/api/v1/requests", json!({"role": "site-administrator", "scope": "SITE_A", "reason": "r"})).await;
+    let asked = app
+        .post_as("alice", "/api/v1/requests", json!({"role": "site-administrator", "scope": "SITE_A", "reason": "r"}))
+        .await;
     let request = asked.body["id"].as_str().unwrap().to_string();
     let head = app.head().await;
 
@@ -471,7 +532,11 @@ async fn an_auditor_reads_everything_and_changes_nothing(backend: Backend) {
         assert_eq!(answer.status, 200, "{path}: {:?}", answer.body);
     }
     for list in ["/api/v1/grants", "/api/v1/requests"] {
-        assert_eq!(app.get_as("aud", list).await.body, app.get_as("root", list).await.body, "{list}: everything, as an admin sees it");
+        assert_eq!(
+            app.get_as("aud", list).await.body,
+            app.get_as("root", list).await.body,
+            "{list}: everything, as an admin sees it"
+        );
     }
     let events = app.get_as("aud", "/api/v1/events?limit=1000").await;
     assert_eq!(events.body["items"].as_array().unwrap().len() as i64, head);
@@ -518,12 +583,14 @@ async fn a_consistently_rewritten_chain_is_caught_by_the_projections(backend: Ba
     let mut log = whole_log(&app.store).await;
     let forged = log.iter().position(|e| e.event_type == "GrantRevoked").unwrap();
     log[forged].data["reason"] = json!("never happened");
-    let mut previous = if forged == 0 { roleledger::store::GENESIS_HASH.to_string() } else { log[forged - 1].hash.clone() };
+    let mut previous =
+        if forged == 0 { roleledger::store::GENESIS_HASH.to_string() } else { log[forged - 1].hash.clone() };
     for event in &mut log[forged..] {
         event.hash = event.chained_hash(&previous);
         previous.clone_from(&event.hash);
     }
-    let empty_the_log = format!("DELETE FROM events; UPDATE log_head SET position = 0, hash = '{}'", roleledger::store::GENESIS_HASH);
+    let empty_the_log =
+        format!("DELETE FROM events; UPDATE log_head SET position = 0, hash = '{}'", roleledger::store::GENESIS_HASH);
     app.db.execute(&format!("{} {empty_the_log}", unguard_log(backend))).await;
     app.db.store().await.import(log.into_iter().map(Ok::<_, String>)).await.unwrap();
 
@@ -543,16 +610,21 @@ async fn request_history_says_who_decided_when_why_and_from_where(backend: Backe
     app.assign("root", "manager", "site-operations-manager", "SITE_A").await;
     app.assign("root", "aud", "auditor", "global").await;
     app.sign_in("alice").await;
-    let ask = |role: &str| app.post_as("alice", "/api/v1/requests", json!({"role": role, "scope": "SITE_A", "reason": "needed"}));
+    let ask = |role: &str| {
+        app.post_as("alice", "/api/v1/requests", json!({"role": role, "scope": "SITE_A", "reason": "needed"}))
+    };
     let approved = ask("site-administrator").await.body["id"].as_str().unwrap().to_string();
     let rejected = ask("site-security-officer").await.body["id"].as_str().unwrap().to_string();
-    let answer = app.post_as("manager", &format!("/api/v1/requests/{approved}/approve"), json!({"comment": "welcome"})).await;
+    let answer =
+        app.post_as("manager", &format!("/api/v1/requests/{approved}/approve"), json!({"comment": "welcome"})).await;
     let grant = answer.body["grant"].as_str().unwrap().to_string();
-    app.post_as("manager", &format!("/api/v1/requests/{rejected}/reject"), json!({"reason": "one role is enough"})).await;
+    app.post_as("manager", &format!("/api/v1/requests/{rejected}/reject"), json!({"reason": "one role is enough"}))
+        .await;
     app.post_as("manager", &format!("/api/v1/grants/{grant}/revoke"), json!({"reason": "left the site"})).await;
 
     let app = &app;
-    let history = |id: String| async move { app.get_as("aud", &format!("/api/v1/requests/{id}")).await.body["history"].clone() };
+    let history =
+        |id: String| async move { app.get_as("aud", &format!("/api/v1/requests/{id}")).await.body["history"].clone() };
     let approved = history(approved).await;
     let types: Vec<&str> = approved.as_array().unwrap().iter().map(|e| e["type"].as_str().unwrap()).collect();
     assert_eq!(types, ["RoleRequested", "RequestApproved", "RoleGranted", "GrantRevoked"]);
@@ -564,7 +636,10 @@ async fn request_history_says_who_decided_when_why_and_from_where(backend: Backe
         assert_eq!(entry["data"]["by"], json!({"user": "manager"}), "{entry}");
         assert_eq!(entry["data"][field], text, "{entry}");
         assert_eq!(entry["metadata"]["client_address"], "127.0.0.1", "{entry}");
-        assert!(entry["recorded_at"].as_str().is_some_and(|t| t.ends_with('Z')) && entry["hash"].is_string(), "{entry}");
+        assert!(
+            entry["recorded_at"].as_str().is_some_and(|t| t.ends_with('Z')) && entry["hash"].is_string(),
+            "{entry}"
+        );
         assert!(entry["metadata"]["correlation_id"].is_string(), "{entry}");
     }
 }

@@ -20,7 +20,14 @@ struct Case {
     success: u16,
 }
 
-fn case(method: Method, path: impl Into<String>, body: Option<Value>, wrong: Option<&'static str>, right: &'static str, success: u16) -> Case {
+fn case(
+    method: Method,
+    path: impl Into<String>,
+    body: Option<Value>,
+    wrong: Option<&'static str>,
+    right: &'static str,
+    success: u16,
+) -> Case {
     Case { method, path: path.into(), body, wrong, right, success }
 }
 
@@ -38,7 +45,14 @@ async fn every_route_checks_who_is_asking(backend: Backend) {
     let cases = vec![
         case(Method::GET, "/api/v1/me", None, None, "alice", 200),
         case(Method::GET, "/api/v1/users/alice/approver-scopes", None, Some("bob"), "alice", 200),
-        case(Method::POST, "/api/v1/scopes", Some(json!({"id": "SITE_C", "kind": "site", "parents": ["NGI_A"], "title": "C"})), Some("alice"), "root", 201),
+        case(
+            Method::POST,
+            "/api/v1/scopes",
+            Some(json!({"id": "SITE_C", "kind": "site", "parents": ["NGI_A"], "title": "C"})),
+            Some("alice"),
+            "root",
+            201,
+        ),
         case(Method::GET, "/api/v1/scopes", None, None, "bob", 200),
         case(Method::GET, "/api/v1/scopes/NGI_A", None, None, "bob", 200),
         case(Method::DELETE, "/api/v1/scopes/SITE_C", None, Some("manager"), "root", 204),
@@ -52,16 +66,51 @@ async fn every_route_checks_who_is_asking(backend: Backend) {
         case(Method::GET, "/api/v1/teams/ops", None, None, "bob", 200),
         case(Method::PUT, "/api/v1/teams/ops/members/bob", None, Some("alice"), "root", 200),
         case(Method::DELETE, "/api/v1/teams/ops/members/bob", None, Some("alice"), "root", 204),
-        case(Method::POST, "/api/v1/requests", Some(json!({"role": "site-administrator", "scope": "SITE_B", "reason": "r"})), Some("auditor"), "bob", 201),
+        case(
+            Method::POST,
+            "/api/v1/requests",
+            Some(json!({"role": "site-administrator", "scope": "SITE_B", "reason": "r"})),
+            Some("auditor"),
+            "bob",
+            201,
+        ),
         case(Method::GET, "/api/v1/requests", None, None, "bob", 200),
         case(Method::GET, format!("/api/v1/requests/{}", requests[0]), None, Some("bob"), "manager", 200),
-        case(Method::POST, format!("/api/v1/requests/{}/approve", requests[0]), Some(json!({"comment": "ok"})), Some("bob"), "manager", 200),
-        case(Method::POST, format!("/api/v1/requests/{}/reject", requests[1]), Some(json!({"reason": "no"})), Some("bob"), "manager", 200),
+        case(
+            Method::POST,
+            format!("/api/v1/requests/{}/approve", requests[0]),
+            Some(json!({"comment": "ok"})),
+            Some("bob"),
+            "manager",
+            200,
+        ),
+        case(
+            Method::POST,
+            format!("/api/v1/requests/{}/reject", requests[1]),
+            Some(json!({"reason": "no"})),
+            Some("bob"),
+            "manager",
+            200,
+        ),
         case(Method::POST, format!("/api/v1/requests/{}/cancel", requests[2]), None, Some("manager"), "alice", 200),
-        case(Method::POST, "/api/v1/grants", Some(json!({"user": "erin", "role": "site-security-officer", "scope": "SITE_A", "reason": "r"})), Some("bob"), "manager", 201),
+        case(
+            Method::POST,
+            "/api/v1/grants",
+            Some(json!({"user": "erin", "role": "site-security-officer", "scope": "SITE_A", "reason": "r"})),
+            Some("bob"),
+            "manager",
+            201,
+        ),
         case(Method::GET, "/api/v1/grants", None, None, "bob", 200),
         case(Method::GET, format!("/api/v1/grants/{grant}"), None, Some("bob"), "dave", 200),
-        case(Method::POST, format!("/api/v1/grants/{grant}/revoke"), Some(json!({"reason": "r"})), Some("bob"), "manager", 200),
+        case(
+            Method::POST,
+            format!("/api/v1/grants/{grant}/revoke"),
+            Some(json!({"reason": "r"})),
+            Some("bob"),
+            "manager",
+            200,
+        ),
         case(Method::GET, check, None, Some("bob"), "alice", 200),
         case(Method::POST, "/api/v1/tokens", Some(json!({"user": "bob", "name": "x"})), Some("alice"), "root", 201),
         case(Method::GET, "/api/v1/tokens", None, None, "alice", 200),
@@ -74,7 +123,8 @@ async fn every_route_checks_who_is_asking(backend: Backend) {
     for case in &cases {
         let what = format!("{} {}", case.method, case.path);
         let head = app.head().await;
-        let bad_tokens = [None, Some(forged_token_for("root")), Some(expired_token_for("root")), Some(unsigned_token_for("root"))];
+        let bad_tokens =
+            [None, Some(forged_token_for("root")), Some(expired_token_for("root")), Some(unsigned_token_for("root"))];
         for token in bad_tokens {
             let answer = app.call(case.method.clone(), &case.path, token.as_deref(), case.body.clone()).await;
             assert_eq!(answer.status, 401, "{what} with {token:?}: {:?}", answer.body);

@@ -18,8 +18,16 @@ fn chromium() -> PathBuf {
 #[tokio::test]
 async fn the_story_in_chromium() {
     let folder = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
-    assert!(chromium().exists(), "{} is missing: apt-get install -y chromium (scripts/test does)", chromium().display());
-    assert!(folder.join("node_modules/playwright-core").exists(), "playwright-core is missing: npm ci in {} (scripts/test does)", folder.display());
+    assert!(
+        chromium().exists(),
+        "{} is missing: apt-get install -y chromium (scripts/test does)",
+        chromium().display()
+    );
+    assert!(
+        folder.join("node_modules/playwright-core").exists(),
+        "playwright-core is missing: npm ci in {} (scripts/test does)",
+        folder.display()
+    );
 
     let app = spawn_app(Backend::Sqlite).await;
     app.bootstrap_admin("root").await;

@@ -62,7 +62,8 @@ async fn actions_are_grouped_filtered_qualified_and_implied(backend: Backend) {
 async fn a_request_reaches_the_deciding_roles_mailbox(backend: Backend) {
     let app = clarive(backend).await;
     app.sign_in("dev").await;
-    let asked = app.post_as("dev", "/api/v1/requests", json!({"role": "developer", "scope": "alm", "reason": "r"})).await;
+    let asked =
+        app.post_as("dev", "/api/v1/requests", json!({"role": "developer", "scope": "alm", "reason": "r"})).await;
     assert_eq!(asked.status, 201, "{:?}", asked.body);
     let outbox = app.get_as("root", "/api/v1/outbox").await;
     assert_eq!(outbox.status, 200, "{:?}", outbox.body);
@@ -86,7 +87,8 @@ async fn edited_roles_change_every_holder_at_once(backend: Backend) {
     for user in ["dev1", "dev2"] {
         assert!(app.allowed(user, "action.job.restart", "alm").await, "{user} has the new action");
     }
-    let stream: Vec<String> = app.store.read_stream("role-developer", 1).await.unwrap().iter().map(|e| e.event_type.clone()).collect();
+    let stream: Vec<String> =
+        app.store.read_stream("role-developer", 1).await.unwrap().iter().map(|e| e.event_type.clone()).collect();
     assert_eq!(stream, ["RoleEdited"]);
     // An edit that breaks the catalogue is refused like a bad workflow file.
     let mut broken = app.get_as("dev1", "/api/v1/roles/developer").await.body;
@@ -106,7 +108,8 @@ async fn duplicates_are_numbered_and_deleting_takes_the_role_from_everyone(backe
     app.assign("root", "a1", "developer-2", "alm").await;
     app.assign("root", "a2", "developer-2", "beta").await;
     app.sign_in("a3").await;
-    let asked = app.post_as("a3", "/api/v1/requests", json!({"role": "developer-2", "scope": "alm", "reason": "r"})).await;
+    let asked =
+        app.post_as("a3", "/api/v1/requests", json!({"role": "developer-2", "scope": "alm", "reason": "r"})).await;
     assert_eq!(asked.status, 201, "{:?}", asked.body);
     // The workflow names developer (incompatible with change-manager): it stays.
     app.delete_as("root", "/api/v1/roles/developer").await.assert_problem(409, "in_use");
@@ -119,7 +122,8 @@ async fn duplicates_are_numbered_and_deleting_takes_the_role_from_everyone(backe
     }
     assert!(!app.allowed("a1", "action.home.show_menu", "alm").await);
     let written = app.get_as("root", &format!("/api/v1/events?after={head}")).await;
-    let types: Vec<&str> = written.body["items"].as_array().unwrap().iter().map(|e| e["type"].as_str().unwrap()).collect();
+    let types: Vec<&str> =
+        written.body["items"].as_array().unwrap().iter().map(|e| e["type"].as_str().unwrap()).collect();
     assert_eq!(types, ["GrantRevoked", "GrantRevoked", "RequestRejected", "RoleDeleted"], "one revocation per grant");
     let request = app.get_as("a3", &format!("/api/v1/requests/{}", asked.body["id"].as_str().unwrap())).await;
     assert_eq!(request.body["status"], "rejected");

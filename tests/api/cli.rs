@@ -50,7 +50,10 @@ fn corrupted_sqlite_file_is_refused_and_left_as_it_was() {
         assert_one_line_error(&output, "file is not a database");
     }
     assert_eq!(std::fs::read(&path).unwrap(), garbage, "the file is untouched");
-    assert!(!folder.path().join("roleledger.db-wal").exists() || std::fs::metadata(folder.path().join("roleledger.db-wal")).unwrap().len() == 0);
+    assert!(
+        !folder.path().join("roleledger.db-wal").exists()
+            || std::fs::metadata(folder.path().join("roleledger.db-wal")).unwrap().len() == 0
+    );
 }
 
 #[test]
@@ -96,7 +99,17 @@ async fn serve_refuses_an_address_it_cannot_bind() {
     let folder = tempfile::tempdir().unwrap();
     let workflow = crate::helpers::default_workflow();
     let output = roleledger(
-        &["serve", "--bind", "256.0.0.1:80", "--database", &db.url.to_string(), "--workflow", workflow.to_str().unwrap(), "--jwt-secret", "0123456789abcdef0123"],
+        &[
+            "serve",
+            "--bind",
+            "256.0.0.1:80",
+            "--database",
+            &db.url.to_string(),
+            "--workflow",
+            workflow.to_str().unwrap(),
+            "--jwt-secret",
+            "0123456789abcdef0123",
+        ],
         folder.path(),
     );
     assert_one_line_error(&output, "cannot listen on 256.0.0.1:80");
@@ -127,7 +140,8 @@ fn serve_refuses_an_invalid_workflow_naming_file_and_line() {
 #[test]
 fn token_prints_only_a_token_signed_with_the_kept_development_secret() {
     let folder = tempfile::tempdir().unwrap();
-    let output = roleledger(&["token", "--user", "alice", "--email", "alice@example.org", "--ttl", "1h"], folder.path());
+    let output =
+        roleledger(&["token", "--user", "alice", "--email", "alice@example.org", "--ttl", "1h"], folder.path());
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let stdout = String::from_utf8(output.stdout).unwrap();
     let lines: Vec<&str> = stdout.lines().collect();
@@ -194,7 +208,8 @@ async fn the_server_logs_no_token_and_no_secret() {
         command
     };
     assert!(run(&["bootstrap-admin", "root"]).output().unwrap().status.success());
-    let token = String::from_utf8(run(&["token", "--user", "root"]).output().unwrap().stdout).unwrap().trim().to_string();
+    let token =
+        String::from_utf8(run(&["token", "--user", "root"]).output().unwrap().stdout).unwrap().trim().to_string();
     let log = std::fs::File::create(folder.path().join("server.log")).unwrap();
     let mut server = run(&["serve", "--bind", &format!("127.0.0.1:{port}")]).stderr(log).spawn().unwrap();
     let address = format!("http://127.0.0.1:{port}");

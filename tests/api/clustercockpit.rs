@@ -62,7 +62,8 @@ async fn admin_and_api_are_never_requested_nor_carried_by_a_token(backend: Backe
     }
     assert_eq!(app.head().await, head, "refused requests write nothing");
     // A manager role may be asked for; only administrators decide it (no rule names a decider).
-    let asked = app.post_as("alice", "/api/v1/requests", json!({"role": "manager", "scope": "P1", "reason": "r"})).await;
+    let asked =
+        app.post_as("alice", "/api/v1/requests", json!({"role": "manager", "scope": "P1", "reason": "r"})).await;
     assert_eq!(asked.status, 201, "{:?}", asked.body);
     let id = asked.body["id"].as_str().unwrap();
     let shown = app.get_as("root", &format!("/api/v1/requests/{id}")).await;
@@ -94,7 +95,8 @@ async fn api_holders_create_api_tokens_for_themselves_only(backend: Backend) {
     assert_eq!(created.status, 201, "{:?}", created.body);
     let secret = created.body["token"].as_str().unwrap().to_string();
     // The token speaks for programs: it may ask about anyone.
-    let answer = app.call(Method::GET, "/api/v1/check?user=alice&permission=jobs.own.view&scope=P1", Some(&secret), None).await;
+    let answer =
+        app.call(Method::GET, "/api/v1/check?user=alice&permission=jobs.own.view&scope=P1", Some(&secret), None).await;
     assert_eq!((answer.status, answer.body["allowed"].as_bool()), (200, Some(true)), "{:?}", answer.body);
     // Not for somebody else, and not for those without the role.
     app.post_as("bot", "/api/v1/tokens", json!({"user": "alice", "name": "x"})).await.assert_problem(403, "forbidden");

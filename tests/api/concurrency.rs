@@ -30,7 +30,8 @@ async fn two_hundred_clients_decide_fifty_requests_once_each(backend: Backend) {
     let app = &app;
     let calls = ids.iter().flat_map(|id| {
         deciders.iter().enumerate().map(move |(n, decider)| {
-            let (verb, body) = if n % 2 == 0 { ("approve", json!({"comment": "ok"})) } else { ("reject", json!({"reason": "no"})) };
+            let (verb, body) =
+                if n % 2 == 0 { ("approve", json!({"comment": "ok"})) } else { ("reject", json!({"reason": "no"})) };
             let path = format!("/api/v1/requests/{id}/{verb}");
             async move { (id.clone(), app.post_as(decider, &path, body).await) }
         })
@@ -40,12 +41,18 @@ async fn two_hundred_clients_decide_fifty_requests_once_each(backend: Backend) {
     for id in &ids {
         let mine: Vec<_> = answers.iter().filter(|(request, _)| request == id).map(|(_, answer)| answer).collect();
         let won = mine.iter().filter(|a| a.status == 200).count();
-        assert_eq!(won, 1, "request {id}: {:?}", mine.iter().map(|a| (a.status, a.code().to_string())).collect::<Vec<_>>());
+        assert_eq!(
+            won,
+            1,
+            "request {id}: {:?}",
+            mine.iter().map(|a| (a.status, a.code().to_string())).collect::<Vec<_>>()
+        );
         for lost in mine.iter().filter(|a| a.status != 200) {
             lost.assert_problem(409, "not_pending");
         }
         let events = app.store.read_stream(&format!("request-{id}"), 1).await.unwrap();
-        let decisions = events.iter().filter(|e| e.event_type == "RequestApproved" || e.event_type == "RequestRejected").count();
+        let decisions =
+            events.iter().filter(|e| e.event_type == "RequestApproved" || e.event_type == "RequestRejected").count();
         assert_eq!(decisions, 1, "one decision in the log for {id}");
     }
     let grants = app.get_as("root", "/api/v1/grants?role=site-administrator&limit=1000").await;

@@ -36,9 +36,13 @@ async fn request_approve_check_revoke(backend: Backend) {
 
     let shown = app.get_as("manager", &format!("/api/v1/requests/{id}")).await;
     assert_eq!(shown.status, 200);
-    assert_eq!(shown.body["deciders"], json!([{"user": "manager", "admin_only": false}, {"user": "root", "admin_only": true}]));
+    assert_eq!(
+        shown.body["deciders"],
+        json!([{"user": "manager", "admin_only": false}, {"user": "root", "admin_only": true}])
+    );
 
-    let approved = app.post_as("manager", &format!("/api/v1/requests/{id}/approve"), json!({"comment": "welcome"})).await;
+    let approved =
+        app.post_as("manager", &format!("/api/v1/requests/{id}/approve"), json!({"comment": "welcome"})).await;
     assert_eq!(approved.status, 200, "{:?}", approved.body);
     assert_eq!(approved.body["status"], "approved");
     assert_eq!(approved.body["approvals"][0]["by"], "manager");
@@ -55,7 +59,8 @@ async fn request_approve_check_revoke(backend: Backend) {
     let sibling = app.get_as("alice", "/api/v1/check?user=alice&permission=scope.edit&scope=SITE_B").await;
     assert_eq!(sibling.body["allowed"], false);
 
-    let revoked = app.post_as("manager", &format!("/api/v1/grants/{grant}/revoke"), json!({"reason": "left the site"})).await;
+    let revoked =
+        app.post_as("manager", &format!("/api/v1/grants/{grant}/revoke"), json!({"reason": "left the site"})).await;
     assert_eq!(revoked.status, 200, "{:?}", revoked.body);
     assert_eq!(revoked.body["status"], "revoked");
     assert_eq!(revoked.body["revoked_by"], "manager");
@@ -94,8 +99,12 @@ async fn lifecycle_refusals_carry_their_codes(backend: Backend) {
     assert_eq!(first.status, 201);
     let id = first.body["id"].as_str().unwrap().to_string();
     let head = app.head().await;
-    app.post_as("alice", "/api/v1/requests", ask("site-administrator", "SITE_A")).await.assert_problem(409, "duplicate_request");
-    app.post_as("alice", &format!("/api/v1/requests/{id}/approve"), json!({})).await.assert_problem(403, "self_approval");
+    app.post_as("alice", "/api/v1/requests", ask("site-administrator", "SITE_A"))
+        .await
+        .assert_problem(409, "duplicate_request");
+    app.post_as("alice", &format!("/api/v1/requests/{id}/approve"), json!({}))
+        .await
+        .assert_problem(403, "self_approval");
     app.post_as("root", &format!("/api/v1/requests/{id}/cancel"), json!({})).await.assert_problem(403, "forbidden");
     assert_eq!(app.head().await, head);
 

@@ -88,13 +88,25 @@ pub fn login_token(claims: LoginClaims) -> String {
 
 /// A token the servers must refuse: signed with another secret.
 pub fn forged_token_for(user: &str) -> String {
-    let claims = LoginClaims { sub: user.into(), exp: chrono::Utc::now().timestamp() + 3600, email: None, name: None, roles: None };
+    let claims = LoginClaims {
+        sub: user.into(),
+        exp: chrono::Utc::now().timestamp() + 3600,
+        email: None,
+        name: None,
+        roles: None,
+    };
     signer("another-secret-0123456789abcdef").sign(&claims).expect("signed")
 }
 
 /// A token that expired an hour ago.
 pub fn expired_token_for(user: &str) -> String {
-    login_token(LoginClaims { sub: user.into(), exp: chrono::Utc::now().timestamp() - 3600, email: None, name: None, roles: None })
+    login_token(LoginClaims {
+        sub: user.into(),
+        exp: chrono::Utc::now().timestamp() - 3600,
+        email: None,
+        name: None,
+        roles: None,
+    })
 }
 
 /// An unsigned token (`alg: none`) claiming to be `user`.
@@ -135,8 +147,7 @@ impl Answer {
     pub async fn from(response: Response) -> Answer {
         let status = response.status().as_u16();
         let headers = response.headers().clone();
-        let content_type =
-            headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+        let content_type = headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
         let text = response.text().await.expect("a body");
         let body = serde_json::from_str(&text).unwrap_or(Value::Null);
         Answer { status, content_type, headers, body }

@@ -46,8 +46,12 @@ async fn bad_input_gets_a_clear_error_and_writes_nothing(backend: Backend) {
     app.call(Method::PATCH, "/api/v1/requests", Some(&token), None).await.assert_problem(405, "method_not_allowed");
     app.get_as("alice", "/api/v1/requests/not-a-uuid").await.assert_problem(404, "not_found");
     // A cursor of the grant lists is a grant id; anything else is not one this server gave.
-    app.get_as("root", &format!("/api/v1/grants?cursor={}", hex::encode("SITE_A"))).await.assert_problem(400, "bad_query");
-    app.get_as("root", &format!("/api/v1/grants?as_of=1&cursor={}", hex::encode("x"))).await.assert_problem(400, "bad_query");
+    app.get_as("root", &format!("/api/v1/grants?cursor={}", hex::encode("SITE_A")))
+        .await
+        .assert_problem(400, "bad_query");
+    app.get_as("root", &format!("/api/v1/grants?as_of=1&cursor={}", hex::encode("x")))
+        .await
+        .assert_problem(400, "bad_query");
     // U+0000 in any text is refused alike on both backends (PostgreSQL cannot keep it in JSON).
     let nul = json!({"role": "site-administrator", "scope": "SITE_A", "reason": "a\u{0}b"});
     app.post_as("alice", "/api/v1/requests", nul).await.assert_problem(422, "invalid");
@@ -88,20 +92,46 @@ async fn request_ids_are_echoed_and_recorded(backend: Backend) {
 
 /// Every route the server serves, as `METHOD path` in OpenAPI's notation.
 const ROUTES: &[&str] = &[
-    "get /healthz", "get /readyz", "get /metrics", "get /openapi.json",
-    "get /api/v1/me", "get /api/v1/users/{id}/approver-scopes",
-    "post /api/v1/scopes", "get /api/v1/scopes", "get /api/v1/scopes/{id}", "delete /api/v1/scopes/{id}",
-    "get /api/v1/roles", "post /api/v1/roles", "get /api/v1/roles/{id}", "put /api/v1/roles/{id}",
-    "delete /api/v1/roles/{id}", "post /api/v1/roles/{id}/duplicate",
-    "post /api/v1/teams", "get /api/v1/teams", "get /api/v1/teams/{id}",
-    "put /api/v1/teams/{id}/members/{user}", "delete /api/v1/teams/{id}/members/{user}",
-    "post /api/v1/requests", "get /api/v1/requests", "get /api/v1/requests/{id}",
-    "post /api/v1/requests/{id}/approve", "post /api/v1/requests/{id}/reject", "post /api/v1/requests/{id}/cancel",
-    "post /api/v1/grants", "get /api/v1/grants", "get /api/v1/grants/{id}", "post /api/v1/grants/{id}/revoke",
+    "get /healthz",
+    "get /readyz",
+    "get /metrics",
+    "get /openapi.json",
+    "get /api/v1/me",
+    "get /api/v1/users/{id}/approver-scopes",
+    "post /api/v1/scopes",
+    "get /api/v1/scopes",
+    "get /api/v1/scopes/{id}",
+    "delete /api/v1/scopes/{id}",
+    "get /api/v1/roles",
+    "post /api/v1/roles",
+    "get /api/v1/roles/{id}",
+    "put /api/v1/roles/{id}",
+    "delete /api/v1/roles/{id}",
+    "post /api/v1/roles/{id}/duplicate",
+    "post /api/v1/teams",
+    "get /api/v1/teams",
+    "get /api/v1/teams/{id}",
+    "put /api/v1/teams/{id}/members/{user}",
+    "delete /api/v1/teams/{id}/members/{user}",
+    "post /api/v1/requests",
+    "get /api/v1/requests",
+    "get /api/v1/requests/{id}",
+    "post /api/v1/requests/{id}/approve",
+    "post /api/v1/requests/{id}/reject",
+    "post /api/v1/requests/{id}/cancel",
+    "post /api/v1/grants",
+    "get /api/v1/grants",
+    "get /api/v1/grants/{id}",
+    "post /api/v1/grants/{id}/revoke",
     "get /api/v1/check",
-    "post /api/v1/tokens", "get /api/v1/tokens", "delete /api/v1/tokens/{id}",
-    "get /api/v1/outbox", "post /api/v1/outbox/{id}/retry",
-    "get /api/v1/events", "get /api/v1/events/live", "get /api/v1/audit/verify",
+    "post /api/v1/tokens",
+    "get /api/v1/tokens",
+    "delete /api/v1/tokens/{id}",
+    "get /api/v1/outbox",
+    "post /api/v1/outbox/{id}/retry",
+    "get /api/v1/events",
+    "get /api/v1/events/live",
+    "get /api/v1/audit/verify",
 ];
 
 async fn openapi_lists_every_route_and_metrics_count_them(backend: Backend) {
@@ -126,8 +156,14 @@ async fn openapi_lists_every_route_and_metrics_count_them(backend: Backend) {
 
     app.sign_in("alice").await;
     let metrics = app.get("/metrics").await.text().await.unwrap();
-    assert!(metrics.contains(r#"roleledger_http_requests_total{route="/api/v1/me",method="GET",status="200"} 1"#), "{metrics}");
-    assert!(metrics.contains(r#"roleledger_http_request_duration_seconds_count{route="/api/v1/me"} 2"#), "the 401 above and the 200: {metrics}");
+    assert!(
+        metrics.contains(r#"roleledger_http_requests_total{route="/api/v1/me",method="GET",status="200"} 1"#),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(r#"roleledger_http_request_duration_seconds_count{route="/api/v1/me"} 2"#),
+        "the 401 above and the 200: {metrics}"
+    );
     assert!(metrics.contains("roleledger_events_appended_total 1"), "alice's registration: {metrics}");
     assert!(metrics.contains("roleledger_projection_lag_events 0"), "{metrics}");
 }

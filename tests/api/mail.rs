@@ -16,7 +16,10 @@ use serde_json::json;
 
 use crate::{
     helpers::{login_token, spawn_app_with, TestApp},
-    support::{smtp::{ReceivedMail, SmtpServer}, Backend},
+    support::{
+        smtp::{ReceivedMail, SmtpServer},
+        Backend,
+    },
 };
 
 pub(crate) fn quick_retries(max_attempts: i32) -> RetryPolicy {
@@ -45,7 +48,13 @@ async fn app_sending_to(backend: Backend, smtp: &str, workflow: Option<&str>) ->
 
 /// Signs `user` in with an email address (so that mail can reach them).
 pub(crate) async fn sign_in_with_email(app: &TestApp, user: &str, email: &str) {
-    let claims = LoginClaims { sub: user.into(), exp: Utc::now().timestamp() + 3600, email: Some(email.into()), name: Some(format!("{user} name")), roles: None };
+    let claims = LoginClaims {
+        sub: user.into(),
+        exp: Utc::now().timestamp() + 3600,
+        email: Some(email.into()),
+        name: Some(format!("{user} name")),
+        roles: None,
+    };
     let answer = app.call(Method::GET, "/api/v1/me", Some(&login_token(claims)), None).await;
     assert_eq!(answer.status, 200);
 }
@@ -84,7 +93,8 @@ async fn each_kind_of_mail_reaches_exactly_its_addresses(backend: Backend) {
         ("NGI_A", "ngi", vec!["EGI"], Some("ngi-a@example.org")),
         ("SITE_A", "site", vec!["NGI_A"], Some("site-a@example.org")),
     ] {
-        let body = json!({"id": id, "kind": kind, "parents": parents, "title": format!("{id} title"), "mailbox": mailbox});
+        let body =
+            json!({"id": id, "kind": kind, "parents": parents, "title": format!("{id} title"), "mailbox": mailbox});
         assert_eq!(app.post_as("root", "/api/v1/scopes", body).await.status, 201);
     }
     app.assign("root", "manager", "site-operations-manager", "SITE_A").await;
@@ -108,12 +118,18 @@ async fn each_kind_of_mail_reaches_exactly_its_addresses(backend: Backend) {
     assert!(mail.header("Message-ID").unwrap().ends_with("@roleledger>"));
 
     // Approval: the requester and the scope's mailbox.
-    let approved = app.post_as("manager", &format!("/api/v1/requests/{request}/approve"), json!({"comment": "welcome aboard"})).await;
+    let approved = app
+        .post_as("manager", &format!("/api/v1/requests/{request}/approve"), json!({"comment": "welcome aboard"}))
+        .await;
     let grant = approved.body["grant"].as_str().unwrap().to_string();
     let mails = next_mails(&smtp, 2, 2).await;
     assert_eq!(addresses(&mails), ["alice@example.org", "site-a@example.org"]);
     assert!(mails[0].header("Subject").unwrap().starts_with("[roleledger] Approved: Site Administrator"));
-    assert!(mails[0].text().contains("approved by manager") && mails[0].text().contains("welcome aboard"), "{}", mails[0].text());
+    assert!(
+        mails[0].text().contains("approved by manager") && mails[0].text().contains("welcome aboard"),
+        "{}",
+        mails[0].text()
+    );
 
     // Revocation: the holder and the scope's mailbox.
     app.post_as("manager", &format!("/api/v1/grants/{grant}/revoke"), json!({"reason": "left"})).await;
@@ -122,13 +138,25 @@ async fn each_kind_of_mail_reaches_exactly_its_addresses(backend: Backend) {
     assert!(mails[0].text().contains("revoked by manager"));
 
     // Cancellation and rejection: the requester and the scope's mailbox (after the request mails).
-    let again = app.post_as("alice", "/api/v1/requests", json!({"role": "site-security-officer", "scope": "SITE_A", "reason": "r"})).await;
+    let again = app
+        .post_as(
+            "alice",
+            "/api/v1/requests",
+            json!({"role": "site-security-officer", "scope": "SITE_A", "reason": "r"}),
+        )
+        .await;
     let again = again.body["id"].as_str().unwrap().to_string();
     next_mails(&smtp, 6, 2).await;
     app.post_as("alice", &format!("/api/v1/requests/{again}/cancel"), json!({})).await;
     let mails = next_mails(&smtp, 8, 2).await;
     assert!(mails.iter().all(|m| m.header("Subject").unwrap().starts_with("[roleledger] Cancelled")));
-    let third = app.post_as("alice", "/api/v1/requests", json!({"role": "site-security-officer", "scope": "SITE_A", "reason": "r"})).await;
+    let third = app
+        .post_as(
+            "alice",
+            "/api/v1/requests",
+            json!({"role": "site-security-officer", "scope": "SITE_A", "reason": "r"}),
+        )
+        .await;
     let third = third.body["id"].as_str().unwrap().to_string();
     next_mails(&smtp, 10, 2).await;
     app.post_as("manager", &format!("/api/v1/requests/{third}/reject"), json!({"reason": "not you"})).await;
@@ -142,7 +170,12 @@ async fn each_kind_of_mail_reaches_exactly_its_addresses(backend: Backend) {
     assert_eq!(addresses(&mails), ["gocdb-admins@example.org"]);
 
     // Reminders and expiry, as the scheduler does them at later moments.
-    app.post_as("alice", "/api/v1/requests", json!({"role": "site-operations-deputy-manager", "scope": "SITE_A", "reason": "r"})).await;
+    app.post_as(
+        "alice",
+        "/api/v1/requests",
+        json!({"role": "site-operations-deputy-manager", "scope": "SITE_A", "reason": "r"}),
+    )
+    .await;
     next_mails(&smtp, 15, 2).await;
     roleledger::expiry::expire_due(&app.store, Utc::now() + chrono::Duration::days(8)).await.unwrap();
     let mails = next_mails(&smtp, 17, 3).await;
@@ -161,7 +194,10 @@ async fn role_mailboxes_are_templates_per_scope(backend: Backend) {
     let smtp = SmtpServer::start().await;
     let app = app_sending_to(backend, &smtp.url(), Some("clarive.toml")).await;
     app.bootstrap_admin("root").await;
-    assert_eq!(app.post_as("root", "/api/v1/scopes", json!({"id": "web", "kind": "project", "title": "Web"})).await.status, 201);
+    assert_eq!(
+        app.post_as("root", "/api/v1/scopes", json!({"id": "web", "kind": "project", "title": "Web"})).await.status,
+        201
+    );
     sign_in_with_email(&app, "rm", "rm@example.org").await;
     sign_in_with_email(&app, "dev", "dev@example.org").await;
     app.assign("root", "rm", "release-manager", "web").await;
@@ -179,7 +215,9 @@ async fn mail_waits_out_an_smtp_outage_and_arrives_once(backend: Backend) {
     app.assign("root", "manager", "site-operations-manager", "SITE_A").await;
     for user in ["u1", "u2", "u3", "u4", "u5"] {
         sign_in_with_email(&app, user, &format!("{user}@example.org")).await;
-        let answer = app.post_as(user, "/api/v1/requests", json!({"role": "site-administrator", "scope": "SITE_A", "reason": "r"})).await;
+        let answer = app
+            .post_as(user, "/api/v1/requests", json!({"role": "site-administrator", "scope": "SITE_A", "reason": "r"}))
+            .await;
         assert_eq!(answer.status, 201, "the API does not wait for mail");
     }
     tokio::time::sleep(Duration::from_millis(800)).await;
@@ -258,7 +296,9 @@ async fn fresh_mail_goes_out_at_once_without_waiting_for_a_claim(backend: Backen
     let before = smtp.received().len();
     for user in ["u1", "u2", "u3"] {
         app.sign_in(user).await;
-        let answer = app.post_as(user, "/api/v1/requests", json!({"role": "site-administrator", "scope": "SITE_A", "reason": "r"})).await;
+        let answer = app
+            .post_as(user, "/api/v1/requests", json!({"role": "site-administrator", "scope": "SITE_A", "reason": "r"}))
+            .await;
         assert_eq!(answer.status, 201);
     }
     let mails = smtp.wait_for(before + 3, 5).await;
@@ -301,7 +341,9 @@ async fn mail_keeps_to_its_rate_and_arrives_whole() {
     let before = smtp.received().len();
     let started = std::time::Instant::now();
     for user in &users {
-        let answer = app.post_as(user, "/api/v1/requests", json!({"role": "site-administrator", "scope": "SITE_A", "reason": "r"})).await;
+        let answer = app
+            .post_as(user, "/api/v1/requests", json!({"role": "site-administrator", "scope": "SITE_A", "reason": "r"}))
+            .await;
         assert_eq!(answer.status, 201, "the API does not wait for mail");
     }
     let asked_in = started.elapsed();
@@ -309,7 +351,8 @@ async fn mail_keeps_to_its_rate_and_arrives_whole() {
     let mails = smtp.wait_for(before + 10, 20).await;
     let took = started.elapsed();
     assert!(took >= Duration::from_millis(3_500), "10 mails at 2 a second took {took:?}");
-    let ids: std::collections::BTreeSet<String> = mails[before..].iter().map(|m| m.header("Message-ID").unwrap()).collect();
+    let ids: std::collections::BTreeSet<String> =
+        mails[before..].iter().map(|m| m.header("Message-ID").unwrap()).collect();
     assert_eq!(ids.len(), 10, "ten distinct mails, none twice");
     tokio::time::sleep(Duration::from_millis(700)).await;
     assert_eq!(smtp.received().len(), before + 10, "no more mail than the requests'");
@@ -340,7 +383,9 @@ async fn two_delivery_workers_on_one_postgres_send_each_mail_once() {
     for n in 0..12 {
         let user = format!("user{n}");
         sign_in_with_email(&app, &user, &format!("{user}@example.org")).await;
-        let answer = app.post_as(&user, "/api/v1/requests", json!({"role": "site-administrator", "scope": "SITE_A", "reason": "r"})).await;
+        let answer = app
+            .post_as(&user, "/api/v1/requests", json!({"role": "site-administrator", "scope": "SITE_A", "reason": "r"}))
+            .await;
         assert_eq!(answer.status, 201);
         expected += 3;
     }
@@ -370,15 +415,48 @@ async fn a_worker_killed_between_send_and_commit_repeats_with_the_same_message_i
     let store = EventStore::open_with_workflow(&db.url, roleledger::store::Migrations::Apply, workflow).await.unwrap();
     let run = |actor: Actor, command: Command| {
         let store = store.clone();
-        async move { store.execute(Context::new(actor, Utc::now(), IdSource::Random), command, Metadata::default()).await.unwrap() }
+        async move {
+            store
+                .execute(Context::new(actor, Utc::now(), IdSource::Random), command, Metadata::default())
+                .await
+                .unwrap()
+        }
     };
     let cli = || Actor::CommandLine;
-    run(cli(), Command::RegisterUser { user: "alice".into(), email: Some("alice@example.org".into()), name: None }).await;
+    run(cli(), Command::RegisterUser { user: "alice".into(), email: Some("alice@example.org".into()), name: None })
+        .await;
     run(cli(), Command::RegisterUser { user: "bob".into(), email: None, name: None }).await;
-    run(cli(), Command::CreateScope { id: "SG".into(), kind: "service-group".into(), parents: vec![], title: "SG".into(), mailbox: None }).await;
-    run(Actor::User("bob".into()), Command::RequestRole { role: "service-group-administrator".into(), scope: "SG".into(), reason: "r".into(), duration: None }).await;
+    run(
+        cli(),
+        Command::CreateScope {
+            id: "SG".into(),
+            kind: "service-group".into(),
+            parents: vec![],
+            title: "SG".into(),
+            mailbox: None,
+        },
+    )
+    .await;
+    run(
+        Actor::User("bob".into()),
+        Command::RequestRole {
+            role: "service-group-administrator".into(),
+            scope: "SG".into(),
+            reason: "r".into(),
+            duration: None,
+        },
+    )
+    .await;
 
-    let mailer = Arc::new(Mailer::new(Transport::new(Some(&smtp.url()), PathBuf::new()).unwrap(), Templates::load(None).unwrap(), "roleledger@localhost", "http://x").unwrap());
+    let mailer = Arc::new(
+        Mailer::new(
+            Transport::new(Some(&smtp.url()), PathBuf::new()).unwrap(),
+            Templates::load(None).unwrap(),
+            "roleledger@localhost",
+            "http://x",
+        )
+        .unwrap(),
+    );
     // The first worker claims with a short lease, sends, and dies before recording it.
     let claimed = store.claim_mail(10, Duration::from_secs(1)).await.unwrap();
     assert_eq!(claimed.len(), 1, "the administrators' mailbox is told");

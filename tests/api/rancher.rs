@@ -15,7 +15,8 @@ async fn rancher(backend: Backend) -> TestApp {
     let app = spawn_app_on(backend, "rancher").await;
     app.bootstrap_admin("root").await;
     app.sign_in("carl").await;
-    for (id, kind, parents) in [("c1", "cluster", vec![]), ("p1", "project", vec!["c1"]), ("p2", "project", vec!["c1"])] {
+    for (id, kind, parents) in [("c1", "cluster", vec![]), ("p1", "project", vec!["c1"]), ("p2", "project", vec!["c1"])]
+    {
         let created = app.create_scope("carl", id, kind, &parents).await;
         assert_eq!(created.status, 201, "{:?}", created.body);
     }
@@ -33,12 +34,15 @@ async fn creators_receive_the_creator_roles_even_a_locked_one(backend: Backend) 
         ["cluster-creator@c1", "cluster-owner@c1", "project-owner@p1", "project-owner@p2", "standard-user@global"]
     );
     let me = app.get_as("carl", "/api/v1/me").await;
-    let origins: Vec<&str> = me.body["grants"].as_array().unwrap().iter().map(|g| g["origin"].as_str().unwrap()).collect();
+    let origins: Vec<&str> =
+        me.body["grants"].as_array().unwrap().iter().map(|g| g["origin"].as_str().unwrap()).collect();
     assert!(origins.iter().filter(|o| **o == "creator").count() == 4, "{origins:?}");
     assert!(app.allowed("carl", "cluster.transfer", "c1").await);
     // The locked role takes no new assignment, not even from an administrator, and no request.
     app.sign_in("pat").await;
-    app.post_as("root", "/api/v1/grants", assignment("pat", "cluster-creator", "c1")).await.assert_problem(422, "role_locked");
+    app.post_as("root", "/api/v1/grants", assignment("pat", "cluster-creator", "c1"))
+        .await
+        .assert_problem(422, "role_locked");
     let asked = json!({"role": "cluster-creator", "scope": "c1", "reason": "r"});
     app.post_as("pat", "/api/v1/requests", asked).await.assert_problem(422, "role_locked");
     // Only members with scope.create there add projects to a cluster.
@@ -52,12 +56,16 @@ async fn non_members_see_nothing_of_a_cluster_or_project(backend: Backend) {
     let app = rancher(backend).await;
     let grant = app.assign("carl", "pat", "project-member", "p1").await;
     app.sign_in("quinn").await;
-    let asked = app.post_as("quinn", "/api/v1/requests", json!({"role": "project-read-only", "scope": "p1", "reason": "r"})).await;
+    let asked = app
+        .post_as("quinn", "/api/v1/requests", json!({"role": "project-read-only", "scope": "p1", "reason": "r"}))
+        .await;
     assert_eq!(asked.status, 201, "{:?}", asked.body);
     let request = asked.body["id"].as_str().unwrap().to_string();
 
     app.sign_in("nick").await;
-    for path in ["/api/v1/grants?scope=c1", "/api/v1/grants?scope=p1", "/api/v1/requests?scope=p1", "/api/v1/grants?user=pat"] {
+    for path in
+        ["/api/v1/grants?scope=c1", "/api/v1/grants?scope=p1", "/api/v1/requests?scope=p1", "/api/v1/grants?user=pat"]
+    {
         let listed = app.get_as("nick", path).await;
         assert_eq!((listed.status, listed.body["items"].clone()), (200, json!([])), "{path}");
     }
@@ -76,7 +84,9 @@ async fn revoking_a_cluster_role_leaves_project_roles(backend: Backend) {
     let cluster_grant = app.assign("carl", "pat", "cluster-member", "c1").await;
     app.assign("carl", "pat", "project-member", "p1").await;
     assert!(app.allowed("pat", "cluster.view", "c1").await);
-    let revoked = app.post_as("carl", &format!("/api/v1/grants/{cluster_grant}/revoke"), json!({"reason": "left the cluster"})).await;
+    let revoked = app
+        .post_as("carl", &format!("/api/v1/grants/{cluster_grant}/revoke"), json!({"reason": "left the cluster"}))
+        .await;
     assert_eq!(revoked.status, 200, "{:?}", revoked.body);
     assert!(!app.allowed("pat", "cluster.view", "c1").await);
     assert!(app.allowed("pat", "workloads.edit", "p1").await);
@@ -94,10 +104,16 @@ async fn manage_project_members_assigns_any_project_role(backend: Backend) {
         assert_eq!(granted.status, 201, "{role}: {:?}", granted.body);
     }
     // Only in that project, and never a cluster role.
-    app.post_as("mo", "/api/v1/grants", assignment("u1", "project-member", "p2")).await.assert_problem(403, "not_a_decider");
-    app.post_as("mo", "/api/v1/grants", assignment("u1", "cluster-member", "c1")).await.assert_problem(403, "not_a_decider");
+    app.post_as("mo", "/api/v1/grants", assignment("u1", "project-member", "p2"))
+        .await
+        .assert_problem(403, "not_a_decider");
+    app.post_as("mo", "/api/v1/grants", assignment("u1", "cluster-member", "c1"))
+        .await
+        .assert_problem(403, "not_a_decider");
     // A project member may not.
-    app.post_as("u2", "/api/v1/grants", assignment("u1", "project-member", "p1")).await.assert_problem(403, "not_a_decider");
+    app.post_as("u2", "/api/v1/grants", assignment("u1", "project-member", "p1"))
+        .await
+        .assert_problem(403, "not_a_decider");
 }
 
 async fn custom_roles_include_others_on_clusters_projects_or_both(backend: Backend) {
@@ -108,7 +124,8 @@ async fn custom_roles_include_others_on_clusters_projects_or_both(backend: Backe
     });
     app.post_as("carl", "/api/v1/roles", both.clone()).await.assert_problem(403, "forbidden");
     assert_eq!(app.post_as("root", "/api/v1/roles", both).await.status, 201);
-    let projects_only = json!({"id": "deployer", "title": "Deployer", "kinds": ["project"], "permissions": ["workloads.deploy"]});
+    let projects_only =
+        json!({"id": "deployer", "title": "Deployer", "kinds": ["project"], "permissions": ["workloads.deploy"]});
     assert_eq!(app.post_as("root", "/api/v1/roles", projects_only).await.status, 201);
 
     // The cluster owner assigns custom roles like the built-in ones (the kind-wide rules).
@@ -121,7 +138,9 @@ async fn custom_roles_include_others_on_clusters_projects_or_both(backend: Backe
     // Grants add up: the narrower role takes nothing away.
     assert!(app.allowed("ola", "workloads.deploy", "p1").await);
     assert!(app.allowed("ola", "workloads.view", "p1").await);
-    app.post_as("carl", "/api/v1/grants", assignment("ola", "deployer", "c1")).await.assert_problem(422, "wrong_scope_kind");
+    app.post_as("carl", "/api/v1/grants", assignment("ola", "deployer", "c1"))
+        .await
+        .assert_problem(422, "wrong_scope_kind");
 }
 
 on_both_backends!(

@@ -28,7 +28,10 @@ async fn profile_changes_are_recorded_once(backend: Backend) {
     let me = app.call(Method::GET, "/api/v1/me", Some(&first), None).await;
     assert_eq!(me.body["email"], "alice@example.org");
     let head = app.head().await;
-    let again = login_token(LoginClaims { exp: chrono::Utc::now().timestamp() + 7200, ..claims("alice", "alice@example.org", &[]) });
+    let again = login_token(LoginClaims {
+        exp: chrono::Utc::now().timestamp() + 7200,
+        ..claims("alice", "alice@example.org", &[])
+    });
     app.call(Method::GET, "/api/v1/me", Some(&again), None).await;
     assert_eq!(app.head().await, head, "an unchanged profile writes nothing");
     let moved = login_token(claims("alice", "alice@new.example.org", &[]));
@@ -47,7 +50,8 @@ async fn token_roles_are_honoured_only_where_token_grantable(backend: Backend) {
     let me = app.call(Method::GET, "/api/v1/me", Some(&token), None).await;
     assert_eq!(me.status, 200, "{:?}", me.body);
     assert_eq!(me.body["admin"], false);
-    let mut roles: Vec<&str> = me.body["grants"].as_array().unwrap().iter().map(|g| g["role"].as_str().unwrap()).collect();
+    let mut roles: Vec<&str> =
+        me.body["grants"].as_array().unwrap().iter().map(|g| g["role"].as_str().unwrap()).collect();
     roles.sort();
     assert_eq!(roles, ["support", "user"], "the default role, and support from the token");
     // A later token without `support` takes it away.
@@ -96,7 +100,6 @@ async fn api_tokens_are_shown_once_and_revoked_everywhere(backend: Backend) {
     let fake = format!("rl_{}", "0".repeat(64));
     assert_eq!(app.call(Method::GET, check, Some(&fake), None).await.status, 401);
 }
-
 
 /// A server that trusts an RSA or EC public key accepts tokens signed with the private key, and
 /// refuses an HS256 token "signed" with the public key as a shared secret (algorithm confusion).

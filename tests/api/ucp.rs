@@ -63,11 +63,17 @@ async fn built_in_roles_are_sets_of_operations(backend: Backend) {
 async fn team_grants_reach_members_while_they_are_members(backend: Backend) {
     let app = ucp(backend).await;
     app.sign_in("alice").await;
-    app.post_as("alice", "/api/v1/teams", json!({"id": "devs", "title": "Developers"})).await.assert_problem(403, "forbidden");
+    app.post_as("alice", "/api/v1/teams", json!({"id": "devs", "title": "Developers"}))
+        .await
+        .assert_problem(403, "forbidden");
     let created = app.post_as("root", "/api/v1/teams", json!({"id": "devs", "title": "Developers"})).await;
     assert_eq!(created.status, 201, "{:?}", created.body);
     let granted = app
-        .post_as("root", "/api/v1/grants", json!({"team": "devs", "role": "restricted-control", "scope": "team-a", "reason": "the team's collection"}))
+        .post_as(
+            "root",
+            "/api/v1/grants",
+            json!({"team": "devs", "role": "restricted-control", "scope": "team-a", "reason": "the team's collection"}),
+        )
         .await;
     assert_eq!(granted.status, 201, "{:?}", granted.body);
     assert_eq!(granted.body["team"], "devs");
@@ -89,14 +95,8 @@ async fn team_grants_reach_members_while_they_are_members(backend: Backend) {
     let removed = app.delete_as("root", "/api/v1/teams/devs/members/alice").await;
     assert_eq!(removed.status, 204);
     assert!(!app.allowed("alice", "container.create", "team-a-dev").await);
-    let membership: Vec<String> = app
-        .store
-        .read_stream("team-devs", 1)
-        .await
-        .unwrap()
-        .iter()
-        .map(|e| e.event_type.clone())
-        .collect();
+    let membership: Vec<String> =
+        app.store.read_stream("team-devs", 1).await.unwrap().iter().map(|e| e.event_type.clone()).collect();
     assert_eq!(membership, ["TeamCreated", "TeamMemberAdded", "TeamMemberRemoved"]);
 }
 
@@ -145,7 +145,8 @@ async fn every_user_gets_scheduler_on_shared(backend: Backend) {
     assert_eq!(me.body["grants"][0]["origin"], "default");
     assert!(app.allowed("alice", "node.schedule", "shared").await);
     assert!(!app.allowed("alice", "container.view", "shared").await, "scheduling, not viewing workloads");
-    let events: Vec<String> = app.store.read_stream("user-alice", 1).await.unwrap().iter().map(|e| e.event_type.clone()).collect();
+    let events: Vec<String> =
+        app.store.read_stream("user-alice", 1).await.unwrap().iter().map(|e| e.event_type.clone()).collect();
     assert_eq!(events, ["UserRegistered"]);
     let grants = app.get_as("root", "/api/v1/grants?user=alice&role=scheduler").await;
     assert_eq!(grants.body["items"].as_array().unwrap().len(), 1, "one grant, an event of its own: {:?}", grants.body);

@@ -163,7 +163,8 @@ async fn pages_redirect_to_sign_in_when_signed_out(backend: Backend) {
 async fn posts_without_the_csrf_token_are_refused_and_write_nothing(backend: Backend) {
     let app = spawn_app(backend).await;
     let request = world(&app).await;
-    let (alice, manager, root) = (Web::sign_in(&app, "alice").await, Web::sign_in(&app, "manager").await, Web::sign_in(&app, "root").await);
+    let (alice, manager, root) =
+        (Web::sign_in(&app, "alice").await, Web::sign_in(&app, "manager").await, Web::sign_in(&app, "root").await);
     let head = app.head().await;
     let request_form = [("scope", "SITE_B"), ("role", "site-administrator"), ("reason", "r")];
     let cases = [
@@ -171,7 +172,11 @@ async fn posts_without_the_csrf_token_are_refused_and_write_nothing(backend: Bac
         (&alice, "/ui/request".to_string(), request_form.to_vec()),
         (&manager, format!("/ui/requests/{request}/decide"), vec![("decision", "approve")]),
         (&manager, "/ui/decide".to_string(), vec![("decision", "approve"), ("request", request.as_str())]),
-        (&root, "/ui/admin/scopes".to_string(), vec![("id", "SITE_C"), ("kind", "site"), ("parents", "NGI_A"), ("title", "C")]),
+        (
+            &root,
+            "/ui/admin/scopes".to_string(),
+            vec![("id", "SITE_C"), ("kind", "site"), ("parents", "NGI_A"), ("title", "C")],
+        ),
         (&root, "/ui/admin/roles".to_string(), vec![("id", "helper"), ("title", "Helper"), ("kinds", "site")]),
         (&root, "/ui/admin/teams".to_string(), vec![("id", "ops"), ("title", "Ops")]),
         (&root, "/ui/admin/tokens".to_string(), vec![("user", "alice"), ("name", "ci")]),
@@ -192,7 +197,12 @@ async fn posts_without_the_csrf_token_are_refused_and_write_nothing(backend: Bac
     }
     assert_eq!(app.head().await, head, "nothing written");
 
-    let approved = manager.post(&format!("/ui/requests/{request}/decide"), &[("csrf", &manager.csrf().await), ("decision", "approve"), ("comment", "welcome")]).await;
+    let approved = manager
+        .post(
+            &format!("/ui/requests/{request}/decide"),
+            &[("csrf", &manager.csrf().await), ("decision", "approve"), ("comment", "welcome")],
+        )
+        .await;
     assert_eq!(approved.status(), 303);
     let status = app.get_as("alice", &format!("/api/v1/requests/{request}")).await;
     assert_eq!(status.body["status"], "approved", "{:?}", status.body);
@@ -225,7 +235,13 @@ async fn a_request_made_on_the_page_is_decided_on_the_page(backend: Backend) {
     assert!(!form.contains("value=\"ngi-operations-manager\""), "an NGI role is not");
     assert!(bob.page("/ui/request?q=site_b").await.contains("SITE_B"), "the search finds SITE_B");
     let csrf = bob.csrf().await;
-    let fields = [("csrf", csrf.as_str()), ("scope", "SITE_A"), ("role", "site-administrator"), ("reason", "on call"), ("duration", "30d")];
+    let fields = [
+        ("csrf", csrf.as_str()),
+        ("scope", "SITE_A"),
+        ("role", "site-administrator"),
+        ("reason", "on call"),
+        ("duration", "30d"),
+    ];
     let created = bob.post("/ui/request", &fields).await;
     assert_eq!(created.status(), 303);
     let location = created.headers()[header::LOCATION].to_str().unwrap().to_string();
@@ -236,16 +252,34 @@ async fn a_request_made_on_the_page_is_decided_on_the_page(backend: Backend) {
     assert_eq!(duplicate.status(), 409);
     let page = duplicate.text().await.unwrap();
     assert!(page.contains("already holds or has requested") && page.contains("id=\"request-form\""), "{page}");
-    let wrong_kind = bob.post("/ui/request", &[("csrf", &csrf), ("scope", "SITE_A"), ("role", "ngi-operations-manager"), ("reason", "r")]).await;
+    let wrong_kind = bob
+        .post(
+            "/ui/request",
+            &[("csrf", &csrf), ("scope", "SITE_A"), ("role", "ngi-operations-manager"), ("reason", "r")],
+        )
+        .await;
     assert_eq!(wrong_kind.status(), 422);
-    let bad_duration = bob.post("/ui/request", &[("csrf", &csrf), ("scope", "SITE_B"), ("role", "site-administrator"), ("reason", "r"), ("duration", "soon")]).await;
+    let bad_duration = bob
+        .post(
+            "/ui/request",
+            &[
+                ("csrf", &csrf),
+                ("scope", "SITE_B"),
+                ("role", "site-administrator"),
+                ("reason", "r"),
+                ("duration", "soon"),
+            ],
+        )
+        .await;
     assert_eq!(bad_duration.status(), 422);
     assert!(bad_duration.text().await.unwrap().contains("duration"));
 
     let queue = manager.page("/ui/decide").await;
     assert!(queue.contains(&id) && queue.contains("on call"), "{queue}");
     assert!(queue.contains("id=\"deciding\">2<"), "the header counts alice's and bob's requests");
-    let approved = manager.post(&format!("/ui/requests/{id}/decide"), &[("csrf", &manager.csrf().await), ("decision", "approve")]).await;
+    let approved = manager
+        .post(&format!("/ui/requests/{id}/decide"), &[("csrf", &manager.csrf().await), ("decision", "approve")])
+        .await;
     assert_eq!(approved.status(), 303);
     let home = bob.page("/ui").await;
     assert!(home.contains("site-administrator") && home.contains("approved"), "{home}");
@@ -261,9 +295,15 @@ async fn a_scope_page_shows_the_grants_and_requests_the_api_shows(backend: Backe
         async move { Web::sign_in(app, user).await.page("/ui/scopes/SITE_A").await }
     };
     let manager = page("manager").await;
-    assert!(manager.contains("deputy") && manager.contains(&request), "the manager sees who holds what and waits: {manager}");
+    assert!(
+        manager.contains("deputy") && manager.contains(&request),
+        "the manager sees who holds what and waits: {manager}"
+    );
     let outsider = page("outsider").await;
-    assert!(!outsider.contains("deputy") && !outsider.contains(&request), "another site's manager sees neither: {outsider}");
+    assert!(
+        !outsider.contains("deputy") && !outsider.contains(&request),
+        "another site's manager sees neither: {outsider}"
+    );
     let alice = page("alice").await;
     assert!(alice.contains(&request) && !alice.contains("deputy"), "the requester sees her request only: {alice}");
     assert!(page("root").await.contains("deputy"), "admins see everything");
@@ -273,7 +313,8 @@ async fn a_scope_page_shows_the_grants_and_requests_the_api_shows(backend: Backe
 
 /// The page's `name="csrf"` field of the form posting to `action`.
 fn csrf_of_form(page: &str, action: &str) -> String {
-    let form = page.find(&format!("action=\"{action}\"")).unwrap_or_else(|| panic!("a form posting to {action}: {page}"));
+    let form =
+        page.find(&format!("action=\"{action}\"")).unwrap_or_else(|| panic!("a form posting to {action}: {page}"));
     csrf_in(&page[form..])
 }
 
@@ -287,38 +328,93 @@ async fn the_admin_page_is_for_admins_and_runs_the_apis_commands(backend: Backen
         assert_eq!(refused.status(), 403, "{user}");
         assert!(refused.text().await.unwrap().contains("id=\"deciding\""), "the 403 page keeps the header");
         let head = app.head().await;
-        let fields = [("csrf", web.csrf().await), ("id", "SITE_C".into()), ("kind", "site".into()), ("parents", "NGI_A".into()), ("title", "C".into())];
-        assert_eq!(web.post("/ui/admin/scopes", &fields.iter().map(|(k, v)| (*k, v.as_str())).collect::<Vec<_>>()).await.status(), 403, "{user}");
+        let fields = [
+            ("csrf", web.csrf().await),
+            ("id", "SITE_C".into()),
+            ("kind", "site".into()),
+            ("parents", "NGI_A".into()),
+            ("title", "C".into()),
+        ];
+        assert_eq!(
+            web.post("/ui/admin/scopes", &fields.iter().map(|(k, v)| (*k, v.as_str())).collect::<Vec<_>>())
+                .await
+                .status(),
+            403,
+            "{user}"
+        );
         let tokens = [("csrf", web.csrf().await), ("user", user.to_string()), ("name", "mine".into())];
-        assert_eq!(web.post("/ui/admin/tokens", &tokens.iter().map(|(k, v)| (*k, v.as_str())).collect::<Vec<_>>()).await.status(), 403, "{user}");
+        assert_eq!(
+            web.post("/ui/admin/tokens", &tokens.iter().map(|(k, v)| (*k, v.as_str())).collect::<Vec<_>>())
+                .await
+                .status(),
+            403,
+            "{user}"
+        );
         assert_eq!(app.head().await, head, "{user}: nothing written");
     }
-    assert!(!Web::sign_in(&app, "manager").await.page("/ui").await.contains("href=\"/ui/admin\""), "no admin link for others");
+    assert!(
+        !Web::sign_in(&app, "manager").await.page("/ui").await.contains("href=\"/ui/admin\""),
+        "no admin link for others"
+    );
 
     let root = Web::sign_in(&app, "root").await;
     let page = root.page("/ui/admin").await;
-    assert!(page.contains("SITE_B") && page.contains("site-operations-manager") && page.contains("No undeliverable mail"), "{page}");
+    assert!(
+        page.contains("SITE_B") && page.contains("site-operations-manager") && page.contains("No undeliverable mail"),
+        "{page}"
+    );
     let csrf = csrf_of_form(&page, "/ui/admin/scopes");
-    let created = root.post("/ui/admin/scopes", &[("csrf", &csrf), ("id", "SITE_C"), ("kind", "site"), ("parents", "NGI_A"), ("title", "Site C")]).await;
+    let created = root
+        .post(
+            "/ui/admin/scopes",
+            &[("csrf", &csrf), ("id", "SITE_C"), ("kind", "site"), ("parents", "NGI_A"), ("title", "Site C")],
+        )
+        .await;
     assert_eq!(created.status(), 303);
     let scope = app.get_as("root", "/api/v1/scopes/SITE_C").await;
     assert_eq!((scope.status, scope.body["parents"].clone()), (200, json!(["NGI_A"])), "{:?}", scope.body);
     // The domain's refusals are said on the page, and write nothing.
     let head = app.head().await;
-    let again = root.post("/ui/admin/scopes", &[("csrf", &csrf), ("id", "SITE_C"), ("kind", "site"), ("parents", "NGI_A"), ("title", "Site C")]).await;
+    let again = root
+        .post(
+            "/ui/admin/scopes",
+            &[("csrf", &csrf), ("id", "SITE_C"), ("kind", "site"), ("parents", "NGI_A"), ("title", "Site C")],
+        )
+        .await;
     assert_eq!(again.status(), 409);
     assert!(again.text().await.unwrap().contains("id=\"refusal\""));
     assert_eq!(app.head().await, head);
 
-    let role = [("csrf", csrf.as_str()), ("id", "batch-operator"), ("title", "Batch operator"), ("kinds", "site"), ("permissions", "scope.edit"), ("requestable", "yes")];
+    let role = [
+        ("csrf", csrf.as_str()),
+        ("id", "batch-operator"),
+        ("title", "Batch operator"),
+        ("kinds", "site"),
+        ("permissions", "scope.edit"),
+        ("requestable", "yes"),
+    ];
     assert_eq!(root.post("/ui/admin/roles", &role).await.status(), 303);
     let defined = app.get_as("root", "/api/v1/roles/batch-operator").await;
-    assert_eq!((defined.status, defined.body["kinds"].clone(), defined.body["requestable"].clone()), (200, json!(["site"]), json!(true)), "{:?}", defined.body);
-    assert!(root.page("/ui/admin").await.contains("<td data-label=\"From\">custom</td>"), "the custom role is listed as such");
+    assert_eq!(
+        (defined.status, defined.body["kinds"].clone(), defined.body["requestable"].clone()),
+        (200, json!(["site"]), json!(true)),
+        "{:?}",
+        defined.body
+    );
+    assert!(
+        root.page("/ui/admin").await.contains("<td data-label=\"From\">custom</td>"),
+        "the custom role is listed as such"
+    );
 
-    assert_eq!(root.post("/ui/admin/teams", &[("csrf", &csrf), ("id", "ops"), ("title", "Operations")]).await.status(), 303);
+    assert_eq!(
+        root.post("/ui/admin/teams", &[("csrf", &csrf), ("id", "ops"), ("title", "Operations")]).await.status(),
+        303
+    );
     app.sign_in("bob").await;
-    assert_eq!(root.post("/ui/admin/teams/members", &[("csrf", &csrf), ("team", "ops"), ("user", "bob")]).await.status(), 303);
+    assert_eq!(
+        root.post("/ui/admin/teams/members", &[("csrf", &csrf), ("team", "ops"), ("user", "bob")]).await.status(),
+        303
+    );
     assert_eq!(app.get_as("root", "/api/v1/teams/ops").await.body["members"], json!(["bob"]));
 
     // A new token's secret is on the answer to the form only: not in a URL, not on later pages.
@@ -336,7 +432,11 @@ async fn the_admin_page_is_for_admins_and_runs_the_apis_commands(backend: Backen
     let id = tokens.body["items"][0]["id"].as_str().unwrap().to_string();
     assert_eq!(root.post(&format!("/ui/admin/tokens/{id}/revoke"), &[("csrf", &csrf)]).await.status(), 303);
     assert_eq!(app.call(reqwest::Method::GET, "/api/v1/me", Some(&secret), None).await.status, 401, "revoked");
-    assert_eq!(root.post("/ui/admin/mail/999999/retry", &[("csrf", &csrf)]).await.status(), 404, "as the API: unknown mail");
+    assert_eq!(
+        root.post("/ui/admin/mail/999999/retry", &[("csrf", &csrf)]).await.status(),
+        404,
+        "as the API: unknown mail"
+    );
 }
 
 async fn the_audit_page_is_for_auditors_and_admins(backend: Backend) {
@@ -368,7 +468,10 @@ async fn the_audit_page_is_for_auditors_and_admins(backend: Backend) {
     let oldest = events(&auditor, "/ui/audit?order=oldest").await;
     assert!(oldest.find("ScopeCreated").unwrap() < oldest.find("RoleRequested").unwrap(), "oldest first on demand");
     let only = events(&auditor, "/ui/audit?type=RoleRequested&actor=alice").await;
-    assert!(only.contains(&request) && !only.contains("RoleGranted") && !only.contains("ScopeCreated"), "filtered: {only}");
+    assert!(
+        only.contains(&request) && !only.contains("RoleGranted") && !only.contains("ScopeCreated"),
+        "filtered: {only}"
+    );
     let time = |moment: chrono::DateTime<chrono::Utc>| moment.format("%Y-%m-%dT%H:%M:%S").to_string();
     let until_start = auditor.page(&format!("/ui/audit?type=RoleRequested&until={}", time(start))).await;
     assert!(until_start.contains("No event matches"), "the time range applies: {until_start}");
@@ -383,7 +486,10 @@ async fn the_audit_page_is_for_auditors_and_admins(backend: Backend) {
     let events = app.head().await;
     let row = |position: i64| format!("<td data-label=\"Position\">{position}</td>");
     let newest = auditor.page("/ui/audit").await;
-    assert!(newest.contains(&row(events)) && newest.contains(&row(events - 49)) && !newest.contains(&row(events - 50)), "{newest}");
+    assert!(
+        newest.contains(&row(events)) && newest.contains(&row(events - 49)) && !newest.contains(&row(events - 50)),
+        "{newest}"
+    );
     let start_link = newest.find("rel=\"next\"").expect("a link to older events");
     let link = newest[..start_link].rsplit("href=\"").next().unwrap().split('"').next().unwrap().replace("&amp;", "&");
     let older = auditor.page(&link).await;
@@ -401,11 +507,18 @@ async fn the_audit_page_is_for_auditors_and_admins(backend: Backend) {
     assert!(section.contains("alice") && section.contains("site-administrator"), "after the approval: {section}");
     let alices = auditor.page(&format!("/ui/audit?holder=alice&as_of={}", time(after))).await;
     let held_by_alice = grants_as_of(&alices);
-    assert!(held_by_alice.contains("site-administrator") && !held_by_alice.contains("manager"), "one holder's grants: {held_by_alice}");
+    assert!(
+        held_by_alice.contains("site-administrator") && !held_by_alice.contains("manager"),
+        "one holder's grants: {held_by_alice}"
+    );
     let kept = auditor.page(&format!("/ui/audit?type=RoleRequested&as_of={}", time(after))).await;
     assert_eq!(kept.matches("value=\"RoleRequested\"").count(), 2, "both forms keep the log's filter: {kept}");
     let api = app.get_as("aud", &format!("/api/v1/grants?as_of={}Z", time(after))).await;
-    assert_eq!(section.matches("<tr>").count() - 1, api.body["items"].as_array().unwrap().len(), "the API's as_of, row for row");
+    assert_eq!(
+        section.matches("<tr>").count() - 1,
+        api.body["items"].as_array().unwrap().len(),
+        "the API's as_of, row for row"
+    );
 
     let head = app.head().await;
     let verified = auditor.post("/ui/audit/verify", &[("csrf", &auditor.csrf().await)]).await;
@@ -427,12 +540,17 @@ async fn bulk_decide_reports_each_request(backend: Backend) {
     let queue = manager.page("/ui/decide").await;
     assert!(queue.contains("id=\"deciding\">3<") && queue.contains("form=\"several\""), "{queue}");
     // Someone else decides alice's meanwhile.
-    assert_eq!(app.post_as("root", &format!("/api/v1/requests/{alices}/reject"), json!({"reason": "no"})).await.status, 200);
+    assert_eq!(
+        app.post_as("root", &format!("/api/v1/requests/{alices}/reject"), json!({"reason": "no"})).await.status,
+        200
+    );
 
     // An outsider's batch is refused request by request, writing nothing.
     let outsider = Web::sign_in(&app, "outsider").await;
     let head = app.head().await;
-    let refused = outsider.post("/ui/decide", &[("csrf", &outsider.csrf().await), ("decision", "approve"), ("request", &ids[1])]).await;
+    let refused = outsider
+        .post("/ui/decide", &[("csrf", &outsider.csrf().await), ("decision", "approve"), ("request", &ids[1])])
+        .await;
     assert_eq!(refused.status(), 200);
     assert!(refused.text().await.unwrap().contains("1 not a decider"));
     assert_eq!(app.head().await, head);
@@ -451,21 +569,34 @@ async fn bulk_decide_reports_each_request(backend: Backend) {
     }
     let bob = app.get_as("root", &format!("/api/v1/requests/{}", ids[1])).await;
     assert_eq!(bob.body["approvals"][0]["comment"], "welcome all");
-    assert_eq!(manager.post("/ui/decide", &[("csrf", &csrf), ("decision", "approve")]).await.status(), 400, "nothing ticked");
+    assert_eq!(
+        manager.post("/ui/decide", &[("csrf", &csrf), ("decision", "approve")]).await.status(),
+        400,
+        "nothing ticked"
+    );
 }
 
 async fn unknown_pages_and_ids_answer_404_and_hidden_ones_403(backend: Backend) {
     let app = spawn_app(backend).await;
     let request = world(&app).await;
     let outsider = Web::sign_in(&app, "outsider").await;
-    for path in ["/ui/nothing-here", "/ui/requests/not-an-id", &format!("/ui/requests/{}", uuid::Uuid::nil()), "/ui/scopes/NOPE"] {
+    for path in [
+        "/ui/nothing-here",
+        "/ui/requests/not-an-id",
+        &format!("/ui/requests/{}", uuid::Uuid::nil()),
+        "/ui/scopes/NOPE",
+    ] {
         let answer = outsider.get(path).await;
         assert_eq!(answer.status(), 404, "{path}");
         assert!(answer.headers().contains_key(header::CONTENT_SECURITY_POLICY), "{path}");
         let page = answer.text().await.unwrap();
         assert!(page.contains("404 Not Found") && page.contains("id=\"deciding\""), "{path}: {page}");
     }
-    assert_eq!(browser().get(format!("{}/ui/nothing-here", app.address)).send().await.unwrap().status(), 404, "signed out too");
+    assert_eq!(
+        browser().get(format!("{}/ui/nothing-here", app.address)).send().await.unwrap().status(),
+        404,
+        "signed out too"
+    );
     let root = browser().get(format!("{}/", app.address)).send().await.unwrap();
     assert_eq!((root.status().as_u16(), root.headers().get(header::LOCATION).unwrap().to_str().unwrap()), (303, "/ui"));
     // Typing the address of a request outside one's scopes: neither shown nor decided.
@@ -474,7 +605,8 @@ async fn unknown_pages_and_ids_answer_404_and_hidden_ones_403(backend: Backend) 
     let head = app.head().await;
     let csrf = outsider.csrf().await;
     for decision in ["approve", "reject"] {
-        let typed = outsider.post(&format!("/ui/requests/{request}/decide"), &[("csrf", &csrf), ("decision", decision)]).await;
+        let typed =
+            outsider.post(&format!("/ui/requests/{request}/decide"), &[("csrf", &csrf), ("decision", decision)]).await;
         assert_eq!(typed.status(), 403, "{decision}");
         assert!(!typed.text().await.unwrap().contains("I run the batch system"));
     }

@@ -35,7 +35,10 @@ impl Log {
             .collect();
         let mut first_of = HashMap::new();
         for (index, event) in events.iter().enumerate().rev() {
-            let key = (event["stream"].as_str().unwrap_or_default().to_string(), event["type"].as_str().unwrap_or_default().to_string());
+            let key = (
+                event["stream"].as_str().unwrap_or_default().to_string(),
+                event["type"].as_str().unwrap_or_default().to_string(),
+            );
             first_of.insert(key, index);
         }
         Log { events, first_of }
@@ -55,8 +58,12 @@ impl Log {
 
     /// Grants with an end date that neither a revocation nor an expiry has ended yet.
     pub fn unended_grants_with_an_end(&self) -> usize {
-        let ended: BTreeSet<&str> =
-            self.events.iter().filter(|e| e["type"] == "GrantRevoked" || e["type"] == "GrantExpired").filter_map(|e| e["stream"].as_str()).collect();
+        let ended: BTreeSet<&str> = self
+            .events
+            .iter()
+            .filter(|e| e["type"] == "GrantRevoked" || e["type"] == "GrantExpired")
+            .filter_map(|e| e["stream"].as_str())
+            .collect();
         self.of_type("RoleGranted")
             .filter(|e| !e["data"]["ends_at"].is_null() && !ended.contains(e["stream"].as_str().unwrap_or_default()))
             .count()
@@ -82,7 +89,13 @@ pub fn assert_acknowledged_in_log(acks: &[Ack], log: &Log) {
             }
         }
     }
-    assert!(lost.is_empty(), "LOST: {} of {} acknowledged calls are not in the log ({} events): {lost:#?}", lost.len(), acks.len(), log.len());
+    assert!(
+        lost.is_empty(),
+        "LOST: {} of {} acknowledged calls are not in the log ({} events): {lost:#?}",
+        lost.len(),
+        acks.len(),
+        log.len()
+    );
 }
 
 /// No request decided twice, no grant ended twice, no request granted twice, and never two
@@ -139,7 +152,8 @@ pub async fn assert_verified(db: &Database, api: &Api) {
     assert!(output.status.success(), "roleledger verify failed: {said}");
     assert!(said.contains("projections match a rebuild"), "roleledger verify did not check the projections: {said}");
     for server in 0..api.servers.len() {
-        let answer = api.call_on(server, Method::GET, "/api/v1/audit/verify", World::ADMIN, None).await.expect("verify answers");
+        let answer =
+            api.call_on(server, Method::GET, "/api/v1/audit/verify", World::ADMIN, None).await.expect("verify answers");
         let report = &answer.body;
         assert!(
             answer.status == 200 && report["ok"] == true && report["projections_checked_at"].is_i64(),
@@ -191,7 +205,11 @@ pub async fn assert_mail_queued(acks: &[Ack], log: &Log, db: &Database) {
             }
         }
     }
-    assert!(lost.is_empty(), "MAIL LOST: {} mails of acknowledged events are neither queued nor sent: {lost:#?}", lost.len());
+    assert!(
+        lost.is_empty(),
+        "MAIL LOST: {} mails of acknowledged events are neither queued nor sent: {lost:#?}",
+        lost.len()
+    );
 }
 
 /// The outbox beside what arrived at the SMTP server.
@@ -222,13 +240,22 @@ pub async fn assert_sent_mail_arrived(db: &Database, smtp: &SmtpServer, repeats_
         .collect();
     assert!(missing.is_empty(), "MAIL LOST: {} mails marked sent never arrived: {missing:#?}", missing.len());
     let repeated: Vec<_> = arrivals.iter().filter(|(_, times)| **times > 1).collect();
-    assert!(repeats_allowed || repeated.is_empty(), "MAIL DUPLICATED: {} messages arrived more than once: {repeated:?}", repeated.len());
+    assert!(
+        repeats_allowed || repeated.is_empty(),
+        "MAIL DUPLICATED: {} messages arrived more than once: {repeated:?}",
+        repeated.len()
+    );
     let pending = mails.iter().filter(|mail| mail.state == "pending").count();
     MailReport { mails: mails.len(), pending, repeated: repeated.len() }
 }
 
 /// Waits until the outbox holds no waiting mail, then `assert_sent_mail_arrived`.
-pub async fn assert_all_mail_delivered(db: &Database, smtp: &SmtpServer, limit: Duration, repeats_allowed: bool) -> MailReport {
+pub async fn assert_all_mail_delivered(
+    db: &Database,
+    smtp: &SmtpServer,
+    limit: Duration,
+    repeats_allowed: bool,
+) -> MailReport {
     wait_until(limit, "the outbox drains (mail still pending)", || async {
         outbox(db).await.iter().all(|mail| mail.state != "pending")
     })

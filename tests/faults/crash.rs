@@ -25,7 +25,8 @@ async fn killed_at_random_moments_under_load(backend: Backend) {
     let smtp = SmtpServer::start().await;
     let (mut servers, api) = start_world(&db, &smtp, 1, WORLD).await;
     let server = &mut servers[0];
-    let load = Load::start(&api, WORLD, LoadSettings { clients: 16, pause: Duration::ZERO, grant_duration: None }, seed);
+    let load =
+        Load::start(&api, WORLD, LoadSettings { clients: 16, pause: Duration::ZERO, grant_duration: None }, seed);
     let started = Instant::now();
     let mut acknowledged_before = 0;
     for kill in 1..=kills {
@@ -34,7 +35,10 @@ async fn killed_at_random_moments_under_load(backend: Backend) {
         tokio::time::sleep(random.between(Duration::ZERO, Duration::from_millis(500))).await;
         server.restart().await;
         let acks = load.acks();
-        assert!(acks.len() > acknowledged_before, "no call was acknowledged before kill {kill}: the load did not reach the server");
+        assert!(
+            acks.len() > acknowledged_before,
+            "no call was acknowledged before kill {kill}: the load did not reach the server"
+        );
         acknowledged_before = acks.len();
         let log = after_fault(&acks, &db, &api).await;
         eprintln!("crash {backend:?}: kill {kill}/{kills} at {:.1} s: {} calls acknowledged, {} events, all in the log; verified; their mail queued", started.elapsed().as_secs_f64(), acks.len(), log.len());

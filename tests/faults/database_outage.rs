@@ -10,7 +10,7 @@ use reqwest::{Method, StatusCode};
 use crate::{
     checks::{after_fault, assert_all_mail_delivered},
     harness::{one_at_a_time, scale, wait_until, Database},
-    load::{start_world, PACE_FOR_MAIL, Api, Load, LoadSettings, Random, World},
+    load::{start_world, Api, Load, LoadSettings, Random, World, PACE_FOR_MAIL},
     private_postgres::PrivatePostgres,
     support::smtp::SmtpServer,
 };
@@ -38,7 +38,10 @@ async fn postgres_stopped_under_load() {
     let stopped = Instant::now();
     let mut readiness = Vec::new();
     while stopped.elapsed() < outage {
-        let answer = api.call(Method::GET, "/readyz", World::ADMIN, None).await.expect("/readyz answers while the database is down");
+        let answer = api
+            .call(Method::GET, "/readyz", World::ADMIN, None)
+            .await
+            .expect("/readyz answers while the database is down");
         if stopped.elapsed() > NOTICED_WITHIN {
             assert!(
                 answer.status == StatusCode::SERVICE_UNAVAILABLE && answer.retry_after.is_some(),
@@ -58,16 +61,23 @@ async fn postgres_stopped_under_load() {
 
     cluster.start_again();
     let acknowledged_at_return = load.acknowledged();
-    let ready_after = wait_until(Duration::from_secs(60), "/readyz answers 200 again after the database returned", || ready(&api)).await;
-    let writing_after = wait_until(Duration::from_secs(60), "writes are acknowledged again after the database returned", || {
-        let acknowledged = load.acknowledged();
-        async move { acknowledged > acknowledged_at_return }
-    })
-    .await;
+    let ready_after =
+        wait_until(Duration::from_secs(60), "/readyz answers 200 again after the database returned", || ready(&api))
+            .await;
+    let writing_after =
+        wait_until(Duration::from_secs(60), "writes are acknowledged again after the database returned", || {
+            let acknowledged = load.acknowledged();
+            async move { acknowledged > acknowledged_at_return }
+        })
+        .await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     let ledger = load.stop().await;
     ledger.assert_clean();
-    assert!(ledger.slowest <= SLOWEST_ANSWER, "a call took {:?} to be answered (the outage lasted {outage:?})", ledger.slowest);
+    assert!(
+        ledger.slowest <= SLOWEST_ANSWER,
+        "a call took {:?} to be answered (the outage lasted {outage:?})",
+        ledger.slowest
+    );
     let log = after_fault(&ledger.acks, &db, &api).await;
     let mail = assert_all_mail_delivered(&db, &smtp, Duration::from_secs(180), false).await;
     eprintln!(

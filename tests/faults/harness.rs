@@ -46,7 +46,9 @@ pub fn scale(name: &str, short: u64, long: u64) -> u64 {
 /// The binary under test: `ROLELEDGER_BIN` (the release build in `scripts/faults`) or the one
 /// cargo built with this test.
 pub fn binary() -> PathBuf {
-    std::env::var_os("ROLELEDGER_BIN").map(PathBuf::from).unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_roleledger")))
+    std::env::var_os("ROLELEDGER_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_roleledger")))
 }
 
 fn workflow() -> PathBuf {
@@ -204,7 +206,12 @@ impl ServerProcess {
             if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
                 panic!("server {} exited with {status} while starting; its log:\n{}", self.name, self.log_tail());
             }
-            assert!(started.elapsed() < Duration::from_secs(120), "server {} did not answer within 120 s:\n{}", self.name, self.log_tail());
+            assert!(
+                started.elapsed() < Duration::from_secs(120),
+                "server {} did not answer within 120 s:\n{}",
+                self.name,
+                self.log_tail()
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }

@@ -55,12 +55,20 @@ impl World {
     /// Creates the world through the API (the admin was bootstrapped on the command line).
     pub async fn build(&self, api: &Api) {
         let admin = World::ADMIN;
-        api.expect(201, Method::POST, "/api/v1/scopes", admin, Some(json!({"id": "EGI", "kind": "project", "title": "EGI"}))).await;
+        api.expect(
+            201,
+            Method::POST,
+            "/api/v1/scopes",
+            admin,
+            Some(json!({"id": "EGI", "kind": "project", "title": "EGI"})),
+        )
+        .await;
         let ngi = json!({"id": "NGI", "kind": "ngi", "parents": ["EGI"], "title": "NGI"});
         api.expect(201, Method::POST, "/api/v1/scopes", admin, Some(ngi)).await;
         for i in 0..self.sites {
             let site = World::site(i);
-            let body = json!({"id": site, "kind": "site", "parents": ["NGI"], "title": site, "mailbox": address(&site)});
+            let body =
+                json!({"id": site, "kind": "site", "parents": ["NGI"], "title": site, "mailbox": address(&site)});
             api.expect(201, Method::POST, "/api/v1/scopes", admin, Some(body)).await;
             let manager = World::manager(i);
             api.expect(200, Method::GET, "/api/v1/me", &manager, None).await;
@@ -109,9 +117,10 @@ impl Ack {
     pub fn recipients(&self) -> [String; 2] {
         match self {
             Ack::Requested { of, .. } => [address(&World::manager(of.site)), address(&World::site(of.site))],
-            Ack::Approved { of, .. } | Ack::Rejected { of, .. } | Ack::Cancelled { of, .. } | Ack::Revoked { of, .. } => {
-                [address(&of.user), address(&World::site(of.site))]
-            }
+            Ack::Approved { of, .. }
+            | Ack::Rejected { of, .. }
+            | Ack::Cancelled { of, .. }
+            | Ack::Revoked { of, .. } => [address(&of.user), address(&World::site(of.site))],
         }
     }
 }
@@ -160,8 +169,16 @@ impl Api {
     }
 
     /// Calls server number `server` as `user`.
-    pub async fn call_on(&self, server: usize, method: Method, path: &str, user: &str, body: Option<Value>) -> Result<Answer, NoAnswer> {
-        let mut request = self.client.request(method, format!("{}{path}", self.servers[server])).bearer_auth(self.token(user));
+    pub async fn call_on(
+        &self,
+        server: usize,
+        method: Method,
+        path: &str,
+        user: &str,
+        body: Option<Value>,
+    ) -> Result<Answer, NoAnswer> {
+        let mut request =
+            self.client.request(method, format!("{}{path}", self.servers[server])).bearer_auth(self.token(user));
         if let Some(body) = body {
             request = request.json(&body);
         }
@@ -187,7 +204,12 @@ impl Api {
         let status = response.status();
         let retry_after = response.headers().get("retry-after").and_then(|v| v.to_str().ok()).map(String::from);
         let text = response.text().await.map_err(failed)?;
-        Ok(Answer { status, retry_after, body: serde_json::from_str(&text).unwrap_or(Value::Null), took: started.elapsed() })
+        Ok(Answer {
+            status,
+            retry_after,
+            body: serde_json::from_str(&text).unwrap_or(Value::Null),
+            took: started.elapsed(),
+        })
     }
 
     pub async fn call(&self, method: Method, path: &str, user: &str, body: Option<Value>) -> Result<Answer, NoAnswer> {
@@ -196,7 +218,8 @@ impl Api {
 
     /// A call that must answer `status` (setup and checks, not load).
     pub async fn expect(&self, status: u16, method: Method, path: &str, user: &str, body: Option<Value>) -> Value {
-        let answer = self.call(method.clone(), path, user, body).await.unwrap_or_else(|e| panic!("{method} {path}: {e:?}"));
+        let answer =
+            self.call(method.clone(), path, user, body).await.unwrap_or_else(|e| panic!("{method} {path}: {e:?}"));
         assert_eq!(answer.status.as_u16(), status, "{method} {path} as {user}: {}", answer.body);
         answer.body
     }
@@ -265,8 +288,17 @@ impl Ledger {
     /// The failures the load itself saw: unexpected answers, hangs, double decisions.
     pub fn assert_clean(&self) {
         assert!(self.hung.is_empty(), "calls hung: {:#?}", self.hung);
-        assert!(self.decided_twice.is_empty(), "requests decided twice (both racing decisions answered 200): {:?}", self.decided_twice);
-        assert!(self.unexpected.is_empty(), "unexpected answers ({}): {:#?}", self.unexpected.len(), &self.unexpected[..self.unexpected.len().min(20)]);
+        assert!(
+            self.decided_twice.is_empty(),
+            "requests decided twice (both racing decisions answered 200): {:?}",
+            self.decided_twice
+        );
+        assert!(
+            self.unexpected.is_empty(),
+            "unexpected answers ({}): {:#?}",
+            self.unexpected.len(),
+            &self.unexpected[..self.unexpected.len().min(20)]
+        );
     }
 }
 
@@ -381,7 +413,8 @@ impl Client {
         let Some((request, of)) = self.take_pending() else { return self.read().await };
         let manager = World::manager(of.site);
         let (first, second) = (self.server(), self.server());
-        let (approve, reject) = (format!("/api/v1/requests/{request}/approve"), format!("/api/v1/requests/{request}/reject"));
+        let (approve, reject) =
+            (format!("/api/v1/requests/{request}/approve"), format!("/api/v1/requests/{request}/reject"));
         let approve = self.api.call_on(first, Method::POST, &approve, &manager, Some(json!({"comment": "ok"})));
         let reject = self.api.call_on(second, Method::POST, &reject, &manager, Some(json!({"reason": "no"})));
         let (approved, rejected) = tokio::join!(approve, reject);
@@ -399,7 +432,9 @@ impl Client {
             }
             (false, true) => ledger.acks.push(Ack::Rejected { request, of }),
             // Neither answered (a fault): it may still be pending.
-            (false, false) if !answered_409(&approved) && !answered_409(&rejected) => ledger.pending.push((request, of)),
+            (false, false) if !answered_409(&approved) && !answered_409(&rejected) => {
+                ledger.pending.push((request, of))
+            }
             (false, false) => {}
         }
     }
@@ -407,7 +442,8 @@ impl Client {
     async fn cancel(&mut self) {
         let Some((request, of)) = self.take_pending() else { return self.read().await };
         let server = self.server();
-        let outcome = self.api.call_on(server, Method::POST, &format!("/api/v1/requests/{request}/cancel"), &of.user, None).await;
+        let outcome =
+            self.api.call_on(server, Method::POST, &format!("/api/v1/requests/{request}/cancel"), &of.user, None).await;
         let mut ledger = self.ledger.lock().unwrap();
         if ledger.judge("POST /cancel", &outcome) {
             ledger.acks.push(Ack::Cancelled { request, of });
@@ -425,7 +461,16 @@ impl Client {
         let Some((grant, of)) = taken else { return self.read().await };
         let server = self.server();
         let body = json!({"reason": "load"});
-        let outcome = self.api.call_on(server, Method::POST, &format!("/api/v1/grants/{grant}/revoke"), &World::manager(of.site), Some(body)).await;
+        let outcome = self
+            .api
+            .call_on(
+                server,
+                Method::POST,
+                &format!("/api/v1/grants/{grant}/revoke"),
+                &World::manager(of.site),
+                Some(body),
+            )
+            .await;
         let mut ledger = self.ledger.lock().unwrap();
         if ledger.judge("POST /revoke", &outcome) {
             ledger.acks.push(Ack::Revoked { grant, of });

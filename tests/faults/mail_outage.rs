@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use crate::{
     checks::{after_fault, assert_all_mail_delivered},
     harness::{one_at_a_time, scale, Database},
-    load::{start_world, PACE_FOR_MAIL, Load, LoadSettings, Random, World},
+    load::{start_world, Load, LoadSettings, Random, World, PACE_FOR_MAIL},
     support::{smtp::SmtpServer, Backend},
 };
 
@@ -32,7 +32,12 @@ async fn smtp_down_under_load() {
     let acknowledged_during = load.acknowledged() - acknowledged_before;
     {
         let ledger = load.ledger.lock().unwrap();
-        assert!(ledger.unexpected.is_empty() && ledger.hung.is_empty(), "the API suffered from the mail outage: {:?} {:?}", ledger.unexpected, ledger.hung);
+        assert!(
+            ledger.unexpected.is_empty() && ledger.hung.is_empty(),
+            "the API suffered from the mail outage: {:?} {:?}",
+            ledger.unexpected,
+            ledger.hung
+        );
         assert!(ledger.slowest < SLOWEST_ANSWER, "an answer took {:?} while the mail server was down", ledger.slowest);
     }
     assert!(acknowledged_during > 0, "no call was acknowledged during the mail outage");

@@ -18,7 +18,9 @@ pub struct PrivatePostgres {
 fn program(name: &str) -> PathBuf {
     let debian = Path::new("/usr/lib/postgresql");
     let mut versions: Vec<PathBuf> = std::fs::read_dir(debian)
-        .map(|entries| entries.filter_map(|e| e.ok()).map(|e| e.path().join("bin").join(name)).filter(|p| p.exists()).collect())
+        .map(|entries| {
+            entries.filter_map(|e| e.ok()).map(|e| e.path().join("bin").join(name)).filter(|p| p.exists()).collect()
+        })
         .unwrap_or_default();
     versions.sort();
     versions.pop().unwrap_or_else(|| PathBuf::from(name))
@@ -29,10 +31,17 @@ impl PrivatePostgres {
     pub fn start() -> PrivatePostgres {
         let folder = tempfile::tempdir().expect("a temporary folder");
         if running_as_root() {
-            run(Command::new("chown").args(["-R", "postgres:", &folder.path().display().to_string()]), "chown the cluster's folder");
+            run(
+                Command::new("chown").args(["-R", "postgres:", &folder.path().display().to_string()]),
+                "chown the cluster's folder",
+            );
         }
         let cluster = PrivatePostgres { port: free_port(), folder };
-        cluster.postgres_command(&program("initdb"), &["-D", &cluster.data(), "-A", "trust", "-U", "postgres", "--no-sync"], "initdb");
+        cluster.postgres_command(
+            &program("initdb"),
+            &["-D", &cluster.data(), "-A", "trust", "-U", "postgres", "--no-sync"],
+            "initdb",
+        );
         cluster.start_again();
         cluster
     }
@@ -49,13 +58,21 @@ impl PrivatePostgres {
     pub fn start_again(&self) {
         let options = format!("-p {} -k {} -c listen_addresses=127.0.0.1", self.port, self.folder.path().display());
         let log = self.folder.path().join("postgres.log").display().to_string();
-        self.postgres_command(&program("pg_ctl"), &["-D", &self.data(), "-l", &log, "-o", &options, "-w", "start"], "pg_ctl start");
+        self.postgres_command(
+            &program("pg_ctl"),
+            &["-D", &self.data(), "-l", &log, "-o", &options, "-w", "start"],
+            "pg_ctl start",
+        );
     }
 
     /// `pg_ctl stop -m immediate`: every connection dropped at once, no checkpoint, crash
     /// recovery at the next start — the database vanishing as abruptly as it can.
     pub fn stop(&self) {
-        self.postgres_command(&program("pg_ctl"), &["-D", &self.data(), "-m", "immediate", "-w", "stop"], "pg_ctl stop");
+        self.postgres_command(
+            &program("pg_ctl"),
+            &["-D", &self.data(), "-m", "immediate", "-w", "stop"],
+            "pg_ctl stop",
+        );
     }
 
     fn postgres_command(&self, program: &Path, args: &[&str], what: &str) {

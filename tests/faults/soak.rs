@@ -28,7 +28,12 @@ async fn mixed_load_for_long() {
     let smtp = SmtpServer::start().await;
     let (servers, api) = start_world(&db, &smtp, 1, WORLD).await;
     let server = &servers[0];
-    let load = Load::start(&api, WORLD, LoadSettings { clients: 8, pause: Duration::from_millis(2), grant_duration: None }, seed);
+    let load = Load::start(
+        &api,
+        WORLD,
+        LoadSettings { clients: 8, pause: Duration::from_millis(2), grant_duration: None },
+        seed,
+    );
     let started = Instant::now();
     let warm_up = Duration::from_secs((seconds / 10).max(5));
     tokio::time::sleep(warm_up).await;

@@ -8,7 +8,7 @@ use std::time::Duration;
 use crate::{
     checks::{after_fault, assert_all_mail_delivered, Log},
     harness::{one_at_a_time, scale, wait_until, Database},
-    load::{start_world, PACE_FOR_MAIL, Load, LoadSettings, Random, World},
+    load::{start_world, Load, LoadSettings, Random, World, PACE_FOR_MAIL},
     support::{smtp::SmtpServer, Backend},
 };
 

@@ -76,8 +76,7 @@ pub async fn fifty_concurrent_appenders_to_one_stream(backend: Backend) {
     });
     let results = futures_util::future::join_all(racing).await;
     let won = results.iter().filter(|r| r.as_ref().unwrap().is_ok()).count();
-    let conflicts =
-        results.iter().filter(|r| matches!(r.as_ref().unwrap(), Err(StoreError::Conflict { .. }))).count();
+    let conflicts = results.iter().filter(|r| matches!(r.as_ref().unwrap(), Err(StoreError::Conflict { .. }))).count();
     assert_eq!((won, conflicts), (1, 49));
 
     // Everyone appends at any version: all succeed, versions stay contiguous.

@@ -3,7 +3,6 @@
 use std::sync::Arc;
 
 use chrono::Utc;
-use sqlx::Connection;
 use roleledger::{
     domain::{
         scenarios::{egi_scenarios, request, run_in_memory, user, Scenario, ScenarioBuilder, StepAction},
@@ -13,6 +12,7 @@ use roleledger::{
     store::{EventStore, ExecuteError, Metadata, Migrations},
     workflow::Workflow,
 };
+use sqlx::Connection;
 
 use crate::support::{Backend, TestDatabase};
 
@@ -61,11 +61,23 @@ pub async fn egi_scenarios_run_through_the_store(backend: Backend) {
         // The state kept as commands commit equals the pure fold and a rebuild from the log.
         let incremental = store.read_model(|model| model.state().clone()).unwrap();
         assert_eq!(incremental, run_in_memory(&workflow, scenario).unwrap(), "{}: pure fold", scenario.name);
-        let rebuilt = EventStore::open_with_workflow(&db.url, Migrations::RequireCurrent, workflow.clone()).await.unwrap();
-        assert_eq!(rebuilt.read_model(|model| model.state().clone()).unwrap(), incremental, "{}: rebuild", scenario.name);
+        let rebuilt =
+            EventStore::open_with_workflow(&db.url, Migrations::RequireCurrent, workflow.clone()).await.unwrap();
+        assert_eq!(
+            rebuilt.read_model(|model| model.state().clone()).unwrap(),
+            incremental,
+            "{}: rebuild",
+            scenario.name
+        );
         assert!(store.verify().await.unwrap().ok, "{}: chain", scenario.name);
     }
-    assert!(failures.is_empty(), "{} of {} scenarios failed:\n{}", failures.len(), scenarios.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {} scenarios failed:\n{}",
+        failures.len(),
+        scenarios.len(),
+        failures.join("\n")
+    );
 }
 
 /// The EGI world (users, scopes, managers) set up through the store.
@@ -106,8 +118,12 @@ pub async fn concurrent_approvals_exactly_one_wins(backend: Backend) {
     let (first, second) = (open(&db, &workflow).await, open(&db, &workflow).await);
     egi_world(&first, &workflow).await;
     for (round, asker) in ["alice", "bob", "carol"].into_iter().enumerate() {
-        let events = first.execute(now(user(asker)), request("site-administrator", "site-kit"), Metadata::default()).await.unwrap();
-        let request_id: uuid::Uuid = serde_json::from_value(events[0].data["request"].clone()).expect("the request's id");
+        let events = first
+            .execute(now(user(asker)), request("site-administrator", "site-kit"), Metadata::default())
+            .await
+            .unwrap();
+        let request_id: uuid::Uuid =
+            serde_json::from_value(events[0].data["request"].clone()).expect("the request's id");
         let approve = |store: &EventStore, decider: &str| {
             let command = Command::Approve { request: request_id, comment: format!("round {round}") };
             let (store, context) = (store.clone(), now(user(decider)));
@@ -199,7 +215,10 @@ pub async fn two_deciding_processes_keep_one_chain(backend: Backend) {
                 let asker = format!("w{writer}-u{n}");
                 let register = Command::RegisterUser { user: asker.clone(), email: None, name: None };
                 store.execute(now(user(&asker)), register, Metadata::default()).await.unwrap();
-                store.execute(now(user(&asker)), request("site-administrator", "site-kit"), Metadata::default()).await.unwrap();
+                store
+                    .execute(now(user(&asker)), request("site-administrator", "site-kit"), Metadata::default())
+                    .await
+                    .unwrap();
             }
         })
     });
@@ -218,7 +237,9 @@ pub async fn two_deciding_processes_keep_one_chain(backend: Backend) {
         assert!(report.ok, "{report:?}");
         assert_eq!((report.events, report.projections_checked_at), (head, Some(head)));
         let asked = store
-            .read_model(|model| model.state().requests().filter(|r| r.user.starts_with('w') && r.scope == "site-kit").count())
+            .read_model(|model| {
+                model.state().requests().filter(|r| r.user.starts_with('w') && r.scope == "site-kit").count()
+            })
             .unwrap();
         assert_eq!(asked, 320, "every acknowledged request, once");
     }
@@ -232,7 +253,8 @@ pub async fn one_refused_append_does_not_abort_a_batch_of_commands(backend: Back
     let db = TestDatabase::new(backend).await;
     let store = open(&db, &workflow).await;
     egi_world(&store, &workflow).await;
-    let ask = |asker: &str| store.execute(now(user(asker)), request("site-administrator", "site-kit"), Metadata::default());
+    let ask =
+        |asker: &str| store.execute(now(user(asker)), request("site-administrator", "site-kit"), Metadata::default());
     let odd = roleledger::store::NewEvent::new("Odd", serde_json::json!({"text": "nul\u{0}"}));
     let bad = roleledger::store::AppendRequest::new("odd", roleledger::store::ExpectedVersion::Any, vec![odd]);
     for round in 0..3 {
@@ -240,8 +262,19 @@ pub async fn one_refused_append_does_not_abort_a_batch_of_commands(backend: Back
         assert!(before.is_ok() && after.is_ok(), "round {round}: {before:?} {after:?}");
         assert!(matches!(refused, Err(roleledger::store::StoreError::Database(_))), "round {round}: {refused:?}");
         for asker in ["alice", "carol"] {
-            let pending = store.read_model(|model| model.state().requests().find(|r| r.user == asker && r.status == RequestStatus::Pending).map(|r| r.id)).unwrap();
-            store.execute(now(user(asker)), Command::Cancel { request: pending.unwrap() }, Metadata::default()).await.unwrap();
+            let pending = store
+                .read_model(|model| {
+                    model
+                        .state()
+                        .requests()
+                        .find(|r| r.user == asker && r.status == RequestStatus::Pending)
+                        .map(|r| r.id)
+                })
+                .unwrap();
+            store
+                .execute(now(user(asker)), Command::Cancel { request: pending.unwrap() }, Metadata::default())
+                .await
+                .unwrap();
         }
     }
     assert!(store.read_stream("odd", 1).await.unwrap().is_empty());
@@ -257,11 +290,12 @@ pub async fn an_ended_writer_connection_is_replaced_for_commands(backend: Backen
     egi_world(&store, &workflow).await;
     let roleledger::store::DatabaseUrl::Postgres(url) = &db.url else { panic!("a PostgreSQL test") };
     let mut admin = sqlx::PgConnection::connect(&crate::support::postgres_admin_url()).await.unwrap();
-    let ended: Vec<bool> = sqlx::query_scalar("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1")
-        .bind(url.rsplit('/').next().unwrap())
-        .fetch_all(&mut admin)
-        .await
-        .unwrap();
+    let ended: Vec<bool> =
+        sqlx::query_scalar("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1")
+            .bind(url.rsplit('/').next().unwrap())
+            .fetch_all(&mut admin)
+            .await
+            .unwrap();
     assert!(!ended.is_empty() && ended.iter().all(|&ok| ok), "the store's connections were ended: {ended:?}");
     store.execute(now(user("alice")), request("site-administrator", "site-kit"), Metadata::default()).await.unwrap();
     assert!(store.verify().await.unwrap().ok);

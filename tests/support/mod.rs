@@ -35,7 +35,9 @@ impl TestDatabase {
             Backend::Postgres => {
                 let admin = postgres_admin_url();
                 let mut connection = PgConnection::connect(&admin).await.unwrap_or_else(|error| {
-                    panic!("PostgreSQL is not reachable at {admin}: {error}. The suite needs it (scripts/test starts it).")
+                    panic!(
+                        "PostgreSQL is not reachable at {admin}: {error}. The suite needs it (scripts/test starts it)."
+                    )
                 });
                 let name = format!("rl_test_{}", uuid::Uuid::new_v4().simple());
                 connection.execute(format!("CREATE DATABASE {name}").as_str()).await.expect("create a test database");

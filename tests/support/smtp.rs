@@ -124,7 +124,11 @@ impl SmtpServer {
             if received.len() >= count {
                 return received;
             }
-            assert!(std::time::Instant::now() < deadline, "only {} of {count} mails arrived: {received:#?}", received.len());
+            assert!(
+                std::time::Instant::now() < deadline,
+                "only {} of {count} mails arrived: {received:#?}",
+                received.len()
+            );
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }
     }

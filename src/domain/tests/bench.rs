@@ -9,10 +9,7 @@ struct Lcg(u64);
 
 impl Lcg {
     fn below(&mut self, n: usize) -> usize {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
+        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
         ((self.0 >> 33) as usize) % n
     }
 }
@@ -65,28 +62,16 @@ fn check_throughput() {
     }
     assert_eq!(levels.len(), 4, "four levels deep");
     let all_scopes: Vec<&String> = levels.iter().flatten().collect();
-    let lab_roles = [
-        "operator",
-        "senior",
-        "inspector",
-        "safety-officer",
-        "lab-owner",
-    ];
+    let lab_roles = ["operator", "senior", "inspector", "safety-officer", "lab-owner"];
     let mut random = Lcg(7);
     for n in 0..100_000u64 {
         let user = format!("u{}", n % 10_000);
         let (role, scope) = match random.below(10) {
             0 => ("dept-head", levels[0][random.below(10)].clone()),
-            _ => (
-                lab_roles[random.below(lab_roles.len())],
-                levels[1 + random.below(3)][0].clone(),
-            ),
+            _ => (lab_roles[random.below(lab_roles.len())], levels[1 + random.below(3)][0].clone()),
         };
-        let scope = if role == "dept-head" {
-            scope
-        } else {
-            all_scopes[10 + random.below(all_scopes.len() - 10)].clone()
-        };
+        let scope =
+            if role == "dept-head" { scope } else { all_scopes[10 + random.below(all_scopes.len() - 10)].clone() };
         let event = Event::RoleGranted {
             grant: uuid::Uuid::from_u64_pair(1, n),
             subject: Subject::User(user),
@@ -99,13 +84,7 @@ fn check_throughput() {
         };
         state.apply(&workflow, &event);
     }
-    let permissions = [
-        "lab.use",
-        "lab.read",
-        "lab.tune:laser",
-        "scope.create",
-        "lab.admin",
-    ];
+    let permissions = ["lab.use", "lab.read", "lab.tune:laser", "scope.create", "lab.admin"];
     let queries: Vec<(String, &str, &String)> = (0..100_000)
         .map(|_| {
             (

@@ -10,17 +10,8 @@ use chrono::{DateTime, Duration as Span, Utc};
 use proptest::prelude::*;
 
 const USERS: &[&str] = &["root", "h1", "h2", "h3", "s1", "o1", "alice", "bob"];
-const ROLES: &[&str] = &[
-    "operator",
-    "senior",
-    "inspector",
-    "safety-officer",
-    "lab-owner",
-    "founder",
-    "dept-head",
-    "user",
-    ADMIN,
-];
+const ROLES: &[&str] =
+    &["operator", "senior", "inspector", "safety-officer", "lab-owner", "founder", "dept-head", "user", ADMIN];
 const SCOPES: &[&str] = &["d1", "d2", "l1", "l2", "l3", "l4", GLOBAL];
 const PERMISSIONS: &[&str] = &[
     "lab.use",
@@ -35,54 +26,18 @@ const PERMISSIONS: &[&str] = &[
 
 #[derive(Debug, Clone)]
 enum Op {
-    Request {
-        user: usize,
-        role: usize,
-        scope: usize,
-    },
-    Approve {
-        actor: usize,
-        pick: usize,
-    },
-    Reject {
-        actor: usize,
-        pick: usize,
-    },
-    Cancel {
-        actor: usize,
-        pick: usize,
-    },
-    Assign {
-        actor: usize,
-        subject: usize,
-        role: usize,
-        scope: usize,
-    },
-    Revoke {
-        actor: usize,
-        pick: usize,
-    },
+    Request { user: usize, role: usize, scope: usize },
+    Approve { actor: usize, pick: usize },
+    Reject { actor: usize, pick: usize },
+    Cancel { actor: usize, pick: usize },
+    Assign { actor: usize, subject: usize, role: usize, scope: usize },
+    Revoke { actor: usize, pick: usize },
     Expire,
-    AddMember {
-        actor: usize,
-        user: usize,
-    },
-    RemoveMember {
-        actor: usize,
-        user: usize,
-    },
-    CreateLab {
-        actor: usize,
-        id: usize,
-        parent: usize,
-    },
-    SyncToken {
-        user: usize,
-        claims: Vec<(usize, usize)>,
-    },
-    Wait {
-        hours: i64,
-    },
+    AddMember { actor: usize, user: usize },
+    RemoveMember { actor: usize, user: usize },
+    CreateLab { actor: usize, id: usize, parent: usize },
+    SyncToken { user: usize, claims: Vec<(usize, usize)> },
+    Wait { hours: i64 },
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -110,9 +65,7 @@ fn op() -> impl Strategy<Value = Op> {
 fn start() -> World {
     let mut world = World::new(super::lab_workflow());
     world.register(USERS);
-    world
-        .assign("cli", Subject::User("root".into()), ADMIN, GLOBAL)
-        .unwrap();
+    world.assign("cli", Subject::User("root".into()), ADMIN, GLOBAL).unwrap();
     for (id, kind, parents) in [
         ("d1", "dept", &[][..]),
         ("d2", "dept", &[]),
@@ -121,10 +74,7 @@ fn start() -> World {
         ("l3", "lab", &["d2"]),
         ("l4", "lab", &["l1", "l3"]),
     ] {
-        world.ok(
-            "cli",
-            crate::domain::scenarios::create_scope(id, kind, parents),
-        );
+        world.ok("cli", crate::domain::scenarios::create_scope(id, kind, parents));
     }
     for (user, role, scope) in [
         ("h1", "dept-head", "d1"),
@@ -132,17 +82,9 @@ fn start() -> World {
         ("s1", "safety-officer", "l1"),
         ("o1", "lab-owner", "l2"),
     ] {
-        world
-            .assign("cli", Subject::User(user.into()), role, scope)
-            .unwrap();
+        world.assign("cli", Subject::User(user.into()), role, scope).unwrap();
     }
-    world.ok(
-        "cli",
-        Command::CreateTeam {
-            id: "crew".into(),
-            title: "Crew".into(),
-        },
-    );
+    world.ok("cli", Command::CreateTeam { id: "crew".into(), title: "Crew".into() });
     world
 }
 
@@ -154,17 +96,8 @@ fn pick<T: Copy>(items: &[T], index: usize) -> Option<T> {
 fn command(world: &World, op: &Op) -> Option<(String, Command)> {
     let requests: Vec<RequestId> = world.state.requests().map(|r| r.id).collect();
     // Approvals mostly aim at pending requests, so that stages and grants get exercised.
-    let pending: Vec<RequestId> = world
-        .state
-        .requests()
-        .filter(|r| r.is_pending())
-        .map(|r| r.id)
-        .collect();
-    let approvable = if pending.is_empty() {
-        &requests
-    } else {
-        &pending
-    };
+    let pending: Vec<RequestId> = world.state.requests().filter(|r| r.is_pending()).map(|r| r.id).collect();
+    let approvable = if pending.is_empty() { &requests } else { &pending };
     let grants: Vec<GrantId> = world.state.grants().map(|g| g.id).collect();
     let name = |i: usize| USERS[i].to_string();
     Some(match op {
@@ -177,44 +110,19 @@ fn command(world: &World, op: &Op) -> Option<(String, Command)> {
                 duration: None,
             },
         ),
-        Op::Approve { actor, pick: p } => (
-            name(*actor),
-            Command::Approve {
-                request: pick(approvable, *p)?,
-                comment: String::new(),
-            },
-        ),
-        Op::Reject { actor, pick: p } => (
-            name(*actor),
-            Command::Reject {
-                request: pick(&requests, *p)?,
-                reason: String::new(),
-            },
-        ),
-        Op::Cancel { actor, pick: p } => (
-            name(*actor),
-            Command::Cancel {
-                request: pick(&requests, *p)?,
-            },
-        ),
-        Op::Revoke { actor, pick: p } => (
-            name(*actor),
-            Command::Revoke {
-                grant: pick(&grants, *p)?,
-                reason: String::new(),
-            },
-        ),
-        Op::Assign {
-            actor,
-            subject,
-            role,
-            scope,
-        } => {
-            let subject = if *subject == USERS.len() {
-                Subject::Team("crew".into())
-            } else {
-                Subject::User(name(*subject))
-            };
+        Op::Approve { actor, pick: p } => {
+            (name(*actor), Command::Approve { request: pick(approvable, *p)?, comment: String::new() })
+        }
+        Op::Reject { actor, pick: p } => {
+            (name(*actor), Command::Reject { request: pick(&requests, *p)?, reason: String::new() })
+        }
+        Op::Cancel { actor, pick: p } => (name(*actor), Command::Cancel { request: pick(&requests, *p)? }),
+        Op::Revoke { actor, pick: p } => {
+            (name(*actor), Command::Revoke { grant: pick(&grants, *p)?, reason: String::new() })
+        }
+        Op::Assign { actor, subject, role, scope } => {
+            let subject =
+                if *subject == USERS.len() { Subject::Team("crew".into()) } else { Subject::User(name(*subject)) };
             let command = Command::AssignRole {
                 subject,
                 role: ROLES[*role].into(),
@@ -224,36 +132,18 @@ fn command(world: &World, op: &Op) -> Option<(String, Command)> {
             };
             (name(*actor), command)
         }
-        Op::AddMember { actor, user } => (
-            name(*actor),
-            Command::AddTeamMember {
-                team: "crew".into(),
-                user: name(*user),
-            },
-        ),
-        Op::RemoveMember { actor, user } => (
-            name(*actor),
-            Command::RemoveTeamMember {
-                team: "crew".into(),
-                user: name(*user),
-            },
-        ),
-        Op::CreateLab { actor, id, parent } => (
-            name(*actor),
-            crate::domain::scenarios::create_scope(&format!("new-{id}"), "lab", &[SCOPES[*parent]]),
-        ),
+        Op::AddMember { actor, user } => {
+            (name(*actor), Command::AddTeamMember { team: "crew".into(), user: name(*user) })
+        }
+        Op::RemoveMember { actor, user } => {
+            (name(*actor), Command::RemoveTeamMember { team: "crew".into(), user: name(*user) })
+        }
+        Op::CreateLab { actor, id, parent } => {
+            (name(*actor), crate::domain::scenarios::create_scope(&format!("new-{id}"), "lab", &[SCOPES[*parent]]))
+        }
         Op::SyncToken { user, claims } => {
-            let claims = claims
-                .iter()
-                .map(|(role, scope)| format!("{}@{}", ROLES[*role], SCOPES[*scope]))
-                .collect();
-            (
-                name(*user),
-                Command::SyncTokenRoles {
-                    user: name(*user),
-                    claims,
-                },
-            )
+            let claims = claims.iter().map(|(role, scope)| format!("{}@{}", ROLES[*role], SCOPES[*scope])).collect();
+            (name(*user), Command::SyncTokenRoles { user: name(*user), claims })
         }
         Op::Expire | Op::Wait { .. } => return None,
     })
@@ -262,12 +152,8 @@ fn command(world: &World, op: &Op) -> Option<(String, Command)> {
 /// The system's expiry job: every due request and grant.
 fn expire_all(world: &mut World) {
     let now = world.now;
-    let requests: Vec<RequestId> = world
-        .state
-        .requests()
-        .filter(|r| r.is_pending() && r.expires_at <= now)
-        .map(|r| r.id)
-        .collect();
+    let requests: Vec<RequestId> =
+        world.state.requests().filter(|r| r.is_pending() && r.expires_at <= now).map(|r| r.id).collect();
     let grants: Vec<GrantId> = world
         .state
         .grants()
@@ -279,11 +165,7 @@ fn expire_all(world: &mut World) {
     }
     for grant in grants {
         world.ok("cli", Command::ExpireGrant { grant });
-        assert_eq!(
-            world.refused("cli", Command::ExpireGrant { grant }),
-            "not_active",
-            "expiry happens exactly once"
-        );
+        assert_eq!(world.refused("cli", Command::ExpireGrant { grant }), "not_active", "expiry happens exactly once");
     }
 }
 
@@ -297,26 +179,15 @@ fn reaches(state: &State, subject: &Subject, user: &str) -> bool {
 }
 
 fn live_grants<'a>(state: &'a State, user: &'a str, now: DateTime<Utc>) -> Vec<&'a Grant> {
-    state
-        .grants()
-        .filter(|g| g.gives_at(now) && reaches(state, &g.subject, user))
-        .collect()
+    state.grants().filter(|g| g.gives_at(now) && reaches(state, &g.subject, user)).collect()
 }
 
 fn ancestors(state: &State, scope: &str) -> Vec<String> {
     let mut found = Vec::new();
-    let mut frontier: Vec<String> = state
-        .scope(scope)
-        .map(|s| s.parents.clone())
-        .unwrap_or_default();
+    let mut frontier: Vec<String> = state.scope(scope).map(|s| s.parents.clone()).unwrap_or_default();
     while let Some(next) = frontier.pop() {
         if !found.contains(&next) {
-            frontier.extend(
-                state
-                    .scope(&next)
-                    .map(|s| s.parents.clone())
-                    .unwrap_or_default(),
-            );
+            frontier.extend(state.scope(&next).map(|s| s.parents.clone()).unwrap_or_default());
             found.push(next);
         }
     }
@@ -324,9 +195,7 @@ fn ancestors(state: &State, scope: &str) -> Vec<String> {
 }
 
 fn naive_is_admin(state: &State, user: &str, now: DateTime<Utc>) -> bool {
-    live_grants(state, user, now)
-        .iter()
-        .any(|g| g.role == ADMIN && g.scope == GLOBAL)
+    live_grants(state, user, now).iter().any(|g| g.role == ADMIN && g.scope == GLOBAL)
 }
 
 fn naive_may_decide(
@@ -354,9 +223,7 @@ fn naive_may_decide(
                     role_closure(state.roles(), &g.role).contains(&decider.role)
                         && match decider.place {
                             Place::Same => g.scope == scope,
-                            Place::Parent => state
-                                .scope(scope)
-                                .is_some_and(|s| s.parents.contains(&g.scope)),
+                            Place::Parent => state.scope(scope).is_some_and(|s| s.parents.contains(&g.scope)),
                             Place::Ancestor => ancestors(state, scope).contains(&g.scope),
                             Place::Global => g.scope == GLOBAL,
                         }
@@ -386,17 +253,11 @@ fn naive_check(
     live_grants(state, user, now).iter().any(|g| {
         let on_scope = g.scope == scope;
         (on_scope || above.contains(&g.scope))
-            && role_closure(state.roles(), &g.role)
-                .iter()
-                .filter_map(|r| state.role(r))
-                .any(|role| {
-                    (on_scope || role.applies == Applies::Subtree)
-                        && CompiledPermissions::compile(
-                            &role.permission_entries(),
-                            &workflow.implications,
-                        )
+            && role_closure(state.roles(), &g.role).iter().filter_map(|r| state.role(r)).any(|role| {
+                (on_scope || role.applies == Applies::Subtree)
+                    && CompiledPermissions::compile(&role.permission_entries(), &workflow.implications)
                         .allows(&permission)
-                })
+            })
     })
 }
 
@@ -410,25 +271,11 @@ fn assert_grants_justified(
     now: DateTime<Utc>,
 ) {
     for event in events {
-        let Event::RoleGranted {
-            subject,
-            role,
-            scope,
-            origin,
-            ..
-        } = event
-        else {
+        let Event::RoleGranted { subject, role, scope, origin, .. } = event else {
             continue;
         };
-        let kind = &before
-            .scope(scope)
-            .or(after.scope(scope))
-            .expect("granted on a known scope")
-            .kind;
-        assert!(
-            after.role(role).is_some_and(|r| r.may_be_held_on(kind)),
-            "{role} held on a {kind}"
-        );
+        let kind = &before.scope(scope).or(after.scope(scope)).expect("granted on a known scope").kind;
+        assert!(after.role(role).is_some_and(|r| r.may_be_held_on(kind)), "{role} held on a {kind}");
         let by_decider = |user: &str| {
             actor == "cli"
                 || naive_may_decide(before, workflow, actor, role, scope, now)
@@ -438,62 +285,31 @@ fn assert_grants_justified(
         match origin {
             GrantOrigin::Request { request } => {
                 let request = after.request(request).expect("request known");
-                assert!(
-                    by_decider(&request.user),
-                    "{actor} approved {role} on {scope} without authority"
-                );
+                assert!(by_decider(&request.user), "{actor} approved {role} on {scope} without authority");
                 let mut approvers: Vec<&Actor> = request.approvals.iter().map(|a| &a.by).collect();
                 approvers.sort();
                 approvers.dedup();
                 let rule = workflow.rule_for(role, kind).expect("rule");
                 let quorum: u32 = rule.stages.iter().map(|s| s.quorum).sum();
-                assert_eq!(
-                    approvers.len(),
-                    quorum as usize,
-                    "distinct approvers fill every stage"
-                );
-                assert!(
-                    !approvers.contains(&&Actor::User(request.user.clone())),
-                    "nobody approves their own request"
-                );
+                assert_eq!(approvers.len(), quorum as usize, "distinct approvers fill every stage");
+                assert!(!approvers.contains(&&Actor::User(request.user.clone())), "nobody approves their own request");
             }
             GrantOrigin::Assignment { .. } => {
-                let user = if let Subject::User(user) = subject {
-                    user.as_str()
-                } else {
-                    ""
-                };
-                assert!(
-                    by_decider(user),
-                    "{actor} assigned {role} on {scope} to {subject} without authority"
-                );
-                assert!(
-                    !(matches!(subject, Subject::Team(_)) && (role == ADMIN || role == "auditor"))
-                );
+                let user = if let Subject::User(user) = subject { user.as_str() } else { "" };
+                assert!(by_decider(user), "{actor} assigned {role} on {scope} to {subject} without authority");
+                assert!(!(matches!(subject, Subject::Team(_)) && (role == ADMIN || role == "auditor")));
             }
             GrantOrigin::Creator => {
-                assert!(events
-                    .iter()
-                    .any(|e| matches!(e, Event::ScopeCreated { scope: s, .. } if s == scope)));
-                assert!(workflow
-                    .settings
-                    .creator_roles
-                    .get(kind)
-                    .is_some_and(|roles| roles.contains(role)));
+                assert!(events.iter().any(|e| matches!(e, Event::ScopeCreated { scope: s, .. } if s == scope)));
+                assert!(workflow.settings.creator_roles.get(kind).is_some_and(|roles| roles.contains(role)));
             }
             GrantOrigin::Token => {
                 assert!(after.role(role).is_some_and(|r| r.token_grantable));
                 assert!(matches!(subject, Subject::User(user) if actor == user || actor == "cli"));
             }
             GrantOrigin::Default => {
-                assert!(events
-                    .iter()
-                    .any(|e| matches!(e, Event::UserRegistered { .. })));
-                assert!(workflow
-                    .settings
-                    .default_roles
-                    .iter()
-                    .any(|d| &d.role == role && &d.scope == scope));
+                assert!(events.iter().any(|e| matches!(e, Event::UserRegistered { .. })));
+                assert!(workflow.settings.default_roles.iter().any(|d| &d.role == role && &d.scope == scope));
             }
         }
     }

@@ -7,8 +7,9 @@ use askama::Template;
 use serde::Deserialize;
 
 use super::{
-    html_with, optional_duration, refusal, see_other,
+    html_with, optional_duration,
     pages::Empty,
+    refusal, see_other,
     session::{Header, Session},
     PageError,
 };
@@ -39,7 +40,10 @@ struct RoleRow {
 enum Notice {
     Refused(String),
     /// A new API token: its secret, shown this once.
-    NewToken { token: TokenView, secret: String },
+    NewToken {
+        token: TokenView,
+        secret: String,
+    },
 }
 
 #[derive(Template)]
@@ -56,7 +60,11 @@ struct AdminPage {
     dead_mail: Vec<OutboxMail>,
 }
 
-async fn admin_answer(session: &Session, status: StatusCode, notice: Option<Notice>) -> Result<HttpResponse, PageError> {
+async fn admin_answer(
+    session: &Session,
+    status: StatusCode,
+    notice: Option<Notice>,
+) -> Result<HttpResponse, PageError> {
     let caller = &session.caller;
     require_admin(caller)?;
     let (kinds, scopes, roles, teams, tokens) = caller.read(|state, workflow| {
@@ -77,8 +85,19 @@ async fn admin_answer(session: &Session, status: StatusCode, notice: Option<Noti
         tokens.sort_by_key(|t| std::cmp::Reverse(t.created_at));
         (kinds, scopes, roles, teams, tokens)
     })?;
-    let dead_mail = caller.app().store.outbox(Some(MailState::Dead), 0, DEAD_MAIL_SHOWN).await.map_err(ApiError::from)?;
-    let page = AdminPage { head: session.head(), csrf: session.csrf_token(), notice, kinds, scopes, roles, teams, tokens, dead_mail };
+    let dead_mail =
+        caller.app().store.outbox(Some(MailState::Dead), 0, DEAD_MAIL_SHOWN).await.map_err(ApiError::from)?;
+    let page = AdminPage {
+        head: session.head(),
+        csrf: session.csrf_token(),
+        notice,
+        kinds,
+        scopes,
+        roles,
+        teams,
+        tokens,
+        dead_mail,
+    };
     html_with(status, page)
 }
 
@@ -124,7 +143,8 @@ struct ScopeForm {
 pub async fn create_scope(session: Session, body: web::Bytes) -> Result<HttpResponse, PageError> {
     let form: ScopeForm = admin_form(&session, &body)?;
     let mailbox = Some(form.mailbox.trim().to_string()).filter(|m| !m.is_empty());
-    let command = Command::CreateScope { id: form.id, kind: form.kind, parents: ids(&form.parents), title: form.title, mailbox };
+    let command =
+        Command::CreateScope { id: form.id, kind: form.kind, parents: ids(&form.parents), title: form.title, mailbox };
     after(&session, session.caller.execute(command).await.map(drop)).await
 }
 
@@ -158,7 +178,8 @@ impl RoleForm {
             "applies": if self.scope_only.is_some() { "scope" } else { "subtree" },
             "max_duration": Some(self.max_duration.trim()).filter(|d| !d.is_empty()),
         });
-        serde_json::from_value(role).map_err(|error| ApiError::BadRequest { code: "malformed_body", detail: error.to_string() })
+        serde_json::from_value(role)
+            .map_err(|error| ApiError::BadRequest { code: "malformed_body", detail: error.to_string() })
     }
 }
 
@@ -210,12 +231,18 @@ pub async fn create_token(session: Session, body: web::Bytes) -> Result<HttpResp
         tokens::create_token(&session.caller, user, form.name, expires_in).await
     };
     match created.await {
-        Ok((token, secret)) => admin_answer(&session, StatusCode::CREATED, Some(Notice::NewToken { token, secret })).await,
+        Ok((token, secret)) => {
+            admin_answer(&session, StatusCode::CREATED, Some(Notice::NewToken { token, secret })).await
+        }
         Err(error) => after(&session, Err(error)).await,
     }
 }
 
-pub async fn revoke_token(session: Session, id: web::Path<String>, body: web::Bytes) -> Result<HttpResponse, PageError> {
+pub async fn revoke_token(
+    session: Session,
+    id: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, PageError> {
     admin_form::<Empty>(&session, &body)?;
     after(&session, tokens::revoke_token(&session.caller, &id).await).await
 }

@@ -65,7 +65,8 @@ fn filled(text: &str) -> Option<String> {
 /// A moment typed in a form: a `datetime-local` value taken as UTC, an RFC 3339 time, or a position.
 fn moment(field: &str, text: &str) -> Result<Option<Moment>, PageError> {
     let Some(text) = filled(text) else { return Ok(None) };
-    let local = ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%dT%H:%M"].iter().find_map(|f| NaiveDateTime::parse_from_str(&text, f).ok());
+    let local =
+        ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%dT%H:%M"].iter().find_map(|f| NaiveDateTime::parse_from_str(&text, f).ok());
     match local {
         Some(local) => Ok(Some(Moment::Time(local.and_utc()))),
         None => text.parse().map(Some).map_err(|error| PageError::BadForm(format!("{field}: {error}"))),
@@ -82,7 +83,9 @@ impl AuditQuery {
     }
 
     fn cursor(&self) -> Result<Option<i64>, PageError> {
-        filled(&self.cursor).map(|cursor| cursor.parse().map_err(|_| PageError::BadForm("cursor: not a log position".into()))).transpose()
+        filled(&self.cursor)
+            .map(|cursor| cursor.parse().map_err(|_| PageError::BadForm("cursor: not a log position".into())))
+            .transpose()
     }
 
     fn selection(&self) -> Result<EventSelection, PageError> {
@@ -120,7 +123,11 @@ struct AuditPage {
     verified: Option<VerifyReport>,
 }
 
-async fn audit_answer(session: &Session, query: AuditQuery, verified: Option<VerifyReport>) -> Result<HttpResponse, PageError> {
+async fn audit_answer(
+    session: &Session,
+    query: AuditQuery,
+    verified: Option<VerifyReport>,
+) -> Result<HttpResponse, PageError> {
     let caller = &session.caller;
     require_reader(caller)?;
     let order = query.order()?;
@@ -128,7 +135,8 @@ async fn audit_answer(session: &Session, query: AuditQuery, verified: Option<Ver
     let (grants_as_of, more_grants) = match moment("as of", &query.as_of)? {
         Some(moment) => {
             let holder = filled(&query.holder).map(Subject::User);
-            let mut grants = visible_grants_as_of(caller, moment, holder.as_ref(), None, GRANTS_SHOWN + 1, |_| true).await?;
+            let mut grants =
+                visible_grants_as_of(caller, moment, holder.as_ref(), None, GRANTS_SHOWN + 1, |_| true).await?;
             let more = grants.len() > GRANTS_SHOWN;
             grants.truncate(GRANTS_SHOWN);
             (Some(grants), more)

@@ -131,10 +131,14 @@ pub async fn decide_many(mut session: Session, body: web::Bytes) -> Result<HttpR
             Err(error) => Err(error),
         };
         outcomes.push(match decided {
-            Ok(request) => Outcome { request: id.to_string(), result: decided_words(&session, &decision, request)?, detail: None },
-            Err(refusal) => {
-                Outcome { request: id.to_string(), result: refusal_words(&refusal), detail: Some(refusal.public_detail()) }
+            Ok(request) => {
+                Outcome { request: id.to_string(), result: decided_words(&session, &decision, request)?, detail: None }
             }
+            Err(refusal) => Outcome {
+                request: id.to_string(),
+                result: refusal_words(&refusal),
+                detail: Some(refusal.public_detail()),
+            },
         });
     }
     session.refresh_head()?;

@@ -73,7 +73,8 @@ async fn unknown_page(request: HttpRequest, _session: Option<session::Session>) 
 fn with_signed_in_header(answer: ServiceResponse) -> ServiceResponse {
     let head = answer.request().extensions().get::<session::Header>().cloned();
     let Some(head) = head else { return answer };
-    let page = answer.response().error().and_then(|error| error.as_error::<PageError>()).map(|error| error.page(Some(head)));
+    let page =
+        answer.response().error().and_then(|error| error.as_error::<PageError>()).map(|error| error.page(Some(head)));
     match page {
         Some(page) => answer.into_response(page),
         None => answer,

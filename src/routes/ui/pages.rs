@@ -42,10 +42,18 @@ struct SignInPage {
     error: Option<String>,
 }
 
-fn signin_page(ui: &UiSettings, nonce: String, error: Option<String>, status: StatusCode) -> Result<HttpResponse, PageError> {
+fn signin_page(
+    ui: &UiSettings,
+    nonce: String,
+    error: Option<String>,
+    status: StatusCode,
+) -> Result<HttpResponse, PageError> {
     let page = SignInPage { head: None, csrf: ui.csrf_token(&nonce), development: ui.development_signin, error };
     let html = page.render()?;
-    Ok(HttpResponse::build(status).cookie(ui.cookie(SIGNIN_COOKIE, nonce)).content_type("text/html; charset=utf-8").body(html))
+    Ok(HttpResponse::build(status)
+        .cookie(ui.cookie(SIGNIN_COOKIE, nonce))
+        .content_type("text/html; charset=utf-8")
+        .body(html))
 }
 
 pub async fn signin_form(request: HttpRequest) -> Result<HttpResponse, PageError> {
@@ -171,13 +179,21 @@ struct RequestForm {
 
 /// The request form: scopes matching `q`; once a scope is chosen, the roles that may be
 /// requested on its kind (the command checks every rule again).
-fn request_form_page(session: &Session, q: &str, form: RequestForm, error: Option<String>) -> Result<RequestPage, PageError> {
+fn request_form_page(
+    session: &Session,
+    q: &str,
+    form: RequestForm,
+    error: Option<String>,
+) -> Result<RequestPage, PageError> {
     let needle = q.trim().to_lowercase();
     let (scopes, scope, roles) = session.caller.read(|state, _| {
-        let choice = |s: &crate::domain::Scope| ScopeChoice { id: s.id.clone(), title: s.title.clone(), kind: s.kind.clone() };
+        let choice =
+            |s: &crate::domain::Scope| ScopeChoice { id: s.id.clone(), title: s.title.clone(), kind: s.kind.clone() };
         let scopes = state
             .scopes()
-            .filter(|s| needle.is_empty() || s.id.to_lowercase().contains(&needle) || s.title.to_lowercase().contains(&needle))
+            .filter(|s| {
+                needle.is_empty() || s.id.to_lowercase().contains(&needle) || s.title.to_lowercase().contains(&needle)
+            })
             .take(SCOPES_SHOWN)
             .map(choice)
             .collect::<Vec<_>>();
@@ -187,12 +203,25 @@ fn request_form_page(session: &Session, q: &str, form: RequestForm, error: Optio
                 .roles()
                 .values()
                 .filter(|r| r.requestable && !r.locked && r.kinds.contains(&scope.kind))
-                .map(|r| RoleChoice { id: r.id.clone(), title: r.title.clone(), max_duration: r.max_duration.map(|d| d.to_string()) })
+                .map(|r| RoleChoice {
+                    id: r.id.clone(),
+                    title: r.title.clone(),
+                    max_duration: r.max_duration.map(|d| d.to_string()),
+                })
                 .collect()
         });
         (scopes, scope.map(choice), roles)
     })?;
-    Ok(RequestPage { head: session.head(), csrf: session.csrf_token(), q: q.to_string(), scopes, scope, roles, form, error })
+    Ok(RequestPage {
+        head: session.head(),
+        csrf: session.csrf_token(),
+        q: q.to_string(),
+        scopes,
+        scope,
+        roles,
+        form,
+        error,
+    })
 }
 
 pub async fn request_form(session: Session, query: web::Query<RequestQuery>) -> Result<HttpResponse, PageError> {
@@ -204,7 +233,12 @@ pub async fn request_form(session: Session, query: web::Query<RequestQuery>) -> 
 /// Sends the form's request; its id, or why not.
 async fn send_request(session: &Session, form: &RequestForm) -> Result<uuid::Uuid, ApiError> {
     let duration = optional_duration("duration", &form.duration)?;
-    let command = Command::RequestRole { role: form.role.clone(), scope: form.scope.clone(), reason: form.reason.clone(), duration };
+    let command = Command::RequestRole {
+        role: form.role.clone(),
+        scope: form.scope.clone(),
+        reason: form.reason.clone(),
+        duration,
+    };
     let events = session.caller.execute(command).await?;
     created_request(&events)
 }
@@ -276,7 +310,14 @@ pub async fn request_page(session: Session, id: web::Path<String>) -> Result<Htt
     let timeline = history.iter().map(Step::new).collect();
     let deciders = deciders.into_iter().map(decider_name).collect();
     let mine = view.user == session.caller.user();
-    html(RequestDetailPage { head: session.head(), csrf: session.csrf_token(), request: view, timeline, deciders, mine })
+    html(RequestDetailPage {
+        head: session.head(),
+        csrf: session.csrf_token(),
+        request: view,
+        timeline,
+        deciders,
+        mine,
+    })
 }
 
 #[derive(Template)]

@@ -68,7 +68,12 @@ impl UiSettings {
 
     /// A cookie readable by this site's pages only, never by scripts or other sites.
     pub fn cookie(&self, name: &'static str, value: String) -> Cookie<'static> {
-        Cookie::build(name, value).http_only(true).same_site(SameSite::Strict).path("/").secure(self.secure_cookies).finish()
+        Cookie::build(name, value)
+            .http_only(true)
+            .same_site(SameSite::Strict)
+            .path("/")
+            .secure(self.secure_cookies)
+            .finish()
     }
 }
 
