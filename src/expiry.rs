@@ -12,7 +12,7 @@ use futures_util::future::join_all;
 use serde::Serialize;
 
 use crate::{
-    domain::{Actor, Command, Context, GrantStatus, IdSource, GRANT_ENDING_NOTICE},
+    domain::{time, Actor, Command, Context, GrantStatus, IdSource, GRANT_ENDING_NOTICE},
     store::{EventStore, ExecuteError, Metadata, StoreError},
 };
 
@@ -39,19 +39,21 @@ const ALREADY_HANDLED: &[&str] = &["not_pending", "not_active", "not_due", "expi
 pub async fn expire_due(store: &EventStore, now: DateTime<Utc>) -> Result<Expired, StoreError> {
     let commands: Vec<Command> = store.read_model(|model| {
         let state = model.state();
-        let reminder_interval = model.workflow().settings.reminder_interval.to_chrono();
+        let reminder_interval = model.workflow().settings.reminder_interval;
         let mut commands = Vec::new();
         for request in state.requests().filter(|r| r.is_pending()) {
             if request.expires_at <= now {
                 commands.push(Command::ExpireRequest { request: request.id });
-            } else if request.reminded_at.unwrap_or(request.created_at) + reminder_interval <= now {
+            } else if time::end_after(request.reminded_at.unwrap_or(request.created_at), reminder_interval)
+                .is_some_and(|due| due <= now)
+            {
                 commands.push(Command::RemindDeciders { request: request.id });
             }
         }
         for grant in state.grants().filter(|g| g.status == GrantStatus::Active) {
             match grant.ends_at {
                 Some(end) if end <= now => commands.push(Command::ExpireGrant { grant: grant.id }),
-                Some(end) if grant.ending_notice_at.is_none() && end - GRANT_ENDING_NOTICE <= now => {
+                Some(end) if grant.ending_notice_at.is_none() && time::before(end, GRANT_ENDING_NOTICE) <= now => {
                     commands.push(Command::WarnGrantEnding { grant: grant.id })
                 }
                 _ => {}

@@ -122,7 +122,7 @@ fn api_token_principal(store: &EventStore, token: &str) -> Result<Principal, Aut
             model
                 .state()
                 .api_token_by_hash(&hash)
-                .filter(|t| t.is_valid_at(now))
+                .filter(|t| model.state().api_token_in_force(t, now))
                 .map(|t| Principal { user: t.user.clone(), via: Via::ApiToken(t.id) })
         })?
         .ok_or(AuthError::UnknownApiToken)

@@ -2,7 +2,6 @@
 
 use super::types::{GrantId, RequestId, ScopeId, Subject, TeamId, TokenId, UserId};
 use crate::workflow::{Duration, Role, RoleId};
-use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -111,7 +110,8 @@ pub enum Command {
         user: UserId,
         name: String,
         secret_hash: String,
-        expires_at: Option<DateTime<Utc>>,
+        /// How long it stays valid, from now (`None`: until revoked).
+        expires_in: Option<Duration>,
     },
     RevokeApiToken {
         token: TokenId,

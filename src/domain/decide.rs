@@ -5,13 +5,14 @@ use super::error::DomainError;
 use super::event::Event;
 use super::request::{Grant, GrantOrigin, GrantStatus, Request, RequestStatus};
 use super::state::{Scope, State};
+use super::time;
 use super::types::{Actor, Context, GrantId, RequestId, ScopeId, Subject, TeamId, TokenId, UserId};
 use crate::workflow::{
-    check_catalog, is_builtin_role, is_valid_id, is_valid_scope_id, Action, Duration, Role, RoleDeletePolicy, RoleId,
-    Stage, Workflow, GLOBAL,
+    check_catalog, is_builtin_role, is_valid_id, is_valid_scope_id, role_closure, Action, Duration, Role,
+    RoleDeletePolicy, RoleId, Stage, Workflow, GLOBAL,
 };
 use chrono::{DateTime, Utc};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// Decides a command against the state: the events it causes, or why it is refused.
 pub fn decide(state: &State, workflow: &Workflow, ctx: &Context, command: Command) -> Result<Vec<Event>, DomainError> {
@@ -43,8 +44,8 @@ pub fn decide(state: &State, workflow: &Workflow, ctx: &Context, command: Comman
         Command::AddTeamMember { team, user } => decision.add_team_member(team, user),
         Command::RemoveTeamMember { team, user } => decision.remove_team_member(team, user),
         Command::SyncTokenRoles { user, claims } => decision.sync_token_roles(user, claims),
-        Command::CreateApiToken { user, name, secret_hash, expires_at } => {
-            decision.create_api_token(user, name, secret_hash, expires_at)
+        Command::CreateApiToken { user, name, secret_hash, expires_in } => {
+            decision.create_api_token(user, name, secret_hash, expires_in)
         }
         Command::RevokeApiToken { token } => decision.revoke_api_token(token),
     }
@@ -92,13 +93,13 @@ impl Decision<'_> {
     }
 
     /// Nobody decides to their own benefit: not for themselves, not for a team they belong to.
+    /// Judged for every person acting: the actor and the creator of the API token they use.
     fn refuse_own_benefit(&self, subject: &Subject) -> Result<(), DomainError> {
-        let Actor::User(actor) = self.actor else {
-            return Ok(());
-        };
         let own = match subject {
-            Subject::User(user) => user == actor,
-            Subject::Team(team) => self.state.team(team).is_some_and(|t| t.members.contains(actor)),
+            Subject::User(user) => self.ctx.is_acting(user),
+            Subject::Team(team) => {
+                self.state.team(team).is_some_and(|t| self.ctx.acting_users().any(|acting| t.members.contains(acting)))
+            }
         };
         if own {
             Err(DomainError::SelfApproval)
@@ -137,6 +138,9 @@ impl Decision<'_> {
 
     /// When a grant starting now ends: the wanted duration, else the default, never past the maximum.
     fn grant_end(&self, role: &Role, wanted: Option<Duration>) -> Result<Option<DateTime<Utc>>, DomainError> {
+        if let Some(wanted) = wanted {
+            self.end_after(wanted)?;
+        }
         let max = self.max_duration(role);
         let duration = match (wanted, max) {
             (Some(wanted), Some(max)) if wanted > max => {
@@ -148,15 +152,57 @@ impl Decision<'_> {
                 (default, max) => default.or(max),
             },
         };
-        Ok(duration.map(|d| self.now + d.to_chrono()))
+        duration.map(|d| self.end_after(d)).transpose()
     }
 
+    /// When something lasting `duration` from now ends: refused when over 100 years or past 9999-12-31.
+    fn end_after(&self, duration: Duration) -> Result<DateTime<Utc>, DomainError> {
+        time::end_after(self.now, duration).ok_or_else(|| {
+            DomainError::InvalidDuration(format!(
+                "a duration of {duration} is longer than 100 years or ends after 9999-12-31"
+            ))
+        })
+    }
+
+    /// Nobody holds both roles of an incompatible pair, however the roles reach them: the role
+    /// (with the roles it includes) against what the subject holds — for a team, what the team
+    /// holds and what each of its members holds.
     fn refuse_incompatible(&self, subject: &Subject, role: &str) -> Result<(), DomainError> {
-        let held = self.state.roles_held(subject, self.now);
-        match self.workflow.incompatible_with(role).find(|other| held.contains(*other)) {
-            Some(other) => Err(DomainError::IncompatibleRole { role: role.to_string(), held: other.to_string() }),
-            None => Ok(()),
+        let mut held = self.state.roles_held(subject, self.now);
+        if let Subject::Team(team) = subject {
+            for member in self.state.team(team).into_iter().flat_map(|t| t.members.iter()) {
+                held.extend(self.state.roles_held(&Subject::User(member.clone()), self.now));
+            }
         }
+        self.refuse_incompatible_sets(&role_closure(self.state.roles(), role), &held)
+    }
+
+    fn refuse_incompatible_sets<'r>(
+        &self,
+        adding: impl IntoIterator<Item = &'r RoleId>,
+        held: &BTreeSet<RoleId>,
+    ) -> Result<(), DomainError> {
+        for role in adding {
+            if let Some(other) = self.workflow.incompatible_with(role).find(|other| held.contains(*other)) {
+                return Err(DomainError::IncompatibleRole { role: role.clone(), held: other.to_string() });
+            }
+        }
+        Ok(())
+    }
+
+    /// A role whose rule asks for more than one approval (stages, or a quorum over one) is not
+    /// assigned directly: one decider would skip the approvals a request for it needs.
+    fn refuse_skipping_stages(&self, role: &Role, kind: &str) -> Result<(), DomainError> {
+        for included in role_closure(self.state.roles(), &role.id) {
+            let approvals: u32 = self
+                .workflow
+                .rule_for(&included, kind)
+                .map_or(1, |rule| rule.stages.iter().map(|stage| stage.quorum).sum());
+            if approvals > 1 {
+                return Err(DomainError::ApprovalsRequired { role: included, approvals });
+            }
+        }
+        Ok(())
     }
 
     fn refuse_held(&self, subject: &Subject, role: &str, scope: &str) -> Result<(), DomainError> {
@@ -369,7 +415,7 @@ impl Decision<'_> {
             reason,
             duration,
             at: self.now,
-            expires_at: self.now + self.workflow.settings.request_ttl.to_chrono(),
+            expires_at: self.end_after(self.workflow.settings.request_ttl)?,
         }])
     }
 
@@ -377,17 +423,20 @@ impl Decision<'_> {
         self.state.request(id).ok_or_else(|| DomainError::NotFound(format!("request {id}")))
     }
 
-    /// A request that can still be decided: pending and within its time-to-live.
-    fn decidable_request(&self, id: &RequestId) -> Result<&Request, DomainError> {
+    /// A request that the actor may take `action` on and that can still be decided: pending and
+    /// within its time-to-live. Who may decide is judged first, so that a request's state is told
+    /// only to those who may see it.
+    fn decidable_request(&self, id: &RequestId, action: Action) -> Result<&Request, DomainError> {
         let request = self.request(id)?;
+        if self.ctx.is_acting(&request.user) {
+            return Err(DomainError::SelfApproval);
+        }
+        self.require_authority(&request.role, &request.scope, action)?;
         if !request.is_pending() {
             return Err(DomainError::NotPending(request.status));
         }
         if self.now >= request.expires_at {
             return Err(DomainError::Expired(request.expires_at));
-        }
-        if self.actor.is_user(&request.user) {
-            return Err(DomainError::SelfApproval);
         }
         Ok(request)
     }
@@ -401,9 +450,14 @@ impl Decision<'_> {
     }
 
     fn approve(&self, id: RequestId, comment: String) -> Decided {
-        let request = self.decidable_request(&id)?;
-        self.require_authority(&request.role, &request.scope, Action::Approve)?;
-        if request.approvals.iter().any(|a| &a.by == self.actor) {
+        let request = self.decidable_request(&id, Action::Approve)?;
+        // A stage's approvers are distinct people: whoever made the token an approval used counts too.
+        let approved_before = request.approvals.iter().any(|a| {
+            &a.by == self.actor
+                || a.by.user().is_some_and(|by| self.ctx.is_acting(by))
+                || a.token_creator.as_deref().is_some_and(|creator| self.ctx.is_acting(creator))
+        });
+        if approved_before {
             return Err(DomainError::AlreadyApproved);
         }
         let stages = self.stages_for(request);
@@ -416,6 +470,7 @@ impl Decision<'_> {
         let mut events = vec![Event::RequestApproved {
             request: id,
             by: self.actor.clone(),
+            token_creator: self.ctx.token_creator.clone(),
             comment,
             stage: stage_index as u32,
             stage_name: stage.name.clone(),
@@ -440,8 +495,7 @@ impl Decision<'_> {
     }
 
     fn reject(&self, id: RequestId, reason: String) -> Decided {
-        let request = self.decidable_request(&id)?;
-        self.require_authority(&request.role, &request.scope, Action::Reject)?;
+        self.decidable_request(&id, Action::Reject)?;
         Ok(vec![Event::RequestRejected { request: id, by: self.actor.clone(), reason, at: self.now }])
     }
 
@@ -476,8 +530,11 @@ impl Decision<'_> {
         if self.now >= request.expires_at {
             return Err(DomainError::Expired(request.expires_at));
         }
-        let due =
-            request.reminded_at.unwrap_or(request.created_at) + self.workflow.settings.reminder_interval.to_chrono();
+        let due = time::end_after(
+            request.reminded_at.unwrap_or(request.created_at),
+            self.workflow.settings.reminder_interval,
+        )
+        .unwrap_or_else(time::latest);
         if self.now < due {
             return Err(DomainError::NotDue(due));
         }
@@ -498,7 +555,7 @@ impl Decision<'_> {
         let Some(ends_at) = grant.ends_at else {
             return Err(DomainError::Invalid("the grant has no end".to_string()));
         };
-        let due = ends_at - GRANT_ENDING_NOTICE;
+        let due = time::before(ends_at, GRANT_ENDING_NOTICE);
         if self.now < due {
             return Err(DomainError::NotDue(due));
         }
@@ -531,6 +588,7 @@ impl Decision<'_> {
         if role.locked {
             return Err(DomainError::RoleLocked(role.id.clone()));
         }
+        self.refuse_skipping_stages(role, &scope.kind)?;
         self.refuse_held(&subject, &role.id, &scope.id)?;
         self.refuse_incompatible(&subject, &role.id)?;
         let ends_at = self.grant_end(role, duration)?;
@@ -539,12 +597,13 @@ impl Decision<'_> {
 
     fn revoke(&self, id: GrantId, reason: String) -> Decided {
         let grant = self.state.grant(&id).ok_or_else(|| DomainError::NotFound(format!("grant {id}")))?;
-        if !grant.gives_at(self.now) {
-            return Err(DomainError::NotActive);
-        }
+        // Who may revoke is judged first, so that a grant's state is told only to those who may see it.
         let holder = matches!(&grant.subject, Subject::User(user) if self.actor.is_user(user));
         if !holder {
             self.require_authority(&grant.role, &grant.scope, Action::Revoke)?;
+        }
+        if !grant.gives_at(self.now) {
+            return Err(DomainError::NotActive);
         }
         Ok(vec![Event::GrantRevoked { grant: id, by: self.actor.clone(), reason, at: self.now }])
     }
@@ -565,6 +624,12 @@ impl Decision<'_> {
 
     /// Checks the catalogue as it would be with `role` in place of the role of that id.
     fn check_catalogue_with(&self, role: &Role) -> Result<(), DomainError> {
+        if role.max_duration.is_some_and(|d| !d.is_within_limit()) {
+            return Err(DomainError::InvalidDuration(format!(
+                "the max_duration of role \"{}\" is longer than 100 years",
+                role.id
+            )));
+        }
         let mut roles: BTreeMap<RoleId, Role> = self.state.roles().clone();
         roles.insert(role.id.clone(), role.clone());
         check_catalog(&roles, &self.workflow.kinds, &|r| self.workflow.is_deciding_role(r))
@@ -699,6 +764,8 @@ impl Decision<'_> {
         self.refuse_own_benefit(&Subject::User(user.clone()))?;
         self.refuse_own_benefit(&Subject::Team(team.clone()))?;
         self.require_team_authority(&team)?;
+        let team_roles = self.state.roles_held(&Subject::Team(team.clone()), self.now);
+        self.refuse_incompatible_sets(&team_roles, &self.state.roles_held(&Subject::User(user.clone()), self.now))?;
         Ok(vec![Event::TeamMemberAdded { team, user, by: self.actor.clone(), at: self.now }])
     }
 
@@ -764,19 +831,13 @@ impl Decision<'_> {
         user: UserId,
         name: String,
         secret_hash: String,
-        expires_at: Option<DateTime<Utc>>,
+        expires_in: Option<Duration>,
     ) -> Decided {
         self.registered_actor()?;
         if self.state.user(&user).is_none() {
             return Err(DomainError::UnknownUser(user));
         }
-        let holds_api_role = || {
-            self.state
-                .roles_held(&Subject::User(user.clone()), self.now)
-                .iter()
-                .any(|role| self.state.role(role).is_some_and(|r| r.api_role))
-        };
-        if !self.actor_is_admin() && !(self.actor.is_user(&user) && holds_api_role()) {
+        if !self.actor_is_admin() && !(self.actor.is_user(&user) && self.state.holds_api_role(&user, self.now)) {
             return Err(DomainError::Forbidden(
                 "API tokens are created by administrators, or by holders of an API role for themselves".to_string(),
             ));
@@ -788,9 +849,7 @@ impl Decision<'_> {
         if !well_formed || self.state.api_token_by_hash(&secret_hash).is_some() {
             return Err(DomainError::Invalid("bad token secret hash".to_string()));
         }
-        if expires_at.is_some_and(|end| end <= self.now) {
-            return Err(DomainError::Invalid("the token would expire at once".to_string()));
-        }
+        let expires_at = expires_in.map(|d| self.end_after(d)).transpose()?;
         Ok(vec![Event::ApiTokenCreated {
             token: self.ctx.new_id(),
             user,

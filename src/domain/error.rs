@@ -41,6 +41,10 @@ pub enum DomainError {
     NotFound(String),
     #[error("{0}")]
     Invalid(String),
+    #[error("{0}")]
+    InvalidDuration(String),
+    #[error("role \"{role}\" needs {approvals} approvals: ask for it with a request")]
+    ApprovalsRequired { role: String, approvals: u32 },
     #[error("a duration of {wanted} is longer than the {max} allowed")]
     DurationTooLong { wanted: String, max: String },
     #[error("{0} already exists")]
@@ -73,6 +77,8 @@ impl DomainError {
             DomainError::RoleLocked(_) => "role_locked",
             DomainError::NotFound(_) => "not_found",
             DomainError::Invalid(_) => "invalid",
+            DomainError::InvalidDuration(_) => "invalid_duration",
+            DomainError::ApprovalsRequired { .. } => "approvals_required",
             DomainError::DurationTooLong { .. } => "duration_too_long",
             DomainError::AlreadyExists(_) => "already_exists",
             DomainError::NotActive => "not_active",
@@ -103,6 +109,8 @@ impl DomainError {
             | DomainError::IncompatibleRole { .. }
             | DomainError::RoleLocked(_)
             | DomainError::Invalid(_)
+            | DomainError::InvalidDuration(_)
+            | DomainError::ApprovalsRequired { .. }
             | DomainError::DurationTooLong { .. } => 422,
         }
     }

@@ -87,6 +87,9 @@ pub enum Event {
     RequestApproved {
         request: RequestId,
         by: Actor,
+        /// The creator of the API token `by` approved with, when someone else made it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        token_creator: Option<UserId>,
         comment: String,
         stage: u32,
         stage_name: String,

@@ -249,9 +249,16 @@ impl Index {
             let clauses = closure_ids
                 .iter()
                 .filter_map(|r| catalogue.get(r))
-                .map(|r| Clause {
-                    permissions: CompiledPermissions::compile(&r.permission_entries(), implications),
-                    subtree: r.applies == Applies::Subtree,
+                .flat_map(|r| {
+                    let everywhere = Clause {
+                        permissions: CompiledPermissions::compile(&r.permission_entries(), implications),
+                        subtree: r.applies == Applies::Subtree,
+                    };
+                    let scope_alone = (!r.scope_permissions.is_empty()).then(|| Clause {
+                        permissions: CompiledPermissions::compile(&r.scope_permission_entries(), implications),
+                        subtree: false,
+                    });
+                    std::iter::once(everywhere).chain(scope_alone)
                 })
                 .collect();
             let slot = self.role_slot(id);

@@ -15,6 +15,7 @@ mod index;
 mod request;
 pub mod scenarios;
 mod state;
+pub mod time;
 mod types;
 
 pub use command::Command;

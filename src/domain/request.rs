@@ -31,6 +31,9 @@ impl fmt::Display for RequestStatus {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Approval {
     pub by: Actor,
+    /// The creator of the API token it was made with, when not `by` (they count as approving too).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_creator: Option<UserId>,
     /// Index of the stage it counted for.
     pub stage: u32,
     pub comment: String,
@@ -143,6 +146,9 @@ pub struct ApiToken {
     pub user: UserId,
     pub name: String,
     pub created_by: Actor,
+    /// Whether its creator made it as an administrator (else as an API-role holder for themselves):
+    /// what let it be made must still stand for it to work (see `State::api_token_in_force`).
+    pub made_by_admin: bool,
     pub created_at: DateTime<Utc>,
     pub expires_at: Option<DateTime<Utc>>,
     pub revoked_at: Option<DateTime<Utc>>,

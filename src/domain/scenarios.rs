@@ -555,6 +555,13 @@ fn authority_scenarios() -> Vec<Scenario> {
     s.refused(user("kit-som"), create_scope("site-lyon", "site", &["ngi-de"]), "forbidden");
     s.refused(user("de-nom"), create_scope("site-bad", "site", &["egi"]), "invalid");
     s.accepted(user("egi-coo"), create_scope("ngi-it", "ngi", &["egi"]));
+    // GOCDB: project roles add NGIs to their project, never sites to an NGI of it; the NGI's
+    // managers add its sites. scope.create is held on the scope alone.
+    s.refused(user("egi-coo"), create_scope("site-lyon", "site", &["ngi-fr"]), "forbidden");
+    s.check("egi-coo", "scope.create", "egi", true);
+    s.check("egi-coo", "scope.create", "ngi-fr", false);
+    s.check("de-nom", "scope.create", "ngi-de", true);
+    s.check("de-nom", "scope.create", "site-kit", false);
     s.refused(user("egi-coo"), create_scope("ngi-nl", "ngi", &["egi", "wlcg"]), "forbidden");
     s.refused(user("alice"), create_scope("sg-cms", "service-group", &[]), "forbidden");
     s.accepted(user("root"), create_scope("sg-cms", "service-group", &[]));

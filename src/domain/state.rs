@@ -168,6 +168,24 @@ impl State {
         self.token_by_hash.get(hash).and_then(|id| self.api_tokens.get(id))
     }
 
+    /// Whether an API token lets its user act at `now`: unrevoked, unexpired, and what let it be
+    /// made still stands — its creator is still an administrator, or (made by its user for
+    /// themselves as an API-role holder) its user still holds an API role.
+    pub fn api_token_in_force(&self, token: &ApiToken, now: DateTime<Utc>) -> bool {
+        token.is_valid_at(now)
+            && match (&token.created_by, token.made_by_admin) {
+                (Actor::CommandLine, _) => true,
+                (Actor::User(creator), true) => self.is_admin(creator, now),
+                (Actor::User(_), false) => self.holds_api_role(&token.user, now),
+            }
+    }
+
+    /// Whether the user holds a role (or a role including one) that lets them make API tokens.
+    pub fn holds_api_role(&self, user: &str, now: DateTime<Utc>) -> bool {
+        let held = self.roles_held(&Subject::User(user.to_string()), now);
+        held.iter().any(|role| self.roles.get(role).is_some_and(|r| r.api_role))
+    }
+
     /// The pending request of this user for this role on this scope, if any.
     pub fn open_request(&self, user: &str, role: &str, scope: &str) -> Option<&Request> {
         let key = (user.to_string(), role.to_string(), scope.to_string());
@@ -551,11 +569,28 @@ impl State {
                 };
                 self.requests.insert(request.id, request);
             }
-            Event::RequestApproved { request, by, comment, stage, completes_stage, completes_request, at, .. } => {
+            Event::RequestApproved {
+                request,
+                by,
+                token_creator,
+                comment,
+                stage,
+                completes_stage,
+                completes_request,
+                at,
+                ..
+            } => {
                 let Some(r) = self.requests.get_mut(request) else {
                     return;
                 };
-                r.approvals.push(Approval { by: by.clone(), stage: *stage, comment: comment.clone(), at: *at });
+                let token_creator = token_creator.clone();
+                r.approvals.push(Approval {
+                    by: by.clone(),
+                    token_creator,
+                    stage: *stage,
+                    comment: comment.clone(),
+                    at: *at,
+                });
                 if *completes_stage {
                     r.stage = stage + 1;
                 }
@@ -609,11 +644,16 @@ impl State {
             }
             Event::ApiTokenCreated { token, user, name, secret_hash, expires_at, by, at } => {
                 self.token_by_hash.insert(secret_hash.clone(), *token);
+                let made_by_admin = match by {
+                    Actor::CommandLine => true,
+                    Actor::User(creator) => self.is_admin(creator, *at),
+                };
                 let token = ApiToken {
                     id: *token,
                     user: user.clone(),
                     name: name.clone(),
                     created_by: by.clone(),
+                    made_by_admin,
                     created_at: *at,
                     expires_at: *expires_at,
                     revoked_at: None,

@@ -87,13 +87,32 @@ impl IdSource {
 #[derive(Debug)]
 pub struct Context {
     pub actor: Actor,
+    /// When the actor acts with an API token that someone else made for them: its creator, who
+    /// counts as acting too for every own-benefit rule (SPEC "API tokens made for someone else").
+    pub token_creator: Option<UserId>,
     pub now: DateTime<Utc>,
     pub ids: IdSource,
 }
 
 impl Context {
     pub fn new(actor: Actor, now: DateTime<Utc>, ids: IdSource) -> Context {
-        Context { actor, now, ids }
+        Context { actor, token_creator: None, now, ids }
+    }
+
+    /// The same context, acting with an API token made by `creator` (ignored when the actor made it).
+    pub fn with_token_creator(mut self, creator: Option<UserId>) -> Context {
+        self.token_creator = creator.filter(|creator| !self.actor.is_user(creator));
+        self
+    }
+
+    /// The people acting: the actor (unless the command line) and the creator of their token.
+    pub fn acting_users(&self) -> impl Iterator<Item = &str> {
+        self.actor.user().into_iter().chain(self.token_creator.as_deref())
+    }
+
+    /// Whether `user` is one of the people acting.
+    pub fn is_acting(&self, user: &str) -> bool {
+        self.acting_users().any(|acting| acting == user)
     }
 
     pub fn new_id(&self) -> Uuid {

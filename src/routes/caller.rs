@@ -118,6 +118,14 @@ impl Caller {
         Ok(self.app.store.read_model(|model: &DomainModel| read(model.state(), model.workflow()))?)
     }
 
+    /// Who made the API token the caller acts with (they count as acting too).
+    fn token_creator(&self, state: &State) -> Option<String> {
+        let Via::ApiToken(token) = self.principal.via else {
+            return None;
+        };
+        state.api_token(&token).and_then(|t| t.created_by.user()).map(str::to_string)
+    }
+
     pub fn standing_in(&self, state: &State, now: DateTime<Utc>) -> Standing {
         let me = Subject::User(self.principal.user.clone());
         let holds = |role: &str| state.subject_holds(&me, role, GLOBAL, now);
@@ -136,11 +144,13 @@ impl Caller {
     /// Decides and records a command as this caller. Auditors who are not also administrators
     /// change nothing, whatever else they hold.
     pub async fn execute(&self, command: Command) -> Result<Vec<RecordedEvent>, ApiError> {
-        let standing = self.standing()?;
+        let now = Utc::now();
+        let (standing, token_creator) =
+            self.read(|state, _| (self.standing_in(state, now), self.token_creator(state)))?;
         if standing.auditor && !standing.admin {
             return Err(ApiError::Forbidden { code: "read_only", detail: "auditors change nothing".into() });
         }
-        let context = Context::new(self.actor(), Utc::now(), IdSource::Random);
+        let context = Context::new(self.actor(), now, IdSource::Random).with_token_creator(token_creator);
         let metadata = Metadata {
             actor: Some(self.principal.user.clone()),
             correlation_id: Some(self.request_id.clone()).filter(|id| !id.is_empty()),

@@ -48,7 +48,7 @@ pub(super) async fn create_token(
         user: user.unwrap_or_else(|| caller.user().to_string()),
         name,
         secret_hash: hash_secret(&secret),
-        expires_at: expires_in.map(|d| Utc::now() + d.to_chrono()),
+        expires_in,
     };
     let events = caller.execute(command).await?;
     let id = super::created(&events, "token", |event| match event {

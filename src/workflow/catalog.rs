@@ -11,6 +11,7 @@ pub enum RoleField {
     Title,
     Kinds,
     Permissions,
+    ScopePermissions,
     Includes,
     Mailbox,
     TokenGrantable,
@@ -87,6 +88,9 @@ fn check_role(
     }
     for (index, entry) in role.permissions.iter().enumerate() {
         parse_entry(entry).map_err(|message| problem(RoleField::Permissions, Some(index), message))?;
+    }
+    for (index, entry) in role.scope_permissions.iter().enumerate() {
+        parse_entry(entry).map_err(|message| problem(RoleField::ScopePermissions, Some(index), message))?;
     }
     for (index, included) in role.includes.iter().enumerate() {
         let message = if is_builtin_role(included) {

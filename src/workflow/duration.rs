@@ -25,9 +25,14 @@ impl Duration {
         self.seconds
     }
 
-    pub fn to_chrono(self) -> chrono::Duration {
-        chrono::Duration::seconds(self.seconds)
+    /// Whether anything may last this long: at most [`Duration::LONGEST`].
+    pub fn is_within_limit(self) -> bool {
+        self <= Duration::LONGEST
     }
+
+    /// The longest anything may last (a grant, a token, a time-to-live): 100 years of 365.25 days.
+    /// Longer durations parse (they are well-formed), and are refused where they are used.
+    pub const LONGEST: Duration = Duration { seconds: 36_525 * DAY };
 }
 
 impl FromStr for Duration {

@@ -56,13 +56,15 @@ struct RawRole {
     #[serde(default)]
     permissions: Vec<Spanned<String>>,
     #[serde(default)]
+    scope_permissions: Vec<Spanned<String>>,
+    #[serde(default)]
     includes: Vec<Spanned<String>>,
     #[serde(default)]
     applies: Applies,
     mailbox: Option<Spanned<String>>,
     #[serde(default = "yes")]
     requestable: bool,
-    max_duration: Option<Duration>,
+    max_duration: Option<Spanned<Duration>>,
     token_grantable: Option<Spanned<bool>>,
     #[serde(default)]
     api_role: bool,
@@ -102,10 +104,10 @@ enum RawDeletePolicy {
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct RawSettings {
-    request_ttl: Option<Duration>,
-    reminder_interval: Option<Duration>,
+    request_ttl: Option<Spanned<Duration>>,
+    reminder_interval: Option<Spanned<Duration>>,
     default_grant_duration: Option<Spanned<Duration>>,
-    max_grant_duration: Option<Duration>,
+    max_grant_duration: Option<Spanned<Duration>>,
     #[serde(default)]
     incompatible: Vec<(Spanned<String>, Spanned<String>)>,
     admin_mailbox: Option<String>,
@@ -129,6 +131,7 @@ struct RoleSpans {
     kinds: Range<usize>,
     kind_items: Vec<Range<usize>>,
     permissions: Vec<Range<usize>>,
+    scope_permissions: Vec<Range<usize>>,
     includes: Vec<Range<usize>>,
     mailbox: Option<Range<usize>>,
     token_grantable: Option<Range<usize>>,
@@ -141,6 +144,7 @@ impl RoleSpans {
             RoleField::Title => Some(self.title.clone()),
             RoleField::Kinds => item(&self.kind_items).or(Some(self.kinds.clone())),
             RoleField::Permissions => item(&self.permissions),
+            RoleField::ScopePermissions => item(&self.scope_permissions),
             RoleField::Includes => item(&self.includes),
             RoleField::Mailbox => self.mailbox.clone(),
             RoleField::TokenGrantable => self.token_grantable.clone(),
@@ -273,6 +277,7 @@ fn load_roles(source: &Source<'_>, raw: BTreeMap<Spanned<String>, RawRole>) -> R
                 kinds: role.kinds.span(),
                 kind_items: ranges(role.kinds.get_ref()),
                 permissions: ranges(&role.permissions),
+                scope_permissions: ranges(&role.scope_permissions),
                 includes: ranges(&role.includes),
                 mailbox: role.mailbox.as_ref().map(Spanned::span),
                 token_grantable: role.token_grantable.as_ref().map(Spanned::span),
@@ -284,11 +289,12 @@ fn load_roles(source: &Source<'_>, raw: BTreeMap<Spanned<String>, RawRole>) -> R
             description: role.description,
             kinds: strings(role.kinds.get_ref()),
             permissions: strings(&role.permissions),
+            scope_permissions: strings(&role.scope_permissions),
             includes: strings(&role.includes),
             applies: role.applies,
             mailbox: role.mailbox.map(Spanned::into_inner),
             requestable: role.requestable,
-            max_duration: role.max_duration,
+            max_duration: within_limit(source, role.max_duration, "max_duration")?,
             token_grantable: role.token_grantable.is_some_and(|t| *t.get_ref()),
             api_role: role.api_role,
             locked: role.locked,
@@ -498,17 +504,19 @@ fn load_settings(
         }
         default_roles.push(role_at);
     }
-    if let (Some(default), Some(max)) = (&raw.default_grant_duration, raw.max_grant_duration) {
-        if *default.get_ref() > max {
+    if let (Some(default), Some(max)) = (&raw.default_grant_duration, &raw.max_grant_duration) {
+        if default.get_ref() > max.get_ref() {
             return Err(source.at(default, "default_grant_duration is longer than max_grant_duration"));
         }
     }
     let fixed = |seconds| Duration::from_seconds(seconds).expect("positive constant");
     Ok(Settings {
-        request_ttl: raw.request_ttl.unwrap_or_else(|| fixed(DEFAULT_REQUEST_TTL)),
-        reminder_interval: raw.reminder_interval.unwrap_or_else(|| fixed(DEFAULT_REMINDER_INTERVAL)),
-        default_grant_duration: raw.default_grant_duration.map(Spanned::into_inner),
-        max_grant_duration: raw.max_grant_duration,
+        request_ttl: within_limit(source, raw.request_ttl, "request_ttl")?
+            .unwrap_or_else(|| fixed(DEFAULT_REQUEST_TTL)),
+        reminder_interval: within_limit(source, raw.reminder_interval, "reminder_interval")?
+            .unwrap_or_else(|| fixed(DEFAULT_REMINDER_INTERVAL)),
+        default_grant_duration: within_limit(source, raw.default_grant_duration, "default_grant_duration")?,
+        max_grant_duration: within_limit(source, raw.max_grant_duration, "max_grant_duration")?,
         incompatible,
         admin_mailbox: raw.admin_mailbox,
         roles_editable: raw.roles_editable,
@@ -519,4 +527,16 @@ fn load_settings(
         creator_roles,
         default_roles,
     })
+}
+
+/// Nothing lasts longer than [`Duration::LONGEST`] (100 years).
+fn within_limit(
+    source: &Source<'_>,
+    duration: Option<Spanned<Duration>>,
+    key: &str,
+) -> Result<Option<Duration>, WorkflowError> {
+    match duration {
+        Some(d) if !d.get_ref().is_within_limit() => Err(source.at(&d, format!("{key} is longer than 100 years"))),
+        d => Ok(d.map(Spanned::into_inner)),
+    }
 }

@@ -25,6 +25,7 @@
 //! description = "…"
 //! kinds = ["site"]                   # kinds of scope it may be held on
 //! permissions = ["scope.edit", "topics.*", "!topics.delete", "view:incident"]
+//! scope_permissions = ["scope.create"]  # on the scope alone, never below it, whatever `applies` says
 //! includes = ["site-administrator"]  # additive; never admin or auditor; no cycles
 //! applies = "subtree"                # or "scope": the scope alone
 //! mailbox = "{scope}-ops@example.org"

@@ -43,6 +43,10 @@ pub struct Role {
     /// Permission patterns, see [`super::permission`].
     #[serde(default)]
     pub permissions: Vec<String>,
+    /// Permission patterns given on the scope alone, never below it, even when the role applies
+    /// to the subtree (GOCDB: an NGI's managers add sites to their NGI, not to every NGI below a project).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub scope_permissions: Vec<String>,
     /// Roles whose permissions and authority this one adds.
     #[serde(default)]
     pub includes: Vec<RoleId>,
@@ -75,6 +79,7 @@ impl Role {
             description: description.to_string(),
             kinds: vec![GLOBAL.to_string()],
             permissions: Vec::new(),
+            scope_permissions: Vec::new(),
             includes: Vec::new(),
             applies: Applies::Subtree,
             mailbox: None,
@@ -96,8 +101,16 @@ impl Role {
 
     /// Parsed permission entries; the role was validated, so bad entries cannot occur.
     pub fn permission_entries(&self) -> Vec<PermissionEntry> {
-        self.permissions.iter().filter_map(|p| parse_entry(p).ok()).collect()
+        entries(&self.permissions)
     }
+
+    pub fn scope_permission_entries(&self) -> Vec<PermissionEntry> {
+        entries(&self.scope_permissions)
+    }
+}
+
+fn entries(patterns: &[String]) -> Vec<PermissionEntry> {
+    patterns.iter().filter_map(|p| parse_entry(p).ok()).collect()
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -43,6 +43,9 @@ impl fmt::Display for Summary<'_> {
             if !role.permissions.is_empty() {
                 traits.push(format!("gives {}", role.permissions.join(" ")));
             }
+            if !role.scope_permissions.is_empty() {
+                traits.push(format!("gives on the scope alone {}", role.scope_permissions.join(" ")));
+            }
             writeln!(f, "  {}: {}", role.id, traits.join("; "))?;
         }
         writeln!(f, "rules:")?;

@@ -24,6 +24,7 @@ mod cli;
 mod clustercockpit;
 mod concurrency;
 mod egi_story;
+mod every_path;
 mod fuzz;
 mod health;
 mod helpers;

@@ -644,7 +644,25 @@ async fn dead_mail_is_retried_from_the_admin_page(backend: Backend) {
     assert!(root.page("/ui/admin").await.contains("No undeliverable mail"));
 }
 
+async fn an_absurd_duration_on_the_request_page_is_refused_and_the_server_goes_on(backend: Backend) {
+    let app = spawn_app(backend).await;
+    world(&app).await;
+    let bob = Web::sign_in(&app, "bob").await;
+    let csrf = bob.csrf().await;
+    let head = app.head().await;
+    let mut fields =
+        vec![("csrf", csrf.as_str()), ("scope", "SITE_A"), ("role", "site-administrator"), ("reason", "r")];
+    fields.push(("duration", "P100000000D"));
+    let refused = bob.post("/ui/request", &fields).await;
+    assert_eq!(refused.status(), 422);
+    assert!(refused.text().await.unwrap().contains("longer than 100 years"), "said in words");
+    assert_eq!(app.head().await, head, "nothing written");
+    fields.pop();
+    assert_eq!(bob.post("/ui/request", &fields).await.status(), 303, "the next request is written");
+}
+
 on_both_backends!(
+    an_absurd_duration_on_the_request_page_is_refused_and_the_server_goes_on,
     a_scope_page_shows_the_grants_and_requests_the_api_shows,
     signing_in_sets_a_strict_http_only_session_cookie,
     development_mode_signs_in_a_picked_user,
