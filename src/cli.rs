@@ -200,7 +200,9 @@ async fn execute(cli: Cli) -> Result<ExitCode, String> {
             let verifier = JwtVerifier::from_settings(&settings.jwt).map_err(|e| e.to_string())?;
             let claims = LoginClaims {
                 sub: user,
-                exp: Utc::now().timestamp() + ttl.seconds(),
+                exp: crate::domain::time::end_after(Utc::now(), ttl)
+                    .ok_or_else(|| format!("invalid duration: a --ttl of {ttl} is longer than 100 years"))?
+                    .timestamp(),
                 email,
                 name,
                 roles: (!roles.is_empty()).then_some(roles),

@@ -171,6 +171,11 @@ fn token_prints_only_a_token_signed_with_the_kept_development_secret() {
     assert_eq!(bad_ttl.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad_ttl.stderr).contains("bad duration \"forever\""));
     assert!(bad_ttl.stdout.is_empty());
+    // A well-formed but absurd one is an error too, never an overflow.
+    let absurd_ttl = roleledger(&["token", "--user", "bob", "--ttl", "P100000000D"], folder.path());
+    assert_eq!(absurd_ttl.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&absurd_ttl.stderr).starts_with("error: invalid duration"));
+    assert!(absurd_ttl.stdout.is_empty());
 }
 
 #[test]
