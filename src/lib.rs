@@ -16,6 +16,8 @@ pub mod routes;
 pub mod startup;
 pub mod store;
 pub mod telemetry;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod workflow;
 
 /// mimalloc for every binary that links the crate (the server, the tests, the benchmarks): folding

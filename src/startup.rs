@@ -1,4 +1,8 @@
-use std::{net::TcpListener, sync::Arc, time::Instant};
+use std::{
+    net::{SocketAddr, TcpListener, ToSocketAddrs},
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use actix_web::{
     body::MessageBody,
@@ -10,6 +14,7 @@ use actix_web::{
     middleware::ErrorHandlers,
     web, App, HttpMessage, HttpServer,
 };
+use tokio::sync::watch;
 use tracing::Span;
 use tracing_actix_web::{DefaultRootSpanBuilder, RootSpanBuilder, TracingLogger};
 
@@ -31,12 +36,20 @@ const EXPIRY_INTERVAL: std::time::Duration = std::time::Duration::from_secs(15);
 /// The largest body a route accepts.
 const BODY_LIMIT: usize = 64 * 1024;
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+/// How long requests still running at a stop may take to finish (live tails end at once), so that
+/// SIGTERM ends the server within 10 s.
+const SHUTDOWN_TIMEOUT: u64 = 8;
+/// How long readiness fails before the server stops after a background task stopped, so that a
+/// load balancer's probe sees it first.
+const TASK_STOPPED_DRAIN: Duration = Duration::from_secs(5);
 
 /// The running server: bound (port 0 in tests picks a free port), migrated, ready to run.
 pub struct Application {
     port: u16,
     server: Server,
     store: EventStore,
+    /// Tells the live tails that the server is stopping (they end with a last comment line).
+    closing: watch::Sender<bool>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -51,6 +64,8 @@ pub enum StartupError {
     Keys(#[from] JwtError),
     #[error(transparent)]
     Mail(#[from] MailError),
+    #[error("invalid --bind {address}: {reason}")]
+    InvalidBind { address: String, reason: String },
     #[error("the development sign-in (no JWT key configured) serves loopback addresses only, not {0}: bind 127.0.0.1 or configure --jwt-secret, --jwt-public-key or --jwks")]
     DevelopmentNotLoopback(String),
 }
@@ -58,8 +73,10 @@ pub enum StartupError {
 impl Application {
     pub async fn build(settings: &Settings) -> Result<Self, StartupError> {
         let development = matches!(settings.jwt.keys, JwtKeys::Development(_));
+        // A port that cannot be is said so, before any question of which addresses are named.
+        check_port(&settings.bind)?;
         // Anyone who reaches the development sign-in may act as anyone.
-        if development && !is_loopback(&settings.bind) {
+        if development && !is_loopback(&settings.bind)? {
             return Err(StartupError::DevelopmentNotLoopback(settings.bind.clone()));
         }
         let workflow = Arc::new(Workflow::from_file(&settings.workflow)?);
@@ -76,7 +93,9 @@ impl Application {
         let bind_error = |source| StartupError::Bind { address: settings.bind.clone(), source };
         let listener = TcpListener::bind(&settings.bind).map_err(bind_error)?;
         let port = listener.local_addr().map_err(bind_error)?.port();
+        let (closing, closing_rx) = watch::channel(false);
         let app = AppState {
+            closing: closing_rx,
             store: store.clone(),
             auth: Authenticator::new(verifier),
             metrics: metrics::Metrics::default(),
@@ -84,7 +103,7 @@ impl Application {
             ui: UiSettings::new(development, settings.public_url.starts_with("https://")),
         };
         let server = serve(listener, app).map_err(bind_error)?;
-        Ok(Self { port, server, store })
+        Ok(Self { port, server, store, closing })
     }
 
     pub fn port(&self) -> u16 {
@@ -96,9 +115,36 @@ impl Application {
         self.store.clone()
     }
 
-    /// Runs until SIGTERM or SIGINT; in-flight requests finish before it returns.
+    /// Runs until SIGTERM or SIGINT: then live tails end with a last comment line, and requests
+    /// still running get `SHUTDOWN_TIMEOUT` to finish. If a background task of the store stops,
+    /// readiness fails at once and the server stops `TASK_STOPPED_DRAIN` later with an error, so
+    /// that the process exits non-zero and its supervisor starts it afresh (a new process replays
+    /// the log; restarting the task in place could not trust the state it left).
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let handle = self.server.handle();
+        let mut server = std::pin::pin!(self.server);
+        let stopped_task = tokio::select! {
+            result = &mut server => return result,
+            () = shutdown_signal() => None,
+            task = self.store.task_stopped() => Some(task),
+        };
+        if let Some(task) = stopped_task {
+            tracing::error!(task, "a background task stopped: readiness fails, and the server stops shortly");
+            tokio::select! {
+                result = &mut server => return result,
+                () = shutdown_signal() => {}
+                () = tokio::time::sleep(TASK_STOPPED_DRAIN) => {}
+            }
+        }
+        let _ = self.closing.send(true);
+        let (result, ()) = tokio::join!(server, handle.stop(true));
+        result?;
+        match stopped_task {
+            Some(task) => Err(std::io::Error::other(format!(
+                "the {task} task stopped; exiting so that a supervisor restarts the server"
+            ))),
+            None => Ok(()),
+        }
     }
 }
 
@@ -141,19 +187,50 @@ fn serve(listener: TcpListener, app: AppState) -> std::io::Result<Server> {
             .service(ui::scope())
             .default_service(web::to(problem::no_route))
     })
-    .shutdown_timeout(30)
+    // Signals are handled by `run_until_stopped`, which ends the live tails first.
+    .disable_signals()
+    .shutdown_timeout(SHUTDOWN_TIMEOUT)
     .listen(listener)?
     .run();
     Ok(server)
 }
 
-/// Whether every address `bind` names is a loopback one (an unresolvable name is not).
-fn is_loopback(bind: &str) -> bool {
-    use std::net::ToSocketAddrs;
-    bind.to_socket_addrs().is_ok_and(|addresses| {
-        let addresses: Vec<_> = addresses.collect();
-        !addresses.is_empty() && addresses.iter().all(|a| a.ip().is_loopback())
-    })
+/// `bind` must end in `:PORT` with a port from 0 to 65535.
+fn check_port(bind: &str) -> Result<(), StartupError> {
+    let invalid = |reason: String| StartupError::InvalidBind { address: bind.to_string(), reason };
+    let port = bind.rsplit_once(':').map(|(_, port)| port).ok_or_else(|| invalid("expected HOST:PORT".into()))?;
+    match port.parse::<u16>() {
+        Ok(_) => Ok(()),
+        Err(_) => Err(invalid(format!("invalid port {port:?} (a port is 0 to 65535)"))),
+    }
+}
+
+/// Whether every address `bind` names is a loopback one; a name that does not resolve cannot be
+/// listened on.
+fn is_loopback(bind: &str) -> Result<bool, StartupError> {
+    let addresses: Vec<SocketAddr> =
+        bind.to_socket_addrs().map_err(|source| StartupError::Bind { address: bind.to_string(), source })?.collect();
+    Ok(!addresses.is_empty() && addresses.iter().all(|address| address.ip().is_loopback()))
+}
+
+/// SIGTERM or SIGINT.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut terminate) => drop(terminate.recv().await),
+            Err(error) => {
+                tracing::warn!(%error, "cannot listen for SIGTERM");
+                std::future::pending().await
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = terminate => {}
+    }
 }
 
 /// The client's `X-Request-Id` when it is a sensible token (so that it can go into logs and

@@ -19,17 +19,22 @@ pub async fn healthz() -> HttpResponse {
     responses((status = 200, description = "the database answers"), (status = 503, description = "the database is unreachable")))]
 pub async fn readyz(app: web::Data<AppState>) -> HttpResponse {
     let store = &app.store;
+    // A stopped writer or follower does not come back in this process (it is stopping).
+    if let Some(task) = store.stopped_tasks().first() {
+        let detail = format!("the {task} task stopped; the server is stopping so that its supervisor restarts it");
+        return unavailable("task_stopped", &detail);
+    }
     let detail = match tokio::time::timeout(READY_TIMEOUT, store.ping()).await {
         Ok(Ok(())) => return HttpResponse::Ok().json(json!({"status": "ready", "database": store.backend_name()})),
         Ok(Err(error)) => error.to_string(),
         Err(_) => format!("the database did not answer within {} s", READY_TIMEOUT.as_secs()),
     };
+    unavailable("database_unavailable", &detail)
+}
+
+fn unavailable(code: &str, detail: &str) -> HttpResponse {
     HttpResponse::ServiceUnavailable()
         .content_type("application/problem+json")
         .insert_header(("Retry-After", "5"))
-        .body(super::problem::problem_body(
-            actix_web::http::StatusCode::SERVICE_UNAVAILABLE,
-            "database_unavailable",
-            &detail,
-        ))
+        .body(super::problem::problem_body(actix_web::http::StatusCode::SERVICE_UNAVAILABLE, code, detail))
 }

@@ -10,6 +10,10 @@ use actix_web::{
 };
 use futures_util::stream;
 use serde::Deserialize;
+use tokio::{
+    sync::watch,
+    time::{sleep_until, Instant},
+};
 
 use super::{caller::Caller, paging::checked_limit, problem::ApiError};
 use crate::store::{
@@ -214,29 +218,93 @@ pub async fn live(
         Some(_) => return Err(ApiError::bad_query("after must not be negative")),
         None => caller.app().store.head().await?.position,
     };
-    let body = stream::unfold(Some(caller.app().store.follow(after)), sse_frame);
+    let authorization = request.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).map(String::from);
+    let tail = LiveTail {
+        cursor: caller.app().store.follow(after),
+        closing: caller.app().closing.clone(),
+        request,
+        authorization,
+        next_check: Instant::now() + RECHECK,
+        keep_alive_at: Instant::now() + KEEP_ALIVE,
+    };
+    let body = stream::unfold(Some(tail), sse_frame);
     Ok(HttpResponse::Ok()
         .content_type("text/event-stream")
         .insert_header((header::CACHE_CONTROL, "no-cache"))
         .streaming(body))
 }
 
+/// How often an open tail checks that its caller may still read the log (a revoked token or
+/// auditor grant ends it within this).
+const RECHECK: Duration = Duration::from_secs(1);
+
+/// An open live tail: where it is in the log, and what it needs to judge its caller again.
+struct LiveTail {
+    cursor: LogCursor,
+    closing: watch::Receiver<bool>,
+    request: HttpRequest,
+    authorization: Option<String>,
+    next_check: Instant,
+    keep_alive_at: Instant,
+}
+
+/// What woke a tail up.
+enum Wake {
+    Event(Result<Option<RecordedEvent>, StoreError>),
+    Check,
+    KeepAlive,
+    Closing,
+}
+
+impl LiveTail {
+    /// The same `Authorization` value, authenticated and judged as for a new request.
+    async fn caller_may_still_read(&self) -> Result<(), ApiError> {
+        let caller = Caller::authenticate(&self.request, self.authorization.clone()).await?;
+        require_reader(&caller)
+    }
+}
+
+/// The last frame of a tail that the server ends: a comment line saying why.
+fn last_words(why: &str) -> Bytes {
+    Bytes::from(format!(": {}\n\n", why.replace(['\r', '\n'], " ")))
+}
+
 /// The next frame of the live tail: an event, or a keep-alive comment when none came for a
-/// while. A failed read ends the stream; the client resumes with `Last-Event-ID`.
-async fn sse_frame(cursor: Option<LogCursor>) -> Option<(Result<Bytes, StoreError>, Option<LogCursor>)> {
-    let mut cursor = cursor?;
-    // Dropping an unfinished `next` loses nothing: the cursor moves only when it hands an event out.
-    match tokio::time::timeout(KEEP_ALIVE, cursor.next()).await {
-        Err(_) => Some((Ok(Bytes::from_static(b": keep-alive\n\n")), Some(cursor))),
-        Ok(Ok(Some(event))) => {
-            let data = serde_json::to_string(&event).expect("an event serializes");
-            let frame = format!("id: {}\nevent: {}\ndata: {data}\n\n", event.position, event.event_type);
-            Some((Ok(Bytes::from(frame)), Some(cursor)))
-        }
-        Ok(Ok(None)) => None,
-        Ok(Err(error)) => {
-            tracing::warn!(%error, "the live tail stops");
-            Some((Err(error), None))
+/// while. A failed read ends the stream; the client resumes with `Last-Event-ID`. So does a caller
+/// who may no longer read the log, and the server stopping, each after a last comment line.
+async fn sse_frame(tail: Option<LiveTail>) -> Option<(Result<Bytes, StoreError>, Option<LiveTail>)> {
+    let mut tail = tail?;
+    loop {
+        // Dropping an unfinished `next` loses nothing: the cursor moves only when it hands an event out.
+        let wake = tokio::select! {
+            next = tail.cursor.next() => Wake::Event(next),
+            _ = tail.closing.wait_for(|closing| *closing) => Wake::Closing,
+            () = sleep_until(tail.next_check) => Wake::Check,
+            () = sleep_until(tail.keep_alive_at) => Wake::KeepAlive,
+        };
+        match wake {
+            Wake::Event(Ok(Some(event))) => {
+                let data = serde_json::to_string(&event).expect("an event serializes");
+                let frame = format!("id: {}\nevent: {}\ndata: {data}\n\n", event.position, event.event_type);
+                tail.keep_alive_at = Instant::now() + KEEP_ALIVE;
+                return Some((Ok(Bytes::from(frame)), Some(tail)));
+            }
+            Wake::Event(Ok(None)) => return None,
+            Wake::Event(Err(error)) => {
+                tracing::warn!(%error, "the live tail stops");
+                return Some((Err(error), None));
+            }
+            Wake::Check => match tail.caller_may_still_read().await {
+                Ok(()) => tail.next_check = Instant::now() + RECHECK,
+                Err(refusal) => {
+                    return Some((Ok(last_words(&format!("access ended: {}", refusal.public_detail()))), None))
+                }
+            },
+            Wake::KeepAlive => {
+                tail.keep_alive_at = Instant::now() + KEEP_ALIVE;
+                return Some((Ok(Bytes::from_static(b": keep-alive\n\n")), Some(tail)));
+            }
+            Wake::Closing => return Some((Ok(last_words("the server is stopping; resume with Last-Event-ID")), None)),
         }
     }
 }

@@ -31,6 +31,8 @@ pub struct AppState {
     pub metrics: metrics::Metrics,
     pub delivery: std::sync::Arc<crate::mail::DeliveryStats>,
     pub ui: ui::UiSettings,
+    /// Becomes true when the server is stopping: live tails end.
+    pub closing: tokio::sync::watch::Receiver<bool>,
 }
 
 /// The `/api/v1` routes, one resource per path. Static paths come first: actix tries resources in

@@ -217,9 +217,14 @@ static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/postgres");
 
 impl Database {
-    pub async fn connect(url: &DatabaseUrl) -> Result<Self, StoreError> {
+    /// Connects; a missing SQLite file is created only when the schema may be changed (commands
+    /// that only read must not leave an empty database behind).
+    pub async fn connect(url: &DatabaseUrl, migrations: Migrations) -> Result<Self, StoreError> {
         match url {
-            DatabaseUrl::Sqlite(target) => super::sqlite::connect(target).await.map(Database::Sqlite),
+            DatabaseUrl::Sqlite(target) => {
+                let create = migrations == Migrations::Apply;
+                super::sqlite::connect(target, create).await.map(Database::Sqlite)
+            }
             DatabaseUrl::Postgres(target) => super::postgres::connect(target).await.map(Database::Postgres),
         }
     }
@@ -311,22 +316,24 @@ impl Database {
         Ok(())
     }
 
-    pub fn spawn_writer(
+    /// This process's writer task, to be spawned (see `writer::run`).
+    pub fn writer(
         &self,
         origin: &str,
         models: Option<writer::Models>,
         jobs: mpsc::Receiver<writer::Job>,
         committed: Arc<watch::Sender<i64>>,
         appended: Arc<std::sync::atomic::AtomicU64>,
-    ) {
+    ) -> futures_util::future::BoxFuture<'static, ()> {
+        use futures_util::FutureExt;
         match self {
             Database::Sqlite(pool) => {
                 let backend = super::sqlite::SqliteWriter::new(pool.clone());
-                tokio::spawn(writer::run(backend, self.clone(), models, jobs, committed, appended));
+                writer::run(backend, self.clone(), models, jobs, committed, appended).boxed()
             }
             Database::Postgres(pool) => {
                 let backend = super::postgres::PostgresWriter::new(pool.clone(), origin);
-                tokio::spawn(writer::run(backend, self.clone(), models, jobs, committed, appended));
+                writer::run(backend, self.clone(), models, jobs, committed, appended).boxed()
             }
         }
     }

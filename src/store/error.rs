@@ -13,6 +13,8 @@ pub enum StoreError {
     EmptyAppend,
     #[error("event at position {position} cannot be read: {reason}")]
     CorruptEvent { position: i64, reason: String },
+    #[error("the SQLite file {0} does not exist (only serve, migrate, import and bootstrap-admin create one)")]
+    MissingFile(String),
     #[error("unsupported database URL {0:?}: use sqlite:PATH (or a plain file path) or postgres://USER@HOST/DB")]
     UnsupportedUrl(String),
     #[error("the database schema is at migration {found}, newer than this roleledger knows ({known}); run a newer roleledger")]
@@ -27,6 +29,9 @@ pub enum StoreError {
     Migration(#[source] Arc<sqlx::migrate::MigrateError>),
     #[error("the event store has shut down")]
     Closed,
+    /// Deciding this command panicked: it alone failed, nothing of it was written (the panic is logged).
+    #[error("the command failed unexpectedly: {0}")]
+    Panicked(String),
     #[error("this store was opened without a workflow, so it cannot decide commands")]
     NoWorkflow,
 }

@@ -20,7 +20,10 @@ mod verify;
 mod writer;
 
 use std::{
+    any::Any,
     fmt,
+    future::Future,
+    panic::AssertUnwindSafe,
     sync::{
         atomic::{AtomicU64, Ordering},
         Arc, RwLock,
@@ -28,6 +31,7 @@ use std::{
     time::Duration,
 };
 
+use futures_util::FutureExt;
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot, watch};
 
@@ -163,8 +167,43 @@ pub struct EventStore {
     appended: Arc<AtomicU64>,
     /// The writer's way to this process's delivery worker (with a workflow only: mail needs one).
     handoff: Option<outbox::MailHandoff>,
+    /// Which background tasks stopped (see `TaskWatch`).
+    tasks: TaskWatch,
     /// Held by the handles only: when the last one is dropped, the background tasks stop.
     _alive: Arc<watch::Sender<()>>,
+}
+
+/// The names of the store's background tasks that stopped. The writer and the read-model follower
+/// end by themselves only when the last handle is dropped; any other end is a panic, after which
+/// writes (or other processes' writes) no longer reach this process: readiness fails naming the
+/// task, and the server stops so that its supervisor starts it afresh (`Application`).
+#[derive(Clone)]
+struct TaskWatch(Arc<watch::Sender<Vec<&'static str>>>);
+
+impl TaskWatch {
+    fn new() -> Self {
+        TaskWatch(Arc::new(watch::channel(Vec::new()).0))
+    }
+
+    /// Spawns `task`, recording its name here if it panics.
+    fn spawn(&self, name: &'static str, task: impl Future<Output = ()> + Send + 'static) {
+        let stopped = self.0.clone();
+        tokio::spawn(async move {
+            if let Err(panic) = AssertUnwindSafe(task).catch_unwind().await {
+                tracing::error!(task = name, panic = %panic_message(&*panic), "a background task stopped");
+                stopped.send_modify(|names| names.push(name));
+            }
+        });
+    }
+}
+
+/// The text a panic was raised with.
+pub(crate) fn panic_message(panic: &(dyn Any + Send)) -> String {
+    match (panic.downcast_ref::<&str>(), panic.downcast_ref::<String>()) {
+        (Some(text), _) => (*text).to_string(),
+        (None, Some(text)) => text.clone(),
+        (None, None) => "a panic without a message".to_string(),
+    }
 }
 
 /// How often the read model looks for commits that no signal announced (another process on SQLite).
@@ -192,7 +231,7 @@ impl EventStore {
         migrations: Migrations,
         workflow: Option<Arc<Workflow>>,
     ) -> Result<Self, StoreError> {
-        let db = Database::connect(url).await?;
+        let db = Database::connect(url, migrations).await?;
         db.prepare_schema(migrations).await?;
         let models = match workflow {
             Some(workflow) => Some(writer::Models::new(DomainModel::replay(workflow, &db).await?)),
@@ -208,12 +247,14 @@ impl EventStore {
         let appended = Arc::new(AtomicU64::new(0));
         // This process's writer, as named in its commit notifications.
         let origin = uuid::Uuid::new_v4().to_string();
-        db.spawn_writer(&origin, models, jobs_rx, committed_tx.clone(), appended.clone());
+        let tasks = TaskWatch::new();
+        tasks.spawn("writer", db.writer(&origin, models, jobs_rx, committed_tx.clone(), appended.clone()));
         db.start_commit_listener(&origin, committed_tx, alive_rx.clone()).await;
         if let Some(read_model) = &read_model {
-            tokio::spawn(follow_into_read_model(db.clone(), read_model.clone(), committed.clone(), alive_rx));
+            let follower = follow_into_read_model(db.clone(), read_model.clone(), committed.clone(), alive_rx);
+            tasks.spawn("follower", follower);
         }
-        Ok(Self { db, jobs, committed, read_model, appended, handoff, _alive: Arc::new(alive) })
+        Ok(Self { db, jobs, committed, read_model, appended, handoff, tasks, _alive: Arc::new(alive) })
     }
 
     /// The fresh mail of this process's writer, for its delivery worker: from now on the writer
@@ -343,6 +384,19 @@ impl EventStore {
         verify::verify(self).await
     }
 
+    /// The background tasks that stopped (none while all is well), in the order they stopped.
+    pub fn stopped_tasks(&self) -> Vec<&'static str> {
+        self.tasks.0.borrow().clone()
+    }
+
+    /// Waits until a background task stops, and names it.
+    pub async fn task_stopped(&self) -> &'static str {
+        let mut stopped = self.tasks.0.subscribe();
+        // The sender lives as long as this handle.
+        let names = stopped.wait_for(|names| !names.is_empty()).await.expect("the watch outlives its store");
+        names[0]
+    }
+
     /// Which backend this store runs on ("sqlite" or "postgres").
     pub fn backend_name(&self) -> &'static str {
         self.db.name()
@@ -420,6 +474,9 @@ async fn follow_into_read_model(
         while after < head {
             match db.read_page(after, 5_000).await {
                 Ok(page) if !page.is_empty() => {
+                    #[cfg(feature = "testing")]
+                    page.iter()
+                        .for_each(|event| crate::testing::panic_if_recorded(event, crate::testing::STOP_FOLLOWER));
                     after = page.last().map_or(after, |event| event.position);
                     read_model.write().unwrap_or_else(|poisoned| poisoned.into_inner()).advance(&page);
                 }

@@ -19,9 +19,16 @@ use super::{
 const SELECT_EVENTS: &str = "SELECT position, stream_id, stream_version, event_type, schema_version, data, metadata, \
      recorded_at, event_id, hash FROM events";
 
-pub(crate) async fn connect(target: &str) -> Result<SqlitePool, StoreError> {
-    let options = SqliteConnectOptions::from_str(&format!("sqlite:{target}"))?
-        .create_if_missing(true)
+/// Opens the file, creating it when missing only if `create`.
+pub(crate) async fn connect(target: &str, create: bool) -> Result<SqlitePool, StoreError> {
+    let options = SqliteConnectOptions::from_str(&format!("sqlite:{target}"))?;
+    // Said plainly rather than as SQLite's "unable to open database file" (which the option
+    // below still guarantees should the file vanish in between).
+    if !create && !options.get_filename().exists() {
+        return Err(StoreError::MissingFile(options.get_filename().display().to_string()));
+    }
+    let options = options
+        .create_if_missing(create)
         .journal_mode(SqliteJournalMode::Wal)
         .synchronous(SqliteSynchronous::Normal)
         .busy_timeout(Duration::from_secs(10))

@@ -22,6 +22,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::{
     collections::HashMap,
+    panic::{catch_unwind, AssertUnwindSafe},
     sync::{Arc, RwLock},
     time::{Duration, Instant},
 };
@@ -95,6 +96,9 @@ impl Models {
     fn fold(&mut self, events: &[RecordedEvent]) {
         for event in events {
             if let Some(domain_event) = self.writer.apply(event) {
+                // Where a panic would leave the model changed halfway.
+                #[cfg(feature = "testing")]
+                crate::testing::panic_if_recorded(event, crate::testing::PANIC_IN_FOLD);
                 let notices = crate::notify::notices(self.writer.state(), self.writer.workflow(), &domain_event);
                 self.outbox.extend(notices.into_iter().map(|notice| OutboxRow::new(event, notice)));
             }
@@ -135,7 +139,17 @@ pub(crate) async fn run<B: WriteBackend>(
                 Err(_) => break,
             }
         }
-        match write_batch(&backend, &db, models.as_mut(), &batch, &mut tip).await {
+        #[cfg(feature = "testing")]
+        for job in &batch {
+            if let Job::Execute { command, .. } = job {
+                crate::testing::panic_if_asked(command, crate::testing::STOP_WRITER);
+            }
+        }
+        let Some(outcome) = write_batch_less_panicked(&backend, &db, models.as_mut(), &mut batch, &mut tip).await
+        else {
+            continue; // every job of the batch panicked, and was answered
+        };
+        match outcome {
             Ok(Committed { results, head, last_mail_id, handover }) => {
                 if let Some(models) = models.as_mut() {
                     models.publish();
@@ -171,6 +185,62 @@ pub(crate) async fn run<B: WriteBackend>(
             }
         }
     }
+}
+
+/// Why a batch was not written.
+enum BatchError {
+    Database(sqlx::Error),
+    /// Job `job` panicked while its events were folded into the writer's model, which may now hold
+    /// part of them; the transaction is abandoned.
+    FoldPanicked {
+        job: usize,
+        message: String,
+    },
+}
+
+impl From<sqlx::Error> for BatchError {
+    fn from(error: sqlx::Error) -> Self {
+        BatchError::Database(error)
+    }
+}
+
+/// Runs one job's planning step; a panic in it (logged here) becomes an error with its message.
+/// `AssertUnwindSafe` holds because nothing half-changed is used afterwards: deciding reads the
+/// writer's state only, and after a panic while folding the caller resets the model
+/// (`BatchError::FoldPanicked`).
+fn unwind_guard<T>(step: impl FnOnce() -> T) -> Result<T, String> {
+    catch_unwind(AssertUnwindSafe(step)).map_err(|panic| {
+        let message = super::panic_message(&*panic);
+        tracing::error!(panic = %message, "a command panicked while it was decided; it alone fails");
+        message
+    })
+}
+
+/// Writes the batch; a job that panicked while it was folded is answered (500) and taken out of
+/// the batch, which is planned again without it. `None` when no job is left.
+async fn write_batch_less_panicked<B: WriteBackend>(
+    backend: &B,
+    db: &Database,
+    mut models: Option<&mut Models>,
+    batch: &mut Vec<Job>,
+    tip: &mut Tip,
+) -> Option<Result<Committed, sqlx::Error>> {
+    while !batch.is_empty() {
+        match write_batch(backend, db, models.as_deref_mut(), batch, tip).await {
+            Ok(committed) => return Some(Ok(committed)),
+            Err(BatchError::Database(error)) => return Some(Err(error)),
+            Err(BatchError::FoldPanicked { job, message }) => {
+                // The writer's model may hold part of that job (nothing of the batch was written):
+                // it starts again from the read model.
+                if let Some(models) = models.as_deref_mut() {
+                    models.reset();
+                }
+                tip.left = None;
+                answer(batch.remove(job), Err(JobError::Store(StoreError::Panicked(message))));
+            }
+        }
+    }
+    None
 }
 
 /// Why one job of a batch was not written (the others may have been).
@@ -257,7 +327,7 @@ async fn write_batch<B: WriteBackend>(
     mut models: Option<&mut Models>,
     jobs: &[Job],
     tip: &mut Tip,
-) -> Result<Committed, sqlx::Error> {
+) -> Result<Committed, BatchError> {
     if let (Some(base), Some(models)) = (tip.unlocked_base::<B>(jobs), models.as_deref_mut()) {
         match write_unlocked(backend, models, jobs, base).await? {
             Unlocked::Committed(committed) => return Ok(committed),
@@ -288,10 +358,11 @@ async fn write_at_once<B: WriteBackend>(
     db: &Database,
     mut models: Option<&mut Models>,
     jobs: &[Job],
-) -> Result<Option<Committed>, sqlx::Error> {
+) -> Result<Option<Committed>, BatchError> {
     let (tx, mut planner) = begin(backend, db, models.as_deref_mut(), jobs).await?;
     let head_before = planner.head.position;
-    let mut batch = PlannedBatch::plan(&mut planner, models.as_deref_mut(), jobs);
+    // A panic abandons the transaction: dropping it rolls back.
+    let mut batch = PlannedBatch::plan(&mut planner, models.as_deref_mut(), jobs)?;
     let mut handover = None;
     if planner.head.position > head_before {
         let rows = batch.rows(&mut planner, models);
@@ -301,7 +372,7 @@ async fn write_at_once<B: WriteBackend>(
                 tracing::warn!(%error, "a batch was refused; redoing its jobs one by one");
                 return Ok(None);
             }
-            Err(error) => return Err(error),
+            Err(error) => return Err(error.into()),
         }
     } else {
         backend.commit(tx).await?;
@@ -329,11 +400,11 @@ async fn write_unlocked<B: WriteBackend>(
     models: &mut Models,
     jobs: &[Job],
     (head, last_mail_id): (LogHead, i64),
-) -> Result<Unlocked, sqlx::Error> {
+) -> Result<Unlocked, BatchError> {
     let now = truncate_to_micros(Utc::now());
     let mut planner =
         Planner { head: head.clone(), versions: HashMap::new(), known_keys: HashMap::new(), last_mail_id, now };
-    let mut batch = PlannedBatch::plan(&mut planner, Some(&mut *models), jobs);
+    let mut batch = PlannedBatch::plan(&mut planner, Some(&mut *models), jobs)?;
     if planner.head.position == head.position {
         return Ok(Unlocked::NothingToWrite);
     }
@@ -347,7 +418,7 @@ async fn write_unlocked<B: WriteBackend>(
         })),
         Ok(false) => Ok(Unlocked::HeadMoved),
         Err(error) if refused_by_database(&error) => Ok(Unlocked::Refused),
-        Err(error) => Err(error),
+        Err(error) => Err(error.into()),
     }
 }
 
@@ -367,12 +438,15 @@ struct BatchRows {
 }
 
 impl PlannedBatch {
-    fn plan(planner: &mut Planner, mut models: Option<&mut Models>, jobs: &[Job]) -> Self {
+    fn plan(planner: &mut Planner, mut models: Option<&mut Models>, jobs: &[Job]) -> Result<Self, BatchError> {
         let mut units: Vec<Result<Vec<Plan>, JobError>> = Vec::with_capacity(jobs.len());
-        for job in jobs {
-            let unit = plan_job(planner, models.as_deref(), job);
+        for (index, job) in jobs.iter().enumerate() {
+            // Deciding reads the model only: a panic there fails the job and the batch goes on.
+            let unit = unwind_guard(|| plan_job(planner, models.as_deref(), job))
+                .unwrap_or_else(|message| Err(JobError::Store(StoreError::Panicked(message))));
             if let Ok(plans) = &unit {
-                accept(planner, models.as_deref_mut(), plans);
+                unwind_guard(|| accept(planner, models.as_deref_mut(), plans))
+                    .map_err(|message| BatchError::FoldPanicked { job: index, message })?;
             }
             units.push(unit);
         }
@@ -383,7 +457,7 @@ impl PlannedBatch {
                 Err(error) => Err(error.clone_for_answer()),
             })
             .collect();
-        PlannedBatch { units, results }
+        Ok(PlannedBatch { units, results })
     }
 
     /// Takes the rows out of the plans, and the mail they cause out of the writer's model.
@@ -405,11 +479,11 @@ async fn write_one_by_one<B: WriteBackend>(
     db: &Database,
     mut models: Option<&mut Models>,
     jobs: &[Job],
-) -> Result<Committed, sqlx::Error> {
+) -> Result<Committed, BatchError> {
     let (mut tx, mut planner) = begin(backend, db, models.as_deref_mut(), jobs).await?;
     let mut results = Vec::with_capacity(jobs.len());
-    for job in jobs {
-        results.push(write_one(backend, &mut tx, &mut planner, models.as_deref_mut(), job).await?);
+    for (index, job) in jobs.iter().enumerate() {
+        results.push(write_one(backend, &mut tx, &mut planner, models.as_deref_mut(), (index, job)).await?);
     }
     // The mail of the jobs that were written, in their transaction.
     let mut handover = None;
@@ -430,13 +504,14 @@ async fn write_one<B: WriteBackend>(
     tx: &mut B::Tx,
     planner: &mut Planner,
     models: Option<&mut Models>,
-    job: &Job,
-) -> Result<Result<Written, JobError>, sqlx::Error> {
+    (index, job): (usize, &Job),
+) -> Result<Result<Written, JobError>, BatchError> {
     // Planning against a scratch copy of the planner: only a written job may move it.
     let mut scratch = planner.clone();
-    let mut plans = match plan_job(&scratch, models.as_deref(), job) {
-        Ok(plans) => plans,
-        Err(refusal) => return Ok(Err(refusal)),
+    let mut plans = match unwind_guard(|| plan_job(&scratch, models.as_deref(), job)) {
+        Ok(Ok(plans)) => plans,
+        Ok(Err(refusal)) => return Ok(Err(refusal)),
+        Err(message) => return Ok(Err(JobError::Store(StoreError::Panicked(message)))),
     };
     for plan in &plans {
         scratch.accept(plan);
@@ -451,10 +526,11 @@ async fn write_one<B: WriteBackend>(
     match backend.write(tx, Rows { events: &events, keys: &keys, head: &scratch.head, outbox: &[] }).await {
         Ok(()) => {
             backend.execute(tx, "RELEASE SAVEPOINT job").await?;
-            *planner = scratch;
             if let Some(models) = models {
-                models.fold(&written.events);
+                unwind_guard(|| models.fold(&written.events))
+                    .map_err(|message| BatchError::FoldPanicked { job: index, message })?;
             }
+            *planner = scratch;
             Ok(Ok(written))
         }
         Err(error) if refused_by_database(&error) => {
@@ -468,7 +544,7 @@ async fn write_one<B: WriteBackend>(
             }
             Ok(Err(JobError::Store(StoreError::from(error))))
         }
-        Err(error) => Err(error),
+        Err(error) => Err(error.into()),
     }
 }
 
@@ -521,6 +597,8 @@ fn plan_job(planner: &Planner, models: Option<&Models>, job: &Job) -> Result<Vec
         Job::Append { request, .. } => planner.plan(request, model).map(|plan| vec![plan]).map_err(JobError::Store),
         Job::Execute { context, command, metadata, .. } => {
             let model = model.ok_or(JobError::Store(StoreError::NoWorkflow))?;
+            #[cfg(feature = "testing")]
+            crate::testing::panic_if_asked(command, crate::testing::PANIC_IN_DECIDE);
             let events =
                 decide(model.state(), model.workflow(), context, command.clone()).map_err(JobError::Rejected)?;
             // Each event goes to its entity's stream. The lock and the caught-up model make the

@@ -391,8 +391,11 @@ struct Tail {
 
 impl Tail {
     async fn open(app: &TestApp, user: &str, query: &str, last_event_id: Option<i64>) -> Tail {
-        let mut request =
-            app.client.get(format!("{}/api/v1/events/live{query}", app.address)).bearer_auth(token_for(user));
+        Tail::open_with(app, &token_for(user), query, last_event_id).await
+    }
+
+    async fn open_with(app: &TestApp, token: &str, query: &str, last_event_id: Option<i64>) -> Tail {
+        let mut request = app.client.get(format!("{}/api/v1/events/live{query}", app.address)).bearer_auth(token);
         if let Some(id) = last_event_id {
             request = request.header("last-event-id", id.to_string());
         }
@@ -423,6 +426,50 @@ impl Tail {
         }
         frames
     }
+
+    /// Reads on until the server ends the stream (failing if it is still open after `limit`);
+    /// the text since the last frame read.
+    async fn ended_within(mut self, limit: Duration) -> String {
+        let started = std::time::Instant::now();
+        while let Some(chunk) = tokio::time::timeout(limit.saturating_sub(started.elapsed()), self.response.chunk())
+            .await
+            .unwrap_or_else(|_| panic!("the tail is still open after {limit:?}: {}", self.buffer))
+            .unwrap()
+        {
+            self.buffer.push_str(std::str::from_utf8(&chunk).unwrap());
+        }
+        self.buffer
+    }
+}
+
+/// An open tail ends (with a comment line saying why) once its caller may no longer read the
+/// log: the auditor's grant revoked, or the API token it was opened with revoked.
+async fn live_tail_ends_when_the_caller_loses_the_right_to_read(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.bootstrap_admin("root").await;
+    let grant = app.assign("root", "aud", "auditor", "global").await;
+    let created = app.post_as("root", "/api/v1/tokens", json!({"name": "tail"})).await;
+    assert_eq!(created.status, 201, "{:?}", created.body);
+    let api_token = created.body["token"].as_str().unwrap().to_string();
+    let token_id = created.body["id"].as_str().unwrap().to_string();
+
+    let mut by_auditor = Tail::open(&app, "aud", "?after=0", None).await;
+    let mut by_api_token = Tail::open_with(&app, &api_token, "?after=0", None).await;
+    let head = app.head().await;
+    by_auditor.until(head).await;
+    by_api_token.until(head).await;
+
+    let revoked = app.post_as("root", &format!("/api/v1/grants/{grant}/revoke"), json!({"reason": "moved on"})).await;
+    assert_eq!(revoked.status, 200, "{:?}", revoked.body);
+    let last = by_auditor.ended_within(Duration::from_secs(5)).await;
+    assert!(last.ends_with("\n\n") && last.contains(": access ended: the log is for auditors"), "{last:?}");
+
+    // The API token's tail was not affected by that; it ends when its token is revoked.
+    let after_revocation = app.head().await;
+    by_api_token.until(after_revocation).await;
+    assert_eq!(app.delete_as("root", &format!("/api/v1/tokens/{token_id}")).await.status, 204);
+    let last = by_api_token.ended_within(Duration::from_secs(5)).await;
+    assert!(last.contains(": access ended: the API token is unknown, revoked or expired"), "{last:?}");
 }
 
 async fn live_tail_delivers_every_event_once_across_a_reconnect(backend: Backend) {
@@ -649,6 +696,7 @@ on_both_backends!(
     export_then_import_gives_the_same_head_projections_and_events,
     events_are_paged_or_streamed_with_the_same_filters,
     live_tail_delivers_every_event_once_across_a_reconnect,
+    live_tail_ends_when_the_caller_loses_the_right_to_read,
     an_auditor_reads_everything_and_changes_nothing,
     a_log_changed_behind_the_servers_back_fails_verify_at_its_position,
     a_consistently_rewritten_chain_is_caught_by_the_projections,

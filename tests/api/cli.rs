@@ -360,3 +360,33 @@ fn serve_check_names_file_line_and_problem_of_each_mistake() {
         assert_eq!(std::fs::read_dir(folder.path()).unwrap().count(), 1, "only bad.toml");
     }
 }
+
+/// Commands that only read never create a database: a missing SQLite file is an error naming it,
+/// and there is still no file afterwards (nor a journal beside it).
+#[test]
+fn read_only_commands_refuse_a_missing_sqlite_file_and_create_none() {
+    let folder = tempfile::tempdir().unwrap();
+    let workflow = crate::helpers::default_workflow();
+    let workflow = workflow.to_str().unwrap();
+    let commands: [&[&str]; 4] = [&["verify"], &["check", "root", "scope.edit", "global"], &["export"], &["replay"]];
+    for command in commands {
+        for database in ["missing.db", "sqlite:missing.db"] {
+            let output =
+                roleledger(&[command, &["--database", database, "--workflow", workflow]].concat(), folder.path());
+            assert_one_line_error(&output, "missing.db does not exist");
+            assert!(output.stdout.is_empty(), "{command:?}");
+            assert_eq!(std::fs::read_dir(folder.path()).unwrap().count(), 0, "{command:?} created a file");
+        }
+    }
+}
+
+#[test]
+fn a_port_out_of_range_is_called_invalid_in_development_mode_too() {
+    let folder = tempfile::tempdir().unwrap();
+    let workflow = crate::helpers::default_workflow();
+    for bind in ["127.0.0.1:99999", "0.0.0.0:99999", "localhost:http"] {
+        let output = roleledger(&["serve", "--bind", bind, "--workflow", workflow.to_str().unwrap()], folder.path());
+        assert_one_line_error(&output, &format!("invalid --bind {bind}: invalid port"));
+    }
+    assert_eq!(std::fs::read_dir(folder.path()).unwrap().count(), 0, "nothing written, no secret made");
+}

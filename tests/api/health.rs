@@ -1,6 +1,13 @@
-use serde_json::Value;
+use std::time::{Duration, Instant};
 
-use crate::{helpers::spawn_app, support::Backend};
+use futures_util::future::join_all;
+use roleledger::testing::{PANIC_IN_DECIDE, PANIC_IN_FOLD, STOP_FOLLOWER, STOP_WRITER};
+use serde_json::{json, Value};
+
+use crate::{
+    helpers::{spawn_app, Answer, TestApp},
+    support::Backend,
+};
 
 async fn liveness_and_readiness_answer(backend: Backend, name: &str) {
     let app = spawn_app(backend).await;
@@ -66,3 +73,88 @@ async fn drop_database(app: &crate::helpers::TestApp) {
     let mut connection = <sqlx::PgConnection as sqlx::Connection>::connect(&admin).await.unwrap();
     sqlx::Executor::execute(&mut connection, format!("DROP DATABASE {name} WITH (FORCE)").as_str()).await.unwrap();
 }
+
+/// `user` asks for site-administrator on SITE_A, giving `reason`.
+async fn ask(app: &TestApp, user: &str, reason: &str) -> Answer {
+    let body = json!({"role": "site-administrator", "scope": "SITE_A", "reason": reason});
+    app.post_as(user, "/api/v1/requests", body).await
+}
+
+async fn app_with_a_site(backend: Backend, users: &[&str]) -> TestApp {
+    let app = spawn_app(backend).await;
+    app.bootstrap_admin("root").await;
+    app.egi_tree("root").await;
+    for user in users {
+        app.sign_in(user).await;
+    }
+    app
+}
+
+/// A panic while one command is decided, or while its events are folded into the writer's model,
+/// fails that command alone (500): alone or in a batch with others, nothing of it is written or
+/// left in the model, and the writer goes on.
+async fn a_panic_while_deciding_fails_that_command_alone(backend: Backend) {
+    let app = app_with_a_site(backend, &["alice", "bob", "carol", "dave", "erin"]).await;
+    for (marker, others) in [(PANIC_IN_DECIDE, ["bob", "carol"]), (PANIC_IN_FOLD, ["dave", "erin"])] {
+        let head = app.head().await;
+        ask(&app, "alice", marker).await.assert_problem(500, "internal");
+        assert_eq!(app.head().await, head, "{marker}: nothing written");
+        // Beside ordinary commands, which may share its batch.
+        let mut calls = vec![ask(&app, "alice", marker)];
+        calls.extend(others.iter().map(|user| ask(&app, user, "ordinary")));
+        let answers = join_all(calls).await;
+        answers[0].assert_problem(500, "internal");
+        for answer in &answers[1..] {
+            assert_eq!(answer.status, 201, "{marker}: {:?}", answer.body);
+        }
+        assert_eq!(app.head().await, head + 2, "{marker}: the others' requests only");
+    }
+    // The folded half of alice's failed requests is gone: the same request is new.
+    assert_eq!(ask(&app, "alice", "ordinary").await.status, 201);
+    assert_eq!(app.get("/readyz").await.status(), 200);
+    let verified = app.get_as("root", "/api/v1/audit/verify").await;
+    assert_eq!(verified.body["ok"], true, "{:?}", verified.body);
+}
+
+/// Polls `/readyz` until it fails (within 10 s); its problem.
+async fn readiness_failure(app: &TestApp) -> Value {
+    let started = Instant::now();
+    loop {
+        let ready = app.client.get(format!("{}/readyz", app.address)).send().await.expect("the server still answers");
+        if ready.status() == 503 {
+            return ready.json().await.unwrap();
+        }
+        assert!(started.elapsed() < Duration::from_secs(10), "readiness still passes");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A writer that stopped fails readiness, naming it (and the process goes on to stop).
+async fn readiness_fails_naming_a_stopped_writer(backend: Backend) {
+    let app = app_with_a_site(backend, &["alice"]).await;
+    assert_eq!(app.get("/readyz").await.status(), 200);
+    assert_eq!(ask(&app, "alice", STOP_WRITER).await.status, 503);
+    let problem = readiness_failure(&app).await;
+    assert_eq!(problem["code"], "task_stopped", "{problem}");
+    assert!(problem["detail"].as_str().unwrap().contains("the writer task stopped"), "{problem}");
+}
+
+/// A read-model follower that stopped fails readiness of its process, naming it: here the second
+/// process's, which stops on reading an event the first one wrote.
+async fn readiness_fails_naming_a_stopped_follower(backend: Backend) {
+    let app = app_with_a_site(backend, &["alice"]).await;
+    let other = app.second_process().await;
+    assert_eq!(other.get("/readyz").await.status(), 200);
+    assert_eq!(ask(&app, "alice", STOP_FOLLOWER).await.status, 201);
+    let problem = readiness_failure(&other).await;
+    assert_eq!(problem["code"], "task_stopped", "{problem}");
+    assert!(problem["detail"].as_str().unwrap().contains("the follower task stopped"), "{problem}");
+    // The writing process does not read its own events back.
+    assert_eq!(app.get("/readyz").await.status(), 200);
+}
+
+on_both_backends!(
+    a_panic_while_deciding_fails_that_command_alone,
+    readiness_fails_naming_a_stopped_writer,
+    readiness_fails_naming_a_stopped_follower,
+);

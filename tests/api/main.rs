@@ -30,6 +30,7 @@ mod health;
 mod helpers;
 mod hygiene;
 mod mail;
+mod process;
 mod rancher;
 mod tokens;
 mod ucp;

@@ -216,6 +216,13 @@ pub async fn altered_moved_deleted_or_reordered_row_is_found_by_verify(backend: 
 
 pub async fn migrations_apply_to_empty_and_existing_databases(backend: Backend) {
     let db = TestDatabase::new(backend).await;
+    // A read-only tool creates no SQLite file; it refuses a missing one, and an empty one.
+    if let Some(path) = db.url.sqlite_path() {
+        let refused = EventStore::open(&db.url, Migrations::RequireCurrent).await;
+        assert!(matches!(&refused, Err(StoreError::MissingFile(file)) if file == path), "{:?}", refused.map(|_| ()));
+        assert!(!std::path::Path::new(path).exists(), "no file was created");
+        std::fs::write(path, b"").unwrap();
+    }
     // A read-only tool refuses an unmigrated database instead of changing it.
     assert!(matches!(
         EventStore::open(&db.url, Migrations::RequireCurrent).await,
