@@ -10,7 +10,7 @@ use clap::{Parser, Subcommand};
 use crate::{
     auth::{JwtVerifier, LoginClaims},
     configuration::{JwtKeys, Options, Settings},
-    domain::{Actor, Command as DomainCommand, Context, IdSource, Subject},
+    domain::{Actor, Command as DomainCommand, Context, DomainError, IdSource, Subject},
     startup::Application,
     store::{EventSelection, EventStore, ExecuteError, ExportFormat, Metadata, Migrations, Moment},
     telemetry,
@@ -268,7 +268,7 @@ pub async fn bootstrap_admin(store: &EventStore, user: &str) -> Result<(), Strin
         match store.execute(context, command, metadata.clone()).await {
             Ok(_) => {}
             // Already an administrator: nothing to do.
-            Err(ExecuteError::Rejected(refusal)) if refusal.code() == "duplicate_request" => {}
+            Err(ExecuteError::Rejected(DomainError::DuplicateRequest { .. })) => {}
             Err(error) => return Err(error.to_string()),
         }
     }

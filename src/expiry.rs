@@ -12,7 +12,7 @@ use futures_util::future::join_all;
 use serde::Serialize;
 
 use crate::{
-    domain::{time, Actor, Command, Context, GrantStatus, IdSource, GRANT_ENDING_NOTICE},
+    domain::{time, Actor, Command, Context, DomainError, GrantStatus, IdSource, GRANT_ENDING_NOTICE},
     store::{EventStore, ExecuteError, Metadata, StoreError},
 };
 
@@ -33,7 +33,16 @@ enum Counter {
 }
 
 /// Refusals that mean "someone was first" or "not yet": nothing to do.
-const ALREADY_HANDLED: &[&str] = &["not_pending", "not_active", "not_due", "expired", "already_exists"];
+fn already_handled(refusal: &DomainError) -> bool {
+    matches!(
+        refusal,
+        DomainError::NotPending(_)
+            | DomainError::NotActive
+            | DomainError::NotDue(_)
+            | DomainError::Expired(_)
+            | DomainError::AlreadyExists(_)
+    )
+}
 
 /// Expires everything due at `now`.
 pub async fn expire_due(store: &EventStore, now: DateTime<Utc>) -> Result<Expired, StoreError> {
@@ -82,7 +91,7 @@ pub async fn expire_due(store: &EventStore, now: DateTime<Utc>) -> Result<Expire
                 Counter::Grants => expired.grants += 1,
                 Counter::Reminders => expired.reminders += 1,
             },
-            Err(ExecuteError::Rejected(refusal)) if ALREADY_HANDLED.contains(&refusal.code()) => {}
+            Err(ExecuteError::Rejected(refusal)) if already_handled(&refusal) => {}
             Err(ExecuteError::Rejected(refusal)) => tracing::warn!(%refusal, "an expiry was refused"),
             Err(ExecuteError::Store(error)) => return Err(error),
         }
