@@ -49,6 +49,8 @@ pub enum DomainError {
     NotActive,
     #[error("not due before {0}")]
     NotDue(DateTime<Utc>),
+    #[error("the user id \"{0}\" is reserved for the server itself")]
+    ReservedId(String),
 }
 
 impl DomainError {
@@ -77,6 +79,7 @@ impl DomainError {
             DomainError::AlreadyExists(_) => "already_exists",
             DomainError::NotActive => "not_active",
             DomainError::NotDue(_) => "not_due",
+            DomainError::ReservedId(_) => "reserved_id",
         }
     }
 
@@ -103,7 +106,8 @@ impl DomainError {
             | DomainError::IncompatibleRole { .. }
             | DomainError::RoleLocked(_)
             | DomainError::Invalid(_)
-            | DomainError::DurationTooLong { .. } => 422,
+            | DomainError::DurationTooLong { .. }
+            | DomainError::ReservedId(_) => 422,
         }
     }
 }
