@@ -558,6 +558,27 @@ fn login_tokens_grant_what_they_carry_and_revoke_what_they_drop() {
     assert!(world.allowed("alice", "lab.read", "l1"));
 }
 
+/// The user-id rule and the mail-address rule hold for every registration, the command line's too.
+#[test]
+fn registration_refuses_reserved_and_invisible_ids_and_broken_emails() {
+    let mut world = lab_world();
+    let register = |user: &str, email: Option<&str>| Command::RegisterUser {
+        user: user.to_string(),
+        email: email.map(String::from),
+        name: None,
+    };
+    for id in ["system", "command-line", "expiry", "scheduler", "system:mail"] {
+        assert_eq!(world.refused("cli", register(id, None)), "reserved_id", "{id}");
+    }
+    for id in ["", "root\u{200B}", "a b", "a\u{7}b"] {
+        assert_eq!(world.refused("cli", register(id, None)), "invalid", "{id:?}");
+    }
+    assert_eq!(world.refused("cli", register("zed", Some("z@x.org\r\nBcc: y@x.org"))), "invalid");
+    world.ok("cli", register("zed", Some("z@x.org")));
+    let update = Command::UpdateProfile { user: "zed".into(), email: Some("z@x.org\n".into()), name: None };
+    assert_eq!(world.refused("zed", update), "invalid");
+}
+
 /// A token issued before the newest one that changed the token roles changes nothing; one
 /// without `iat` syncs as it always did.
 #[test]

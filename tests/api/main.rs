@@ -28,6 +28,7 @@ mod fuzz;
 mod health;
 mod helpers;
 mod hygiene;
+mod identity;
 mod mail;
 mod rancher;
 mod tokens;
