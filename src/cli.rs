@@ -10,7 +10,7 @@ use clap::{Parser, Subcommand};
 use crate::{
     auth::{JwtVerifier, LoginClaims},
     configuration::{JwtKeys, Options, Settings},
-    domain::{Actor, Command as DomainCommand, Context, DomainError, IdSource, Subject},
+    domain::{parse_user_id, Actor, Command as DomainCommand, Context, DomainError, IdSource, Subject},
     startup::Application,
     store::{EventSelection, EventStore, ExecuteError, ExportFormat, Metadata, Migrations, Moment},
     telemetry,
@@ -197,6 +197,8 @@ async fn execute(cli: Cli) -> Result<ExitCode, String> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Token { user, email, name, ttl, roles } => {
+            // A token for an id the server would refuse is refused here, with the same words.
+            parse_user_id(&user).map_err(|bad| bad.to_string())?;
             let verifier = JwtVerifier::from_settings(&settings.jwt).map_err(|e| e.to_string())?;
             let claims = LoginClaims {
                 sub: user,

@@ -5,7 +5,8 @@
 use std::{io::Write, path::Path};
 
 use jsonwebtoken::{
-    jwk::{AlgorithmParameters, JwkSet},
+    errors::ErrorKind,
+    jwk::{AlgorithmParameters, Jwk, JwkSet, KeyOperations, PublicKeyUse},
     Algorithm, DecodingKey, EncodingKey, Header, Validation,
 };
 use serde::{Deserialize, Serialize};
@@ -29,14 +30,28 @@ pub struct LoginClaims {
     pub roles: Option<Vec<String>>,
 }
 
+/// A verified token's claims, and when it was issued (`iat`, when it says).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifiedToken {
+    pub claims: LoginClaims,
+    pub issued_at: Option<i64>,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum JwtError {
     #[error("the token has expired")]
     Expired,
+    /// Why the token is refused, in words for the person holding it (never a library's internals).
     #[error("{0}")]
     Invalid(String),
     #[error("cannot load the token keys: {0}")]
     Keys(String),
+}
+
+impl JwtError {
+    fn invalid(detail: impl Into<String>) -> Self {
+        JwtError::Invalid(detail.into())
+    }
 }
 
 struct Key {
@@ -68,21 +83,22 @@ impl JwtVerifier {
         Ok(JwtVerifier { keys, signing, issuer: settings.issuer.clone(), audience: settings.audience.clone() })
     }
 
-    pub fn verify(&self, token: &str) -> Result<LoginClaims, JwtError> {
-        let header = jsonwebtoken::decode_header(token).map_err(|e| JwtError::Invalid(e.to_string()))?;
-        let candidates = self.keys.iter().filter(|key| {
-            key.algorithm == header.alg && (header.kid.is_none() || key.kid.is_none() || key.kid == header.kid)
-        });
-        let mut last = JwtError::Invalid(format!("no key accepts algorithm {:?}", header.alg));
+    pub fn verify(&self, token: &str) -> Result<VerifiedToken, JwtError> {
+        let header = jsonwebtoken::decode_header(token).map_err(|error| header_problem(error.kind()))?;
+        let mut candidates = self.keys.iter().filter(|key| key.algorithm == header.alg).peekable();
+        if candidates.peek().is_none() {
+            return Err(JwtError::Invalid(format!("no key here accepts the algorithm {:?}", header.alg)));
+        }
+        let mut candidates =
+            candidates.filter(|key| header.kid.is_none() || key.kid.is_none() || key.kid == header.kid).peekable();
+        if candidates.peek().is_none() {
+            return Err(JwtError::invalid("unknown key id (kid)"));
+        }
+        let mut last = JwtError::invalid("the signature does not verify");
         for key in candidates {
-            match jsonwebtoken::decode::<LoginClaims>(token, &key.decoding, &self.validation(key.algorithm)) {
-                Ok(data) => return Ok(data.claims),
-                Err(error) => {
-                    last = match error.kind() {
-                        jsonwebtoken::errors::ErrorKind::ExpiredSignature => JwtError::Expired,
-                        _ => JwtError::Invalid(error.to_string()),
-                    }
-                }
+            match jsonwebtoken::decode::<serde_json::Value>(token, &key.decoding, &self.validation(key.algorithm)) {
+                Ok(data) => return verified_claims(data.claims),
+                Err(error) => last = claims_problem(error.kind()),
             }
         }
         Err(last)
@@ -92,15 +108,23 @@ impl JwtVerifier {
         let mut validation = Validation::new(algorithm);
         validation.leeway = LEEWAY_SECONDS;
         validation.validate_nbf = true;
-        validation.set_required_spec_claims(&["exp", "sub"]);
+        // The library checks `iss` and `aud` only when present: configured, they are required.
+        let mut required = vec!["exp", "sub"];
         match &self.issuer {
-            Some(issuer) => validation.set_issuer(&[issuer]),
+            Some(issuer) => {
+                validation.set_issuer(&[issuer]);
+                required.push("iss");
+            }
             None => validation.iss = None,
         }
         match &self.audience {
-            Some(audience) => validation.set_audience(&[audience]),
+            Some(audience) => {
+                validation.set_audience(&[audience]);
+                required.push("aud");
+            }
             None => validation.validate_aud = false,
         }
+        validation.set_required_spec_claims(&required);
         validation
     }
 
@@ -127,8 +151,72 @@ impl JwtVerifier {
             iss: self.issuer.as_deref(),
             aud: self.audience.as_deref(),
         };
-        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &signed, key).map_err(|e| JwtError::Invalid(e.to_string()))
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &signed, key)
+            .map_err(|e| JwtError::Keys(format!("cannot sign the token: {e}")))
     }
+}
+
+/// Why the token's header is refused: it is read before any key is tried.
+fn header_problem(kind: &ErrorKind) -> JwtError {
+    JwtError::invalid(match kind {
+        ErrorKind::Base64(_) | ErrorKind::Utf8(_) => "the token is not a JWT: its header is not base64url-encoded",
+        ErrorKind::Json(_) => {
+            "the token's header is not one this server accepts (JSON naming a signing algorithm; alg none is refused)"
+        }
+        _ => "the token is not a JWT (three base64url parts separated by dots)",
+    })
+}
+
+/// Why a key refused the token, past its header.
+fn claims_problem(kind: &ErrorKind) -> JwtError {
+    let detail = match kind {
+        ErrorKind::ExpiredSignature => return JwtError::Expired,
+        ErrorKind::InvalidSignature => "the signature does not verify",
+        ErrorKind::InvalidAlgorithm => "the token's algorithm does not match the key",
+        ErrorKind::MissingRequiredClaim(claim) => match claim.as_str() {
+            "exp" => "the token has no expiry time (exp) but one is required",
+            "sub" => "the token has no subject (sub) naming the user",
+            "iss" => "the token has no issuer (iss) but one is required",
+            "aud" => "the token has no audience (aud) but one is required",
+            _ => "the token lacks a required claim",
+        },
+        ErrorKind::InvalidIssuer => "the token was issued by another issuer",
+        ErrorKind::InvalidAudience => "the token was issued for another audience",
+        ErrorKind::ImmatureSignature => "the token is not valid yet (nbf)",
+        ErrorKind::Base64(_) => "the token is not a JWT: a part is not base64url-encoded",
+        ErrorKind::Json(_) | ErrorKind::Utf8(_) => "the token's claims are not a JSON object",
+        ErrorKind::InvalidToken => "the token is not a JWT (three base64url parts separated by dots)",
+        _ => "the token's signature cannot be checked with the configured key",
+    };
+    JwtError::invalid(detail)
+}
+
+/// The claims roleledger reads, each checked for its type, from a token whose signature and
+/// registered claims have been verified.
+fn verified_claims(mut claims: serde_json::Value) -> Result<VerifiedToken, JwtError> {
+    let issued_at = match claims.get("iat") {
+        None | Some(serde_json::Value::Null) => None,
+        // NumericDate may have a fraction; whole seconds are enough here.
+        Some(iat) => Some(
+            iat.as_i64()
+                .or_else(|| iat.as_f64().filter(|t| t.is_finite()).map(|t| t as i64))
+                .ok_or_else(|| JwtError::invalid("the token's issue time (iat) is not a number"))?,
+        ),
+    };
+    if issued_at.is_some_and(|iat| iat > chrono::Utc::now().timestamp() + LEEWAY_SECONDS as i64) {
+        return Err(JwtError::invalid("the token's issue time (iat) is in the future"));
+    }
+    // Claims roleledger does not read are left out, so their shape cannot refuse the token.
+    if let Some(object) = claims.as_object_mut() {
+        object.retain(|name, _| matches!(name.as_str(), "sub" | "exp" | "email" | "name" | "roles"));
+    }
+    let claims: LoginClaims = serde_json::from_value(claims).map_err(|_| {
+        JwtError::invalid(
+            "the token's claims have the wrong types (sub, email and name are strings, exp a number, \
+             roles a list of strings)",
+        )
+    })?;
+    Ok(VerifiedToken { claims, issued_at })
 }
 
 fn shared_secret(secret: &[u8]) -> (Vec<Key>, Option<EncodingKey>) {
@@ -160,7 +248,7 @@ fn jwks_keys(file: &Path) -> Result<Vec<Key>, JwtError> {
     let set: JwkSet = serde_json::from_slice(&read(file)?)
         .map_err(|e| JwtError::Keys(format!("{}: not a JWKS document: {e}", file.display())))?;
     let mut keys = Vec::new();
-    for jwk in &set.keys {
+    for jwk in set.keys.iter().filter(|jwk| verifies_signatures(jwk)) {
         let algorithm = match &jwk.algorithm {
             AlgorithmParameters::RSA(_) => Algorithm::RS256,
             AlgorithmParameters::EllipticCurve(_) => Algorithm::ES256,
@@ -170,9 +258,27 @@ fn jwks_keys(file: &Path) -> Result<Vec<Key>, JwtError> {
         keys.push(Key { kid: jwk.common.key_id.clone(), algorithm, decoding });
     }
     if keys.is_empty() {
-        return Err(JwtError::Keys(format!("{}: no RSA or EC key in the JWKS", file.display())));
+        return Err(JwtError::Keys(format!(
+            "{}: no RSA or EC key for verifying signatures in the JWKS (keys with \"use\" other than \"sig\", \
+             or whose \"key_ops\" lack \"verify\", are never used)",
+            file.display()
+        )));
     }
     Ok(keys)
+}
+
+/// A key published for encryption (`use: "enc"`), or whose `key_ops` do not include `verify`,
+/// never verifies a signature (RFC 7517 §4.2, §4.3).
+fn verifies_signatures(jwk: &Jwk) -> bool {
+    let for_signatures = match &jwk.common.public_key_use {
+        None | Some(PublicKeyUse::Signature) => true,
+        Some(_) => false,
+    };
+    let may_verify = match &jwk.common.key_operations {
+        None => true,
+        Some(operations) => operations.contains(&KeyOperations::Verify),
+    };
+    for_signatures && may_verify
 }
 
 /// Reads the development secret, or creates it (readable by its owner only).
@@ -198,6 +304,7 @@ fn development_secret(file: &Path) -> Result<String, JwtError> {
 mod tests {
     use super::*;
     use crate::configuration::Secret;
+    use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
 
     fn verifier(issuer: Option<&str>, audience: Option<&str>) -> JwtVerifier {
         let settings = JwtSettings {
@@ -221,7 +328,7 @@ mod tests {
     #[test]
     fn a_signed_token_verifies_and_an_expired_one_does_not() {
         let v = verifier(None, None);
-        assert_eq!(v.verify(&v.sign(&claims(60)).unwrap()).unwrap().sub, "alice");
+        assert_eq!(v.verify(&v.sign(&claims(60)).unwrap()).unwrap().claims.sub, "alice");
         assert!(matches!(v.verify(&v.sign(&claims(-120)).unwrap()), Err(JwtError::Expired)));
         // Within the leeway, still accepted.
         assert!(v.verify(&v.sign(&claims(-5)).unwrap()).is_ok());
@@ -238,9 +345,103 @@ mod tests {
         assert!(checker.verify(&signer.sign(&claims(60)).unwrap()).is_ok());
     }
 
+    /// A token signed with the test secret, with exactly these claims.
+    fn raw_token(claims: serde_json::Value) -> String {
+        let key = EncodingKey::from_secret(b"a-test-secret-of-some-length");
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &key).unwrap()
+    }
+
+    fn refusal(v: &JwtVerifier, token: &str) -> String {
+        match v.verify(token) {
+            Err(JwtError::Invalid(detail)) => detail,
+            other => panic!("{token}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn configured_issuer_and_audience_are_required() {
+        let v = verifier(Some("https://idp"), Some("roleledger"));
+        let exp = chrono::Utc::now().timestamp() + 60;
+        let without_iss = raw_token(serde_json::json!({"sub": "alice", "exp": exp, "aud": "roleledger"}));
+        assert_eq!(refusal(&v, &without_iss), "the token has no issuer (iss) but one is required");
+        let without_aud = raw_token(serde_json::json!({"sub": "alice", "exp": exp, "iss": "https://idp"}));
+        assert_eq!(refusal(&v, &without_aud), "the token has no audience (aud) but one is required");
+        let numeric_iss = raw_token(serde_json::json!({"sub": "alice", "exp": exp, "iss": 7, "aud": "roleledger"}));
+        assert_eq!(refusal(&v, &numeric_iss), "the token has no issuer (iss) but one is required");
+        let other_aud = raw_token(serde_json::json!({"sub": "alice", "exp": exp, "iss": "https://idp", "aud": "x"}));
+        assert_eq!(refusal(&v, &other_aud), "the token was issued for another audience");
+        let good =
+            raw_token(serde_json::json!({"sub": "alice", "exp": exp, "iss": "https://idp", "aud": "roleledger"}));
+        assert_eq!(v.verify(&good).unwrap().claims.sub, "alice");
+        // Unconfigured, neither is needed.
+        assert!(verifier(None, None).verify(&without_iss).is_ok());
+    }
+
+    #[test]
+    fn refusals_name_the_cause_in_plain_words() {
+        let v = verifier(None, None);
+        let exp = chrono::Utc::now().timestamp() + 60;
+        let now = chrono::Utc::now().timestamp();
+        let other_key = jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &serde_json::json!({"sub": "alice", "exp": exp}),
+            &EncodingKey::from_secret(b"another-secret"),
+        )
+        .unwrap();
+        let cases = [
+            ("not a token".to_string(), "the token is not a JWT"),
+            ("a.b.c".to_string(), "the token is not a JWT"),
+            (format!("{}.e30.", URL_SAFE_NO_PAD.encode(br#"{"alg":"none"}"#)), "alg none is refused"),
+            (other_key, "the signature does not verify"),
+            (raw_token(serde_json::json!({"exp": exp})), "no subject (sub)"),
+            (raw_token(serde_json::json!({"sub": "alice"})), "no expiry time (exp)"),
+            (raw_token(serde_json::json!({"sub": "alice", "exp": "soon"})), "no expiry time (exp)"),
+            (raw_token(serde_json::json!({"sub": "alice", "exp": exp, "nbf": exp})), "not valid yet (nbf)"),
+            (raw_token(serde_json::json!({"sub": "alice", "exp": exp, "roles": "admin"})), "wrong types"),
+            (raw_token(serde_json::json!({"sub": "alice", "exp": exp, "email": 5})), "wrong types"),
+            (raw_token(serde_json::json!({"sub": "alice", "exp": exp, "iat": "x"})), "(iat) is not a number"),
+            (raw_token(serde_json::json!({"sub": "alice", "exp": exp, "iat": now + 3600})), "(iat) is in the future"),
+        ];
+        for (token, expected) in cases {
+            let detail = refusal(&v, &token);
+            assert!(detail.contains(expected), "{token}: {detail}");
+            for internal in ["line", "column", "Error(", "ErrorKind", "JSON error"] {
+                assert!(!detail.contains(internal), "{token}: {detail}");
+            }
+        }
+        // Claims roleledger does not read may hold anything; iat is kept.
+        let token = raw_token(serde_json::json!({"sub": "alice", "exp": exp, "iat": now, "extra": {"x": [1]}}));
+        assert_eq!(v.verify(&token).unwrap().issued_at, Some(now));
+    }
+
+    #[test]
+    fn jwks_keys_not_meant_for_verifying_are_skipped() {
+        // RFC 7517 appendix A.1's RSA public key, published three ways.
+        let n = "0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw";
+        let key = |extra: serde_json::Value| {
+            let mut jwk = serde_json::json!({"kty": "RSA", "n": n, "e": "AQAB"});
+            jwk.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+            jwk
+        };
+        let folder = tempfile::tempdir().unwrap();
+        let load = |keys: Vec<serde_json::Value>| {
+            let file = folder.path().join("keys.json");
+            std::fs::write(&file, serde_json::json!({ "keys": keys }).to_string()).unwrap();
+            let settings = JwtSettings { keys: JwtKeys::JwksFile(file), issuer: None, audience: None };
+            JwtVerifier::from_settings(&settings).map(|v| v.keys.len())
+        };
+        let signing = key(serde_json::json!({"kid": "sig", "use": "sig", "key_ops": ["verify"]}));
+        let encrypting = key(serde_json::json!({"kid": "enc", "use": "enc"}));
+        let wrapping = key(serde_json::json!({"kid": "wrap", "key_ops": ["encrypt", "wrapKey"]}));
+        assert_eq!(load(vec![signing, encrypting.clone(), wrapping.clone(), key(serde_json::json!({}))]).unwrap(), 2);
+        match load(vec![encrypting, wrapping]) {
+            Err(JwtError::Keys(message)) => assert!(message.contains("no RSA or EC key for verifying"), "{message}"),
+            other => panic!("{:?}", other.map(|_| ())),
+        }
+    }
+
     #[test]
     fn alg_none_and_tampering_are_refused() {
-        use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
         let base64_url = |bytes: &[u8]| URL_SAFE_NO_PAD.encode(bytes);
         let v = verifier(None, None);
         let token = v.sign(&claims(60)).unwrap();

@@ -14,11 +14,12 @@ use std::{collections::HashMap, sync::RwLock};
 use chrono::Utc;
 
 pub use api_token::{hash_secret, new_secret, random_hex, API_TOKEN_PREFIX};
-pub use jwt::{JwtError, JwtVerifier, LoginClaims};
+pub use jwt::{JwtError, JwtVerifier, LoginClaims, VerifiedToken};
 
 use crate::{
-    domain::{decide, Actor, Command, Context, IdSource, TokenId, UserId},
+    domain::{decide, parse_user_id, Actor, Command, Context, IdSource, TokenId, UserId},
     store::{EventStore, ExecuteError, Metadata, StoreError},
+    workflow::mail_address_problem,
 };
 
 /// The authenticated caller.
@@ -91,17 +92,20 @@ impl Authenticator {
             self.verified.write().unwrap_or_else(|p| p.into_inner()).remove(token);
             return Err(AuthError::Expired);
         }
-        let claims = self.verifier.verify(token).map_err(|error| match error {
+        let verified = self.verifier.verify(token).map_err(|error| match error {
             JwtError::Expired => AuthError::Expired,
             other => AuthError::Invalid(other.to_string()),
         })?;
-        match sign_in(store, &claims).await {
+        // Reserved and malformed ids are refused before anything is recorded.
+        parse_user_id(&verified.claims.sub).map_err(|bad| AuthError::Invalid(bad.to_string()))?;
+        let claims = &verified.claims;
+        match sign_in(store, &verified).await {
             Ok(()) => {}
             // Reads are answered from memory while the database is away; the sign-in is tried
             // again on the next call, since the token is not cached.
             Err(AuthError::Store(error)) if error.is_unavailable() => {
                 tracing::warn!(%error, "sign-in not recorded: the database is unreachable");
-                return Ok(Principal { user: claims.sub, via: Via::LoginToken });
+                return Ok(Principal { user: claims.sub.clone(), via: Via::LoginToken });
             }
             Err(error) => return Err(error),
         }
@@ -110,7 +114,7 @@ impl Authenticator {
             verified.clear();
         }
         verified.insert(token.to_string(), Verified { user: claims.sub.clone(), expires: claims.exp });
-        Ok(Principal { user: claims.sub, via: Via::LoginToken })
+        Ok(Principal { user: claims.sub.clone(), via: Via::LoginToken })
     }
 }
 
@@ -130,11 +134,22 @@ fn api_token_principal(store: &EventStore, token: &str) -> Result<Principal, Aut
 
 /// Registers the user, keeps their profile current and syncs the roles the token carries: each
 /// command is first decided against the read model, and only sent when it would change something.
-async fn sign_in(store: &EventStore, claims: &LoginClaims) -> Result<(), AuthError> {
+async fn sign_in(store: &EventStore, token: &VerifiedToken) -> Result<(), AuthError> {
+    let claims = &token.claims;
     let user = claims.sub.clone();
+    // An email claim that is no usable address (CR/LF in it would cut a mail header) does not
+    // refuse the sign-in: it is not recorded, and the address known before stays.
+    let email = claims.email.clone().filter(|email| match mail_address_problem(email) {
+        Some(why) => {
+            tracing::debug!(%user, %why, "the token's email claim is not recorded");
+            false
+        }
+        None => true,
+    });
+    let issued_at = token.issued_at.and_then(|iat| chrono::DateTime::from_timestamp(iat, 0));
     let commands = [
-        Command::RegisterUser { user: user.clone(), email: claims.email.clone(), name: claims.name.clone() },
-        Command::SyncTokenRoles { user: user.clone(), claims: claims.roles.clone().unwrap_or_default() },
+        Command::RegisterUser { user: user.clone(), email, name: claims.name.clone() },
+        Command::SyncTokenRoles { user: user.clone(), claims: claims.roles.clone().unwrap_or_default(), issued_at },
     ];
     let metadata = Metadata { actor: Some(user.clone()), ..Metadata::default() };
     for command in commands {

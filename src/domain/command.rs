@@ -2,6 +2,7 @@
 
 use super::types::{GrantId, RequestId, ScopeId, Subject, TeamId, TokenId, UserId};
 use crate::workflow::{Duration, Role, RoleId};
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -97,9 +98,13 @@ pub enum Command {
     /// The roles a login token carries, as claimed (`"manager@P1"`, `"support"` meaning global):
     /// grants them the first time and revokes those a later token no longer carries. Claims of
     /// roles that are not token-grantable, or that cannot be held where claimed, are ignored.
+    /// `issued_at` is the token's `iat`: a token issued before the newest one that changed the
+    /// user's token roles changes nothing. A token without `iat` syncs whenever it is presented.
     SyncTokenRoles {
         user: UserId,
         claims: Vec<String>,
+        #[serde(default)]
+        issued_at: Option<DateTime<Utc>>,
     },
     RemoveTeamMember {
         team: TeamId,

@@ -7,9 +7,10 @@ use super::request::{Grant, GrantOrigin, GrantStatus, Request, RequestStatus};
 use super::state::{Scope, State};
 use super::time;
 use super::types::{Actor, Context, GrantId, RequestId, ScopeId, Subject, TeamId, TokenId, UserId};
+use super::user_id::parse_user_id;
 use crate::workflow::{
-    check_catalog, is_builtin_role, is_valid_id, is_valid_scope_id, role_closure, Action, Duration, Role,
-    RoleDeletePolicy, RoleId, Stage, Workflow, GLOBAL,
+    check_catalog, is_builtin_role, is_valid_id, is_valid_scope_id, mail_address_problem, role_closure, Action,
+    Duration, Role, RoleDeletePolicy, RoleId, Stage, Workflow, GLOBAL,
 };
 use chrono::{DateTime, Utc};
 use std::collections::{BTreeMap, BTreeSet};
@@ -43,7 +44,7 @@ pub fn decide(state: &State, workflow: &Workflow, ctx: &Context, command: Comman
         Command::CreateTeam { id, title } => decision.create_team(id, title),
         Command::AddTeamMember { team, user } => decision.add_team_member(team, user),
         Command::RemoveTeamMember { team, user } => decision.remove_team_member(team, user),
-        Command::SyncTokenRoles { user, claims } => decision.sync_token_roles(user, claims),
+        Command::SyncTokenRoles { user, claims, issued_at } => decision.sync_token_roles(user, claims, issued_at),
         Command::CreateApiToken { user, name, secret_hash, expires_in } => {
             decision.create_api_token(user, name, secret_hash, expires_in)
         }
@@ -61,6 +62,14 @@ struct Decision<'a> {
 }
 
 type Decided = Result<Vec<Event>, DomainError>;
+
+/// A user's email, when one is given, must be a usable mail address.
+fn refuse_bad_email(email: Option<&str>) -> Result<(), DomainError> {
+    match email.and_then(mail_address_problem) {
+        Some(why) => Err(DomainError::Invalid(format!("bad email: {why}"))),
+        None => Ok(()),
+    }
+}
 
 /// How long before its end a grant's holder is told (SPEC: 14 days).
 pub const GRANT_ENDING_NOTICE: chrono::Duration = chrono::Duration::days(14);
@@ -248,13 +257,12 @@ impl Decision<'_> {
     }
 
     fn register_user(&self, user: UserId, email: Option<String>, name: Option<String>) -> Decided {
+        parse_user_id(&user)?;
         if self.state.user(&user).is_some() {
             return self.update_profile(user, email, name);
         }
         self.may_manage_user(&user)?;
-        if user.is_empty() || user.chars().any(|c| c.is_whitespace() || c.is_control()) {
-            return Err(DomainError::Invalid(format!("bad user id \"{user}\"")));
-        }
+        refuse_bad_email(email.as_deref())?;
         let mut events = vec![Event::UserRegistered { user: user.clone(), email, name, at: self.now }];
         for default in &self.workflow.settings.default_roles {
             // A default role on a scope that does not exist (yet) is skipped.
@@ -271,6 +279,7 @@ impl Decision<'_> {
     fn update_profile(&self, user: UserId, email: Option<String>, name: Option<String>) -> Decided {
         self.may_manage_user(&user)?;
         let known = self.state.user(&user).ok_or_else(|| DomainError::NotFound(format!("user \"{user}\"")))?;
+        refuse_bad_email(email.as_deref())?;
         let email = email.or_else(|| known.email.clone());
         let name = name.or_else(|| known.name.clone());
         if email == known.email && name == known.name {
@@ -303,6 +312,9 @@ impl Decision<'_> {
             .ok_or_else(|| DomainError::Invalid(format!("unknown scope kind \"{kind}\"")))?;
         if title.trim().is_empty() {
             return Err(DomainError::Invalid("a scope needs a title".to_string()));
+        }
+        if let Some(why) = mailbox.as_deref().and_then(mail_address_problem) {
+            return Err(DomainError::Invalid(format!("bad scope mailbox: {why}")));
         }
         let parents = if parents.is_empty() { vec![GLOBAL.to_string()] } else { parents };
         for (index, parent) in parents.iter().enumerate() {
@@ -783,10 +795,17 @@ impl Decision<'_> {
 
     // ----- login tokens -----
 
-    fn sync_token_roles(&self, user: UserId, claims: Vec<String>) -> Decided {
+    fn sync_token_roles(&self, user: UserId, claims: Vec<String>, issued_at: Option<DateTime<Utc>>) -> Decided {
         self.may_manage_user(&user)?;
         if self.state.user(&user).is_none() {
             return Err(DomainError::UnknownUser(user));
+        }
+        let newest = self.state.token_roles_issued_at(&user);
+        if let (Some(issued_at), Some(newest)) = (issued_at, newest) {
+            // An older token never undoes what a later one did.
+            if issued_at < newest {
+                return Ok(Vec::new());
+            }
         }
         let subject = Subject::User(user.clone());
         let carried: Vec<(&Role, String)> = claims
@@ -810,15 +829,26 @@ impl Decision<'_> {
             at: self.now,
         });
         let mut events: Vec<Event> = revocations.collect();
+        let mut held = self.state.roles_held(&subject, self.now);
         for (index, (role, scope)) in carried.iter().enumerate() {
             // Held already (from a token, by default, by assignment or through a team): a second
             // grant would only duplicate it.
             let already = self.state.subject_holds(&subject, &role.id, scope, self.now)
                 || carried[..index].iter().any(|(r, s)| r.id == role.id && s == scope);
             if !already {
+                // A claim incompatible with a role held (or claimed before it) is ignored, like
+                // any claim that cannot be honoured.
+                let adding = role_closure(self.state.roles(), &role.id);
+                if self.refuse_incompatible_sets(&adding, &held).is_err() {
+                    continue;
+                }
+                held.extend(adding);
                 let ends_at = self.grant_end(role, None)?;
                 events.push(self.grant(subject.clone(), role, scope, GrantOrigin::Token, ends_at));
             }
+        }
+        if let Some(issued_at) = issued_at.filter(|at| !events.is_empty() && newest.is_none_or(|newest| *at > newest)) {
+            events.push(Event::TokenRolesSynced { user, issued_at, at: self.now });
         }
         Ok(events)
     }

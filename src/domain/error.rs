@@ -53,6 +53,8 @@ pub enum DomainError {
     NotActive,
     #[error("not due before {0}")]
     NotDue(DateTime<Utc>),
+    #[error("the user id \"{0}\" is reserved for the server itself")]
+    ReservedId(String),
 }
 
 impl DomainError {
@@ -83,6 +85,7 @@ impl DomainError {
             DomainError::AlreadyExists(_) => "already_exists",
             DomainError::NotActive => "not_active",
             DomainError::NotDue(_) => "not_due",
+            DomainError::ReservedId(_) => "reserved_id",
         }
     }
 
@@ -111,7 +114,8 @@ impl DomainError {
             | DomainError::Invalid(_)
             | DomainError::InvalidDuration(_)
             | DomainError::ApprovalsRequired { .. }
-            | DomainError::DurationTooLong { .. } => 422,
+            | DomainError::DurationTooLong { .. }
+            | DomainError::ReservedId(_) => 422,
         }
     }
 }

@@ -25,6 +25,13 @@ pub enum Event {
         name: Option<String>,
         at: DateTime<Utc>,
     },
+    /// A login token issued at `issued_at` changed the roles its user holds from tokens: tokens
+    /// issued earlier no longer sync roles for that user.
+    TokenRolesSynced {
+        user: UserId,
+        issued_at: DateTime<Utc>,
+        at: DateTime<Utc>,
+    },
     ScopeCreated {
         scope: ScopeId,
         kind: String,
@@ -167,6 +174,7 @@ impl Event {
         match self {
             Event::UserRegistered { .. } => "UserRegistered",
             Event::UserProfileChanged { .. } => "UserProfileChanged",
+            Event::TokenRolesSynced { .. } => "TokenRolesSynced",
             Event::ScopeCreated { .. } => "ScopeCreated",
             Event::ScopeDeleted { .. } => "ScopeDeleted",
             Event::RoleDefined { .. } => "RoleDefined",
@@ -194,7 +202,9 @@ impl Event {
     /// `request-<uuid>` or `grant-<uuid>`.
     pub fn stream_id(&self) -> String {
         match self {
-            Event::UserRegistered { user, .. } | Event::UserProfileChanged { user, .. } => {
+            Event::UserRegistered { user, .. }
+            | Event::UserProfileChanged { user, .. }
+            | Event::TokenRolesSynced { user, .. } => {
                 format!("user-{user}")
             }
             Event::ScopeCreated { scope, .. } | Event::ScopeDeleted { scope, .. } => {

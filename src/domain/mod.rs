@@ -17,6 +17,7 @@ pub mod scenarios;
 mod state;
 pub mod time;
 mod types;
+mod user_id;
 
 pub use command::Command;
 pub use decide::{decide, GRANT_ENDING_NOTICE};
@@ -25,6 +26,7 @@ pub use event::Event;
 pub use request::{ApiToken, Approval, Grant, GrantOrigin, GrantStatus, Request, RequestStatus};
 pub use state::{evolve, ApproverScope, Authority, CheckResult, RequestDecider, Scope, State, Team, User};
 pub use types::{Actor, Context, GrantId, IdSource, RequestId, ScopeId, Subject, TeamId, TokenId, UserId};
+pub use user_id::{parse_user_id, BadUserId, MAX_USER_ID_CHARS};
 
 #[cfg(test)]
 mod tests;

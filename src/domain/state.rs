@@ -78,6 +78,8 @@ pub struct State {
     grants: BTreeMap<GrantId, Grant>,
     api_tokens: BTreeMap<TokenId, ApiToken>,
     token_by_hash: HashMap<String, TokenId>,
+    /// The newest `iat` of a login token whose roles were synced, per user.
+    token_roles_issued_at: BTreeMap<UserId, DateTime<Utc>>,
     index: Index,
 }
 
@@ -100,6 +102,7 @@ impl State {
             grants: BTreeMap::new(),
             api_tokens: BTreeMap::new(),
             token_by_hash: HashMap::new(),
+            token_roles_issued_at: BTreeMap::new(),
             index: Index::new(),
         };
         state.index.compile_roles(&state.roles, &workflow.implications);
@@ -120,6 +123,10 @@ impl State {
     }
     pub fn users(&self) -> impl Iterator<Item = &User> {
         self.users.values()
+    }
+    /// When the newest login token whose roles were synced for `user` was issued.
+    pub fn token_roles_issued_at(&self, user: &str) -> Option<DateTime<Utc>> {
+        self.token_roles_issued_at.get(user).copied()
     }
     pub fn scope(&self, id: &str) -> Option<&Scope> {
         self.scopes.get(id)
@@ -506,6 +513,10 @@ impl State {
         match event {
             Event::UserRegistered { user, email, name, .. } | Event::UserProfileChanged { user, email, name, .. } => {
                 self.users.insert(user.clone(), User { id: user.clone(), email: email.clone(), name: name.clone() });
+            }
+            Event::TokenRolesSynced { user, issued_at, .. } => {
+                let newest = self.token_roles_issued_at.entry(user.clone()).or_insert(*issued_at);
+                *newest = (*newest).max(*issued_at);
             }
             Event::ScopeCreated { scope, kind, parents, title, mailbox, .. } => {
                 self.index.add_scope(scope, parents);

@@ -556,6 +556,7 @@ fn login_tokens_grant_what_they_carry_and_revoke_what_they_drop() {
     let sync = |claims: &[&str]| Command::SyncTokenRoles {
         user: "alice".into(),
         claims: claims.iter().map(|c| c.to_string()).collect(),
+        issued_at: None,
     };
     let first = world.ok("alice", sync(&["inspector@l1", "admin", "dept-head@d1", "inspector@nowhere"]));
     assert!(
@@ -572,6 +573,52 @@ fn login_tokens_grant_what_they_carry_and_revoke_what_they_drop() {
     world.assign("h1", Subject::User("alice".into()), "inspector", "l1").unwrap();
     assert!(world.ok("alice", sync(&[])).len() == 1);
     assert!(world.allowed("alice", "lab.read", "l1"));
+}
+
+/// The user-id rule and the mail-address rule hold for every registration, the command line's too.
+#[test]
+fn registration_refuses_reserved_and_invisible_ids_and_broken_emails() {
+    let mut world = lab_world();
+    let register = |user: &str, email: Option<&str>| Command::RegisterUser {
+        user: user.to_string(),
+        email: email.map(String::from),
+        name: None,
+    };
+    for id in ["system", "command-line", "expiry", "scheduler", "system:mail"] {
+        assert_eq!(world.refused("cli", register(id, None)), "reserved_id", "{id}");
+    }
+    for id in ["", "root\u{200B}", "a b", "a\u{7}b"] {
+        assert_eq!(world.refused("cli", register(id, None)), "invalid", "{id:?}");
+    }
+    assert_eq!(world.refused("cli", register("zed", Some("z@x.org\r\nBcc: y@x.org"))), "invalid");
+    world.ok("cli", register("zed", Some("z@x.org")));
+    let update = Command::UpdateProfile { user: "zed".into(), email: Some("z@x.org\n".into()), name: None };
+    assert_eq!(world.refused("zed", update), "invalid");
+}
+
+/// A token issued before the newest one that changed the token roles changes nothing; one
+/// without `iat` syncs as it always did.
+#[test]
+fn an_older_login_token_never_undoes_a_later_one() {
+    let mut world = lab_world();
+    let start = world.now;
+    let at = |minutes: i64| Some(start + chrono::Duration::minutes(minutes));
+    let sync = |claims: &[&str], issued_at| Command::SyncTokenRoles {
+        user: "alice".into(),
+        claims: claims.iter().map(|c| c.to_string()).collect(),
+        issued_at,
+    };
+    let first = world.ok("alice", sync(&["inspector@l1"], at(10)));
+    assert_eq!(first.iter().map(Event::event_type).collect::<Vec<_>>(), ["RoleGranted", "TokenRolesSynced"]);
+    let dropped = world.ok("alice", sync(&[], at(20)));
+    assert_eq!(dropped.iter().map(Event::event_type).collect::<Vec<_>>(), ["GrantRevoked", "TokenRolesSynced"]);
+    assert!(world.ok("alice", sync(&["inspector@l1"], at(15))).is_empty(), "older than the drop");
+    assert!(!world.allowed("alice", "lab.read", "l1"));
+    // As new as the newest: synced, and nothing more to record.
+    let same = world.ok("alice", sync(&["inspector@l2"], at(20)));
+    assert_eq!(same.iter().map(Event::event_type).collect::<Vec<_>>(), ["RoleGranted"]);
+    let unsaid = world.ok("alice", sync(&[], None));
+    assert_eq!(unsaid.iter().map(Event::event_type).collect::<Vec<_>>(), ["GrantRevoked"]);
 }
 
 /// UCP: Scheduler on /Shared is a default role; users registered before /Shared exists receive it
@@ -602,6 +649,7 @@ fn token_roles_already_held_are_not_granted_twice() {
     let sync = |claims: &[&str]| Command::SyncTokenRoles {
         user: "carl".into(),
         claims: claims.iter().map(|c| c.to_string()).collect(),
+        issued_at: None,
     };
     let first = world.ok("carl", sync(&["user", "support", "support"]));
     assert!(matches!(&first[..], [Event::RoleGranted { role, origin: GrantOrigin::Token, .. }] if role == "support"));

@@ -7,7 +7,10 @@ mod templates;
 use std::path::PathBuf;
 
 use lettre::{
-    message::{header::ContentType, Mailbox, MultiPart, SinglePart},
+    message::{
+        header::{ContentType, Header, HeaderName, HeaderValue},
+        Mailbox, MultiPart, SinglePart,
+    },
     AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor,
 };
 
@@ -44,6 +47,25 @@ impl Transport {
             }
             None => Ok(Transport::Folder(folder)),
         }
+    }
+}
+
+/// `Auto-Submitted: auto-generated` (RFC 3834): sent by a program, so vacation responders and
+/// other automatic replies leave it unanswered.
+#[derive(Debug, Clone, Copy)]
+struct AutoSubmitted;
+
+impl Header for AutoSubmitted {
+    fn name() -> HeaderName {
+        HeaderName::new_from_ascii_str("Auto-Submitted")
+    }
+
+    fn parse(_: &str) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        Ok(AutoSubmitted)
+    }
+
+    fn display(&self) -> HeaderValue {
+        HeaderValue::new(Self::name(), "auto-generated".to_string())
     }
 }
 
@@ -86,6 +108,7 @@ impl Mailer {
             .to(to)
             .subject(rendered.subject)
             .message_id(Some(mail.message_id.clone()))
+            .header(AutoSubmitted)
             .multipart(body)
             .map_err(|e| MailError::Render(e.to_string()))
     }

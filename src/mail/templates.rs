@@ -59,11 +59,11 @@ impl Templates {
     pub fn render(&self, kind: &str, values: &Value) -> Result<Rendered, MailError> {
         let template =
             self.texts.get(kind).ok_or_else(|| MailError::Render(format!("no template for mail kind \"{kind}\"")))?;
-        let filled = fill(template, values, |text| text.to_string());
-        let (subject_line, body) = filled.split_once('\n').unwrap_or((&filled, ""));
-        let subject = subject_line.trim_start_matches("Subject: ").trim().to_string();
-        let text = body.trim_start_matches('\n').to_string();
-        let paragraphs: String = fill(template.split_once('\n').map_or("", |(_, b)| b), values, escape_html)
+        let (subject_line, body) = template.split_once('\n').unwrap_or((template, ""));
+        // Filled apart from the body, so that a value holding a line break cannot end the subject.
+        let subject = header_value(&fill(subject_line.trim_start_matches("Subject: "), values, |_, text| text.into()));
+        let text = fill(body, values, |_, text| text.to_string()).trim_start_matches('\n').to_string();
+        let paragraphs: String = fill(body, values, html_value)
             .trim()
             .split("\n\n")
             .map(|paragraph| format!("<p>{}</p>\n", paragraph.replace('\n', "<br>")))
@@ -73,8 +73,16 @@ impl Templates {
     }
 }
 
-/// Replaces each `{{name}}` with the value of `name`, passed through `encode`.
-fn fill(template: &str, values: &Value, encode: impl Fn(&str) -> String) -> String {
+/// A text as one header line: line breaks and other control characters become spaces and runs of
+/// whitespace one space, so that no value (a name, a title, a reason) can end a header and start
+/// another. Every header value a template fills goes through here.
+pub fn header_value(text: &str) -> String {
+    let spaced: String = text.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
+    spaced.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Replaces each `{{name}}` with the value of `name`, passed through `encode(name, value)`.
+fn fill(template: &str, values: &Value, encode: impl Fn(&str, &str) -> String) -> String {
     let mut out = String::with_capacity(template.len());
     let mut rest = template;
     while let Some(start) = rest.find("{{") {
@@ -86,15 +94,26 @@ fn fill(template: &str, values: &Value, encode: impl Fn(&str) -> String) -> Stri
             Some(Value::Null) | None => String::new(),
             Some(other) => other.to_string(),
         };
-        out.push_str(&encode(&value));
+        out.push_str(&encode(name, &value));
         rest = &rest[start + end + 2..];
     }
     out.push_str(rest);
     out
 }
 
+/// A value in the HTML part: escaped, and the server's `link` as a link.
+fn html_value(name: &str, text: &str) -> String {
+    let web = text.starts_with("https://") || text.starts_with("http://");
+    if name == "link" && web {
+        let link = escape_html(text);
+        format!("<a href=\"{link}\">{link}</a>")
+    } else {
+        escape_html(text)
+    }
+}
+
 fn escape_html(text: &str) -> String {
-    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;").replace('\'', "&#39;")
 }
 
 #[cfg(test)]
@@ -117,6 +136,21 @@ mod tests {
             assert!(!templates.render(kind, &values).unwrap().subject.is_empty());
         }
         assert!(templates.render("nothing", &values).is_err());
+    }
+
+    #[test]
+    fn line_breaks_in_values_never_reach_past_the_subject() {
+        let templates = Templates::load(None).unwrap();
+        let values = json!({"requester_name": "Eve\r\nBcc: victim@example.org\r\n\r\nbody", "role_title": "R\nole",
+            "scope_title": "S\u{0}ite\t A", "reason": "line one\nline two", "link": "https://x/r/1?a=1&b=2"});
+        let rendered = templates.render("request_created", &values).unwrap();
+        assert_eq!(rendered.subject, "[roleledger] Eve Bcc: victim@example.org body asks for R ole on S ite A");
+        assert!(rendered.text.starts_with("Eve\r\nBcc"), "the body keeps the text as given: {}", rendered.text);
+        assert!(rendered.text.contains("line one\nline two"));
+        assert!(rendered.html.contains(r#"<a href="https://x/r/1?a=1&amp;b=2">https://x/r/1?a=1&amp;b=2</a>"#));
+        assert_eq!(header_value(" a\r\n\tb \u{7F} c "), "a b c");
+        // Only web addresses become links.
+        assert!(!templates.render("request_created", &json!({"link": "javascript:x"})).unwrap().html.contains("<a "));
     }
 
     #[test]

@@ -32,6 +32,16 @@ pub fn is_valid_id(id: &str) -> bool {
         && id.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
 }
 
+/// Why `text` cannot be a mail address (a user's email, a scope's or role's mailbox): a control
+/// character there (CR, LF, …) would end a mail header early and start another one.
+pub fn mail_address_problem(text: &str) -> Option<String> {
+    if text.trim().is_empty() {
+        return Some("a mail address may not be empty".to_string());
+    }
+    let control = text.chars().find(|c| c.is_control())?;
+    Some(format!("a mail address may not hold a control character (U+{:04X})", u32::from(control)))
+}
+
 /// Ids of scopes and teams, which name real places and groups (`NGI_UK`, `RAL-LCG2`, `ops.team`):
 /// ASCII letters, digits, `-`, `_` and `.`, starting with a letter or digit, at most 128 long.
 pub fn is_valid_scope_id(id: &str) -> bool {
@@ -105,7 +115,10 @@ fn check_role(
         return Err(problem(RoleField::Includes, Some(index), message));
     }
     if let Some(mailbox) = &role.mailbox {
-        if mailbox.replace("{scope}", "").contains(['{', '}']) || mailbox.trim().is_empty() {
+        if let Some(why) = mail_address_problem(mailbox) {
+            return Err(problem(RoleField::Mailbox, None, format!("bad mailbox {mailbox:?}: {why}")));
+        }
+        if mailbox.replace("{scope}", "").contains(['{', '}']) {
             let message = format!("bad mailbox \"{mailbox}\" (an address; the only placeholder is {{scope}})");
             return Err(problem(RoleField::Mailbox, None, message));
         }

@@ -60,7 +60,9 @@ mod model;
 pub mod permission;
 mod summary;
 
-pub use catalog::{check_catalog, is_valid_id, is_valid_scope_id, role_closure, RoleField, RoleProblem};
+pub use catalog::{
+    check_catalog, is_valid_id, is_valid_scope_id, mail_address_problem, role_closure, RoleField, RoleProblem,
+};
 pub use duration::Duration;
 pub use load::WorkflowError;
 pub use model::*;

@@ -159,7 +159,7 @@ fn token_prints_only_a_token_signed_with_the_kept_development_secret() {
         issuer: None,
         audience: None,
     };
-    let claims = roleledger::auth::JwtVerifier::from_settings(&settings).unwrap().verify(lines[0]).unwrap();
+    let claims = roleledger::auth::JwtVerifier::from_settings(&settings).unwrap().verify(lines[0]).unwrap().claims;
     assert_eq!((claims.sub.as_str(), claims.email.as_deref()), ("alice", Some("alice@example.org")));
     assert!(!String::from_utf8_lossy(&output.stderr).contains(secret.trim()), "the secret is never printed");
     // A second token uses the same kept secret.

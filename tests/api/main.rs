@@ -29,6 +29,7 @@ mod fuzz;
 mod health;
 mod helpers;
 mod hygiene;
+mod identity;
 mod mail;
 mod process;
 mod rancher;

@@ -199,6 +199,9 @@ fn incompatible_roles_never_meet_through_a_team() {
     world.ok("root", Command::CreateTeam { id: "shift".into(), title: "Shift".into() });
     world.ok("root", Command::AddTeamMember { team: "shift".into(), user: "alice".into() });
     assert_eq!(world.refused_unchanged("h1", assign(Subject::Team("shift".into()), "inspector")), "incompatible_role");
+    // A login token claiming inspector gives alice (operator) nothing.
+    let claim = Command::SyncTokenRoles { user: "alice".into(), claims: vec!["inspector@l2".into()], issued_at: None };
+    assert!(world.ok("alice", claim).is_empty(), "an incompatible claim is ignored");
     // A member of the inspecting team asks in vain for operator.
     world.ok("root", Command::AddTeamMember { team: crew.into(), user: "bob".into() });
     assert_eq!(world.refused_unchanged("bob", request_for("operator", "l1", None)), "incompatible_role");
@@ -267,7 +270,7 @@ mod extremes {
         ]
     }
 
-    fn commands(world: &World, duration: Duration, text: String) -> Vec<(&'static str, Command)> {
+    fn commands(world: &World, duration: Duration, text: String, now: DateTime<Utc>) -> Vec<(&'static str, Command)> {
         let request = world.state.requests().next().map(|r| r.id).unwrap_or_default();
         let grant = world.state.grants().next().map(|g| g.id).unwrap_or_default();
         let token = world.state.api_tokens().next().map(|t| t.id).unwrap_or_default();
@@ -343,7 +346,11 @@ mod extremes {
             ("root", Command::RemoveTeamMember { team: text.clone(), user: "alice".into() }),
             (
                 "alice",
-                Command::SyncTokenRoles { user: "alice".into(), claims: vec![text.clone(), "inspector@l1".into()] },
+                Command::SyncTokenRoles {
+                    user: "alice".into(),
+                    claims: vec![text.clone(), "inspector@l1".into()],
+                    issued_at: Some(now),
+                },
             ),
             (
                 "root",
@@ -381,7 +388,7 @@ mod extremes {
             let mut world = lab_world();
             world.request("alice", "lab-owner", "l1").unwrap();
             world.now = now;
-            for (actor, command) in commands(&world, duration, text) {
+            for (actor, command) in commands(&world, duration, text, now) {
                 let ctx = Context::new(World::actor(actor), world.now, IdSource::sequence(7));
                 if let Ok(events) = decide(&world.state, &world.workflow, &ctx, command) {
                     for event in &events {

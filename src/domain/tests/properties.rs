@@ -143,7 +143,7 @@ fn command(world: &World, op: &Op) -> Option<(String, Command)> {
         }
         Op::SyncToken { user, claims } => {
             let claims = claims.iter().map(|(role, scope)| format!("{}@{}", ROLES[*role], SCOPES[*scope])).collect();
-            (name(*user), Command::SyncTokenRoles { user: name(*user), claims })
+            (name(*user), Command::SyncTokenRoles { user: name(*user), claims, issued_at: None })
         }
         Op::Expire | Op::Wait { .. } => return None,
     })
