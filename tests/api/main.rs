@@ -29,6 +29,7 @@ mod health;
 mod helpers;
 mod hygiene;
 mod mail;
+mod openapi;
 mod rancher;
 mod tokens;
 mod ucp;
