@@ -116,13 +116,18 @@ impl utoipa::Modify for CommonProblems {
 /// `oneOf: [null, Approval]`; a JSON `null` is no decision comment though, only no body is. It is
 /// said as OpenAPI means it: the body's schema, with the body not required.
 fn optional_body_as_its_schema(body: &mut utoipa::openapi::request_body::RequestBody) {
-    use utoipa::openapi::{schema::Schema, RefOr, Required};
+    use utoipa::openapi::{
+        schema::{Schema, SchemaType},
+        RefOr, Required, Type,
+    };
     if body.required == Some(Required::True) {
         return;
     }
+    let null = SchemaType::Type(Type::Null);
     for content in body.content.values_mut() {
         let Some(RefOr::T(Schema::OneOf(one_of))) = &content.schema else { continue };
-        let mut not_null = one_of.items.iter().filter(|item| !matches!(item, RefOr::T(Schema::Object(o)) if o.schema_type == utoipa::openapi::schema::SchemaType::Type(utoipa::openapi::Type::Null)));
+        let is_null = |item: &&RefOr<Schema>| matches!(item, RefOr::T(Schema::Object(o)) if o.schema_type == null);
+        let mut not_null = one_of.items.iter().filter(|item| !is_null(item));
         if let (Some(only), None) = (not_null.next(), not_null.next()) {
             content.schema = Some(only.clone());
         }

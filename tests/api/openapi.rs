@@ -68,22 +68,18 @@ async fn a_generated_client_runs_the_story(backend: Backend) {
     let folder = tempfile::tempdir().unwrap();
     let document = saved_document(&app, folder.path()).await;
 
+    // Its post-generation hook runs ruff, from the same venv.
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let path = std::env::join_paths(std::iter::once(bin.clone()).chain(std::env::split_paths(&path))).unwrap();
     let mut generator = Command::new(bin.join("openapi-python-client"));
     generator
         .args(["generate", "--meta", "none", "--path"])
         .arg(&document)
         .arg("--output-path")
         .arg(folder.path().join("roleledger_client"))
-        // Its post-generation hook runs ruff, from the same venv.
-        .env(
-            "PATH",
-            std::env::join_paths(
-                [bin.clone()].into_iter().chain(std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())),
-            )
-            .unwrap(),
-        );
+        .env("PATH", path);
     let output = run("openapi-python-client generate", generator).await;
-    // It warns (and leaves out what it could not type) but still succeeds; every piece must be there.
+    // It warns of what it leaves out (an untyped answer, say) and still succeeds: no piece may be missing.
     let said = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
     assert!(!said.to_lowercase().contains("warning"), "the generator warned:\n{said}");
 
