@@ -179,10 +179,12 @@ fn serve(listener: TcpListener, app: AppState) -> std::io::Result<Server> {
             .app_data(web::PathConfig::default().error_handler(problem::path_error))
             // A browser pointed at the server lands on the web pages.
             .service(web::redirect("/", "/ui").see_other())
-            .route("/healthz", web::get().to(health::healthz))
-            .route("/readyz", web::get().to(health::readyz))
-            .route("/metrics", web::get().to(metrics::metrics))
-            .route("/openapi.json", web::get().to(openapi::openapi_json))
+            // Resources, not `App::route`: that makes the method a guard of the path, so another
+            // method would answer 404 instead of 405 with `Allow`.
+            .service(web::resource("/healthz").get(health::healthz))
+            .service(web::resource("/readyz").get(health::readyz))
+            .service(web::resource("/metrics").get(metrics::metrics))
+            .service(web::resource("/openapi.json").get(openapi::openapi_json))
             .service(web::scope("/api/v1").configure(routes::api))
             .service(ui::scope())
             .default_service(web::to(problem::no_route))

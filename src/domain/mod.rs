@@ -13,6 +13,8 @@ mod error;
 mod event;
 mod index;
 mod request;
+/// Test data: kept out of the release binary (the crate's tests turn the `testing` feature on).
+#[cfg(any(test, feature = "testing"))]
 pub mod scenarios;
 mod state;
 pub mod time;

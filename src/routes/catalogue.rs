@@ -5,11 +5,19 @@ use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-use super::{caller::Caller, paging::PageQuery, problem::ApiError, views::TeamView};
+use super::{
+    caller::Caller,
+    paging::{Page, PageQuery},
+    problem::ApiError,
+    views::TeamView,
+};
 use crate::{
     domain::{Command, Event},
     workflow::Role,
 };
+
+type RolePage = Page<Role>;
+type TeamPage = Page<TeamView>;
 
 fn role(caller: &Caller, id: &str) -> Result<Role, ApiError> {
     caller.read(|state, _| state.role(id).cloned())?.ok_or_else(|| ApiError::NotFound(format!("role \"{id}\"")))
@@ -24,9 +32,9 @@ pub struct RoleQuery {
     limit: Option<usize>,
 }
 
-#[utoipa::path(get, path = "/api/v1/roles", tag = "roles",
+#[utoipa::path(get, path = "/api/v1/roles", tag = "roles", operation_id = "listRoles",
     params(("q" = Option<String>, Query,), ("cursor" = Option<String>, Query,), ("limit" = Option<usize>, Query,)),
-    responses((status = 200, description = "the role catalogue, paged")))]
+    responses((status = 200, description = "the role catalogue, paged", body = RolePage)))]
 pub async fn list_roles(caller: Caller, query: web::Query<RoleQuery>) -> Result<HttpResponse, ApiError> {
     let needle = query.q.as_deref().map(str::to_lowercase);
     let items = caller.read(|state, _| {
@@ -45,22 +53,22 @@ pub async fn list_roles(caller: Caller, query: web::Query<RoleQuery>) -> Result<
     Ok(HttpResponse::Ok().json(paging.page(items)?))
 }
 
-#[utoipa::path(get, path = "/api/v1/roles/{id}", tag = "roles", params(("id" = String, Path,)),
-    responses((status = 200, description = "the role"), (status = 404, description = "unknown")))]
+#[utoipa::path(get, path = "/api/v1/roles/{id}", tag = "roles", operation_id = "getRole", params(("id" = String, Path,)),
+    responses((status = 200, description = "the role", body = Role), (status = 404, description = "unknown")))]
 pub async fn show_role(caller: Caller, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Ok().json(role(&caller, &id)?))
 }
 
-#[utoipa::path(post, path = "/api/v1/roles", tag = "roles", request_body(content = Object, description = "a role as in a workflow file, with its id"),
-    responses((status = 201, description = "defined"), (status = 403, description = "not an admin"), (status = 409, description = "exists"), (status = 422, description = "invalid")))]
+#[utoipa::path(post, path = "/api/v1/roles", tag = "roles", operation_id = "createRole", request_body(content = Role, description = "a role as in a workflow file, with its id"),
+    responses((status = 201, description = "defined", body = Role), (status = 403, description = "not an admin"), (status = 409, description = "exists"), (status = 422, description = "invalid")))]
 pub async fn create_role(caller: Caller, body: web::Json<Role>) -> Result<HttpResponse, ApiError> {
     let id = body.id.clone();
     caller.execute(Command::DefineRole { role: body.into_inner() }).await?;
     Ok(HttpResponse::Created().json(role(&caller, &id)?))
 }
 
-#[utoipa::path(put, path = "/api/v1/roles/{id}", tag = "roles", params(("id" = String, Path,)), request_body(content = Object, description = "the whole role"),
-    responses((status = 200, description = "edited"), (status = 403, description = "not an admin, or the workflow keeps roles immutable"), (status = 404, description = "unknown")))]
+#[utoipa::path(put, path = "/api/v1/roles/{id}", tag = "roles", operation_id = "editRole", params(("id" = String, Path,)), request_body(content = Role, description = "the whole role, its id as in the path"),
+    responses((status = 200, description = "edited", body = Role), (status = 403, description = "not an admin, or the workflow keeps roles immutable"), (status = 404, description = "unknown")))]
 pub async fn edit_role(caller: Caller, id: web::Path<String>, body: web::Json<Role>) -> Result<HttpResponse, ApiError> {
     role(&caller, &id)?;
     let mut edited = body.into_inner();
@@ -75,8 +83,8 @@ pub async fn edit_role(caller: Caller, id: web::Path<String>, body: web::Json<Ro
     Ok(HttpResponse::Ok().json(role(&caller, &id)?))
 }
 
-#[utoipa::path(post, path = "/api/v1/roles/{id}/duplicate", tag = "roles", params(("id" = String, Path,)),
-    responses((status = 201, description = "the copy, with id {id}-2, -3, …"), (status = 403, description = "not an admin"), (status = 404, description = "unknown")))]
+#[utoipa::path(post, path = "/api/v1/roles/{id}/duplicate", tag = "roles", operation_id = "duplicateRole", params(("id" = String, Path,)),
+    responses((status = 201, description = "the copy, with id {id}-2, -3, …", body = Role), (status = 403, description = "not an admin"), (status = 404, description = "unknown")))]
 pub async fn duplicate_role(caller: Caller, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
     role(&caller, &id)?;
     let events = caller.execute(Command::DuplicateRole { role: id.into_inner() }).await?;
@@ -87,7 +95,7 @@ pub async fn duplicate_role(caller: Caller, id: web::Path<String>) -> Result<Htt
     Ok(HttpResponse::Created().json(role(&caller, &copy)?))
 }
 
-#[utoipa::path(delete, path = "/api/v1/roles/{id}", tag = "roles", params(("id" = String, Path,)),
+#[utoipa::path(delete, path = "/api/v1/roles/{id}", tag = "roles", operation_id = "deleteRole", params(("id" = String, Path,)),
     responses((status = 204, description = "deleted"), (status = 403, description = "not an admin, or a built-in role"), (status = 404, description = "unknown"), (status = 409, description = "in use")))]
 pub async fn delete_role(caller: Caller, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
     role(&caller, &id)?;
@@ -108,8 +116,8 @@ pub struct NewTeam {
     title: String,
 }
 
-#[utoipa::path(post, path = "/api/v1/teams", tag = "teams", request_body = NewTeam,
-    responses((status = 201, description = "created"), (status = 403, description = "not allowed"), (status = 409, description = "exists")))]
+#[utoipa::path(post, path = "/api/v1/teams", tag = "teams", operation_id = "createTeam", request_body = NewTeam,
+    responses((status = 201, description = "created", body = TeamView), (status = 403, description = "not allowed"), (status = 409, description = "exists")))]
 pub async fn create_team(caller: Caller, body: web::Json<NewTeam>) -> Result<HttpResponse, ApiError> {
     let NewTeam { id, title } = body.into_inner();
     caller.execute(Command::CreateTeam { id: id.clone(), title }).await?;
@@ -123,23 +131,23 @@ pub struct TeamQuery {
     limit: Option<usize>,
 }
 
-#[utoipa::path(get, path = "/api/v1/teams", tag = "teams",
+#[utoipa::path(get, path = "/api/v1/teams", tag = "teams", operation_id = "listTeams",
     params(("cursor" = Option<String>, Query,), ("limit" = Option<usize>, Query,)),
-    responses((status = 200, description = "the teams, paged")))]
+    responses((status = 200, description = "the teams, paged", body = TeamPage)))]
 pub async fn list_teams(caller: Caller, query: web::Query<TeamQuery>) -> Result<HttpResponse, ApiError> {
     let items = caller.read(|state, _| state.teams().map(|t| (t.id.clone(), TeamView::new(t))).collect::<Vec<_>>())?;
     let paging = PageQuery { cursor: query.cursor.clone(), limit: query.limit };
     Ok(HttpResponse::Ok().json(paging.page(items)?))
 }
 
-#[utoipa::path(get, path = "/api/v1/teams/{id}", tag = "teams", params(("id" = String, Path,)),
-    responses((status = 200, description = "the team and its members"), (status = 404, description = "unknown")))]
+#[utoipa::path(get, path = "/api/v1/teams/{id}", tag = "teams", operation_id = "getTeam", params(("id" = String, Path,)),
+    responses((status = 200, description = "the team and its members", body = TeamView), (status = 404, description = "unknown")))]
 pub async fn show_team(caller: Caller, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Ok().json(team(&caller, &id)?))
 }
 
-#[utoipa::path(put, path = "/api/v1/teams/{id}/members/{user}", tag = "teams", params(("id" = String, Path,), ("user" = String, Path,)),
-    responses((status = 200, description = "the team with the new member"), (status = 403, description = "no authority over the team's roles, or to one's own benefit"), (status = 404, description = "unknown team"), (status = 409, description = "already_exists: already a member")))]
+#[utoipa::path(put, path = "/api/v1/teams/{id}/members/{user}", tag = "teams", operation_id = "addTeamMember", params(("id" = String, Path,), ("user" = String, Path,)),
+    responses((status = 200, description = "the team with the new member", body = TeamView), (status = 403, description = "no authority over the team's roles, or to one's own benefit"), (status = 404, description = "unknown team"), (status = 409, description = "already_exists: already a member")))]
 pub async fn add_member(caller: Caller, path: web::Path<(String, String)>) -> Result<HttpResponse, ApiError> {
     let (id, user) = path.into_inner();
     team(&caller, &id)?;
@@ -147,7 +155,7 @@ pub async fn add_member(caller: Caller, path: web::Path<(String, String)>) -> Re
     Ok(HttpResponse::Ok().json(team(&caller, &id)?))
 }
 
-#[utoipa::path(delete, path = "/api/v1/teams/{id}/members/{user}", tag = "teams", params(("id" = String, Path,), ("user" = String, Path,)),
+#[utoipa::path(delete, path = "/api/v1/teams/{id}/members/{user}", tag = "teams", operation_id = "removeTeamMember", params(("id" = String, Path,), ("user" = String, Path,)),
     responses((status = 204, description = "removed"), (status = 403, description = "not allowed"), (status = 404, description = "unknown team")))]
 pub async fn remove_member(caller: Caller, path: web::Path<(String, String)>) -> Result<HttpResponse, ApiError> {
     let (id, user) = path.into_inner();

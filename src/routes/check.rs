@@ -3,6 +3,7 @@
 use actix_web::{web, HttpResponse};
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use super::{caller::Caller, problem::ApiError};
 
@@ -15,13 +16,17 @@ pub struct CheckQuery {
 }
 
 /// Serialized straight from the struct: this is the hottest route, and a `Value` costs a map.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = CheckAnswer)]
 struct Answer {
     allowed: bool,
+    /// The grants that give the permission (empty when not allowed).
     via: Vec<Via>,
 }
 
-#[derive(Serialize)]
+/// A grant that gives the permission; `team` when it is held through a team.
+#[derive(Serialize, ToSchema)]
+#[schema(as = CheckVia)]
 struct Via {
     grant: String,
     role: String,
@@ -30,9 +35,9 @@ struct Via {
     team: Option<String>,
 }
 
-#[utoipa::path(get, path = "/api/v1/check", tag = "check",
+#[utoipa::path(get, path = "/api/v1/check", tag = "check", operation_id = "check",
     params(("user" = String, Query,), ("permission" = String, Query, description = "a dotted permission, optionally :qualified"), ("scope" = String, Query,)),
-    responses((status = 200, description = "{allowed, via: [grants]}"), (status = 400, description = "a parameter is missing"), (status = 403, description = "not an API token, an admin, an auditor or the user themself")))]
+    responses((status = 200, description = "whether the user may, and through which grants", body = Answer), (status = 400, description = "a parameter is missing"), (status = 403, description = "not an API token, an admin, an auditor or the user themself")))]
 pub async fn check(caller: Caller, query: web::Query<CheckQuery>) -> Result<HttpResponse, ApiError> {
     let now = Utc::now();
     let answer = caller.read(|state, _| {

@@ -7,7 +7,12 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::{caller::Caller, paging::PageQuery, problem::ApiError, views::GrantView};
+use super::{
+    caller::Caller,
+    paging::{Page, PageQuery},
+    problem::ApiError,
+    views::GrantView,
+};
 use crate::{
     domain::{Command, Event, Grant, Subject},
     store::{DomainModel, Moment},
@@ -33,6 +38,8 @@ pub struct Revocation {
     reason: String,
 }
 
+type GrantPage = Page<GrantView>;
+
 fn visible_grant(caller: &Caller, id: Uuid) -> Result<GrantView, ApiError> {
     let now = Utc::now();
     caller.read(|state, workflow| {
@@ -48,8 +55,8 @@ fn parse_id(text: &str) -> Result<Uuid, ApiError> {
     text.parse().map_err(|_| ApiError::NotFound(format!("grant {text}")))
 }
 
-#[utoipa::path(post, path = "/api/v1/grants", tag = "grants", request_body = NewGrant,
-    responses((status = 201, description = "granted"), (status = 403, description = "not_a_decider, self_approval"), (status = 409, description = "duplicate_request"), (status = 422, description = "breaks a rule")))]
+#[utoipa::path(post, path = "/api/v1/grants", tag = "grants", operation_id = "createGrant", request_body = NewGrant,
+    responses((status = 201, description = "granted", body = GrantView), (status = 403, description = "not_a_decider, self_approval"), (status = 409, description = "duplicate_request"), (status = 422, description = "breaks a rule")))]
 pub async fn assign(caller: Caller, body: web::Json<NewGrant>) -> Result<HttpResponse, ApiError> {
     let NewGrant { user, team, role, scope, reason, duration } = body.into_inner();
     let subject = match (user, team) {
@@ -110,10 +117,10 @@ pub(super) async fn visible_grants_as_of(
     Ok(past.grants.iter().map(|grant| GrantView::new(grant, past.judged_at)).collect())
 }
 
-#[utoipa::path(get, path = "/api/v1/grants", tag = "grants",
+#[utoipa::path(get, path = "/api/v1/grants", tag = "grants", operation_id = "listGrants",
     params(("user" = Option<String>, Query,), ("team" = Option<String>, Query,), ("scope" = Option<String>, Query,), ("role" = Option<String>, Query,),
         ("as_of" = Option<String>, Query, description = "RFC 3339 time or log position: the grants as they stood then"), ("cursor" = Option<String>, Query,), ("limit" = Option<usize>, Query,)),
-    responses((status = 200, description = "the grants the caller may see")))]
+    responses((status = 200, description = "the grants the caller may see, in id order", body = GrantPage)))]
 pub async fn list(caller: Caller, query: web::Query<GrantQuery>) -> Result<HttpResponse, ApiError> {
     let now = Utc::now();
     let paging = PageQuery { cursor: query.cursor.clone(), limit: query.limit };
@@ -139,14 +146,14 @@ pub async fn list(caller: Caller, query: web::Query<GrantQuery>) -> Result<HttpR
     Ok(HttpResponse::Ok().json(paging.page_read_in_order(items)?))
 }
 
-#[utoipa::path(get, path = "/api/v1/grants/{id}", tag = "grants", params(("id" = String, Path,)),
-    responses((status = 200, description = "the grant"), (status = 403, description = "not visible to the caller"), (status = 404, description = "unknown")))]
+#[utoipa::path(get, path = "/api/v1/grants/{id}", tag = "grants", operation_id = "getGrant", params(("id" = String, Path,)),
+    responses((status = 200, description = "the grant", body = GrantView), (status = 403, description = "not visible to the caller"), (status = 404, description = "unknown")))]
 pub async fn show(caller: Caller, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Ok().json(visible_grant(&caller, parse_id(&id)?)?))
 }
 
-#[utoipa::path(post, path = "/api/v1/grants/{id}/revoke", tag = "grants", params(("id" = String, Path,)), request_body = Revocation,
-    responses((status = 200, description = "revoked"), (status = 403, description = "not the holder, a decider or an admin"), (status = 404, description = "unknown"), (status = 409, description = "already ended")))]
+#[utoipa::path(post, path = "/api/v1/grants/{id}/revoke", tag = "grants", operation_id = "revokeGrant", params(("id" = String, Path,)), request_body = Option<Revocation>,
+    responses((status = 200, description = "revoked", body = GrantView), (status = 403, description = "not the holder, a decider or an admin"), (status = 404, description = "unknown"), (status = 409, description = "already ended")))]
 pub async fn revoke(caller: Caller, id: web::Path<String>, body: web::Bytes) -> Result<HttpResponse, ApiError> {
     let id = parse_id(&id)?;
     let reason = super::optional_body::<Revocation>(&body)?.reason;

@@ -9,16 +9,24 @@ use actix_web::{
     HttpRequest, HttpResponse,
 };
 use futures_util::stream;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use tokio::{
     sync::watch,
     time::{sleep_until, Instant},
 };
+use utoipa::ToSchema;
 
-use super::{caller::Caller, paging::checked_limit, problem::ApiError};
-use crate::store::{
-    EventSelection, EventStore, ExportFormat, LogCursor, Moment, RecordedEvent, SelectedEvents, StoreError,
+use super::{
+    caller::Caller,
+    paging::{checked_limit, Page},
+    problem::ApiError,
 };
+use crate::store::{
+    EventSelection, EventStore, ExportFormat, LogCursor, LogHead, Moment, RecordedEvent, SelectedEvents, StoreError,
+    VerifyProblem,
+};
+
+type EventList = Page<RecordedEvent>;
 
 pub(super) fn require_reader(caller: &Caller) -> Result<(), ApiError> {
     if caller.standing()?.reads_everything() {
@@ -73,10 +81,11 @@ const READ_CHUNK: i64 = 1_000;
 /// How much NDJSON is gathered before it is sent as one chunk.
 const NDJSON_CHUNK: usize = 64 * 1024;
 
-#[utoipa::path(get, path = "/api/v1/events", tag = "audit",
+#[utoipa::path(get, path = "/api/v1/events", tag = "audit", operation_id = "listEvents",
     params(("after" = Option<i64>, Query,), ("cursor" = Option<String>, Query,), ("limit" = Option<usize>, Query,), ("stream" = Option<String>, Query,), ("type" = Option<String>, Query,),
         ("actor" = Option<String>, Query,), ("from" = Option<String>, Query, description = "RFC 3339 time or log position, inclusive"), ("until" = Option<String>, Query, description = "RFC 3339 time or log position, inclusive")),
-    responses((status = 200, description = "events in position order: a page of JSON, or with `Accept: application/x-ndjson` the whole selection, one event a line"), (status = 403, description = "not an auditor or admin")))]
+    responses((status = 200, description = "events in position order: a page of JSON, or with `Accept: application/x-ndjson` the whole selection, one `Event` a line",
+        content((EventList = "application/json"), (inline(String) = "application/x-ndjson"))), (status = 403, description = "not an auditor or admin")))]
 pub async fn events(
     caller: Caller,
     request: HttpRequest,
@@ -92,7 +101,7 @@ pub async fn events(
     let limit = checked_limit(query.limit)?;
     let page = events_page(store, &selection, limit, Order::OldestFirst, None).await?;
     let next = page.next.map(|position| position.to_string());
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "items": page.items, "next": next })))
+    Ok(HttpResponse::Ok().json(Page { items: page.items, next }))
 }
 
 /// Which end of the log a page starts from.
@@ -195,10 +204,11 @@ pub struct LiveQuery {
 /// client that went away is noticed.
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
-#[utoipa::path(get, path = "/api/v1/events/live", tag = "audit",
+#[utoipa::path(get, path = "/api/v1/events/live", tag = "audit", operation_id = "followEvents",
     params(("after" = Option<i64>, Query, description = "tail from after this position [default: the current head]"),
         ("Last-Event-ID" = Option<i64>, Header, description = "the last position received, to resume (wins over after)")),
-    responses((status = 200, description = "text/event-stream: each event once, in position order, its position as the SSE id and its type as the SSE event"), (status = 403, description = "not an auditor or admin")))]
+    responses((status = 200, description = "each event once, in position order: its position as the SSE id, its type as the SSE event, the `Event` as data",
+        content_type = "text/event-stream", body = String), (status = 403, description = "not an auditor or admin")))]
 pub async fn live(
     caller: Caller,
     request: HttpRequest,
@@ -309,18 +319,30 @@ async fn sse_frame(tail: Option<LiveTail>) -> Option<(Result<Bytes, StoreError>,
     }
 }
 
-#[utoipa::path(get, path = "/api/v1/audit/verify", tag = "audit",
-    responses((status = 200, description = "{ok, events, head, problem}: the chain, stream versions and the projections compared with a rebuild"), (status = 403, description = "not an auditor or admin")))]
+/// What `GET /audit/verify` found.
+#[derive(Debug, Serialize, ToSchema)]
+struct Verification {
+    ok: bool,
+    /// How many events were checked.
+    events: i64,
+    /// The head as recomputed from the chain.
+    head: LogHead,
+    /// The position at which the projections were compared with a fresh rebuild.
+    projections_checked_at: Option<i64>,
+    /// The first thing found wrong, if any.
+    problem: Option<VerifyProblem>,
+}
+
+#[utoipa::path(get, path = "/api/v1/audit/verify", tag = "audit", operation_id = "verifyLog",
+    responses((status = 200, description = "the chain, stream versions and the projections compared with a rebuild", body = Verification), (status = 403, description = "not an auditor or admin")))]
 pub async fn verify(caller: Caller) -> Result<HttpResponse, ApiError> {
     require_reader(&caller)?;
     let report = caller.app().store.verify().await?;
-    let problem =
-        report.first_problem.as_ref().map(|p| serde_json::json!({"position": p.position, "problem": p.problem}));
-    Ok(HttpResponse::Ok().json(serde_json::json!({
-        "ok": problem.is_none(),
-        "events": report.events,
-        "head": report.head,
-        "projections_checked_at": report.projections_checked_at,
-        "problem": problem,
-    })))
+    Ok(HttpResponse::Ok().json(Verification {
+        ok: report.first_problem.is_none(),
+        events: report.events,
+        head: report.head,
+        projections_checked_at: report.projections_checked_at,
+        problem: report.first_problem,
+    }))
 }

@@ -3,20 +3,29 @@
 use actix_web::{web, HttpResponse};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
-use super::{caller::Caller, problem::ApiError, views::GrantView};
+use super::{
+    caller::Caller,
+    paging::{Page, PageQuery},
+    problem::ApiError,
+    views::GrantView,
+};
 use crate::{
     domain::{ApproverScope, State, Subject},
     workflow::Workflow,
 };
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = HeldGrant)]
 pub(super) struct HeldGrant {
     #[serde(flatten)]
     pub grant: GrantView,
     /// The team through which the caller holds it, when it is a team grant.
     pub via_team: Option<String>,
 }
+
+type ApproverScopePage = Page<ApproverScopeView>;
 
 /// The teams `user` belongs to.
 fn teams_of(state: &State, user: &str) -> Vec<String> {
@@ -41,7 +50,9 @@ pub(super) fn held_grants(state: &State, user: &str, now: DateTime<Utc>) -> Vec<
         .collect()
 }
 
-#[derive(Debug, Serialize)]
+/// Where someone may decide: requests under `rule` on the scopes that `role` held on `anchor` reaches.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = ApproverScope)]
 struct ApproverScopeView {
     rule: String,
     /// The scope the deciding role is held on.
@@ -49,8 +60,24 @@ struct ApproverScopeView {
     /// Where that is relative to the scopes decided: same, parent, ancestor or global.
     place: crate::workflow::Place,
     role: String,
+    /// The scopes covered (with `expand=true` only).
     #[serde(skip_serializing_if = "Option::is_none")]
     scopes: Option<Vec<String>>,
+}
+
+/// `GET /me`.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Me)]
+struct MeView<'a> {
+    id: &'a str,
+    email: Option<&'a str>,
+    name: Option<&'a str>,
+    admin: bool,
+    auditor: bool,
+    teams: Vec<String>,
+    /// Their own grants and their teams', those with `via_team`.
+    grants: Vec<HeldGrant>,
+    approver_scopes: Vec<ApproverScopeView>,
 }
 
 fn approver_scope_views(state: &State, workflow: &Workflow, user: &str, expand: bool) -> Vec<ApproverScopeView> {
@@ -67,8 +94,8 @@ fn approver_scope_views(state: &State, workflow: &Workflow, user: &str, expand: 
         .collect()
 }
 
-#[utoipa::path(get, path = "/api/v1/me", tag = "users",
-    responses((status = 200, description = "identity, grants (team grants marked), where the caller may decide"), (status = 401, description = "no valid token")))]
+#[utoipa::path(get, path = "/api/v1/me", tag = "users", operation_id = "getMe",
+    responses((status = 200, description = "identity, grants (team grants marked), where the caller may decide", body = MeView), (status = 401, description = "no valid token")))]
 pub async fn me(caller: Caller) -> Result<HttpResponse, ApiError> {
     let now = Utc::now();
     let body = caller.read(|state, workflow| {
@@ -76,16 +103,17 @@ pub async fn me(caller: Caller) -> Result<HttpResponse, ApiError> {
         let profile = state.user(user);
         let standing = caller.standing_in(state, now);
         let grants = held_grants(state, user, now);
-        serde_json::json!({
-            "id": user,
-            "email": profile.and_then(|p| p.email.clone()),
-            "name": profile.and_then(|p| p.name.clone()),
-            "admin": standing.admin,
-            "auditor": standing.auditor,
-            "teams": teams_of(state, user),
-            "grants": grants,
-            "approver_scopes": approver_scope_views(state, workflow, user, false),
-        })
+        let body = MeView {
+            id: user,
+            email: profile.and_then(|p| p.email.as_deref()),
+            name: profile.and_then(|p| p.name.as_deref()),
+            admin: standing.admin,
+            auditor: standing.auditor,
+            teams: teams_of(state, user),
+            grants,
+            approver_scopes: approver_scope_views(state, workflow, user, false),
+        };
+        serde_json::to_value(body).expect("an identity serializes")
     })?;
     Ok(HttpResponse::Ok().json(body))
 }
@@ -96,11 +124,13 @@ pub struct ApproverScopesQuery {
     /// List the scopes each entry covers.
     #[serde(default)]
     expand: bool,
+    cursor: Option<String>,
+    limit: Option<usize>,
 }
 
-#[utoipa::path(get, path = "/api/v1/users/{id}/approver-scopes", tag = "users",
-    params(("id" = String, Path, description = "user id"), ("expand" = Option<bool>, Query, description = "list the scopes covered")),
-    responses((status = 200, description = "where the user may decide, for which roles"), (status = 403, description = "not the user, an auditor or an admin")))]
+#[utoipa::path(get, path = "/api/v1/users/{id}/approver-scopes", tag = "users", operation_id = "listApproverScopes",
+    params(("id" = String, Path, description = "user id"), ("expand" = Option<bool>, Query, description = "list the scopes covered"), ("cursor" = Option<String>, Query,), ("limit" = Option<usize>, Query,)),
+    responses((status = 200, description = "where the user may decide, for which roles", body = ApproverScopePage), (status = 403, description = "not the user, an auditor or an admin")))]
 pub async fn approver_scopes(
     caller: Caller,
     user: web::Path<String>,
@@ -111,7 +141,13 @@ pub async fn approver_scopes(
         if *user != caller.user() && !standing.reads_everything() {
             return Err(ApiError::forbidden("only the user, auditors and administrators see where a user may decide"));
         }
-        Ok(approver_scope_views(state, workflow, &user, query.expand))
+        let views = approver_scope_views(state, workflow, &user, query.expand);
+        // Each entry is unique as a whole; its fields as a JSON array make a sort key that no id can forge.
+        Ok(views
+            .into_iter()
+            .map(|v| (serde_json::json!([v.rule, v.anchor, v.place, v.role]).to_string(), v))
+            .collect::<Vec<_>>())
     })??;
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "items": items, "next": null })))
+    let paging = PageQuery { cursor: query.cursor.clone(), limit: query.limit };
+    Ok(HttpResponse::Ok().json(paging.page(items)?))
 }

@@ -126,7 +126,8 @@ impl Metrics {
     }
 }
 
-#[utoipa::path(get, path = "/metrics", tag = "service", security(()), responses((status = 200, description = "Prometheus text")))]
+#[utoipa::path(get, path = "/metrics", tag = "service", operation_id = "metrics", security(()),
+    responses((status = 200, description = "Prometheus text", content_type = "text/plain", body = String)))]
 pub async fn metrics(app: web::Data<AppState>) -> HttpResponse {
     // The outbox's depth comes from the database; without it, the rest still answers.
     let outbox = app.store.outbox_counts().await.unwrap_or_default();

@@ -3,7 +3,7 @@
 use actix_web::HttpResponse;
 use utoipa::OpenApi;
 
-use super::{catalogue, check, grants, health, log, me, metrics, outbox, requests, scopes, tokens};
+use super::{catalogue, check, grants, health, log, me, metrics, outbox, problem::Problem, requests, scopes, tokens};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -45,32 +45,21 @@ impl utoipa::Modify for BearerAuth {
 /// The problems any `/api/v1` route may answer, whatever its handler says: a malformed query or
 /// body (400), no valid token (401), an unreachable database (503 with Retry-After); and for the
 /// routes that write, an auditor's `read_only` (403), a body over 64 KiB (413) and a rule broken (422).
+/// Every error answer of the document, these and the handlers' own, then gets the one shared
+/// `Problem` schema (a reference, so that generators type them all alike).
 struct CommonProblems;
 
 impl utoipa::Modify for CommonProblems {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         use utoipa::openapi::{
             content::Content,
-            schema::{ObjectBuilder, Type},
+            header::Header,
+            schema::{ObjectBuilder, Ref, Type},
             ResponseBuilder,
         };
-        let problem = ObjectBuilder::new()
-            .property("type", ObjectBuilder::new().schema_type(Type::String))
-            .property("title", ObjectBuilder::new().schema_type(Type::String))
-            .property("status", ObjectBuilder::new().schema_type(Type::Integer))
-            .property("detail", ObjectBuilder::new().schema_type(Type::String))
-            .property("code", ObjectBuilder::new().schema_type(Type::String))
-            .required("type")
-            .required("title")
-            .required("status")
-            .required("code")
-            .build();
-        let answer = |description: &str| {
-            ResponseBuilder::new()
-                .description(description)
-                .content("application/problem+json", Content::new(Some(problem.clone())))
-                .build()
-        };
+        use utoipa::{PartialSchema, ToSchema};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.schemas.insert(Problem::name().into_owned(), Problem::schema());
         let everywhere = [
             ("400", "malformed_body, bad_query, unsupported_media_type"),
             ("401", "unauthenticated, token_expired"),
@@ -81,26 +70,72 @@ impl utoipa::Modify for CommonProblems {
             ("413", "payload_too_large"),
             ("422", "valid JSON that breaks a rule (its code says which)"),
         ];
-        for (_, item) in openapi.paths.paths.iter_mut().filter(|(path, _)| path.starts_with("/api/v1/")) {
+        let header = |description: &str| {
+            let mut header = Header::new(ObjectBuilder::new().schema_type(Type::String));
+            header.description = Some(description.to_string());
+            header
+        };
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            let api = path.starts_with("/api/v1/");
             let operations =
                 [(&mut item.get, false), (&mut item.delete, true), (&mut item.post, true), (&mut item.put, true)];
             for (operation, writes) in operations {
                 let Some(operation) = operation.as_mut() else { continue };
-                let extra = everywhere.iter().chain(writing.iter().filter(|_| writes));
+                if let Some(body) = operation.request_body.as_mut() {
+                    optional_body_as_its_schema(body);
+                }
+                let responses = &mut operation.responses.responses;
+                let extra = everywhere.iter().chain(writing.iter().filter(|_| writes)).filter(|_| api);
                 for (status, description) in extra {
-                    operation
-                        .responses
-                        .responses
+                    responses
                         .entry(status.to_string())
-                        .or_insert_with(|| answer(description).into());
+                        .or_insert_with(|| ResponseBuilder::new().description(*description).build().into());
+                }
+                for (status, response) in responses.iter_mut() {
+                    let utoipa::openapi::RefOr::T(response) = response else { continue };
+                    if !(status.starts_with('4') || status.starts_with('5')) {
+                        continue;
+                    }
+                    response.content.clear();
+                    response.content.insert(
+                        "application/problem+json".into(),
+                        Content::new(Some(Ref::from_schema_name("Problem"))),
+                    );
+                    match status.as_str() {
+                        "401" => response.headers.insert("WWW-Authenticate".into(), header("Bearer")),
+                        "503" => response.headers.insert("Retry-After".into(), header("seconds to wait")),
+                        _ => None,
+                    };
                 }
             }
         }
     }
 }
 
-#[utoipa::path(get, path = "/openapi.json", tag = "service", security(()),
-    responses((status = 200, description = "this document")))]
+/// A body that may be left out (`request_body = Option<Approval>`) is rendered by utoipa as
+/// `oneOf: [null, Approval]`; a JSON `null` is no decision comment though, only no body is. It is
+/// said as OpenAPI means it: the body's schema, with the body not required.
+fn optional_body_as_its_schema(body: &mut utoipa::openapi::request_body::RequestBody) {
+    use utoipa::openapi::{
+        schema::{Schema, SchemaType},
+        RefOr, Required, Type,
+    };
+    if body.required == Some(Required::True) {
+        return;
+    }
+    let null = SchemaType::Type(Type::Null);
+    for content in body.content.values_mut() {
+        let Some(RefOr::T(Schema::OneOf(one_of))) = &content.schema else { continue };
+        let is_null = |item: &&RefOr<Schema>| matches!(item, RefOr::T(Schema::Object(o)) if o.schema_type == null);
+        let mut not_null = one_of.items.iter().filter(|item| !is_null(item));
+        if let (Some(only), None) = (not_null.next(), not_null.next()) {
+            content.schema = Some(only.clone());
+        }
+    }
+}
+
+#[utoipa::path(get, path = "/openapi.json", tag = "service", operation_id = "openapi", security(()),
+    responses((status = 200, description = "this document (OpenAPI 3.1)", body = Object)))]
 pub async fn openapi_json() -> HttpResponse {
     HttpResponse::Ok().json(ApiDoc::openapi())
 }

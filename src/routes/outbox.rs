@@ -1,10 +1,17 @@
 //! Undelivered mail, for admins: `GET /outbox?state=` and `POST /outbox/{id}/retry`.
 
 use actix_web::{web, HttpResponse};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
-use super::{caller::Caller, paging::checked_limit, problem::ApiError};
-use crate::store::MailState;
+use super::{
+    caller::Caller,
+    paging::{checked_limit, Page},
+    problem::ApiError,
+};
+use crate::store::{MailState, OutboxMail};
+
+type MailPage = Page<OutboxMail>;
 
 pub(super) fn require_admin(caller: &Caller) -> Result<(), ApiError> {
     if caller.standing()?.admin {
@@ -23,9 +30,9 @@ pub struct OutboxQuery {
     limit: Option<usize>,
 }
 
-#[utoipa::path(get, path = "/api/v1/outbox", tag = "mail",
-    params(("state" = Option<String>, Query, description = "pending, sent or dead"), ("cursor" = Option<String>, Query,), ("limit" = Option<usize>, Query,)),
-    responses((status = 200, description = "mail in the outbox, oldest first"), (status = 403, description = "not an admin")))]
+#[utoipa::path(get, path = "/api/v1/outbox", tag = "mail", operation_id = "listOutbox",
+    params(("state" = Option<MailState>, Query,), ("cursor" = Option<String>, Query,), ("limit" = Option<usize>, Query,)),
+    responses((status = 200, description = "mail in the outbox, oldest first", body = MailPage), (status = 403, description = "not an admin")))]
 pub async fn list(caller: Caller, query: web::Query<OutboxQuery>) -> Result<HttpResponse, ApiError> {
     require_admin(&caller)?;
     let state = query.state.as_deref().map(str::parse::<MailState>).transpose().map_err(ApiError::bad_query)?;
@@ -39,14 +46,21 @@ pub async fn list(caller: Caller, query: web::Query<OutboxQuery>) -> Result<Http
         items.truncate(limit);
         items.last().map(|mail| mail.id.to_string())
     });
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "items": items, "next": next.flatten() })))
+    Ok(HttpResponse::Ok().json(Page { items, next: next.flatten() }))
 }
 
-#[utoipa::path(post, path = "/api/v1/outbox/{id}/retry", tag = "mail", params(("id" = i64, Path,)),
-    responses((status = 200, description = "queued again, due now"), (status = 403, description = "not an admin"), (status = 404, description = "unknown"), (status = 409, description = "not dead")))]
+/// Dead mail queued again.
+#[derive(Debug, Serialize, ToSchema)]
+struct RetriedMail {
+    id: i64,
+    state: MailState,
+}
+
+#[utoipa::path(post, path = "/api/v1/outbox/{id}/retry", tag = "mail", operation_id = "retryMail", params(("id" = i64, Path,)),
+    responses((status = 200, description = "queued again, due now", body = RetriedMail), (status = 403, description = "not an admin"), (status = 404, description = "unknown"), (status = 409, description = "not dead")))]
 pub async fn retry(caller: Caller, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let id = retry_dead_mail(&caller, &id).await?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({"id": id, "state": "pending"})))
+    Ok(HttpResponse::Ok().json(RetriedMail { id, state: MailState::Pending }))
 }
 
 /// Queues dead mail `id` again (admins only); its id.

@@ -2,6 +2,12 @@
 //! that the client passes back as `cursor=` for the following page.
 
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
+
+use utoipa::{
+    openapi::{schema, RefOr},
+    PartialSchema, ToSchema,
+};
 
 use super::problem::ApiError;
 
@@ -12,6 +18,38 @@ pub const MAX_LIMIT: usize = 1000;
 pub struct Page<T> {
     pub items: Vec<T>,
     pub next: Option<String>,
+}
+
+/// A page of `T` is the component `TPage` whose items refer to `T`'s component (utoipa's own
+/// generics would copy `T` into every page, and generators would make a class of each copy). A
+/// handler names it through an alias (`type RequestPage = Page<RequestView>`), as utoipa's path
+/// macro wants a generic body to be composed by utoipa.
+impl<T: ToSchema> PartialSchema for Page<T> {
+    fn schema() -> RefOr<schema::Schema> {
+        use schema::{ArrayBuilder, ObjectBuilder, Ref, SchemaType, Type};
+        ObjectBuilder::new()
+            .property("items", ArrayBuilder::new().items(Ref::from_schema_name(T::name())))
+            .required("items")
+            .property(
+                "next",
+                ObjectBuilder::new()
+                    .schema_type(SchemaType::from_iter([Type::String, Type::Null]))
+                    .description(Some("pass as `cursor=` for the next page; null on the last")),
+            )
+            .required("next")
+            .into()
+    }
+}
+
+impl<T: ToSchema> ToSchema for Page<T> {
+    fn name() -> Cow<'static, str> {
+        Cow::Owned(format!("{}Page", T::name()))
+    }
+
+    fn schemas(schemas: &mut Vec<(String, RefOr<schema::Schema>)>) {
+        schemas.push((T::name().into_owned(), T::schema()));
+        T::schemas(schemas);
+    }
 }
 
 /// The paging part of a list's query string.

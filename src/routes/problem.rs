@@ -7,7 +7,8 @@ use actix_web::{
     middleware::ErrorHandlerResponse,
     HttpRequest, HttpResponse, ResponseError,
 };
-use serde_json::json;
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::{
     auth::AuthError,
@@ -126,16 +127,32 @@ impl ResponseError for ApiError {
     }
 }
 
-/// `{type, title, status, detail, code}` as RFC 9457 describes it.
+/// Every error answer, as RFC 9457 describes it (`application/problem+json`); `/openapi.json`
+/// shows this one schema for all of them.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Problem<'a> {
+    /// `https://roleledger.dev/problems/{code}`
+    #[serde(rename = "type")]
+    pub problem_type: String,
+    /// The status's reason phrase.
+    pub title: &'a str,
+    pub status: u16,
+    /// What went wrong, in plain words.
+    pub detail: &'a str,
+    /// The machine-readable cause (`not_pending`, `bad_query`, …).
+    pub code: &'a str,
+}
+
+/// The body of an error answer.
 pub fn problem_body(status: StatusCode, code: &str, detail: &str) -> String {
-    json!({
-        "type": format!("https://roleledger.dev/problems/{code}"),
-        "title": status.canonical_reason().unwrap_or("Error"),
-        "status": status.as_u16(),
-        "detail": detail,
-        "code": code,
-    })
-    .to_string()
+    let problem = Problem {
+        problem_type: format!("https://roleledger.dev/problems/{code}"),
+        title: status.canonical_reason().unwrap_or("Error"),
+        status: status.as_u16(),
+        detail,
+        code,
+    };
+    serde_json::to_string(&problem).expect("a problem serializes")
 }
 
 /// Bodies that are not JSON, too large, or that do not fit the expected shape.
@@ -161,11 +178,17 @@ pub fn path_error(error: PathError, _request: &HttpRequest) -> actix_web::Error 
     ApiError::NotFound(format!("the path ({error})")).into()
 }
 
-/// A path served, asked with a method it does not take: the same problem shape as every error.
+/// A path served, asked with a method it does not take: the same problem shape as every error,
+/// keeping the `Allow` header that actix's resource put on its empty 405 (the methods its routes
+/// registered), so every resource names its methods without a list of its own.
 pub fn method_not_allowed<B>(response: ServiceResponse<B>) -> actix_web::Result<ErrorHandlerResponse<B>> {
-    let (request, _) = response.into_parts();
+    let (request, original) = response.into_parts();
     let detail = format!("{} does not take {}", request.path(), request.method());
-    let answer = HttpResponse::MethodNotAllowed().content_type("application/problem+json").body(problem_body(
+    let mut answer = HttpResponse::MethodNotAllowed();
+    if let Some(allow) = original.headers().get(header::ALLOW) {
+        answer.insert_header((header::ALLOW, allow.clone()));
+    }
+    let answer = answer.content_type("application/problem+json").body(problem_body(
         StatusCode::METHOD_NOT_ALLOWED,
         "method_not_allowed",
         &detail,

@@ -9,7 +9,13 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::{caller::Caller, optional_body, paging::PageQuery, problem::ApiError, views::RequestView};
+use super::{
+    caller::Caller,
+    optional_body,
+    paging::{Page, PageQuery},
+    problem::ApiError,
+    views::RequestView,
+};
 use crate::{
     domain::{Command, Event, Request, RequestDecider, RequestStatus, State},
     store::RecordedEvent,
@@ -41,6 +47,8 @@ pub struct Rejection {
     reason: String,
 }
 
+type RequestPage = Page<RequestView>;
+
 pub(super) fn stages(workflow: &Workflow, state: &State, request: &Request) -> usize {
     let kind = state.scope(&request.scope).map(|s| s.kind.as_str()).unwrap_or_default();
     workflow.rule_for(&request.role, kind).map_or(1, |rule| rule.stages.len().max(1))
@@ -68,8 +76,8 @@ pub(super) fn created_request(events: &[RecordedEvent]) -> Result<Uuid, ApiError
     })
 }
 
-#[utoipa::path(post, path = "/api/v1/requests", tag = "requests", request_body = NewRequest,
-    responses((status = 201, description = "pending"), (status = 409, description = "duplicate_request"), (status = 422, description = "unknown_role, unknown_scope, wrong_scope_kind, not_requestable, incompatible_role")))]
+#[utoipa::path(post, path = "/api/v1/requests", tag = "requests", operation_id = "createRequest", request_body = NewRequest,
+    responses((status = 201, description = "pending", body = RequestView), (status = 409, description = "duplicate_request"), (status = 422, description = "unknown_role, unknown_scope, wrong_scope_kind, not_requestable, incompatible_role")))]
 pub async fn create(caller: Caller, body: web::Json<NewRequest>) -> Result<HttpResponse, ApiError> {
     let NewRequest { role, scope, reason, duration } = body.into_inner();
     let events = caller.execute(Command::RequestRole { role, scope, reason, duration }).await?;
@@ -91,10 +99,10 @@ pub struct RequestQuery {
     limit: Option<usize>,
 }
 
-#[utoipa::path(get, path = "/api/v1/requests", tag = "requests",
-    params(("status" = Option<String>, Query, description = "pending, approved, rejected, cancelled or expired"), ("scope" = Option<String>, Query,), ("user" = Option<String>, Query,), ("role" = Option<String>, Query,),
+#[utoipa::path(get, path = "/api/v1/requests", tag = "requests", operation_id = "listRequests",
+    params(("status" = Option<RequestStatus>, Query,), ("scope" = Option<String>, Query,), ("user" = Option<String>, Query,), ("role" = Option<String>, Query,),
         ("decidable" = Option<bool>, Query, description = "only those the caller may approve now"), ("cursor" = Option<String>, Query,), ("limit" = Option<usize>, Query,)),
-    responses((status = 200, description = "the requests the caller may see, oldest first")))]
+    responses((status = 200, description = "the requests the caller may see, oldest first", body = RequestPage)))]
 pub async fn list(caller: Caller, query: web::Query<RequestQuery>) -> Result<HttpResponse, ApiError> {
     let now = Utc::now();
     let items = caller.read(|state, workflow| {
@@ -121,11 +129,32 @@ pub async fn list(caller: Caller, query: web::Query<RequestQuery>) -> Result<Htt
 
 /// An event of the request's history: the event as the log holds it (its metadata names the
 /// actor and the client's address), with the actor repeated on top for readers.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = HistoryEntry)]
 struct HistoryEntry<'e> {
     #[serde(flatten)]
+    #[schema(value_type = RecordedEvent)]
     event: &'e RecordedEvent,
     actor: Option<&'e str>,
+}
+
+/// Someone who may decide a request now.
+#[derive(Debug, Serialize, ToSchema)]
+struct Decider<'d> {
+    user: &'d str,
+    /// Only because they are an administrator (such people are not notified of new requests).
+    admin_only: bool,
+}
+
+/// `GET /requests/{id}`: the request with its history and its deciders.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = RequestDetails)]
+struct RequestDetailsAnswer<'a> {
+    #[serde(flatten)]
+    request: RequestView,
+    /// Its events and its grant's, in log order.
+    history: Vec<HistoryEntry<'a>>,
+    deciders: Vec<Decider<'a>>,
 }
 
 /// A request with everything its page shows: its events and its grant's (in log order) and who
@@ -148,18 +177,13 @@ pub(super) async fn details(caller: &Caller, id: Uuid) -> Result<RequestDetails,
     Ok(RequestDetails { view, history, deciders })
 }
 
-#[utoipa::path(get, path = "/api/v1/requests/{id}", tag = "requests", params(("id" = String, Path,)),
-    responses((status = 200, description = "the request, its history (and its grant's) and who may decide it"), (status = 403, description = "not the requester, a decider, an auditor or an admin"), (status = 404, description = "unknown")))]
+#[utoipa::path(get, path = "/api/v1/requests/{id}", tag = "requests", operation_id = "getRequest", params(("id" = String, Path,)),
+    responses((status = 200, description = "the request, its history (and its grant's) and who may decide it", body = RequestDetailsAnswer), (status = 403, description = "not the requester, a decider, an auditor or an admin"), (status = 404, description = "unknown")))]
 pub async fn show(caller: Caller, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let RequestDetails { view, history, deciders } = details(&caller, parse_id(&id)?).await?;
-    let history: Vec<HistoryEntry> =
-        history.iter().map(|event| HistoryEntry { event, actor: event.metadata.actor.as_deref() }).collect();
-    let deciders: Vec<_> =
-        deciders.iter().map(|d| serde_json::json!({"user": d.user, "admin_only": d.admin_only})).collect();
-    let mut body = serde_json::to_value(&view).unwrap_or_default();
-    body["history"] = serde_json::to_value(history).unwrap_or_default();
-    body["deciders"] = serde_json::Value::from(deciders);
-    Ok(HttpResponse::Ok().json(body))
+    let history = history.iter().map(|event| HistoryEntry { event, actor: event.metadata.actor.as_deref() }).collect();
+    let deciders = deciders.iter().map(|d| Decider { user: &d.user, admin_only: d.admin_only }).collect();
+    Ok(HttpResponse::Ok().json(RequestDetailsAnswer { request: view, history, deciders }))
 }
 
 async fn decide(caller: Caller, id: &str, command: impl FnOnce(Uuid) -> Command) -> Result<HttpResponse, ApiError> {
@@ -168,22 +192,22 @@ async fn decide(caller: Caller, id: &str, command: impl FnOnce(Uuid) -> Command)
     Ok(HttpResponse::Ok().json(visible_request(&caller, id)?))
 }
 
-#[utoipa::path(post, path = "/api/v1/requests/{id}/approve", tag = "requests", params(("id" = String, Path,)), request_body = Approval,
-    responses((status = 200, description = "the request after the approval (still pending while a stage waits for more approvers)"), (status = 403, description = "not_a_decider, self_approval"), (status = 404, description = "unknown"), (status = 409, description = "not_pending, expired, already_approved")))]
+#[utoipa::path(post, path = "/api/v1/requests/{id}/approve", tag = "requests", operation_id = "approveRequest", params(("id" = String, Path,)), request_body = Option<Approval>,
+    responses((status = 200, description = "the request after the approval (still pending while a stage waits for more approvers)", body = RequestView), (status = 403, description = "not_a_decider, self_approval"), (status = 404, description = "unknown"), (status = 409, description = "not_pending, expired, already_approved")))]
 pub async fn approve(caller: Caller, id: web::Path<String>, body: web::Bytes) -> Result<HttpResponse, ApiError> {
     let comment = optional_body::<Approval>(&body)?.comment;
     decide(caller, &id, |request| Command::Approve { request, comment }).await
 }
 
-#[utoipa::path(post, path = "/api/v1/requests/{id}/reject", tag = "requests", params(("id" = String, Path,)), request_body = Rejection,
-    responses((status = 200, description = "rejected"), (status = 403, description = "not_a_decider, self_approval"), (status = 404, description = "unknown"), (status = 409, description = "not_pending")))]
+#[utoipa::path(post, path = "/api/v1/requests/{id}/reject", tag = "requests", operation_id = "rejectRequest", params(("id" = String, Path,)), request_body = Option<Rejection>,
+    responses((status = 200, description = "rejected", body = RequestView), (status = 403, description = "not_a_decider, self_approval"), (status = 404, description = "unknown"), (status = 409, description = "not_pending")))]
 pub async fn reject(caller: Caller, id: web::Path<String>, body: web::Bytes) -> Result<HttpResponse, ApiError> {
     let reason = optional_body::<Rejection>(&body)?.reason;
     decide(caller, &id, |request| Command::Reject { request, reason }).await
 }
 
-#[utoipa::path(post, path = "/api/v1/requests/{id}/cancel", tag = "requests", params(("id" = String, Path,)),
-    responses((status = 200, description = "cancelled"), (status = 403, description = "not the requester"), (status = 404, description = "unknown"), (status = 409, description = "not_pending")))]
+#[utoipa::path(post, path = "/api/v1/requests/{id}/cancel", tag = "requests", operation_id = "cancelRequest", params(("id" = String, Path,)),
+    responses((status = 200, description = "cancelled", body = RequestView), (status = 403, description = "not the requester"), (status = 404, description = "unknown"), (status = 409, description = "not_pending")))]
 pub async fn cancel(caller: Caller, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
     decide(caller, &id, |request| Command::Cancel { request }).await
 }

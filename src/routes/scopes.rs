@@ -5,7 +5,12 @@ use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-use super::{caller::Caller, paging::PageQuery, problem::ApiError, views::ScopeView};
+use super::{
+    caller::Caller,
+    paging::{Page, PageQuery},
+    problem::ApiError,
+    views::ScopeView,
+};
 use crate::domain::Command;
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -19,14 +24,16 @@ pub struct NewScope {
     mailbox: Option<String>,
 }
 
+type ScopePage = Page<ScopeView>;
+
 pub(super) fn show_scope(caller: &Caller, id: &str) -> Result<ScopeView, ApiError> {
     caller
         .read(|state, _| state.scope(id).map(|scope| ScopeView::new(scope, state)))?
         .ok_or_else(|| ApiError::NotFound(format!("scope \"{id}\"")))
 }
 
-#[utoipa::path(post, path = "/api/v1/scopes", tag = "scopes", request_body = NewScope,
-    responses((status = 201, description = "created"), (status = 403, description = "no scope.create on a parent"), (status = 409, description = "exists"), (status = 422, description = "breaks a rule")))]
+#[utoipa::path(post, path = "/api/v1/scopes", tag = "scopes", operation_id = "createScope", request_body = NewScope,
+    responses((status = 201, description = "created", body = ScopeView), (status = 403, description = "no scope.create on a parent"), (status = 409, description = "exists"), (status = 422, description = "breaks a rule")))]
 pub async fn create(caller: Caller, body: web::Json<NewScope>) -> Result<HttpResponse, ApiError> {
     let NewScope { id, kind, parents, title, mailbox } = body.into_inner();
     caller.execute(Command::CreateScope { id: id.clone(), kind, parents, title, mailbox }).await?;
@@ -44,9 +51,9 @@ pub struct ScopeQuery {
     limit: Option<usize>,
 }
 
-#[utoipa::path(get, path = "/api/v1/scopes", tag = "scopes",
+#[utoipa::path(get, path = "/api/v1/scopes", tag = "scopes", operation_id = "listScopes",
     params(("kind" = Option<String>, Query,), ("parent" = Option<String>, Query,), ("q" = Option<String>, Query,), ("cursor" = Option<String>, Query,), ("limit" = Option<usize>, Query,)),
-    responses((status = 200, description = "the scopes, paged")))]
+    responses((status = 200, description = "the scopes, paged", body = ScopePage)))]
 pub async fn list(caller: Caller, query: web::Query<ScopeQuery>) -> Result<HttpResponse, ApiError> {
     let needle = query.q.as_deref().map(str::to_lowercase);
     let items = caller.read(|state, _| {
@@ -64,13 +71,13 @@ pub async fn list(caller: Caller, query: web::Query<ScopeQuery>) -> Result<HttpR
     Ok(HttpResponse::Ok().json(paging.page(items)?))
 }
 
-#[utoipa::path(get, path = "/api/v1/scopes/{id}", tag = "scopes", params(("id" = String, Path,)),
-    responses((status = 200, description = "the scope"), (status = 404, description = "unknown")))]
+#[utoipa::path(get, path = "/api/v1/scopes/{id}", tag = "scopes", operation_id = "getScope", params(("id" = String, Path,)),
+    responses((status = 200, description = "the scope", body = ScopeView), (status = 404, description = "unknown")))]
 pub async fn show(caller: Caller, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Ok().json(show_scope(&caller, &id)?))
 }
 
-#[utoipa::path(delete, path = "/api/v1/scopes/{id}", tag = "scopes", params(("id" = String, Path,)),
+#[utoipa::path(delete, path = "/api/v1/scopes/{id}", tag = "scopes", operation_id = "deleteScope", params(("id" = String, Path,)),
     responses((status = 204, description = "deleted"), (status = 403, description = "not an admin"), (status = 404, description = "unknown"), (status = 409, description = "has children, grants or pending requests")))]
 pub async fn delete(caller: Caller, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
     show_scope(&caller, &id)?;

@@ -3,16 +3,23 @@
 
 use actix_web::{web, HttpResponse};
 use chrono::Utc;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::{caller::Caller, paging::PageQuery, problem::ApiError, views::TokenView};
+use super::{
+    caller::Caller,
+    paging::{Page, PageQuery},
+    problem::ApiError,
+    views::TokenView,
+};
 use crate::{
     auth::{hash_secret, new_secret},
     domain::{Command, Event},
     workflow::Duration,
 };
+
+type TokenPage = Page<TokenView>;
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -25,14 +32,22 @@ pub struct NewToken {
     expires_in: Option<Duration>,
 }
 
-#[utoipa::path(post, path = "/api/v1/tokens", tag = "tokens", request_body = NewToken,
-    responses((status = 201, description = "the token, with its secret shown this once"), (status = 403, description = "not an admin or an API-role holder acting for themselves")))]
+/// A new API token: the token and, this once, its secret.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = CreatedToken)]
+struct CreatedToken {
+    #[serde(flatten)]
+    view: TokenView,
+    /// The secret to send as `Authorization: Bearer …`; shown nowhere else.
+    token: String,
+}
+
+#[utoipa::path(post, path = "/api/v1/tokens", tag = "tokens", operation_id = "createToken", request_body = NewToken,
+    responses((status = 201, description = "the token, with its secret shown this once", body = CreatedToken), (status = 403, description = "not an admin or an API-role holder acting for themselves")))]
 pub async fn create(caller: Caller, body: web::Json<NewToken>) -> Result<HttpResponse, ApiError> {
     let NewToken { user, name, expires_in } = body.into_inner();
-    let (view, secret) = create_token(&caller, user, name, expires_in).await?;
-    let mut body = serde_json::to_value(view).unwrap_or_default();
-    body["token"] = serde_json::Value::from(secret);
-    Ok(HttpResponse::Created().json(body))
+    let (view, token) = create_token(&caller, user, name, expires_in).await?;
+    Ok(HttpResponse::Created().json(CreatedToken { view, token }))
 }
 
 /// Creates an API token for `user` (the caller by default): the token and its secret, which
@@ -67,9 +82,9 @@ pub struct TokenQuery {
     limit: Option<usize>,
 }
 
-#[utoipa::path(get, path = "/api/v1/tokens", tag = "tokens",
+#[utoipa::path(get, path = "/api/v1/tokens", tag = "tokens", operation_id = "listTokens",
     params(("user" = Option<String>, Query,), ("cursor" = Option<String>, Query,), ("limit" = Option<usize>, Query,)),
-    responses((status = 200, description = "tokens without their secrets: the caller's own, or everyone's for admins")))]
+    responses((status = 200, description = "tokens without their secrets: the caller's own, or everyone's for admins", body = TokenPage)))]
 pub async fn list(caller: Caller, query: web::Query<TokenQuery>) -> Result<HttpResponse, ApiError> {
     let items = caller.read(|state, _| {
         let admin = caller.standing_in(state, Utc::now()).admin;
@@ -84,7 +99,7 @@ pub async fn list(caller: Caller, query: web::Query<TokenQuery>) -> Result<HttpR
     Ok(HttpResponse::Ok().json(paging.page(items)?))
 }
 
-#[utoipa::path(delete, path = "/api/v1/tokens/{id}", tag = "tokens", params(("id" = String, Path,)),
+#[utoipa::path(delete, path = "/api/v1/tokens/{id}", tag = "tokens", operation_id = "revokeToken", params(("id" = String, Path,)),
     responses((status = 204, description = "revoked, on every server process within a second"), (status = 403, description = "not the owner or an admin"), (status = 404, description = "unknown"), (status = 409, description = "already revoked")))]
 pub async fn revoke(caller: Caller, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
     revoke_token(&caller, &id).await?;

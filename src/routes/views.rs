@@ -2,6 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::domain::{Actor, ApiToken, Grant, GrantOrigin, GrantStatus, Request, Scope, State, Subject, Team};
 
@@ -13,7 +14,8 @@ pub fn actor_name(actor: &Actor) -> String {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = RequestApproval)]
 pub struct ApprovalView {
     pub by: String,
     pub stage: u32,
@@ -21,7 +23,8 @@ pub struct ApprovalView {
     pub at: DateTime<Utc>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Request)]
 pub struct RequestView {
     pub id: String,
     pub user: String,
@@ -29,6 +32,7 @@ pub struct RequestView {
     pub scope: String,
     pub reason: String,
     pub duration: Option<String>,
+    #[schema(value_type = crate::domain::RequestStatus)]
     pub status: String,
     /// The stage waiting for approvals (0-based; equals `stages` once approved).
     pub stage: u32,
@@ -69,7 +73,8 @@ impl RequestView {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Grant)]
 pub struct GrantView {
     pub id: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -134,7 +139,8 @@ impl GrantView {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Scope)]
 pub struct ScopeView {
     pub id: String,
     pub kind: String,
@@ -157,7 +163,8 @@ impl ScopeView {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Team)]
 pub struct TeamView {
     pub id: String,
     pub title: String,
@@ -170,7 +177,8 @@ impl TeamView {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = ApiToken)]
 pub struct TokenView {
     pub id: String,
     pub user: String,

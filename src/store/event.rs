@@ -10,8 +10,9 @@ use uuid::Uuid;
 pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
 /// Who caused an event and in answer to what; stored beside every event.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = EventMetadata)]
 pub struct Metadata {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub actor: Option<String>,
@@ -44,7 +45,8 @@ impl NewEvent {
 }
 
 /// An event as the log holds it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(as = Event)]
 pub struct RecordedEvent {
     pub position: i64,
     pub stream: String,
@@ -52,6 +54,8 @@ pub struct RecordedEvent {
     #[serde(rename = "type")]
     pub event_type: String,
     pub schema_version: i32,
+    /// The event's own fields, by its type.
+    #[schema(value_type = Object)]
     pub data: Value,
     pub metadata: Metadata,
     #[serde(with = "micros")]

@@ -134,7 +134,7 @@ pub struct GrantsAsOf {
 }
 
 /// The last event of the log: its position and hash (0 and the genesis hash when empty).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct LogHead {
     pub position: i64,
     pub hash: String,

@@ -141,7 +141,7 @@ pub fn message_id(event_id: &uuid::Uuid, recipient: &str) -> String {
     format!("<{}@roleledger>", &hex::encode(digest)[..40])
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum MailState {
     /// Waiting to be sent (or being sent, or waiting for a retry).
@@ -174,13 +174,16 @@ impl FromStr for MailState {
 }
 
 /// A row of the outbox as workers and admins see it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = Mail)]
 pub struct OutboxMail {
     pub id: i64,
     pub event_id: String,
     pub position: i64,
     pub recipient: String,
     pub kind: String,
+    /// What the mail's template is filled with.
+    #[schema(value_type = Object)]
     pub context: Value,
     pub message_id: String,
     pub state: MailState,

@@ -5,7 +5,7 @@ use serde::Serialize;
 use super::{model::DomainModel, EventStore, LogHead, RecordedEvent, StoreError};
 
 /// The first thing found wrong in the log, with the position where it is.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct VerifyProblem {
     pub position: i64,
     pub problem: String,

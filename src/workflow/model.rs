@@ -20,7 +20,7 @@ pub fn is_builtin_role(id: &str) -> bool {
     id == ADMIN || id == AUDITOR
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Applies {
     /// The grant's scope alone.
@@ -31,14 +31,16 @@ pub enum Applies {
 }
 
 /// A role, from the workflow file or defined at run time (then carried whole in `RoleDefined`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Role {
+    #[schema(value_type = String)]
     pub id: RoleId,
     pub title: String,
     #[serde(default)]
     pub description: String,
     /// Scope kinds it may be held on.
+    #[schema(value_type = Vec<String>)]
     pub kinds: Vec<KindId>,
     /// Permission patterns, see [`super::permission`].
     #[serde(default)]
@@ -49,6 +51,7 @@ pub struct Role {
     pub scope_permissions: Vec<String>,
     /// Roles whose permissions and authority this one adds.
     #[serde(default)]
+    #[schema(value_type = Vec<String>)]
     pub includes: Vec<RoleId>,
     #[serde(default)]
     pub applies: Applies,
@@ -57,7 +60,9 @@ pub struct Role {
     pub mailbox: Option<String>,
     #[serde(default = "default_true")]
     pub requestable: bool,
+    /// ISO 8601 (`P30D`) or short (`30d`).
     #[serde(default)]
+    #[schema(value_type = Option<String>)]
     pub max_duration: Option<Duration>,
     #[serde(default)]
     pub token_grantable: bool,
@@ -122,7 +127,7 @@ pub struct ScopeKind {
 }
 
 /// Where a deciding role must be held, relative to the scope of the request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Place {
     Same,

@@ -90,6 +90,71 @@ async fn request_ids_are_echoed_and_recorded(backend: Backend) {
     assert_eq!(generated.headers()["x-request-id"].len(), 36, "a UUID is made up when none is sent");
 }
 
+/// A known path asked with a method it does not serve: 405, the methods it serves in `Allow`, the
+/// one problem shape, and nothing written.
+async fn a_method_not_served_is_answered_with_the_allowed_ones(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.bootstrap_admin("root").await;
+    let head = app.head().await;
+    let token = token_for("root");
+    for (method, path, allowed) in [
+        (Method::PATCH, "/api/v1/requests", "GET, POST"),
+        (Method::DELETE, "/api/v1/check?user=root&permission=x&scope=global", "GET"),
+        (Method::POST, "/api/v1/roles/site-administrator", "DELETE, GET, PUT"),
+        (Method::GET, "/api/v1/teams/ops/members/alice", "DELETE, PUT"),
+        (Method::GET, "/api/v1/requests/00000000-0000-0000-0000-000000000000/approve", "POST"),
+        (Method::POST, "/healthz", "GET"),
+        (Method::PUT, "/openapi.json", "GET"),
+        (Method::DELETE, "/ui/audit", "GET"),
+    ] {
+        let answer = app.call(method.clone(), path, Some(&token), None).await;
+        answer.assert_problem(405, "method_not_allowed");
+        let header = answer.headers.get("allow").and_then(|v| v.to_str().ok());
+        let mut named: Vec<&str> = header.unwrap_or_else(|| panic!("{method} {path}: no Allow")).split(", ").collect();
+        named.sort();
+        assert_eq!(named.join(", "), allowed, "{method} {path}");
+    }
+    assert_eq!(app.head().await, head, "405s wrote nothing");
+}
+
+/// `approver-scopes` is a list like the others: `limit` and `cursor` page it.
+async fn approver_scopes_page_like_every_list(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.bootstrap_admin("root").await;
+    app.egi_tree("root").await;
+    for site in ["SITE_A", "SITE_B"] {
+        app.assign("root", "mgr", "site-operations-manager", site).await;
+    }
+    let path = "/api/v1/users/mgr/approver-scopes";
+    let whole = app.get_as("mgr", path).await;
+    assert_eq!(whole.status, 200, "{:?}", whole.body);
+    let whole = whole.body["items"].as_array().unwrap().clone();
+    assert!(whole.len() >= 2, "{whole:?}");
+    let (mut paged, mut cursor) = (Vec::new(), None::<String>);
+    loop {
+        let query = cursor.as_ref().map_or("limit=1".to_string(), |c| format!("limit=1&cursor={c}"));
+        let page = app.get_as("mgr", &format!("{path}?{query}")).await;
+        assert_eq!(page.status, 200, "{query}: {:?}", page.body);
+        assert_eq!(page.body["items"].as_array().unwrap().len(), 1, "{:?}", page.body);
+        paged.extend(page.body["items"].as_array().unwrap().iter().cloned());
+        match page.body["next"].as_str() {
+            Some(next) => cursor = Some(next.to_string()),
+            None => break,
+        }
+    }
+    let sorted = |mut items: Vec<Value>| {
+        items.sort_by_key(|item| item.to_string());
+        items
+    };
+    assert_eq!(sorted(paged), sorted(whole.clone()), "the pages hold the list, each entry once");
+    let expanded = app.get_as("mgr", &format!("{path}?expand=true&limit={}", whole.len())).await;
+    assert_eq!(expanded.body["items"].as_array().unwrap().len(), whole.len(), "{:?}", expanded.body);
+    assert!(expanded.body["next"].is_null());
+    for query in ["limit=0", "limit=abc", "cursor=zz", "page=2"] {
+        app.get_as("mgr", &format!("{path}?{query}")).await.assert_problem(400, "bad_query");
+    }
+}
+
 /// Every route the server serves, as `METHOD path` in OpenAPI's notation.
 const ROUTES: &[&str] = &[
     "get /healthz",
@@ -172,4 +237,6 @@ on_both_backends!(
     bad_input_gets_a_clear_error_and_writes_nothing,
     request_ids_are_echoed_and_recorded,
     openapi_lists_every_route_and_metrics_count_them,
+    a_method_not_served_is_answered_with_the_allowed_ones,
+    approver_scopes_page_like_every_list,
 );
