@@ -101,6 +101,7 @@ async fn populate(store: &EventStore, events: usize) {
                 Event::RequestApproved {
                     request,
                     by: by.clone(),
+                    token_creator: None,
                     comment: "welcome".into(),
                     stage: 0,
                     stage_name: "approval".into(),

@@ -8,6 +8,7 @@
 //!   it, the workflow's administrators' mailbox too.
 //! - Approval, rejection, cancellation, expiry: the requester and the scope's mailbox.
 //! - Revocation, grant expiry, a grant ending soon: the holder (a team's members) and the scope's mailbox.
+//!
 //! One mail per address per event, however many ways the address is reached.
 
 use std::collections::BTreeSet;

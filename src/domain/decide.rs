@@ -867,7 +867,8 @@ impl Decision<'_> {
         if self.state.user(&user).is_none() {
             return Err(DomainError::UnknownUser(user));
         }
-        if !self.actor_is_admin() && !(self.actor.is_user(&user) && self.state.holds_api_role(&user, self.now)) {
+        let for_themselves_by_an_api_role = self.actor.is_user(&user) && self.state.holds_api_role(&user, self.now);
+        if !(self.actor_is_admin() || for_themselves_by_an_api_role) {
             return Err(DomainError::Forbidden(
                 "API tokens are created by administrators, or by holders of an API role for themselves".to_string(),
             ));

@@ -10,6 +10,7 @@
 //!    batch never moved the head).
 //! 3. So when a reader sees position p committed, every position below p committed before p did,
 //!    and is in any snapshot that holds p: reading `position > last` in order never skips one.
+//!
 //! The same lock makes the per-stream version check and the hash chain race-free: each batch reads
 //! the versions and the previous hash after every earlier batch has committed.
 //!
@@ -47,6 +48,9 @@ pub(crate) const QUEUE_DEPTH: usize = 8192;
 /// The most jobs committed in one transaction.
 const MAX_BATCH: usize = 512;
 
+/// Moved once through the queue and decided in place: boxing the large variant would cost an
+/// allocation per command on the hot path.
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum Job {
     /// Events that the caller made: checked against the stream's expected version only.
     Append { request: AppendRequest, reply: oneshot::Sender<Result<AppendOutcome, StoreError>> },
