@@ -1,4 +1,5 @@
-//! Why a command is refused, with the stable machine codes and HTTP statuses of SPEC.md.
+//! Why a command is refused, with the stable machine codes of SPEC.md (their HTTP statuses are
+//! the HTTP adapter's: `routes/problem.rs`).
 
 use super::request::RequestStatus;
 use chrono::{DateTime, Utc};
@@ -86,36 +87,6 @@ impl DomainError {
             DomainError::NotActive => "not_active",
             DomainError::NotDue(_) => "not_due",
             DomainError::ReservedId(_) => "reserved_id",
-        }
-    }
-
-    /// The HTTP status: 403 not allowed, 404 unknown id in the path, 409 conflict with the current
-    /// state, 422 a well-formed body that breaks a rule.
-    pub fn status(&self) -> u16 {
-        match self {
-            DomainError::NotADecider { .. } | DomainError::SelfApproval | DomainError::Forbidden(_) => 403,
-            DomainError::NotFound(_) => 404,
-            DomainError::DuplicateRequest { .. }
-            | DomainError::NotPending(_)
-            | DomainError::Expired(_)
-            | DomainError::AlreadyApproved
-            | DomainError::InUse(_)
-            | DomainError::AlreadyExists(_)
-            | DomainError::NotActive
-            | DomainError::NotDue(_) => 409,
-            DomainError::WrongScopeKind { .. }
-            | DomainError::UnknownRole(_)
-            | DomainError::UnknownScope(_)
-            | DomainError::UnknownUser(_)
-            | DomainError::UnknownTeam(_)
-            | DomainError::NotRequestable(_)
-            | DomainError::IncompatibleRole { .. }
-            | DomainError::RoleLocked(_)
-            | DomainError::Invalid(_)
-            | DomainError::InvalidDuration(_)
-            | DomainError::ApprovalsRequired { .. }
-            | DomainError::DurationTooLong { .. }
-            | DomainError::ReservedId(_) => 422,
         }
     }
 }

@@ -522,35 +522,6 @@ fn events_round_trip_through_type_and_data() {
 }
 
 #[test]
-fn error_codes_and_statuses_follow_the_spec() {
-    use DomainError as E;
-    let cases = [
-        (
-            E::DuplicateRequest { subject: String::new(), role: String::new(), scope: String::new() },
-            "duplicate_request",
-            409,
-        ),
-        (E::WrongScopeKind { role: String::new(), kind: String::new() }, "wrong_scope_kind", 422),
-        (E::UnknownRole(String::new()), "unknown_role", 422),
-        (E::UnknownScope(String::new()), "unknown_scope", 422),
-        (E::NotRequestable(String::new()), "not_requestable", 422),
-        (E::IncompatibleRole { role: String::new(), held: String::new() }, "incompatible_role", 422),
-        (E::NotPending(RequestStatus::Approved), "not_pending", 409),
-        (E::Expired(scenarios::base_time()), "expired", 409),
-        (E::NotADecider { role: String::new(), scope: String::new() }, "not_a_decider", 403),
-        (E::SelfApproval, "self_approval", 403),
-        (E::AlreadyApproved, "already_approved", 409),
-        (E::Forbidden(String::new()), "forbidden", 403),
-        (E::InUse(String::new()), "in_use", 409),
-        (E::NotFound(String::new()), "not_found", 404),
-        (E::Invalid(String::new()), "invalid", 422),
-    ];
-    for (error, code, status) in cases {
-        assert_eq!((error.code(), error.status()), (code, status), "{error:?}");
-    }
-}
-
-#[test]
 fn login_tokens_grant_what_they_carry_and_revoke_what_they_drop() {
     let mut world = lab_world();
     let sync = |claims: &[&str]| Command::SyncTokenRoles {

@@ -108,7 +108,7 @@ impl ResponseError for ApiError {
             ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::Domain(error) => StatusCode::from_u16(error.status()).unwrap_or(StatusCode::UNPROCESSABLE_ENTITY),
+            ApiError::Domain(error) => domain_status(error),
         }
     }
 
@@ -199,4 +199,73 @@ pub fn method_not_allowed<B>(response: ServiceResponse<B>) -> actix_web::Result<
 /// Any path that is no route.
 pub async fn no_route(request: HttpRequest) -> HttpResponse {
     ApiError::NotFound(format!("route {}", request.path())).error_response()
+}
+
+/// The one table from the domain's refusals to HTTP statuses (SPEC.md's status codes): 403 not
+/// allowed, 404 unknown id in the path, 409 conflict with the current state, 422 a well-formed
+/// body that breaks a rule.
+fn domain_status(error: &DomainError) -> StatusCode {
+    use DomainError as E;
+    match error {
+        E::NotADecider { .. } | E::SelfApproval | E::Forbidden(_) => StatusCode::FORBIDDEN,
+        E::NotFound(_) => StatusCode::NOT_FOUND,
+        E::DuplicateRequest { .. }
+        | E::NotPending(_)
+        | E::Expired(_)
+        | E::AlreadyApproved
+        | E::InUse(_)
+        | E::AlreadyExists(_)
+        | E::NotActive
+        | E::NotDue(_) => StatusCode::CONFLICT,
+        E::WrongScopeKind { .. }
+        | E::UnknownRole(_)
+        | E::UnknownScope(_)
+        | E::UnknownUser(_)
+        | E::UnknownTeam(_)
+        | E::NotRequestable(_)
+        | E::IncompatibleRole { .. }
+        | E::RoleLocked(_)
+        | E::Invalid(_)
+        | E::InvalidDuration(_)
+        | E::ApprovalsRequired { .. }
+        | E::DurationTooLong { .. }
+        | E::ReservedId(_) => StatusCode::UNPROCESSABLE_ENTITY,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_codes_and_statuses_follow_the_spec() {
+        use DomainError as E;
+        let cases = [
+            (
+                E::DuplicateRequest { subject: String::new(), role: String::new(), scope: String::new() },
+                "duplicate_request",
+                409,
+            ),
+            (E::WrongScopeKind { role: String::new(), kind: String::new() }, "wrong_scope_kind", 422),
+            (E::UnknownRole(String::new()), "unknown_role", 422),
+            (E::UnknownScope(String::new()), "unknown_scope", 422),
+            (E::NotRequestable(String::new()), "not_requestable", 422),
+            (E::IncompatibleRole { role: String::new(), held: String::new() }, "incompatible_role", 422),
+            (E::NotPending(crate::domain::RequestStatus::Approved), "not_pending", 409),
+            (E::Expired(chrono::Utc::now()), "expired", 409),
+            (E::NotADecider { role: String::new(), scope: String::new() }, "not_a_decider", 403),
+            (E::SelfApproval, "self_approval", 403),
+            (E::AlreadyApproved, "already_approved", 409),
+            (E::Forbidden(String::new()), "forbidden", 403),
+            (E::InUse(String::new()), "in_use", 409),
+            (E::NotFound(String::new()), "not_found", 404),
+            (E::Invalid(String::new()), "invalid", 422),
+            (E::InvalidDuration(String::new()), "invalid_duration", 422),
+            (E::ApprovalsRequired { role: String::new(), approvals: 2 }, "approvals_required", 422),
+            (E::ReservedId(String::new()), "reserved_id", 422),
+        ];
+        for (error, code, status) in cases {
+            assert_eq!((error.code(), domain_status(&error).as_u16()), (code, status), "{error:?}");
+        }
+    }
 }
