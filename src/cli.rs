@@ -8,11 +8,12 @@ use chrono::Utc;
 use clap::{Parser, Subcommand};
 
 use crate::{
+    app::{App, AppError, Origin},
     auth::{JwtVerifier, LoginClaims},
     configuration::{JwtKeys, Options, Settings},
-    domain::{parse_user_id, Actor, Command as DomainCommand, Context, DomainError, IdSource, Subject},
+    domain::{parse_user_id, Command as DomainCommand, DomainError, Subject},
     startup::Application,
-    store::{EventSelection, EventStore, ExecuteError, ExportFormat, Metadata, Migrations, Moment},
+    store::{EventSelection, EventStore, ExportFormat, Migrations, Moment},
     telemetry,
     workflow::{Duration, Summary, Workflow, ADMIN, GLOBAL},
 };
@@ -254,7 +255,7 @@ async fn open_store(
 
 /// Registers the user if new, then grants `admin` on `global` unless already held.
 pub async fn bootstrap_admin(store: &EventStore, user: &str) -> Result<(), String> {
-    let metadata = Metadata { actor: Some("command-line".into()), ..Metadata::default() };
+    let app = App::new(store.clone());
     let commands = [
         DomainCommand::RegisterUser { user: user.to_string(), email: None, name: None },
         DomainCommand::AssignRole {
@@ -266,11 +267,10 @@ pub async fn bootstrap_admin(store: &EventStore, user: &str) -> Result<(), Strin
         },
     ];
     for command in commands {
-        let context = Context::new(Actor::CommandLine, Utc::now(), IdSource::Random);
-        match store.execute(context, command, metadata.clone()).await {
+        match app.execute(Origin::CommandLine, command).await {
             Ok(_) => {}
             // Already an administrator: nothing to do.
-            Err(ExecuteError::Rejected(DomainError::DuplicateRequest { .. })) => {}
+            Err(AppError::Rejected(DomainError::DuplicateRequest { .. })) => {}
             Err(error) => return Err(error.to_string()),
         }
     }

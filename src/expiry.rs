@@ -12,8 +12,9 @@ use futures_util::future::join_all;
 use serde::Serialize;
 
 use crate::{
-    domain::{time, Actor, Command, Context, DomainError, GrantStatus, IdSource, GRANT_ENDING_NOTICE},
-    store::{EventStore, ExecuteError, Metadata, StoreError},
+    app::{App, AppError, Origin},
+    domain::{time, Command, DomainError, GrantStatus, GRANT_ENDING_NOTICE},
+    store::{EventStore, StoreError},
 };
 
 /// How many items one pass expired (items that another process expired first are not counted).
@@ -71,15 +72,14 @@ pub async fn expire_due(store: &EventStore, now: DateTime<Utc>) -> Result<Expire
         commands
     })?;
     // Sent together, so that the writer commits them in one batch.
-    let metadata = Metadata { actor: Some("expiry".into()), ..Metadata::default() };
+    let app = App::new(store.clone());
     let outcomes = join_all(commands.into_iter().map(|command| {
         let counter = match command {
             Command::ExpireRequest { .. } => Counter::Requests,
             Command::ExpireGrant { .. } => Counter::Grants,
             _ => Counter::Reminders,
         };
-        let context = Context::new(Actor::CommandLine, now, IdSource::Random);
-        let outcome = store.execute(context, command, metadata.clone());
+        let outcome = app.execute(Origin::Scheduler, command);
         async move { (counter, outcome.await) }
     }))
     .await;
@@ -91,9 +91,11 @@ pub async fn expire_due(store: &EventStore, now: DateTime<Utc>) -> Result<Expire
                 Counter::Grants => expired.grants += 1,
                 Counter::Reminders => expired.reminders += 1,
             },
-            Err(ExecuteError::Rejected(refusal)) if already_handled(&refusal) => {}
-            Err(ExecuteError::Rejected(refusal)) => tracing::warn!(%refusal, "an expiry was refused"),
-            Err(ExecuteError::Store(error)) => return Err(error),
+            Err(AppError::Rejected(refusal)) if already_handled(&refusal) => {}
+            Err(refusal @ (AppError::Rejected(_) | AppError::ReadOnly)) => {
+                tracing::warn!(%refusal, "an expiry was refused")
+            }
+            Err(AppError::Store(error)) => return Err(error),
         }
     }
     Ok(expired)

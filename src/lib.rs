@@ -5,6 +5,7 @@
 //! (the event log), then the adapters: HTTP (`routes`, `startup`) and the command line (`cli`).
 //! Inner layers never import outer ones.
 
+pub mod app;
 pub mod auth;
 pub mod cli;
 pub mod configuration;

@@ -96,6 +96,7 @@ impl Application {
         let (closing, closing_rx) = watch::channel(false);
         let app = AppState {
             closing: closing_rx,
+            app: crate::app::App::new(store.clone()),
             store: store.clone(),
             auth: Authenticator::new(verifier),
             metrics: metrics::Metrics::default(),

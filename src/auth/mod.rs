@@ -17,8 +17,9 @@ pub use api_token::{hash_secret, new_secret, random_hex, API_TOKEN_PREFIX};
 pub use jwt::{JwtError, JwtVerifier, LoginClaims, VerifiedToken};
 
 use crate::{
-    domain::{decide, parse_user_id, Actor, Command, Context, IdSource, TokenId, UserId},
-    store::{EventStore, ExecuteError, Metadata, StoreError},
+    app::{App, AppError, Origin},
+    domain::{parse_user_id, Command, TokenId, UserId},
+    store::{EventStore, StoreError},
     workflow::mail_address_problem,
 };
 
@@ -74,14 +75,14 @@ impl Authenticator {
     }
 
     /// The principal behind an `Authorization` header value.
-    pub async fn authenticate(&self, store: &EventStore, header: Option<&str>) -> Result<Principal, AuthError> {
+    pub async fn authenticate(&self, app: &App, header: Option<&str>) -> Result<Principal, AuthError> {
         let token = header
             .and_then(|value| value.strip_prefix("Bearer ").or_else(|| value.strip_prefix("bearer ")))
             .map(str::trim)
             .filter(|token| !token.is_empty())
             .ok_or(AuthError::Missing)?;
         if token.starts_with(API_TOKEN_PREFIX) {
-            return api_token_principal(store, token);
+            return api_token_principal(app.store(), token);
         }
         let now = Utc::now().timestamp();
         let cached = self.verified.read().unwrap_or_else(|p| p.into_inner()).get(token).cloned();
@@ -99,7 +100,7 @@ impl Authenticator {
         // Reserved and malformed ids are refused before anything is recorded.
         parse_user_id(&verified.claims.sub).map_err(|bad| AuthError::Invalid(bad.to_string()))?;
         let claims = &verified.claims;
-        match sign_in(store, &verified).await {
+        match sign_in(app, &verified).await {
             Ok(()) => {}
             // Reads are answered from memory while the database is away; the sign-in is tried
             // again on the next call, since the token is not cached.
@@ -134,7 +135,7 @@ fn api_token_principal(store: &EventStore, token: &str) -> Result<Principal, Aut
 
 /// Registers the user, keeps their profile current and syncs the roles the token carries: each
 /// command is first decided against the read model, and only sent when it would change something.
-async fn sign_in(store: &EventStore, token: &VerifiedToken) -> Result<(), AuthError> {
+async fn sign_in(app: &App, token: &VerifiedToken) -> Result<(), AuthError> {
     let claims = &token.claims;
     let user = claims.sub.clone();
     // An email claim that is no usable address (CR/LF in it would cut a mail header) does not
@@ -151,19 +152,16 @@ async fn sign_in(store: &EventStore, token: &VerifiedToken) -> Result<(), AuthEr
         Command::RegisterUser { user: user.clone(), email, name: claims.name.clone() },
         Command::SyncTokenRoles { user: user.clone(), claims: claims.roles.clone().unwrap_or_default(), issued_at },
     ];
-    let metadata = Metadata { actor: Some(user.clone()), ..Metadata::default() };
+    let origin = Origin::SignIn { user: user.clone() };
     for command in commands {
-        let context = || Context::new(Actor::User(user.clone()), Utc::now(), IdSource::Random);
-        let changes = store.read_model(|model| {
-            decide(model.state(), model.workflow(), &context(), command.clone()).map(|events| !events.is_empty())
-        })?;
-        if !matches!(changes, Ok(false)) {
-            match store.execute(context(), command, metadata.clone()).await {
+        if app.would_change(&origin, &command)? {
+            match app.execute(origin.clone(), command).await {
                 Ok(_) => {}
-                Err(ExecuteError::Store(error)) => return Err(error.into()),
                 // A login is not refused because its profile or claims cannot be recorded (a bad
                 // user id is refused when the user acts).
-                Err(ExecuteError::Rejected(refusal)) => tracing::debug!(%refusal, "sign-in change refused"),
+                Err(AppError::Rejected(refusal)) => tracing::debug!(%refusal, "sign-in change refused"),
+                Err(AppError::ReadOnly) => {}
+                Err(AppError::Store(error)) => return Err(error.into()),
             }
         }
     }

@@ -5,7 +5,7 @@ use super::index::{Holding, Index, Slot};
 use super::request::{ApiToken, Approval, Grant, GrantStatus, Request, RequestStatus};
 use super::types::{Actor, GrantId, RequestId, ScopeId, Subject, TeamId, TokenId, UserId};
 use crate::workflow::permission::parse_permission;
-use crate::workflow::{role_closure, Action, Place, Role, RoleId, RuleTarget, Workflow, GLOBAL};
+use crate::workflow::{role_closure, Action, Place, Role, RoleId, RuleTarget, Workflow, AUDITOR, GLOBAL};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -233,6 +233,11 @@ impl State {
     fn holdings_of<'a>(&'a self, user: &'a str) -> impl Iterator<Item = &'a Holding> + 'a {
         let teams = self.index.teams_of(user);
         self.index.user_holdings(user).iter().chain(teams.flat_map(move |team| self.index.team_holdings(team)))
+    }
+
+    /// Auditors who are not also administrators change nothing (SPEC "Users").
+    pub fn changes_nothing(&self, user: &str, now: DateTime<Utc>) -> bool {
+        self.subject_holds(&Subject::User(user.to_string()), AUDITOR, GLOBAL, now) && !self.is_admin(user, now)
     }
 
     /// Whether the user holds `admin` on `global` at `now`.

@@ -8,9 +8,10 @@ use chrono::{DateTime, Utc};
 
 use super::{problem::ApiError, AppState};
 use crate::{
+    app::Origin,
     auth::{Principal, Via},
-    domain::{Actor, Command, Context, Grant, IdSource, Request, State, Subject},
-    store::{DomainModel, Metadata, RecordedEvent},
+    domain::{Actor, Command, Grant, Request, State, Subject},
+    store::{DomainModel, RecordedEvent},
     workflow::{Action, Workflow, ADMIN, AUDITOR, GLOBAL},
 };
 
@@ -96,7 +97,7 @@ impl Caller {
         let request_id = request.extensions().get::<RequestId>().map(|id| id.0.clone()).unwrap_or_default();
         let client_address = request.peer_addr();
         async move {
-            let principal = app.auth.authenticate(&app.store, authorization.as_deref()).await?;
+            let principal = app.auth.authenticate(&app.app, authorization.as_deref()).await?;
             Ok(Caller { principal, request_id, client_address, app })
         }
     }
@@ -118,14 +119,6 @@ impl Caller {
         Ok(self.app.store.read_model(|model: &DomainModel| read(model.state(), model.workflow()))?)
     }
 
-    /// Who made the API token the caller acts with (they count as acting too).
-    fn token_creator(&self, state: &State) -> Option<String> {
-        let Via::ApiToken(token) = self.principal.via else {
-            return None;
-        };
-        state.api_token(&token).and_then(|t| t.created_by.user()).map(str::to_string)
-    }
-
     pub fn standing_in(&self, state: &State, now: DateTime<Utc>) -> Standing {
         let me = Subject::User(self.principal.user.clone());
         let holds = |role: &str| state.subject_holds(&me, role, GLOBAL, now);
@@ -144,20 +137,12 @@ impl Caller {
     /// Decides and records a command as this caller. Auditors who are not also administrators
     /// change nothing, whatever else they hold.
     pub async fn execute(&self, command: Command) -> Result<Vec<RecordedEvent>, ApiError> {
-        let now = Utc::now();
-        let (standing, token_creator) =
-            self.read(|state, _| (self.standing_in(state, now), self.token_creator(state)))?;
-        if standing.auditor && !standing.admin {
-            return Err(ApiError::Forbidden { code: "read_only", detail: "auditors change nothing".into() });
-        }
-        let context = Context::new(self.actor(), now, IdSource::Random).with_token_creator(token_creator);
-        let metadata = Metadata {
-            actor: Some(self.principal.user.clone()),
-            correlation_id: Some(self.request_id.clone()).filter(|id| !id.is_empty()),
-            causation_id: None,
-            client_address: self.client_address.map(|address| address.ip().to_string()),
+        let origin = Origin::Person {
+            principal: self.principal.clone(),
+            request_id: Some(self.request_id.clone()),
+            client_address: self.client_address.map(|address| address.ip()),
         };
-        Ok(self.app.store.execute(context, command, metadata).await?)
+        Ok(self.app.app.execute(origin, command).await?)
     }
 
     pub fn app(&self) -> &AppState {

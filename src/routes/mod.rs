@@ -22,10 +22,13 @@ use actix_web::web;
 
 pub use caller::RequestId;
 
-use crate::{auth::Authenticator, store::EventStore};
+use crate::{app::App, auth::Authenticator, store::EventStore};
 
 /// What every handler shares.
 pub struct AppState {
+    /// Where every command runs.
+    pub app: App,
+    /// The log and the read model, for reads.
     pub store: EventStore,
     pub auth: Authenticator,
     pub metrics: metrics::Metrics,

@@ -11,6 +11,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::{
+    app::AppError,
     auth::AuthError,
     domain::DomainError,
     store::{ExecuteError, StoreError},
@@ -86,6 +87,16 @@ fn store_status(error: &StoreError) -> StatusCode {
         // The one place where a (stream, version) clash becomes an answer.
         StoreError::Conflict { .. } => StatusCode::CONFLICT,
         _ => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+impl From<AppError> for ApiError {
+    fn from(error: AppError) -> Self {
+        match error {
+            AppError::Rejected(refusal) => ApiError::Domain(refusal),
+            AppError::ReadOnly => ApiError::Forbidden { code: "read_only", detail: error.to_string() },
+            AppError::Store(error) => ApiError::Store(error),
+        }
     }
 }
 

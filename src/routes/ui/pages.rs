@@ -88,7 +88,7 @@ pub async fn signin(request: HttpRequest, body: web::Bytes) -> Result<HttpRespon
         let missing = "paste a login token".to_string();
         return signin_page(&app.ui, nonce, Some(missing), StatusCode::UNAUTHORIZED);
     };
-    match app.auth.authenticate(&app.store, Some(&format!("Bearer {token}"))).await {
+    match app.auth.authenticate(&app.app, Some(&format!("Bearer {token}"))).await {
         Ok(_) => {
             let mut response = see_other("/ui");
             response.add_cookie(&app.ui.cookie(SESSION_COOKIE, token))?;
