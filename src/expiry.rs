@@ -79,7 +79,7 @@ pub async fn expire_due(store: &EventStore, now: DateTime<Utc>) -> Result<Expire
             Command::ExpireGrant { .. } => Counter::Grants,
             _ => Counter::Reminders,
         };
-        let outcome = app.execute(Origin::Scheduler, command);
+        let outcome = app.execute_at(Origin::Scheduler, command, now);
         async move { (counter, outcome.await) }
     }))
     .await;

@@ -103,9 +103,18 @@ impl App {
         &self.store
     }
 
-    /// Decides and records `command` as `origin` says.
+    /// Decides and records `command` as `origin` says, now.
     pub async fn execute(&self, origin: Origin, command: Command) -> Result<Vec<RecordedEvent>, AppError> {
-        let now = Utc::now();
+        self.execute_at(origin, command, Utc::now()).await
+    }
+
+    /// Like `execute`, judged at `now` (the scheduler's pass names the moment it works for).
+    pub async fn execute_at(
+        &self,
+        origin: Origin,
+        command: Command,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<RecordedEvent>, AppError> {
         let (context, read_only) = self.store.read_model(|model| {
             let read_only = match &origin {
                 Origin::Person { principal, .. } => model.state().changes_nothing(&principal.user, now),

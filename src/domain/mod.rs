@@ -20,6 +20,7 @@ mod state;
 pub mod time;
 mod types;
 mod user_id;
+mod visibility;
 
 pub use command::Command;
 pub use decide::{decide, GRANT_ENDING_NOTICE};
@@ -29,6 +30,7 @@ pub use request::{ApiToken, Approval, Grant, GrantOrigin, GrantStatus, Request, 
 pub use state::{evolve, ApproverScope, Authority, CheckResult, RequestDecider, Scope, State, Team, User};
 pub use types::{Actor, Context, GrantId, IdSource, RequestId, ScopeId, Subject, TeamId, TokenId, UserId};
 pub use user_id::{parse_user_id, BadUserId, MAX_USER_ID_CHARS};
+pub use visibility::Viewer;
 
 #[cfg(test)]
 mod tests;

@@ -235,6 +235,11 @@ impl State {
         self.index.user_holdings(user).iter().chain(teams.flat_map(move |team| self.index.team_holdings(team)))
     }
 
+    /// Auditors and administrators read every request, grant and event.
+    pub fn reads_everything(&self, user: &str, now: DateTime<Utc>) -> bool {
+        self.is_admin(user, now) || self.subject_holds(&Subject::User(user.to_string()), AUDITOR, GLOBAL, now)
+    }
+
     /// Auditors who are not also administrators change nothing (SPEC "Users").
     pub fn changes_nothing(&self, user: &str, now: DateTime<Utc>) -> bool {
         self.subject_holds(&Subject::User(user.to_string()), AUDITOR, GLOBAL, now) && !self.is_admin(user, now)

@@ -10,9 +10,9 @@ use super::{problem::ApiError, AppState};
 use crate::{
     app::Origin,
     auth::{Principal, Via},
-    domain::{Actor, Command, Grant, Request, State, Subject},
+    domain::{Actor, Command, State, Subject, Viewer},
     store::{DomainModel, RecordedEvent},
-    workflow::{Action, Workflow, ADMIN, AUDITOR, GLOBAL},
+    workflow::{Workflow, ADMIN, AUDITOR, GLOBAL},
 };
 
 /// The request's id: the client's `X-Request-Id`, or one made up on arrival.
@@ -49,36 +49,6 @@ impl Standing {
     /// Admins and auditors read everything.
     pub fn reads_everything(self) -> bool {
         self.admin || self.auditor
-    }
-}
-
-/// What the caller may see of requests and grants (SPEC's "Visibility"): their own, what they may
-/// decide or revoke, and everything when they are an auditor or admin. Built once per read, so that
-/// a list judges the caller's standing once, not once per item.
-pub struct Viewer {
-    actor: Actor,
-    reads_everything: bool,
-    now: DateTime<Utc>,
-}
-
-impl Viewer {
-    fn is_me(&self, user: &str) -> bool {
-        self.actor.is_user(user)
-    }
-
-    pub fn sees_request(&self, state: &State, workflow: &Workflow, request: &Request) -> bool {
-        self.is_me(&request.user)
-            || self.reads_everything
-            || state.authority(workflow, &self.actor, &request.role, &request.scope, Action::Reject, self.now).is_some()
-    }
-
-    pub fn sees_grant(&self, state: &State, workflow: &Workflow, grant: &Grant) -> bool {
-        let own = match &grant.subject {
-            Subject::User(user) => self.is_me(user),
-            Subject::Team(team) => state.team(team).is_some_and(|t| t.members.iter().any(|member| self.is_me(member))),
-        };
-        own || self.reads_everything
-            || state.authority(workflow, &self.actor, &grant.role, &grant.scope, Action::Revoke, self.now).is_some()
     }
 }
 
@@ -127,7 +97,7 @@ impl Caller {
 
     /// The caller as a viewer of requests and grants, judged at `now`.
     pub fn viewer(&self, state: &State, now: DateTime<Utc>) -> Viewer {
-        Viewer { actor: self.actor(), reads_everything: self.standing_in(state, now).reads_everything(), now }
+        Viewer::new(state, self.actor(), now)
     }
 
     pub fn standing(&self) -> Result<Standing, ApiError> {
