@@ -9,10 +9,23 @@ use std::net::IpAddr;
 use chrono::{DateTime, Utc};
 
 use crate::{
-    auth::{Principal, Via},
-    domain::{decide, Actor, Command, Context, DomainError, IdSource, State, UserId},
+    domain::{decide, Actor, Command, Context, DomainError, IdSource, State, TokenId, UserId},
     store::{EventStore, ExecuteError, Metadata, RecordedEvent, StoreError},
 };
+
+/// An authenticated person, as `auth` found them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    pub user: UserId,
+    pub via: Via,
+}
+
+/// How they proved who they are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Via {
+    LoginToken,
+    ApiToken(TokenId),
+}
 
 /// Who a command comes from.
 #[derive(Debug, Clone)]

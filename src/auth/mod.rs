@@ -17,24 +17,11 @@ pub use api_token::{hash_secret, new_secret, random_hex, API_TOKEN_PREFIX};
 pub use jwt::{JwtError, JwtVerifier, LoginClaims, VerifiedToken};
 
 use crate::{
-    app::{App, AppError, Origin},
-    domain::{parse_user_id, Command, TokenId, UserId},
+    app::{App, AppError, Origin, Principal, Via},
+    domain::{parse_user_id, Command, UserId},
     store::{EventStore, StoreError},
     workflow::mail_address_problem,
 };
-
-/// The authenticated caller.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Principal {
-    pub user: UserId,
-    pub via: Via,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Via {
-    LoginToken,
-    ApiToken(TokenId),
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum AuthError {

@@ -8,8 +8,7 @@ use chrono::{DateTime, Utc};
 
 use super::{problem::ApiError, AppState};
 use crate::{
-    app::Origin,
-    auth::{Principal, Via},
+    app::{Origin, Principal, Via},
     domain::{Actor, Command, State, Subject, Viewer},
     store::{DomainModel, RecordedEvent},
     workflow::{Workflow, ADMIN, AUDITOR, GLOBAL},
