@@ -25,7 +25,7 @@ use crate::{
     routes::{
         self, health, metrics, openapi, problem,
         ui::{self, UiSettings},
-        AppState, RequestId,
+        AppState, CorrelationId,
     },
     store::{EventStore, Migrations},
     workflow::Workflow,
@@ -157,7 +157,7 @@ fn serve(listener: TcpListener, app: AppState) -> std::io::Result<Server> {
             .wrap(TracingLogger::<RequestSpan>::new())
             .wrap_fn(|request, service| {
                 let id = request_id(&request);
-                request.extensions_mut().insert(RequestId(id.clone()));
+                request.extensions_mut().insert(CorrelationId(id.clone()));
                 let (started, app) = (Instant::now(), request.app_data::<web::Data<AppState>>().cloned());
                 let answer = service.call(request);
                 async move {
@@ -255,7 +255,7 @@ struct RequestSpan;
 
 impl RootSpanBuilder for RequestSpan {
     fn on_request_start(request: &ServiceRequest) -> Span {
-        let id = request.extensions().get::<RequestId>().map(|id| id.0.clone()).unwrap_or_default();
+        let id = request.extensions().get::<CorrelationId>().map(|id| id.0.clone()).unwrap_or_default();
         tracing_actix_web::root_span!(request, correlation_id = %id)
     }
 

@@ -9,7 +9,7 @@ use super::time;
 use super::types::{Actor, Context, GrantId, RequestId, ScopeId, Subject, TeamId, TokenId, UserId};
 use super::user_id::parse_user_id;
 use crate::workflow::{
-    check_catalog, is_builtin_role, is_valid_id, is_valid_scope_id, mail_address_problem, role_closure, Action,
+    check_catalogue, is_builtin_role, is_valid_id, is_valid_scope_id, mail_address_problem, role_closure, Action,
     Duration, Role, RoleDeletePolicy, RoleId, Stage, Workflow, GLOBAL,
 };
 use chrono::{DateTime, Utc};
@@ -644,7 +644,7 @@ impl Decision<'_> {
         }
         let mut roles: BTreeMap<RoleId, Role> = self.state.roles().clone();
         roles.insert(role.id.clone(), role.clone());
-        check_catalog(&roles, &self.workflow.kinds, &|r| self.workflow.is_deciding_role(r))
+        check_catalogue(&roles, &self.workflow.kinds, &|r| self.workflow.is_deciding_role(r))
             .map_err(|problem| DomainError::Invalid(problem.message))
     }
 

@@ -14,9 +14,10 @@ use crate::{
     workflow::{Workflow, ADMIN, AUDITOR, GLOBAL},
 };
 
-/// The request's id: the client's `X-Request-Id`, or one made up on arrival.
+/// The call's id: the client's `X-Request-Id`, or one made up on arrival; the events it writes
+/// carry it as their `correlation_id`.
 #[derive(Debug, Clone)]
-pub struct RequestId(pub String);
+pub struct CorrelationId(pub String);
 
 pub struct Caller {
     pub principal: Principal,
@@ -63,7 +64,7 @@ impl Caller {
         authorization: Option<String>,
     ) -> impl Future<Output = Result<Caller, ApiError>> + 'static {
         let app = app(request);
-        let request_id = request.extensions().get::<RequestId>().map(|id| id.0.clone()).unwrap_or_default();
+        let request_id = request.extensions().get::<CorrelationId>().map(|id| id.0.clone()).unwrap_or_default();
         let client_address = request.peer_addr();
         async move {
             let principal = app.auth.authenticate(&app.app, authorization.as_deref()).await?;

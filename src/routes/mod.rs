@@ -20,7 +20,7 @@ mod views;
 
 use actix_web::web;
 
-pub use caller::RequestId;
+pub use caller::CorrelationId;
 
 use crate::{app::App, auth::Authenticator, store::EventStore};
 

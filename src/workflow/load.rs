@@ -1,7 +1,7 @@
 //! Reading a workflow file: TOML into raw, span-carrying structures, then into the model, refusing
 //! anything unknown, dangling, cyclic or unsafe with the file, line and problem.
 
-use super::catalog::{check_catalog, is_valid_id, RoleField, RoleProblem};
+use super::catalogue::{check_catalogue, is_valid_id, RoleField, RoleProblem};
 use super::model::*;
 use super::permission::{parse_pattern, parse_permission, Pattern};
 use super::Duration;
@@ -207,7 +207,7 @@ impl Workflow {
             rules,
             settings,
         );
-        check_catalog(&workflow.roles, &workflow.kinds, &|role| workflow.is_deciding_role(role)).map_err(
+        check_catalogue(&workflow.roles, &workflow.kinds, &|role| workflow.is_deciding_role(role)).map_err(
             |RoleProblem { role, field, index, message }| match spans.get(&role) {
                 Some(spans) => source.error(spans.of(field, index), message),
                 None => WorkflowError { file: file_name.to_string(), line: None, problem: message },
@@ -460,7 +460,7 @@ fn load_settings(
     raw: RawSettings,
     kinds: &BTreeMap<KindId, ScopeKind>,
     roles: &BTreeMap<RoleId, Role>,
-) -> Result<Settings, WorkflowError> {
+) -> Result<WorkflowSettings, WorkflowError> {
     let mut incompatible = Vec::new();
     for (first, second) in &raw.incompatible {
         for role in [first, second] {
@@ -510,7 +510,7 @@ fn load_settings(
         }
     }
     let fixed = |seconds| Duration::from_seconds(seconds).expect("positive constant");
-    Ok(Settings {
+    Ok(WorkflowSettings {
         request_ttl: within_limit(source, raw.request_ttl, "request_ttl")?
             .unwrap_or_else(|| fixed(DEFAULT_REQUEST_TTL)),
         reminder_interval: within_limit(source, raw.reminder_interval, "reminder_interval")?

@@ -52,7 +52,7 @@
 //! short (`30d`, `12h`, `15m`). Unknown keys, dangling references, inclusion cycles, bad durations
 //! and unsafe token-grantable roles are refused as `FILE:LINE: PROBLEM`.
 
-mod catalog;
+mod catalogue;
 mod duration;
 pub mod fast_hash;
 mod load;
@@ -60,8 +60,8 @@ mod model;
 pub mod permission;
 mod summary;
 
-pub use catalog::{
-    check_catalog, is_valid_id, is_valid_scope_id, mail_address_problem, role_closure, RoleField, RoleProblem,
+pub use catalogue::{
+    check_catalogue, is_valid_id, is_valid_scope_id, mail_address_problem, role_closure, RoleField, RoleProblem,
 };
 pub use duration::Duration;
 pub use load::WorkflowError;

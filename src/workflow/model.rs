@@ -224,7 +224,7 @@ pub struct RoleAt {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Settings {
+pub struct WorkflowSettings {
     pub request_ttl: Duration,
     pub reminder_interval: Duration,
     pub default_grant_duration: Option<Duration>,
@@ -249,7 +249,7 @@ pub struct Workflow {
     pub roles: BTreeMap<RoleId, Role>,
     pub implications: BTreeMap<String, Vec<Pattern>>,
     pub rules: Vec<Rule>,
-    pub settings: Settings,
+    pub settings: WorkflowSettings,
     rule_by_role: HashMap<RoleId, usize>,
     rule_by_kind: HashMap<KindId, usize>,
     deciding_roles: BTreeSet<RoleId>,
@@ -265,7 +265,7 @@ impl Workflow {
         roles: BTreeMap<RoleId, Role>,
         implications: BTreeMap<String, Vec<Pattern>>,
         rules: Vec<Rule>,
-        settings: Settings,
+        settings: WorkflowSettings,
     ) -> Workflow {
         let mut rule_by_role = HashMap::new();
         let mut rule_by_kind = HashMap::new();

@@ -37,7 +37,7 @@ struct RoleRow {
 }
 
 /// What the last form did, said above the forms.
-enum Notice {
+enum FormOutcome {
     Refused(String),
     /// A new API token: its secret, shown this once.
     NewToken {
@@ -51,7 +51,7 @@ enum Notice {
 struct AdminPage {
     head: Option<Header>,
     csrf: String,
-    notice: Option<Notice>,
+    notice: Option<FormOutcome>,
     kinds: Vec<String>,
     scopes: Vec<ScopeView>,
     roles: Vec<RoleRow>,
@@ -63,7 +63,7 @@ struct AdminPage {
 async fn admin_answer(
     session: &Session,
     status: StatusCode,
-    notice: Option<Notice>,
+    notice: Option<FormOutcome>,
 ) -> Result<HttpResponse, PageError> {
     let caller = &session.caller;
     require_admin(caller)?;
@@ -112,7 +112,7 @@ async fn after(session: &Session, done: Result<(), ApiError>) -> Result<HttpResp
         Ok(()) => Ok(see_other("/ui/admin")),
         Err(error) => {
             let refusal = refusal(error)?;
-            admin_answer(session, refusal.status_code(), Some(Notice::Refused(refusal.to_string()))).await
+            admin_answer(session, refusal.status_code(), Some(FormOutcome::Refused(refusal.to_string()))).await
         }
     }
 }
@@ -232,7 +232,7 @@ pub async fn create_token(session: Session, body: web::Bytes) -> Result<HttpResp
     };
     match created.await {
         Ok((token, secret)) => {
-            admin_answer(&session, StatusCode::CREATED, Some(Notice::NewToken { token, secret })).await
+            admin_answer(&session, StatusCode::CREATED, Some(FormOutcome::NewToken { token, secret })).await
         }
         Err(error) => after(&session, Err(error)).await,
     }

@@ -68,7 +68,7 @@ pub fn role_closure(roles: &BTreeMap<RoleId, Role>, id: &str) -> Vec<RoleId> {
 }
 
 /// Checks every non-built-in role of the catalogue; the first problem found is returned.
-pub fn check_catalog(
+pub fn check_catalogue(
     roles: &BTreeMap<RoleId, Role>,
     kinds: &BTreeMap<KindId, ScopeKind>,
     is_deciding_role: &dyn Fn(&str) -> bool,
