@@ -186,7 +186,7 @@ fn serve(listener: TcpListener, app: AppState) -> std::io::Result<Server> {
             .service(web::resource("/readyz").get(health::readyz))
             .service(web::resource("/metrics").get(metrics::metrics))
             .service(web::resource("/openapi.json").get(openapi::openapi_json))
-            .service(web::scope("/api/v1").configure(routes::api))
+            .service(web::scope("/api/v1").configure(routes::api::configure))
             .service(ui::scope())
             .default_service(web::to(problem::no_route))
     })

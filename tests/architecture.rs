@@ -5,12 +5,17 @@ use std::{collections::BTreeSet, fs, path::Path};
 
 /// The top-level modules (`crate::X`) a file names, whatever form its `use` takes.
 fn crate_modules(source: &str) -> BTreeSet<String> {
+    modules_after(source, "crate::")
+}
+
+/// The first segments of the paths that follow `prefix` (`prefix{a::b, c}` names `a` and `c`).
+fn modules_after(source: &str, prefix: &str) -> BTreeSet<String> {
     let code: String =
         source.lines().filter(|line| !line.trim_start().starts_with("//")).collect::<Vec<_>>().join("\n");
     let mut found = BTreeSet::new();
     let mut rest = code.as_str();
-    while let Some(at) = rest.find("crate::") {
-        rest = &rest[at + "crate::".len()..];
+    while let Some(at) = rest.find(prefix) {
+        rest = &rest[at + prefix.len()..];
         if let Some(group) = rest.strip_prefix('{') {
             // `crate::{a::b, c, d::{e, f}}`: the first segment of each item at depth one.
             let (mut depth, mut item) = (1, String::new());
@@ -91,6 +96,27 @@ fn imports_point_inward() {
     ];
     let problems: Vec<String> = rules.iter().flat_map(|(part, allowed)| part_imports_only(part, allowed)).collect();
     assert!(problems.is_empty(), "imports pointing the wrong way:\n{}", problems.join("\n"));
+}
+
+/// The pages and the JSON API share only what `routes/` holds beside them (the caller, problems,
+/// paging, views and `shared.rs`), never each other's handlers.
+#[test]
+fn the_api_and_the_pages_never_import_each_other() {
+    let routes = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/routes");
+    let mut problems = Vec::new();
+    for (part, other) in [("api", "ui"), ("ui", "api")] {
+        let mut files = Vec::new();
+        rust_files(&routes.join(part), &mut files);
+        for file in files {
+            let source = fs::read_to_string(&file).unwrap();
+            for prefix in ["routes::", "super::super::"] {
+                if modules_after(&source, prefix).contains(other) {
+                    problems.push(format!("{} names {prefix}{other}", file.display()));
+                }
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
 
 #[test]

@@ -1,24 +1,18 @@
-//! The HTTP adapter: every route of SPEC.md's API table, around the domain and the store.
+//! The HTTP adapter: the JSON API (`api/`, one file per feature), the web pages (`ui/`), and what
+//! both use: the caller (`caller.rs`), the one status table (`problem.rs`), paging, the views of
+//! requests and grants, and the reads and token commands they share (`shared.rs`); `api/` and
+//! `ui/` never import each other.
 
+pub mod api;
 mod caller;
-mod catalogue;
-mod check;
-mod grants;
 pub mod health;
-mod log;
-mod me;
 pub mod metrics;
 pub mod openapi;
-mod outbox;
 mod paging;
 pub mod problem;
-mod requests;
-mod scopes;
-mod tokens;
+mod shared;
 pub mod ui;
 mod views;
-
-use actix_web::web;
 
 pub use caller::CorrelationId;
 
@@ -36,68 +30,4 @@ pub struct AppState {
     pub ui: ui::UiSettings,
     /// Becomes true when the server is stopping: live tails end.
     pub closing: tokio::sync::watch::Receiver<bool>,
-}
-
-/// The `/api/v1` routes, one resource per path. Static paths come first: actix tries resources in
-/// order, and each path with a `{segment}` costs a regex match (the `check` route is the hot one).
-pub fn api(config: &mut web::ServiceConfig) {
-    use web::{delete, get, post, put, resource};
-    config
-        .service(resource("/check").route(get().to(check::check)))
-        .service(resource("/me").route(get().to(me::me)))
-        .service(resource("/scopes").route(post().to(scopes::create)).route(get().to(scopes::list)))
-        .service(resource("/roles").route(get().to(catalogue::list_roles)).route(post().to(catalogue::create_role)))
-        .service(resource("/teams").route(post().to(catalogue::create_team)).route(get().to(catalogue::list_teams)))
-        .service(resource("/requests").route(post().to(requests::create)).route(get().to(requests::list)))
-        .service(resource("/grants").route(post().to(grants::assign)).route(get().to(grants::list)))
-        .service(resource("/tokens").route(post().to(tokens::create)).route(get().to(tokens::list)))
-        .service(resource("/outbox").route(get().to(outbox::list)))
-        .service(resource("/events").route(get().to(log::events)))
-        .service(resource("/events/live").route(get().to(log::live)))
-        .service(resource("/audit/verify").route(get().to(log::verify)))
-        .service(resource("/users/{id}/approver-scopes").route(get().to(me::approver_scopes)))
-        .service(resource("/scopes/{id}").route(get().to(scopes::show)).route(delete().to(scopes::delete)))
-        .service(
-            resource("/roles/{id}")
-                .route(get().to(catalogue::show_role))
-                .route(put().to(catalogue::edit_role))
-                .route(delete().to(catalogue::delete_role)),
-        )
-        .service(resource("/roles/{id}/duplicate").route(post().to(catalogue::duplicate_role)))
-        .service(resource("/teams/{id}").route(get().to(catalogue::show_team)))
-        .service(
-            resource("/teams/{id}/members/{user}")
-                .route(put().to(catalogue::add_member))
-                .route(delete().to(catalogue::remove_member)),
-        )
-        .service(resource("/requests/{id}").route(get().to(requests::show)))
-        .service(resource("/requests/{id}/approve").route(post().to(requests::approve)))
-        .service(resource("/requests/{id}/reject").route(post().to(requests::reject)))
-        .service(resource("/requests/{id}/cancel").route(post().to(requests::cancel)))
-        .service(resource("/grants/{id}").route(get().to(grants::show)))
-        .service(resource("/grants/{id}/revoke").route(post().to(grants::revoke)))
-        .service(resource("/tokens/{id}").route(delete().to(tokens::revoke)))
-        .service(resource("/outbox/{id}/retry").route(post().to(outbox::retry)));
-}
-
-/// A JSON body that may be left out (then its default): decisions without a comment.
-fn optional_body<T: serde::de::DeserializeOwned + Default>(body: &[u8]) -> Result<T, problem::ApiError> {
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return Ok(T::default());
-    }
-    serde_json::from_slice(body)
-        .map_err(|error| problem::ApiError::BadRequest { code: "malformed_body", detail: error.to_string() })
-}
-
-/// The id a command made, found among the events it wrote (`pick` recognises the event); `what`
-/// names it in the error if the command wrote no such event.
-fn created<T>(
-    events: &[crate::store::RecordedEvent],
-    what: &str,
-    pick: impl Fn(crate::domain::Event) -> Option<T>,
-) -> Result<T, problem::ApiError> {
-    events
-        .iter()
-        .find_map(|e| crate::domain::Event::from_parts(&e.event_type, &e.data).ok().and_then(&pick))
-        .ok_or_else(|| problem::ApiError::NotFound(format!("the new {what}")))
 }

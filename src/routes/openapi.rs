@@ -3,7 +3,11 @@
 use actix_web::HttpResponse;
 use utoipa::OpenApi;
 
-use super::{catalogue, check, grants, health, log, me, metrics, outbox, problem::Problem, requests, scopes, tokens};
+use super::{
+    api::{catalogue, check, grants, log, me, outbox, requests, scopes, tokens},
+    health, metrics,
+    problem::Problem,
+};
 
 #[derive(OpenApi)]
 #[openapi(

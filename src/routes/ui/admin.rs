@@ -16,9 +16,8 @@ use super::{
 use crate::{
     domain::Command,
     routes::{
-        outbox::{require_admin, retry_dead_mail},
         problem::ApiError,
-        tokens,
+        shared::{self, require_admin, retry_dead_mail},
         views::{ScopeView, TeamView, TokenView},
     },
     store::{MailState, OutboxMail},
@@ -228,7 +227,7 @@ pub async fn create_token(session: Session, body: web::Bytes) -> Result<HttpResp
     let user = Some(form.user.trim().to_string()).filter(|u| !u.is_empty());
     let created = async {
         let expires_in = optional_duration("expires_in", &form.expires_in)?;
-        tokens::create_token(&session.caller, user, form.name, expires_in).await
+        shared::create_token(&session.caller, user, form.name, expires_in).await
     };
     match created.await {
         Ok((token, secret)) => {
@@ -244,7 +243,7 @@ pub async fn revoke_token(
     body: web::Bytes,
 ) -> Result<HttpResponse, PageError> {
     admin_form::<Empty>(&session, &body)?;
-    after(&session, tokens::revoke_token(&session.caller, &id).await).await
+    after(&session, shared::revoke_token(&session.caller, &id).await).await
 }
 
 pub async fn retry_mail(session: Session, id: web::Path<String>, body: web::Bytes) -> Result<HttpResponse, PageError> {

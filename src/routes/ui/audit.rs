@@ -16,9 +16,9 @@ use super::{
 use crate::{
     domain::Subject,
     routes::{
-        grants::visible_grants_as_of,
-        log::{events_page, require_reader, Order},
         problem::ApiError,
+        shared::visible_grants_as_of,
+        shared::{events_page, require_reader, Order},
         views::GrantView,
     },
     store::{EventSelection, Moment, VerifyReport},

@@ -18,7 +18,7 @@ use crate::{
     domain::Command,
     routes::{
         problem::ApiError,
-        requests::{parse_id, stages},
+        shared::{parse_id, stages},
         views::RequestView,
     },
 };

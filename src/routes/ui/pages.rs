@@ -15,10 +15,10 @@ use crate::{
     auth::{AuthError, LoginClaims},
     domain::{Command, RequestDecider},
     routes::{
-        me::{held_grants, HeldGrant},
         problem::ApiError,
-        requests::{created_request, details, parse_id, stages, RequestDetails},
-        scopes::show_scope,
+        shared::show_scope,
+        shared::{created_request, details, parse_id, stages, RequestDetails},
+        shared::{held_grants, HeldGrant},
         views::{GrantView, RequestView, ScopeView},
     },
     store::RecordedEvent,

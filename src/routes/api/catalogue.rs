@@ -5,7 +5,7 @@ use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-use super::{
+use crate::routes::{
     caller::Caller,
     paging::{Page, PageQuery},
     problem::ApiError,
@@ -88,7 +88,7 @@ pub async fn edit_role(caller: Caller, id: web::Path<String>, body: web::Json<Ro
 pub async fn duplicate_role(caller: Caller, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
     role(&caller, &id)?;
     let events = caller.execute(Command::DuplicateRole { role: id.into_inner() }).await?;
-    let copy = super::created(&events, "copy", |event| match event {
+    let copy = crate::routes::shared::created(&events, "copy", |event| match event {
         Event::RoleDefined { role, .. } => Some(role.id),
         _ => None,
     })?;

@@ -1,23 +1,19 @@
 //! API tokens: created by admins (for anyone) or by API-role holders (for themselves); the
 //! secret is in the creation answer only.
 
+use crate::routes::shared::{create_token, revoke_token};
 use actix_web::{web, HttpResponse};
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
-use uuid::Uuid;
 
-use super::{
+use crate::routes::{
     caller::Caller,
     paging::{Page, PageQuery},
     problem::ApiError,
     views::TokenView,
 };
-use crate::{
-    auth::{hash_secret, new_secret},
-    domain::{Command, Event},
-    workflow::Duration,
-};
+use crate::workflow::Duration;
 
 type TokenPage = Page<TokenView>;
 
@@ -50,30 +46,6 @@ pub async fn create(caller: Caller, body: web::Json<NewToken>) -> Result<HttpRes
     Ok(HttpResponse::Created().json(CreatedToken { view, token }))
 }
 
-/// Creates an API token for `user` (the caller by default): the token and its secret, which
-/// exists nowhere else (the log keeps its hash).
-pub(super) async fn create_token(
-    caller: &Caller,
-    user: Option<String>,
-    name: String,
-    expires_in: Option<Duration>,
-) -> Result<(TokenView, String), ApiError> {
-    let secret = new_secret();
-    let command = Command::CreateApiToken {
-        user: user.unwrap_or_else(|| caller.user().to_string()),
-        name,
-        secret_hash: hash_secret(&secret),
-        expires_in,
-    };
-    let events = caller.execute(command).await?;
-    let id = super::created(&events, "token", |event| match event {
-        Event::ApiTokenCreated { token, .. } => Some(token),
-        _ => None,
-    })?;
-    let view = caller.read(|state, _| state.api_token(&id).map(TokenView::new))?;
-    Ok((view.ok_or_else(|| ApiError::NotFound(format!("API token {id}")))?, secret))
-}
-
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TokenQuery {
@@ -104,10 +76,4 @@ pub async fn list(caller: Caller, query: web::Query<TokenQuery>) -> Result<HttpR
 pub async fn revoke(caller: Caller, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
     revoke_token(&caller, &id).await?;
     Ok(HttpResponse::NoContent().finish())
-}
-
-pub(super) async fn revoke_token(caller: &Caller, id: &str) -> Result<(), ApiError> {
-    let id: Uuid = id.parse().map_err(|_| ApiError::NotFound(format!("API token {id}")))?;
-    caller.execute(Command::RevokeApiToken { token: id }).await?;
-    Ok(())
 }

@@ -1,6 +1,7 @@
 //! Role requests: asked by users, decided by deciders, cancelled by their requester. A person sees
 //! a request if it is theirs or they may decide it; auditors and admins see every one.
 
+use crate::routes::shared::{created_request, details, parse_id, stages, visible_request, RequestDetails};
 use std::collections::HashSet;
 
 use actix_web::{web, HttpResponse};
@@ -9,17 +10,16 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::{
+use crate::routes::{
     caller::Caller,
-    optional_body,
     paging::{Page, PageQuery},
     problem::ApiError,
     views::RequestView,
 };
 use crate::{
-    domain::{Command, Event, Request, RequestDecider, RequestStatus, State},
+    domain::{Command, RequestStatus},
     store::RecordedEvent,
-    workflow::{Duration, Workflow},
+    workflow::Duration,
 };
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -48,33 +48,6 @@ pub struct Rejection {
 }
 
 type RequestPage = Page<RequestView>;
-
-pub(super) fn stages(workflow: &Workflow, state: &State, request: &Request) -> usize {
-    let kind = state.scope(&request.scope).map(|s| s.kind.as_str()).unwrap_or_default();
-    workflow.rule_for(&request.role, kind).map_or(1, |rule| rule.stages.len().max(1))
-}
-
-/// The request as the caller may see it: 404 when unknown, 403 when not theirs to see.
-fn visible_request(caller: &Caller, id: Uuid) -> Result<RequestView, ApiError> {
-    caller.read(|state, workflow| {
-        let request = state.request(&id).ok_or_else(|| ApiError::NotFound(format!("request {id}")))?;
-        if !caller.viewer(state, Utc::now()).sees_request(state, workflow, request) {
-            return Err(ApiError::forbidden("only the requester, its deciders, auditors and admins see this request"));
-        }
-        Ok(RequestView::new(request, stages(workflow, state, request)))
-    })?
-}
-
-pub(super) fn parse_id(text: &str) -> Result<Uuid, ApiError> {
-    text.parse().map_err(|_| ApiError::NotFound(format!("request {text}")))
-}
-
-pub(super) fn created_request(events: &[RecordedEvent]) -> Result<Uuid, ApiError> {
-    super::created(events, "request", |event| match event {
-        Event::RoleRequested { request, .. } => Some(request),
-        _ => None,
-    })
-}
 
 #[utoipa::path(post, path = "/api/v1/requests", tag = "requests", operation_id = "createRequest", request_body = NewRequest,
     responses((status = 201, description = "pending", body = RequestView), (status = 409, description = "duplicate_request"), (status = 422, description = "unknown_role, unknown_scope, wrong_scope_kind, not_requestable, incompatible_role")))]
@@ -157,26 +130,6 @@ struct RequestDetailsAnswer<'a> {
     deciders: Vec<Decider<'a>>,
 }
 
-/// A request with everything its page shows: its events and its grant's (in log order) and who
-/// may decide it. 403/404 as for the request itself.
-pub(super) struct RequestDetails {
-    pub view: RequestView,
-    pub history: Vec<RecordedEvent>,
-    pub deciders: Vec<RequestDecider>,
-}
-
-pub(super) async fn details(caller: &Caller, id: Uuid) -> Result<RequestDetails, ApiError> {
-    let view = visible_request(caller, id)?;
-    let deciders = caller.read(|state, workflow| state.deciders_for(workflow, &id, Utc::now()))?;
-    let store = &caller.app().store;
-    let mut history = store.read_stream(&format!("request-{id}"), 1).await?;
-    if let Some(grant) = &view.grant {
-        history.extend(store.read_stream(&format!("grant-{grant}"), 1).await?);
-    }
-    history.sort_by_key(|e| e.position);
-    Ok(RequestDetails { view, history, deciders })
-}
-
 #[utoipa::path(get, path = "/api/v1/requests/{id}", tag = "requests", operation_id = "getRequest", params(("id" = String, Path,)),
     responses((status = 200, description = "the request, its history (and its grant's) and who may decide it", body = RequestDetailsAnswer), (status = 403, description = "not the requester, a decider, an auditor or an admin"), (status = 404, description = "unknown")))]
 pub async fn show(caller: Caller, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
@@ -195,14 +148,14 @@ async fn decide(caller: Caller, id: &str, command: impl FnOnce(Uuid) -> Command)
 #[utoipa::path(post, path = "/api/v1/requests/{id}/approve", tag = "requests", operation_id = "approveRequest", params(("id" = String, Path,)), request_body = Option<Approval>,
     responses((status = 200, description = "the request after the approval (still pending while a stage waits for more approvers)", body = RequestView), (status = 403, description = "not_a_decider, self_approval"), (status = 404, description = "unknown"), (status = 409, description = "not_pending, expired, already_approved")))]
 pub async fn approve(caller: Caller, id: web::Path<String>, body: web::Bytes) -> Result<HttpResponse, ApiError> {
-    let comment = optional_body::<Approval>(&body)?.comment;
+    let comment = super::optional_body::<Approval>(&body)?.comment;
     decide(caller, &id, |request| Command::Approve { request, comment }).await
 }
 
 #[utoipa::path(post, path = "/api/v1/requests/{id}/reject", tag = "requests", operation_id = "rejectRequest", params(("id" = String, Path,)), request_body = Option<Rejection>,
     responses((status = 200, description = "rejected", body = RequestView), (status = 403, description = "not_a_decider, self_approval"), (status = 404, description = "unknown"), (status = 409, description = "not_pending")))]
 pub async fn reject(caller: Caller, id: web::Path<String>, body: web::Bytes) -> Result<HttpResponse, ApiError> {
-    let reason = optional_body::<Rejection>(&body)?.reason;
+    let reason = super::optional_body::<Rejection>(&body)?.reason;
     decide(caller, &id, |request| Command::Reject { request, reason }).await
 }
 

@@ -1,6 +1,7 @@
 //! The log for auditors and admins: `GET /events` (filtered; paged JSON, or the whole selection as
 //! NDJSON), `GET /events/live` (server-sent events) and `GET /audit/verify`.
 
+use crate::routes::shared::{events_page, require_reader, Order};
 use std::time::Duration;
 
 use actix_web::{
@@ -16,25 +17,16 @@ use tokio::{
 };
 use utoipa::ToSchema;
 
-use super::{
+use crate::routes::{
     caller::Caller,
     paging::{checked_limit, Page},
     problem::ApiError,
 };
 use crate::store::{
-    EventSelection, EventStore, ExportFormat, LogCursor, LogHead, Moment, RecordedEvent, SelectedEvents, StoreError,
-    VerifyProblem,
+    EventSelection, ExportFormat, LogCursor, LogHead, Moment, RecordedEvent, SelectedEvents, StoreError, VerifyProblem,
 };
 
 type EventList = Page<RecordedEvent>;
-
-pub(super) fn require_reader(caller: &Caller) -> Result<(), ApiError> {
-    if caller.standing()?.reads_everything() {
-        Ok(())
-    } else {
-        Err(ApiError::forbidden("the log is for auditors and administrators"))
-    }
-}
 
 const NDJSON: &str = "application/x-ndjson";
 
@@ -74,10 +66,6 @@ impl EventQuery {
     }
 }
 
-/// How many events one page may scan for matches, so that a narrow filter cannot hold a request
-/// for long; the answer's `next` continues where it stopped.
-const SCAN_PER_PAGE: i64 = 50_000;
-const READ_CHUNK: i64 = 1_000;
 /// How much NDJSON is gathered before it is sent as one chunk.
 const NDJSON_CHUNK: usize = 64 * 1024;
 
@@ -102,79 +90,6 @@ pub async fn events(
     let page = events_page(store, &selection, limit, Order::OldestFirst, None).await?;
     let next = page.next.map(|position| position.to_string());
     Ok(HttpResponse::Ok().json(Page { items: page.items, next }))
-}
-
-/// Which end of the log a page starts from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Order {
-    OldestFirst,
-    NewestFirst,
-}
-
-/// One page of a selection and where the next one starts: after `next` (oldest first) or
-/// before it (newest first).
-pub struct EventPage {
-    pub items: Vec<RecordedEvent>,
-    pub next: Option<i64>,
-}
-
-/// Up to `limit` events of `selection`, scanning at most `SCAN_PER_PAGE` positions: oldest first
-/// from the selection's start, or newest first from just below `before` (the head when `None`).
-/// Positions are contiguous, so a window of them is one page read.
-pub async fn events_page(
-    store: &EventStore,
-    selection: &EventSelection,
-    limit: usize,
-    order: Order,
-    before: Option<i64>,
-) -> Result<EventPage, ApiError> {
-    let head = store.head().await?.position;
-    let floor = selection.starts_after();
-    let mut items = Vec::new();
-    match order {
-        Order::OldestFirst => {
-            let mut after = floor;
-            let scan_end = after.saturating_add(SCAN_PER_PAGE).min(head);
-            let mut finished = false;
-            'scan: while after < scan_end && items.len() < limit {
-                let page = store.read_page(after, READ_CHUNK.min(scan_end - after)).await?;
-                if page.is_empty() {
-                    break;
-                }
-                for event in page {
-                    finished = selection.is_past(&event);
-                    if finished || items.len() == limit {
-                        break 'scan;
-                    }
-                    after = event.position;
-                    if selection.matches(&event) {
-                        items.push(event);
-                    }
-                }
-            }
-            Ok(EventPage { items, next: (!finished && after < head).then_some(after) })
-        }
-        Order::NewestFirst => {
-            let mut top = before.map_or(head, |before| before - 1).min(head);
-            if let Some(Moment::Position(until)) = selection.until {
-                top = top.min(until);
-            }
-            let scan_floor = floor.max(top.saturating_sub(SCAN_PER_PAGE));
-            'scan: while top > scan_floor {
-                let low = scan_floor.max(top - READ_CHUNK);
-                for event in store.read_page(low, top - low).await?.into_iter().rev() {
-                    if items.len() == limit {
-                        break 'scan;
-                    }
-                    top = event.position - 1;
-                    if selection.matches(&event) {
-                        items.push(event);
-                    }
-                }
-            }
-            Ok(EventPage { items, next: (top > floor).then_some(top + 1) })
-        }
-    }
 }
 
 /// Whether the request's `Accept` header names `media_type`.

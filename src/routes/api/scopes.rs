@@ -1,17 +1,18 @@
 //! Scopes: created by holders of `scope.create` on every parent (admins always), read by every
 //! user, deleted by admins.
 
+use crate::routes::shared::show_scope;
 use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-use super::{
+use crate::domain::Command;
+use crate::routes::{
     caller::Caller,
     paging::{Page, PageQuery},
     problem::ApiError,
     views::ScopeView,
 };
-use crate::domain::Command;
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -25,12 +26,6 @@ pub struct NewScope {
 }
 
 type ScopePage = Page<ScopeView>;
-
-pub(super) fn show_scope(caller: &Caller, id: &str) -> Result<ScopeView, ApiError> {
-    caller
-        .read(|state, _| state.scope(id).map(|scope| ScopeView::new(scope, state)))?
-        .ok_or_else(|| ApiError::NotFound(format!("scope \"{id}\"")))
-}
 
 #[utoipa::path(post, path = "/api/v1/scopes", tag = "scopes", operation_id = "createScope", request_body = NewScope,
     responses((status = 201, description = "created", body = ScopeView), (status = 403, description = "no scope.create on a parent"), (status = 409, description = "exists"), (status = 422, description = "breaks a rule")))]

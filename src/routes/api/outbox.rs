@@ -1,10 +1,11 @@
 //! Undelivered mail, for admins: `GET /outbox?state=` and `POST /outbox/{id}/retry`.
 
+use crate::routes::shared::{require_admin, retry_dead_mail};
 use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::{
+use crate::routes::{
     caller::Caller,
     paging::{checked_limit, Page},
     problem::ApiError,
@@ -12,14 +13,6 @@ use super::{
 use crate::store::{MailState, OutboxMail};
 
 type MailPage = Page<OutboxMail>;
-
-pub(super) fn require_admin(caller: &Caller) -> Result<(), ApiError> {
-    if caller.standing()?.admin {
-        Ok(())
-    } else {
-        Err(ApiError::forbidden("the outbox is for administrators"))
-    }
-}
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -61,18 +54,4 @@ struct RetriedMail {
 pub async fn retry(caller: Caller, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let id = retry_dead_mail(&caller, &id).await?;
     Ok(HttpResponse::Ok().json(RetriedMail { id, state: MailState::Pending }))
-}
-
-/// Queues dead mail `id` again (admins only); its id.
-pub(super) async fn retry_dead_mail(caller: &Caller, id: &str) -> Result<i64, ApiError> {
-    require_admin(caller)?;
-    let id: i64 = id.parse().map_err(|_| ApiError::NotFound(format!("mail {id}")))?;
-    match caller.app().store.retry_mail(id).await? {
-        None => Err(ApiError::NotFound(format!("mail {id}"))),
-        Some(MailState::Dead) => Ok(id),
-        Some(state) => Err(ApiError::Conflict {
-            code: "not_dead",
-            detail: format!("mail {id} is {state}; only dead mail is retried"),
-        }),
-    }
 }

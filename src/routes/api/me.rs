@@ -1,54 +1,22 @@
 //! `GET /me` and `GET /users/{id}/approver-scopes`: who the caller is and where people may decide.
 
+use crate::routes::shared::{held_grants, teams_of, HeldGrant};
 use actix_web::{web, HttpResponse};
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::{
+use crate::routes::{
     caller::Caller,
     paging::{Page, PageQuery},
     problem::ApiError,
-    views::GrantView,
 };
 use crate::{
-    domain::{ApproverScope, State, Subject},
+    domain::{ApproverScope, State},
     workflow::Workflow,
 };
 
-#[derive(Debug, Serialize, ToSchema)]
-#[schema(as = HeldGrant)]
-pub(super) struct HeldGrant {
-    #[serde(flatten)]
-    pub grant: GrantView,
-    /// The team through which the caller holds it, when it is a team grant.
-    pub via_team: Option<String>,
-}
-
 type ApproverScopePage = Page<ApproverScopeView>;
-
-/// The teams `user` belongs to.
-fn teams_of(state: &State, user: &str) -> Vec<String> {
-    state.teams().filter(|t| t.members.contains(user)).map(|t| t.id.clone()).collect()
-}
-
-/// The grants that give `user` something now: their own and their teams'.
-pub(super) fn held_grants(state: &State, user: &str, now: DateTime<Utc>) -> Vec<HeldGrant> {
-    let teams = teams_of(state, user);
-    state
-        .grants()
-        .filter(|g| g.gives_at(now))
-        .filter_map(|g| match &g.subject {
-            Subject::User(holder) if holder == user => {
-                Some(HeldGrant { grant: GrantView::new(g, now), via_team: None })
-            }
-            Subject::Team(team) if teams.contains(team) => {
-                Some(HeldGrant { grant: GrantView::new(g, now), via_team: Some(team.clone()) })
-            }
-            _ => None,
-        })
-        .collect()
-}
 
 /// Where someone may decide: requests under `rule` on the scopes that `role` held on `anchor` reaches.
 #[derive(Debug, Serialize, ToSchema)]

@@ -1,13 +1,14 @@
 //! Grants: direct assignment by deciders and admins, revocation by the holder, a decider or an
 //! admin, and the lists (now, or as they stood at a time or log position).
 
+use crate::routes::shared::visible_grants_as_of;
 use actix_web::{web, HttpResponse};
 use chrono::Utc;
 use serde::Deserialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::{
+use crate::routes::{
     caller::Caller,
     paging::{Page, PageQuery},
     problem::ApiError,
@@ -15,7 +16,7 @@ use super::{
 };
 use crate::{
     domain::{Command, Event, Grant, Subject},
-    store::{DomainModel, Moment},
+    store::Moment,
     workflow::Duration,
 };
 
@@ -70,7 +71,7 @@ pub async fn assign(caller: Caller, body: web::Json<NewGrant>) -> Result<HttpRes
         }
     };
     let events = caller.execute(Command::AssignRole { subject, role, scope, reason, duration }).await?;
-    let id = super::created(&events, "grant", |event| match event {
+    let id = crate::routes::shared::created(&events, "grant", |event| match event {
         Event::RoleGranted { grant, .. } => Some(grant),
         _ => None,
     })?;
@@ -97,24 +98,6 @@ impl GrantQuery {
             && self.scope.as_ref().is_none_or(|s| &grant.scope == s)
             && self.role.as_ref().is_none_or(|r| &grant.role == r)
     }
-}
-
-/// The grants (of `holder` only, when given) as they stood at `moment`: the first `take` of those
-/// `wanted` that the caller may see, in id order after `after`; visibility is judged by who the
-/// caller is now.
-pub(super) async fn visible_grants_as_of(
-    caller: &Caller,
-    moment: Moment,
-    holder: Option<&Subject>,
-    after: Option<Uuid>,
-    take: usize,
-    wanted: impl Fn(&Grant) -> bool,
-) -> Result<Vec<GrantView>, ApiError> {
-    let viewer = caller.read(|state, _| caller.viewer(state, Utc::now()))?;
-    let wanted =
-        |model: &DomainModel, grant: &Grant| wanted(grant) && viewer.sees_grant(model.state(), model.workflow(), grant);
-    let past = caller.app().store.grants_as_of(moment, holder, after, take, wanted).await?;
-    Ok(past.grants.iter().map(|grant| GrantView::new(grant, past.judged_at)).collect())
 }
 
 #[utoipa::path(get, path = "/api/v1/grants", tag = "grants", operation_id = "listGrants",
