@@ -1,0 +1,259 @@
+//! Deciding commands: every rule of SPEC.md's "Who may do what" and "Request lifecycle". This file
+//! holds the dispatch and what every feature's rules use (who acts, authority, own benefit,
+//! durations, incompatible pairs); each feature's commands are in the file named for it.
+
+use super::command::Command;
+use super::error::DomainError;
+use super::event::Event;
+use super::request::{Grant, GrantOrigin, GrantStatus, Request, RequestStatus};
+use super::state::{Scope, State};
+use super::time;
+use super::types::{Actor, Context, GrantId, RequestId, ScopeId, Subject, TeamId, TokenId, UserId};
+use super::user_id::parse_user_id;
+use crate::workflow::{
+    check_catalogue, is_builtin_role, is_valid_id, is_valid_scope_id, mail_address_problem, role_closure, Action,
+    Duration, Role, RoleDeletePolicy, RoleId, Stage, Workflow, GLOBAL,
+};
+use chrono::{DateTime, Utc};
+use std::collections::{BTreeMap, BTreeSet};
+
+mod api_tokens;
+mod catalogue;
+mod grants;
+mod login_tokens;
+mod requests;
+mod scopes;
+mod teams;
+mod users;
+
+/// Decides a command against the state: the events it causes, or why it is refused.
+pub fn decide(state: &State, workflow: &Workflow, ctx: &Context, command: Command) -> Result<Vec<Event>, DomainError> {
+    let decision = Decision { state, workflow, ctx, now: ctx.now, actor: &ctx.actor };
+    match command {
+        Command::RegisterUser { user, email, name } => decision.register_user(user, email, name),
+        Command::UpdateProfile { user, email, name } => decision.update_profile(user, email, name),
+        Command::CreateScope { id, kind, parents, title, mailbox } => {
+            decision.create_scope(id, kind, parents, title, mailbox)
+        }
+        Command::DeleteScope { id } => decision.delete_scope(id),
+        Command::RequestRole { role, scope, reason, duration } => decision.request_role(role, scope, reason, duration),
+        Command::Approve { request, comment } => decision.approve(request, comment),
+        Command::Reject { request, reason } => decision.reject(request, reason),
+        Command::Cancel { request } => decision.cancel(request),
+        Command::AssignRole { subject, role, scope, reason, duration } => {
+            decision.assign_role(subject, role, scope, reason, duration)
+        }
+        Command::Revoke { grant, reason } => decision.revoke(grant, reason),
+        Command::ExpireRequest { request } => decision.expire_request(request),
+        Command::ExpireGrant { grant } => decision.expire_grant(grant),
+        Command::RemindDeciders { request } => decision.remind_deciders(request),
+        Command::WarnGrantEnding { grant } => decision.warn_grant_ending(grant),
+        Command::DefineRole { role } => decision.define_role(role),
+        Command::DuplicateRole { role } => decision.duplicate_role(role),
+        Command::EditRole { role } => decision.edit_role(role),
+        Command::DeleteRole { role } => decision.delete_role(role),
+        Command::CreateTeam { id, title } => decision.create_team(id, title),
+        Command::AddTeamMember { team, user } => decision.add_team_member(team, user),
+        Command::RemoveTeamMember { team, user } => decision.remove_team_member(team, user),
+        Command::SyncTokenRoles { user, claims, issued_at } => decision.sync_token_roles(user, claims, issued_at),
+        Command::CreateApiToken { user, name, secret_hash, expires_in } => {
+            decision.create_api_token(user, name, secret_hash, expires_in)
+        }
+        Command::RevokeApiToken { token } => decision.revoke_api_token(token),
+    }
+}
+
+struct Decision<'a> {
+    state: &'a State,
+    workflow: &'a Workflow,
+    ctx: &'a Context,
+    /// Shorthands for `ctx.now` and `ctx.actor`.
+    now: DateTime<Utc>,
+    actor: &'a Actor,
+}
+
+type Decided = Result<Vec<Event>, DomainError>;
+
+/// A user's email, when one is given, must be a usable mail address.
+fn refuse_bad_email(email: Option<&str>) -> Result<(), DomainError> {
+    match email.and_then(mail_address_problem) {
+        Some(why) => Err(DomainError::Invalid(format!("bad email: {why}"))),
+        None => Ok(()),
+    }
+}
+
+/// How long before its end a grant's holder is told (SPEC: 14 days).
+pub const GRANT_ENDING_NOTICE: chrono::Duration = chrono::Duration::days(14);
+
+impl Decision<'_> {
+    // ----- who is acting -----
+
+    fn actor_is_admin(&self) -> bool {
+        match self.actor {
+            Actor::CommandLine => true,
+            Actor::User(user) => self.state.is_admin(user, self.now),
+        }
+    }
+
+    fn require_admin(&self, what: &str) -> Result<(), DomainError> {
+        if self.actor_is_admin() {
+            Ok(())
+        } else {
+            Err(DomainError::Forbidden(format!("only administrators may {what}")))
+        }
+    }
+
+    /// The acting user, who must be registered; `None` for the command line.
+    fn registered_actor(&self) -> Result<Option<&str>, DomainError> {
+        match self.actor {
+            Actor::CommandLine => Ok(None),
+            Actor::User(user) if self.state.user(user).is_some() => Ok(Some(user)),
+            Actor::User(user) => Err(DomainError::UnknownUser(user.clone())),
+        }
+    }
+
+    /// Nobody decides to their own benefit: not for themselves, not for a team they belong to.
+    /// Judged for every person acting: the actor and the creator of the API token they use.
+    fn refuse_own_benefit(&self, subject: &Subject) -> Result<(), DomainError> {
+        let own = match subject {
+            Subject::User(user) => self.ctx.is_acting(user),
+            Subject::Team(team) => {
+                self.state.team(team).is_some_and(|t| self.ctx.acting_users().any(|acting| t.members.contains(acting)))
+            }
+        };
+        if own {
+            Err(DomainError::SelfApproval)
+        } else {
+            Ok(())
+        }
+    }
+
+    fn require_authority(&self, role: &str, scope: &str, action: Action) -> Result<(), DomainError> {
+        match self.state.authority(self.workflow, self.actor, role, scope, action, self.now) {
+            Some(_) => Ok(()),
+            None => Err(DomainError::NotADecider { role: role.to_string(), scope: scope.to_string() }),
+        }
+    }
+
+    // ----- roles, scopes, grants -----
+
+    /// The role and scope, provided the role may be held on that kind of scope.
+    fn holdable(&self, role: &str, scope: &str) -> Result<(&Role, &Scope), DomainError> {
+        let role = self.state.role(role).ok_or_else(|| DomainError::UnknownRole(role.to_string()))?;
+        let scope = self.state.scope(scope).ok_or_else(|| DomainError::UnknownScope(scope.to_string()))?;
+        if role.may_be_held_on(&scope.kind) {
+            Ok((role, scope))
+        } else {
+            Err(DomainError::WrongScopeKind { role: role.id.clone(), kind: scope.kind.clone() })
+        }
+    }
+
+    /// The longest a grant of the role may last: the role's and the workflow's limits.
+    fn max_duration(&self, role: &Role) -> Option<Duration> {
+        match (role.max_duration, self.workflow.settings.max_grant_duration) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// When a grant starting now ends: the wanted duration, else the default, never past the maximum.
+    fn grant_end(&self, role: &Role, wanted: Option<Duration>) -> Result<Option<DateTime<Utc>>, DomainError> {
+        if let Some(wanted) = wanted {
+            self.end_after(wanted)?;
+        }
+        let max = self.max_duration(role);
+        let duration = match (wanted, max) {
+            (Some(wanted), Some(max)) if wanted > max => {
+                return Err(DomainError::DurationTooLong { wanted: wanted.to_string(), max: max.to_string() })
+            }
+            (Some(wanted), _) => Some(wanted),
+            (None, max) => match (self.workflow.settings.default_grant_duration, max) {
+                (Some(default), Some(max)) => Some(default.min(max)),
+                (default, max) => default.or(max),
+            },
+        };
+        duration.map(|d| self.end_after(d)).transpose()
+    }
+
+    /// When something lasting `duration` from now ends: refused when over 100 years or past 9999-12-31.
+    fn end_after(&self, duration: Duration) -> Result<DateTime<Utc>, DomainError> {
+        time::end_after(self.now, duration).ok_or_else(|| {
+            DomainError::InvalidDuration(format!(
+                "a duration of {duration} is longer than 100 years or ends after 9999-12-31"
+            ))
+        })
+    }
+
+    /// Nobody holds both roles of an incompatible pair, however the roles reach them: the role
+    /// (with the roles it includes) against what the subject holds — for a team, what the team
+    /// holds and what each of its members holds.
+    fn refuse_incompatible(&self, subject: &Subject, role: &str) -> Result<(), DomainError> {
+        let mut held = self.state.roles_held(subject, self.now);
+        if let Subject::Team(team) = subject {
+            for member in self.state.team(team).into_iter().flat_map(|t| t.members.iter()) {
+                held.extend(self.state.roles_held(&Subject::User(member.clone()), self.now));
+            }
+        }
+        self.refuse_incompatible_sets(&role_closure(self.state.roles(), role), &held)
+    }
+
+    fn refuse_incompatible_sets<'r>(
+        &self,
+        adding: impl IntoIterator<Item = &'r RoleId>,
+        held: &BTreeSet<RoleId>,
+    ) -> Result<(), DomainError> {
+        for role in adding {
+            if let Some(other) = self.workflow.incompatible_with(role).find(|other| held.contains(*other)) {
+                return Err(DomainError::IncompatibleRole { role: role.clone(), held: other.to_string() });
+            }
+        }
+        Ok(())
+    }
+
+    /// A role whose rule asks for more than one approval (stages, or a quorum over one) is not
+    /// assigned directly: one decider would skip the approvals a request for it needs.
+    fn refuse_skipping_stages(&self, role: &Role, kind: &str) -> Result<(), DomainError> {
+        for included in role_closure(self.state.roles(), &role.id) {
+            let approvals: u32 = self
+                .workflow
+                .rule_for(&included, kind)
+                .map_or(1, |rule| rule.stages.iter().map(|stage| stage.quorum).sum());
+            if approvals > 1 {
+                return Err(DomainError::ApprovalsRequired { role: included, approvals });
+            }
+        }
+        Ok(())
+    }
+
+    fn refuse_held(&self, subject: &Subject, role: &str, scope: &str) -> Result<(), DomainError> {
+        if self.state.subject_holds(subject, role, scope, self.now) {
+            Err(DomainError::DuplicateRequest {
+                subject: subject.to_string(),
+                role: role.to_string(),
+                scope: scope.to_string(),
+            })
+        } else {
+            Ok(())
+        }
+    }
+
+    fn grant(
+        &self,
+        subject: Subject,
+        role: &Role,
+        scope: &str,
+        origin: GrantOrigin,
+        ends_at: Option<DateTime<Utc>>,
+    ) -> Event {
+        Event::RoleGranted {
+            grant: self.ctx.new_id(),
+            subject,
+            role: role.id.clone(),
+            scope: scope.to_string(),
+            origin,
+            by: self.actor.clone(),
+            starts_at: self.now,
+            ends_at,
+        }
+    }
+}

@@ -1,0 +1,167 @@
+//! Requests: asked, approved (stage by stage), rejected, cancelled, expired, reminded.
+
+use super::*;
+
+impl Decision<'_> {
+    pub(super) fn request_role(
+        &self,
+        role: RoleId,
+        scope: ScopeId,
+        reason: String,
+        duration: Option<Duration>,
+    ) -> Decided {
+        let Some(user) = self.registered_actor()? else {
+            return Err(DomainError::Forbidden("only users request roles".to_string()));
+        };
+        let (role, scope) = self.holdable(&role, &scope)?;
+        if !role.requestable {
+            return Err(DomainError::NotRequestable(role.id.clone()));
+        }
+        if role.locked {
+            return Err(DomainError::RoleLocked(role.id.clone()));
+        }
+        self.grant_end(role, duration)?;
+        let subject = Subject::User(user.to_string());
+        if self.state.open_request(user, &role.id, &scope.id).is_some() {
+            return Err(DomainError::DuplicateRequest {
+                subject: subject.to_string(),
+                role: role.id.clone(),
+                scope: scope.id.clone(),
+            });
+        }
+        self.refuse_held(&subject, &role.id, &scope.id)?;
+        self.refuse_incompatible(&subject, &role.id)?;
+        Ok(vec![Event::RoleRequested {
+            request: self.ctx.new_id(),
+            user: user.to_string(),
+            role: role.id.clone(),
+            scope: scope.id.clone(),
+            reason,
+            duration,
+            at: self.now,
+            expires_at: self.end_after(self.workflow.settings.request_ttl)?,
+        }])
+    }
+
+    pub(super) fn request(&self, id: &RequestId) -> Result<&Request, DomainError> {
+        self.state.request(id).ok_or_else(|| DomainError::NotFound(format!("request {id}")))
+    }
+
+    /// A request that the actor may take `action` on and that can still be decided: pending and
+    /// within its time-to-live. Who may decide is judged first, so that a request's state is told
+    /// only to those who may see it.
+    pub(super) fn decidable_request(&self, id: &RequestId, action: Action) -> Result<&Request, DomainError> {
+        let request = self.request(id)?;
+        if self.ctx.is_acting(&request.user) {
+            return Err(DomainError::SelfApproval);
+        }
+        self.require_authority(&request.role, &request.scope, action)?;
+        if !request.is_pending() {
+            return Err(DomainError::NotPending(request.status));
+        }
+        if self.now >= request.expires_at {
+            return Err(DomainError::Expired(request.expires_at));
+        }
+        Ok(request)
+    }
+
+    pub(super) fn stages_for(&self, request: &Request) -> Vec<Stage> {
+        let kind = self.state.scope(&request.scope).map(|s| s.kind.as_str()).unwrap_or_default();
+        match self.workflow.rule_for(&request.role, kind) {
+            Some(rule) => rule.stages.clone(),
+            None => Stage::single_approval(),
+        }
+    }
+
+    pub(super) fn approve(&self, id: RequestId, comment: String) -> Decided {
+        let request = self.decidable_request(&id, Action::Approve)?;
+        // A stage's approvers are distinct people: whoever made the token an approval used counts too.
+        let approved_before = request.approvals.iter().any(|a| {
+            &a.by == self.actor
+                || a.by.user().is_some_and(|by| self.ctx.is_acting(by))
+                || a.token_creator.as_deref().is_some_and(|creator| self.ctx.is_acting(creator))
+        });
+        if approved_before {
+            return Err(DomainError::AlreadyApproved);
+        }
+        let stages = self.stages_for(request);
+        let stage_index = (request.stage as usize).min(stages.len().saturating_sub(1));
+        let stage = &stages[stage_index];
+        let approvals_in_stage =
+            request.approvals.iter().filter(|a| a.stage as usize == stage_index).count() as u32 + 1;
+        let completes_stage = approvals_in_stage >= stage.quorum;
+        let completes_request = completes_stage && stage_index + 1 == stages.len();
+        let mut events = vec![Event::RequestApproved {
+            request: id,
+            by: self.actor.clone(),
+            token_creator: self.ctx.token_creator.clone(),
+            comment,
+            stage: stage_index as u32,
+            stage_name: stage.name.clone(),
+            approvals_in_stage,
+            quorum: stage.quorum,
+            completes_stage,
+            completes_request,
+            at: self.now,
+        }];
+        if completes_request {
+            let (role, _) = self.holdable(&request.role, &request.scope)?;
+            if role.locked {
+                return Err(DomainError::RoleLocked(role.id.clone()));
+            }
+            let subject = Subject::User(request.user.clone());
+            self.refuse_held(&subject, &role.id, &request.scope)?;
+            self.refuse_incompatible(&subject, &role.id)?;
+            let ends_at = self.grant_end(role, request.duration)?;
+            events.push(self.grant(subject, role, &request.scope, GrantOrigin::Request { request: id }, ends_at));
+        }
+        Ok(events)
+    }
+
+    pub(super) fn reject(&self, id: RequestId, reason: String) -> Decided {
+        self.decidable_request(&id, Action::Reject)?;
+        Ok(vec![Event::RequestRejected { request: id, by: self.actor.clone(), reason, at: self.now }])
+    }
+
+    pub(super) fn cancel(&self, id: RequestId) -> Decided {
+        let request = self.request(&id)?;
+        if !self.actor.is_user(&request.user) {
+            return Err(DomainError::Forbidden("only the requester may cancel a request".to_string()));
+        }
+        if !request.is_pending() {
+            return Err(DomainError::NotPending(request.status));
+        }
+        Ok(vec![Event::RequestCancelled { request: id, by: self.actor.clone(), at: self.now }])
+    }
+
+    pub(super) fn expire_request(&self, id: RequestId) -> Decided {
+        let request = self.request(&id)?;
+        if !request.is_pending() {
+            return Err(DomainError::NotPending(request.status));
+        }
+        if self.now < request.expires_at {
+            return Err(DomainError::NotDue(request.expires_at));
+        }
+        Ok(vec![Event::RequestExpired { request: id, at: self.now }])
+    }
+
+    /// Once per reminder interval while the request stays pending (and unexpired).
+    pub(super) fn remind_deciders(&self, id: RequestId) -> Decided {
+        let request = self.request(&id)?;
+        if !request.is_pending() {
+            return Err(DomainError::NotPending(request.status));
+        }
+        if self.now >= request.expires_at {
+            return Err(DomainError::Expired(request.expires_at));
+        }
+        let due = time::end_after(
+            request.reminded_at.unwrap_or(request.created_at),
+            self.workflow.settings.reminder_interval,
+        )
+        .unwrap_or_else(time::latest);
+        if self.now < due {
+            return Err(DomainError::NotDue(due));
+        }
+        Ok(vec![Event::DecidersReminded { request: id, at: self.now }])
+    }
+}
