@@ -1,7 +1,7 @@
 //! Everything that happens, in the past tense. Serialized as `{"type": …, "data": {…}}`, so that a
 //! store can keep the type and the data apart and rebuild the event from both.
 
-use super::request::GrantOrigin;
+use super::grant::GrantOrigin;
 use super::types::{Actor, GrantId, RequestId, ScopeId, Subject, TeamId, TokenId, UserId};
 use crate::workflow::{Duration, Role, RoleId};
 use chrono::{DateTime, Utc};

@@ -2,7 +2,7 @@
 //! interned scopes with their ancestor lists, interned roles with their inclusion closure and
 //! compiled permissions, and the live grants of each user and team.
 
-use super::request::{within, Grant};
+use super::grant::{within, Grant};
 use super::types::{GrantId, RequestId, ScopeId, Subject, TeamId, UserId};
 use crate::workflow::fast_hash::{FastHashMap, InlineKey};
 use crate::workflow::permission::{CompiledPermissions, Pattern};

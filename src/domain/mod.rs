@@ -7,10 +7,12 @@
 //! by `expand_approver_scope`), `pending_for` a decider. [`scenarios`] holds the GOCDB scenario
 //! table, as data that can also be run through the event store.
 
+mod api_token;
 mod command;
 mod decide;
 mod error;
 mod event;
+mod grant;
 mod index;
 mod request;
 /// Test data: kept out of the release binary (the crate's tests turn the `testing` feature on).
@@ -22,11 +24,13 @@ mod types;
 mod user_id;
 mod visibility;
 
+pub use api_token::ApiToken;
 pub use command::Command;
 pub use decide::{decide, GRANT_ENDING_NOTICE};
 pub use error::DomainError;
 pub use event::Event;
-pub use request::{ApiToken, Approval, Grant, GrantOrigin, GrantStatus, Request, RequestStatus};
+pub use grant::{Grant, GrantOrigin, GrantStatus};
+pub use request::{Approval, Request, RequestStatus};
 pub use state::{evolve, ApproverScope, Authority, CheckResult, RequestDecider, Scope, State, Team, User};
 pub use types::{Actor, Context, GrantId, IdSource, RequestId, ScopeId, Subject, TeamId, TokenId, UserId};
 pub use user_id::{parse_user_id, BadUserId, MAX_USER_ID_CHARS};

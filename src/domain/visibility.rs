@@ -1,7 +1,8 @@
 //! Who sees what (SPEC "Visibility"): apart from auditors and admins, a person sees a request or a
 //! grant only if it is theirs (a team's, for its members) or they may decide or revoke it.
 
-use super::request::{Grant, Request};
+use super::grant::Grant;
+use super::request::Request;
 use super::state::State;
 use super::types::{Actor, Subject};
 use crate::workflow::{Action, Workflow};

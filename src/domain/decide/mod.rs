@@ -5,7 +5,8 @@
 use super::command::Command;
 use super::error::DomainError;
 use super::event::Event;
-use super::request::{Grant, GrantOrigin, GrantStatus, Request, RequestStatus};
+use super::grant::{Grant, GrantOrigin, GrantStatus};
+use super::request::{Request, RequestStatus};
 use super::state::{Scope, State};
 use super::time;
 use super::types::{Actor, Context, GrantId, RequestId, ScopeId, Subject, TeamId, TokenId, UserId};

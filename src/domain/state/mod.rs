@@ -1,9 +1,11 @@
 //! The current state, evolved from events (`fold.rs`), and the queries answered from it: what
 //! exists and who holds what here, may-U-do-P-on-S and who may decide in `authority.rs`.
 
+use super::api_token::ApiToken;
 use super::event::Event;
+use super::grant::{Grant, GrantStatus};
 use super::index::{Holding, Index, Slot};
-use super::request::{ApiToken, Approval, Grant, GrantStatus, Request, RequestStatus};
+use super::request::{Approval, Request, RequestStatus};
 use super::types::{Actor, GrantId, RequestId, ScopeId, Subject, TeamId, TokenId, UserId};
 use crate::workflow::permission::parse_permission;
 use crate::workflow::{role_closure, Action, Place, Role, RoleId, RuleTarget, Workflow, AUDITOR, GLOBAL};
