@@ -132,7 +132,7 @@ pub fn assert_nothing_twice(log: &Log) {
                 let held = format!("{} {} on {}", data["subject"], data["role"], data["scope"]);
                 let starts = time(&data["starts_at"]).expect("a grant's start");
                 if let Some((earlier, ends)) = in_force.get(&held) {
-                    if ends.map_or(true, |end| end > starts) {
+                    if ends.is_none_or(|end| end > starts) {
                         twice.push(format!("two grants of {held} in force at once: {earlier} and {stream}"));
                     }
                 }

@@ -17,7 +17,7 @@ use crate::{
 const WORLD: World = World { sites: 20, users: 60 };
 
 async fn killed_at_random_moments_under_load(backend: Backend) {
-    let _alone = one_at_a_time();
+    let _alone = one_at_a_time().await;
     let kills = scale("KILLS", 3, 20);
     let seed = Random::seed();
     let mut random = Random::new(seed);

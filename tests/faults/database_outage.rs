@@ -24,7 +24,7 @@ const SLOWEST_ANSWER: Duration = Duration::from_secs(8);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_stopped_under_load() {
-    let _alone = one_at_a_time();
+    let _alone = one_at_a_time().await;
     let outage = Duration::from_secs(scale("PG_OUTAGE_SECONDS", 12, 30));
     let seed = Random::seed();
     let cluster = PrivatePostgres::start();

@@ -6,7 +6,6 @@ use std::{
     os::unix::fs::MetadataExt,
     path::PathBuf,
     process::{Child, Command, Output, Stdio},
-    sync::{Mutex, MutexGuard},
     time::{Duration, Instant},
 };
 
@@ -22,10 +21,11 @@ pub const JWT_SECRET: &str = "faults-secret-0123456789abcdef";
 /// Every address of the test world ends so; the test SMTP server takes them all.
 pub const MAIL_DOMAIN: &str = "mail.test";
 
-/// One scenario at a time: each measures time, latency or memory on a 2-core machine.
-pub fn one_at_a_time() -> MutexGuard<'static, ()> {
-    static SERIAL: Mutex<()> = Mutex::new(());
-    SERIAL.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+/// One scenario at a time: each measures time, latency or memory on a 2-core machine. (An async
+/// lock: it is held across the scenario's awaits; a failed scenario leaves it free for the next.)
+pub async fn one_at_a_time() -> tokio::sync::MutexGuard<'static, ()> {
+    static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    SERIAL.lock().await
 }
 
 /// Short figures for CI, the figures with `ROLELEDGER_FAULTS_LONG=1`, and any single one

@@ -16,7 +16,7 @@ const SLOWEST_ANSWER: Duration = Duration::from_secs(5);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn smtp_down_under_load() {
-    let _alone = one_at_a_time();
+    let _alone = one_at_a_time().await;
     let outage = Duration::from_secs(scale("SMTP_OUTAGE_SECONDS", 10, 60));
     let seed = Random::seed();
     let db = Database::new(Backend::Sqlite);

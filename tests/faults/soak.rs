@@ -21,7 +21,7 @@ const MEMORY_SLACK_KIB: u64 = 48 * 1024;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mixed_load_for_long() {
-    let _alone = one_at_a_time();
+    let _alone = one_at_a_time().await;
     let seconds = scale("SOAK_SECONDS", 60, 600);
     let seed = Random::seed();
     let db = Database::new(Backend::Postgres);

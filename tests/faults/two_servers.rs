@@ -19,7 +19,7 @@ const GRANT_DURATION: &str = "PT5S";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_servers_share_one_database() {
-    let _alone = one_at_a_time();
+    let _alone = one_at_a_time().await;
     let seconds = scale("TWO_SERVERS_SECONDS", 20, 120);
     let seed = Random::seed();
     let db = Database::new(Backend::Postgres);
