@@ -124,10 +124,16 @@ impl Mailer {
                 let (folder, path) = (folder.clone(), folder.join(format!("{name}.eml")));
                 let formatted = message.formatted();
                 // One trip to the blocking pool for both calls.
+                // Written beside the folder's mail first and renamed into place, so that whoever
+                // reads the folder never sees half a mail.
+                let partial = folder.join(".partial").join(format!("{name}.eml"));
                 tokio::task::spawn_blocking(move || {
-                    std::fs::create_dir_all(&folder)
-                        .map_err(|e| MailError::Send(format!("{}: {e}", folder.display())))?;
-                    std::fs::write(&path, formatted).map_err(|e| MailError::Send(format!("{}: {e}", path.display())))
+                    let failed =
+                        |at: &std::path::Path, e: std::io::Error| MailError::Send(format!("{}: {e}", at.display()));
+                    let partial_folder = partial.parent().unwrap_or(&folder);
+                    std::fs::create_dir_all(partial_folder).map_err(|e| failed(partial_folder, e))?;
+                    std::fs::write(&partial, formatted).map_err(|e| failed(&partial, e))?;
+                    std::fs::rename(&partial, &path).map_err(|e| failed(&path, e))
                 })
                 .await
                 .map_err(|e| MailError::Send(format!("the mail folder's writer stopped: {e}")))?

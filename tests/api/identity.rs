@@ -274,7 +274,9 @@ async fn written_mail(app: &TestApp, count: usize) -> Vec<ReceivedMail> {
         let mails: Vec<ReceivedMail> = std::fs::read_dir(app.mail_dir.path())
             .map(|entries| {
                 entries
-                    .filter_map(|entry| std::fs::read_to_string(entry.ok()?.path()).ok())
+                    .filter_map(|entry| entry.ok().map(|entry| entry.path()))
+                    .filter(|path| path.extension().is_some_and(|extension| extension == "eml"))
+                    .filter_map(|path| std::fs::read_to_string(path).ok())
                     .map(|data| ReceivedMail { to: Vec::new(), data })
                     .collect()
             })
