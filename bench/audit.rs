@@ -15,10 +15,12 @@ use chrono::Utc;
 use clap::Parser;
 use futures_util::future::join_all;
 use roleledger::{
+    app::App,
     domain::{Actor, Event, GrantOrigin, Subject},
+    projections::DomainModel,
     store::{
-        AppendRequest, DatabaseUrl, DomainModel, EventSelection, EventStore, ExpectedVersion, ExportFormat, Migrations,
-        Moment, NewEvent,
+        AppendRequest, DatabaseUrl, EventSelection, EventStore, ExpectedVersion, ExportFormat, Migrations, Moment,
+        NewEvent,
     },
     workflow::Workflow,
 };
@@ -149,7 +151,8 @@ fn percentile(sorted: &[Duration], fraction: f64) -> f64 {
 /// Times `queries` moments of each kind as the API answers them: a page of the whole answer (the
 /// API's default of 100 and its largest, 1,000), one user's grants (`?user=`), and for reference
 /// the whole answer at once (what `roleledger replay` prints).
-async fn bench_as_of(store: &EventStore, queries: usize) {
+async fn bench_as_of(app: &App, queries: usize) {
+    let store = app.store();
     let head = store.head().await.unwrap().position;
     let log_times = store.read_page(0, 1).await.unwrap()[0].recorded_at
         ..=store.read_page(head - 1, 1).await.unwrap()[0].recorded_at;
@@ -177,8 +180,9 @@ async fn bench_as_of(store: &EventStore, queries: usize) {
             let user = Subject::User(format!("user-{}", q as u64 * 7_919 % USERS));
             let started = Instant::now();
             // A page takes one grant more than it shows, as the API does, to tell whether another follows.
-            let past = store
-                .grants_as_of(moment, one_user.then_some(&user), None, page.saturating_add(1), |_, _| true)
+            let past = app
+                .projections()
+                .grants_as_of(store, moment, one_user.then_some(&user), None, page.saturating_add(1), |_, _| true)
                 .await
                 .unwrap();
             timings.push(started.elapsed());
@@ -267,9 +271,9 @@ async fn main() {
     drop((model, store));
 
     println!();
-    let store = EventStore::open_with_workflow(&url, Migrations::RequireCurrent, workflow).await.unwrap();
-    bench_as_of(&store, options.queries).await;
-    drop(store);
+    let app = App::open(&url, Migrations::RequireCurrent, workflow).await.unwrap();
+    bench_as_of(&app, options.queries).await;
+    drop(app);
     if let DatabaseUrl::Postgres(target) = &url {
         let name = target.rsplit('/').next().unwrap();
         let mut admin = sqlx::PgConnection::connect(&options.postgres).await.unwrap();

@@ -127,7 +127,7 @@ fn fail(error: impl Display) -> ExitCode {
 
 async fn execute(cli: Cli) -> Result<ExitCode, String> {
     let settings = Settings::load(cli.config.as_deref(), cli.options).map_err(|e| e.to_string())?;
-    let open = |migrations| open_store(&settings, migrations, None);
+    let open = |migrations| open_store(&settings, migrations);
     match cli.command {
         Command::Serve { check: true } => {
             let workflow = Workflow::from_file(&settings.workflow).map_err(|e| e.to_string())?;
@@ -160,8 +160,8 @@ async fn execute(cli: Cli) -> Result<ExitCode, String> {
             let mut report = open(Migrations::RequireCurrent).await?.verify().await.map_err(|e| e.to_string())?;
             let with_workflow = report.ok && settings.workflow.exists();
             if with_workflow {
-                let store = open_store(&settings, Migrations::RequireCurrent, Some(load_workflow(&settings)?)).await?;
-                report = store.verify().await.map_err(|e| e.to_string())?;
+                let app = open_app(&settings, Migrations::RequireCurrent).await?;
+                report = app.verify().await.map_err(|e| e.to_string())?;
             }
             match report.first_problem {
                 None => {
@@ -179,8 +179,7 @@ async fn execute(cli: Cli) -> Result<ExitCode, String> {
             }
         }
         Command::Replay { until } => {
-            let store = open_store(&settings, Migrations::RequireCurrent, Some(load_workflow(&settings)?)).await?;
-            audit::replay(&store, until).await?;
+            audit::replay(&open_app(&settings, Migrations::RequireCurrent).await?, until).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Rebuild => {
@@ -214,16 +213,13 @@ async fn execute(cli: Cli) -> Result<ExitCode, String> {
             Ok(ExitCode::SUCCESS)
         }
         Command::BootstrapAdmin { user } => {
-            let store = open_store(&settings, Migrations::Apply, Some(load_workflow(&settings)?)).await?;
-            bootstrap_admin(&store, &user).await?;
+            bootstrap_admin(&open_app(&settings, Migrations::Apply).await?, &user).await?;
             println!("{user} is an administrator");
             Ok(ExitCode::SUCCESS)
         }
         Command::Check { user, permission, scope } => {
-            let store = open_store(&settings, Migrations::RequireCurrent, Some(load_workflow(&settings)?)).await?;
-            let result = store
-                .read_model(|model| model.state().check(&user, &permission, &scope, Utc::now()))
-                .map_err(|e| e.to_string())?;
+            let app = open_app(&settings, Migrations::RequireCurrent).await?;
+            let result = app.read_model(|model| model.state().check(&user, &permission, &scope, Utc::now()));
             if result.allowed {
                 let via: Vec<String> = result.via.iter().map(|id| id.to_string()).collect();
                 println!("allowed (via grant {})", via.join(", "));
@@ -240,22 +236,25 @@ fn load_workflow(settings: &Settings) -> Result<Arc<Workflow>, String> {
     Workflow::from_file(&settings.workflow).map(Arc::new).map_err(|e| e.to_string())
 }
 
-async fn open_store(
-    settings: &Settings,
-    migrations: Migrations,
-    workflow: Option<Arc<Workflow>>,
-) -> Result<EventStore, String> {
+/// The log alone: what the chain, export, import and migrations need.
+async fn open_store(settings: &Settings, migrations: Migrations) -> Result<EventStore, String> {
     let database = &settings.database;
-    let opened = match workflow {
-        Some(workflow) => EventStore::open_with_workflow(database, migrations, workflow).await,
-        None => EventStore::open(database, migrations).await,
-    };
-    opened.map_err(|error| format!("cannot open the database {database}: {error}"))
+    EventStore::open(database, migrations)
+        .await
+        .map_err(|error| format!("cannot open the database {database}: {error}"))
+}
+
+/// The log folded under the workflow: what commands and questions about the state need.
+async fn open_app(settings: &Settings, migrations: Migrations) -> Result<App, String> {
+    let workflow = load_workflow(settings)?;
+    let database = &settings.database;
+    App::open(database, migrations, workflow)
+        .await
+        .map_err(|error| format!("cannot open the database {database}: {error}"))
 }
 
 /// Registers the user if new, then grants `admin` on `global` unless already held.
-pub async fn bootstrap_admin(store: &EventStore, user: &str) -> Result<(), String> {
-    let app = App::new(store.clone());
+pub async fn bootstrap_admin(app: &App, user: &str) -> Result<(), String> {
     let commands = [
         DomainCommand::RegisterUser { user: user.to_string(), email: None, name: None },
         DomainCommand::AssignRole {

@@ -19,6 +19,7 @@ use tracing::Span;
 use tracing_actix_web::{DefaultRootSpanBuilder, RootSpanBuilder, TracingLogger};
 
 use crate::{
+    app::App as Ledger,
     auth::{Authenticator, JwtError, JwtVerifier},
     configuration::{JwtKeys, Settings},
     mail::{spawn_delivery, DeliveryStats, MailError, Mailer, Templates, Transport},
@@ -27,7 +28,7 @@ use crate::{
         ui::{self, UiSettings},
         AppState, CorrelationId,
     },
-    store::{EventStore, Migrations},
+    store::Migrations,
     workflow::Workflow,
 };
 
@@ -47,7 +48,7 @@ const TASK_STOPPED_DRAIN: Duration = Duration::from_secs(5);
 pub struct Application {
     port: u16,
     server: Server,
-    store: EventStore,
+    app: Ledger,
     /// Tells the live tails that the server is stopping (they end with a last comment line).
     closing: watch::Sender<bool>,
 }
@@ -84,10 +85,11 @@ impl Application {
         let transport = Transport::new(settings.smtp.as_deref(), settings.mail_dir.clone())?;
         let templates = Templates::load(settings.mail_templates.as_deref())?;
         let mailer = Arc::new(Mailer::new(transport, templates, &settings.mail_from, &settings.public_url)?);
-        let store = EventStore::open_with_workflow(&settings.database, Migrations::Apply, workflow)
+        let ledger = Ledger::open(&settings.database, Migrations::Apply, workflow)
             .await
             .map_err(|source| StartupError::Store { url: settings.database.to_string(), source })?;
-        crate::expiry::spawn(store.clone(), EXPIRY_INTERVAL);
+        let store = ledger.store().clone();
+        crate::app::scheduler::spawn(ledger.clone(), EXPIRY_INTERVAL);
         let delivery = Arc::new(DeliveryStats::default());
         spawn_delivery(store.clone(), mailer, settings.mail_retry, delivery.clone());
         let bind_error = |source| StartupError::Bind { address: settings.bind.clone(), source };
@@ -96,7 +98,7 @@ impl Application {
         let (closing, closing_rx) = watch::channel(false);
         let app = AppState {
             closing: closing_rx,
-            app: crate::app::App::new(store.clone()),
+            app: ledger.clone(),
             store: store.clone(),
             auth: Authenticator::new(verifier),
             metrics: metrics::Metrics::default(),
@@ -104,16 +106,16 @@ impl Application {
             ui: UiSettings::new(development, settings.public_url.starts_with("https://")),
         };
         let server = serve(listener, app).map_err(bind_error)?;
-        Ok(Self { port, server, store, closing })
+        Ok(Self { port, server, app: ledger, closing })
     }
 
     pub fn port(&self) -> u16 {
         self.port
     }
 
-    /// The server's event store (tests read and seed through it).
-    pub fn store(&self) -> EventStore {
-        self.store.clone()
+    /// The server's application (tests read and seed through it).
+    pub fn app(&self) -> Ledger {
+        self.app.clone()
     }
 
     /// Runs until SIGTERM or SIGINT: then live tails end with a last comment line, and requests
@@ -127,7 +129,7 @@ impl Application {
         let stopped_task = tokio::select! {
             result = &mut server => return result,
             () = shutdown_signal() => None,
-            task = self.store.task_stopped() => Some(task),
+            task = self.app.store().task_stopped() => Some(task),
         };
         if let Some(task) = stopped_task {
             tracing::error!(task, "a background task stopped: readiness fails, and the server stops shortly");

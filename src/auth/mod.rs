@@ -19,7 +19,7 @@ pub use jwt::{JwtError, JwtVerifier, LoginClaims, VerifiedToken};
 use crate::{
     app::{App, AppError, Origin, Principal, Via},
     domain::{parse_user_id, Command, UserId},
-    store::{EventStore, StoreError},
+    store::StoreError,
     workflow::mail_address_problem,
 };
 
@@ -69,7 +69,7 @@ impl Authenticator {
             .filter(|token| !token.is_empty())
             .ok_or(AuthError::Missing)?;
         if token.starts_with(API_TOKEN_PREFIX) {
-            return api_token_principal(app.store(), token);
+            return api_token_principal(app, token);
         }
         let now = Utc::now().timestamp();
         let cached = self.verified.read().unwrap_or_else(|p| p.into_inner()).get(token).cloned();
@@ -106,18 +106,17 @@ impl Authenticator {
     }
 }
 
-fn api_token_principal(store: &EventStore, token: &str) -> Result<Principal, AuthError> {
+fn api_token_principal(app: &App, token: &str) -> Result<Principal, AuthError> {
     let hash = hash_secret(token);
     let now = Utc::now();
-    store
-        .read_model(|model| {
-            model
-                .state()
-                .api_token_by_hash(&hash)
-                .filter(|t| model.state().api_token_in_force(t, now))
-                .map(|t| Principal { user: t.user.clone(), via: Via::ApiToken(t.id) })
-        })?
-        .ok_or(AuthError::UnknownApiToken)
+    app.read_model(|model| {
+        model
+            .state()
+            .api_token_by_hash(&hash)
+            .filter(|t| model.state().api_token_in_force(t, now))
+            .map(|t| Principal { user: t.user.clone(), via: Via::ApiToken(t.id) })
+    })
+    .ok_or(AuthError::UnknownApiToken)
 }
 
 /// Registers the user, keeps their profile current and syncs the roles the token carries: each
@@ -141,7 +140,7 @@ async fn sign_in(app: &App, token: &VerifiedToken) -> Result<(), AuthError> {
     ];
     let origin = Origin::SignIn { user: user.clone() };
     for command in commands {
-        if app.would_change(&origin, &command)? {
+        if app.would_change(&origin, &command) {
             match app.execute(origin.clone(), command).await {
                 Ok(_) => {}
                 // A login is not refused because its profile or claims cannot be recorded (a bad

@@ -12,15 +12,21 @@ use std::{
 use chrono::Utc;
 
 use crate::{
+    app::App,
     domain::{GrantStatus, Subject},
-    store::{DomainModel, EventSelection, EventStore, ExportFormat, ImportError, Moment, RecordedEvent},
+    projections::DomainModel,
+    store::{EventSelection, EventStore, ExportFormat, ImportError, Moment, RecordedEvent},
     workflow::Workflow,
 };
 
 /// Prints the grants as they stood at `until` (now when not given), one a line, sorted.
-pub async fn replay(store: &EventStore, until: Option<Moment>) -> Result<(), String> {
+pub async fn replay(app: &App, until: Option<Moment>) -> Result<(), String> {
     let moment = until.unwrap_or(Moment::Time(Utc::now()));
-    let past = store.grants_as_of(moment, None, None, usize::MAX, |_, _| true).await.map_err(|e| e.to_string())?;
+    let past = app
+        .projections()
+        .grants_as_of(app.store(), moment, None, None, usize::MAX, |_, _| true)
+        .await
+        .map_err(|e| e.to_string())?;
     let mut rows: Vec<String> = past
         .grants
         .iter()

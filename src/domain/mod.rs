@@ -14,6 +14,7 @@ mod error;
 mod event;
 mod grant;
 mod index;
+pub mod notify;
 mod request;
 /// Test data: kept out of the release binary (the crate's tests turn the `testing` feature on).
 #[cfg(any(test, feature = "testing"))]
@@ -30,11 +31,12 @@ pub use decide::{decide, GRANT_ENDING_NOTICE};
 pub use error::DomainError;
 pub use event::Event;
 pub use grant::{Grant, GrantOrigin, GrantStatus};
+pub use notify::{notices, Notice};
 pub use request::{Approval, Request, RequestStatus};
 pub use state::{evolve, ApproverScope, Authority, CheckResult, RequestDecider, Scope, State, Team, User};
 pub use types::{Actor, Context, GrantId, IdSource, RequestId, ScopeId, Subject, TeamId, TokenId, UserId};
 pub use user_id::{parse_user_id, BadUserId, MAX_USER_ID_CHARS};
-pub use visibility::Viewer;
+pub use visibility::{Standing, Viewer};
 
 #[cfg(test)]
 mod tests;

@@ -8,6 +8,25 @@ use super::types::{Actor, Subject};
 use crate::workflow::{Action, Workflow};
 use chrono::{DateTime, Utc};
 
+/// What a user may do beyond their own things, from the roles held on `global`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Standing {
+    pub admin: bool,
+    pub auditor: bool,
+}
+
+impl Standing {
+    /// Administrators and auditors read everything.
+    pub fn reads_everything(self) -> bool {
+        self.admin || self.auditor
+    }
+
+    /// Auditors who are not also administrators change nothing (SPEC "Users").
+    pub fn changes_nothing(self) -> bool {
+        self.auditor && !self.admin
+    }
+}
+
 /// A person as a viewer of requests and grants at one moment. Built once per read, so that a list
 /// judges the viewer's standing once, not once per item.
 pub struct Viewer {

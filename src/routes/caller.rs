@@ -9,9 +9,10 @@ use chrono::{DateTime, Utc};
 use super::{problem::ApiError, AppState};
 use crate::{
     app::{Origin, Principal, Via},
-    domain::{Actor, Command, State, Subject, Viewer},
-    store::{DomainModel, RecordedEvent},
-    workflow::{Workflow, ADMIN, AUDITOR, GLOBAL},
+    domain::{Actor, Command, Standing, State, Viewer},
+    projections::DomainModel,
+    store::RecordedEvent,
+    workflow::Workflow,
 };
 
 /// The call's id: the client's `X-Request-Id`, or one made up on arrival; the events it writes
@@ -35,20 +36,6 @@ impl FromRequest for Caller {
         let authorization =
             request.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).map(String::from);
         Box::pin(Caller::authenticate(request, authorization))
-    }
-}
-
-/// What a caller may see beyond their own things.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Standing {
-    pub admin: bool,
-    pub auditor: bool,
-}
-
-impl Standing {
-    /// Admins and auditors read everything.
-    pub fn reads_everything(self) -> bool {
-        self.admin || self.auditor
     }
 }
 
@@ -86,13 +73,11 @@ impl Caller {
 
     /// Reads the model as this process knows it (including this caller's own writes).
     pub fn read<R>(&self, read: impl FnOnce(&State, &Workflow) -> R) -> Result<R, ApiError> {
-        Ok(self.app.store.read_model(|model: &DomainModel| read(model.state(), model.workflow()))?)
+        Ok(self.app.app.read_model(|model: &DomainModel| read(model.state(), model.workflow())))
     }
 
     pub fn standing_in(&self, state: &State, now: DateTime<Utc>) -> Standing {
-        let me = Subject::User(self.principal.user.clone());
-        let holds = |role: &str| state.subject_holds(&me, role, GLOBAL, now);
-        Standing { admin: holds(ADMIN), auditor: holds(AUDITOR) }
+        state.standing(&self.principal.user, now)
     }
 
     /// The caller as a viewer of requests and grants, judged at `now`.

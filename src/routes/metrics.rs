@@ -73,7 +73,7 @@ impl Metrics {
             let _ = writeln!(out, "roleledger_http_request_duration_seconds_count{{route=\"{route}\"}} {}", h.count);
         }
         let committed = app.store.known_committed_position();
-        let folded = app.store.read_model_position().unwrap_or(committed);
+        let folded = app.app.projections().position();
         let gauges = [
             (
                 "roleledger_events_appended_total",

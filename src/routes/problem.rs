@@ -10,12 +10,7 @@ use actix_web::{
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::{
-    app::AppError,
-    auth::AuthError,
-    domain::DomainError,
-    store::{ExecuteError, StoreError},
-};
+use crate::{app::AppError, auth::AuthError, domain::DomainError, store::StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -96,15 +91,6 @@ impl From<AppError> for ApiError {
             AppError::Rejected(refusal) => ApiError::Domain(refusal),
             AppError::ReadOnly => ApiError::Forbidden { code: "read_only", detail: error.to_string() },
             AppError::Store(error) => ApiError::Store(error),
-        }
-    }
-}
-
-impl From<ExecuteError> for ApiError {
-    fn from(error: ExecuteError) -> Self {
-        match error {
-            ExecuteError::Rejected(refusal) => ApiError::Domain(refusal),
-            ExecuteError::Store(error) => ApiError::Store(error),
         }
     }
 }

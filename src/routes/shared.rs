@@ -15,7 +15,8 @@ use super::{
 use crate::{
     auth::{hash_secret, new_secret},
     domain::{Command, Event, Grant, Request, RequestDecider, State, Subject},
-    store::{DomainModel, EventSelection, EventStore, MailState, Moment, RecordedEvent},
+    projections::DomainModel,
+    store::{EventSelection, EventStore, MailState, Moment, RecordedEvent},
     workflow::{Duration, Workflow},
 };
 
@@ -80,7 +81,8 @@ pub(crate) async fn visible_grants_as_of(
     let viewer = caller.read(|state, _| caller.viewer(state, Utc::now()))?;
     let wanted =
         |model: &DomainModel, grant: &Grant| wanted(grant) && viewer.sees_grant(model.state(), model.workflow(), grant);
-    let past = caller.app().store.grants_as_of(moment, holder, after, take, wanted).await?;
+    let app = &caller.app().app;
+    let past = app.projections().grants_as_of(app.store(), moment, holder, after, take, wanted).await?;
     Ok(past.grants.iter().map(|grant| GrantView::new(grant, past.judged_at)).collect())
 }
 

@@ -5,7 +5,7 @@ use std::{collections::HashMap, future::Future, sync::Arc};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sqlx::{migrate::Migrator, pool::PoolConnection, PgPool, SqlitePool};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 
 use super::{
     event::RecordedEvent, import::ImportError, outbox::OutboxRow, writer, AppendOutcome, DatabaseUrl, LogHead,
@@ -317,11 +317,11 @@ impl Database {
     }
 
     /// This process's writer task, to be spawned (see `writer::run`).
-    pub fn writer(
+    pub fn writer<P: super::CommandPlanner>(
         &self,
         origin: &str,
-        models: Option<writer::Models>,
-        jobs: mpsc::Receiver<writer::Job>,
+        models: Option<writer::Models<P>>,
+        jobs: writer::Inbox<P>,
         committed: Arc<watch::Sender<i64>>,
         appended: Arc<std::sync::atomic::AtomicU64>,
     ) -> futures_util::future::BoxFuture<'static, ()> {

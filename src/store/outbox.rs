@@ -23,8 +23,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 
-use super::{backend::Database, event::format_time, EventStore, RecordedEvent, StoreError};
-use crate::notify::Notice;
+use super::{backend::Database, event::format_time, planner::NewMail, EventStore, RecordedEvent, StoreError};
 
 /// How long a claimed mail is reserved for its worker; longer than an SMTP attempt may take.
 pub const MAIL_LEASE: std::time::Duration = std::time::Duration::from_secs(300);
@@ -49,15 +48,15 @@ pub(crate) struct OutboxRow {
 }
 
 impl OutboxRow {
-    pub fn new(event: &RecordedEvent, notice: Notice) -> Self {
+    pub fn new(event: &RecordedEvent, mail: NewMail) -> Self {
         OutboxRow {
             id: 0,
-            message_id: message_id(&event.event_id, &notice.recipient),
+            message_id: message_id(&event.event_id, &mail.recipient),
             event_id: event.event_id,
             position: event.position,
-            recipient: notice.recipient,
-            kind: notice.kind,
-            context: notice.context,
+            recipient: mail.recipient,
+            kind: mail.kind,
+            context: mail.context,
             attempts: 0,
             next_attempt_at: event.recorded_at,
             created_at: event.recorded_at,

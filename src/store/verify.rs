@@ -2,7 +2,7 @@ use std::collections::HashMap;
 
 use serde::Serialize;
 
-use super::{model::DomainModel, EventStore, LogHead, RecordedEvent, StoreError};
+use super::{EventStore, LogHead, RecordedEvent, StoreError};
 
 /// The first thing found wrong in the log, with the position where it is.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
@@ -35,9 +35,15 @@ struct StreamSeen {
 
 /// The chain walked from its start: each event must take the next position, continue its stream's
 /// versions and carry the hash that the chain gives it. `verify` and `import` walk it alike.
-pub(super) struct ChainWalk {
+pub struct ChainWalk {
     head: LogHead,
     streams: HashMap<String, StreamSeen>,
+}
+
+impl Default for ChainWalk {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl ChainWalk {
@@ -50,7 +56,8 @@ impl ChainWalk {
         &self.head
     }
 
-    fn last_position_of(&self, stream: &str) -> Option<i64> {
+    /// The position of the last event of `stream` accepted so far.
+    pub fn last_position_of(&self, stream: &str) -> Option<i64> {
         self.streams.get(stream).map(|seen| seen.last_position)
     }
 
@@ -83,39 +90,43 @@ impl ChainWalk {
     }
 }
 
-/// Recomputes the chain from the genesis hash up to the head stored when the walk began, and
-/// compares the projections with a fresh fold of the log at the position they had then.
-pub(super) async fn verify(store: &EventStore) -> Result<VerifyReport, StoreError> {
-    // The projections first, then the head: they hold committed events only, so the head is at or
-    // beyond them and the walk reaches their position.
-    let projections = store.read_model(DomainModel::clone).ok();
+/// What a walk of the chain checks beside it (the projections' half of verify): shown each event
+/// once the chain has accepted it, and asked before the first and after each event whether all
+/// is well so far.
+pub trait ChainCheck {
+    /// A problem found at this point of the walk (`chain` holds what was accepted so far).
+    fn check(&mut self, chain: &ChainWalk) -> Option<VerifyProblem>;
+    /// The next event of the chain, accepted.
+    fn accepted(&mut self, event: &RecordedEvent);
+    /// The position at which the check compared what it compares (None when it did not get to).
+    fn checked_at(&self) -> Option<i64>;
+}
+
+/// No check beside the chain's own.
+pub(super) struct NoCheck;
+
+impl ChainCheck for NoCheck {
+    fn check(&mut self, _: &ChainWalk) -> Option<VerifyProblem> {
+        None
+    }
+
+    fn accepted(&mut self, _: &RecordedEvent) {}
+
+    fn checked_at(&self) -> Option<i64> {
+        None
+    }
+}
+
+/// Recomputes the chain from the genesis hash up to the head stored when the walk began, showing
+/// `check` every event. A check that looks at what this process holds takes its copy before
+/// the walk begins: the head is read after that, so it is at or beyond the copy.
+pub(super) async fn verify(store: &EventStore, check: &mut impl ChainCheck) -> Result<VerifyReport, StoreError> {
     let stored_head = store.head().await?;
-    let mut rebuilt = projections.as_ref().map(DomainModel::empty_like);
-    let mut checked_at = None;
     let mut chain = ChainWalk::new();
     let mut cursor = store.read_all(0);
     let problem = loop {
-        if let (Some(projections), Some(fresh)) = (&projections, &rebuilt) {
-            if fresh.position() == projections.position() {
-                if let Some(difference) = projections.difference(fresh) {
-                    let position = difference
-                        .stream
-                        .as_ref()
-                        .and_then(|stream| chain.last_position_of(stream))
-                        .unwrap_or(fresh.position());
-                    let item = difference.stream.map(|stream| format!(" (stream {stream:?})")).unwrap_or_default();
-                    break Some(VerifyProblem {
-                        position,
-                        problem: format!(
-                            "{}{item} kept by this process differ from a rebuild from the log at position {}",
-                            difference.what,
-                            fresh.position()
-                        ),
-                    });
-                }
-                checked_at = Some(fresh.position());
-                rebuilt = None;
-            }
+        if let Some(problem) = check.check(&chain) {
+            break Some(problem);
         }
         let event = match cursor.next().await {
             Ok(Some(event)) if event.position <= stored_head.position => event,
@@ -128,9 +139,7 @@ pub(super) async fn verify(store: &EventStore) -> Result<VerifyReport, StoreErro
         if let Err(problem) = chain.accept(&event) {
             break Some(problem);
         }
-        if let Some(fresh) = rebuilt.as_mut() {
-            fresh.apply(&event);
-        }
+        check.accepted(&event);
     };
     let computed = chain.head().clone();
     let problem = problem.or_else(|| {
@@ -146,7 +155,7 @@ pub(super) async fn verify(store: &EventStore) -> Result<VerifyReport, StoreErro
         ok: problem.is_none(),
         events: computed.position,
         head: computed,
-        projections_checked_at: checked_at,
+        projections_checked_at: check.checked_at(),
         first_problem: problem,
     })
 }

@@ -37,38 +37,65 @@ use super::{
     backend::{Database, HeadLock, IdempotencyRecord, Rows, WriteBackend},
     error::is_stream_version_violation,
     event::{truncate_to_micros, RecordedEvent},
-    model::DomainModel,
     outbox::{Handover, MailHandoff, OutboxRow},
-    AppendOutcome, AppendRequest, ExecuteError, ExpectedVersion, LogHead, Metadata, NewEvent, StoreError,
+    planner::CommandPlanner,
+    AppendOutcome, AppendRequest, ExecuteError, ExpectedVersion, LogHead, Metadata, StoreError,
 };
-use crate::domain::{decide, Command, Context};
 
 /// How many jobs may wait for the writer before callers wait to enqueue.
 pub(crate) const QUEUE_DEPTH: usize = 8192;
 /// The most jobs committed in one transaction.
 const MAX_BATCH: usize = 512;
 
+/// Events that the caller made: checked against the stream's expected version only.
+pub(crate) struct AppendJob {
+    pub request: AppendRequest,
+    pub reply: oneshot::Sender<Result<AppendOutcome, StoreError>>,
+}
+
+/// A command, decided here under the lock against the planner's model.
+pub(crate) struct CommandJob<P: CommandPlanner> {
+    pub command: P::Command,
+    pub metadata: Metadata,
+    pub reply: oneshot::Sender<Result<Vec<RecordedEvent>, ExecuteError<P::Refusal>>>,
+}
+
 /// Moved once through the queue and decided in place: boxing the large variant would cost an
 /// allocation per command on the hot path.
 #[allow(clippy::large_enum_variant)]
-pub(crate) enum Job {
-    /// Events that the caller made: checked against the stream's expected version only.
-    Append { request: AppendRequest, reply: oneshot::Sender<Result<AppendOutcome, StoreError>> },
-    /// A domain command, decided here under the lock against the model.
-    Execute {
-        context: Context,
-        command: Command,
-        metadata: Metadata,
-        reply: oneshot::Sender<Result<Vec<RecordedEvent>, ExecuteError>>,
-    },
+pub(crate) enum Job<P: CommandPlanner> {
+    Append(AppendJob),
+    Execute(CommandJob<P>),
 }
 
-/// The writer's copy of the domain model, ahead of the committed log while a batch is decided,
+/// What the writer takes jobs from: the store's raw appends and the planner's commands.
+pub(crate) struct Inbox<P: CommandPlanner> {
+    pub appends: mpsc::Receiver<AppendJob>,
+    pub commands: mpsc::Receiver<CommandJob<P>>,
+}
+
+impl<P: CommandPlanner> Inbox<P> {
+    /// The next job, waiting for one; `None` once both queues are closed.
+    async fn recv(&mut self) -> Option<Job<P>> {
+        tokio::select! {
+            Some(job) = self.commands.recv() => Some(Job::Execute(job)),
+            Some(job) = self.appends.recv() => Some(Job::Append(job)),
+            else => None,
+        }
+    }
+
+    /// A job that is waiting already, if any.
+    fn try_recv(&mut self) -> Option<Job<P>> {
+        self.commands.try_recv().map(Job::Execute).or_else(|_| self.appends.try_recv().map(Job::Append)).ok()
+    }
+}
+
+/// The writer's copy of the planner's model, ahead of the committed log while a batch is decided,
 /// and the read model, which holds committed events only and which the writer brings forward
 /// after each commit.
-pub(crate) struct Models {
-    pub writer: DomainModel,
-    pub read: Arc<RwLock<DomainModel>>,
+pub(crate) struct Models<P> {
+    pub writer: P,
+    pub read: Arc<RwLock<P>>,
     /// Events folded into the writer's copy but not yet into the read model.
     unpublished: Vec<RecordedEvent>,
     /// The mail those events cause, to be written in their transaction.
@@ -77,8 +104,8 @@ pub(crate) struct Models {
     pub handoff: MailHandoff,
 }
 
-impl Models {
-    pub fn new(model: DomainModel) -> Self {
+impl<P: CommandPlanner> Models<P> {
+    pub fn new(model: P) -> Self {
         Self {
             read: Arc::new(RwLock::new(model.clone())),
             writer: model,
@@ -99,13 +126,8 @@ impl Models {
     /// Folds this process's own new events; each one's mail is computed against the state just after it.
     fn fold(&mut self, events: &[RecordedEvent]) {
         for event in events {
-            if let Some(domain_event) = self.writer.apply(event) {
-                // Where a panic would leave the model changed halfway.
-                #[cfg(feature = "testing")]
-                crate::testing::panic_if_recorded(event, crate::testing::PANIC_IN_FOLD);
-                let notices = crate::notify::notices(self.writer.state(), self.writer.workflow(), &domain_event);
-                self.outbox.extend(notices.into_iter().map(|notice| OutboxRow::new(event, notice)));
-            }
+            let mail = self.writer.fold_with_mail(event);
+            self.outbox.extend(mail.into_iter().map(|mail| OutboxRow::new(event, mail)));
         }
         self.unpublished.extend_from_slice(events);
     }
@@ -126,11 +148,11 @@ impl Models {
 }
 
 /// Takes everything that is waiting (up to `MAX_BATCH`), commits it as one transaction, answers each caller.
-pub(crate) async fn run<B: WriteBackend>(
+pub(crate) async fn run<B: WriteBackend, P: CommandPlanner>(
     backend: B,
     db: Database,
-    mut models: Option<Models>,
-    mut jobs: mpsc::Receiver<Job>,
+    mut models: Option<Models<P>>,
+    mut jobs: Inbox<P>,
     committed: Arc<watch::Sender<i64>>,
     appended: Arc<AtomicU64>,
 ) {
@@ -139,14 +161,14 @@ pub(crate) async fn run<B: WriteBackend>(
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
             match jobs.try_recv() {
-                Ok(job) => batch.push(job),
-                Err(_) => break,
+                Some(job) => batch.push(job),
+                None => break,
             }
         }
         #[cfg(feature = "testing")]
         for job in &batch {
-            if let Job::Execute { command, .. } = job {
-                crate::testing::panic_if_asked(command, crate::testing::STOP_WRITER);
+            if let Job::Execute(job) = job {
+                P::on_take(&job.command);
             }
         }
         let Some(outcome) = write_batch_less_panicked(&backend, &db, models.as_mut(), &mut batch, &mut tip).await
@@ -179,7 +201,7 @@ pub(crate) async fn run<B: WriteBackend>(
                 if error.is_unavailable() {
                     // The jobs already waiting would each wait out the pool's timeout again for
                     // the same unreachable database: they get its answer (503) now.
-                    while let Ok(job) = jobs.try_recv() {
+                    while let Some(job) = jobs.try_recv() {
                         batch.push(job);
                     }
                 }
@@ -222,13 +244,13 @@ fn unwind_guard<T>(step: impl FnOnce() -> T) -> Result<T, String> {
 
 /// Writes the batch; a job that panicked while it was folded is answered (500) and taken out of
 /// the batch, which is planned again without it. `None` when no job is left.
-async fn write_batch_less_panicked<B: WriteBackend>(
+async fn write_batch_less_panicked<B: WriteBackend, P: CommandPlanner>(
     backend: &B,
     db: &Database,
-    mut models: Option<&mut Models>,
-    batch: &mut Vec<Job>,
+    mut models: Option<&mut Models<P>>,
+    batch: &mut Vec<Job<P>>,
     tip: &mut Tip,
-) -> Option<Result<Committed, sqlx::Error>> {
+) -> Option<Result<Committed<P::Refusal>, sqlx::Error>> {
     while !batch.is_empty() {
         match write_batch(backend, db, models.as_deref_mut(), batch, tip).await {
             Ok(committed) => return Some(Ok(committed)),
@@ -248,9 +270,9 @@ async fn write_batch_less_panicked<B: WriteBackend>(
 }
 
 /// Why one job of a batch was not written (the others may have been).
-enum JobError {
+enum JobError<R> {
     Store(StoreError),
-    Rejected(crate::domain::DomainError),
+    Rejected(R),
 }
 
 /// What a written job produced: its plans' outcomes and events.
@@ -259,17 +281,17 @@ struct Written {
     events: Vec<RecordedEvent>,
 }
 
-fn answer(job: Job, result: Result<Written, JobError>) {
+fn answer<P: CommandPlanner>(job: Job<P>, result: Result<Written, JobError<P::Refusal>>) {
     // A caller that went away still had its job committed; nobody to tell.
     match job {
-        Job::Append { reply, .. } => {
+        Job::Append(AppendJob { reply, .. }) => {
             let _ = reply.send(match result {
                 Ok(written) => Ok(written.outcomes.into_iter().next().expect("an append has one outcome")),
                 Err(JobError::Store(error)) => Err(error),
                 Err(JobError::Rejected(_)) => unreachable!("raw appends are not decided"),
             });
         }
-        Job::Execute { reply, .. } => {
+        Job::Execute(CommandJob { reply, .. }) => {
             let _ = reply.send(match result {
                 Ok(written) => Ok(written.events),
                 Err(JobError::Store(error)) => Err(ExecuteError::Store(error)),
@@ -279,12 +301,12 @@ fn answer(job: Job, result: Result<Written, JobError>) {
     }
 }
 
-type Results = Vec<Result<Written, JobError>>;
+type Results<R> = Vec<Result<Written, JobError<R>>>;
 
 /// A committed batch: each job's result, the head and last mail id after it, and the mail for
 /// this process's worker.
-struct Committed {
-    results: Results,
+struct Committed<R> {
+    results: Results<R>,
     head: LogHead,
     last_mail_id: i64,
     handover: Option<Handover>,
@@ -312,10 +334,10 @@ impl Tip {
     /// The head to write the batch against without the lock, if that is worth trying: the writer
     /// alone of late, a backend that can, and jobs that need nothing from the database but the
     /// head (an idempotency key must be looked up).
-    fn unlocked_base<B: WriteBackend>(&self, jobs: &[Job]) -> Option<(LogHead, i64)> {
+    fn unlocked_base<B: WriteBackend, P: CommandPlanner>(&self, jobs: &[Job<P>]) -> Option<(LogHead, i64)> {
         let plain = jobs.iter().all(|job| match job {
-            Job::Append { request, .. } => request.idempotency_key.is_none(),
-            Job::Execute { .. } => true,
+            Job::Append(AppendJob { request, .. }) => request.idempotency_key.is_none(),
+            Job::Execute(_) => true,
         });
         (B::WRITES_UNLOCKED && plain && Instant::now() >= self.contended_until).then(|| self.left.clone()).flatten()
     }
@@ -325,14 +347,14 @@ impl Tip {
 /// left; otherwise (or when that finds the head moved) all jobs in one transaction under the lock,
 /// written with one statement; if the database refuses that statement, the batch is redone one
 /// job at a time, each under its own savepoint, so that one bad job does not abort the others.
-async fn write_batch<B: WriteBackend>(
+async fn write_batch<B: WriteBackend, P: CommandPlanner>(
     backend: &B,
     db: &Database,
-    mut models: Option<&mut Models>,
-    jobs: &[Job],
+    mut models: Option<&mut Models<P>>,
+    jobs: &[Job<P>],
     tip: &mut Tip,
-) -> Result<Committed, BatchError> {
-    if let (Some(base), Some(models)) = (tip.unlocked_base::<B>(jobs), models.as_deref_mut()) {
+) -> Result<Committed<P::Refusal>, BatchError> {
+    if let (Some(base), Some(models)) = (tip.unlocked_base::<B, P>(jobs), models.as_deref_mut()) {
         match write_unlocked(backend, models, jobs, base).await? {
             Unlocked::Committed(committed) => return Ok(committed),
             Unlocked::HeadMoved => {
@@ -357,12 +379,12 @@ async fn write_batch<B: WriteBackend>(
 /// The fast path: each job planned in memory against the state that includes the earlier ones,
 /// then all their events written together. `None` when the database refused the write (and
 /// nothing was written).
-async fn write_at_once<B: WriteBackend>(
+async fn write_at_once<B: WriteBackend, P: CommandPlanner>(
     backend: &B,
     db: &Database,
-    mut models: Option<&mut Models>,
-    jobs: &[Job],
-) -> Result<Option<Committed>, BatchError> {
+    mut models: Option<&mut Models<P>>,
+    jobs: &[Job<P>],
+) -> Result<Option<Committed<P::Refusal>>, BatchError> {
     let (tx, mut planner) = begin(backend, db, models.as_deref_mut(), jobs).await?;
     let head_before = planner.head.position;
     // A panic abandons the transaction: dropping it rolls back.
@@ -385,8 +407,8 @@ async fn write_at_once<B: WriteBackend>(
 }
 
 /// How a batch written without the lock went.
-enum Unlocked {
-    Committed(Committed),
+enum Unlocked<R> {
+    Committed(Committed<R>),
     /// Another process wrote since this writer's last batch: nothing was written.
     HeadMoved,
     /// The database refused the rows: nothing was written.
@@ -399,12 +421,12 @@ enum Unlocked {
 /// The fast path while this writer is the only one: the batch planned against the head its last
 /// batch left, then written in one statement that commits on its own, and writes only if the
 /// head is still there (one round trip instead of three).
-async fn write_unlocked<B: WriteBackend>(
+async fn write_unlocked<B: WriteBackend, P: CommandPlanner>(
     backend: &B,
-    models: &mut Models,
-    jobs: &[Job],
+    models: &mut Models<P>,
+    jobs: &[Job<P>],
     (head, last_mail_id): (LogHead, i64),
-) -> Result<Unlocked, BatchError> {
+) -> Result<Unlocked<P::Refusal>, BatchError> {
     let now = truncate_to_micros(Utc::now());
     let mut planner =
         Planner { head: head.clone(), versions: HashMap::new(), known_keys: HashMap::new(), last_mail_id, now };
@@ -427,9 +449,9 @@ async fn write_unlocked<B: WriteBackend>(
 }
 
 /// A batch planned in memory, each job against the state that includes the earlier ones.
-struct PlannedBatch {
-    units: Vec<Result<Vec<Plan>, JobError>>,
-    results: Results,
+struct PlannedBatch<R> {
+    units: Vec<Result<Vec<Plan>, JobError<R>>>,
+    results: Results<R>,
 }
 
 /// What a planned batch writes: its events, idempotency keys and mail (and the mail's way to this
@@ -441,9 +463,13 @@ struct BatchRows {
     handover: Option<Handover>,
 }
 
-impl PlannedBatch {
-    fn plan(planner: &mut Planner, mut models: Option<&mut Models>, jobs: &[Job]) -> Result<Self, BatchError> {
-        let mut units: Vec<Result<Vec<Plan>, JobError>> = Vec::with_capacity(jobs.len());
+impl<R: Clone> PlannedBatch<R> {
+    fn plan<P: CommandPlanner<Refusal = R>>(
+        planner: &mut Planner,
+        mut models: Option<&mut Models<P>>,
+        jobs: &[Job<P>],
+    ) -> Result<Self, BatchError> {
+        let mut units: Vec<Result<Vec<Plan>, JobError<R>>> = Vec::with_capacity(jobs.len());
         for (index, job) in jobs.iter().enumerate() {
             // Deciding reads the model only: a panic there fails the job and the batch goes on.
             let unit = unwind_guard(|| plan_job(planner, models.as_deref(), job))
@@ -465,7 +491,7 @@ impl PlannedBatch {
     }
 
     /// Takes the rows out of the plans, and the mail they cause out of the writer's model.
-    fn rows(&mut self, planner: &mut Planner, models: Option<&mut Models>) -> BatchRows {
+    fn rows<P: CommandPlanner>(&mut self, planner: &mut Planner, models: Option<&mut Models<P>>) -> BatchRows {
         let (events, keys) = rows(self.units.iter_mut().filter_map(|unit| unit.as_mut().ok()).flatten());
         let (outbox, handover) = models.map(|models| models.take_outbox(planner)).unwrap_or_default();
         BatchRows { events, keys, outbox, handover }
@@ -478,12 +504,12 @@ impl BatchRows {
     }
 }
 
-async fn write_one_by_one<B: WriteBackend>(
+async fn write_one_by_one<B: WriteBackend, P: CommandPlanner>(
     backend: &B,
     db: &Database,
-    mut models: Option<&mut Models>,
-    jobs: &[Job],
-) -> Result<Committed, BatchError> {
+    mut models: Option<&mut Models<P>>,
+    jobs: &[Job<P>],
+) -> Result<Committed<P::Refusal>, BatchError> {
     let (mut tx, mut planner) = begin(backend, db, models.as_deref_mut(), jobs).await?;
     let mut results = Vec::with_capacity(jobs.len());
     for (index, job) in jobs.iter().enumerate() {
@@ -503,13 +529,13 @@ async fn write_one_by_one<B: WriteBackend>(
 }
 
 /// The slow path: one job under its own savepoint; the model learns of it only once it is written.
-async fn write_one<B: WriteBackend>(
+async fn write_one<B: WriteBackend, P: CommandPlanner>(
     backend: &B,
     tx: &mut B::Tx,
     planner: &mut Planner,
-    models: Option<&mut Models>,
-    (index, job): (usize, &Job),
-) -> Result<Result<Written, JobError>, BatchError> {
+    models: Option<&mut Models<P>>,
+    (index, job): (usize, &Job<P>),
+) -> Result<Result<Written, JobError<P::Refusal>>, BatchError> {
     // Planning against a scratch copy of the planner: only a written job may move it.
     let mut scratch = planner.clone();
     let mut plans = match unwind_guard(|| plan_job(&scratch, models.as_deref(), job)) {
@@ -539,7 +565,7 @@ async fn write_one<B: WriteBackend>(
         }
         Err(error) if refused_by_database(&error) => {
             backend.execute(tx, "ROLLBACK TO SAVEPOINT job").await?;
-            if let (true, Job::Append { request, .. }) = (is_stream_version_violation(&error), job) {
+            if let (true, Job::Append(AppendJob { request, .. })) = (is_stream_version_violation(&error), job) {
                 let actual = backend.stream_versions(tx, std::slice::from_ref(&request.stream)).await?;
                 let actual = actual.get(&request.stream).copied().unwrap_or(0);
                 let conflict =
@@ -555,17 +581,17 @@ async fn write_one<B: WriteBackend>(
 /// Takes the lock on the log head and gathers what the batch is checked against: the model
 /// brought up to the head (it knows every stream's version), or else the versions of the streams
 /// the batch names; and the idempotency keys it carries.
-async fn begin<B: WriteBackend>(
+async fn begin<B: WriteBackend, P: CommandPlanner>(
     backend: &B,
     db: &Database,
-    models: Option<&mut Models>,
-    jobs: &[Job],
+    models: Option<&mut Models<P>>,
+    jobs: &[Job<P>],
 ) -> Result<(B::Tx, Planner), sqlx::Error> {
     let appends: Vec<&AppendRequest> = jobs
         .iter()
         .filter_map(|job| match job {
-            Job::Append { request, .. } => Some(request),
-            Job::Execute { .. } => None,
+            Job::Append(AppendJob { request, .. }) => Some(request),
+            Job::Execute(_) => None,
         })
         .collect();
     let streams = distinct(appends.iter().map(|request| &request.stream));
@@ -577,7 +603,9 @@ async fn begin<B: WriteBackend>(
         // Other processes' commits since this writer's last batch (the head tells whether there
         // are any, which saves a round trip when this process is the only writer).
         if head.position != models.writer.position() {
-            models.writer.catch_up(db, Some(&mut models.unpublished)).await.map_err(into_sqlx)?;
+            super::commands::catch_up(&mut models.writer, db, Some(&mut models.unpublished))
+                .await
+                .map_err(into_sqlx)?;
         }
     }
     let known_keys = if keys.is_empty() { HashMap::new() } else { backend.idempotency_records(&mut tx, &keys).await? };
@@ -595,24 +623,26 @@ fn into_sqlx(error: StoreError) -> sqlx::Error {
 }
 
 /// Plans one job: a raw append as it is; a command decided against the writer's model.
-fn plan_job(planner: &Planner, models: Option<&Models>, job: &Job) -> Result<Vec<Plan>, JobError> {
+fn plan_job<P: CommandPlanner>(
+    planner: &Planner,
+    models: Option<&Models<P>>,
+    job: &Job<P>,
+) -> Result<Vec<Plan>, JobError<P::Refusal>> {
     let model = models.map(|models| &models.writer);
     match job {
-        Job::Append { request, .. } => planner.plan(request, model).map(|plan| vec![plan]).map_err(JobError::Store),
-        Job::Execute { context, command, metadata, .. } => {
+        Job::Append(AppendJob { request, .. }) => {
+            planner.plan(request, model).map(|plan| vec![plan]).map_err(JobError::Store)
+        }
+        Job::Execute(CommandJob { command, metadata, .. }) => {
             let model = model.ok_or(JobError::Store(StoreError::NoWorkflow))?;
-            #[cfg(feature = "testing")]
-            crate::testing::panic_if_asked(command, crate::testing::PANIC_IN_DECIDE);
-            let events =
-                decide(model.state(), model.workflow(), context, command.clone()).map_err(JobError::Rejected)?;
-            // Each event goes to its entity's stream. The lock and the caught-up model make the
-            // decision safe, so the streams take any version.
+            let events = model.decide(command).map_err(JobError::Rejected)?;
+            // The lock and the caught-up model make the decision safe, so the streams take any version.
             let mut scratch = planner.clone();
             let mut plans = Vec::with_capacity(events.len());
-            for event in events {
-                let new = NewEvent::new(event.event_type(), event.data()).with_metadata(metadata.clone());
+            for planned in events {
+                let new = planned.event.with_metadata(metadata.clone());
                 let plan = scratch
-                    .plan(&AppendRequest::new(event.stream_id(), ExpectedVersion::Any, vec![new]), Some(model))
+                    .plan(&AppendRequest::new(planned.stream, ExpectedVersion::Any, vec![new]), Some(model))
                     .map_err(JobError::Store)?;
                 scratch.accept(&plan);
                 plans.push(plan);
@@ -623,7 +653,7 @@ fn plan_job(planner: &Planner, models: Option<&Models>, job: &Job) -> Result<Vec
 }
 
 /// The fast path's bookkeeping after a job is planned: the planner and the writer's model move on.
-fn accept(planner: &mut Planner, models: Option<&mut Models>, plans: &[Plan]) {
+fn accept<P: CommandPlanner>(planner: &mut Planner, models: Option<&mut Models<P>>, plans: &[Plan]) {
     for plan in plans {
         planner.accept(plan);
     }
@@ -643,7 +673,7 @@ impl Written {
     }
 }
 
-impl JobError {
+impl<R: Clone> JobError<R> {
     fn clone_for_answer(&self) -> Self {
         match self {
             JobError::Store(error) => JobError::Store(error.clone()),
@@ -704,7 +734,7 @@ struct Planner {
 }
 
 impl Planner {
-    fn plan(&self, request: &AppendRequest, model: Option<&DomainModel>) -> Result<Plan, StoreError> {
+    fn plan<P: CommandPlanner>(&self, request: &AppendRequest, model: Option<&P>) -> Result<Plan, StoreError> {
         let fingerprint = request.idempotency_key.as_ref().map(|_| fingerprint(request));
         if let Some(key) = &request.idempotency_key {
             if let Some(record) = self.known_keys.get(key) {

@@ -7,8 +7,9 @@ use std::{collections::BTreeSet, time::Duration};
 use chrono::Utc;
 use reqwest::Method;
 use roleledger::{
+    app::AppError,
     domain::{Actor, Command, Context, Event, GrantStatus, IdSource, State, Subject},
-    store::{EventStore, ExecuteError, Metadata, Migrations, RecordedEvent},
+    store::{EventStore, Metadata, Migrations, RecordedEvent},
     workflow::Workflow,
 };
 use serde_json::{json, Value};
@@ -39,13 +40,13 @@ const ROLES: [&str; 3] = ["site-administrator", "site-security-officer", "site-o
 const SITES: [&str; 2] = ["SITE_A", "SITE_B"];
 
 /// Decides and records a command as the server would, from a documentation address.
-async fn run(app: &TestApp, actor: Actor, command: Command) -> Result<Vec<RecordedEvent>, ExecuteError> {
+async fn run(app: &TestApp, actor: Actor, command: Command) -> Result<Vec<RecordedEvent>, AppError> {
     let metadata = Metadata {
         actor: Some(actor.user().unwrap_or("command-line").to_string()),
         client_address: Some("192.0.2.1".into()),
         ..Metadata::default()
     };
-    app.store.execute(Context::new(actor, Utc::now(), IdSource::Random), command, metadata).await
+    app.application.execute_in(Context::new(actor, Utc::now(), IdSource::Random), command, metadata).await
 }
 
 /// A random history of `steps` commands after the EGI tree is set up: requests, approvals,
@@ -60,22 +61,19 @@ async fn random_history(app: &TestApp, seed: u64, steps: usize, durations: &[Opt
     let root = || Actor::User("root".into());
     let mut rng = Rng(seed);
     for _ in 0..steps {
-        let (pending, active, due) = app
-            .store
-            .read_model(|model| {
-                let (state, now) = (model.state(), Utc::now());
-                let active = |g: &&roleledger::domain::Grant| g.status == GrantStatus::Active && g.role != "admin";
-                let pending: Vec<_> = state.requests().filter(|r| r.is_pending()).map(|r| r.id).collect();
-                let ids: Vec<_> = state.grants().filter(active).map(|g| g.id).collect();
-                let due: Vec<_> = state
-                    .grants()
-                    .filter(active)
-                    .filter(|g| g.ends_at.is_some_and(|end| end <= now))
-                    .map(|g| g.id)
-                    .collect();
-                (pending, ids, due)
-            })
-            .unwrap();
+        let (pending, active, due) = app.application.read_model(|model| {
+            let (state, now) = (model.state(), Utc::now());
+            let active = |g: &&roleledger::domain::Grant| g.status == GrantStatus::Active && g.role != "admin";
+            let pending: Vec<_> = state.requests().filter(|r| r.is_pending()).map(|r| r.id).collect();
+            let ids: Vec<_> = state.grants().filter(active).map(|g| g.id).collect();
+            let due: Vec<_> = state
+                .grants()
+                .filter(active)
+                .filter(|g| g.ends_at.is_some_and(|end| end <= now))
+                .map(|g| g.id)
+                .collect();
+            (pending, ids, due)
+        });
         let duration = rng.pick(durations).flatten().map(|d| d.parse().unwrap());
         let (user, role, scope) =
             (USERS[rng.below(USERS.len())], ROLES[rng.below(ROLES.len())], SITES[rng.below(SITES.len())]);
@@ -116,7 +114,7 @@ async fn random_history(app: &TestApp, seed: u64, steps: usize, durations: &[Opt
             },
         };
         match run(app, actor, command).await {
-            Ok(_) | Err(ExecuteError::Rejected(_)) => {}
+            Ok(_) | Err(AppError::Rejected(_)) => {}
             Err(error) => panic!("the store failed: {error}"),
         }
         if rng.below(15) == 0 {

@@ -2,6 +2,7 @@ use std::{path::PathBuf, sync::Arc};
 
 use reqwest::{Method, Response};
 use roleledger::{
+    app::App,
     auth::{JwtVerifier, LoginClaims},
     configuration::{JwtKeys, JwtSettings, Secret, Settings},
     startup::Application,
@@ -20,6 +21,8 @@ pub struct TestApp {
     /// Where the server writes its mail as .eml files (no --smtp given).
     pub mail_dir: Arc<tempfile::TempDir>,
     pub store: EventStore,
+    /// The server's application (commands run and the model read in the server's own process).
+    pub application: App,
     pub client: reqwest::Client,
 }
 
@@ -61,9 +64,10 @@ async fn start(db: Arc<TestDatabase>, change: impl FnOnce(&mut Settings)) -> Tes
     change(&mut settings);
     let app = Application::build(&settings).await.expect("the server starts");
     let address = format!("http://127.0.0.1:{}", app.port());
-    let store = app.store();
+    let application = app.app();
+    let store = application.store().clone();
     tokio::spawn(app.run_until_stopped());
-    TestApp { address, db, mail_dir, store, client: reqwest::Client::new() }
+    TestApp { address, db, mail_dir, store, application, client: reqwest::Client::new() }
 }
 
 fn signer(secret: &str) -> JwtVerifier {
@@ -259,7 +263,7 @@ impl TestApp {
 
     /// Makes `user` an administrator, as `roleledger bootstrap-admin` does.
     pub async fn bootstrap_admin(&self, user: &str) {
-        roleledger::cli::bootstrap_admin(&self.store, user).await.expect("bootstrap");
+        roleledger::cli::bootstrap_admin(&self.application, user).await.expect("bootstrap");
     }
 
     /// The log's head position: unchanged when a refused call wrote nothing.

@@ -7,10 +7,11 @@ use std::{collections::BTreeMap, path::PathBuf, sync::Arc, time::Duration};
 use chrono::Utc;
 use reqwest::Method;
 use roleledger::{
+    app::App,
     auth::LoginClaims,
     domain::{Actor, Command, Context, IdSource},
     mail::{spawn_delivery, DeliveryStats, Mailer, RetryPolicy, Templates, Transport},
-    store::{EventStore, Metadata},
+    store::Metadata,
 };
 use serde_json::json;
 
@@ -177,11 +178,11 @@ async fn each_kind_of_mail_reaches_exactly_its_addresses(backend: Backend) {
     )
     .await;
     next_mails(&smtp, 15, 2).await;
-    roleledger::expiry::expire_due(&app.store, Utc::now() + chrono::Duration::days(8)).await.unwrap();
+    roleledger::app::scheduler::expire_due(&app.application, Utc::now() + chrono::Duration::days(8)).await.unwrap();
     let mails = next_mails(&smtp, 17, 3).await;
     assert!(mails.iter().all(|m| m.header("Subject").unwrap().starts_with("[roleledger] Reminder")));
     assert_eq!(addresses(&mails), ["gocdb-admins@example.org", "manager@example.org", "site-a@example.org"]);
-    roleledger::expiry::expire_due(&app.store, Utc::now() + chrono::Duration::days(31)).await.unwrap();
+    roleledger::app::scheduler::expire_due(&app.application, Utc::now() + chrono::Duration::days(31)).await.unwrap();
     let mails = next_mails(&smtp, 20, 3).await;
     assert!(mails.iter().all(|m| m.header("Subject").unwrap().starts_with("[roleledger] Expired")));
     let expired = by_address(&mails);
@@ -412,12 +413,13 @@ async fn a_worker_killed_between_send_and_commit_repeats_with_the_same_message_i
     let smtp = SmtpServer::start().await;
     let db = crate::support::TestDatabase::new(Backend::Postgres).await;
     let workflow = Arc::new(roleledger::workflow::Workflow::from_file(crate::helpers::default_workflow()).unwrap());
-    let store = EventStore::open_with_workflow(&db.url, roleledger::store::Migrations::Apply, workflow).await.unwrap();
+    let application = App::open(&db.url, roleledger::store::Migrations::Apply, workflow).await.unwrap();
+    let store = application.store().clone();
     let run = |actor: Actor, command: Command| {
-        let store = store.clone();
+        let application = application.clone();
         async move {
-            store
-                .execute(Context::new(actor, Utc::now(), IdSource::Random), command, Metadata::default())
+            application
+                .execute_in(Context::new(actor, Utc::now(), IdSource::Random), command, Metadata::default())
                 .await
                 .unwrap()
         }

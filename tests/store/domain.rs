@@ -4,12 +4,15 @@ use std::sync::Arc;
 
 use chrono::Utc;
 use roleledger::{
+    app::{
+        scheduler::{expire_due, Expired},
+        App, AppError,
+    },
     domain::{
         scenarios::{egi_scenarios, request, run_in_memory, user, Scenario, ScenarioBuilder, StepAction},
         Actor, Command, Context, IdSource, RequestStatus,
     },
-    expiry::{expire_due, Expired},
-    store::{EventStore, ExecuteError, Metadata, Migrations},
+    store::{Metadata, Migrations},
     workflow::Workflow,
 };
 use sqlx::Connection;
@@ -24,23 +27,23 @@ fn metadata(actor: &Actor) -> Metadata {
     Metadata { actor: Some(actor.user().unwrap_or("command-line").to_string()), ..Metadata::default() }
 }
 
-async fn open(db: &TestDatabase, workflow: &Arc<Workflow>) -> EventStore {
-    EventStore::open_with_workflow(&db.url, Migrations::Apply, workflow.clone()).await.expect("open the store")
+async fn open(db: &TestDatabase, workflow: &Arc<Workflow>) -> App {
+    App::open(&db.url, Migrations::Apply, workflow.clone()).await.expect("open the store")
 }
 
 /// Runs a scenario's steps through the store; the first step that does not go as expected fails it.
-async fn run_through(store: &EventStore, workflow: &Workflow, scenario: &Scenario) -> Result<(), String> {
+async fn run_through(store: &App, workflow: &Workflow, scenario: &Scenario) -> Result<(), String> {
     for (index, step) in scenario.steps.iter().enumerate() {
         match &step.action {
             StepAction::Run { command, .. } => {
-                let outcome = store.execute(step.context(index), command.clone(), metadata(&step.actor)).await;
+                let outcome = store.execute_in(step.context(index), command.clone(), metadata(&step.actor)).await;
                 match outcome {
                     Ok(_) => step.judge(&scenario.name, index, Ok(()))?,
-                    Err(ExecuteError::Rejected(error)) => step.judge(&scenario.name, index, Err(&error))?,
-                    Err(ExecuteError::Store(error)) => return Err(format!("{}: step {index}: {error}", scenario.name)),
+                    Err(AppError::Rejected(error)) => step.judge(&scenario.name, index, Err(&error))?,
+                    Err(error) => return Err(format!("{}: step {index}: {error}", scenario.name)),
                 }
             }
-            _ => store.read_model(|model| step.observe(&scenario.name, index, workflow, model.state())).unwrap()?,
+            _ => store.read_model(|model| step.observe(&scenario.name, index, workflow, model.state()))?,
         }
     }
     Ok(())
@@ -59,16 +62,10 @@ pub async fn egi_scenarios_run_through_the_store(backend: Backend) {
             continue;
         }
         // The state kept as commands commit equals the pure fold and a rebuild from the log.
-        let incremental = store.read_model(|model| model.state().clone()).unwrap();
+        let incremental = store.read_model(|model| model.state().clone());
         assert_eq!(incremental, run_in_memory(&workflow, scenario).unwrap(), "{}: pure fold", scenario.name);
-        let rebuilt =
-            EventStore::open_with_workflow(&db.url, Migrations::RequireCurrent, workflow.clone()).await.unwrap();
-        assert_eq!(
-            rebuilt.read_model(|model| model.state().clone()).unwrap(),
-            incremental,
-            "{}: rebuild",
-            scenario.name
-        );
+        let rebuilt = App::open(&db.url, Migrations::RequireCurrent, workflow.clone()).await.unwrap();
+        assert_eq!(rebuilt.read_model(|model| model.state().clone()), incremental, "{}: rebuild", scenario.name);
         assert!(store.verify().await.unwrap().ok, "{}: chain", scenario.name);
     }
     assert!(
@@ -81,7 +78,7 @@ pub async fn egi_scenarios_run_through_the_store(backend: Backend) {
 }
 
 /// The EGI world (users, scopes, managers) set up through the store.
-async fn egi_world(store: &EventStore, workflow: &Workflow) {
+async fn egi_world(store: &App, workflow: &Workflow) {
     run_through(store, workflow, &ScenarioBuilder::egi("world").build()).await.expect("the world sets up");
 }
 
@@ -99,14 +96,14 @@ pub async fn identical_concurrent_requests_one_accepted_one_duplicate(backend: B
     for (round, (asker, role)) in askers.iter().flat_map(|a| roles.iter().map(move |r| (*a, *r))).enumerate() {
         // Through one process and through two (on SQLite both stores share the file's lock).
         let (a, b) = tokio::join!(
-            first.execute(now(user(asker)), request(role, "site-kit"), Metadata::default()),
-            second.execute(now(user(asker)), request(role, "site-kit"), Metadata::default()),
+            first.execute_in(now(user(asker)), request(role, "site-kit"), Metadata::default()),
+            second.execute_in(now(user(asker)), request(role, "site-kit"), Metadata::default()),
         );
         let outcomes = [a, b];
         let accepted = outcomes.iter().filter(|outcome| outcome.is_ok()).count();
         let duplicates = outcomes
             .iter()
-            .filter(|outcome| matches!(outcome, Err(ExecuteError::Rejected(e)) if e.code() == "duplicate_request"))
+            .filter(|outcome| matches!(outcome, Err(AppError::Rejected(e)) if e.code() == "duplicate_request"))
             .count();
         assert_eq!((accepted, duplicates), (1, 1), "round {round}: {outcomes:?}");
     }
@@ -119,15 +116,15 @@ pub async fn concurrent_approvals_exactly_one_wins(backend: Backend) {
     egi_world(&first, &workflow).await;
     for (round, asker) in ["alice", "bob", "carol"].into_iter().enumerate() {
         let events = first
-            .execute(now(user(asker)), request("site-administrator", "site-kit"), Metadata::default())
+            .execute_in(now(user(asker)), request("site-administrator", "site-kit"), Metadata::default())
             .await
             .unwrap();
         let request_id: uuid::Uuid =
             serde_json::from_value(events[0].data["request"].clone()).expect("the request's id");
-        let approve = |store: &EventStore, decider: &str| {
+        let approve = |store: &App, decider: &str| {
             let command = Command::Approve { request: request_id, comment: format!("round {round}") };
             let (store, context) = (store.clone(), now(user(decider)));
-            async move { store.execute(context, command, Metadata::default()).await }
+            async move { store.execute_in(context, command, Metadata::default()).await }
         };
         // Three managers of the site and one of its NGI decide at once, over two processes.
         let outcomes = [
@@ -140,7 +137,7 @@ pub async fn concurrent_approvals_exactly_one_wins(backend: Backend) {
         let won = outcomes.iter().filter(|outcome| outcome.is_ok()).count();
         let lost = outcomes
             .iter()
-            .filter(|outcome| matches!(outcome, Err(ExecuteError::Rejected(e)) if e.code() == "not_pending"))
+            .filter(|outcome| matches!(outcome, Err(AppError::Rejected(e)) if e.code() == "not_pending"))
             .count();
         assert_eq!((won, lost), (1, 3), "round {round}: {outcomes:?}");
         for store in [&first, &second] {
@@ -154,13 +151,13 @@ pub async fn concurrent_approvals_exactly_one_wins(backend: Backend) {
 
 /// Polls a store's read model until `read` answers something other than what it first answered, or 5 s pass.
 async fn wait_for<R: PartialEq + std::fmt::Debug>(
-    store: &EventStore,
-    read: impl Fn(&roleledger::store::DomainModel) -> R,
+    store: &App,
+    read: impl Fn(&roleledger::projections::DomainModel) -> R,
 ) -> R {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    let head = store.head().await.unwrap().position;
+    let head = store.store().head().await.unwrap().position;
     loop {
-        let (position, answer) = store.read_model(|model| (model.position(), read(model))).unwrap();
+        let (position, answer) = store.read_model(|model| (model.position(), read(model)));
         if position >= head || std::time::Instant::now() > deadline {
             return answer;
         }
@@ -174,11 +171,14 @@ pub async fn expiry_happens_once_across_two_processes(backend: Backend) {
     let (first, second) = (open(&db, &workflow).await, open(&db, &workflow).await);
     egi_world(&first, &workflow).await;
     for asker in ["alice", "bob"] {
-        first.execute(now(user(asker)), request("site-administrator", "site-kit"), Metadata::default()).await.unwrap();
+        first
+            .execute_in(now(user(asker)), request("site-administrator", "site-kit"), Metadata::default())
+            .await
+            .unwrap();
     }
     let week = roleledger::workflow::Duration::from_seconds(7 * 86_400);
     let assign = roleledger::domain::scenarios::assign("carol", "site-security-officer", "site-kit", week);
-    first.execute(now(user("kit-som")), assign, Metadata::default()).await.unwrap();
+    first.execute_in(now(user("kit-som")), assign, Metadata::default()).await.unwrap();
 
     // Nothing expires yet; the week-long grant ends within the 14-day notice period, so its
     // holder is told, once.
@@ -193,7 +193,7 @@ pub async fn expiry_happens_once_across_two_processes(backend: Backend) {
     assert_eq!(expire_due(&second, later).await.unwrap(), Expired::default(), "a second pass finds nothing");
 
     let mut expiries = std::collections::HashMap::new();
-    let mut cursor = first.read_all(0);
+    let mut cursor = first.store().read_all(0);
     while let Some(event) = cursor.next().await.unwrap() {
         *expiries.entry(event.event_type).or_insert(0) += 1;
     }
@@ -214,9 +214,9 @@ pub async fn two_deciding_processes_keep_one_chain(backend: Backend) {
             for n in 0..40 {
                 let asker = format!("w{writer}-u{n}");
                 let register = Command::RegisterUser { user: asker.clone(), email: None, name: None };
-                store.execute(now(user(&asker)), register, Metadata::default()).await.unwrap();
+                store.execute_in(now(user(&asker)), register, Metadata::default()).await.unwrap();
                 store
-                    .execute(now(user(&asker)), request("site-administrator", "site-kit"), Metadata::default())
+                    .execute_in(now(user(&asker)), request("site-administrator", "site-kit"), Metadata::default())
                     .await
                     .unwrap();
             }
@@ -225,10 +225,10 @@ pub async fn two_deciding_processes_keep_one_chain(backend: Backend) {
     for writer in futures_util::future::join_all(writers).await {
         writer.unwrap();
     }
-    let head = first.head().await.unwrap().position;
+    let head = first.store().head().await.unwrap().position;
     for store in [&first, &second] {
         for _ in 0..250 {
-            if store.read_model(|model| model.position()).unwrap() == head {
+            if store.read_model(|model| model.position()) == head {
                 break;
             }
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
@@ -236,11 +236,9 @@ pub async fn two_deciding_processes_keep_one_chain(backend: Backend) {
         let report = store.verify().await.unwrap();
         assert!(report.ok, "{report:?}");
         assert_eq!((report.events, report.projections_checked_at), (head, Some(head)));
-        let asked = store
-            .read_model(|model| {
-                model.state().requests().filter(|r| r.user.starts_with('w') && r.scope == "site-kit").count()
-            })
-            .unwrap();
+        let asked = store.read_model(|model| {
+            model.state().requests().filter(|r| r.user.starts_with('w') && r.scope == "site-kit").count()
+        });
         assert_eq!(asked, 320, "every acknowledged request, once");
     }
 }
@@ -253,31 +251,26 @@ pub async fn one_refused_append_does_not_abort_a_batch_of_commands(backend: Back
     let db = TestDatabase::new(backend).await;
     let store = open(&db, &workflow).await;
     egi_world(&store, &workflow).await;
-    let ask =
-        |asker: &str| store.execute(now(user(asker)), request("site-administrator", "site-kit"), Metadata::default());
+    let ask = |asker: &str| {
+        store.execute_in(now(user(asker)), request("site-administrator", "site-kit"), Metadata::default())
+    };
     let odd = roleledger::store::NewEvent::new("Odd", serde_json::json!({"text": "nul\u{0}"}));
     let bad = roleledger::store::AppendRequest::new("odd", roleledger::store::ExpectedVersion::Any, vec![odd]);
     for round in 0..3 {
-        let (before, refused, after) = tokio::join!(ask("alice"), store.append(bad.clone()), ask("carol"));
+        let (before, refused, after) = tokio::join!(ask("alice"), store.store().append(bad.clone()), ask("carol"));
         assert!(before.is_ok() && after.is_ok(), "round {round}: {before:?} {after:?}");
         assert!(matches!(refused, Err(roleledger::store::StoreError::Database(_))), "round {round}: {refused:?}");
         for asker in ["alice", "carol"] {
-            let pending = store
-                .read_model(|model| {
-                    model
-                        .state()
-                        .requests()
-                        .find(|r| r.user == asker && r.status == RequestStatus::Pending)
-                        .map(|r| r.id)
-                })
-                .unwrap();
+            let pending = store.read_model(|model| {
+                model.state().requests().find(|r| r.user == asker && r.status == RequestStatus::Pending).map(|r| r.id)
+            });
             store
-                .execute(now(user(asker)), Command::Cancel { request: pending.unwrap() }, Metadata::default())
+                .execute_in(now(user(asker)), Command::Cancel { request: pending.unwrap() }, Metadata::default())
                 .await
                 .unwrap();
         }
     }
-    assert!(store.read_stream("odd", 1).await.unwrap().is_empty());
+    assert!(store.store().read_stream("odd", 1).await.unwrap().is_empty());
     assert!(store.verify().await.unwrap().ok);
 }
 
@@ -297,6 +290,6 @@ pub async fn an_ended_writer_connection_is_replaced_for_commands(backend: Backen
             .await
             .unwrap();
     assert!(!ended.is_empty() && ended.iter().all(|&ok| ok), "the store's connections were ended: {ended:?}");
-    store.execute(now(user("alice")), request("site-administrator", "site-kit"), Metadata::default()).await.unwrap();
+    store.execute_in(now(user("alice")), request("site-administrator", "site-kit"), Metadata::default()).await.unwrap();
     assert!(store.verify().await.unwrap().ok);
 }

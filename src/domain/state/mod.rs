@@ -7,6 +7,7 @@ use super::grant::{Grant, GrantStatus};
 use super::index::{Holding, Index, Slot};
 use super::request::{Approval, Request, RequestStatus};
 use super::types::{Actor, GrantId, RequestId, ScopeId, Subject, TeamId, TokenId, UserId};
+use super::visibility::Standing;
 use crate::workflow::permission::parse_permission;
 use crate::workflow::{role_closure, Action, Place, Role, RoleId, RuleTarget, Workflow, AUDITOR, GLOBAL};
 use chrono::{DateTime, Utc};
@@ -196,9 +197,13 @@ impl State {
     }
 
     /// Whether the user holds a role (or a role including one) that lets them make API tokens.
+    /// Asked on every call with an API token, so it walks the holdings without allocating.
     pub fn holds_api_role(&self, user: &str, now: DateTime<Utc>) -> bool {
-        let held = self.roles_held(&Subject::User(user.to_string()), now);
-        held.iter().any(|role| self.roles.get(role).is_some_and(|r| r.api_role))
+        self.holdings_of(user)
+            .filter(|h| h.gives_at(now))
+            .flat_map(|h| self.index.roles[h.role as usize].closure.iter())
+            .filter_map(|slot| self.index.role_id(*slot))
+            .any(|role| self.roles.get(role).is_some_and(|r| r.api_role))
     }
 
     /// The pending request of this user for this role on this scope, if any.
@@ -245,12 +250,18 @@ impl State {
 
     /// Auditors and administrators read every request, grant and event.
     pub fn reads_everything(&self, user: &str, now: DateTime<Utc>) -> bool {
-        self.is_admin(user, now) || self.subject_holds(&Subject::User(user.to_string()), AUDITOR, GLOBAL, now)
+        self.standing(user, now).reads_everything()
     }
 
     /// Auditors who are not also administrators change nothing (SPEC "Users").
     pub fn changes_nothing(&self, user: &str, now: DateTime<Utc>) -> bool {
-        self.subject_holds(&Subject::User(user.to_string()), AUDITOR, GLOBAL, now) && !self.is_admin(user, now)
+        self.standing(user, now).changes_nothing()
+    }
+
+    /// Whether the user is an administrator and whether an auditor, at `now`.
+    pub fn standing(&self, user: &str, now: DateTime<Utc>) -> Standing {
+        let auditor = self.subject_holds(&Subject::User(user.to_string()), AUDITOR, GLOBAL, now);
+        Standing { admin: self.is_admin(user, now), auditor }
     }
 
     /// Whether the user holds `admin` on `global` at `now`.

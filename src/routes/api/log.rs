@@ -253,7 +253,7 @@ struct Verification {
     responses((status = 200, description = "the chain, stream versions and the projections compared with a rebuild", body = Verification), (status = 403, description = "not an auditor or admin")))]
 pub async fn verify(caller: Caller) -> Result<HttpResponse, ApiError> {
     require_reader(&caller)?;
-    let report = caller.app().store.verify().await?;
+    let report = caller.app().app.verify().await?;
     Ok(HttpResponse::Ok().json(Verification {
         ok: report.first_problem.is_none(),
         events: report.events,

@@ -165,6 +165,6 @@ pub async fn audit_page(session: Session, query: web::Query<AuditQuery>) -> Resu
 pub async fn verify(session: Session, body: web::Bytes) -> Result<HttpResponse, PageError> {
     session.form::<Empty>(&body)?;
     require_reader(&session.caller)?;
-    let report = session.caller.app().store.verify().await.map_err(ApiError::from)?;
+    let report = session.caller.app().app.verify().await.map_err(ApiError::from)?;
     audit_answer(&session, AuditQuery::default(), Some(report)).await
 }

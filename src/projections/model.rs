@@ -1,6 +1,5 @@
-//! The projections kept beside the log, as a cache of it: the fold of every event up to a
-//! position (the domain state, each stream's version, each grant's validity history). Rebuilt
-//! from the log at start, so it always equals a replay; `verify` checks that it does.
+//! The model of the log: the fold of every event up to a position (the domain state, each
+//! stream's version, each grant's validity history).
 
 use std::{
     collections::{BTreeMap, HashMap},
@@ -9,12 +8,12 @@ use std::{
 
 use chrono::{DateTime, Utc};
 
+use super::history::GrantHistory;
 use crate::{
     domain::{Event, Grant, GrantId, GrantStatus, State, Subject},
+    store::{EventStore, Moment, RecordedEvent, StoreError},
     workflow::Workflow,
 };
-
-use super::{backend::Database, history::GrantHistory, EventStore, Moment, RecordedEvent, StoreError};
 
 #[derive(Clone)]
 pub struct DomainModel {
@@ -29,19 +28,20 @@ pub struct DomainModel {
 /// How a model differs from another of the same position: what differs, and the stream whose
 /// events made it (when one item can be named).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) struct Difference {
+pub struct Difference {
     pub stream: Option<String>,
     pub what: String,
 }
 
 impl DomainModel {
-    pub(super) fn new(workflow: Arc<Workflow>) -> Self {
+    /// The model before any event.
+    pub fn new(workflow: Arc<Workflow>) -> Self {
         let state = State::new(&workflow);
         Self { workflow, state, position: 0, versions: HashMap::new(), history: GrantHistory::default() }
     }
 
     /// A model of the same workflow before any event.
-    pub(super) fn empty_like(&self) -> Self {
+    pub fn empty_like(&self) -> Self {
         Self::new(self.workflow.clone())
     }
 
@@ -64,13 +64,6 @@ impl DomainModel {
         Ok(model)
     }
 
-    /// Folds the whole log (a rebuild).
-    pub(super) async fn replay(workflow: Arc<Workflow>, db: &Database) -> Result<Self, StoreError> {
-        let mut model = Self::new(workflow);
-        model.catch_up(db, None).await?;
-        Ok(model)
-    }
-
     pub fn state(&self) -> &State {
         &self.state
     }
@@ -83,7 +76,7 @@ impl DomainModel {
         self.position
     }
 
-    pub(super) fn version_of(&self, stream: &str) -> Option<i64> {
+    pub fn version_of(&self, stream: &str) -> Option<i64> {
         self.versions.get(stream).copied()
     }
 
@@ -91,7 +84,7 @@ impl DomainModel {
     /// not yet revoked or expired in the log, and within their own start and end at `judged_at` (a
     /// grant past its end gives nothing, whether or not its expiry was written). The first `take`
     /// of those `wanted`, in id order after `after`, shown as they stood then: active.
-    pub(super) fn grants_as_of(
+    pub fn grants_as_of(
         &self,
         moment: Moment,
         judged_at: DateTime<Utc>,
@@ -110,7 +103,7 @@ impl DomainModel {
     }
 
     /// The first difference from `other`, a model of the same position (None when they agree).
-    pub(super) fn difference(&self, other: &DomainModel) -> Option<Difference> {
+    pub fn difference(&self, other: &DomainModel) -> Option<Difference> {
         if self.versions != other.versions {
             let stream = differing("", self.versions.iter(), other.versions.iter());
             return Some(Difference { stream, what: "the stream versions".into() });
@@ -136,7 +129,7 @@ impl DomainModel {
 
     /// Folds one event that directly follows the model, answering it as a domain event. Events
     /// that are not domain events (raw appends) move the position and the stream version only.
-    pub(super) fn apply(&mut self, event: &RecordedEvent) -> Option<Event> {
+    pub fn apply(&mut self, event: &RecordedEvent) -> Option<Event> {
         debug_assert_eq!(event.position, self.position + 1, "events are folded in log order");
         let domain_event = match Event::from_parts(&event.event_type, &event.data) {
             Ok(domain_event) => {
@@ -153,43 +146,7 @@ impl DomainModel {
         self.position = event.position;
         domain_event
     }
-
-    /// Folds those of `events` that extend the model, skipping the ones already in it; false when
-    /// they start beyond the model (a gap that only the log can fill).
-    pub(super) fn advance(&mut self, events: &[RecordedEvent]) -> bool {
-        for event in events {
-            if event.position == self.position + 1 {
-                self.apply(event);
-            } else if event.position > self.position + 1 {
-                return false;
-            }
-        }
-        true
-    }
-
-    /// Reads and folds everything the log holds beyond the model, keeping the folded events in
-    /// `folded` when given.
-    pub(super) async fn catch_up(
-        &mut self,
-        db: &Database,
-        mut folded: Option<&mut Vec<RecordedEvent>>,
-    ) -> Result<(), StoreError> {
-        loop {
-            let page = db.read_page(self.position, CATCH_UP_PAGE).await?;
-            if page.is_empty() {
-                return Ok(());
-            }
-            for event in &page {
-                self.apply(event);
-            }
-            if let Some(folded) = folded.as_deref_mut() {
-                folded.extend(page);
-            }
-        }
-    }
 }
-
-const CATCH_UP_PAGE: i64 = 5_000;
 
 /// The stream (`{prefix}{key}`) of the first item that differs between two collections (or is in one only).
 fn differing<'a, K: Ord + std::fmt::Display, T: PartialEq + 'a>(

@@ -11,10 +11,10 @@ use chrono::{DateTime, Utc};
 use futures_util::future::join_all;
 use serde::Serialize;
 
+use super::{App, AppError, Origin};
 use crate::{
-    app::{App, AppError, Origin},
     domain::{time, Command, DomainError, GrantStatus, GRANT_ENDING_NOTICE},
-    store::{EventStore, StoreError},
+    store::StoreError,
 };
 
 /// How many items one pass expired (items that another process expired first are not counted).
@@ -46,8 +46,8 @@ fn already_handled(refusal: &DomainError) -> bool {
 }
 
 /// Expires everything due at `now`.
-pub async fn expire_due(store: &EventStore, now: DateTime<Utc>) -> Result<Expired, StoreError> {
-    let commands: Vec<Command> = store.read_model(|model| {
+pub async fn expire_due(app: &App, now: DateTime<Utc>) -> Result<Expired, StoreError> {
+    let commands: Vec<Command> = app.read_model(|model| {
         let state = model.state();
         let reminder_interval = model.workflow().settings.reminder_interval;
         let mut commands = Vec::new();
@@ -70,9 +70,8 @@ pub async fn expire_due(store: &EventStore, now: DateTime<Utc>) -> Result<Expire
             }
         }
         commands
-    })?;
+    });
     // Sent together, so that the writer commits them in one batch.
-    let app = App::new(store.clone());
     let outcomes = join_all(commands.into_iter().map(|command| {
         let counter = match command {
             Command::ExpireRequest { .. } => Counter::Requests,
@@ -101,14 +100,14 @@ pub async fn expire_due(store: &EventStore, now: DateTime<Utc>) -> Result<Expire
     Ok(expired)
 }
 
-/// Runs `expire_due` every `interval` until the store's last handle is dropped with the task.
-pub fn spawn(store: EventStore, interval: Duration) -> tokio::task::JoinHandle<()> {
+/// Runs `expire_due` every `interval`, for as long as the process runs.
+pub fn spawn(app: App, interval: Duration) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut ticks = tokio::time::interval(interval);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             ticks.tick().await;
-            match expire_due(&store, Utc::now()).await {
+            match expire_due(&app, Utc::now()).await {
                 Ok(Expired { requests: 0, grants: 0, reminders: 0 }) => {}
                 Ok(done) => tracing::info!(
                     requests = done.requests,

@@ -1,6 +1,6 @@
 //! Who is told of what: the mail each event causes, computed from the state right after the event.
-//! Pure (no I/O): the store calls it for every event it writes and puts the result in the outbox,
-//! in the same transaction; the mail module renders and sends it later.
+//! Pure (no I/O): the application's planner calls it for every event the writer folds, and the
+//! result goes into the outbox in the event's transaction; the mail module renders and sends it later.
 //!
 //! - A new request, and a reminder: every person who may decide it by a rule (never the requester,
 //!   not people who may decide only because they are admins), the mailboxes of the deciding roles
@@ -16,10 +16,8 @@ use std::collections::BTreeSet;
 use chrono::{DateTime, Utc};
 use serde_json::{json, Map, Value};
 
-use crate::{
-    domain::{Event, Grant, Request, RequestId, State, Subject},
-    workflow::{Place, Workflow, GLOBAL},
-};
+use super::{Event, Grant, GrantOrigin, Request, RequestId, State, Subject};
+use crate::workflow::{Place, Workflow, GLOBAL};
 
 /// One mail to send: its kind (which template), recipient and the values the template uses.
 #[derive(Debug, Clone, PartialEq)]
@@ -160,7 +158,7 @@ fn grant_context(state: &State, grant: &Grant) -> Value {
     json!({
         "grant_id": grant.id.to_string(),
         "request_id": match &grant.origin {
-            crate::domain::GrantOrigin::Request { request } => request.to_string(),
+            GrantOrigin::Request { request } => request.to_string(),
             _ => String::new(),
         },
         "holder": holder,

@@ -1,0 +1,62 @@
+//! The planner that the store's writer calls: commands decided by the domain against the model,
+//! events folded into it, and the mail each event causes (`domain::notify`), all under the
+//! log-head lock.
+
+use crate::{
+    domain::{decide, notices, Command, Context, DomainError},
+    projections::DomainModel,
+    store::{CommandPlanner, NewEvent, NewMail, PlannedEvent, RecordedEvent},
+};
+
+/// A command and the context it is judged in.
+pub struct Decision {
+    pub context: Context,
+    pub command: Command,
+}
+
+impl CommandPlanner for DomainModel {
+    type Command = Decision;
+    type Refusal = DomainError;
+
+    fn position(&self) -> i64 {
+        DomainModel::position(self)
+    }
+
+    fn version_of(&self, stream: &str) -> Option<i64> {
+        DomainModel::version_of(self, stream)
+    }
+
+    fn decide(&self, Decision { context, command }: &Decision) -> Result<Vec<PlannedEvent>, DomainError> {
+        #[cfg(feature = "testing")]
+        crate::testing::panic_if_asked(command, crate::testing::PANIC_IN_DECIDE);
+        let events = decide(self.state(), self.workflow(), context, command.clone())?;
+        // Each event goes to its entity's stream.
+        Ok(events
+            .into_iter()
+            .map(|event| PlannedEvent {
+                stream: event.stream_id(),
+                event: NewEvent::new(event.event_type(), event.data()),
+            })
+            .collect())
+    }
+
+    fn fold(&mut self, event: &RecordedEvent) {
+        self.apply(event);
+    }
+
+    fn fold_with_mail(&mut self, event: &RecordedEvent) -> Vec<NewMail> {
+        let Some(domain_event) = self.apply(event) else { return Vec::new() };
+        // Where a panic would leave the model changed halfway.
+        #[cfg(feature = "testing")]
+        crate::testing::panic_if_recorded(event, crate::testing::PANIC_IN_FOLD);
+        notices(self.state(), self.workflow(), &domain_event)
+            .into_iter()
+            .map(|notice| NewMail { kind: notice.kind, recipient: notice.recipient, context: notice.context })
+            .collect()
+    }
+
+    #[cfg(feature = "testing")]
+    fn on_take(decision: &Decision) {
+        crate::testing::panic_if_asked(&decision.command, crate::testing::STOP_WRITER);
+    }
+}

@@ -1,0 +1,95 @@
+//! The projections kept beside the log, as a cache of it: the fold of every event up to a
+//! position. Built from the log at start, so they always equal a replay; `verify` checks that they
+//! do. This process's writer brings them forward after each of its commits, the follower after
+//! other processes' commits.
+
+mod follower;
+mod history;
+mod model;
+mod verify;
+
+use std::sync::{Arc, RwLock};
+
+use chrono::{DateTime, Utc};
+
+pub use history::GrantHistory;
+pub use model::{Difference, DomainModel};
+
+use crate::{
+    domain::{Grant, GrantId, Subject},
+    store::{EventStore, Moment, StoreError, VerifyReport},
+};
+
+/// The grants as they stood at a moment, and the time at which their end dates were judged.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GrantsAsOf {
+    pub judged_at: DateTime<Utc>,
+    pub grants: Vec<Grant>,
+}
+
+/// This process's published model, as of the last commit it knows of. Cheap to clone.
+#[derive(Clone)]
+pub struct Projections {
+    model: Arc<RwLock<DomainModel>>,
+}
+
+impl Projections {
+    /// The projections of the model that the store's writer publishes into.
+    pub fn new(model: Arc<RwLock<DomainModel>>) -> Self {
+        Projections { model }
+    }
+
+    /// Keeps the projections up with other processes' commits, as a watched task of `store`.
+    pub fn follow(&self, store: &EventStore) {
+        store.spawn_watched("follower", follower::follow(store.feed(), self.model.clone()));
+    }
+
+    pub fn read<R>(&self, read: impl FnOnce(&DomainModel) -> R) -> R {
+        read(&self.model.read().unwrap_or_else(|poisoned| poisoned.into_inner()))
+    }
+
+    /// The position folded up to.
+    pub fn position(&self) -> i64 {
+        self.read(DomainModel::position)
+    }
+
+    /// The grants (of `holder` only, when given) as they stood at a moment of the log: the first
+    /// `take` of those `wanted`, in id order after `after`, from each grant's validity history (no
+    /// replay; a page costs what it shows, not the size of the history). A position beyond the
+    /// projections means their last position.
+    pub async fn grants_as_of(
+        &self,
+        store: &EventStore,
+        moment: Moment,
+        holder: Option<&Subject>,
+        after: Option<GrantId>,
+        take: usize,
+        wanted: impl Fn(&DomainModel, &Grant) -> bool,
+    ) -> Result<GrantsAsOf, StoreError> {
+        // End dates are judged at the moment's time: the time given, or the recorded time of
+        // the event at the position.
+        let (moment, judged_at) = match moment {
+            Moment::Time(time) => (moment, time),
+            Moment::Position(position) => {
+                let position = position.min(self.position());
+                match store.read_page(position - 1, 1).await?.first() {
+                    Some(event) if position > 0 => (Moment::Position(position), event.recorded_at),
+                    // Nothing had happened yet.
+                    _ => return Ok(GrantsAsOf { judged_at: DateTime::UNIX_EPOCH, grants: Vec::new() }),
+                }
+            }
+        };
+        let grants =
+            self.read(|model| model.grants_as_of(moment, judged_at, holder, after, take, |grant| wanted(model, grant)));
+        Ok(GrantsAsOf { judged_at, grants })
+    }
+
+    /// Walks the whole chain (see `EventStore::verify`) and compares these projections with a
+    /// fresh fold of the log at the position they had when the walk began.
+    pub async fn verify(&self, store: &EventStore) -> Result<VerifyReport, StoreError> {
+        // The projections first, then (in the walk) the head: they hold committed events only, so
+        // the head is at or beyond them and the walk reaches their position.
+        let mut check = verify::ProjectionCheck::new(self.read(DomainModel::clone));
+        store.verify_with(&mut check).await
+    }
+}
