@@ -1,0 +1,362 @@
+//! Group commit: one writer task per process turns the appends waiting for it into one transaction.
+//!
+//! Why positions are contiguous and followers never skip an event, even with many processes
+//! writing to one PostgreSQL:
+//! 1. A batch first takes the lock on the log head (`SELECT … FOR UPDATE` on the `log_head` row;
+//!    `BEGIN IMMEDIATE` on SQLite) and holds it until its transaction commits or rolls back.
+//! 2. Positions are `head + 1, head + 2, …`, handed out only while holding that lock, and the head
+//!    moves in the same transaction. The next holder can read the head only after the previous
+//!    holder committed, so positions are given out in commit order, with no gaps (a rolled back
+//!    batch never moved the head).
+//! 3. So when a reader sees position p committed, every position below p committed before p did,
+//!    and is in any snapshot that holds p: reading `position > last` in order never skips one.
+//!
+//! The same lock makes the per-stream version check and the hash chain race-free: each batch reads
+//! the versions and the previous hash after every earlier batch has committed.
+//!
+//! A PostgreSQL writer that wrote last may skip step 1 (`write_unlocked`): it plans the batch
+//! against the head it left, and one statement takes the row lock by updating the head only if the
+//! head is still that one, and inserts the rows only if it did. The lock is then held from that
+//! update to the statement's commit, the positions follow the head that was locked, and the model
+//! the batch was planned against was current (nobody wrote since): the same argument holds.
+
+mod batch;
+mod plan;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::{
+    panic::{catch_unwind, AssertUnwindSafe},
+    sync::{Arc, RwLock},
+    time::{Duration, Instant},
+};
+
+use tokio::sync::{mpsc, oneshot, watch};
+
+use super::{
+    backend::{Database, WriteBackend},
+    event::RecordedEvent,
+    outbox::{Handover, MailHandoff, OutboxRow},
+    planner::CommandPlanner,
+    AppendOutcome, AppendRequest, ExecuteError, LogHead, Metadata, StoreError,
+};
+use batch::write_batch;
+use plan::{Plan, Planner};
+
+/// How many jobs may wait for the writer before callers wait to enqueue.
+pub(crate) const QUEUE_DEPTH: usize = 8192;
+/// The most jobs committed in one transaction.
+const MAX_BATCH: usize = 512;
+
+/// Events that the caller made: checked against the stream's expected version only.
+pub(crate) struct AppendJob {
+    pub request: AppendRequest,
+    pub reply: oneshot::Sender<Result<AppendOutcome, StoreError>>,
+}
+
+/// A command, decided here under the lock against the planner's model.
+pub(crate) struct CommandJob<P: CommandPlanner> {
+    pub command: P::Command,
+    pub metadata: Metadata,
+    pub reply: oneshot::Sender<Result<Vec<RecordedEvent>, ExecuteError<P::Refusal>>>,
+}
+
+/// Moved once through the queue and decided in place: boxing the large variant would cost an
+/// allocation per command on the hot path.
+#[allow(clippy::large_enum_variant)]
+pub(crate) enum Job<P: CommandPlanner> {
+    Append(AppendJob),
+    Execute(CommandJob<P>),
+}
+
+/// What the writer takes jobs from: the store's raw appends and the planner's commands.
+pub(crate) struct Inbox<P: CommandPlanner> {
+    pub appends: mpsc::Receiver<AppendJob>,
+    pub commands: mpsc::Receiver<CommandJob<P>>,
+}
+
+impl<P: CommandPlanner> Inbox<P> {
+    /// The next job, waiting for one; `None` once both queues are closed.
+    async fn recv(&mut self) -> Option<Job<P>> {
+        tokio::select! {
+            Some(job) = self.commands.recv() => Some(Job::Execute(job)),
+            Some(job) = self.appends.recv() => Some(Job::Append(job)),
+            else => None,
+        }
+    }
+
+    /// A job that is waiting already, if any.
+    fn try_recv(&mut self) -> Option<Job<P>> {
+        self.commands.try_recv().map(Job::Execute).or_else(|_| self.appends.try_recv().map(Job::Append)).ok()
+    }
+}
+
+/// The writer's copy of the planner's model, ahead of the committed log while a batch is decided,
+/// and the read model, which holds committed events only and which the writer brings forward
+/// after each commit.
+pub(crate) struct Models<P> {
+    pub writer: P,
+    pub read: Arc<RwLock<P>>,
+    /// Events folded into the writer's copy but not yet into the read model.
+    unpublished: Vec<RecordedEvent>,
+    /// The mail those events cause, to be written in their transaction.
+    outbox: Vec<OutboxRow>,
+    /// This process's delivery worker, which takes the mail that the writer leases to it.
+    pub handoff: MailHandoff,
+}
+
+impl<P: CommandPlanner> Models<P> {
+    pub fn new(model: P) -> Self {
+        Self {
+            read: Arc::new(RwLock::new(model.clone())),
+            writer: model,
+            unpublished: Vec::new(),
+            outbox: Vec::new(),
+            handoff: MailHandoff::default(),
+        }
+    }
+
+    /// The batch's mail, numbered from the planner's last mail id (and leased to this process's
+    /// worker when it has room).
+    fn take_outbox(&mut self, planner: &mut Planner) -> (Vec<OutboxRow>, Option<Handover>) {
+        let mut outbox = std::mem::take(&mut self.outbox);
+        let handover = self.handoff.prepare(&mut outbox, &mut planner.last_mail_id, planner.now);
+        (outbox, handover)
+    }
+
+    /// Folds this process's own new events; each one's mail is computed against the state just after it.
+    fn fold(&mut self, events: &[RecordedEvent]) {
+        for event in events {
+            let mail = self.writer.fold_with_mail(event);
+            self.outbox.extend(mail.into_iter().map(|mail| OutboxRow::new(event, mail)));
+        }
+        self.unpublished.extend_from_slice(events);
+    }
+
+    /// After a commit: what the writer folded becomes visible to readers.
+    fn publish(&mut self) {
+        let mut read = self.read.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+        read.advance(&self.unpublished);
+        self.unpublished.clear();
+    }
+
+    /// After a failed batch: the writer's copy went ahead of the log; start again from the read model.
+    fn reset(&mut self) {
+        self.writer = self.read.read().unwrap_or_else(|poisoned| poisoned.into_inner()).clone();
+        self.unpublished.clear();
+        self.outbox.clear();
+    }
+}
+
+/// Takes everything that is waiting (up to `MAX_BATCH`), commits it as one transaction, answers each caller.
+pub(crate) async fn run<B: WriteBackend, P: CommandPlanner>(
+    backend: B,
+    db: Database,
+    mut models: Option<Models<P>>,
+    mut jobs: Inbox<P>,
+    committed: Arc<watch::Sender<i64>>,
+    appended: Arc<AtomicU64>,
+) {
+    let mut tip = Tip::default();
+    while let Some(first) = jobs.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match jobs.try_recv() {
+                Some(job) => batch.push(job),
+                None => break,
+            }
+        }
+        #[cfg(feature = "testing")]
+        for job in &batch {
+            if let Job::Execute(job) = job {
+                P::on_take(&job.command);
+            }
+        }
+        let Some(outcome) = write_batch_less_panicked(&backend, &db, models.as_mut(), &mut batch, &mut tip).await
+        else {
+            continue; // every job of the batch panicked, and was answered
+        };
+        match outcome {
+            Ok(Committed { results, head, last_mail_id, handover }) => {
+                if let Some(models) = models.as_mut() {
+                    models.publish();
+                }
+                if let Some(handover) = handover {
+                    handover.deliver();
+                }
+                super::announce_commit(&committed, head.position);
+                tip.left = Some((head, last_mail_id));
+                let written: usize = results.iter().flatten().map(|w| w.events.len()).sum();
+                appended.fetch_add(written as u64, Ordering::Relaxed);
+                for (job, result) in batch.into_iter().zip(results) {
+                    answer(job, result);
+                }
+            }
+            Err(error) => {
+                if let Some(models) = models.as_mut() {
+                    models.reset();
+                }
+                tip.left = None;
+                let error = StoreError::from(error);
+                tracing::error!(%error, jobs = batch.len(), "a batch failed; nothing of it was written");
+                if error.is_unavailable() {
+                    // The jobs already waiting would each wait out the pool's timeout again for
+                    // the same unreachable database: they get its answer (503) now.
+                    while let Some(job) = jobs.try_recv() {
+                        batch.push(job);
+                    }
+                }
+                for job in batch {
+                    answer(job, Err(JobError::Store(error.clone())));
+                }
+            }
+        }
+    }
+}
+
+/// Why a batch was not written.
+enum BatchError {
+    Database(sqlx::Error),
+    /// Job `job` panicked while its events were folded into the writer's model, which may now hold
+    /// part of them; the transaction is abandoned.
+    FoldPanicked {
+        job: usize,
+        message: String,
+    },
+}
+
+impl From<sqlx::Error> for BatchError {
+    fn from(error: sqlx::Error) -> Self {
+        BatchError::Database(error)
+    }
+}
+
+/// Runs one job's planning step; a panic in it (logged here) becomes an error with its message.
+/// `AssertUnwindSafe` holds because nothing half-changed is used afterwards: deciding reads the
+/// writer's state only, and after a panic while folding the caller resets the model
+/// (`BatchError::FoldPanicked`).
+fn unwind_guard<T>(step: impl FnOnce() -> T) -> Result<T, String> {
+    catch_unwind(AssertUnwindSafe(step)).map_err(|panic| {
+        let message = super::panic_message(&*panic);
+        tracing::error!(panic = %message, "a command panicked while it was decided; it alone fails");
+        message
+    })
+}
+
+/// Writes the batch; a job that panicked while it was folded is answered (500) and taken out of
+/// the batch, which is planned again without it. `None` when no job is left.
+async fn write_batch_less_panicked<B: WriteBackend, P: CommandPlanner>(
+    backend: &B,
+    db: &Database,
+    mut models: Option<&mut Models<P>>,
+    batch: &mut Vec<Job<P>>,
+    tip: &mut Tip,
+) -> Option<Result<Committed<P::Refusal>, sqlx::Error>> {
+    while !batch.is_empty() {
+        match write_batch(backend, db, models.as_deref_mut(), batch, tip).await {
+            Ok(committed) => return Some(Ok(committed)),
+            Err(BatchError::Database(error)) => return Some(Err(error)),
+            Err(BatchError::FoldPanicked { job, message }) => {
+                // The writer's model may hold part of that job (nothing of the batch was written):
+                // it starts again from the read model.
+                if let Some(models) = models.as_deref_mut() {
+                    models.reset();
+                }
+                tip.left = None;
+                answer(batch.remove(job), Err(JobError::Store(StoreError::Panicked(message))));
+            }
+        }
+    }
+    None
+}
+
+/// Why one job of a batch was not written (the others may have been).
+enum JobError<R> {
+    Store(StoreError),
+    Rejected(R),
+}
+
+/// What a written job produced: its plans' outcomes and events.
+struct Written {
+    outcomes: Vec<AppendOutcome>,
+    events: Vec<RecordedEvent>,
+}
+
+fn answer<P: CommandPlanner>(job: Job<P>, result: Result<Written, JobError<P::Refusal>>) {
+    // A caller that went away still had its job committed; nobody to tell.
+    match job {
+        Job::Append(AppendJob { reply, .. }) => {
+            let _ = reply.send(match result {
+                Ok(written) => Ok(written.outcomes.into_iter().next().expect("an append has one outcome")),
+                Err(JobError::Store(error)) => Err(error),
+                Err(JobError::Rejected(_)) => unreachable!("raw appends are not decided"),
+            });
+        }
+        Job::Execute(CommandJob { reply, .. }) => {
+            let _ = reply.send(match result {
+                Ok(written) => Ok(written.events),
+                Err(JobError::Store(error)) => Err(ExecuteError::Store(error)),
+                Err(JobError::Rejected(error)) => Err(ExecuteError::Rejected(error)),
+            });
+        }
+    }
+}
+
+type Results<R> = Vec<Result<Written, JobError<R>>>;
+
+/// A committed batch: each job's result, the head and last mail id after it, and the mail for
+/// this process's worker.
+struct Committed<R> {
+    results: Results<R>,
+    head: LogHead,
+    last_mail_id: i64,
+    handover: Option<Handover>,
+}
+
+/// What the writer knows of the log after its own last batch, so that while it is the only
+/// process writing, the next batch can be written without taking the lock first.
+struct Tip {
+    /// The head and last mail id this writer's last batch left (none after a failure).
+    left: Option<(LogHead, i64)>,
+    /// Until then batches take the lock first: another process wrote lately.
+    contended_until: Instant,
+}
+
+/// How long the writer takes the lock first after it found that another process had written.
+const CONTENDED: Duration = Duration::from_secs(1);
+
+impl Default for Tip {
+    fn default() -> Self {
+        Tip { left: None, contended_until: Instant::now() }
+    }
+}
+
+impl Tip {
+    /// The head to write the batch against without the lock, if that is worth trying: the writer
+    /// alone of late, a backend that can, and jobs that need nothing from the database but the
+    /// head (an idempotency key must be looked up).
+    fn unlocked_base<B: WriteBackend, P: CommandPlanner>(&self, jobs: &[Job<P>]) -> Option<(LogHead, i64)> {
+        let plain = jobs.iter().all(|job| match job {
+            Job::Append(AppendJob { request, .. }) => request.idempotency_key.is_none(),
+            Job::Execute(_) => true,
+        });
+        (B::WRITES_UNLOCKED && plain && Instant::now() >= self.contended_until).then(|| self.left.clone()).flatten()
+    }
+}
+
+impl Written {
+    fn of(plans: &[Plan]) -> Self {
+        Written {
+            outcomes: plans.iter().map(|plan| plan.outcome.clone()).collect(),
+            events: plans.iter().flat_map(|plan| plan.events.iter().cloned()).collect(),
+        }
+    }
+}
+
+impl<R: Clone> JobError<R> {
+    fn clone_for_answer(&self) -> Self {
+        match self {
+            JobError::Store(error) => JobError::Store(error.clone()),
+            JobError::Rejected(error) => JobError::Rejected(error.clone()),
+        }
+    }
+}
