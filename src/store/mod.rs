@@ -12,9 +12,7 @@ mod history;
 mod import;
 mod model;
 mod outbox;
-mod postgres;
 mod selection;
-mod sqlite;
 mod url;
 mod verify;
 mod writer;
@@ -46,7 +44,7 @@ pub use selection::{EventSelection, ExportFormat, SelectedEvents};
 pub use url::DatabaseUrl;
 pub use verify::{VerifyProblem, VerifyReport};
 
-use backend::Database;
+use backend::{Database, LogBackend};
 
 use crate::{
     domain::{Command, Context, DomainError, Grant, GrantId, Subject},
@@ -248,7 +246,11 @@ impl EventStore {
         // This process's writer, as named in its commit notifications.
         let origin = uuid::Uuid::new_v4().to_string();
         let tasks = TaskWatch::new();
-        tasks.spawn("writer", db.writer(&origin, models, jobs_rx, committed_tx.clone(), appended.clone()));
+        let writer = backend::dispatch!(&db, backend => {
+            writer::run(backend.writer(&origin), db.clone(), models, jobs_rx, committed_tx.clone(), appended.clone())
+                .boxed()
+        });
+        tasks.spawn("writer", writer);
         db.start_commit_listener(&origin, committed_tx, alive_rx.clone()).await;
         if let Some(read_model) = &read_model {
             let follower = follow_into_read_model(db.clone(), read_model.clone(), committed.clone(), alive_rx);
@@ -366,7 +368,7 @@ impl EventStore {
         &self,
         events: impl Iterator<Item = Result<RecordedEvent, E>>,
     ) -> Result<LogHead, ImportError<E>> {
-        self.db.import(events).await
+        import::import(&self.db, events).await
     }
 
     pub async fn head(&self) -> Result<LogHead, StoreError> {
