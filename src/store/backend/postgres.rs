@@ -58,21 +58,6 @@ impl PostgresBackend {
     }
 }
 
-/// Starts listening before it returns, so that no commit after `EventStore::open` goes unheard;
-/// then raises the shared signal of committed positions whenever any process on this database commits.
-/// Commits of this process's own writer (`origin`) are left out: the writer announces them itself,
-/// after folding them, and a notification that overtook it would only make the read model read
-/// them back.
-async fn start_commit_listener(
-    pool: PgPool,
-    origin: String,
-    committed: Arc<watch::Sender<i64>>,
-    alive: watch::Receiver<()>,
-) {
-    let listener = listen(&pool).await;
-    tokio::spawn(relay_commits(pool, origin, listener, committed, alive));
-}
-
 async fn listen(pool: &PgPool) -> Option<PgListener> {
     let attempt = async {
         let mut listener = PgListener::connect_with(pool).await?;
@@ -377,14 +362,19 @@ impl LogBackend for PostgresBackend {
         Ok(tx.rollback().await?)
     }
 
-    /// Starts listening before it returns, so that no commit after `EventStore::open` goes unheard.
+    /// Starts listening before it returns, so that no commit after `EventStore::open` goes unheard;
+    /// then raises the shared signal of committed positions whenever any process on this database commits.
+    /// Commits of this process's own writer (`origin`) are left out: the writer announces them itself,
+    /// after folding them, and a notification that overtook it would only make the read model read
+    /// them back.
     async fn start_commit_listener(
         &self,
         origin: &str,
         committed: Arc<watch::Sender<i64>>,
         alive: watch::Receiver<()>,
     ) {
-        start_commit_listener(self.0.clone(), origin.to_string(), committed, alive).await;
+        let listener = listen(&self.0).await;
+        tokio::spawn(relay_commits(self.0.clone(), origin.to_string(), listener, committed, alive));
     }
 
     async fn head(&self) -> Result<LogHead, StoreError> {
