@@ -8,42 +8,13 @@
 
 use serde_json::{Map, Value};
 
-use super::event::{format_time, RecordedEvent};
-
 pub fn to_vec(value: &Value) -> Vec<u8> {
     let mut out = Vec::with_capacity(128);
     write_value(value, &mut out);
     out
 }
 
-/// The canonical form of everything an event's hash covers: the object
-/// `{data, event_id, metadata, position, recorded_at, schema_version, stream, type, version}`.
-pub fn encode_event(event: &RecordedEvent) -> Vec<u8> {
-    let mut out = Vec::with_capacity(512);
-    // Member names in canonical (UTF-16) order.
-    out.extend_from_slice(b"{\"data\":");
-    write_value(&event.data, &mut out);
-    out.extend_from_slice(b",\"event_id\":");
-    write_string(&event.event_id.hyphenated().to_string(), &mut out);
-    out.extend_from_slice(b",\"metadata\":");
-    write_value(&serde_json::to_value(&event.metadata).expect("metadata serializes"), &mut out);
-    out.extend_from_slice(b",\"position\":");
-    write_integer(event.position, &mut out);
-    out.extend_from_slice(b",\"recorded_at\":");
-    write_string(&format_time(&event.recorded_at), &mut out);
-    out.extend_from_slice(b",\"schema_version\":");
-    write_integer(event.schema_version.into(), &mut out);
-    out.extend_from_slice(b",\"stream\":");
-    write_string(&event.stream, &mut out);
-    out.extend_from_slice(b",\"type\":");
-    write_string(&event.event_type, &mut out);
-    out.extend_from_slice(b",\"version\":");
-    write_integer(event.version, &mut out);
-    out.push(b'}');
-    out
-}
-
-fn write_value(value: &Value, out: &mut Vec<u8>) {
+pub fn write_value(value: &Value, out: &mut Vec<u8>) {
     match value {
         Value::Null => out.extend_from_slice(b"null"),
         Value::Bool(true) => out.extend_from_slice(b"true"),
@@ -79,11 +50,11 @@ fn write_object(members: &Map<String, Value>, out: &mut Vec<u8>) {
     out.push(b'}');
 }
 
-fn write_string(text: &str, out: &mut Vec<u8>) {
+pub fn write_string(text: &str, out: &mut Vec<u8>) {
     serde_json::to_writer(out, text).expect("writing to a Vec cannot fail");
 }
 
-fn write_integer(number: i64, out: &mut Vec<u8>) {
+pub fn write_integer(number: i64, out: &mut Vec<u8>) {
     // Positions and versions stay far below 2^53, where a double and its integer print alike.
     write_double(number as f64, out);
 }

@@ -6,6 +6,8 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
+use super::canonical;
+
 /// The hash that the first event of the log chains from: 32 zero bytes, hex encoded.
 pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
@@ -65,9 +67,31 @@ pub struct RecordedEvent {
 }
 
 impl RecordedEvent {
-    /// RFC 8785 canonical JSON of everything the hash covers (all fields but the hash itself).
+    /// RFC 8785 canonical JSON of everything the hash covers (all fields but the hash itself): the
+    /// object `{data, event_id, metadata, position, recorded_at, schema_version, stream, type, version}`.
     pub fn canonical_encoding(&self) -> Vec<u8> {
-        super::canonical::encode_event(self)
+        let mut out = Vec::with_capacity(512);
+        // Member names in canonical (UTF-16) order.
+        out.extend_from_slice(b"{\"data\":");
+        canonical::write_value(&self.data, &mut out);
+        out.extend_from_slice(b",\"event_id\":");
+        canonical::write_string(&self.event_id.hyphenated().to_string(), &mut out);
+        out.extend_from_slice(b",\"metadata\":");
+        canonical::write_value(&serde_json::to_value(&self.metadata).expect("metadata serializes"), &mut out);
+        out.extend_from_slice(b",\"position\":");
+        canonical::write_integer(self.position, &mut out);
+        out.extend_from_slice(b",\"recorded_at\":");
+        canonical::write_string(&format_time(&self.recorded_at), &mut out);
+        out.extend_from_slice(b",\"schema_version\":");
+        canonical::write_integer(self.schema_version.into(), &mut out);
+        out.extend_from_slice(b",\"stream\":");
+        canonical::write_string(&self.stream, &mut out);
+        out.extend_from_slice(b",\"type\":");
+        canonical::write_string(&self.event_type, &mut out);
+        out.extend_from_slice(b",\"version\":");
+        canonical::write_integer(self.version, &mut out);
+        out.push(b'}');
+        out
     }
 
     /// SHA-256 over the previous event's hash (32 raw bytes) followed by this event's canonical encoding.

@@ -4,10 +4,11 @@
 //! chain gives it, so an imported log verifies and has the exported head.
 
 use super::{
-    backend::{HeadLock, Rows, WriteBackend},
+    backend::{dispatch, Database, HeadLock, LogBackend, Rows, WriteBackend},
+    error::StoreError,
     event::RecordedEvent,
     verify::ChainWalk,
-    LogHead, StoreError,
+    LogHead,
 };
 
 /// Events written per statement.
@@ -34,8 +35,18 @@ impl<E> From<sqlx::Error> for ImportError<E> {
     }
 }
 
+/// Writes exported events back into the empty log of `db`, with a writer of its own.
+pub(super) async fn import<E>(
+    db: &Database,
+    events: impl Iterator<Item = Result<RecordedEvent, E>>,
+) -> Result<LogHead, ImportError<E>> {
+    // An origin of its own: every process, this one too, reads the imported events back.
+    let origin = uuid::Uuid::new_v4().to_string();
+    dispatch!(db, backend => write_all(&backend.writer(&origin), events).await)
+}
+
 /// Under the lock on the log head, in one transaction: checks and writes every event of `events`.
-pub(super) async fn import<B: WriteBackend, E>(
+async fn write_all<B: WriteBackend, E>(
     backend: &B,
     events: impl Iterator<Item = Result<RecordedEvent, E>>,
 ) -> Result<LogHead, ImportError<E>> {

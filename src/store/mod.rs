@@ -15,9 +15,7 @@ mod import;
 mod moment;
 mod outbox;
 mod planner;
-mod postgres;
 mod selection;
-mod sqlite;
 mod tasks;
 mod url;
 mod verify;
@@ -31,6 +29,7 @@ use std::{
     },
 };
 
+use futures_util::FutureExt;
 use tokio::sync::{mpsc, oneshot, watch};
 
 pub use append::{AppendOutcome, AppendRequest, ExpectedVersion, LogHead};
@@ -47,7 +46,7 @@ pub use selection::{EventSelection, ExportFormat, SelectedEvents};
 pub use url::DatabaseUrl;
 pub use verify::{ChainCheck, ChainWalk, VerifyProblem, VerifyReport};
 
-use backend::Database;
+use backend::{Database, LogBackend};
 use commands::catch_up;
 pub(crate) use tasks::panic_message;
 use tasks::TaskWatch;
@@ -123,7 +122,11 @@ impl EventStore {
         let origin = uuid::Uuid::new_v4().to_string();
         let tasks = TaskWatch::new();
         let inbox = writer::Inbox { appends: appends_rx, commands: commands_rx };
-        tasks.spawn("writer", db.writer(&origin, models, inbox, committed_tx.clone(), appended.clone()));
+        let writer = backend::dispatch!(&db, backend => {
+            writer::run(backend.writer(&origin), db.clone(), models, inbox, committed_tx.clone(), appended.clone())
+                .boxed()
+        });
+        tasks.spawn("writer", writer);
         db.start_commit_listener(&origin, committed_tx, alive_rx).await;
         let store = Self { db, appends, committed, appended, handoff, tasks, alive: Arc::new(alive) };
         Ok((store, commands))
@@ -190,7 +193,7 @@ impl EventStore {
         &self,
         events: impl Iterator<Item = Result<RecordedEvent, E>>,
     ) -> Result<LogHead, ImportError<E>> {
-        self.db.import(events).await
+        import::import(&self.db, events).await
     }
 
     pub async fn head(&self) -> Result<LogHead, StoreError> {

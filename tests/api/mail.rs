@@ -18,6 +18,7 @@ use serde_json::json;
 use crate::{
     helpers::{login_token, spawn_app_with, TestApp},
     support::{
+        eventually,
         smtp::{ReceivedMail, SmtpServer},
         Backend,
     },
@@ -69,6 +70,12 @@ fn by_address(mails: &[ReceivedMail]) -> BTreeMap<String, Vec<String>> {
         }
     }
     addresses
+}
+
+/// Waits until the outbox holds no mail that is still to be sent (what came before is out).
+async fn no_mail_waiting(app: &TestApp) {
+    let empty = || async { app.get_as("root", "/api/v1/outbox?state=pending").await.body["items"] == json!([]) };
+    eventually("the mail sent so far to be out", 20, empty).await;
 }
 
 /// Waits until `expected` more mails arrived after `already`, then a little longer to see that no more come.
@@ -221,9 +228,9 @@ async fn mail_waits_out_an_smtp_outage_and_arrives_once(backend: Backend) {
             .await;
         assert_eq!(answer.status, 201, "the API does not wait for mail");
     }
-    tokio::time::sleep(Duration::from_millis(800)).await;
-    let failed = app.get("/metrics").await.text().await.unwrap();
-    assert!(!failed.contains("roleledger_mail_failed_total 0"), "attempts failed meanwhile: {failed}");
+    let attempts_failed =
+        || async { !app.get("/metrics").await.text().await.unwrap().contains("roleledger_mail_failed_total 0") };
+    eventually("an attempt to fail while the SMTP server is down", 10, attempts_failed).await;
     let smtp = SmtpServer::start_on(port).await;
     let mails = next_mails(&smtp, 0, 5).await;
     let ids: std::collections::BTreeSet<String> = mails.iter().map(|m| m.header("Message-ID").unwrap()).collect();
@@ -293,7 +300,7 @@ async fn fresh_mail_goes_out_at_once_without_waiting_for_a_claim(backend: Backen
     app.egi_tree("root").await;
     sign_in_with_email(&app, "manager", "manager@example.org").await;
     app.assign("root", "manager", "site-operations-manager", "SITE_A").await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    no_mail_waiting(&app).await;
     let before = smtp.received().len();
     for user in ["u1", "u2", "u3"] {
         app.sign_in(user).await;
@@ -338,7 +345,7 @@ async fn mail_keeps_to_its_rate_and_arrives_whole() {
     for user in &users {
         app.sign_in(user).await;
     }
-    tokio::time::sleep(Duration::from_millis(1_200)).await; // whatever mail came before is out
+    no_mail_waiting(&app).await;
     let before = smtp.received().len();
     let started = std::time::Instant::now();
     for user in &users {
@@ -469,6 +476,7 @@ async fn a_worker_killed_between_send_and_commit_repeats_with_the_same_message_i
     assert_eq!(mails.len(), 2);
     assert_eq!(mails[0].header("Message-ID"), mails[1].header("Message-ID"));
     assert_eq!(mails[0].header("Message-ID").unwrap(), claimed[0].message_id);
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(store.outbox(Some(roleledger::store::MailState::Sent), 0, 10).await.unwrap().len(), 1);
+    let sent = || async { store.outbox(Some(roleledger::store::MailState::Sent), 0, 10).await.unwrap().len() };
+    eventually("the repeated mail to be marked sent", 10, || async { sent().await >= 1 }).await;
+    assert_eq!(sent().await, 1);
 }

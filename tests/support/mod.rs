@@ -7,6 +7,19 @@ pub mod smtp;
 use roleledger::store::{DatabaseUrl, EventStore, Migrations};
 use sqlx::{Connection, Executor, PgConnection, SqliteConnection};
 
+/// Waits until `condition` holds, asking every 20 ms; fails the test naming `what` after `seconds`.
+pub async fn eventually<F, Fut>(what: &str, seconds: u64, mut condition: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(seconds);
+    while !condition().await {
+        assert!(std::time::Instant::now() < deadline, "waited {seconds} s for {what}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
     Sqlite,

@@ -1,9 +1,13 @@
 //! PostgreSQL: production, several server processes on one database. The row lock on `log_head`
 //! serializes appends across processes; NOTIFY at commit wakes the other processes' followers.
+//!
+//! Every statement the store sends to PostgreSQL is here.
 
 use std::{collections::HashMap, str::FromStr, sync::Arc, time::Duration};
 
+use chrono::{DateTime, Utc};
 use sqlx::{
+    migrate::Migrator,
     pool::PoolConnection,
     postgres::{PgConnectOptions, PgListener, PgPoolOptions},
     Connection, Executor, PgConnection, PgPool, Postgres, Row,
@@ -11,56 +15,47 @@ use sqlx::{
 use tokio::sync::watch;
 
 use super::{
-    backend::{BatchTx, ConnectionKeeper, EventRow, HeadLock, IdempotencyRecord, Rows, WriteBackend},
-    event::RecordedEvent,
-    outbox::OutboxRow,
-    LogHead, StoreError,
+    BatchTx, ConnectionKeeper, EventRow, HeadLock, IdempotencyRecord, LogBackend, MailRow, Rows, WriteBackend,
 };
+use crate::store::{error::StoreError, event::RecordedEvent, outbox::row::OutboxRow, AppendOutcome, LogHead};
+
+static MIGRATIONS: Migrator = sqlx::migrate!("./migrations/postgres");
 
 const COMMIT_CHANNEL: &str = "roleledger_events";
 
-const SELECT_EVENTS: &str = "SELECT position, stream_id, stream_version, event_type, schema_version, \
-     data::text AS data, metadata::text AS metadata, recorded_at, event_id::text AS event_id, hash FROM events";
-
-pub(crate) async fn connect(url: &str) -> Result<PgPool, StoreError> {
-    let options = PgConnectOptions::from_str(url)?;
-    // One direct connection first: its error names the cause ("connection refused", "database does
-    // not exist"), where the pool would only report a timeout.
-    PgConnection::connect_with(&options).await?.close().await?;
-    let pool =
-        PgPoolOptions::new().max_connections(16).acquire_timeout(Duration::from_secs(5)).connect_with(options).await?;
-    Ok(pool)
+/// The columns of an event, as `EventRow` reads them.
+macro_rules! event_columns {
+    () => {
+        "position, stream_id, stream_version, event_type, schema_version, data::text AS data, \
+         metadata::text AS metadata, recorded_at, event_id::text AS event_id, hash"
+    };
 }
 
-pub(crate) async fn read_stream(pool: &PgPool, stream: &str, from_version: i64) -> Result<Vec<EventRow>, sqlx::Error> {
-    sqlx::query_as(&format!("{SELECT_EVENTS} WHERE stream_id = $1 AND stream_version >= $2 ORDER BY stream_version"))
-        .bind(stream)
-        .bind(from_version)
-        .fetch_all(pool)
-        .await
+/// The columns of a mail, as `MailRow` reads them.
+macro_rules! mail_columns {
+    () => {
+        "id, event_id::text AS event_id, position, recipient, kind, context::text AS context, message_id, state, \
+         attempts, next_attempt_at, last_error, created_at, sent_at"
+    };
 }
 
-pub(crate) async fn read_page(pool: &PgPool, after_position: i64, limit: i64) -> Result<Vec<EventRow>, sqlx::Error> {
-    sqlx::query_as(&format!("{SELECT_EVENTS} WHERE position > $1 ORDER BY position LIMIT $2"))
-        .bind(after_position)
-        .bind(limit)
-        .fetch_all(pool)
-        .await
-}
+/// The connection pool of a PostgreSQL database.
+#[derive(Clone)]
+pub(crate) struct PostgresBackend(PgPool);
 
-/// Starts listening before it returns, so that no commit after `EventStore::open` goes unheard;
-/// then raises the shared signal of committed positions whenever any process on this database commits.
-/// Commits of this process's own writer (`origin`) are left out: the writer announces them itself,
-/// after folding them, and a notification that overtook it would only make the read model read
-/// them back.
-pub(crate) async fn start_commit_listener(
-    pool: PgPool,
-    origin: String,
-    committed: Arc<watch::Sender<i64>>,
-    alive: watch::Receiver<()>,
-) {
-    let listener = listen(&pool).await;
-    tokio::spawn(relay_commits(pool, origin, listener, committed, alive));
+impl PostgresBackend {
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        let options = PgConnectOptions::from_str(url)?;
+        // One direct connection first: its error names the cause ("connection refused", "database does
+        // not exist"), where the pool would only report a timeout.
+        PgConnection::connect_with(&options).await?.close().await?;
+        let pool = PgPoolOptions::new()
+            .max_connections(16)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect_with(options)
+            .await?;
+        Ok(PostgresBackend(pool))
+    }
 }
 
 async fn listen(pool: &PgPool) -> Option<PgListener> {
@@ -99,7 +94,7 @@ async fn relay_commits(
                     let mut payload = notification.payload().split(' ');
                     let position = payload.next().and_then(|position| position.parse::<i64>().ok());
                     if let (Some(position), false) = (position, payload.next() == Some(origin.as_str())) {
-                        super::announce_commit(&committed, position);
+                        crate::store::announce_commit(&committed, position);
                     }
                 }
                 Err(error) => {
@@ -158,7 +153,7 @@ fn bind_rows<'q>(
 ) -> sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments> {
     let events = rows.events;
     let column = |f: fn(&RecordedEvent) -> String| events.iter().map(f).collect::<Vec<_>>();
-    let outbox = OutboxRow::postgres_columns(rows.outbox);
+    let outbox = OutboxColumns::of(rows.outbox);
     query
         .bind(events.iter().map(|e| e.position).collect::<Vec<_>>())
         .bind(column(|e| e.stream.clone()))
@@ -194,6 +189,38 @@ fn bind_rows<'q>(
         .bind(origin.to_string())
 }
 
+/// The rows of the outbox as a write passes them: one array per column.
+struct OutboxColumns {
+    ids: Vec<i64>,
+    attempts: Vec<i32>,
+    due: Vec<DateTime<Utc>>,
+    event_ids: Vec<uuid::Uuid>,
+    positions: Vec<i64>,
+    recipients: Vec<String>,
+    kinds: Vec<String>,
+    contexts: Vec<String>,
+    message_ids: Vec<String>,
+    created: Vec<DateTime<Utc>>,
+}
+
+impl OutboxColumns {
+    fn of(rows: &[OutboxRow]) -> Self {
+        let column = |f: fn(&OutboxRow) -> String| rows.iter().map(f).collect::<Vec<_>>();
+        OutboxColumns {
+            ids: rows.iter().map(|r| r.id).collect(),
+            attempts: rows.iter().map(|r| r.attempts).collect(),
+            due: rows.iter().map(|r| r.next_attempt_at).collect(),
+            event_ids: rows.iter().map(|r| r.event_id).collect(),
+            positions: rows.iter().map(|r| r.position).collect(),
+            recipients: column(|r| r.recipient.clone()),
+            kinds: column(|r| r.kind.to_string()),
+            contexts: column(|r| r.context.to_string()),
+            message_ids: column(|r| r.message_id.clone()),
+            created: rows.iter().map(|r| r.created_at).collect(),
+        }
+    }
+}
+
 pub(crate) struct PostgresWriter {
     keeper: ConnectionKeeper<Postgres>,
     /// Named in the commit notifications (see `bind_rows`).
@@ -201,7 +228,7 @@ pub(crate) struct PostgresWriter {
 }
 
 impl PostgresWriter {
-    pub fn new(pool: PgPool, origin: &str) -> Self {
+    fn new(pool: PgPool, origin: &str) -> Self {
         Self { keeper: ConnectionKeeper::new(pool), origin: origin.to_string() }
     }
 
@@ -260,7 +287,7 @@ impl WriteBackend for PostgresWriter {
         tx: &mut Self::Tx,
         keys: &[String],
     ) -> Result<HashMap<String, IdempotencyRecord>, sqlx::Error> {
-        let rows: Vec<(String, String, sqlx::types::Json<super::AppendOutcome>)> =
+        let rows: Vec<(String, String, sqlx::types::Json<AppendOutcome>)> =
             sqlx::query_as("SELECT key, fingerprint, outcome FROM idempotency_keys WHERE key = ANY($1)")
                 .bind(keys)
                 .fetch_all(tx.conn())
@@ -300,5 +327,132 @@ impl WriteBackend for PostgresWriter {
 
     async fn rollback(&self, tx: Self::Tx) -> Result<(), sqlx::Error> {
         tx.end("ROLLBACK", &self.keeper).await
+    }
+}
+
+impl LogBackend for PostgresBackend {
+    const NAME: &'static str = "postgres";
+    type Writer = PostgresWriter;
+
+    fn writer(&self, origin: &str) -> PostgresWriter {
+        PostgresWriter::new(self.0.clone(), origin)
+    }
+
+    fn migrator(&self) -> &'static Migrator {
+        &MIGRATIONS
+    }
+
+    async fn applied_migration(&self) -> Result<Option<i64>, StoreError> {
+        let exists: Option<String> =
+            sqlx::query_scalar("SELECT to_regclass('_sqlx_migrations')::text").fetch_one(&self.0).await?;
+        if exists.is_none() {
+            return Ok(None);
+        }
+        Ok(sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations WHERE success").fetch_one(&self.0).await?)
+    }
+
+    async fn apply_migrations(&self) -> Result<(), StoreError> {
+        Ok(MIGRATIONS.run(&self.0).await?)
+    }
+
+    async fn check_writable(&self) -> Result<(), StoreError> {
+        let mut tx = self.0.begin().await?;
+        // A write that changes nothing, rolled back.
+        sqlx::query("UPDATE log_head SET position = position WHERE id = 1").execute(&mut *tx).await?;
+        Ok(tx.rollback().await?)
+    }
+
+    /// Starts listening before it returns, so that no commit after `EventStore::open` goes unheard;
+    /// then raises the shared signal of committed positions whenever any process on this database commits.
+    /// Commits of this process's own writer (`origin`) are left out: the writer announces them itself,
+    /// after folding them, and a notification that overtook it would only make the read model read
+    /// them back.
+    async fn start_commit_listener(
+        &self,
+        origin: &str,
+        committed: Arc<watch::Sender<i64>>,
+        alive: watch::Receiver<()>,
+    ) {
+        let listener = listen(&self.0).await;
+        tokio::spawn(relay_commits(self.0.clone(), origin.to_string(), listener, committed, alive));
+    }
+
+    async fn head(&self) -> Result<LogHead, StoreError> {
+        let (position, hash) =
+            sqlx::query_as("SELECT position, hash FROM log_head WHERE id = 1").fetch_one(&self.0).await?;
+        Ok(LogHead { position, hash })
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.0).await?;
+        Ok(())
+    }
+
+    async fn read_stream(&self, stream: &str, from_version: i64) -> Result<Vec<EventRow>, StoreError> {
+        let sql = concat!(
+            "SELECT ",
+            event_columns!(),
+            " FROM events WHERE stream_id = $1 AND stream_version >= $2 ORDER BY stream_version"
+        );
+        Ok(sqlx::query_as(sql).bind(stream).bind(from_version).fetch_all(&self.0).await?)
+    }
+
+    async fn read_page(&self, after_position: i64, limit: i64) -> Result<Vec<EventRow>, StoreError> {
+        let sql = concat!("SELECT ", event_columns!(), " FROM events WHERE position > $1 ORDER BY position LIMIT $2");
+        Ok(sqlx::query_as(sql).bind(after_position).bind(limit).fetch_all(&self.0).await?)
+    }
+
+    async fn claim_mail(
+        &self,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<MailRow>, StoreError> {
+        // SKIP LOCKED: workers of other processes claiming at the same time take other rows.
+        let sql = concat!(
+            "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = $1 WHERE id IN \
+             (SELECT id FROM outbox WHERE state = 'pending' AND next_attempt_at <= $2 ORDER BY id LIMIT $3 \
+              FOR UPDATE SKIP LOCKED) \
+             RETURNING ",
+            mail_columns!()
+        );
+        Ok(sqlx::query_as(sql).bind(until).bind(now).bind(limit).fetch_all(&self.0).await?)
+    }
+
+    async fn mails_sent(&self, ids: &[i64], at: DateTime<Utc>) -> Result<(), StoreError> {
+        let sql = "UPDATE outbox SET state = 'sent', sent_at = $1, last_error = NULL WHERE id = ANY($2)";
+        sqlx::query(sql).bind(at).bind(ids).execute(&self.0).await?;
+        Ok(())
+    }
+
+    async fn mail_failed(&self, id: i64, state: &str, due: DateTime<Utc>, error: &str) -> Result<(), StoreError> {
+        let sql = "UPDATE outbox SET state = $1, next_attempt_at = $2, last_error = $3 WHERE id = $4";
+        sqlx::query(sql).bind(state).bind(due).bind(error).bind(id).execute(&self.0).await?;
+        Ok(())
+    }
+
+    async fn outbox(&self, state: Option<&str>, after_id: i64, limit: i64) -> Result<Vec<MailRow>, StoreError> {
+        let sql = concat!(
+            "SELECT ",
+            mail_columns!(),
+            " FROM outbox WHERE id > $1 AND ($2::text IS NULL OR state = $2) ORDER BY id LIMIT $3"
+        );
+        Ok(sqlx::query_as(sql).bind(after_id).bind(state).bind(limit).fetch_all(&self.0).await?)
+    }
+
+    async fn mail_state(&self, id: i64) -> Result<Option<String>, StoreError> {
+        let sql = "SELECT state FROM outbox WHERE id = $1";
+        Ok(sqlx::query_scalar(sql).bind(id).fetch_optional(&self.0).await?)
+    }
+
+    async fn revive_mail(&self, id: i64, now: DateTime<Utc>) -> Result<(), StoreError> {
+        let sql =
+            "UPDATE outbox SET state = 'pending', attempts = 0, next_attempt_at = $1 WHERE id = $2 AND state = 'dead'";
+        sqlx::query(sql).bind(now).bind(id).execute(&self.0).await?;
+        Ok(())
+    }
+
+    async fn outbox_counts(&self) -> Result<Vec<(String, i64)>, StoreError> {
+        Ok(sqlx::query_as("SELECT state, COUNT(*) FROM outbox GROUP BY state").fetch_all(&self.0).await?)
     }
 }
