@@ -13,6 +13,7 @@ mod decide;
 mod error;
 mod event;
 mod grant;
+mod ids;
 mod index;
 mod request;
 /// Test data: kept out of the release binary (the crate's tests turn the `testing` feature on).

@@ -6,7 +6,7 @@ use chrono::Utc;
 use roleledger::{
     domain::{
         scenarios::{egi_scenarios, request, run_in_memory, user, Scenario, ScenarioBuilder, StepAction},
-        Actor, Command, Context, IdSource, RequestStatus,
+        Actor, Command, Context, IdSource, RequestStatus, UserId,
     },
     expiry::{expire_due, Expired},
     store::{EventStore, ExecuteError, Metadata, Migrations},
@@ -213,7 +213,7 @@ pub async fn two_deciding_processes_keep_one_chain(backend: Backend) {
         tokio::spawn(async move {
             for n in 0..40 {
                 let asker = format!("w{writer}-u{n}");
-                let register = Command::RegisterUser { user: asker.clone(), email: None, name: None };
+                let register = Command::RegisterUser { user: UserId::known(asker.clone()), email: None, name: None };
                 store.execute(now(user(&asker)), register, Metadata::default()).await.unwrap();
                 store
                     .execute(now(user(&asker)), request("site-administrator", "site-kit"), Metadata::default())

@@ -95,7 +95,7 @@ impl State {
     /// The state before any event: the `global` scope and the workflow's roles.
     pub fn new(workflow: &Workflow) -> State {
         let global = Scope {
-            id: GLOBAL.to_string(),
+            id: ScopeId::global(),
             kind: GLOBAL.to_string(),
             parents: Vec::new(),
             title: "Global".to_string(),
@@ -103,7 +103,7 @@ impl State {
         };
         let mut state = State {
             users: BTreeMap::new(),
-            scopes: [(GLOBAL.to_string(), global)].into(),
+            scopes: [(ScopeId::global(), global)].into(),
             roles: workflow.roles.clone(),
             teams: BTreeMap::new(),
             requests: BTreeMap::new(),
@@ -197,13 +197,13 @@ impl State {
 
     /// Whether the user holds a role (or a role including one) that lets them make API tokens.
     pub fn holds_api_role(&self, user: &str, now: DateTime<Utc>) -> bool {
-        let held = self.roles_held(&Subject::User(user.to_string()), now);
+        let held = self.roles_held(&Subject::User(UserId::known(user)), now);
         held.iter().any(|role| self.roles.get(role).is_some_and(|r| r.api_role))
     }
 
     /// The pending request of this user for this role on this scope, if any.
     pub fn open_request(&self, user: &str, role: &str, scope: &str) -> Option<&Request> {
-        let key = (user.to_string(), role.to_string(), scope.to_string());
+        let key = (UserId::known(user), role.to_string(), ScopeId::known(scope));
         self.index.open_requests.get(&key).and_then(|id| self.requests.get(id))
     }
 
@@ -222,7 +222,7 @@ impl State {
             .lineage(slot)
             .iter()
             .filter(|ancestor| **ancestor != slot)
-            .filter_map(|ancestor| self.index.scope_id(*ancestor).map(str::to_string))
+            .filter_map(|ancestor| self.index.scope_id(*ancestor).map(ScopeId::known))
             .collect()
     }
 
@@ -245,12 +245,12 @@ impl State {
 
     /// Auditors and administrators read every request, grant and event.
     pub fn reads_everything(&self, user: &str, now: DateTime<Utc>) -> bool {
-        self.is_admin(user, now) || self.subject_holds(&Subject::User(user.to_string()), AUDITOR, GLOBAL, now)
+        self.is_admin(user, now) || self.subject_holds(&Subject::User(UserId::known(user)), AUDITOR, GLOBAL, now)
     }
 
     /// Auditors who are not also administrators change nothing (SPEC "Users").
     pub fn changes_nothing(&self, user: &str, now: DateTime<Utc>) -> bool {
-        self.subject_holds(&Subject::User(user.to_string()), AUDITOR, GLOBAL, now) && !self.is_admin(user, now)
+        self.subject_holds(&Subject::User(UserId::known(user)), AUDITOR, GLOBAL, now) && !self.is_admin(user, now)
     }
 
     /// Whether the user holds `admin` on `global` at `now`.
