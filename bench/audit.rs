@@ -16,7 +16,7 @@ use clap::Parser;
 use futures_util::future::join_all;
 use roleledger::{
     app::App,
-    domain::{Actor, Event, GrantOrigin, Subject},
+    domain::{Actor, Event, GrantOrigin, ScopeId, Subject, UserId},
     projections::DomainModel,
     store::{
         AppendRequest, DatabaseUrl, EventSelection, EventStore, ExpectedVersion, ExportFormat, Migrations, Moment,
@@ -65,11 +65,11 @@ fn appends(events: Vec<Event>) -> AppendRequest {
 async fn populate(store: &EventStore, events: usize) {
     let started = Instant::now();
     let at = Utc::now();
-    let by = Actor::User("root".into());
+    let by = Actor::User(UserId::known("root"));
     let scope = |id: String, kind: &str, parents: Vec<String>| Event::ScopeCreated {
-        scope: id.clone(),
+        scope: ScopeId::known(id.clone()),
         kind: kind.into(),
-        parents,
+        parents: parents.into_iter().map(ScopeId::known).collect(),
         title: id,
         mailbox: None,
         by: by.clone(),
@@ -78,7 +78,12 @@ async fn populate(store: &EventStore, events: usize) {
     let mut world = vec![scope("EGI".into(), "project", vec![])];
     world.extend((0..NGIS).map(|n| scope(format!("NGI_{n}"), "ngi", vec!["EGI".into()])));
     world.extend((0..SITES).map(|s| scope(format!("SITE_{s}"), "site", vec![format!("NGI_{}", s % NGIS)])));
-    world.extend((0..USERS).map(|u| Event::UserRegistered { user: format!("user-{u}"), email: None, name: None, at }));
+    world.extend((0..USERS).map(|u| Event::UserRegistered {
+        user: UserId::known(format!("user-{u}")),
+        email: None,
+        name: None,
+        at,
+    }));
     write(store, world.into_iter().map(append).collect()).await;
     let roles = ["site-administrator", "site-security-officer", "site-operations-deputy-manager"];
     let mut n = 0u64;
@@ -92,9 +97,9 @@ async fn populate(store: &EventStore, events: usize) {
             batch.push(appends(vec![
                 Event::RoleRequested {
                     request,
-                    user: user.clone(),
+                    user: UserId::known(user.clone()),
                     role: role.clone(),
-                    scope: scope.clone(),
+                    scope: ScopeId::known(scope.clone()),
                     reason: "I run the storage elements of this site.".into(),
                     duration: None,
                     at,
@@ -116,9 +121,9 @@ async fn populate(store: &EventStore, events: usize) {
             ]));
             let mut granted = vec![Event::RoleGranted {
                 grant,
-                subject: Subject::User(user),
+                subject: Subject::User(UserId::known(user)),
                 role,
-                scope,
+                scope: ScopeId::known(scope),
                 origin: GrantOrigin::Request { request },
                 by: by.clone(),
                 starts_at: at,
@@ -177,7 +182,7 @@ async fn bench_as_of(app: &App, queries: usize) {
             } else {
                 Moment::Position(1 + head * q / queries as i64)
             };
-            let user = Subject::User(format!("user-{}", q as u64 * 7_919 % USERS));
+            let user = Subject::User(UserId::known(format!("user-{}", q as u64 * 7_919 % USERS)));
             let started = Instant::now();
             // A page takes one grant more than it shows, as the API does, to tell whether another follows.
             let past = app

@@ -11,11 +11,11 @@ use crate::{
     app::{App, AppError, Origin},
     auth::{JwtVerifier, LoginClaims},
     configuration::{JwtKeys, Options, Settings},
-    domain::{parse_user_id, Command as DomainCommand, DomainError, Subject},
+    domain::{Command as DomainCommand, DomainError, ScopeId, Subject, UserId},
     startup::Application,
     store::{EventSelection, EventStore, ExportFormat, Migrations, Moment},
     telemetry,
-    workflow::{Duration, Summary, Workflow, ADMIN, GLOBAL},
+    workflow::{Duration, Summary, Workflow, ADMIN},
 };
 
 #[derive(Debug, Parser)]
@@ -198,7 +198,7 @@ async fn execute(cli: Cli) -> Result<ExitCode, String> {
         }
         Command::Token { user, email, name, ttl, roles } => {
             // A token for an id the server would refuse is refused here, with the same words.
-            parse_user_id(&user).map_err(|bad| bad.to_string())?;
+            UserId::parse(&user).map_err(|bad| bad.to_string())?;
             let verifier = JwtVerifier::from_settings(&settings.jwt).map_err(|e| e.to_string())?;
             let claims = LoginClaims {
                 sub: user,
@@ -255,12 +255,13 @@ async fn open_app(settings: &Settings, migrations: Migrations) -> Result<App, St
 
 /// Registers the user if new, then grants `admin` on `global` unless already held.
 pub async fn bootstrap_admin(app: &App, user: &str) -> Result<(), String> {
+    let user = UserId::parse(user).map_err(|bad| bad.to_string())?;
     let commands = [
-        DomainCommand::RegisterUser { user: user.to_string(), email: None, name: None },
+        DomainCommand::RegisterUser { user: user.clone(), email: None, name: None },
         DomainCommand::AssignRole {
-            subject: Subject::User(user.to_string()),
+            subject: Subject::User(user),
             role: ADMIN.to_string(),
-            scope: GLOBAL.to_string(),
+            scope: ScopeId::global(),
             reason: "roleledger bootstrap-admin".to_string(),
             duration: None,
         },

@@ -53,8 +53,8 @@ impl Origin {
     /// The name the log's metadata gives the actor.
     fn metadata_actor(&self) -> String {
         match self {
-            Origin::Person { principal, .. } => principal.user.clone(),
-            Origin::SignIn { user } => user.clone(),
+            Origin::Person { principal, .. } => principal.user.to_string(),
+            Origin::SignIn { user } => user.to_string(),
             Origin::CommandLine => "command-line".into(),
             Origin::Scheduler => "expiry".into(),
         }
@@ -82,7 +82,7 @@ impl Origin {
     fn context(&self, state: &State, now: DateTime<Utc>) -> Context {
         let token_creator = match self {
             Origin::Person { principal: Principal { via: Via::ApiToken(token), .. }, .. } => {
-                state.api_token(token).and_then(|t| t.created_by.user()).map(str::to_string)
+                state.api_token(token).and_then(|t| t.created_by.user()).map(UserId::known)
             }
             _ => None,
         };

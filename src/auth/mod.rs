@@ -18,7 +18,7 @@ pub use jwt::{JwtError, JwtVerifier, LoginClaims, VerifiedToken};
 
 use crate::{
     app::{App, AppError, Origin, Principal, Via},
-    domain::{parse_user_id, Command, UserId},
+    domain::{Command, UserId},
     store::StoreError,
     workflow::mail_address_problem,
 };
@@ -85,15 +85,15 @@ impl Authenticator {
             other => AuthError::Invalid(other.to_string()),
         })?;
         // Reserved and malformed ids are refused before anything is recorded.
-        parse_user_id(&verified.claims.sub).map_err(|bad| AuthError::Invalid(bad.to_string()))?;
+        let user = UserId::parse(&verified.claims.sub).map_err(|bad| AuthError::Invalid(bad.to_string()))?;
         let claims = &verified.claims;
-        match sign_in(app, &verified).await {
+        match sign_in(app, &verified, &user).await {
             Ok(()) => {}
             // Reads are answered from memory while the database is away; the sign-in is tried
             // again on the next call, since the token is not cached.
             Err(AuthError::Store(error)) if error.is_unavailable() => {
                 tracing::warn!(%error, "sign-in not recorded: the database is unreachable");
-                return Ok(Principal { user: claims.sub.clone(), via: Via::LoginToken });
+                return Ok(Principal { user, via: Via::LoginToken });
             }
             Err(error) => return Err(error),
         }
@@ -101,8 +101,8 @@ impl Authenticator {
         if verified.len() >= CACHE_CAPACITY {
             verified.clear();
         }
-        verified.insert(token.to_string(), Verified { user: claims.sub.clone(), expires: claims.exp });
-        Ok(Principal { user: claims.sub.clone(), via: Via::LoginToken })
+        verified.insert(token.to_string(), Verified { user: user.clone(), expires: claims.exp });
+        Ok(Principal { user, via: Via::LoginToken })
     }
 }
 
@@ -121,9 +121,8 @@ fn api_token_principal(app: &App, token: &str) -> Result<Principal, AuthError> {
 
 /// Registers the user, keeps their profile current and syncs the roles the token carries: each
 /// command is first decided against the read model, and only sent when it would change something.
-async fn sign_in(app: &App, token: &VerifiedToken) -> Result<(), AuthError> {
+async fn sign_in(app: &App, token: &VerifiedToken, user: &UserId) -> Result<(), AuthError> {
     let claims = &token.claims;
-    let user = claims.sub.clone();
     // An email claim that is no usable address (CR/LF in it would cut a mail header) does not
     // refuse the sign-in: it is not recorded, and the address known before stays.
     let email = claims.email.clone().filter(|email| match mail_address_problem(email) {

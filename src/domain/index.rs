@@ -151,7 +151,7 @@ impl Index {
     }
 
     pub fn scope_id(&self, slot: Slot) -> Option<&str> {
-        self.scope_ids.get(slot as usize).map(String::as_str)
+        self.scope_ids.get(slot as usize).map(ScopeId::as_str)
     }
 
     pub fn role_id(&self, slot: Slot) -> Option<&str> {
@@ -172,7 +172,7 @@ impl Index {
     }
 
     pub fn join_team(&mut self, user: &str, team: &str) {
-        self.teams_of_user.entry(InlineKey::new(user)).or_default().insert(team.to_string());
+        self.teams_of_user.entry(InlineKey::new(user)).or_default().insert(TeamId::known(team));
     }
 
     pub fn leave_team(&mut self, user: &str, team: &str) {
@@ -204,7 +204,7 @@ impl Index {
             None => {
                 let slot = self.scopes.len() as Slot;
                 self.scopes.push(ScopeSlot::default());
-                self.scope_ids.push(id.to_string());
+                self.scope_ids.push(ScopeId::known(id));
                 slot
             }
         };

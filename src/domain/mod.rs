@@ -13,6 +13,7 @@ mod decide;
 mod error;
 mod event;
 mod grant;
+mod ids;
 mod index;
 pub mod notify;
 mod request;

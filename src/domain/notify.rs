@@ -112,8 +112,10 @@ fn decider_addresses(state: &State, workflow: &Workflow, request: &Request, now:
 fn places(state: &State, scope: &str, place: Place) -> Vec<String> {
     match place {
         Place::Same => vec![scope.to_string()],
-        Place::Parent => state.scope(scope).map(|s| s.parents.clone()).unwrap_or_default(),
-        Place::Ancestor => state.ancestors_of(scope),
+        Place::Parent => {
+            state.scope(scope).map(|s| s.parents.iter().map(ToString::to_string).collect()).unwrap_or_default()
+        }
+        Place::Ancestor => state.ancestors_of(scope).iter().map(ToString::to_string).collect(),
         Place::Global => vec![GLOBAL.to_string()],
     }
 }

@@ -11,7 +11,7 @@ use super::decide::decide;
 use super::error::DomainError;
 use super::request::RequestStatus;
 use super::state::State;
-use super::types::{Actor, Context, GrantId, IdSource, RequestId, Subject};
+use super::types::{Actor, Context, GrantId, IdSource, RequestId, ScopeId, Subject, UserId};
 use crate::workflow::{Duration, Workflow, ADMIN, GLOBAL};
 use chrono::{DateTime, TimeZone, Utc};
 use std::collections::BTreeMap;
@@ -83,13 +83,13 @@ pub fn base_time() -> DateTime<Utc> {
 }
 
 pub fn user(id: &str) -> Actor {
-    Actor::User(id.to_string())
+    Actor::User(UserId::known(id))
 }
 
 pub fn request(role: &str, scope: &str) -> Command {
     Command::RequestRole {
         role: role.to_string(),
-        scope: scope.to_string(),
+        scope: ScopeId::known(scope),
         reason: "needed for my work".to_string(),
         duration: None,
     }
@@ -105,9 +105,9 @@ pub fn reject(request: StepRef) -> Command {
 
 pub fn assign(user: &str, role: &str, scope: &str, duration: Option<Duration>) -> Command {
     Command::AssignRole {
-        subject: Subject::User(user.to_string()),
+        subject: Subject::User(UserId::known(user)),
         role: role.to_string(),
-        scope: scope.to_string(),
+        scope: ScopeId::known(scope),
         reason: "assigned".to_string(),
         duration,
     }
@@ -119,9 +119,9 @@ pub fn revoke(grant: GrantId) -> Command {
 
 pub fn create_scope(id: &str, kind: &str, parents: &[&str]) -> Command {
     Command::CreateScope {
-        id: id.to_string(),
+        id: ScopeId::known(id),
         kind: kind.to_string(),
-        parents: parents.iter().map(|p| p.to_string()).collect(),
+        parents: parents.iter().copied().map(ScopeId::known).collect(),
         title: id.to_uppercase(),
         mailbox: None,
     }
@@ -171,7 +171,7 @@ impl ScenarioBuilder {
         let users = EGI_WORLD_GRANTS.iter().map(|(user, _, _)| *user).chain(EGI_PLAIN_USERS.iter().copied());
         for id in users {
             let email = Some(format!("{id}@example.org"));
-            builder.accepted(Actor::CommandLine, Command::RegisterUser { user: id.to_string(), email, name: None });
+            builder.accepted(Actor::CommandLine, Command::RegisterUser { user: UserId::known(id), email, name: None });
         }
         let scopes = [
             ("egi", "project", &[][..]),
@@ -294,7 +294,7 @@ impl Step {
                 let actual: Vec<(String, bool)> = state
                     .deciders_for(workflow, request, self.at)
                     .into_iter()
-                    .map(|d| (d.user, d.admin_only))
+                    .map(|d| (d.user.into(), d.admin_only))
                     .collect();
                 let mut expected = deciders.clone();
                 expected.sort();
@@ -566,9 +566,9 @@ fn authority_scenarios() -> Vec<Scenario> {
     s.refused(user("alice"), create_scope("sg-cms", "service-group", &[]), "forbidden");
     s.accepted(user("root"), create_scope("sg-cms", "service-group", &[]));
     s.check("root", "scope.edit", "sg-cms", true);
-    s.refused(user("root"), Command::DeleteScope { id: "ngi-de".to_string() }, "in_use");
-    s.refused(user("de-nom"), Command::DeleteScope { id: "site-gridka".to_string() }, "forbidden");
-    s.accepted(user("root"), Command::DeleteScope { id: "site-gridka".to_string() });
+    s.refused(user("root"), Command::DeleteScope { id: ScopeId::known("ngi-de") }, "in_use");
+    s.refused(user("de-nom"), Command::DeleteScope { id: ScopeId::known("site-gridka") }, "forbidden");
+    s.accepted(user("root"), Command::DeleteScope { id: ScopeId::known("site-gridka") });
     scenarios.push(s.build());
 
     let mut s = ScenarioBuilder::egi("permissions follow GOCDB: edit below, certify and personal data for projects");

@@ -38,7 +38,7 @@ impl World {
         if name == "cli" {
             Actor::CommandLine
         } else {
-            Actor::User(name.to_string())
+            Actor::User(UserId::known(name))
         }
     }
 
@@ -68,7 +68,7 @@ impl World {
 
     pub fn register(&mut self, users: &[&str]) {
         for user in users {
-            self.ok("cli", Command::RegisterUser { user: user.to_string(), email: None, name: None });
+            self.ok("cli", Command::RegisterUser { user: UserId::known(*user), email: None, name: None });
         }
     }
 
@@ -76,7 +76,7 @@ impl World {
         let command = Command::AssignRole {
             subject,
             role: role.to_string(),
-            scope: scope.to_string(),
+            scope: ScopeId::known(scope),
             reason: "test".to_string(),
             duration: None,
         };
@@ -86,7 +86,7 @@ impl World {
     pub fn request(&mut self, user: &str, role: &str, scope: &str) -> Result<RequestId, DomainError> {
         let command = Command::RequestRole {
             role: role.to_string(),
-            scope: scope.to_string(),
+            scope: ScopeId::known(scope),
             reason: String::new(),
             duration: None,
         };
@@ -133,7 +133,7 @@ fn scope(id: &str, kind: &str, parents: &[&str]) -> Command {
 fn lab_world() -> World {
     let mut world = World::new(lab_workflow());
     world.register(&["root", "h1", "h2", "h3", "s1", "o1", "alice", "bob"]);
-    world.assign("cli", Subject::User("root".into()), "admin", "global").unwrap();
+    world.assign("cli", Subject::User(UserId::known("root")), "admin", "global").unwrap();
     for (id, kind, parents) in [
         ("d1", "dept", &[][..]),
         ("d2", "dept", &[]),
@@ -150,7 +150,7 @@ fn lab_world() -> World {
         ("s1", "safety-officer", "l1"),
         ("o1", "lab-owner", "l1"),
     ] {
-        world.assign("cli", Subject::User(user.into()), role, scope).unwrap();
+        world.assign("cli", Subject::User(UserId::known(user)), role, scope).unwrap();
     }
     world
 }
@@ -250,7 +250,7 @@ fn scope_or_subtree_and_implications_decide_checks() {
     assert!(world.allowed("o1", "lab.use", "l1a"), "lab.admin implies lab.use, subtree");
     assert!(world.allowed("h1", "lab.read", "l1a"));
     assert!(!world.allowed("h1", "lab.read", "l3"));
-    world.assign("h1", Subject::User("bob".into()), "inspector", "l2").unwrap();
+    world.assign("h1", Subject::User(UserId::known("bob")), "inspector", "l2").unwrap();
     assert!(world.allowed("bob", "lab.read", "l2"));
     assert!(!world.allowed("bob", "lab.read", "l1"));
     // operator applies to its scope alone.
@@ -268,24 +268,25 @@ fn scope_or_subtree_and_implications_decide_checks() {
 #[test]
 fn default_roles_on_registration_and_profile_changes_only_when_changed() {
     let mut world = World::new(lab_workflow());
-    let events =
-        world.ok("zoe", Command::RegisterUser { user: "zoe".into(), email: Some("z@x.org".into()), name: None });
+    let events = world
+        .ok("zoe", Command::RegisterUser { user: UserId::known("zoe"), email: Some("z@x.org".into()), name: None });
     assert!(
         matches!(&events[..], [Event::UserRegistered { .. }, Event::RoleGranted { origin: GrantOrigin::Default, role, .. }] if role == "user")
     );
     assert!(world.allowed("zoe", "self.view", "global"));
-    let again = Command::RegisterUser { user: "zoe".into(), email: Some("z@x.org".into()), name: None };
+    let again = Command::RegisterUser { user: UserId::known("zoe"), email: Some("z@x.org".into()), name: None };
     assert!(world.ok("zoe", again).is_empty());
-    let renamed = world.ok("zoe", Command::UpdateProfile { user: "zoe".into(), email: None, name: Some("Zoe".into()) });
+    let renamed =
+        world.ok("zoe", Command::UpdateProfile { user: UserId::known("zoe"), email: None, name: Some("Zoe".into()) });
     assert!(
         matches!(&renamed[..], [Event::UserProfileChanged { email: Some(e), name: Some(n), .. }] if e == "z@x.org" && n == "Zoe")
     );
     assert_eq!(
-        world.refused("mallory", Command::UpdateProfile { user: "zoe".into(), email: None, name: None }),
+        world.refused("mallory", Command::UpdateProfile { user: UserId::known("zoe"), email: None, name: None }),
         "forbidden"
     );
     assert_eq!(
-        world.refused("cli", Command::UpdateProfile { user: "ghost".into(), email: None, name: None }),
+        world.refused("cli", Command::UpdateProfile { user: UserId::known("ghost"), email: None, name: None }),
         "not_found"
     );
 }
@@ -300,7 +301,10 @@ fn creators_get_creator_roles_even_when_locked() {
     assert!(world.allowed("h3", "lab.history.read", "l4"));
     // Locked: no new assignments or requests.
     assert_eq!(world.request("alice", "founder", "l4").unwrap_err().code(), "role_locked");
-    assert_eq!(world.assign("root", Subject::User("alice".into()), "founder", "l4").unwrap_err().code(), "role_locked");
+    assert_eq!(
+        world.assign("root", Subject::User(UserId::known("alice")), "founder", "l4").unwrap_err().code(),
+        "role_locked"
+    );
     assert_eq!(world.refused("h1", scope("l5", "lab", &["d2"])), "forbidden");
     assert_eq!(world.refused("root", scope("l4", "lab", &["d1"])), "already_exists");
     assert_eq!(world.refused("root", scope("l5", "lab", &["nowhere"])), "unknown_scope");
@@ -315,7 +319,7 @@ fn durations_and_incompatible_roles() {
     let mut world = lab_world();
     let too_long = Command::RequestRole {
         role: "operator".into(),
-        scope: "l2".into(),
+        scope: ScopeId::known("l2"),
         reason: String::new(),
         duration: "P11D".parse().ok(),
     };
@@ -326,11 +330,11 @@ fn durations_and_incompatible_roles() {
         Some(world.now + Span::days(10)),
         "role maximum caps the default"
     );
-    let inspector = world.assign("h1", Subject::User("bob".into()), "inspector", "l2").unwrap();
+    let inspector = world.assign("h1", Subject::User(UserId::known("bob")), "inspector", "l2").unwrap();
     assert_eq!(world.state.grant(&inspector).unwrap().ends_at, Some(world.now + Span::days(30)), "workflow default");
     assert_eq!(world.request("alice", "inspector", "l1").unwrap_err().code(), "incompatible_role");
     assert_eq!(
-        world.assign("h1", Subject::User("alice".into()), "inspector", "l2").unwrap_err().code(),
+        world.assign("h1", Subject::User(UserId::known("alice")), "inspector", "l2").unwrap_err().code(),
         "incompatible_role"
     );
 }
@@ -338,13 +342,19 @@ fn durations_and_incompatible_roles() {
 #[test]
 fn teams_give_roles_to_members_under_the_deciders_control() {
     let mut world = lab_world();
-    assert_eq!(world.refused("h1", Command::CreateTeam { id: "crew".into(), title: "Crew".into() }), "forbidden");
-    world.ok("root", Command::CreateTeam { id: "crew".into(), title: "Crew".into() });
-    let add = |user: &str| Command::AddTeamMember { team: "crew".into(), user: user.into() };
+    assert_eq!(
+        world.refused("h1", Command::CreateTeam { id: TeamId::known("crew"), title: "Crew".into() }),
+        "forbidden"
+    );
+    world.ok("root", Command::CreateTeam { id: TeamId::known("crew"), title: "Crew".into() });
+    let add = |user: &str| Command::AddTeamMember { team: TeamId::known("crew"), user: UserId::known(user) };
     // A team holding nothing is managed by administrators only.
     assert_eq!(world.refused("h1", add("alice")), "forbidden");
-    world.assign("h1", Subject::Team("crew".into()), "inspector", "l2").unwrap();
-    assert_eq!(world.assign("root", Subject::Team("crew".into()), "admin", "global").unwrap_err().code(), "forbidden");
+    world.assign("h1", Subject::Team(TeamId::known("crew")), "inspector", "l2").unwrap();
+    assert_eq!(
+        world.assign("root", Subject::Team(TeamId::known("crew")), "admin", "global").unwrap_err().code(),
+        "forbidden"
+    );
     assert_eq!(world.refused("h3", add("alice")), "not_a_decider");
     assert_eq!(world.refused("h1", add("h1")), "self_approval");
     world.ok("h1", add("alice"));
@@ -354,15 +364,15 @@ fn teams_give_roles_to_members_under_the_deciders_control() {
     world.ok("root", add("h2"));
     assert_eq!(world.refused("h2", add("bob")), "self_approval");
     assert_eq!(
-        world.assign("h2", Subject::Team("crew".into()), "inspector", "l1").unwrap_err().code(),
+        world.assign("h2", Subject::Team(TeamId::known("crew")), "inspector", "l1").unwrap_err().code(),
         "self_approval"
     );
     // Team grants count for duplicates, and a member leaving loses the role.
     assert_eq!(world.request("alice", "inspector", "l2").unwrap_err().code(), "duplicate_request");
-    world.ok("alice", Command::RemoveTeamMember { team: "crew".into(), user: "alice".into() });
+    world.ok("alice", Command::RemoveTeamMember { team: TeamId::known("crew"), user: UserId::known("alice") });
     assert!(!world.allowed("alice", "lab.read", "l2"));
     assert_eq!(
-        world.refused("bob", Command::RemoveTeamMember { team: "crew".into(), user: "h2".into() }),
+        world.refused("bob", Command::RemoveTeamMember { team: TeamId::known("crew"), user: UserId::known("h2") }),
         "not_a_decider"
     );
 }
@@ -415,7 +425,7 @@ fn the_role_catalogue_is_for_admins() {
     assert_eq!(world.refused("root", Command::DeleteRole { role: "operator".into() }), "in_use");
     // role_delete = "revoke": one revocation per grant, one rejection per pending request.
     world.request("bob", "night-shift", "l1").unwrap();
-    world.assign("o1", Subject::User("bob".into()), "night-shift", "l1").unwrap();
+    world.assign("o1", Subject::User(UserId::known("bob")), "night-shift", "l1").unwrap();
     let events = world.ok("root", Command::DeleteRole { role: "night-shift".into() });
     let types: Vec<&str> = events.iter().map(Event::event_type).collect();
     assert_eq!(types, ["GrantRevoked", "GrantRevoked", "RequestRejected", "RoleDeleted"]);
@@ -428,7 +438,7 @@ fn roles_are_not_editable_or_deletable_in_use_where_the_workflow_says_so() {
     let egi = workflow("egi.toml");
     let mut world = World::new(egi);
     world.register(&["root"]);
-    world.assign("cli", Subject::User("root".into()), "admin", "global").unwrap();
+    world.assign("cli", Subject::User(UserId::known("root")), "admin", "global").unwrap();
     let role = world.state.role("site-administrator").unwrap().clone();
     assert_eq!(world.refused("root", Command::EditRole { role }), "forbidden");
     world.ok("root", Command::DuplicateRole { role: "site-administrator".into() });
@@ -436,7 +446,7 @@ fn roles_are_not_editable_or_deletable_in_use_where_the_workflow_says_so() {
     world.ok("cli", scope("n", "ngi", &["p"]));
     world.ok("cli", scope("s", "site", &["n"]));
     world.register(&["ann"]);
-    world.assign("root", Subject::User("ann".into()), "site-administrator-2", "s").unwrap();
+    world.assign("root", Subject::User(UserId::known("ann")), "site-administrator-2", "s").unwrap();
     assert_eq!(world.refused("root", Command::DeleteRole { role: "site-administrator-2".into() }), "in_use");
     assert_eq!(world.refused("root", Command::DeleteRole { role: "admin".into() }), "forbidden");
 }
@@ -492,12 +502,12 @@ fn a_rule_for_the_global_kind_never_reaches_admin_or_auditor() {
     "#;
     let mut world = World::new(Workflow::from_str(text, "inline.toml").unwrap());
     world.register(&["op", "eve", "ann"]);
-    world.assign("cli", Subject::User("op".into()), "operator", "global").unwrap();
+    world.assign("cli", Subject::User(UserId::known("op")), "operator", "global").unwrap();
     for builtin in ["admin", "auditor"] {
-        let refused = world.assign("op", Subject::User("eve".into()), builtin, "global");
+        let refused = world.assign("op", Subject::User(UserId::known("eve")), builtin, "global");
         assert_eq!(refused.unwrap_err().code(), "not_a_decider");
     }
-    world.assign("op", Subject::User("ann".into()), "operator", "global").unwrap();
+    world.assign("op", Subject::User(UserId::known("ann")), "operator", "global").unwrap();
 }
 
 #[test]
@@ -506,7 +516,7 @@ fn events_round_trip_through_type_and_data() {
     let asked = world.request("alice", "operator", "l1").unwrap();
     world.approve("h1", asked).unwrap();
     world.ok("s1", Command::Reject { request: asked, reason: "no".into() });
-    world.ok("root", Command::CreateTeam { id: "crew".into(), title: "Crew".into() });
+    world.ok("root", Command::CreateTeam { id: TeamId::known("crew"), title: "Crew".into() });
     for event in &world.events {
         let rebuilt = Event::from_parts(event.event_type(), &event.data()).unwrap();
         assert_eq!(&rebuilt, event);
@@ -525,7 +535,7 @@ fn events_round_trip_through_type_and_data() {
 fn login_tokens_grant_what_they_carry_and_revoke_what_they_drop() {
     let mut world = lab_world();
     let sync = |claims: &[&str]| Command::SyncTokenRoles {
-        user: "alice".into(),
+        user: UserId::known("alice"),
         claims: claims.iter().map(|c| c.to_string()).collect(),
         issued_at: None,
     };
@@ -541,29 +551,32 @@ fn login_tokens_grant_what_they_carry_and_revoke_what_they_drop() {
     assert!(!world.allowed("alice", "lab.read", "l1"));
     assert_eq!(world.refused("bob", sync(&[])), "forbidden");
     // Grants made otherwise are not the token's to revoke.
-    world.assign("h1", Subject::User("alice".into()), "inspector", "l1").unwrap();
+    world.assign("h1", Subject::User(UserId::known("alice")), "inspector", "l1").unwrap();
     assert!(world.ok("alice", sync(&[])).len() == 1);
     assert!(world.allowed("alice", "lab.read", "l1"));
 }
 
-/// The user-id rule and the mail-address rule hold for every registration, the command line's too.
+/// The user-id rule and the mail-address rule hold for every registration, the command line's too:
+/// the id is judged where it is parsed (a `RegisterUser` holds only a parsed `UserId`), the email
+/// by `decide`.
 #[test]
 fn registration_refuses_reserved_and_invisible_ids_and_broken_emails() {
     let mut world = lab_world();
     let register = |user: &str, email: Option<&str>| Command::RegisterUser {
-        user: user.to_string(),
+        user: UserId::known(user),
         email: email.map(String::from),
         name: None,
     };
+    let refused_id = |id: &str| id.parse::<UserId>().map(drop).unwrap_err().code();
     for id in ["system", "command-line", "expiry", "scheduler", "system:mail"] {
-        assert_eq!(world.refused("cli", register(id, None)), "reserved_id", "{id}");
+        assert_eq!(refused_id(id), "reserved_id", "{id}");
     }
     for id in ["", "root\u{200B}", "a b", "a\u{7}b"] {
-        assert_eq!(world.refused("cli", register(id, None)), "invalid", "{id:?}");
+        assert_eq!(refused_id(id), "invalid", "{id:?}");
     }
     assert_eq!(world.refused("cli", register("zed", Some("z@x.org\r\nBcc: y@x.org"))), "invalid");
     world.ok("cli", register("zed", Some("z@x.org")));
-    let update = Command::UpdateProfile { user: "zed".into(), email: Some("z@x.org\n".into()), name: None };
+    let update = Command::UpdateProfile { user: UserId::known("zed"), email: Some("z@x.org\n".into()), name: None };
     assert_eq!(world.refused("zed", update), "invalid");
 }
 
@@ -575,7 +588,7 @@ fn an_older_login_token_never_undoes_a_later_one() {
     let start = world.now;
     let at = |minutes: i64| Some(start + chrono::Duration::minutes(minutes));
     let sync = |claims: &[&str], issued_at| Command::SyncTokenRoles {
-        user: "alice".into(),
+        user: UserId::known("alice"),
         claims: claims.iter().map(|c| c.to_string()).collect(),
         issued_at,
     };
@@ -598,12 +611,12 @@ fn an_older_login_token_never_undoes_a_later_one() {
 fn default_roles_on_a_scope_reach_users_registered_before_it() {
     let mut world = World::new(workflow("ucp.toml"));
     world.register(&["root", "alice"]);
-    world.assign("cli", Subject::User("root".into()), "admin", "global").unwrap();
+    world.assign("cli", Subject::User(UserId::known("root")), "admin", "global").unwrap();
     assert!(!world.allowed("alice", "node.schedule", "global"));
     let created = world.ok("root", scope("shared", "collection", &[]));
     assert_eq!(granted(&created).len(), 2, "root and alice");
     assert!(world.allowed("alice", "node.schedule", "shared"));
-    let later = world.ok("cli", Command::RegisterUser { user: "bob".into(), email: None, name: None });
+    let later = world.ok("cli", Command::RegisterUser { user: UserId::known("bob"), email: None, name: None });
     assert!(
         matches!(&later[..], [Event::UserRegistered { .. }, Event::RoleGranted { role, scope, origin: GrantOrigin::Default, .. }] if role == "scheduler" && scope == "shared")
     );
@@ -618,7 +631,7 @@ fn token_roles_already_held_are_not_granted_twice() {
     let mut world = World::new(workflow("clustercockpit.toml"));
     world.register(&["carl"]);
     let sync = |claims: &[&str]| Command::SyncTokenRoles {
-        user: "carl".into(),
+        user: UserId::known("carl"),
         claims: claims.iter().map(|c| c.to_string()).collect(),
         issued_at: None,
     };
@@ -634,7 +647,7 @@ fn token_roles_already_held_are_not_granted_twice() {
 fn grants_remember_when_they_gave_their_role() {
     let mut world = lab_world();
     let start = world.now;
-    let id = world.assign("h1", Subject::User("bob".into()), "inspector", "l2").unwrap();
+    let id = world.assign("h1", Subject::User(UserId::known("bob")), "inspector", "l2").unwrap();
     world.now += Span::days(2);
     world.ok("h1", Command::Revoke { grant: id, reason: "done".into() });
     let grant = world.state.grant(&id).unwrap();
@@ -648,13 +661,13 @@ fn grants_remember_when_they_gave_their_role() {
 fn rancher_creators_own_and_revocations_are_independent() {
     let mut world = World::new(workflow("rancher.toml"));
     world.register(&["root", "carl", "pat"]);
-    world.assign("cli", Subject::User("root".into()), "admin", "global").unwrap();
+    world.assign("cli", Subject::User(UserId::known("root")), "admin", "global").unwrap();
     let cluster = world.ok("carl", scope("c1", "cluster", &[]));
     let cluster_owner = granted(&cluster)[0];
     let project = world.ok("carl", scope("p1", "project", &["c1"]));
     assert_eq!(world.state.grant(&granted(&project)[0]).unwrap().role, "project-owner");
     assert_eq!(world.refused("pat", scope("p2", "project", &["c1"])), "forbidden");
-    world.assign("carl", Subject::User("pat".into()), "project-member", "p1").unwrap();
+    world.assign("carl", Subject::User(UserId::known("pat")), "project-member", "p1").unwrap();
     world.ok("root", Command::Revoke { grant: cluster_owner, reason: "moved on".into() });
     assert!(!world.allowed("carl", "nodes.view", "c1"));
     assert!(world.allowed("carl", "project.members.manage", "p1"));

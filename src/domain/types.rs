@@ -6,9 +6,7 @@ use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use uuid::Uuid;
 
-pub type UserId = String;
-pub type ScopeId = String;
-pub type TeamId = String;
+pub use super::ids::{ScopeId, TeamId, UserId};
 pub type RequestId = Uuid;
 pub type GrantId = Uuid;
 pub type TokenId = Uuid;
@@ -25,7 +23,7 @@ pub enum Actor {
 impl Actor {
     pub fn user(&self) -> Option<&str> {
         match self {
-            Actor::User(id) => Some(id),
+            Actor::User(id) => Some(id.as_str()),
             Actor::CommandLine => None,
         }
     }

@@ -1,6 +1,7 @@
-//! The one rule for user ids (a login token's `sub`, a registered user), used by `RegisterUser`
-//! and by the authenticator: an id is shown in pages, mail and logs, and compared byte for byte,
-//! so it must be visible and unambiguous (`root\u{200B}` is not a second `root`).
+//! The one rule for user ids (a login token's `sub`, a registered user), judged by
+//! [`UserId::parse`](super::UserId::parse) where an id enters (the authenticator, the command
+//! line): an id is shown in pages, mail and logs, and compared byte for byte, so it must be
+//! visible and unambiguous (`root\u{200B}` is not a second `root`).
 
 use unicode_properties::{GeneralCategory, UnicodeGeneralCategory};
 

@@ -14,7 +14,7 @@ use super::{
 };
 use crate::{
     auth::{hash_secret, new_secret},
-    domain::{Command, Event, Grant, Request, RequestDecider, State, Subject},
+    domain::{Command, Event, Grant, Request, RequestDecider, State, Subject, UserId},
     projections::DomainModel,
     store::{EventSelection, EventStore, MailState, Moment, RecordedEvent},
     workflow::{Duration, Workflow},
@@ -182,7 +182,7 @@ pub(crate) async fn create_token(
 ) -> Result<(TokenView, String), ApiError> {
     let secret = new_secret();
     let command = Command::CreateApiToken {
-        user: user.unwrap_or_else(|| caller.user().to_string()),
+        user: user.map_or_else(|| UserId::known(caller.user()), UserId::known),
         name,
         secret_hash: hash_secret(&secret),
         expires_in,
@@ -226,7 +226,7 @@ pub(crate) struct HeldGrant {
 
 /// The teams `user` belongs to.
 pub(crate) fn teams_of(state: &State, user: &str) -> Vec<String> {
-    state.teams().filter(|t| t.members.contains(user)).map(|t| t.id.clone()).collect()
+    state.teams().filter(|t| t.members.contains(user)).map(|t| t.id.to_string()).collect()
 }
 
 /// The grants that give `user` something now: their own and their teams'.
@@ -239,8 +239,8 @@ pub(crate) fn held_grants(state: &State, user: &str, now: DateTime<Utc>) -> Vec<
             Subject::User(holder) if holder == user => {
                 Some(HeldGrant { grant: GrantView::new(g, now), via_team: None })
             }
-            Subject::Team(team) if teams.contains(team) => {
-                Some(HeldGrant { grant: GrantView::new(g, now), via_team: Some(team.clone()) })
+            Subject::Team(team) if teams.iter().any(|t| t == team) => {
+                Some(HeldGrant { grant: GrantView::new(g, now), via_team: Some(team.to_string()) })
             }
             _ => None,
         })

@@ -4,12 +4,14 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::domain::{Actor, ApiToken, Grant, GrantOrigin, GrantStatus, Request, Scope, State, Subject, Team};
+use crate::domain::{
+    Actor, ApiToken, Grant, GrantOrigin, GrantStatus, Request, Scope, ScopeId, State, Subject, Team, UserId,
+};
 
 /// An actor as clients see it: the user id, or `command-line`.
 pub fn actor_name(actor: &Actor) -> String {
     match actor {
-        Actor::User(id) => id.clone(),
+        Actor::User(id) => id.to_string(),
         Actor::CommandLine => "command-line".into(),
     }
 }
@@ -50,9 +52,9 @@ impl RequestView {
     pub fn new(request: &Request, stages: usize) -> Self {
         RequestView {
             id: request.id.to_string(),
-            user: request.user.clone(),
+            user: request.user.to_string(),
             role: request.role.clone(),
-            scope: request.scope.clone(),
+            scope: request.scope.to_string(),
             reason: request.reason.clone(),
             duration: request.duration.map(|d| d.to_string()),
             status: request.status.to_string(),
@@ -101,8 +103,8 @@ pub struct GrantView {
 impl GrantView {
     pub fn new(grant: &Grant, now: DateTime<Utc>) -> Self {
         let (user, team) = match &grant.subject {
-            Subject::User(user) => (Some(user.clone()), None),
-            Subject::Team(team) => (None, Some(team.clone())),
+            Subject::User(user) => (Some(user.to_string()), None),
+            Subject::Team(team) => (None, Some(team.to_string())),
         };
         let (origin, request, reason) = match &grant.origin {
             GrantOrigin::Request { request } => ("request", Some(request.to_string()), None),
@@ -124,7 +126,7 @@ impl GrantView {
             user,
             team,
             role: grant.role.clone(),
-            scope: grant.scope.clone(),
+            scope: grant.scope.to_string(),
             granted_at: grant.starts_at,
             ends_at: grant.ends_at,
             request,
@@ -153,12 +155,12 @@ pub struct ScopeView {
 impl ScopeView {
     pub fn new(scope: &Scope, state: &State) -> Self {
         ScopeView {
-            id: scope.id.clone(),
+            id: scope.id.to_string(),
             kind: scope.kind.clone(),
-            parents: scope.parents.clone(),
+            parents: scope.parents.iter().map(ScopeId::to_string).collect(),
             title: scope.title.clone(),
             mailbox: scope.mailbox.clone(),
-            children: state.children_of(&scope.id).into_iter().map(|c| c.id.clone()).collect(),
+            children: state.children_of(&scope.id).into_iter().map(|c| c.id.to_string()).collect(),
         }
     }
 }
@@ -173,7 +175,11 @@ pub struct TeamView {
 
 impl TeamView {
     pub fn new(team: &Team) -> Self {
-        TeamView { id: team.id.clone(), title: team.title.clone(), members: team.members.iter().cloned().collect() }
+        TeamView {
+            id: team.id.to_string(),
+            title: team.title.clone(),
+            members: team.members.iter().map(UserId::to_string).collect(),
+        }
     }
 }
 
@@ -193,7 +199,7 @@ impl TokenView {
     pub fn new(token: &ApiToken) -> Self {
         TokenView {
             id: token.id.to_string(),
-            user: token.user.clone(),
+            user: token.user.to_string(),
             name: token.name.clone(),
             created_by: actor_name(&token.created_by),
             created_at: token.created_at,

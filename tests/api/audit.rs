@@ -8,7 +8,7 @@ use chrono::Utc;
 use reqwest::Method;
 use roleledger::{
     app::AppError,
-    domain::{Actor, Command, Context, Event, GrantStatus, IdSource, State, Subject},
+    domain::{Actor, Command, Context, Event, GrantStatus, IdSource, ScopeId, State, Subject, UserId},
     store::{EventStore, Metadata, Migrations, RecordedEvent},
     workflow::Workflow,
 };
@@ -58,7 +58,7 @@ async fn random_history(app: &TestApp, seed: u64, steps: usize, durations: &[Opt
     for user in USERS {
         app.sign_in(user).await;
     }
-    let root = || Actor::User("root".into());
+    let root = || Actor::User(UserId::known("root"));
     let mut rng = Rng(seed);
     for _ in 0..steps {
         let (pending, active, due) = app.application.read_model(|model| {
@@ -79,9 +79,13 @@ async fn random_history(app: &TestApp, seed: u64, steps: usize, durations: &[Opt
             (USERS[rng.below(USERS.len())], ROLES[rng.below(ROLES.len())], SITES[rng.below(SITES.len())]);
         let (actor, command) = match rng.below(9) {
             0..=2 => {
-                let command =
-                    Command::RequestRole { role: role.into(), scope: scope.into(), reason: "work".into(), duration };
-                (Actor::User(user.into()), command)
+                let command = Command::RequestRole {
+                    role: role.into(),
+                    scope: ScopeId::known(scope),
+                    reason: "work".into(),
+                    duration,
+                };
+                (Actor::User(UserId::known(user)), command)
             }
             3 | 4 => match rng.pick(&pending) {
                 Some(request) => (root(), Command::Approve { request, comment: "fine".into() }),
@@ -92,13 +96,13 @@ async fn random_history(app: &TestApp, seed: u64, steps: usize, durations: &[Opt
                 None => continue,
             },
             6 => {
-                let subject = Subject::User(user.into());
+                let subject = Subject::User(UserId::known(user));
                 (
                     root(),
                     Command::AssignRole {
                         subject,
                         role: role.into(),
-                        scope: scope.into(),
+                        scope: ScopeId::known(scope),
                         reason: "r".into(),
                         duration,
                     },
@@ -212,7 +216,7 @@ async fn grants_as_of_any_moment_equal_a_replay_up_to_it(backend: Backend) {
                 replayed
                     .grants()
                     .filter(|g| g.gives_at(at))
-                    .map(|g| (g.id.to_string(), subject_name(&g.subject), g.role.clone(), g.scope.clone()))
+                    .map(|g| (g.id.to_string(), subject_name(&g.subject), g.role.clone(), g.scope.to_string()))
                     .collect()
             })
             .unwrap_or_default();

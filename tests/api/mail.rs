@@ -9,7 +9,7 @@ use reqwest::Method;
 use roleledger::{
     app::App,
     auth::LoginClaims,
-    domain::{Actor, Command, Context, IdSource},
+    domain::{Actor, Command, Context, IdSource, ScopeId, UserId},
     mail::{spawn_delivery, DeliveryStats, Mailer, RetryPolicy, Templates, Transport},
     store::Metadata,
 };
@@ -432,13 +432,16 @@ async fn a_worker_killed_between_send_and_commit_repeats_with_the_same_message_i
         }
     };
     let cli = || Actor::CommandLine;
-    run(cli(), Command::RegisterUser { user: "alice".into(), email: Some("alice@example.org".into()), name: None })
-        .await;
-    run(cli(), Command::RegisterUser { user: "bob".into(), email: None, name: None }).await;
+    run(
+        cli(),
+        Command::RegisterUser { user: UserId::known("alice"), email: Some("alice@example.org".into()), name: None },
+    )
+    .await;
+    run(cli(), Command::RegisterUser { user: UserId::known("bob"), email: None, name: None }).await;
     run(
         cli(),
         Command::CreateScope {
-            id: "SG".into(),
+            id: ScopeId::known("SG"),
             kind: "service-group".into(),
             parents: vec![],
             title: "SG".into(),
@@ -447,10 +450,10 @@ async fn a_worker_killed_between_send_and_commit_repeats_with_the_same_message_i
     )
     .await;
     run(
-        Actor::User("bob".into()),
+        Actor::User(UserId::known("bob")),
         Command::RequestRole {
             role: "service-group-administrator".into(),
-            scope: "SG".into(),
+            scope: ScopeId::known("SG"),
             reason: "r".into(),
             duration: None,
         },

@@ -10,7 +10,7 @@ use roleledger::{
     },
     domain::{
         scenarios::{egi_scenarios, request, run_in_memory, user, Scenario, ScenarioBuilder, StepAction},
-        Actor, Command, Context, IdSource, RequestStatus,
+        Actor, Command, Context, IdSource, RequestStatus, UserId,
     },
     store::{Metadata, Migrations},
     workflow::Workflow,
@@ -213,7 +213,7 @@ pub async fn two_deciding_processes_keep_one_chain(backend: Backend) {
         tokio::spawn(async move {
             for n in 0..40 {
                 let asker = format!("w{writer}-u{n}");
-                let register = Command::RegisterUser { user: asker.clone(), email: None, name: None };
+                let register = Command::RegisterUser { user: UserId::known(asker.clone()), email: None, name: None };
                 store.execute_in(now(user(&asker)), register, Metadata::default()).await.unwrap();
                 store
                     .execute_in(now(user(&asker)), request("site-administrator", "site-kit"), Metadata::default())

@@ -13,7 +13,7 @@ impl Decision<'_> {
     ) -> Decided {
         self.registered_actor()?;
         if self.state.user(&user).is_none() {
-            return Err(DomainError::UnknownUser(user));
+            return Err(DomainError::UnknownUser(user.into()));
         }
         let for_themselves_by_an_api_role = self.actor.is_user(&user) && self.state.holds_api_role(&user, self.now);
         if !(self.actor_is_admin() || for_themselves_by_an_api_role) {

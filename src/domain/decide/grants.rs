@@ -33,10 +33,10 @@ impl Decision<'_> {
         let (role, scope) = self.holdable(&role, &scope)?;
         match &subject {
             Subject::User(user) if self.state.user(user).is_none() => {
-                return Err(DomainError::UnknownUser(user.clone()))
+                return Err(DomainError::UnknownUser(user.to_string()))
             }
             Subject::Team(team) if self.state.team(team).is_none() => {
-                return Err(DomainError::UnknownTeam(team.clone()))
+                return Err(DomainError::UnknownTeam(team.to_string()))
             }
             Subject::Team(_) if is_builtin_role(&role.id) => {
                 return Err(DomainError::Forbidden(format!("teams never hold \"{}\"", role.id)))

@@ -11,7 +11,7 @@ impl Decision<'_> {
     ) -> Decided {
         self.may_manage_user(&user)?;
         if self.state.user(&user).is_none() {
-            return Err(DomainError::UnknownUser(user));
+            return Err(DomainError::UnknownUser(user.into()));
         }
         let newest = self.state.token_roles_issued_at(&user);
         if let (Some(issued_at), Some(newest)) = (issued_at, newest) {
@@ -21,7 +21,7 @@ impl Decision<'_> {
             }
         }
         let subject = Subject::User(user.clone());
-        let carried: Vec<(&Role, String)> = claims
+        let carried: Vec<(&Role, ScopeId)> = claims
             .iter()
             .filter_map(|claim| {
                 let (role, scope) = claim.split_once('@').unwrap_or((claim, GLOBAL));

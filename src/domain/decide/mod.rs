@@ -10,10 +10,9 @@ use super::request::{Request, RequestStatus};
 use super::state::{Scope, State};
 use super::time;
 use super::types::{Actor, Context, GrantId, RequestId, ScopeId, Subject, TeamId, TokenId, UserId};
-use super::user_id::parse_user_id;
 use crate::workflow::{
-    check_catalogue, is_builtin_role, is_valid_id, is_valid_scope_id, mail_address_problem, role_closure, Action,
-    Duration, Role, RoleDeletePolicy, RoleId, Stage, Workflow, GLOBAL,
+    check_catalogue, is_builtin_role, is_valid_id, mail_address_problem, role_closure, Action, Duration, Role,
+    RoleDeletePolicy, RoleId, Stage, Workflow, GLOBAL,
 };
 use chrono::{DateTime, Utc};
 use std::collections::{BTreeMap, BTreeSet};
@@ -105,11 +104,11 @@ impl Decision<'_> {
     }
 
     /// The acting user, who must be registered; `None` for the command line.
-    fn registered_actor(&self) -> Result<Option<&str>, DomainError> {
+    fn registered_actor(&self) -> Result<Option<&UserId>, DomainError> {
         match self.actor {
             Actor::CommandLine => Ok(None),
             Actor::User(user) if self.state.user(user).is_some() => Ok(Some(user)),
-            Actor::User(user) => Err(DomainError::UnknownUser(user.clone())),
+            Actor::User(user) => Err(DomainError::UnknownUser(user.to_string())),
         }
     }
 
@@ -250,7 +249,7 @@ impl Decision<'_> {
             grant: self.ctx.new_id(),
             subject,
             role: role.id.clone(),
-            scope: scope.to_string(),
+            scope: ScopeId::known(scope),
             origin,
             by: self.actor.clone(),
             starts_at: self.now,

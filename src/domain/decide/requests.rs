@@ -21,19 +21,19 @@ impl Decision<'_> {
             return Err(DomainError::RoleLocked(role.id.clone()));
         }
         self.grant_end(role, duration)?;
-        let subject = Subject::User(user.to_string());
+        let subject = Subject::User(user.clone());
         if self.state.open_request(user, &role.id, &scope.id).is_some() {
             return Err(DomainError::DuplicateRequest {
                 subject: subject.to_string(),
                 role: role.id.clone(),
-                scope: scope.id.clone(),
+                scope: scope.id.to_string(),
             });
         }
         self.refuse_held(&subject, &role.id, &scope.id)?;
         self.refuse_incompatible(&subject, &role.id)?;
         Ok(vec![Event::RoleRequested {
             request: self.ctx.new_id(),
-            user: user.to_string(),
+            user: user.clone(),
             role: role.id.clone(),
             scope: scope.id.clone(),
             reason,

@@ -12,9 +12,6 @@ impl Decision<'_> {
         mailbox: Option<String>,
     ) -> Decided {
         let creator = self.registered_actor()?;
-        if !is_valid_scope_id(&id) {
-            return Err(DomainError::Invalid(format!("bad scope id \"{id}\" (letters, digits, -, _ and . only)")));
-        }
         if self.state.scope(&id).is_some() {
             return Err(DomainError::AlreadyExists(format!("scope \"{id}\"")));
         }
@@ -29,7 +26,7 @@ impl Decision<'_> {
         if let Some(why) = mailbox.as_deref().and_then(mail_address_problem) {
             return Err(DomainError::Invalid(format!("bad scope mailbox: {why}")));
         }
-        let parents = if parents.is_empty() { vec![GLOBAL.to_string()] } else { parents };
+        let parents = if parents.is_empty() { vec![ScopeId::global()] } else { parents };
         for (index, parent) in parents.iter().enumerate() {
             if parents[..index].contains(parent) {
                 return Err(DomainError::Invalid(format!("parent \"{parent}\" named twice")));
@@ -38,7 +35,7 @@ impl Decision<'_> {
             if *parent == id {
                 return Err(DomainError::Invalid(format!("scope \"{id}\" cannot be its own parent")));
             }
-            let parent_scope = self.state.scope(parent).ok_or_else(|| DomainError::UnknownScope(parent.clone()))?;
+            let parent_scope = self.state.scope(parent).ok_or_else(|| DomainError::UnknownScope(parent.to_string()))?;
             if !scope_kind.parents.contains(&parent_scope.kind) {
                 return Err(DomainError::Invalid(format!(
                     "a {kind} cannot sit under a {} (allowed: {})",
@@ -67,7 +64,7 @@ impl Decision<'_> {
             let creator_roles = self.workflow.settings.creator_roles.get(&kind).into_iter().flatten();
             for role in creator_roles.filter_map(|r| self.state.role(r)) {
                 let ends_at = self.grant_end(role, None)?;
-                events.push(self.grant(Subject::User(user.to_string()), role, &id, GrantOrigin::Creator, ends_at));
+                events.push(self.grant(Subject::User(user.clone()), role, &id, GrantOrigin::Creator, ends_at));
             }
         }
         // A default role on this scope (UCP's Scheduler on /Shared) was skipped for everyone

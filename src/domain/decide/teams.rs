@@ -5,9 +5,6 @@ use super::*;
 impl Decision<'_> {
     pub(super) fn create_team(&self, id: TeamId, title: String) -> Decided {
         self.require_admin("create teams")?;
-        if !is_valid_scope_id(&id) {
-            return Err(DomainError::Invalid(format!("bad team id \"{id}\" (letters, digits, -, _ and . only)")));
-        }
         if self.state.team(&id).is_some() {
             return Err(DomainError::AlreadyExists(format!("team \"{id}\"")));
         }
@@ -20,7 +17,7 @@ impl Decision<'_> {
         if self.actor_is_admin() {
             return Ok(());
         }
-        let subject = Subject::Team(team.to_string());
+        let subject = Subject::Team(TeamId::known(team));
         let held: Vec<(RoleId, ScopeId)> = self
             .state
             .grants()
@@ -39,7 +36,7 @@ impl Decision<'_> {
     pub(super) fn add_team_member(&self, team: TeamId, user: UserId) -> Decided {
         let known = self.state.team(&team).ok_or_else(|| DomainError::NotFound(format!("team \"{team}\"")))?;
         if self.state.user(&user).is_none() {
-            return Err(DomainError::UnknownUser(user));
+            return Err(DomainError::UnknownUser(user.into()));
         }
         if known.members.contains(&user) {
             return Err(DomainError::AlreadyExists(format!("user \"{user}\" in team \"{team}\"")));

@@ -12,7 +12,6 @@ impl Decision<'_> {
     }
 
     pub(super) fn register_user(&self, user: UserId, email: Option<String>, name: Option<String>) -> Decided {
-        parse_user_id(&user)?;
         if self.state.user(&user).is_some() {
             return self.update_profile(user, email, name);
         }

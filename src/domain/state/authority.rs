@@ -167,7 +167,7 @@ impl State {
                     if held {
                         found.insert(ApproverScope {
                             rule: rule.id.clone(),
-                            anchor: anchor.to_string(),
+                            anchor: ScopeId::known(anchor),
                             place: decider.place,
                             role: decider.role.clone(),
                         });
@@ -237,7 +237,7 @@ impl State {
 
     /// Pending, unexpired requests that `user` may approve (never their own).
     pub fn pending_for(&self, workflow: &Workflow, user: &str, now: DateTime<Utc>) -> Vec<RequestId> {
-        let actor = Actor::User(user.to_string());
+        let actor = Actor::User(UserId::known(user));
         self.requests
             .values()
             .filter(|r| r.is_pending() && now < r.expires_at && r.user != user)

@@ -96,7 +96,7 @@ impl State {
     /// The state before any event: the `global` scope and the workflow's roles.
     pub fn new(workflow: &Workflow) -> State {
         let global = Scope {
-            id: GLOBAL.to_string(),
+            id: ScopeId::global(),
             kind: GLOBAL.to_string(),
             parents: Vec::new(),
             title: "Global".to_string(),
@@ -104,7 +104,7 @@ impl State {
         };
         let mut state = State {
             users: BTreeMap::new(),
-            scopes: [(GLOBAL.to_string(), global)].into(),
+            scopes: [(ScopeId::global(), global)].into(),
             roles: workflow.roles.clone(),
             teams: BTreeMap::new(),
             requests: BTreeMap::new(),
@@ -208,7 +208,7 @@ impl State {
 
     /// The pending request of this user for this role on this scope, if any.
     pub fn open_request(&self, user: &str, role: &str, scope: &str) -> Option<&Request> {
-        let key = (user.to_string(), role.to_string(), scope.to_string());
+        let key = (UserId::known(user), role.to_string(), ScopeId::known(scope));
         self.index.open_requests.get(&key).and_then(|id| self.requests.get(id))
     }
 
@@ -227,7 +227,7 @@ impl State {
             .lineage(slot)
             .iter()
             .filter(|ancestor| **ancestor != slot)
-            .filter_map(|ancestor| self.index.scope_id(*ancestor).map(str::to_string))
+            .filter_map(|ancestor| self.index.scope_id(*ancestor).map(ScopeId::known))
             .collect()
     }
 
@@ -260,7 +260,7 @@ impl State {
 
     /// Whether the user is an administrator and whether an auditor, at `now`.
     pub fn standing(&self, user: &str, now: DateTime<Utc>) -> Standing {
-        let auditor = self.subject_holds(&Subject::User(user.to_string()), AUDITOR, GLOBAL, now);
+        let auditor = self.subject_holds(&Subject::User(UserId::known(user)), AUDITOR, GLOBAL, now);
         Standing { admin: self.is_admin(user, now), auditor }
     }
 

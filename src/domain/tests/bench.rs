@@ -25,9 +25,9 @@ fn check_throughput() {
     let mut levels: Vec<Vec<String>> = vec![(0..10).map(|i| format!("d{i}")).collect()];
     for id in &levels[0] {
         let event = Event::ScopeCreated {
-            scope: id.clone(),
+            scope: ScopeId::known(id.clone()),
             kind: "dept".into(),
-            parents: vec!["global".into()],
+            parents: vec![ScopeId::known("global")],
             title: id.clone(),
             mailbox: None,
             by: by.clone(),
@@ -45,9 +45,9 @@ fn check_throughput() {
                 }
                 let id = format!("{parent}-{i}");
                 let event = Event::ScopeCreated {
-                    scope: id.clone(),
+                    scope: ScopeId::known(id.clone()),
                     kind: "lab".into(),
-                    parents: vec![parent.clone()],
+                    parents: vec![ScopeId::known(parent.clone())],
                     title: id.clone(),
                     mailbox: None,
                     by: by.clone(),
@@ -74,9 +74,9 @@ fn check_throughput() {
             if role == "dept-head" { scope } else { all_scopes[10 + random.below(all_scopes.len() - 10)].clone() };
         let event = Event::RoleGranted {
             grant: uuid::Uuid::from_u64_pair(1, n),
-            subject: Subject::User(user),
+            subject: Subject::User(UserId::known(user)),
             role: role.into(),
-            scope,
+            scope: ScopeId::known(scope),
             origin: GrantOrigin::Default,
             by: by.clone(),
             starts_at: now,

@@ -9,7 +9,7 @@ impl World {
     /// Runs a command as `actor` acting with an API token that `creator` made for them.
     fn run_with_token_of(&mut self, creator: &str, actor: &str, command: Command) -> Result<Vec<Event>, DomainError> {
         let ctx = Context::new(World::actor(actor), self.now, IdSource::sequence(9_000))
-            .with_token_creator(Some(creator.to_string()));
+            .with_token_creator(Some(UserId::known(creator)));
         let events = decide(&self.state, &self.workflow, &ctx, command)?;
         for event in &events {
             self.state.apply(&self.workflow, event);
@@ -32,7 +32,7 @@ fn seconds(seconds: i64) -> Duration {
 }
 
 fn request_for(role: &str, scope: &str, duration: Option<Duration>) -> Command {
-    Command::RequestRole { role: role.into(), scope: scope.into(), reason: "x".into(), duration }
+    Command::RequestRole { role: role.into(), scope: ScopeId::known(scope), reason: "x".into(), duration }
 }
 
 #[test]
@@ -43,15 +43,15 @@ fn durations_over_a_century_or_ending_after_9999_are_refused_on_every_command() 
         let asked = request_for("lab-owner", "l2", Some(duration));
         assert_eq!(world.refused_unchanged("alice", asked), "invalid_duration");
         let assigned = Command::AssignRole {
-            subject: Subject::User("alice".into()),
+            subject: Subject::User(UserId::known("alice")),
             role: "lab-owner".into(),
-            scope: "l2".into(),
+            scope: ScopeId::known("l2"),
             reason: "x".into(),
             duration: Some(duration),
         };
         assert_eq!(world.refused_unchanged("h1", assigned), "invalid_duration");
         let token = Command::CreateApiToken {
-            user: "alice".into(),
+            user: UserId::known("alice"),
             name: "ci".into(),
             secret_hash: "ab".repeat(32),
             expires_in: Some(duration),
@@ -77,25 +77,25 @@ fn a_token_made_for_a_decider_does_not_let_its_creator_decide_their_own_matters(
     assert_eq!(world.run_with_token_of("root", "h1", approve.clone()).unwrap_err().code(), "self_approval");
     // Nor assigns to the creator, or to a team the creator is in, or adds the creator to a team.
     let assign_root = Command::AssignRole {
-        subject: Subject::User("root".into()),
+        subject: Subject::User(UserId::known("root")),
         role: "lab-owner".into(),
-        scope: "l3".into(),
+        scope: ScopeId::known("l3"),
         reason: "x".into(),
         duration: None,
     };
     assert_eq!(world.run_with_token_of("root", "h3", assign_root).unwrap_err().code(), "self_approval");
-    world.ok("root", Command::CreateTeam { id: "crew".into(), title: "Crew".into() });
+    world.ok("root", Command::CreateTeam { id: TeamId::known("crew"), title: "Crew".into() });
     world.ok(
         "h1",
         Command::AssignRole {
-            subject: Subject::Team("crew".into()),
+            subject: Subject::Team(TeamId::known("crew")),
             role: "lab-owner".into(),
-            scope: "l2".into(),
+            scope: ScopeId::known("l2"),
             reason: "x".into(),
             duration: None,
         },
     );
-    let add_root = Command::AddTeamMember { team: "crew".into(), user: "root".into() };
+    let add_root = Command::AddTeamMember { team: TeamId::known("crew"), user: UserId::known("root") };
     assert_eq!(world.run_with_token_of("root", "h1", add_root).unwrap_err().code(), "self_approval");
     // h1 acting on their own token decides as before.
     assert!(world.approve("h1", asked).is_ok());
@@ -113,18 +113,18 @@ fn a_stage_counts_the_creator_of_the_token_an_approval_was_made_with() {
     world.ok("s1", approve);
     // The event names both, and the fold keeps it.
     let recorded = world.state.request(&asked).unwrap().approvals[0].clone();
-    assert_eq!((recorded.by, recorded.token_creator), (Actor::User("h1".into()), Some("h2".into())));
+    assert_eq!((recorded.by, recorded.token_creator), (Actor::User(UserId::known("h1")), Some(UserId::known("h2"))));
 }
 
 #[test]
 fn api_tokens_end_when_what_let_them_be_made_ends() {
     let mut world = World::new(workflow("clustercockpit.toml"));
     world.register(&["root", "carol", "bot"]);
-    world.assign("cli", Subject::User("root".into()), "admin", "global").unwrap();
-    let api_grant = world.assign("root", Subject::User("carol".into()), "api", "global").unwrap();
+    world.assign("cli", Subject::User(UserId::known("root")), "admin", "global").unwrap();
+    let api_grant = world.assign("root", Subject::User(UserId::known("carol")), "api", "global").unwrap();
     let create = |world: &mut World, actor: &str, user: &str, secret: &str| {
         let command = Command::CreateApiToken {
-            user: user.into(),
+            user: UserId::known(user),
             name: "ci".into(),
             secret_hash: secret.repeat(32),
             expires_in: None,
@@ -153,36 +153,39 @@ fn roles_that_need_several_approvals_are_not_assigned_directly() {
     let assign = |subject: Subject, role: &str| Command::AssignRole {
         subject,
         role: role.into(),
-        scope: "l1".into(),
+        scope: ScopeId::known("l1"),
         reason: "x".into(),
         duration: None,
     };
     // operator needs a review by two and a sign-off; senior includes operator.
     for actor in ["h1", "root"] {
         assert_eq!(
-            world.refused_unchanged(actor, assign(Subject::User("alice".into()), "operator")),
+            world.refused_unchanged(actor, assign(Subject::User(UserId::known("alice")), "operator")),
             "approvals_required"
         );
         assert_eq!(
-            world.refused_unchanged(actor, assign(Subject::User("alice".into()), "senior")),
+            world.refused_unchanged(actor, assign(Subject::User(UserId::known("alice")), "senior")),
             "approvals_required"
         );
     }
-    world.ok("root", Command::CreateTeam { id: "crew".into(), title: "Crew".into() });
-    assert_eq!(world.refused_unchanged("h1", assign(Subject::Team("crew".into()), "operator")), "approvals_required");
+    world.ok("root", Command::CreateTeam { id: TeamId::known("crew"), title: "Crew".into() });
+    assert_eq!(
+        world.refused_unchanged("h1", assign(Subject::Team(TeamId::known("crew")), "operator")),
+        "approvals_required"
+    );
     // A role of one approval is assigned as before.
-    world.ok("h1", assign(Subject::User("alice".into()), "lab-owner"));
+    world.ok("h1", assign(Subject::User(UserId::known("alice")), "lab-owner"));
 }
 
 #[test]
 fn incompatible_roles_never_meet_through_a_team() {
     let mut world = lab_world();
     let crew = "crew";
-    world.ok("root", Command::CreateTeam { id: crew.into(), title: "Crew".into() });
+    world.ok("root", Command::CreateTeam { id: TeamId::known(crew), title: "Crew".into() });
     let assign = |subject: Subject, role: &str| Command::AssignRole {
         subject,
         role: role.into(),
-        scope: "l2".into(),
+        scope: ScopeId::known("l2"),
         reason: "x".into(),
         duration: None,
     };
@@ -191,19 +194,23 @@ fn incompatible_roles_never_meet_through_a_team() {
     for decider in ["h1", "h2", "s1"] {
         world.approve(decider, asked).unwrap();
     }
-    world.ok("h1", assign(Subject::Team(crew.into()), "inspector"));
+    world.ok("h1", assign(Subject::Team(TeamId::known(crew)), "inspector"));
     // alice (operator) joins a team holding inspector.
-    let join = Command::AddTeamMember { team: crew.into(), user: "alice".into() };
+    let join = Command::AddTeamMember { team: TeamId::known(crew), user: UserId::known("alice") };
     assert_eq!(world.refused_unchanged("root", join), "incompatible_role");
     // A team with an operator among its members receives no inspector.
-    world.ok("root", Command::CreateTeam { id: "shift".into(), title: "Shift".into() });
-    world.ok("root", Command::AddTeamMember { team: "shift".into(), user: "alice".into() });
-    assert_eq!(world.refused_unchanged("h1", assign(Subject::Team("shift".into()), "inspector")), "incompatible_role");
+    world.ok("root", Command::CreateTeam { id: TeamId::known("shift"), title: "Shift".into() });
+    world.ok("root", Command::AddTeamMember { team: TeamId::known("shift"), user: UserId::known("alice") });
+    assert_eq!(
+        world.refused_unchanged("h1", assign(Subject::Team(TeamId::known("shift")), "inspector")),
+        "incompatible_role"
+    );
     // A login token claiming inspector gives alice (operator) nothing.
-    let claim = Command::SyncTokenRoles { user: "alice".into(), claims: vec!["inspector@l2".into()], issued_at: None };
+    let claim =
+        Command::SyncTokenRoles { user: UserId::known("alice"), claims: vec!["inspector@l2".into()], issued_at: None };
     assert!(world.ok("alice", claim).is_empty(), "an incompatible claim is ignored");
     // A member of the inspecting team asks in vain for operator.
-    world.ok("root", Command::AddTeamMember { team: crew.into(), user: "bob".into() });
+    world.ok("root", Command::AddTeamMember { team: TeamId::known(crew), user: UserId::known("bob") });
     assert_eq!(world.refused_unchanged("bob", request_for("operator", "l1", None)), "incompatible_role");
 }
 
@@ -277,16 +284,23 @@ mod extremes {
         let mut role = Role::builtin("custom", &text, &text);
         role.kinds = vec!["lab".into()];
         role.max_duration = Some(duration);
-        let user = Subject::User("alice".into());
+        let user = Subject::User(UserId::known("alice"));
         vec![
-            ("cli", Command::RegisterUser { user: text.clone(), email: Some(text.clone()), name: Some(text.clone()) }),
-            ("alice", Command::UpdateProfile { user: "alice".into(), email: Some(text.clone()), name: None }),
+            (
+                "cli",
+                Command::RegisterUser {
+                    user: UserId::known(text.clone()),
+                    email: Some(text.clone()),
+                    name: Some(text.clone()),
+                },
+            ),
+            ("alice", Command::UpdateProfile { user: UserId::known("alice"), email: Some(text.clone()), name: None }),
             (
                 "root",
                 Command::CreateScope {
-                    id: text.clone(),
+                    id: ScopeId::known(text.clone()),
                     kind: "lab".into(),
-                    parents: vec!["d1".into()],
+                    parents: vec![ScopeId::known("d1")],
                     title: text.clone(),
                     mailbox: Some(text.clone()),
                 },
@@ -295,7 +309,7 @@ mod extremes {
                 "alice",
                 Command::RequestRole {
                     role: "lab-owner".into(),
-                    scope: "l2".into(),
+                    scope: ScopeId::known("l2"),
                     reason: text.clone(),
                     duration: Some(duration),
                 },
@@ -304,7 +318,7 @@ mod extremes {
                 "alice",
                 Command::RequestRole {
                     role: "operator".into(),
-                    scope: "l1".into(),
+                    scope: ScopeId::known("l1"),
                     reason: text.clone(),
                     duration: None,
                 },
@@ -317,7 +331,7 @@ mod extremes {
                 Command::AssignRole {
                     subject: user.clone(),
                     role: "lab-owner".into(),
-                    scope: "l2".into(),
+                    scope: ScopeId::known("l2"),
                     reason: text.clone(),
                     duration: Some(duration),
                 },
@@ -327,7 +341,7 @@ mod extremes {
                 Command::AssignRole {
                     subject: user,
                     role: "inspector".into(),
-                    scope: "l3".into(),
+                    scope: ScopeId::known("l3"),
                     reason: text.clone(),
                     duration: Some(duration),
                 },
@@ -341,13 +355,13 @@ mod extremes {
             ("root", Command::EditRole { role }),
             ("root", Command::DuplicateRole { role: "lab-owner".into() }),
             ("root", Command::DeleteRole { role: "custom".into() }),
-            ("root", Command::CreateTeam { id: text.clone(), title: text.clone() }),
-            ("root", Command::AddTeamMember { team: text.clone(), user: "alice".into() }),
-            ("root", Command::RemoveTeamMember { team: text.clone(), user: "alice".into() }),
+            ("root", Command::CreateTeam { id: TeamId::known(text.clone()), title: text.clone() }),
+            ("root", Command::AddTeamMember { team: TeamId::known(text.clone()), user: UserId::known("alice") }),
+            ("root", Command::RemoveTeamMember { team: TeamId::known(text.clone()), user: UserId::known("alice") }),
             (
                 "alice",
                 Command::SyncTokenRoles {
-                    user: "alice".into(),
+                    user: UserId::known("alice"),
                     claims: vec![text.clone(), "inspector@l1".into()],
                     issued_at: Some(now),
                 },
@@ -355,7 +369,7 @@ mod extremes {
             (
                 "root",
                 Command::CreateApiToken {
-                    user: "alice".into(),
+                    user: UserId::known("alice"),
                     name: text,
                     secret_hash: "cd".repeat(32),
                     expires_in: Some(duration),

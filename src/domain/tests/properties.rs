@@ -65,7 +65,7 @@ fn op() -> impl Strategy<Value = Op> {
 fn start() -> World {
     let mut world = World::new(super::lab_workflow());
     world.register(USERS);
-    world.assign("cli", Subject::User("root".into()), ADMIN, GLOBAL).unwrap();
+    world.assign("cli", Subject::User(UserId::known("root")), ADMIN, GLOBAL).unwrap();
     for (id, kind, parents) in [
         ("d1", "dept", &[][..]),
         ("d2", "dept", &[]),
@@ -82,9 +82,9 @@ fn start() -> World {
         ("s1", "safety-officer", "l1"),
         ("o1", "lab-owner", "l2"),
     ] {
-        world.assign("cli", Subject::User(user.into()), role, scope).unwrap();
+        world.assign("cli", Subject::User(UserId::known(user)), role, scope).unwrap();
     }
-    world.ok("cli", Command::CreateTeam { id: "crew".into(), title: "Crew".into() });
+    world.ok("cli", Command::CreateTeam { id: TeamId::known("crew"), title: "Crew".into() });
     world
 }
 
@@ -105,7 +105,7 @@ fn command(world: &World, op: &Op) -> Option<(String, Command)> {
             name(*user),
             Command::RequestRole {
                 role: ROLES[*role].into(),
-                scope: SCOPES[*scope].into(),
+                scope: ScopeId::known(SCOPES[*scope]),
                 reason: String::new(),
                 duration: None,
             },
@@ -121,29 +121,32 @@ fn command(world: &World, op: &Op) -> Option<(String, Command)> {
             (name(*actor), Command::Revoke { grant: pick(&grants, *p)?, reason: String::new() })
         }
         Op::Assign { actor, subject, role, scope } => {
-            let subject =
-                if *subject == USERS.len() { Subject::Team("crew".into()) } else { Subject::User(name(*subject)) };
+            let subject = if *subject == USERS.len() {
+                Subject::Team(TeamId::known("crew"))
+            } else {
+                Subject::User(UserId::known(name(*subject)))
+            };
             let command = Command::AssignRole {
                 subject,
                 role: ROLES[*role].into(),
-                scope: SCOPES[*scope].into(),
+                scope: ScopeId::known(SCOPES[*scope]),
                 reason: String::new(),
                 duration: None,
             };
             (name(*actor), command)
         }
         Op::AddMember { actor, user } => {
-            (name(*actor), Command::AddTeamMember { team: "crew".into(), user: name(*user) })
+            (name(*actor), Command::AddTeamMember { team: TeamId::known("crew"), user: UserId::known(name(*user)) })
         }
         Op::RemoveMember { actor, user } => {
-            (name(*actor), Command::RemoveTeamMember { team: "crew".into(), user: name(*user) })
+            (name(*actor), Command::RemoveTeamMember { team: TeamId::known("crew"), user: UserId::known(name(*user)) })
         }
         Op::CreateLab { actor, id, parent } => {
             (name(*actor), crate::domain::scenarios::create_scope(&format!("new-{id}"), "lab", &[SCOPES[*parent]]))
         }
         Op::SyncToken { user, claims } => {
             let claims = claims.iter().map(|(role, scope)| format!("{}@{}", ROLES[*role], SCOPES[*scope])).collect();
-            (name(*user), Command::SyncTokenRoles { user: name(*user), claims, issued_at: None })
+            (name(*user), Command::SyncTokenRoles { user: UserId::known(name(*user)), claims, issued_at: None })
         }
         Op::Expire | Op::Wait { .. } => return None,
     })
@@ -182,9 +185,9 @@ fn live_grants<'a>(state: &'a State, user: &'a str, now: DateTime<Utc>) -> Vec<&
     state.grants().filter(|g| g.gives_at(now) && reaches(state, &g.subject, user)).collect()
 }
 
-fn ancestors(state: &State, scope: &str) -> Vec<String> {
+fn ancestors(state: &State, scope: &str) -> Vec<ScopeId> {
     let mut found = Vec::new();
-    let mut frontier: Vec<String> = state.scope(scope).map(|s| s.parents.clone()).unwrap_or_default();
+    let mut frontier: Vec<ScopeId> = state.scope(scope).map(|s| s.parents.clone()).unwrap_or_default();
     while let Some(next) = frontier.pop() {
         if !found.contains(&next) {
             frontier.extend(state.scope(&next).map(|s| s.parents.clone()).unwrap_or_default());
@@ -341,7 +344,7 @@ proptest! {
         let read_back: Vec<Event> = stored.into_iter().map(|(t, d)| Event::from_parts(&t, &d).unwrap()).collect();
         prop_assert_eq!(&State::replay(&world.workflow, &read_back), &world.state);
         // The indexed check agrees with the naive one everywhere.
-        let scopes: Vec<String> = world.state.scopes().map(|s| s.id.clone()).collect();
+        let scopes: Vec<ScopeId> = world.state.scopes().map(|s| s.id.clone()).collect();
         for user in USERS {
             for permission in PERMISSIONS {
                 for scope in &scopes {

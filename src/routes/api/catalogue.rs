@@ -12,7 +12,7 @@ use crate::routes::{
     views::TeamView,
 };
 use crate::{
-    domain::{Command, Event},
+    domain::{Command, Event, TeamId, UserId},
     workflow::Role,
 };
 
@@ -120,6 +120,7 @@ pub struct NewTeam {
     responses((status = 201, description = "created", body = TeamView), (status = 403, description = "not allowed"), (status = 409, description = "exists")))]
 pub async fn create_team(caller: Caller, body: web::Json<NewTeam>) -> Result<HttpResponse, ApiError> {
     let NewTeam { id, title } = body.into_inner();
+    let id = TeamId::parse(&id)?;
     caller.execute(Command::CreateTeam { id: id.clone(), title }).await?;
     Ok(HttpResponse::Created().json(team(&caller, &id)?))
 }
@@ -135,7 +136,8 @@ pub struct TeamQuery {
     params(("cursor" = Option<String>, Query,), ("limit" = Option<usize>, Query,)),
     responses((status = 200, description = "the teams, paged", body = TeamPage)))]
 pub async fn list_teams(caller: Caller, query: web::Query<TeamQuery>) -> Result<HttpResponse, ApiError> {
-    let items = caller.read(|state, _| state.teams().map(|t| (t.id.clone(), TeamView::new(t))).collect::<Vec<_>>())?;
+    let items =
+        caller.read(|state, _| state.teams().map(|t| (t.id.to_string(), TeamView::new(t))).collect::<Vec<_>>())?;
     let paging = PageQuery { cursor: query.cursor.clone(), limit: query.limit };
     Ok(HttpResponse::Ok().json(paging.page(items)?))
 }
@@ -151,7 +153,7 @@ pub async fn show_team(caller: Caller, id: web::Path<String>) -> Result<HttpResp
 pub async fn add_member(caller: Caller, path: web::Path<(String, String)>) -> Result<HttpResponse, ApiError> {
     let (id, user) = path.into_inner();
     team(&caller, &id)?;
-    caller.execute(Command::AddTeamMember { team: id.clone(), user }).await?;
+    caller.execute(Command::AddTeamMember { team: TeamId::known(id.as_str()), user: UserId::known(user) }).await?;
     Ok(HttpResponse::Ok().json(team(&caller, &id)?))
 }
 
@@ -160,6 +162,6 @@ pub async fn add_member(caller: Caller, path: web::Path<(String, String)>) -> Re
 pub async fn remove_member(caller: Caller, path: web::Path<(String, String)>) -> Result<HttpResponse, ApiError> {
     let (id, user) = path.into_inner();
     team(&caller, &id)?;
-    caller.execute(Command::RemoveTeamMember { team: id, user }).await?;
+    caller.execute(Command::RemoveTeamMember { team: TeamId::known(id), user: UserId::known(user) }).await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -53,9 +53,9 @@ pub async fn check(caller: Caller, query: web::Query<CheckQuery>) -> Result<Http
             .map(|g| Via {
                 grant: g.id.to_string(),
                 role: g.role.clone(),
-                scope: g.scope.clone(),
+                scope: g.scope.to_string(),
                 team: match &g.subject {
-                    crate::domain::Subject::Team(team) => Some(team.clone()),
+                    crate::domain::Subject::Team(team) => Some(team.to_string()),
                     crate::domain::Subject::User(_) => None,
                 },
             })

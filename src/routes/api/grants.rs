@@ -15,7 +15,7 @@ use crate::routes::{
     views::GrantView,
 };
 use crate::{
-    domain::{Command, Event, Grant, Subject},
+    domain::{Command, Event, Grant, ScopeId, Subject, TeamId, UserId},
     store::Moment,
     workflow::Duration,
 };
@@ -61,8 +61,8 @@ fn parse_id(text: &str) -> Result<Uuid, ApiError> {
 pub async fn assign(caller: Caller, body: web::Json<NewGrant>) -> Result<HttpResponse, ApiError> {
     let NewGrant { user, team, role, scope, reason, duration } = body.into_inner();
     let subject = match (user, team) {
-        (Some(user), None) => Subject::User(user),
-        (None, Some(team)) => Subject::Team(team),
+        (Some(user), None) => Subject::User(UserId::known(user)),
+        (None, Some(team)) => Subject::Team(TeamId::known(team)),
         _ => {
             return Err(ApiError::BadRequest {
                 code: "malformed_body",
@@ -70,7 +70,8 @@ pub async fn assign(caller: Caller, body: web::Json<NewGrant>) -> Result<HttpRes
             })
         }
     };
-    let events = caller.execute(Command::AssignRole { subject, role, scope, reason, duration }).await?;
+    let events =
+        caller.execute(Command::AssignRole { subject, role, scope: ScopeId::known(scope), reason, duration }).await?;
     let id = crate::routes::shared::created(&events, "grant", |event| match event {
         Event::RoleGranted { grant, .. } => Some(grant),
         _ => None,
@@ -93,8 +94,8 @@ pub struct GrantQuery {
 
 impl GrantQuery {
     fn wants(&self, grant: &Grant) -> bool {
-        self.user.as_ref().is_none_or(|u| grant.subject == Subject::User(u.clone()))
-            && self.team.as_ref().is_none_or(|t| grant.subject == Subject::Team(t.clone()))
+        self.user.as_ref().is_none_or(|u| grant.subject == Subject::User(UserId::known(u.as_str())))
+            && self.team.as_ref().is_none_or(|t| grant.subject == Subject::Team(TeamId::known(t.as_str())))
             && self.scope.as_ref().is_none_or(|s| &grant.scope == s)
             && self.role.as_ref().is_none_or(|r| &grant.role == r)
     }
@@ -112,7 +113,11 @@ pub async fn list(caller: Caller, query: web::Query<GrantQuery>) -> Result<HttpR
     let (after, take) = (paging.after_id()?, paging.limit()? + 1);
     let grants: Vec<GrantView> = match query.as_of {
         Some(moment) => {
-            let holder = query.user.clone().map(Subject::User).or_else(|| query.team.clone().map(Subject::Team));
+            let holder = query
+                .user
+                .clone()
+                .map(|u| Subject::User(UserId::known(u)))
+                .or_else(|| query.team.clone().map(|t| Subject::Team(TeamId::known(t))));
             visible_grants_as_of(&caller, moment, holder.as_ref(), after, take, |grant| query.wants(grant)).await?
         }
         None => caller.read(|state, workflow| {

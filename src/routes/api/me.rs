@@ -12,7 +12,7 @@ use crate::routes::{
     problem::ApiError,
 };
 use crate::{
-    domain::{ApproverScope, State},
+    domain::{ApproverScope, ScopeId, State},
     workflow::Workflow,
 };
 
@@ -53,9 +53,10 @@ fn approver_scope_views(state: &State, workflow: &Workflow, user: &str, expand: 
         .approver_scopes(workflow, user, Utc::now())
         .into_iter()
         .map(|approver: ApproverScope| ApproverScopeView {
-            scopes: expand.then(|| state.expand_approver_scope(workflow, &approver)),
+            scopes: expand
+                .then(|| state.expand_approver_scope(workflow, &approver).iter().map(ScopeId::to_string).collect()),
             rule: approver.rule,
-            anchor: approver.anchor,
+            anchor: approver.anchor.into(),
             place: approver.place,
             role: approver.role,
         })

@@ -17,7 +17,7 @@ use crate::routes::{
     views::RequestView,
 };
 use crate::{
-    domain::{Command, RequestStatus},
+    domain::{Command, RequestStatus, ScopeId},
     store::RecordedEvent,
     workflow::Duration,
 };
@@ -53,7 +53,7 @@ type RequestPage = Page<RequestView>;
     responses((status = 201, description = "pending", body = RequestView), (status = 409, description = "duplicate_request"), (status = 422, description = "unknown_role, unknown_scope, wrong_scope_kind, not_requestable, incompatible_role")))]
 pub async fn create(caller: Caller, body: web::Json<NewRequest>) -> Result<HttpResponse, ApiError> {
     let NewRequest { role, scope, reason, duration } = body.into_inner();
-    let events = caller.execute(Command::RequestRole { role, scope, reason, duration }).await?;
+    let events = caller.execute(Command::RequestRole { role, scope: ScopeId::known(scope), reason, duration }).await?;
     let id = created_request(&events)?;
     Ok(HttpResponse::Created().json(visible_request(&caller, id)?))
 }

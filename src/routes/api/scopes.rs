@@ -6,7 +6,7 @@ use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-use crate::domain::Command;
+use crate::domain::{Command, ScopeId};
 use crate::routes::{
     caller::Caller,
     paging::{Page, PageQuery},
@@ -31,6 +31,8 @@ type ScopePage = Page<ScopeView>;
     responses((status = 201, description = "created", body = ScopeView), (status = 403, description = "no scope.create on a parent"), (status = 409, description = "exists"), (status = 422, description = "breaks a rule")))]
 pub async fn create(caller: Caller, body: web::Json<NewScope>) -> Result<HttpResponse, ApiError> {
     let NewScope { id, kind, parents, title, mailbox } = body.into_inner();
+    let id = ScopeId::parse(&id)?;
+    let parents = parents.into_iter().map(ScopeId::known).collect();
     caller.execute(Command::CreateScope { id: id.clone(), kind, parents, title, mailbox }).await?;
     Ok(HttpResponse::Created().json(show_scope(&caller, &id)?))
 }
@@ -55,11 +57,11 @@ pub async fn list(caller: Caller, query: web::Query<ScopeQuery>) -> Result<HttpR
         state
             .scopes()
             .filter(|s| query.kind.as_ref().is_none_or(|kind| &s.kind == kind))
-            .filter(|s| query.parent.as_ref().is_none_or(|parent| s.parents.contains(parent)))
+            .filter(|s| query.parent.as_ref().is_none_or(|parent| s.parents.iter().any(|p| p == parent)))
             .filter(|s| {
                 needle.as_ref().is_none_or(|n| s.id.to_lowercase().contains(n) || s.title.to_lowercase().contains(n))
             })
-            .map(|s| (s.id.clone(), ScopeView::new(s, state)))
+            .map(|s| (s.id.to_string(), ScopeView::new(s, state)))
             .collect::<Vec<_>>()
     })?;
     let paging = PageQuery { cursor: query.cursor.clone(), limit: query.limit };
@@ -76,6 +78,6 @@ pub async fn show(caller: Caller, id: web::Path<String>) -> Result<HttpResponse,
     responses((status = 204, description = "deleted"), (status = 403, description = "not an admin"), (status = 404, description = "unknown"), (status = 409, description = "has children, grants or pending requests")))]
 pub async fn delete(caller: Caller, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
     show_scope(&caller, &id)?;
-    caller.execute(Command::DeleteScope { id: id.into_inner() }).await?;
+    caller.execute(Command::DeleteScope { id: ScopeId::known(id.into_inner()) }).await?;
     Ok(HttpResponse::NoContent().finish())
 }

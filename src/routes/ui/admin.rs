@@ -14,7 +14,7 @@ use super::{
     PageError,
 };
 use crate::{
-    domain::Command,
+    domain::{Command, ScopeId, TeamId, UserId},
     routes::{
         problem::ApiError,
         shared::{self, require_admin, retry_dead_mail},
@@ -142,9 +142,13 @@ struct ScopeForm {
 pub async fn create_scope(session: Session, body: web::Bytes) -> Result<HttpResponse, PageError> {
     let form: ScopeForm = admin_form(&session, &body)?;
     let mailbox = Some(form.mailbox.trim().to_string()).filter(|m| !m.is_empty());
-    let command =
-        Command::CreateScope { id: form.id, kind: form.kind, parents: ids(&form.parents), title: form.title, mailbox };
-    after(&session, session.caller.execute(command).await.map(drop)).await
+    let done = async {
+        let id = ScopeId::parse(&form.id)?;
+        let parents = ids(&form.parents).into_iter().map(ScopeId::known).collect();
+        let command = Command::CreateScope { id, kind: form.kind, parents, title: form.title, mailbox };
+        session.caller.execute(command).await.map(drop)
+    };
+    after(&session, done.await).await
 }
 
 #[derive(Deserialize)]
@@ -196,7 +200,8 @@ struct TeamForm {
 
 pub async fn create_team(session: Session, body: web::Bytes) -> Result<HttpResponse, PageError> {
     let TeamForm { id, title } = admin_form(&session, &body)?;
-    after(&session, session.caller.execute(Command::CreateTeam { id, title }).await.map(drop)).await
+    let done = async { session.caller.execute(Command::CreateTeam { id: TeamId::parse(&id)?, title }).await.map(drop) };
+    after(&session, done.await).await
 }
 
 #[derive(Deserialize)]
@@ -207,7 +212,7 @@ struct MemberForm {
 
 pub async fn add_team_member(session: Session, body: web::Bytes) -> Result<HttpResponse, PageError> {
     let MemberForm { team, user } = admin_form(&session, &body)?;
-    let command = Command::AddTeamMember { team, user: user.trim().to_string() };
+    let command = Command::AddTeamMember { team: TeamId::known(team), user: UserId::known(user.trim()) };
     after(&session, session.caller.execute(command).await.map(drop)).await
 }
 

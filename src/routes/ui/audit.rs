@@ -14,7 +14,7 @@ use super::{
     PageError,
 };
 use crate::{
-    domain::Subject,
+    domain::{Subject, UserId},
     routes::{
         problem::ApiError,
         shared::visible_grants_as_of,
@@ -134,7 +134,7 @@ async fn audit_answer(
     let page = events_page(&caller.app().store, &query.selection()?, EVENTS_SHOWN, order, query.cursor()?).await?;
     let (grants_as_of, more_grants) = match moment("as of", &query.as_of)? {
         Some(moment) => {
-            let holder = filled(&query.holder).map(Subject::User);
+            let holder = filled(&query.holder).map(|holder| Subject::User(UserId::known(holder)));
             let mut grants =
                 visible_grants_as_of(caller, moment, holder.as_ref(), None, GRANTS_SHOWN + 1, |_| true).await?;
             let more = grants.len() > GRANTS_SHOWN;

@@ -13,7 +13,7 @@ use super::{
 };
 use crate::{
     auth::{AuthError, LoginClaims},
-    domain::{Command, RequestDecider},
+    domain::{Command, RequestDecider, ScopeId},
     routes::{
         problem::ApiError,
         shared::show_scope,
@@ -187,8 +187,11 @@ fn request_form_page(
 ) -> Result<RequestPage, PageError> {
     let needle = q.trim().to_lowercase();
     let (scopes, scope, roles) = session.caller.read(|state, _| {
-        let choice =
-            |s: &crate::domain::Scope| ScopeChoice { id: s.id.clone(), title: s.title.clone(), kind: s.kind.clone() };
+        let choice = |s: &crate::domain::Scope| ScopeChoice {
+            id: s.id.to_string(),
+            title: s.title.clone(),
+            kind: s.kind.clone(),
+        };
         let scopes = state
             .scopes()
             .filter(|s| {
@@ -235,7 +238,7 @@ async fn send_request(session: &Session, form: &RequestForm) -> Result<uuid::Uui
     let duration = optional_duration("duration", &form.duration)?;
     let command = Command::RequestRole {
         role: form.role.clone(),
-        scope: form.scope.clone(),
+        scope: ScopeId::known(form.scope.as_str()),
         reason: form.reason.clone(),
         duration,
     };
@@ -261,7 +264,7 @@ pub(super) fn decider_name(decider: RequestDecider) -> String {
     if decider.admin_only {
         format!("{} (admin)", decider.user)
     } else {
-        decider.user
+        decider.user.into()
     }
 }
 
