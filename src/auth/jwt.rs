@@ -528,6 +528,25 @@ mod tests {
     }
 
     #[test]
+    fn the_configured_user_and_roles_claims_are_read() {
+        let names = ClaimNames { user: "voperson_id".into(), roles: Some("eduperson_entitlement".into()) };
+        let v = verifier(None, None).with_claims(names);
+        let exp = chrono::Utc::now().timestamp() + 60;
+        let token = raw_token(serde_json::json!({
+            "sub": "per-service-id", "voperson_id": "alice@egi.eu", "exp": exp,
+            "roles": ["support"], "eduperson_entitlement": ["urn:x:member", "urn:y:admin"],
+        }));
+        let claims = v.verify(&token).unwrap().claims;
+        assert_eq!(claims.sub, "alice@egi.eu");
+        assert_eq!(claims.roles.unwrap(), ["support", "urn:x:member", "urn:y:admin"]);
+        let one = raw_token(serde_json::json!({"voperson_id": "bob", "exp": exp, "eduperson_entitlement": "urn:z"}));
+        assert_eq!(v.verify(&one).unwrap().claims.roles.unwrap(), ["urn:z"]);
+        // No user claim: refused, whatever `sub` says.
+        let without = raw_token(serde_json::json!({"sub": "alice", "exp": exp}));
+        assert_eq!(refusal(&v, &without), "the token has no voperson_id claim (a string) naming the user");
+    }
+
+    #[test]
     fn alg_none_and_tampering_are_refused() {
         let base64_url = |bytes: &[u8]| URL_SAFE_NO_PAD.encode(bytes);
         let v = verifier(None, None);

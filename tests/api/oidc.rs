@@ -23,9 +23,9 @@ const CLIENT_ID: &str = "roleledger";
 const CLIENT_SECRET: &str = "roleledger-secret";
 
 /// The provider, a child process killed on drop.
-struct Provider {
+pub struct Provider {
     child: Child,
-    issuer: String,
+    pub issuer: String,
     http: reqwest::Client,
 }
 
@@ -226,15 +226,15 @@ fn query_value(url: &str, name: &str) -> Option<String> {
         .map(|(_, v)| v)
 }
 
-struct Setup {
-    app: TestApp,
-    provider: Provider,
-    server: String,
+pub struct Setup {
+    pub app: TestApp,
+    pub provider: Provider,
+    pub server: String,
 }
 
 /// The server (clustercockpit's workflow: `support` is token-grantable) with the provider as its
 /// issuer; the server starts first, while the provider is not there yet.
-async fn setup(backend: Backend) -> Setup {
+pub async fn setup(backend: Backend) -> Setup {
     let provider_port = free_port("127.0.0.2");
     let server_port = free_port("127.0.0.1");
     let server = format!("http://127.0.0.1:{server_port}");
