@@ -481,6 +481,66 @@ async fn signing_out_ends_the_session_and_goes_to_the_provider(backend: Backend)
     assert!(done.location.unwrap_or_default().starts_with(&format!("{}/ui/signin", setup.server)));
 }
 
+/// The server starts while its provider is away: the sign-in page says so (200), starting a
+/// sign-in answers 503, never 500.
+#[tokio::test]
+async fn the_server_starts_while_the_provider_is_away() {
+    let issuer = format!("http://127.0.0.2:{}", free_port("127.0.0.2"));
+    let app = spawn_app_with(Backend::Sqlite, |settings| {
+        settings.jwt.keys = JwtKeys::Issuer;
+        settings.jwt.issuer = Some(issuer.clone());
+        settings.jwt.audience = Some(CLIENT_ID.into());
+        settings.oidc = Some(OidcSettings {
+            issuer: issuer.clone(),
+            client_id: CLIENT_ID.into(),
+            client_secret: None,
+            scopes: vec!["openid".into()],
+            redirect_uri: "http://127.0.0.1:1/ui/oidc/callback".into(),
+            post_logout_redirect_uri: "http://127.0.0.1:1/ui/signin".into(),
+        });
+    })
+    .await;
+    let signin = reqwest::get(format!("{}/ui/signin", app.address)).await.unwrap();
+    assert_eq!(signin.status(), 200);
+    let text = signin.text().await.unwrap();
+    assert!(text.contains("cannot be reached") && !text.contains("id=\"oidc-signin\""), "{text}");
+    assert!(!text.contains("Development mode"), "no development sign-in with an issuer");
+    let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let login = client.get(format!("{}/ui/oidc/login", app.address)).send().await.unwrap();
+    assert_eq!(login.status(), 503);
+    // Bearer tokens with a key id are refused (no keys yet), not a 500.
+    let token = "eyJhbGciOiJSUzI1NiIsImtpZCI6ImsxIn0.eyJzdWIiOiJhbGljZSJ9.c2ln";
+    let me = client.get(format!("{}/api/v1/me", app.address)).bearer_auth(token).send().await.unwrap();
+    assert_eq!(me.status(), 401);
+}
+
+/// `--jwks` as an http(s) URL: the provider's keys, fetched by the server, verify its tokens.
+#[tokio::test]
+async fn jwks_may_be_a_url() {
+    let provider = Provider::start(free_port("127.0.0.2"), "http://127.0.0.1:1");
+    let discovery: Value = reqwest::get(format!("{}/.well-known/openid-configuration", provider.issuer))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let jwks = discovery["jwks_uri"].as_str().unwrap().to_string();
+    let issuer = provider.issuer.clone();
+    let app = spawn_app_with(Backend::Sqlite, move |settings| {
+        settings.jwt.keys = JwtKeys::JwksUrl(jwks);
+        settings.jwt.issuer = Some(issuer);
+        settings.jwt.audience = Some(CLIENT_ID.into());
+    })
+    .await;
+    let token = provider.mint(json!({"sub": "carl"})).await;
+    let url = format!("{}/api/v1/me", app.address);
+    let (url, token) = (&url, &token);
+    eventually("the provider's token verifies", || async move {
+        reqwest::Client::new().get(url).bearer_auth(token).send().await.unwrap().status() == 200
+    })
+    .await;
+}
+
 on_both_backends!(
     signing_in_registers_the_user_with_profile_and_token_roles,
     each_refusal_signs_nobody_in_and_writes_nothing,
