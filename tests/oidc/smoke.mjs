@@ -28,7 +28,8 @@ import { fileURLToPath } from 'node:url';
 const REDIRECT = 'http://127.0.0.1:9/ui/oidc/callback'; // nothing listens there: redirects are read, never followed
 const POST_LOGOUT = 'http://127.0.0.1:9/ui/signin';
 let failures = 0;
-const check = (cond, what) => { console.log(`${cond ? 'ok  ' : 'FAIL'} ${what}`); if (!cond) failures += 1; };
+let passed = 0;
+const check = (cond, what) => { console.log(`${cond ? 'ok  ' : 'FAIL'} ${what}`); if (cond) passed += 1; else failures += 1; };
 
 // ------------------------------------------------------------------ start the provider
 const child = spawn(process.execPath, [fileURLToPath(new URL('./provider.mjs', import.meta.url))], {
@@ -40,6 +41,9 @@ const child = spawn(process.execPath, [fileURLToPath(new URL('./provider.mjs', i
   },
   stdio: ['ignore', 'pipe', 'pipe'],
 });
+process.on('exit', () => { if (child.exitCode === null) child.kill('SIGTERM'); }); // never leave it running
+process.on('uncaughtException', (e) => { console.error(e); process.exit(2); });
+process.on('unhandledRejection', (e) => { console.error(e); process.exit(2); });
 child.stderr.on('data', (d) => { if (process.env.SMOKE_VERBOSE) process.stderr.write(d); });
 const issuer = await new Promise((resolve, reject) => {
   const t = setTimeout(() => reject(new Error('provider not ready in 20s')), 20000);
@@ -271,4 +275,5 @@ child.kill('SIGTERM');
 const code = await new Promise((r) => child.on('exit', (c, s) => r(c ?? s)));
 check(code === 0, `SIGTERM: provider exited (${code}) in ${Date.now() - t0} ms`);
 console.log(`${failures === 0 ? 'SMOKE OK' : `SMOKE FAILED (${failures})`}`);
+console.log(`smoke: ${passed} passed, ${failures} failed`);
 process.exit(failures ? 1 : 0);
