@@ -100,8 +100,9 @@ pub struct Options {
     /// PEM file with the RSA or EC public key of RS256/ES256 login tokens.
     #[arg(long, global = true, env = "ROLELEDGER_JWT_PUBLIC_KEY", value_name = "FILE")]
     pub jwt_public_key: Option<PathBuf>,
-    /// JWKS file with the public keys of RS256/ES256 login tokens.
-    #[arg(long, global = true, env = "ROLELEDGER_JWKS", value_name = "FILE")]
+    /// JWKS with the public keys of RS256/ES256 login tokens: a file, or an http(s) URL (cached,
+    /// fetched again on an unknown key id).
+    #[arg(long, global = true, env = "ROLELEDGER_JWKS", value_name = "FILE|URL")]
     pub jwks: Option<PathBuf>,
     /// Required `iss` of login tokens.
     #[arg(long, global = true, env = "ROLELEDGER_JWT_ISSUER", value_name = "ISS")]
@@ -109,6 +110,24 @@ pub struct Options {
     /// Required `aud` of login tokens.
     #[arg(long, global = true, env = "ROLELEDGER_JWT_AUDIENCE", value_name = "AUD")]
     pub jwt_audience: Option<String>,
+    /// The OpenID Connect provider people sign in with (discovery at URL/.well-known/openid-configuration).
+    #[arg(long, global = true, env = "ROLELEDGER_OIDC_ISSUER", value_name = "URL")]
+    pub oidc_issuer: Option<String>,
+    /// This server's client id at the provider.
+    #[arg(long, global = true, env = "ROLELEDGER_OIDC_CLIENT_ID", value_name = "ID")]
+    pub oidc_client_id: Option<String>,
+    /// This server's client secret at the provider (none: a public client, PKCE only).
+    #[arg(long, global = true, env = "ROLELEDGER_OIDC_CLIENT_SECRET", value_name = "SECRET", hide_env_values = true)]
+    pub oidc_client_secret: Option<Secret>,
+    /// Scopes asked for at sign-in, separated by spaces [default: openid email profile].
+    #[arg(long, global = true, env = "ROLELEDGER_OIDC_SCOPES", value_name = "SCOPES")]
+    pub oidc_scopes: Option<String>,
+    /// The claim naming the user, one they cannot change [default: sub] (EGI Check-in: voperson_id).
+    #[arg(long, global = true, env = "ROLELEDGER_OIDC_USER_CLAIM", value_name = "CLAIM")]
+    pub oidc_user_claim: Option<String>,
+    /// A claim whose values are read like `roles` (only token-grantable roles count).
+    #[arg(long, global = true, env = "ROLELEDGER_OIDC_ROLES_CLAIM", value_name = "CLAIM")]
+    pub oidc_roles_claim: Option<String>,
 }
 
 impl Options {
@@ -129,6 +148,12 @@ impl Options {
             jwks: self.jwks.or(lower.jwks),
             jwt_issuer: self.jwt_issuer.or(lower.jwt_issuer),
             jwt_audience: self.jwt_audience.or(lower.jwt_audience),
+            oidc_issuer: self.oidc_issuer.or(lower.oidc_issuer),
+            oidc_client_id: self.oidc_client_id.or(lower.oidc_client_id),
+            oidc_client_secret: self.oidc_client_secret.or(lower.oidc_client_secret),
+            oidc_scopes: self.oidc_scopes.or(lower.oidc_scopes),
+            oidc_user_claim: self.oidc_user_claim.or(lower.oidc_user_claim),
+            oidc_roles_claim: self.oidc_roles_claim.or(lower.oidc_roles_claim),
         }
     }
 }
@@ -140,6 +165,10 @@ pub enum JwtKeys {
     Secret(Secret),
     PublicKeyFile(PathBuf),
     JwksFile(PathBuf),
+    /// A JWKS fetched over http(s): cached, fetched again on an unknown `kid` (at most once a minute).
+    JwksUrl(String),
+    /// No key of its own: only the OpenID Connect issuer's (its `jwks_uri`).
+    Issuer,
     /// Nothing configured: a generated HS256 secret kept in this file next to the database.
     Development(PathBuf),
 }
@@ -149,6 +178,35 @@ pub struct JwtSettings {
     pub keys: JwtKeys,
     pub issuer: Option<String>,
     pub audience: Option<String>,
+}
+
+/// Which claims name the user and carry their roles.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimNames {
+    pub user: String,
+    pub roles: Option<String>,
+}
+
+impl Default for ClaimNames {
+    fn default() -> Self {
+        ClaimNames { user: "sub".into(), roles: None }
+    }
+}
+
+pub const DEFAULT_OIDC_SCOPES: &str = "openid email profile";
+
+/// Sign-in through an OpenID Connect provider.
+#[derive(Debug, Clone)]
+pub struct OidcSettings {
+    /// As configured, without a trailing slash added or removed (it is compared byte for byte with `iss`).
+    pub issuer: String,
+    pub client_id: String,
+    pub client_secret: Option<Secret>,
+    pub scopes: Vec<String>,
+    /// `{public-url}/ui/oidc/callback`.
+    pub redirect_uri: String,
+    /// `{public-url}/ui/signin`, where the provider sends the browser back after sign-out.
+    pub post_logout_redirect_uri: String,
 }
 
 #[derive(Debug, Clone)]
@@ -164,7 +222,14 @@ pub struct Settings {
     /// Its rate is `--mail-rate`; the rest is not a flag: tests shorten it.
     pub mail_retry: RetryPolicy,
     pub jwt: JwtSettings,
+    pub claims: ClaimNames,
+    pub oidc: Option<OidcSettings>,
+    /// How often keys fetched over http(s) are fetched again (not a flag: tests shorten it).
+    pub key_refresh: std::time::Duration,
 }
+
+/// How often keys fetched over http(s) are fetched again, besides on an unknown key id.
+pub const DEFAULT_KEY_REFRESH: std::time::Duration = std::time::Duration::from_secs(600);
 
 impl Settings {
     pub fn load(config_file: Option<&Path>, flags: Options) -> Result<Self, ConfigError> {
@@ -180,13 +245,26 @@ impl Settings {
             Some(text) => text.parse()?,
             None => DatabaseUrl::default_sqlite(),
         };
+        let oidc_issuer = options.oidc_issuer.clone().filter(|issuer| !issuer.trim().is_empty());
         let keys = match (options.jwt_secret, options.jwt_public_key, options.jwks) {
             (Some(secret), None, None) if secret.expose().len() < 16 => {
                 return Err(ConfigError::Invalid("the JWT secret must be at least 16 characters".into()))
             }
             (Some(secret), None, None) => JwtKeys::Secret(secret),
             (None, Some(file), None) => JwtKeys::PublicKeyFile(file),
-            (None, None, Some(file)) => JwtKeys::JwksFile(file),
+            (None, None, Some(location)) => match location.to_str() {
+                Some(url) if url.starts_with("https://") || url.starts_with("http://") => {
+                    if oidc_issuer.is_some() {
+                        return Err(ConfigError::Invalid(
+                            "--jwks URL and --oidc-issuer: the issuer's keys come from its jwks_uri; give one".into(),
+                        ));
+                    }
+                    JwtKeys::JwksUrl(url.to_string())
+                }
+                _ => JwtKeys::JwksFile(location),
+            },
+            // With an issuer, the development secret is off: one identity namespace.
+            (None, None, None) if oidc_issuer.is_some() => JwtKeys::Issuer,
             (None, None, None) => JwtKeys::Development(development_secret_file(&database)),
             _ => {
                 return Err(ConfigError::Invalid(
@@ -196,11 +274,65 @@ impl Settings {
         };
         let bind = options.bind.unwrap_or_else(|| DEFAULT_BIND.to_string());
         let public_url = options.public_url.unwrap_or_else(|| format!("http://{bind}"));
+        let public_url = public_url.trim_end_matches('/').to_string();
+        let claims = ClaimNames {
+            user: options.oidc_user_claim.map(|c| c.trim().to_string()).unwrap_or_else(|| "sub".into()),
+            roles: options.oidc_roles_claim.map(|c| c.trim().to_string()).filter(|c| !c.is_empty()),
+        };
+        match claims.user.as_str() {
+            "" => return Err(ConfigError::Invalid("--oidc-user-claim names no claim".into())),
+            "email" | "email_verified" | "name" | "preferred_username" => {
+                return Err(ConfigError::Invalid(format!(
+                    "--oidc-user-claim {}: the user claim must be one the user cannot change (sub, or e.g. \
+                     voperson_id), never a mail address or a name",
+                    claims.user
+                )))
+            }
+            _ => {}
+        }
+        let mut issuer = options.jwt_issuer;
+        let mut audience = options.jwt_audience;
+        let oidc = match oidc_issuer {
+            None => None,
+            Some(oidc_issuer) => {
+                if !(oidc_issuer.starts_with("https://") || oidc_issuer.starts_with("http://")) {
+                    return Err(ConfigError::Invalid(format!("--oidc-issuer {oidc_issuer}: not an http(s) URL")));
+                }
+                let client_id = options.oidc_client_id.filter(|id| !id.is_empty()).ok_or_else(|| {
+                    ConfigError::Invalid(
+                        "--oidc-issuer needs --oidc-client-id (this server's client at the provider)".into(),
+                    )
+                })?;
+                match &issuer {
+                    Some(jwt_issuer) if *jwt_issuer != oidc_issuer => {
+                        return Err(ConfigError::Invalid(format!(
+                            "--jwt-issuer {jwt_issuer} differs from --oidc-issuer {oidc_issuer}: with an issuer \
+                             configured, login tokens are accepted from that issuer only"
+                        )))
+                    }
+                    _ => issuer = Some(oidc_issuer.clone()),
+                }
+                audience = audience.or_else(|| Some(client_id.clone()));
+                let scopes = options.oidc_scopes.unwrap_or_else(|| DEFAULT_OIDC_SCOPES.to_string());
+                let mut scopes: Vec<String> = scopes.split_whitespace().map(String::from).collect();
+                if !scopes.iter().any(|s| s == "openid") {
+                    scopes.insert(0, "openid".into());
+                }
+                Some(OidcSettings {
+                    issuer: oidc_issuer,
+                    client_id,
+                    client_secret: options.oidc_client_secret.filter(|s| !s.expose().is_empty()),
+                    scopes,
+                    redirect_uri: format!("{public_url}/ui/oidc/callback"),
+                    post_logout_redirect_uri: format!("{public_url}/ui/signin"),
+                })
+            }
+        };
         Ok(Settings {
             bind,
             database,
             workflow: options.workflow.unwrap_or_else(|| PathBuf::from(DEFAULT_WORKFLOW)),
-            public_url: public_url.trim_end_matches('/').to_string(),
+            public_url,
             smtp: options.smtp,
             mail_dir: options.mail_dir.unwrap_or_else(|| PathBuf::from(DEFAULT_MAIL_DIR)),
             mail_from: options.mail_from.unwrap_or_else(|| DEFAULT_MAIL_FROM.to_string()),
@@ -209,7 +341,10 @@ impl Settings {
                 rate: std::num::NonZeroU32::new(options.mail_rate.unwrap_or(DEFAULT_MAIL_RATE)),
                 ..RetryPolicy::default()
             },
-            jwt: JwtSettings { keys, issuer: options.jwt_issuer, audience: options.jwt_audience },
+            jwt: JwtSettings { keys, issuer, audience },
+            claims,
+            oidc,
+            key_refresh: DEFAULT_KEY_REFRESH,
         })
     }
 
@@ -312,7 +447,66 @@ mod tests {
 
     #[test]
     fn secrets_do_not_show_in_debug_output() {
-        let options = Options { jwt_secret: Some(Secret::new("super-secret-value")), ..Options::default() };
+        let options = Options {
+            jwt_secret: Some(Secret::new("super-secret-value")),
+            oidc_client_secret: Some(Secret::new("client-secret-value")),
+            ..Options::default()
+        };
         assert!(!format!("{options:?}").contains("super-secret-value"));
+        assert!(!format!("{options:?}").contains("client-secret-value"));
+    }
+
+    fn oidc_options() -> Options {
+        Options {
+            oidc_issuer: Some("https://idp.example.org/realms/main".into()),
+            oidc_client_id: Some("roleledger".into()),
+            public_url: Some("https://roles.example.org/".into()),
+            ..Options::default()
+        }
+    }
+
+    #[test]
+    fn an_issuer_names_the_keys_the_audience_and_the_redirect_uri() {
+        let settings = Settings::load(None, oidc_options()).unwrap();
+        assert_eq!(settings.jwt.keys, JwtKeys::Issuer, "no development secret with an issuer");
+        assert_eq!(settings.jwt.issuer.as_deref(), Some("https://idp.example.org/realms/main"));
+        assert_eq!(settings.jwt.audience.as_deref(), Some("roleledger"));
+        let oidc = settings.oidc.unwrap();
+        assert_eq!(oidc.redirect_uri, "https://roles.example.org/ui/oidc/callback");
+        assert_eq!(oidc.post_logout_redirect_uri, "https://roles.example.org/ui/signin");
+        assert_eq!(oidc.scopes, ["openid", "email", "profile"]);
+        assert_eq!(settings.claims, ClaimNames::default());
+        let file = file_with("oidc-client-secret = \"from-the-file\"\noidc-user-claim = \"voperson_id\"\n");
+        let settings = Settings::load(Some(file.path()), oidc_options()).unwrap();
+        assert_eq!(settings.oidc.unwrap().client_secret.unwrap().expose(), "from-the-file");
+        assert_eq!(settings.claims.user, "voperson_id");
+        // An explicit secret stays on beside the issuer; the audience given wins over the client id.
+        let both = Options {
+            jwt_secret: Some(Secret::new("0123456789abcdef")),
+            jwt_audience: Some("api".into()),
+            ..oidc_options()
+        };
+        let settings = Settings::load(None, both).unwrap();
+        assert!(matches!(settings.jwt.keys, JwtKeys::Secret(_)));
+        assert_eq!(settings.jwt.audience.as_deref(), Some("api"));
+        let url = Options { jwks: Some("https://idp.example.org/keys".into()), ..Options::default() };
+        assert_eq!(
+            Settings::load(None, url).unwrap().jwt.keys,
+            JwtKeys::JwksUrl("https://idp.example.org/keys".into())
+        );
+    }
+
+    #[test]
+    fn mutable_user_claims_and_half_configurations_are_refused() {
+        for claim in ["email", "name", ""] {
+            let options = Options { oidc_user_claim: Some(claim.into()), ..oidc_options() };
+            assert!(matches!(Settings::load(None, options), Err(ConfigError::Invalid(_))), "{claim}");
+        }
+        let no_client = Options { oidc_client_id: None, ..oidc_options() };
+        assert!(matches!(Settings::load(None, no_client), Err(ConfigError::Invalid(_))));
+        let other_issuer = Options { jwt_issuer: Some("https://elsewhere".into()), ..oidc_options() };
+        assert!(matches!(Settings::load(None, other_issuer), Err(ConfigError::Invalid(_))));
+        let url_and_issuer = Options { jwks: Some("https://idp.example.org/keys".into()), ..oidc_options() };
+        assert!(matches!(Settings::load(None, url_and_issuer), Err(ConfigError::Invalid(_))));
     }
 }

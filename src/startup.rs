@@ -20,7 +20,7 @@ use tracing_actix_web::{DefaultRootSpanBuilder, RootSpanBuilder, TracingLogger};
 
 use crate::{
     app::App as Ledger,
-    auth::{Authenticator, JwtError, JwtVerifier},
+    auth::{http_client, Authenticator, JwtError, JwtVerifier, OidcProvider, RemoteKeys},
     configuration::{JwtKeys, Settings},
     mail::{spawn_delivery, DeliveryStats, MailError, Mailer, Templates, Transport},
     routes::{
@@ -31,6 +31,27 @@ use crate::{
     store::Migrations,
     workflow::Workflow,
 };
+
+/// The key web sessions of OpenID Connect sign-ins are signed with: derived from the client
+/// secret (or the JWT secret), so that every process of a deployment accepts the others'
+/// sessions and a restart keeps them; without either, a key of this process.
+fn session_key(settings: &Settings) -> [u8; 32] {
+    use hmac::{Hmac, Mac};
+    let secret = settings.oidc.as_ref().and_then(|oidc| oidc.client_secret.clone()).or(match &settings.jwt.keys {
+        JwtKeys::Secret(secret) => Some(secret.clone()),
+        _ => None,
+    });
+    let mut key = [0; 32];
+    match secret {
+        Some(secret) => {
+            let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.expose().as_bytes()).expect("any key length");
+            mac.update(b"roleledger web session key");
+            key.copy_from_slice(&mac.finalize().into_bytes());
+        }
+        None => getrandom::getrandom(&mut key).expect("the system's random source"),
+    }
+    key
+}
 
 /// How often each server process looks for requests and grants that are due to expire.
 const EXPIRY_INTERVAL: std::time::Duration = std::time::Duration::from_secs(15);
@@ -81,7 +102,29 @@ impl Application {
             return Err(StartupError::DevelopmentNotLoopback(settings.bind.clone()));
         }
         let workflow = Arc::new(Workflow::from_file(&settings.workflow)?);
-        let verifier = JwtVerifier::from_settings(&settings.jwt)?;
+        let mut verifier = JwtVerifier::from_settings(&settings.jwt)?.with_claims(settings.claims.clone());
+        // Keys over http(s) are fetched in the background: the server starts while their host is away.
+        let mut provider = None;
+        match (&settings.jwt.keys, &settings.oidc) {
+            (_, Some(oidc)) => {
+                let http = http_client();
+                let keys = RemoteKeys::new(http.clone(), None);
+                verifier = verifier.with_remote(keys.clone());
+                let discovered = OidcProvider::new(oidc.clone(), http, keys);
+                discovered.spawn_discovery(settings.key_refresh);
+                provider = Some(discovered);
+            }
+            (JwtKeys::JwksUrl(url), None) => {
+                let keys = RemoteKeys::new(http_client(), Some(url.clone()));
+                keys.spawn_refresh(settings.key_refresh);
+                verifier = verifier.with_remote(keys);
+            }
+            _ => {}
+        }
+        let mut auth = Authenticator::new(verifier).with_session_key(session_key(settings));
+        if let Some(provider) = provider {
+            auth = auth.with_provider(provider);
+        }
         let transport = Transport::new(settings.smtp.as_deref(), settings.mail_dir.clone())?;
         let templates = Templates::load(settings.mail_templates.as_deref())?;
         let mailer = Arc::new(Mailer::new(transport, templates, &settings.mail_from, &settings.public_url)?);
@@ -100,7 +143,7 @@ impl Application {
             closing: closing_rx,
             app: ledger.clone(),
             store: store.clone(),
-            auth: Authenticator::new(verifier),
+            auth,
             metrics: metrics::Metrics::default(),
             delivery,
             ui: UiSettings::new(development, settings.public_url.starts_with("https://")),

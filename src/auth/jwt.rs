@@ -2,7 +2,7 @@
 //! file). Each key admits exactly its own algorithm, so `alg: none` and algorithm confusion (an
 //! HS256 token "signed" with a public key) are refused.
 
-use std::{io::Write, path::Path};
+use std::{io::Write, path::Path, sync::Arc};
 
 use jsonwebtoken::{
     errors::ErrorKind,
@@ -11,7 +11,8 @@ use jsonwebtoken::{
 };
 use serde::{Deserialize, Serialize};
 
-use crate::configuration::{JwtKeys, JwtSettings};
+use super::remote_keys::RemoteKeys;
+use crate::configuration::{ClaimNames, JwtKeys, JwtSettings};
 
 /// Clock skew tolerated on `exp` and `nbf`.
 pub const LEEWAY_SECONDS: u64 = 30;
@@ -46,6 +47,8 @@ pub enum JwtError {
     Invalid(String),
     #[error("cannot load the token keys: {0}")]
     Keys(String),
+    #[error("unknown key id (kid)")]
+    UnknownKey,
 }
 
 impl JwtError {
@@ -54,14 +57,17 @@ impl JwtError {
     }
 }
 
-struct Key {
-    kid: Option<String>,
+pub(super) struct Key {
+    pub(super) kid: Option<String>,
     algorithm: Algorithm,
     decoding: DecodingKey,
 }
 
 pub struct JwtVerifier {
     keys: Vec<Key>,
+    /// Keys fetched over http(s) (`--jwks URL`, or the OpenID Connect issuer's `jwks_uri`).
+    remote: Option<Arc<RemoteKeys>>,
+    claims: ClaimNames,
     /// Present when tokens can be signed here (a shared secret): `roleledger token`, tests.
     signing: Option<EncodingKey>,
     issuer: Option<String>,
@@ -79,25 +85,72 @@ impl JwtVerifier {
             }
             JwtKeys::PublicKeyFile(file) => (vec![pem_key(file)?], None),
             JwtKeys::JwksFile(file) => (jwks_keys(file)?, None),
+            JwtKeys::JwksUrl(_) | JwtKeys::Issuer => (Vec::new(), None),
         };
-        Ok(JwtVerifier { keys, signing, issuer: settings.issuer.clone(), audience: settings.audience.clone() })
+        Ok(JwtVerifier {
+            keys,
+            remote: None,
+            claims: ClaimNames::default(),
+            signing,
+            issuer: settings.issuer.clone(),
+            audience: settings.audience.clone(),
+        })
+    }
+
+    /// Reads the user from `claims.user` and roles from `claims.roles` (besides `roles`).
+    pub fn with_claims(mut self, claims: ClaimNames) -> Self {
+        self.claims = claims;
+        self
+    }
+
+    /// Also accepts the keys `remote` holds.
+    pub fn with_remote(mut self, remote: Arc<RemoteKeys>) -> Self {
+        self.remote = Some(remote);
+        self
+    }
+
+    pub fn remote(&self) -> Option<&Arc<RemoteKeys>> {
+        self.remote.as_ref()
+    }
+
+    /// Like [`verify`](Self::verify); a token whose key id is not known yet fetches the remote
+    /// keys again first (at most once a minute), so a key rotation needs no restart.
+    pub async fn verify_fetching(&self, token: &str) -> Result<VerifiedToken, JwtError> {
+        match self.verify(token) {
+            Err(JwtError::UnknownKey) => match &self.remote {
+                Some(remote) if remote.refresh_for_unknown_key().await => self.verify(token),
+                _ => Err(JwtError::UnknownKey),
+            },
+            other => other,
+        }
+    }
+
+    /// The claims roleledger reads from an already verified claims set (an ID token's).
+    pub fn claims_of(&self, claims: serde_json::Value) -> Result<VerifiedToken, JwtError> {
+        verified_claims(claims, &self.claims)
     }
 
     pub fn verify(&self, token: &str) -> Result<VerifiedToken, JwtError> {
         let header = jsonwebtoken::decode_header(token).map_err(|error| header_problem(error.kind()))?;
-        let mut candidates = self.keys.iter().filter(|key| key.algorithm == header.alg).peekable();
+        let remote = self.remote.as_ref().map(|remote| remote.current());
+        let all = self.keys.iter().chain(remote.iter().flat_map(|set| set.keys.iter()));
+        let mut candidates = all.filter(|key| key.algorithm == header.alg).peekable();
         if candidates.peek().is_none() {
+            // Remote keys not fetched yet (or an algorithm they will publish): fetch them.
+            if self.remote.is_some() && header.kid.is_some() {
+                return Err(JwtError::UnknownKey);
+            }
             return Err(JwtError::Invalid(format!("no key here accepts the algorithm {:?}", header.alg)));
         }
         let mut candidates =
             candidates.filter(|key| header.kid.is_none() || key.kid.is_none() || key.kid == header.kid).peekable();
         if candidates.peek().is_none() {
-            return Err(JwtError::invalid("unknown key id (kid)"));
+            return Err(JwtError::UnknownKey);
         }
         let mut last = JwtError::invalid("the signature does not verify");
         for key in candidates {
             match jsonwebtoken::decode::<serde_json::Value>(token, &key.decoding, &self.validation(key.algorithm)) {
-                Ok(data) => return verified_claims(data.claims),
+                Ok(data) => return verified_claims(data.claims, &self.claims),
                 Err(error) => last = claims_problem(error.kind()),
             }
         }
@@ -109,7 +162,10 @@ impl JwtVerifier {
         validation.leeway = LEEWAY_SECONDS;
         validation.validate_nbf = true;
         // The library checks `iss` and `aud` only when present: configured, they are required.
-        let mut required = vec!["exp", "sub"];
+        let mut required = vec!["exp"];
+        if self.claims.user == "sub" {
+            required.push("sub");
+        }
         match &self.issuer {
             Some(issuer) => {
                 validation.set_issuer(&[issuer]);
@@ -193,7 +249,7 @@ fn claims_problem(kind: &ErrorKind) -> JwtError {
 
 /// The claims roleledger reads, each checked for its type, from a token whose signature and
 /// registered claims have been verified.
-fn verified_claims(mut claims: serde_json::Value) -> Result<VerifiedToken, JwtError> {
+pub(super) fn verified_claims(mut claims: serde_json::Value, names: &ClaimNames) -> Result<VerifiedToken, JwtError> {
     let issued_at = match claims.get("iat") {
         None | Some(serde_json::Value::Null) => None,
         // NumericDate may have a fraction; whole seconds are enough here.
@@ -208,6 +264,31 @@ fn verified_claims(mut claims: serde_json::Value) -> Result<VerifiedToken, JwtEr
     }
     // Claims roleledger does not read are left out, so their shape cannot refuse the token.
     if let Some(object) = claims.as_object_mut() {
+        if names.user != "sub" {
+            match object.remove(&names.user) {
+                Some(user @ serde_json::Value::String(_)) => object.insert("sub".into(), user),
+                _ => {
+                    return Err(JwtError::Invalid(format!(
+                        "the token has no {} claim (a string) naming the user",
+                        names.user
+                    )))
+                }
+            };
+        }
+        if let Some(roles_claim) = &names.roles {
+            // Read like `roles`; a single value is a list of one.
+            let extra = match object.remove(roles_claim) {
+                Some(serde_json::Value::String(one)) => vec![serde_json::Value::String(one)],
+                Some(serde_json::Value::Array(values)) => values,
+                _ => Vec::new(),
+            };
+            if !extra.is_empty() {
+                let roles = object.entry("roles").or_insert_with(|| serde_json::Value::Array(Vec::new()));
+                if let serde_json::Value::Array(roles) = roles {
+                    roles.extend(extra);
+                }
+            }
+        }
         object.retain(|name, _| matches!(name.as_str(), "sub" | "exp" | "email" | "name" | "roles"));
     }
     let claims: LoginClaims = serde_json::from_value(claims).map_err(|_| {
@@ -247,16 +328,7 @@ fn pem_key(file: &Path) -> Result<Key, JwtError> {
 fn jwks_keys(file: &Path) -> Result<Vec<Key>, JwtError> {
     let set: JwkSet = serde_json::from_slice(&read(file)?)
         .map_err(|e| JwtError::Keys(format!("{}: not a JWKS document: {e}", file.display())))?;
-    let mut keys = Vec::new();
-    for jwk in set.keys.iter().filter(|jwk| verifies_signatures(jwk)) {
-        let algorithm = match &jwk.algorithm {
-            AlgorithmParameters::RSA(_) => Algorithm::RS256,
-            AlgorithmParameters::EllipticCurve(_) => Algorithm::ES256,
-            _ => continue,
-        };
-        let decoding = DecodingKey::from_jwk(jwk).map_err(|e| JwtError::Keys(format!("{}: {e}", file.display())))?;
-        keys.push(Key { kid: jwk.common.key_id.clone(), algorithm, decoding });
-    }
+    let keys = keys_of(&set).map_err(|e| JwtError::Keys(format!("{}: {e}", file.display())))?;
     if keys.is_empty() {
         return Err(JwtError::Keys(format!(
             "{}: no RSA or EC key for verifying signatures in the JWKS (keys with \"use\" other than \"sig\", \
@@ -267,9 +339,24 @@ fn jwks_keys(file: &Path) -> Result<Vec<Key>, JwtError> {
     Ok(keys)
 }
 
+/// The keys of `set` that verify signatures, each admitting its own algorithm.
+pub(super) fn keys_of(set: &JwkSet) -> Result<Vec<Key>, String> {
+    let mut keys = Vec::new();
+    for jwk in set.keys.iter().filter(|jwk| verifies_signatures(jwk)) {
+        let algorithm = match &jwk.algorithm {
+            AlgorithmParameters::RSA(_) => Algorithm::RS256,
+            AlgorithmParameters::EllipticCurve(_) => Algorithm::ES256,
+            _ => continue,
+        };
+        let decoding = DecodingKey::from_jwk(jwk).map_err(|e| e.to_string())?;
+        keys.push(Key { kid: jwk.common.key_id.clone(), algorithm, decoding });
+    }
+    Ok(keys)
+}
+
 /// A key published for encryption (`use: "enc"`), or whose `key_ops` do not include `verify`,
 /// never verifies a signature (RFC 7517 §4.2, §4.3).
-fn verifies_signatures(jwk: &Jwk) -> bool {
+pub(super) fn verifies_signatures(jwk: &Jwk) -> bool {
     let for_signatures = match &jwk.common.public_key_use {
         None | Some(PublicKeyUse::Signature) => true,
         Some(_) => false,
@@ -438,6 +525,25 @@ mod tests {
             Err(JwtError::Keys(message)) => assert!(message.contains("no RSA or EC key for verifying"), "{message}"),
             other => panic!("{:?}", other.map(|_| ())),
         }
+    }
+
+    #[test]
+    fn the_configured_user_and_roles_claims_are_read() {
+        let names = ClaimNames { user: "voperson_id".into(), roles: Some("eduperson_entitlement".into()) };
+        let v = verifier(None, None).with_claims(names);
+        let exp = chrono::Utc::now().timestamp() + 60;
+        let token = raw_token(serde_json::json!({
+            "sub": "per-service-id", "voperson_id": "alice@egi.eu", "exp": exp,
+            "roles": ["support"], "eduperson_entitlement": ["urn:x:member", "urn:y:admin"],
+        }));
+        let claims = v.verify(&token).unwrap().claims;
+        assert_eq!(claims.sub, "alice@egi.eu");
+        assert_eq!(claims.roles.unwrap(), ["support", "urn:x:member", "urn:y:admin"]);
+        let one = raw_token(serde_json::json!({"voperson_id": "bob", "exp": exp, "eduperson_entitlement": "urn:z"}));
+        assert_eq!(v.verify(&one).unwrap().claims.roles.unwrap(), ["urn:z"]);
+        // No user claim: refused, whatever `sub` says.
+        let without = raw_token(serde_json::json!({"sub": "alice", "exp": exp}));
+        assert_eq!(refusal(&v, &without), "the token has no voperson_id claim (a string) naming the user");
     }
 
     #[test]

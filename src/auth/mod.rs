@@ -8,13 +8,20 @@
 
 mod api_token;
 mod jwt;
+mod oidc;
+mod remote_keys;
 
-use std::{collections::HashMap, sync::RwLock};
+use std::{
+    collections::HashMap,
+    sync::{Arc, RwLock},
+};
 
 use chrono::Utc;
 
 pub use api_token::{hash_secret, new_secret, random_hex, API_TOKEN_PREFIX};
 pub use jwt::{JwtError, JwtVerifier, LoginClaims, VerifiedToken};
+pub use oidc::{http_client, LoginState, OidcError, OidcProvider, SignedIn};
+pub use remote_keys::{RemoteKeys, UNKNOWN_KEY_REFETCH};
 
 use crate::{
     app::{App, AppError, Origin, Principal, Via},
@@ -40,20 +47,122 @@ pub enum AuthError {
 /// How many verified login tokens are remembered; the cache starts afresh when full.
 const CACHE_CAPACITY: usize = 100_000;
 
+/// How a web session made by an OpenID Connect sign-in begins: the cookie holds a token signed
+/// by this server (never accepted from anyone else: its key is this server's).
+pub const SESSION_TOKEN_PREFIX: &str = "rlsession.";
+/// How long a web session made by an OpenID Connect sign-in lasts.
+pub const OIDC_SESSION_HOURS: i64 = 8;
+const SESSION_ISSUER: &str = "roleledger web session";
+
 pub struct Authenticator {
     verifier: JwtVerifier,
     verified: RwLock<HashMap<String, Verified>>,
+    provider: Option<Arc<OidcProvider>>,
+    /// Signs the session tokens of OpenID Connect sign-ins.
+    session_key: [u8; 32],
 }
 
 #[derive(Clone)]
 struct Verified {
     user: UserId,
     expires: i64,
+    /// The remote keys' generation the token was verified under.
+    keys: u64,
 }
 
 impl Authenticator {
     pub fn new(verifier: JwtVerifier) -> Self {
-        Authenticator { verifier, verified: RwLock::new(HashMap::new()) }
+        let mut session_key = [0; 32];
+        getrandom::getrandom(&mut session_key).expect("the system's random source");
+        Authenticator { verifier, verified: RwLock::new(HashMap::new()), provider: None, session_key }
+    }
+
+    /// Signs web sessions with `key` (every process of one deployment derives the same one).
+    pub fn with_session_key(mut self, key: [u8; 32]) -> Self {
+        self.session_key = key;
+        self
+    }
+
+    pub fn with_provider(mut self, provider: Arc<OidcProvider>) -> Self {
+        self.provider = Some(provider);
+        self
+    }
+
+    /// The OpenID Connect provider people sign in with, when one is configured.
+    pub fn provider(&self) -> Option<&Arc<OidcProvider>> {
+        self.provider.as_ref()
+    }
+
+    /// Signs in the user behind an OpenID Connect provider's verified claims, exactly as a bearer
+    /// token does (user claim checked, registered, profile and roles synced), and returns the
+    /// web session's token. Nothing is recorded for claims that are refused.
+    pub async fn sign_in_with_claims(&self, app: &App, claims: serde_json::Value) -> Result<String, AuthError> {
+        let verified = self.verifier.claims_of(claims).map_err(|error| AuthError::Invalid(error.to_string()))?;
+        let user = UserId::parse(&verified.claims.sub).map_err(|bad| AuthError::Invalid(bad.to_string()))?;
+        sign_in(app, &verified, &user).await?;
+        let mut claims = verified.claims.clone();
+        claims.exp = (Utc::now() + chrono::Duration::hours(OIDC_SESSION_HOURS)).timestamp();
+        self.session_token(&claims, verified.issued_at)
+    }
+
+    /// `value` as a cookie value this server can later trust: base64url JSON and its HMAC.
+    pub fn seal<T: serde::Serialize>(&self, value: &T) -> String {
+        use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
+        use hmac::Mac;
+        let body = URL_SAFE_NO_PAD.encode(serde_json::to_vec(value).expect("serializable"));
+        let mac = hex::encode(self.login_mac(body.as_bytes()).finalize().into_bytes());
+        format!("{body}.{mac}")
+    }
+
+    /// The value `seal` made, when its HMAC verifies.
+    pub fn open<T: serde::de::DeserializeOwned>(&self, sealed: &str) -> Option<T> {
+        use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
+        use hmac::Mac;
+        let (body, mac) = sealed.split_once('.')?;
+        self.login_mac(body.as_bytes()).verify_slice(&hex::decode(mac).ok()?).ok()?;
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(body).ok()?).ok()
+    }
+
+    fn login_mac(&self, body: &[u8]) -> hmac::Hmac<sha2::Sha256> {
+        use hmac::Mac;
+        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(&self.session_key).expect("any key length");
+        mac.update(b"login state\0");
+        mac.update(body);
+        mac
+    }
+
+    fn session_token(&self, claims: &LoginClaims, issued_at: Option<i64>) -> Result<String, AuthError> {
+        #[derive(serde::Serialize)]
+        struct Session<'a> {
+            #[serde(flatten)]
+            claims: &'a LoginClaims,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            iat: Option<i64>,
+            iss: &'static str,
+        }
+        let token = jsonwebtoken::encode(
+            &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+            &Session { claims, iat: issued_at, iss: SESSION_ISSUER },
+            &jsonwebtoken::EncodingKey::from_secret(&self.session_key),
+        )
+        .map_err(|e| AuthError::Invalid(format!("cannot sign the session: {e}")))?;
+        Ok(format!("{SESSION_TOKEN_PREFIX}{token}"))
+    }
+
+    fn verify_session(&self, token: &str) -> Result<VerifiedToken, JwtError> {
+        let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::HS256);
+        validation.leeway = jwt::LEEWAY_SECONDS;
+        validation.set_issuer(&[SESSION_ISSUER]);
+        validation.validate_aud = false;
+        validation.set_required_spec_claims(&["exp", "sub", "iss"]);
+        let key = jsonwebtoken::DecodingKey::from_secret(&self.session_key);
+        match jsonwebtoken::decode::<serde_json::Value>(token, &key, &validation) {
+            Ok(data) => jwt::verified_claims(data.claims, &crate::configuration::ClaimNames::default()),
+            Err(error) if matches!(error.kind(), jsonwebtoken::errors::ErrorKind::ExpiredSignature) => {
+                Err(JwtError::Expired)
+            }
+            Err(_) => Err(JwtError::Invalid("the web session is not one this server signed".into())),
+        }
     }
 
     /// A login token for `claims`, signed with the shared secret (the web pages' development sign-in).
@@ -73,14 +182,19 @@ impl Authenticator {
         }
         let now = Utc::now().timestamp();
         let cached = self.verified.read().unwrap_or_else(|p| p.into_inner()).get(token).cloned();
-        if let Some(verified) = cached {
+        let generation = self.verifier.remote().map_or(0, |remote| remote.generation());
+        if let Some(verified) = cached.filter(|verified| verified.keys == generation) {
             if now <= verified.expires + jwt::LEEWAY_SECONDS as i64 {
                 return Ok(Principal { user: verified.user, via: Via::LoginToken });
             }
             self.verified.write().unwrap_or_else(|p| p.into_inner()).remove(token);
             return Err(AuthError::Expired);
         }
-        let verified = self.verifier.verify(token).map_err(|error| match error {
+        let verified = match token.strip_prefix(SESSION_TOKEN_PREFIX) {
+            Some(session) => self.verify_session(session),
+            None => self.verifier.verify_fetching(token).await,
+        };
+        let verified = verified.map_err(|error| match error {
             JwtError::Expired => AuthError::Expired,
             other => AuthError::Invalid(other.to_string()),
         })?;
@@ -101,9 +215,14 @@ impl Authenticator {
         if verified.len() >= CACHE_CAPACITY {
             verified.clear();
         }
-        verified.insert(token.to_string(), Verified { user: user.clone(), expires: claims.exp });
+        verified.insert(token.to_string(), Verified { user: user.clone(), expires: claims.exp, keys: generation });
         Ok(Principal { user, via: Via::LoginToken })
     }
+}
+
+/// Whether `a` and `b` are equal, in time that does not depend on where they differ.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |diff, (x, y)| diff | (x ^ y)) == 0
 }
 
 fn api_token_principal(app: &App, token: &str) -> Result<Principal, AuthError> {

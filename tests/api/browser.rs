@@ -43,3 +43,23 @@ async fn the_story_in_chromium() {
     let log = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
     assert!(output.status.success(), "the browser story failed:\n{log}");
 }
+
+/// Sign-in through the OpenID Provider's own pages (tests/browser/oidc_story.mjs): "Sign in with …",
+/// the provider's login and consent forms, back signed in on /ui, and sign-out through the
+/// provider's end-session page.
+#[tokio::test]
+async fn the_oidc_story_in_chromium() {
+    let folder = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
+    assert!(
+        chromium().exists(),
+        "{} is missing: apt-get install -y chromium (scripts/test does)",
+        chromium().display()
+    );
+    let setup = crate::oidc::setup(Backend::Sqlite).await;
+    let mut story = std::process::Command::new("node");
+    story.current_dir(&folder).arg("oidc_story.mjs").arg(&setup.server);
+    story.arg(setup.provider.issuer.trim_start_matches("http://")).env("CHROMIUM", chromium());
+    let output = tokio::task::spawn_blocking(move || story.output()).await.unwrap().expect("node runs");
+    let log = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    assert!(output.status.success(), "the OpenID Connect story failed:\n{log}");
+}

@@ -31,6 +31,7 @@ mod helpers;
 mod hygiene;
 mod identity;
 mod mail;
+mod oidc;
 mod openapi;
 mod process;
 mod rancher;

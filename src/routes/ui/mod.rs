@@ -5,6 +5,7 @@
 mod admin;
 mod audit;
 mod decide;
+mod oidc;
 mod pages;
 mod session;
 
@@ -44,6 +45,8 @@ pub fn scope() -> impl actix_web::dev::HttpServiceFactory {
         .service(resource("/style.css").route(get().to(pages::stylesheet)))
         .service(resource("/signin").route(get().to(pages::signin_form)).route(post().to(pages::signin)))
         .service(resource("/signout").route(post().to(pages::signout)))
+        .service(resource("/oidc/login").route(get().to(oidc::login)))
+        .service(resource("/oidc/callback").route(get().to(oidc::callback)))
         .service(resource("/request").route(get().to(pages::request_form)).route(post().to(pages::request)))
         .service(resource("/decide").route(get().to(decide::decide_list)).route(post().to(decide::decide_many)))
         .service(resource("/audit").route(get().to(audit::audit_page)))

@@ -8,12 +8,13 @@ use serde::Deserialize;
 
 use super::{
     html, html_with, optional_duration, refusal, see_other,
-    session::{self, Header, Session, UiSettings, SESSION_COOKIE, SIGNIN_COOKIE},
+    session::{self, Header, Session, SESSION_COOKIE, SIGNIN_COOKIE},
     PageError,
 };
 use crate::{
     auth::{AuthError, LoginClaims},
     domain::{Command, RequestDecider, ScopeId},
+    routes::AppState,
     routes::{
         problem::ApiError,
         shared::show_scope,
@@ -40,15 +41,28 @@ struct SignInPage {
     csrf: String,
     development: bool,
     error: Option<String>,
+    /// "Sign in with …": the OpenID Connect provider's name.
+    provider: Option<String>,
+    /// Why the provider cannot be used now.
+    provider_problem: Option<String>,
 }
 
 fn signin_page(
-    ui: &UiSettings,
+    app: &AppState,
     nonce: String,
     error: Option<String>,
     status: StatusCode,
 ) -> Result<HttpResponse, PageError> {
-    let page = SignInPage { head: None, csrf: ui.csrf_token(&nonce), development: ui.development_signin, error };
+    let ui = &app.ui;
+    let provider = app.auth.provider();
+    let page = SignInPage {
+        head: None,
+        csrf: ui.csrf_token(&nonce),
+        development: ui.development_signin,
+        error,
+        provider: provider.map(|p| p.display_name()),
+        provider_problem: provider.and_then(|p| p.unavailable()),
+    };
     let html = page.render()?;
     Ok(HttpResponse::build(status)
         .cookie(ui.cookie(SIGNIN_COOKIE, nonce))
@@ -58,7 +72,7 @@ fn signin_page(
 
 pub async fn signin_form(request: HttpRequest) -> Result<HttpResponse, PageError> {
     let nonce = request.cookie(SIGNIN_COOKIE).map(|c| c.value().to_string()).unwrap_or_else(crate::auth::random_hex);
-    signin_page(&session::app(&request).ui, nonce, None, StatusCode::OK)
+    signin_page(&session::app(&request), nonce, None, StatusCode::OK)
 }
 
 #[derive(Deserialize)]
@@ -82,11 +96,11 @@ pub async fn signin(request: HttpRequest, body: web::Bytes) -> Result<HttpRespon
         let claims = LoginClaims { sub: user.to_string(), exp, email: None, name: None, roles: None };
         match app.auth.sign(&claims) {
             Ok(token) => token,
-            Err(error) => return signin_page(&app.ui, nonce, Some(error.to_string()), StatusCode::UNAUTHORIZED),
+            Err(error) => return signin_page(&app, nonce, Some(error.to_string()), StatusCode::UNAUTHORIZED),
         }
     } else {
         let missing = "paste a login token".to_string();
-        return signin_page(&app.ui, nonce, Some(missing), StatusCode::UNAUTHORIZED);
+        return signin_page(&app, nonce, Some(missing), StatusCode::UNAUTHORIZED);
     };
     match app.auth.authenticate(&app.app, Some(&format!("Bearer {token}"))).await {
         Ok(_) => {
@@ -96,7 +110,7 @@ pub async fn signin(request: HttpRequest, body: web::Bytes) -> Result<HttpRespon
             Ok(response)
         }
         Err(AuthError::Store(error)) => Err(ApiError::from(AuthError::Store(error)).into()),
-        Err(refused) => signin_page(&app.ui, nonce, Some(refused.to_string()), StatusCode::UNAUTHORIZED),
+        Err(refused) => signin_page(&app, nonce, Some(refused.to_string()), StatusCode::UNAUTHORIZED),
     }
 }
 
@@ -104,10 +118,17 @@ pub async fn signin(request: HttpRequest, body: web::Bytes) -> Result<HttpRespon
 #[derive(Deserialize)]
 pub(super) struct Empty {}
 
-pub async fn signout(session: Session, body: web::Bytes) -> Result<HttpResponse, PageError> {
+pub async fn signout(request: HttpRequest, session: Session, body: web::Bytes) -> Result<HttpResponse, PageError> {
     session.form::<Empty>(&body)?;
-    let mut response = see_other("/ui/signin");
+    let hint = request.cookie(super::oidc::ID_TOKEN_COOKIE).map(|c| c.value().to_string());
+    let end_session = session.caller.app().auth.provider().and_then(|p| p.end_session_url(hint.as_deref()));
+    let mut response = match end_session {
+        // A page that moves on, not a redirect: the form's `form-action 'self'` forbids one to the provider.
+        Some(location) => super::oidc::continuation("Signed out", "Sign out at the identity provider too", &location)?,
+        None => see_other("/ui/signin"),
+    };
     response.add_removal_cookie(&session.ui().cookie(SESSION_COOKIE, String::new()))?;
+    response.add_removal_cookie(&session.ui().cookie(super::oidc::ID_TOKEN_COOKIE, String::new()))?;
     Ok(response)
 }
 
