@@ -80,7 +80,7 @@ impl Application {
         if development && !is_loopback(&settings.bind)? {
             return Err(StartupError::DevelopmentNotLoopback(settings.bind.clone()));
         }
-        let workflow = Arc::new(Workflow::from_file(&settings.workflow)?);
+        let workflow = Arc::new(Workflow::load(&settings.workflow)?);
         let verifier = JwtVerifier::from_settings(&settings.jwt)?;
         let transport = Transport::new(settings.smtp.as_deref(), settings.mail_dir.clone())?;
         let templates = Templates::load(settings.mail_templates.as_deref())?;

@@ -280,6 +280,10 @@ mod extremes {
         let user = Subject::User("alice".into());
         vec![
             ("cli", Command::RegisterUser { user: text.clone(), email: Some(text.clone()), name: Some(text.clone()) }),
+            (
+                "root",
+                Command::PreRegisterUser { user: text.clone(), email: Some(text.clone()), name: Some(text.clone()) },
+            ),
             ("alice", Command::UpdateProfile { user: "alice".into(), email: Some(text.clone()), name: None }),
             (
                 "root",
