@@ -5,7 +5,7 @@ mod audit;
 use std::{fmt::Display, path::PathBuf, process::ExitCode, sync::Arc};
 
 use chrono::Utc;
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 use crate::{
     app::{App, AppError, Origin},
@@ -15,7 +15,7 @@ use crate::{
     startup::Application,
     store::{EventSelection, EventStore, ExportFormat, Migrations, Moment},
     telemetry,
-    workflow::{Duration, Summary, Workflow, ADMIN},
+    workflow::{built_in, Duration, Summary, Workflow, WorkflowSource, ADMIN, BUILT_IN},
 };
 
 #[derive(Debug, Parser)]
@@ -88,6 +88,25 @@ enum Command {
     },
     /// May USER do PERMISSION on SCOPE? Exit 0 allowed, 1 denied, 2 error.
     Check { user: String, permission: String, scope: String },
+    /// The built-in workflows.
+    #[command(subcommand)]
+    Workflow(WorkflowCommand),
+    /// Print shell completions for SHELL to stdout.
+    Completions {
+        #[arg(value_name = "SHELL")]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff) to stdout.
+    Man,
+}
+
+#[derive(Debug, Subcommand)]
+enum WorkflowCommand {
+    /// Print a built-in workflow's TOML (to copy and edit).
+    Show {
+        #[arg(value_name = "NAME", value_parser = clap::builder::PossibleValuesParser::new(BUILT_IN.map(|(name, _)| name)))]
+        name: String,
+    },
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -126,11 +145,34 @@ fn fail(error: impl Display) -> ExitCode {
 }
 
 async fn execute(cli: Cli) -> Result<ExitCode, String> {
-    let settings = Settings::load(cli.config.as_deref(), cli.options).map_err(|e| e.to_string())?;
-    let open = |migrations| open_store(&settings, migrations);
+    // What needs no configuration runs without reading any (a broken file does not stop `man`).
     match cli.command {
+        Command::Workflow(WorkflowCommand::Show { name }) => {
+            print!("{}", built_in(&name).ok_or_else(|| format!("no built-in workflow {name}"))?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "roleledger", &mut std::io::stdout());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Man => {
+            clap_mangen::Man::new(Cli::command())
+                .render(&mut std::io::stdout())
+                .map_err(|error| format!("cannot write the manual page: {error}"))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        command => {
+            let settings = Settings::load(cli.config.as_deref(), cli.options).map_err(|e| e.to_string())?;
+            execute_configured(settings, command).await
+        }
+    }
+}
+
+async fn execute_configured(settings: Settings, command: Command) -> Result<ExitCode, String> {
+    let open = |migrations| open_store(&settings, migrations);
+    match command {
         Command::Serve { check: true } => {
-            let workflow = Workflow::from_file(&settings.workflow).map_err(|e| e.to_string())?;
+            let workflow = Workflow::load(&settings.workflow).map_err(|e| e.to_string())?;
             print!("{}", Summary(&workflow));
             Ok(ExitCode::SUCCESS)
         }
@@ -158,7 +200,9 @@ async fn execute(cli: Cli) -> Result<ExitCode, String> {
             // The chain first; then, where a workflow is at hand, the projections, folded by a
             // store opened with it (a broken chain is never folded).
             let mut report = open(Migrations::RequireCurrent).await?.verify().await.map_err(|e| e.to_string())?;
-            let with_workflow = report.ok && settings.workflow.exists();
+            let missing_file =
+                matches!(WorkflowSource::of(&settings.workflow), WorkflowSource::File(path) if !path.exists());
+            let with_workflow = report.ok && !missing_file;
             if with_workflow {
                 let app = open_app(&settings, Migrations::RequireCurrent).await?;
                 report = app.verify().await.map_err(|e| e.to_string())?;
@@ -177,6 +221,9 @@ async fn execute(cli: Cli) -> Result<ExitCode, String> {
                     Ok(ExitCode::from(EXIT_NO))
                 }
             }
+        }
+        Command::Workflow(_) | Command::Completions { .. } | Command::Man => {
+            unreachable!("run before reading settings")
         }
         Command::Replay { until } => {
             audit::replay(&open_app(&settings, Migrations::RequireCurrent).await?, until).await?;
@@ -233,7 +280,7 @@ async fn execute(cli: Cli) -> Result<ExitCode, String> {
 }
 
 fn load_workflow(settings: &Settings) -> Result<Arc<Workflow>, String> {
-    Workflow::from_file(&settings.workflow).map(Arc::new).map_err(|e| e.to_string())
+    Workflow::load(&settings.workflow).map(Arc::new).map_err(|e| e.to_string())
 }
 
 /// The log alone: what the chain, export, import and migrations need.

@@ -17,7 +17,8 @@ use crate::{
 };
 
 pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
-pub const DEFAULT_WORKFLOW: &str = "workflows/egi.toml";
+/// The built-in EGI workflow (a name: a value with a `/` or ending in `.toml` is a file).
+pub const DEFAULT_WORKFLOW: &str = crate::workflow::DEFAULT_BUILT_IN;
 pub const DEFAULT_MAIL_DIR: &str = "mail";
 pub const DEFAULT_MAIL_FROM: &str = "roleledger@localhost";
 /// Mails a second per process: relays throttle senders that burst, and under a burst of requests
@@ -73,8 +74,9 @@ pub struct Options {
     /// Address to listen on [default: 127.0.0.1:8080].
     #[arg(long, global = true, env = "ROLELEDGER_BIND", value_name = "ADDR")]
     pub bind: Option<String>,
-    /// The workflow file [default: workflows/egi.toml].
-    #[arg(long, global = true, env = "ROLELEDGER_WORKFLOW", value_name = "FILE")]
+    /// A built-in workflow (egi, clustercockpit, ucp, clarive, rancher) or a file (a value with a /
+    /// or ending in .toml) [default: egi].
+    #[arg(long, global = true, env = "ROLELEDGER_WORKFLOW", value_name = "NAME|FILE")]
     pub workflow: Option<PathBuf>,
     /// The server's address as users reach it, for links in mail [default: http://BIND].
     #[arg(long, global = true, env = "ROLELEDGER_PUBLIC_URL", value_name = "URL")]

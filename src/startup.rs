@@ -101,7 +101,7 @@ impl Application {
         if development && !is_loopback(&settings.bind)? {
             return Err(StartupError::DevelopmentNotLoopback(settings.bind.clone()));
         }
-        let workflow = Arc::new(Workflow::from_file(&settings.workflow)?);
+        let workflow = Arc::new(Workflow::load(&settings.workflow)?);
         let mut verifier = JwtVerifier::from_settings(&settings.jwt)?.with_claims(settings.claims.clone());
         // Keys over http(s) are fetched in the background: the server starts while their host is away.
         let mut provider = None;

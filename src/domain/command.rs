@@ -14,6 +14,13 @@ pub enum Command {
         email: Option<String>,
         name: Option<String>,
     },
+    /// An administrator registers a person who has not signed in yet (`POST /users`): refused when
+    /// the id is already known; their first sign-in keeps the id and fills in the profile.
+    PreRegisterUser {
+        user: UserId,
+        email: Option<String>,
+        name: Option<String>,
+    },
     /// Like `RegisterUser`, for a user who must already exist.
     UpdateProfile {
         user: UserId,

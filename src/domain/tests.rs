@@ -673,3 +673,34 @@ fn rancher_creators_own_and_revocations_are_independent() {
     assert!(world.allowed("carl", "project.members.manage", "p1"));
     assert!(world.allowed("pat", "workloads.edit", "p1"));
 }
+
+#[test]
+fn admins_register_people_before_they_sign_in_and_the_sign_in_keeps_the_id() {
+    let mut world = lab_world();
+    let pre = |user: &str, email: Option<&str>| Command::PreRegisterUser {
+        user: UserId::known(user),
+        email: email.map(String::from),
+        name: Some("Nia".into()),
+    };
+    // Who acts first: a non-admin learns nothing about the id.
+    assert_eq!(world.refused("h1", pre("nia", None)), "forbidden");
+    assert_eq!(world.refused("h1", pre("system", None)), "forbidden");
+    assert_eq!(world.refused("root", pre("system", None)), "reserved_id");
+    assert_eq!(world.refused("root", pre("system:mail", None)), "reserved_id");
+    assert_eq!(world.refused("root", pre("n ia", None)), "invalid");
+    assert_eq!(world.refused("root", pre("nia", Some("nia@x.org\r\nBcc: y@x.org"))), "invalid");
+    assert_eq!(world.refused("root", pre("alice", None)), "already_exists");
+    let events = world.ok("root", pre("nia", Some("nia@x.org")));
+    assert!(
+        matches!(&events[..], [Event::UserRegistered { user, .. }, Event::RoleGranted { origin: GrantOrigin::Default, .. }] if user == "nia")
+    );
+    assert_eq!(world.refused("root", pre("nia", None)), "already_exists");
+    // A decider assigns before the first sign-in; the sign-in fills the profile and keeps the id.
+    world.assign("h1", Subject::User(UserId::known("nia")), "lab-owner", "l2").unwrap();
+    let signed_in =
+        world.ok("nia", Command::RegisterUser { user: UserId::known("nia"), email: Some("nia@new.x.org".into()), name: None });
+    assert!(
+        matches!(&signed_in[..], [Event::UserProfileChanged { email: Some(e), name: Some(n), .. }] if e == "nia@new.x.org" && n == "Nia")
+    );
+    assert!(world.allowed("nia", "self.view", "global"));
+}

@@ -4,7 +4,7 @@ use actix_web::HttpResponse;
 use utoipa::OpenApi;
 
 use super::{
-    api::{catalogue, check, grants, log, me, outbox, requests, scopes, tokens},
+    api::{catalogue, check, grants, log, me, outbox, requests, scopes, tokens, users},
     health, metrics,
     problem::Problem,
 };
@@ -15,6 +15,7 @@ use super::{
     paths(
         health::healthz, health::readyz, metrics::metrics, openapi_json,
         me::me, me::approver_scopes,
+        users::create, users::list,
         scopes::create, scopes::list, scopes::show, scopes::delete,
         catalogue::list_roles, catalogue::create_role, catalogue::show_role, catalogue::edit_role,
         catalogue::duplicate_role, catalogue::delete_role,

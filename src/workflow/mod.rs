@@ -52,6 +52,7 @@
 //! short (`30d`, `12h`, `15m`). Unknown keys, dangling references, inclusion cycles, bad durations
 //! and unsafe token-grantable roles are refused as `FILE:LINE: PROBLEM`.
 
+mod builtin;
 mod catalogue;
 mod duration;
 pub mod fast_hash;
@@ -60,6 +61,7 @@ mod model;
 pub mod permission;
 mod summary;
 
+pub use builtin::{built_in, built_in_names, WorkflowSource, BUILT_IN, DEFAULT_BUILT_IN};
 pub use catalogue::{
     check_catalogue, is_valid_id, is_valid_scope_id, mail_address_problem, role_closure, RoleField, RoleProblem,
 };

@@ -547,6 +547,7 @@ fn writing_routes(request: &str, grant: &str, role: &Value) -> Vec<(Method, Stri
         (Method::POST, format!("/api/v1/grants/{grant}/revoke"), Some(json!({"reason": "r"}))),
         (Method::POST, "/api/v1/tokens".into(), Some(json!({"name": "mine"}))),
         (Method::DELETE, format!("/api/v1/tokens/{}", uuid::Uuid::new_v4()), None),
+        (Method::POST, "/api/v1/users".into(), Some(json!({"id": "newcomer"}))),
     ]
 }
 

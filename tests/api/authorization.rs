@@ -45,6 +45,8 @@ async fn every_route_checks_who_is_asking(backend: Backend) {
     let cases = vec![
         case(Method::GET, "/api/v1/me", None, None, "alice", 200),
         case(Method::GET, "/api/v1/users/alice/approver-scopes", None, Some("bob"), "alice", 200),
+        case(Method::POST, "/api/v1/users", Some(json!({"id": "newcomer"})), Some("manager"), "root", 201),
+        case(Method::GET, "/api/v1/users?q=new", None, Some("manager"), "auditor", 200),
         case(
             Method::POST,
             "/api/v1/scopes",

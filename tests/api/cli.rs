@@ -4,7 +4,7 @@ use std::process::{Command, Output};
 
 use crate::support::{Backend, TestDatabase};
 
-fn roleledger(args: &[&str], folder: &std::path::Path) -> Output {
+pub(crate) fn roleledger(args: &[&str], folder: &std::path::Path) -> Output {
     Command::new(env!("CARGO_BIN_EXE_roleledger"))
         .args(args)
         .current_dir(folder)
@@ -15,7 +15,7 @@ fn roleledger(args: &[&str], folder: &std::path::Path) -> Output {
 }
 
 /// Exit code 2 and exactly one line on stderr that starts with `error:` and says `what`.
-fn assert_one_line_error(output: &Output, what: &str) {
+pub(crate) fn assert_one_line_error(output: &Output, what: &str) {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(2), "stderr: {stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");

@@ -163,6 +163,8 @@ const ROUTES: &[&str] = &[
     "get /openapi.json",
     "get /api/v1/me",
     "get /api/v1/users/{id}/approver-scopes",
+    "post /api/v1/users",
+    "get /api/v1/users",
     "post /api/v1/scopes",
     "get /api/v1/scopes",
     "get /api/v1/scopes/{id}",

@@ -179,6 +179,7 @@ async fn posts_without_the_csrf_token_are_refused_and_write_nothing(backend: Bac
         ),
         (&root, "/ui/admin/roles".to_string(), vec![("id", "helper"), ("title", "Helper"), ("kinds", "site")]),
         (&root, "/ui/admin/teams".to_string(), vec![("id", "ops"), ("title", "Ops")]),
+        (&root, "/ui/admin/users".to_string(), vec![("id", "nia")]),
         (&root, "/ui/admin/tokens".to_string(), vec![("user", "alice"), ("name", "ci")]),
         (&root, "/ui/audit/verify".to_string(), vec![]),
     ];
@@ -350,6 +351,14 @@ async fn the_admin_page_is_for_admins_and_runs_the_apis_commands(backend: Backen
             403,
             "{user}"
         );
+        let person = [("csrf", web.csrf().await), ("id", "nia".to_string())];
+        assert_eq!(
+            web.post("/ui/admin/users", &person.iter().map(|(k, v)| (*k, v.as_str())).collect::<Vec<_>>())
+                .await
+                .status(),
+            403,
+            "{user}"
+        );
         assert_eq!(app.head().await, head, "{user}: nothing written");
     }
     assert!(
@@ -416,6 +425,19 @@ async fn the_admin_page_is_for_admins_and_runs_the_apis_commands(backend: Backen
         303
     );
     assert_eq!(app.get_as("root", "/api/v1/teams/ops").await.body["members"], json!(["bob"]));
+
+    // A person registered before their first sign-in; empty optional fields are left out.
+    let person = [("csrf", csrf.as_str()), ("id", "nia"), ("email", "nia@example.org"), ("name", "")];
+    assert_eq!(root.post("/ui/admin/users", &person).await.status(), 303);
+    let listed = app.get_as("root", "/api/v1/users?q=nia").await;
+    assert_eq!(listed.body["items"], json!([{"id": "nia", "email": "nia@example.org", "name": null}]));
+    let head = app.head().await;
+    let again = root.post("/ui/admin/users", &person).await;
+    assert_eq!(again.status(), 409);
+    assert!(again.text().await.unwrap().contains("user &quot;nia&quot; already exists"), "the refusal is said");
+    let reserved = root.post("/ui/admin/users", &[("csrf", csrf.as_str()), ("id", "system")]).await;
+    assert_eq!(reserved.status(), 422);
+    assert_eq!(app.head().await, head, "refused forms write nothing");
 
     // A new token's secret is on the answer to the form only: not in a URL, not on later pages.
     let created = root.post("/ui/admin/tokens", &[("csrf", &csrf), ("user", "alice"), ("name", "ci")]).await;

@@ -31,6 +31,7 @@ pub fn decide(state: &State, workflow: &Workflow, ctx: &Context, command: Comman
     let decision = Decision { state, workflow, ctx, now: ctx.now, actor: &ctx.actor };
     match command {
         Command::RegisterUser { user, email, name } => decision.register_user(user, email, name),
+        Command::PreRegisterUser { user, email, name } => decision.pre_register_user(user, email, name),
         Command::UpdateProfile { user, email, name } => decision.update_profile(user, email, name),
         Command::CreateScope { id, kind, parents, title, mailbox } => {
             decision.create_scope(id, kind, parents, title, mailbox)

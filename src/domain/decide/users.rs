@@ -16,6 +16,23 @@ impl Decision<'_> {
             return self.update_profile(user, email, name);
         }
         self.may_manage_user(&user)?;
+        self.registered(user, email, name)
+    }
+
+    /// An administrator registers someone before their first sign-in: who acts is judged first,
+    /// then the id (the same rule as a sign-in's: the command carries it unjudged, so that a
+    /// non-administrator learns nothing of it), then whether it is already known.
+    pub(super) fn pre_register_user(&self, user: UserId, email: Option<String>, name: Option<String>) -> Decided {
+        self.require_admin("register users")?;
+        let user = UserId::parse(user.as_str())?;
+        if self.state.user(&user).is_some() {
+            return Err(DomainError::AlreadyExists(format!("user \"{user}\"")));
+        }
+        self.registered(user, email, name)
+    }
+
+    /// A new user, with the workflow's default roles.
+    fn registered(&self, user: UserId, email: Option<String>, name: Option<String>) -> Decided {
         refuse_bad_email(email.as_deref())?;
         let mut events = vec![Event::UserRegistered { user: user.clone(), email, name, at: self.now }];
         for default in &self.workflow.settings.default_roles {

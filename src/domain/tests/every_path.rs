@@ -294,6 +294,14 @@ mod extremes {
                     name: Some(text.clone()),
                 },
             ),
+            (
+                "root",
+                Command::PreRegisterUser {
+                    user: UserId::known(text.clone()),
+                    email: Some(text.clone()),
+                    name: Some(text.clone()),
+                },
+            ),
             ("alice", Command::UpdateProfile { user: UserId::known("alice"), email: Some(text.clone()), name: None }),
             (
                 "root",

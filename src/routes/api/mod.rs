@@ -9,6 +9,7 @@ pub(super) mod outbox;
 pub(super) mod requests;
 pub(super) mod scopes;
 pub(super) mod tokens;
+pub(super) mod users;
 
 use actix_web::web;
 
@@ -27,6 +28,7 @@ pub fn configure(config: &mut web::ServiceConfig) {
         .service(resource("/requests").route(post().to(requests::create)).route(get().to(requests::list)))
         .service(resource("/grants").route(post().to(grants::assign)).route(get().to(grants::list)))
         .service(resource("/tokens").route(post().to(tokens::create)).route(get().to(tokens::list)))
+        .service(resource("/users").route(post().to(users::create)).route(get().to(users::list)))
         .service(resource("/outbox").route(get().to(outbox::list)))
         .service(resource("/events").route(get().to(log::events)))
         .service(resource("/events/live").route(get().to(log::live)))

@@ -205,6 +205,24 @@ pub async fn create_team(session: Session, body: web::Bytes) -> Result<HttpRespo
 }
 
 #[derive(Deserialize)]
+struct UserForm {
+    id: String,
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    name: String,
+}
+
+/// Registers a person before their first sign-in, as `POST /api/v1/users` does; empty optional
+/// fields are left out.
+pub async fn register_user(session: Session, body: web::Bytes) -> Result<HttpResponse, PageError> {
+    let UserForm { id, email, name } = admin_form(&session, &body)?;
+    let given = |text: String| Some(text.trim().to_string()).filter(|t| !t.is_empty());
+    let command = Command::PreRegisterUser { user: UserId::known(id.trim()), email: given(email), name: given(name) };
+    after(&session, session.caller.execute(command).await.map(drop)).await
+}
+
+#[derive(Deserialize)]
 struct MemberForm {
     team: String,
     user: String,

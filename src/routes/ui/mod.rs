@@ -54,6 +54,7 @@ pub fn scope() -> impl actix_web::dev::HttpServiceFactory {
         .service(resource("/admin").route(get().to(admin::admin_page)))
         .service(resource("/admin/scopes").route(post().to(admin::create_scope)))
         .service(resource("/admin/roles").route(post().to(admin::define_role)))
+        .service(resource("/admin/users").route(post().to(admin::register_user)))
         .service(resource("/admin/teams").route(post().to(admin::create_team)))
         .service(resource("/admin/teams/members").route(post().to(admin::add_team_member)))
         .service(resource("/admin/tokens").route(post().to(admin::create_token)))
