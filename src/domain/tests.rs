@@ -697,8 +697,10 @@ fn admins_register_people_before_they_sign_in_and_the_sign_in_keeps_the_id() {
     assert_eq!(world.refused("root", pre("nia", None)), "already_exists");
     // A decider assigns before the first sign-in; the sign-in fills the profile and keeps the id.
     world.assign("h1", Subject::User(UserId::known("nia")), "lab-owner", "l2").unwrap();
-    let signed_in =
-        world.ok("nia", Command::RegisterUser { user: UserId::known("nia"), email: Some("nia@new.x.org".into()), name: None });
+    let signed_in = world.ok(
+        "nia",
+        Command::RegisterUser { user: UserId::known("nia"), email: Some("nia@new.x.org".into()), name: None },
+    );
     assert!(
         matches!(&signed_in[..], [Event::UserProfileChanged { email: Some(e), name: Some(n), .. }] if e == "nia@new.x.org" && n == "Nia")
     );

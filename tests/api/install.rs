@@ -128,3 +128,35 @@ async fn a_server_runs_a_built_in_workflow_by_name(backend: Backend) {
 }
 
 on_both_backends!(a_server_runs_a_built_in_workflow_by_name);
+
+/// The binary the tests built, as `cargo install` would leave it: `serve` in an empty folder with
+/// no flag, no configuration and no `ROLELEDGER_*` variable answers `/healthz` and keeps its log
+/// in `roleledger.db` there. (`scripts/install-check`, run by `scripts/test --long`, does the same
+/// with a real `cargo install`.)
+#[tokio::test]
+async fn serve_in_an_empty_folder_with_no_configuration_answers_healthz() {
+    let folder = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_roleledger"));
+    command.args(["serve", "--bind", &format!("127.0.0.1:{port}")]).current_dir(folder.path());
+    for (name, _) in std::env::vars().filter(|(name, _)| name.starts_with("ROLELEDGER_")) {
+        command.env_remove(name);
+    }
+    let mut child = command.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).spawn().unwrap();
+    let client = reqwest::Client::new();
+    let healthz = format!("http://127.0.0.1:{port}/healthz");
+    let answered = async {
+        loop {
+            if let Ok(answer) = client.get(&healthz).send().await {
+                return answer.status();
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    };
+    let status = tokio::time::timeout(std::time::Duration::from_secs(30), answered).await;
+    let _ = std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+    let ended = child.wait().unwrap();
+    assert_eq!(status.expect("the server answers within 30 s"), 200);
+    assert!(ended.success(), "SIGTERM ends it cleanly: {ended:?}");
+    assert!(folder.path().join("roleledger.db").exists(), "the log is kept in the folder it runs in");
+}
