@@ -129,7 +129,7 @@ async fn populate(store: &EventStore, events: usize) {
                 starts_at: at,
                 ends_at: None,
             }];
-            if n % 3 == 0 {
+            if n.is_multiple_of(3) {
                 granted.push(Event::GrantRevoked { grant, by: by.clone(), reason: "left".into(), at });
             }
             batch.push(appends(granted));
