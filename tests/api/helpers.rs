@@ -248,8 +248,8 @@ impl TestApp {
         self.call(Method::DELETE, path, Some(&token_for(user)), None).await
     }
 
-    /// Runs the real `roleledger` binary on this server's database (from the crate's folder, so
-    /// that the default workflow file is found).
+    /// Runs the real `roleledger` binary on this server's database, under its default workflow
+    /// (the built-in `egi`, the one the test servers run).
     pub fn cli(&self, args: &[&str]) -> std::process::Output {
         std::process::Command::new(env!("CARGO_BIN_EXE_roleledger"))
             .args(args)

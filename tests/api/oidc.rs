@@ -8,7 +8,7 @@ use std::{
     io::{BufRead, BufReader},
     path::PathBuf,
     process::{Child, Command, Stdio},
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 use roleledger::configuration::{JwtKeys, OidcSettings, Secret};
@@ -16,7 +16,7 @@ use serde_json::{json, Value};
 
 use crate::{
     helpers::{held_in, shipped_workflow, spawn_app_with, TestApp},
-    support::Backend,
+    support::{eventually, Backend},
 };
 
 const CLIENT_ID: &str = "roleledger";
@@ -86,19 +86,6 @@ impl Provider {
     /// An access token signed as the provider signs its own.
     async fn mint(&self, body: Value) -> String {
         self.test_route("/test/mint", body).await["token"].as_str().unwrap().to_string()
-    }
-}
-
-/// Polls `condition` until it holds (at most 20 s).
-async fn eventually<F, Fut>(what: &str, mut condition: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !condition().await {
-        assert!(Instant::now() < deadline, "never: {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
@@ -264,7 +251,7 @@ pub async fn setup(backend: Backend) -> Setup {
     assert_eq!(provider.issuer, format!("http://127.0.0.2:{provider_port}"));
     let setup = Setup { app, provider, server };
     let browser_url = format!("{}/ui/signin", setup.server);
-    eventually("the sign-in page offers the provider", || {
+    eventually("the sign-in page offers the provider", 20, || {
         let url = browser_url.clone();
         async move {
             let text = reqwest::get(&url).await.unwrap().text().await.unwrap();
@@ -414,7 +401,7 @@ async fn the_providers_jwts_work_on_the_api_and_keys_rotate_without_restart(back
     let old_token = setup.provider.mint(json!({"sub": "alice", "kid": previous})).await;
     setup.provider.test_route("/test/drop-old-keys", json!({})).await;
     let (s, old) = (&setup, &old_token);
-    eventually("the dropped key's tokens are refused", || async move { me(s, old).await.0 == 401 }).await;
+    eventually("the dropped key's tokens are refused", 20, || async move { me(s, old).await.0 == 401 }).await;
     // Strict claims, keys not for signatures, an unpublished key.
     let head = setup.app.head().await;
     for refused in [
@@ -439,7 +426,7 @@ async fn the_providers_jwts_work_on_the_api_and_keys_rotate_without_restart(back
     let during = setup.provider.mint(json!({"sub": "bob"})).await;
     assert_eq!(me(&setup, &during).await.0, 200, "cached keys keep working");
     let url = format!("{}/ui/signin", setup.server);
-    eventually("the sign-in page says the provider is unreachable", || {
+    eventually("the sign-in page says the provider is unreachable", 20, || {
         let url = url.clone();
         async move {
             let response = reqwest::get(&url).await.unwrap();
@@ -448,7 +435,7 @@ async fn the_providers_jwts_work_on_the_api_and_keys_rotate_without_restart(back
     })
     .await;
     setup.provider.test_route("/test/outage", json!({"enabled": false})).await;
-    eventually("the sign-in page offers the provider again", || {
+    eventually("the sign-in page offers the provider again", 20, || {
         let url = url.clone();
         async move { reqwest::get(&url).await.unwrap().text().await.unwrap().contains("id=\"oidc-signin\"") }
     })
@@ -535,7 +522,7 @@ async fn jwks_may_be_a_url() {
     let token = provider.mint(json!({"sub": "carl"})).await;
     let url = format!("{}/api/v1/me", app.address);
     let (url, token) = (&url, &token);
-    eventually("the provider's token verifies", || async move {
+    eventually("the provider's token verifies", 20, || async move {
         reqwest::Client::new().get(url).bearer_auth(token).send().await.unwrap().status() == 200
     })
     .await;

@@ -5,7 +5,7 @@ use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::domain::{Command, State, UserId};
+use crate::domain::{Command, User, UserId};
 use crate::routes::{
     caller::Caller,
     paging::{Page, PageQuery},
@@ -32,8 +32,10 @@ pub struct UserView {
 
 type UserPage = Page<UserView>;
 
-fn user_view(state: &State, id: &str) -> Option<UserView> {
-    state.user(id).map(|user| UserView { id: user.id.to_string(), email: user.email.clone(), name: user.name.clone() })
+impl UserView {
+    fn of(user: &User) -> Self {
+        UserView { id: user.id.to_string(), email: user.email.clone(), name: user.name.clone() }
+    }
 }
 
 #[utoipa::path(post, path = "/api/v1/users", tag = "users", operation_id = "createUser", request_body = NewUser,
@@ -41,7 +43,7 @@ fn user_view(state: &State, id: &str) -> Option<UserView> {
 pub async fn create(caller: Caller, body: web::Json<NewUser>) -> Result<HttpResponse, ApiError> {
     let NewUser { id, email, name } = body.into_inner();
     caller.execute(Command::PreRegisterUser { user: UserId::known(id.clone()), email, name }).await?;
-    let user = caller.read(|state, _| user_view(state, &id))?;
+    let user = caller.read(|state, _| state.user(&id).map(UserView::of))?;
     Ok(HttpResponse::Created().json(user.ok_or_else(|| ApiError::NotFound(format!("user \"{id}\"")))?))
 }
 
@@ -71,7 +73,7 @@ pub async fn list(caller: Caller, query: web::Query<UserQuery>) -> Result<HttpRe
         state
             .users()
             .filter(|u| matches(Some(&u.id)) || matches(u.email.as_deref()) || matches(u.name.as_deref()))
-            .filter_map(|u| Some((u.id.to_string(), user_view(state, &u.id)?)))
+            .map(|u| (u.id.to_string(), UserView::of(u)))
             .collect::<Vec<_>>()
     })?;
     let paging = PageQuery { cursor: query.cursor.clone(), limit: query.limit };
