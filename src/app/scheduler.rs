@@ -1,7 +1,8 @@
 //! The scheduler: pending requests past their time-to-live and grants past their end become
 //! `RequestExpired` / `GrantExpired`, exactly once; requests pending past the reminder interval
 //! get `DecidersReminded` (once per interval) and grants ending within 14 days `GrantEndingSoon`
-//! (once). Every server process runs one. The commands are
+//! (once); stages waiting past their `escalate_after` get `RequestEscalated` (once per stage) and
+//! delegations past their `until` `DelegationEnded`. Every server process runs one. The commands are
 //! decided under the log-head lock against the state caught up with the log, so when two processes
 //! find the same due item, the later one is refused (`not_pending`, `not_active`) and writes nothing.
 
@@ -24,6 +25,9 @@ pub struct Expired {
     pub grants: usize,
     /// Reminders and ending notices written.
     pub reminders: usize,
+    /// Stages escalated (`RequestEscalated`) and delegations ended at their `until`.
+    pub escalations: usize,
+    pub delegations: usize,
 }
 
 /// Which count a command's success adds to.
@@ -31,6 +35,8 @@ enum Counter {
     Requests,
     Grants,
     Reminders,
+    Escalations,
+    Delegations,
 }
 
 /// Refusals that mean "someone was first" or "not yet": nothing to do.
@@ -54,11 +60,19 @@ pub async fn expire_due(app: &App, now: DateTime<Utc>) -> Result<Expired, StoreE
         for request in state.requests().filter(|r| r.is_pending()) {
             if request.expires_at <= now {
                 commands.push(Command::ExpireRequest { request: request.id });
-            } else if time::end_after(request.reminded_at.unwrap_or(request.created_at), reminder_interval)
+                continue;
+            }
+            if time::end_after(request.reminded_at.unwrap_or(request.created_at), reminder_interval)
                 .is_some_and(|due| due <= now)
             {
                 commands.push(Command::RemindDeciders { request: request.id });
             }
+            if state.escalation_due(model.workflow(), request).is_some_and(|due| due <= now) {
+                commands.push(Command::EscalateRequest { request: request.id });
+            }
+        }
+        for delegation in state.delegations().filter(|d| d.ended_at.is_none() && d.until <= now) {
+            commands.push(Command::EndDelegation { delegation: delegation.id });
         }
         for grant in state.grants().filter(|g| g.status == GrantStatus::Active) {
             match grant.ends_at {
@@ -76,6 +90,8 @@ pub async fn expire_due(app: &App, now: DateTime<Utc>) -> Result<Expired, StoreE
         let counter = match command {
             Command::ExpireRequest { .. } => Counter::Requests,
             Command::ExpireGrant { .. } => Counter::Grants,
+            Command::EscalateRequest { .. } => Counter::Escalations,
+            Command::EndDelegation { .. } => Counter::Delegations,
             _ => Counter::Reminders,
         };
         let outcome = app.execute_at(Origin::Scheduler, command, now);
@@ -89,6 +105,8 @@ pub async fn expire_due(app: &App, now: DateTime<Utc>) -> Result<Expired, StoreE
                 Counter::Requests => expired.requests += 1,
                 Counter::Grants => expired.grants += 1,
                 Counter::Reminders => expired.reminders += 1,
+                Counter::Escalations => expired.escalations += 1,
+                Counter::Delegations => expired.delegations += 1,
             },
             Err(AppError::Rejected(refusal)) if already_handled(&refusal) => {}
             Err(refusal @ (AppError::Rejected(_) | AppError::ReadOnly)) => {
@@ -108,11 +126,13 @@ pub fn spawn(app: App, interval: Duration) -> tokio::task::JoinHandle<()> {
         loop {
             ticks.tick().await;
             match expire_due(&app, Utc::now()).await {
-                Ok(Expired { requests: 0, grants: 0, reminders: 0 }) => {}
+                Ok(Expired { requests: 0, grants: 0, reminders: 0, escalations: 0, delegations: 0 }) => {}
                 Ok(done) => tracing::info!(
                     requests = done.requests,
                     grants = done.grants,
                     reminders = done.reminders,
+                    escalations = done.escalations,
+                    delegations = done.delegations,
                     "scheduled work done"
                 ),
                 Err(error) => tracing::warn!(%error, "expiry pass failed; retrying at the next tick"),

@@ -1,5 +1,6 @@
 //! What actors ask for. Each is decided against the state into events, or refused.
 
+use super::delegation::DelegationId;
 use super::types::{GrantId, RequestId, ScopeId, Subject, TeamId, TokenId, UserId};
 use crate::workflow::{Duration, Role, RoleId};
 use chrono::{DateTime, Utc};
@@ -127,5 +128,26 @@ pub enum Command {
     },
     RevokeApiToken {
         token: TokenId,
+    },
+    // ----- escalation and delegation -----
+    /// Issued by the scheduler once the request has waited its stage's `escalate_after`.
+    EscalateRequest {
+        request: RequestId,
+    },
+    /// `to` may decide what the actor may decide by decision rules, until `until` (or for
+    /// `duration` from now), within `scope`'s subtree when given.
+    Delegate {
+        to: UserId,
+        #[serde(default)]
+        until: Option<DateTime<Utc>>,
+        #[serde(default)]
+        duration: Option<Duration>,
+        #[serde(default)]
+        scope: Option<ScopeId>,
+        reason: String,
+    },
+    /// Ends a delegation: early by its delegator or an admin, or by the scheduler at its `until`.
+    EndDelegation {
+        delegation: DelegationId,
     },
 }

@@ -56,6 +56,15 @@ pub enum DomainError {
     NotDue(DateTime<Utc>),
     #[error("the user id \"{0}\" is reserved for the server itself")]
     ReservedId(String),
+    // ----- escalation and delegation -----
+    #[error("a delegation lasts at most 90 days: until {0} is further ahead")]
+    DelegationTooLong(DateTime<Utc>),
+    #[error("a delegation must end in the future, not at {0}")]
+    UntilInPast(DateTime<Utc>),
+    #[error("nobody delegates to themselves")]
+    SelfDelegation,
+    #[error("only someone who decides by a decision rule may delegate (admin power and delegated authority are not delegated)")]
+    NoAuthorityToDelegate,
 }
 
 impl DomainError {
@@ -87,6 +96,10 @@ impl DomainError {
             DomainError::NotActive => "not_active",
             DomainError::NotDue(_) => "not_due",
             DomainError::ReservedId(_) => "reserved_id",
+            DomainError::DelegationTooLong(_) => "delegation_too_long",
+            DomainError::UntilInPast(_) => "until_in_past",
+            DomainError::SelfDelegation => "self_delegation",
+            DomainError::NoAuthorityToDelegate => "no_authority_to_delegate",
         }
     }
 }

@@ -1,6 +1,7 @@
 //! Everything that happens, in the past tense. Serialized as `{"type": …, "data": {…}}`, so that a
 //! store can keep the type and the data apart and rebuild the event from both.
 
+use super::delegation::DelegationId;
 use super::grant::GrantOrigin;
 use super::types::{Actor, GrantId, RequestId, ScopeId, Subject, TeamId, TokenId, UserId};
 use crate::workflow::{Duration, Role, RoleId};
@@ -97,6 +98,9 @@ pub enum Event {
         /// The creator of the API token `by` approved with, when someone else made it.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         token_creator: Option<UserId>,
+        /// The delegator whose authority a delegate used.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        on_behalf_of: Option<UserId>,
         comment: String,
         stage: u32,
         stage_name: String,
@@ -111,6 +115,9 @@ pub enum Event {
         by: Actor,
         reason: String,
         at: DateTime<Utc>,
+        /// The delegator whose authority a delegate used.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        on_behalf_of: Option<UserId>,
     },
     RequestCancelled {
         request: RequestId,
@@ -130,12 +137,18 @@ pub enum Event {
         by: Actor,
         starts_at: DateTime<Utc>,
         ends_at: Option<DateTime<Utc>>,
+        /// For a direct assignment by a delegate: the delegator whose authority was used.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        on_behalf_of: Option<UserId>,
     },
     GrantRevoked {
         grant: GrantId,
         by: Actor,
         reason: String,
         at: DateTime<Utc>,
+        /// The delegator whose authority a delegate used.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        on_behalf_of: Option<UserId>,
     },
     GrantExpired {
         grant: GrantId,
@@ -167,6 +180,30 @@ pub enum Event {
         by: Actor,
         at: DateTime<Utc>,
     },
+    // ----- escalation and delegation -----
+    /// The request waited its stage's `escalate_after`: the stage's escalation deciders may decide it too.
+    RequestEscalated {
+        request: RequestId,
+        stage: u32,
+        at: DateTime<Utc>,
+    },
+    DelegationGranted {
+        delegation: DelegationId,
+        from: UserId,
+        to: UserId,
+        scope: Option<ScopeId>,
+        reason: String,
+        until: DateTime<Utc>,
+        at: DateTime<Utc>,
+    },
+    /// Ended early (by its delegator or an admin) or, at its `until`, by the scheduler.
+    DelegationEnded {
+        delegation: DelegationId,
+        by: Actor,
+        /// True when ended before its `until`.
+        early: bool,
+        at: DateTime<Utc>,
+    },
 }
 
 impl Event {
@@ -195,11 +232,14 @@ impl Event {
             Event::GrantEndingSoon { .. } => "GrantEndingSoon",
             Event::ApiTokenCreated { .. } => "ApiTokenCreated",
             Event::ApiTokenRevoked { .. } => "ApiTokenRevoked",
+            Event::RequestEscalated { .. } => "RequestEscalated",
+            Event::DelegationGranted { .. } => "DelegationGranted",
+            Event::DelegationEnded { .. } => "DelegationEnded",
         }
     }
 
     /// The stream the event belongs to: `user-<id>`, `scope-<id>`, `role-<id>`, `team-<id>`,
-    /// `request-<uuid>` or `grant-<uuid>`.
+    /// `request-<uuid>`, `grant-<uuid>`, `token-<uuid>` or `delegation-<uuid>`.
     pub fn stream_id(&self) -> String {
         match self {
             Event::UserRegistered { user, .. }
@@ -222,7 +262,8 @@ impl Event {
             | Event::RequestRejected { request, .. }
             | Event::RequestCancelled { request, .. }
             | Event::RequestExpired { request, .. }
-            | Event::DecidersReminded { request, .. } => format!("request-{request}"),
+            | Event::DecidersReminded { request, .. }
+            | Event::RequestEscalated { request, .. } => format!("request-{request}"),
             Event::RoleGranted { grant, .. }
             | Event::GrantRevoked { grant, .. }
             | Event::GrantExpired { grant, .. }
@@ -231,6 +272,9 @@ impl Event {
             }
             Event::ApiTokenCreated { token, .. } | Event::ApiTokenRevoked { token, .. } => {
                 format!("token-{token}")
+            }
+            Event::DelegationGranted { delegation, .. } | Event::DelegationEnded { delegation, .. } => {
+                format!("delegation-{delegation}")
             }
         }
     }

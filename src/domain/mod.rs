@@ -10,6 +10,7 @@
 mod api_token;
 mod command;
 mod decide;
+mod delegation;
 mod error;
 mod event;
 mod grant;
@@ -29,6 +30,7 @@ mod visibility;
 pub use api_token::ApiToken;
 pub use command::Command;
 pub use decide::{decide, GRANT_ENDING_NOTICE};
+pub use delegation::{Delegation, DelegationId, LONGEST_DELEGATION};
 pub use error::DomainError;
 pub use event::Event;
 pub use grant::{Grant, GrantOrigin, GrantStatus};

@@ -6,6 +6,8 @@
 //!   not people who may decide only because they are admins), the mailboxes of the deciding roles
 //!   (a template takes the scope the role is held on) and of the scope; when no person may decide
 //!   it, the workflow's administrators' mailbox too.
+//! - An escalation: the stage's escalation deciders (and their delegates) and their roles' mailboxes.
+//!   Delegates are among the deciders of a request, so they get the mail their delegators would.
 //! - Approval, rejection, cancellation, expiry: the requester and the scope's mailbox.
 //! - Revocation, grant expiry, a grant ending soon: the holder (a team's members) and the scope's mailbox.
 //!
@@ -37,6 +39,10 @@ pub fn notices(state: &State, workflow: &Workflow, event: &Event) -> Vec<Notice>
         Event::DecidersReminded { request, at } => {
             let Some(request) = state.request(request) else { return Vec::new() };
             ("deciders_reminded", decider_addresses(state, workflow, request, *at), request_context(state, request))
+        }
+        Event::RequestEscalated { request, at, .. } => {
+            let Some(request) = state.request(request) else { return Vec::new() };
+            ("request_escalated", escalation_addresses(state, workflow, request, *at), request_context(state, request))
         }
         Event::RequestApproved { request, completes_request: true, by, comment, .. } => {
             decided(state, request, "request_approved", json!({"decider": by.user(), "comment": comment}))
@@ -101,6 +107,27 @@ fn decider_addresses(state: &State, workflow: &Workflow, request: &Request, now:
     add(&mut to, scope_mailbox(state, &request.scope));
     if deciders.is_empty() {
         add(&mut to, workflow.settings.admin_mailbox.clone());
+    }
+    if let Some(own) = user_email(state, &request.user) {
+        to.remove(&own);
+    }
+    to
+}
+
+/// Those whom an escalation adds: the escalation deciders of the stage (and their delegates),
+/// never admins only, and the mailboxes of the escalation roles; never the requester.
+fn escalation_addresses(state: &State, workflow: &Workflow, request: &Request, now: DateTime<Utc>) -> BTreeSet<String> {
+    let mut to = BTreeSet::new();
+    for decider in state.deciders_for(workflow, &request.id, now).iter().filter(|d| d.escalation && !d.admin_only) {
+        add(&mut to, user_email(state, &decider.user));
+    }
+    if let Some(stage) = state.stages_of(workflow, request).get(request.stage as usize) {
+        for decider in &stage.escalation {
+            let Some(role) = state.role(&decider.role) else { continue };
+            for anchor in places(state, &request.scope, decider.place) {
+                add(&mut to, role.mailbox_for(&anchor));
+            }
+        }
     }
     if let Some(own) = user_email(state, &request.user) {
         to.remove(&own);

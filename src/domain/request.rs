@@ -34,6 +34,10 @@ pub struct Approval {
     /// The creator of the API token it was made with, when not `by` (they count as approving too).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token_creator: Option<UserId>,
+    /// The delegator whose authority a delegate used; they count as approving (SPEC "Escalation
+    /// and delegation": a stage's approvers are counted by the person whose authority is used).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_behalf_of: Option<UserId>,
     /// Index of the stage it counted for.
     pub stage: u32,
     pub comment: String,
@@ -63,10 +67,26 @@ pub struct Request {
     /// When its deciders were last reminded of it.
     #[serde(default)]
     pub reminded_at: Option<DateTime<Utc>>,
+    /// When it entered its current stage (`None`: when it was asked).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stage_entered_at: Option<DateTime<Utc>>,
+    /// The stages that have been escalated (`RequestEscalated`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub escalated_stages: Vec<u32>,
 }
 
 impl Request {
     pub fn is_pending(&self) -> bool {
         self.status == RequestStatus::Pending
+    }
+
+    /// When it entered the stage it waits in.
+    pub fn in_stage_since(&self) -> DateTime<Utc> {
+        self.stage_entered_at.unwrap_or(self.created_at)
+    }
+
+    /// Whether the stage it waits in has been escalated.
+    pub fn is_escalated(&self) -> bool {
+        self.escalated_stages.contains(&self.stage)
     }
 }

@@ -4,6 +4,7 @@ use crate::workflow::{Applies, Role, Workflow};
 use chrono::{DateTime, Duration as Span, TimeZone, Utc};
 
 mod bench;
+mod delegation;
 mod every_path;
 mod properties;
 

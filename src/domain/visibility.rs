@@ -51,7 +51,7 @@ impl Viewer {
     pub fn sees_request(&self, state: &State, workflow: &Workflow, request: &Request) -> bool {
         self.is_me(&request.user)
             || self.reads_everything
-            || state.authority(workflow, &self.actor, &request.role, &request.scope, Action::Reject, self.now).is_some()
+            || state.request_authority(workflow, &self.actor, request, Action::Reject, self.now).is_some()
     }
 
     pub fn sees_grant(&self, state: &State, workflow: &Workflow, grant: &Grant) -> bool {

@@ -11,6 +11,7 @@ use super::MailError;
 const DEFAULTS: &[(&str, &str)] = &[
     ("request_created", include_str!("../../templates/mail/request_created.txt")),
     ("deciders_reminded", include_str!("../../templates/mail/deciders_reminded.txt")),
+    ("request_escalated", include_str!("../../templates/mail/request_escalated.txt")),
     ("request_approved", include_str!("../../templates/mail/request_approved.txt")),
     ("request_rejected", include_str!("../../templates/mail/request_rejected.txt")),
     ("request_cancelled", include_str!("../../templates/mail/request_cancelled.txt")),

@@ -204,7 +204,7 @@ pub async fn no_route(request: HttpRequest) -> HttpResponse {
 fn domain_status(error: &DomainError) -> StatusCode {
     use DomainError as E;
     match error {
-        E::NotADecider { .. } | E::SelfApproval | E::Forbidden(_) => StatusCode::FORBIDDEN,
+        E::NotADecider { .. } | E::SelfApproval | E::Forbidden(_) | E::NoAuthorityToDelegate => StatusCode::FORBIDDEN,
         E::NotFound(_) => StatusCode::NOT_FOUND,
         E::DuplicateRequest { .. }
         | E::NotPending(_)
@@ -226,7 +226,10 @@ fn domain_status(error: &DomainError) -> StatusCode {
         | E::InvalidDuration(_)
         | E::ApprovalsRequired { .. }
         | E::DurationTooLong { .. }
-        | E::ReservedId(_) => StatusCode::UNPROCESSABLE_ENTITY,
+        | E::ReservedId(_)
+        | E::DelegationTooLong(_)
+        | E::UntilInPast(_)
+        | E::SelfDelegation => StatusCode::UNPROCESSABLE_ENTITY,
     }
 }
 
@@ -260,6 +263,10 @@ mod tests {
             (E::InvalidDuration(String::new()), "invalid_duration", 422),
             (E::ApprovalsRequired { role: String::new(), approvals: 2 }, "approvals_required", 422),
             (E::ReservedId(String::new()), "reserved_id", 422),
+            (E::DelegationTooLong(chrono::Utc::now()), "delegation_too_long", 422),
+            (E::UntilInPast(chrono::Utc::now()), "until_in_past", 422),
+            (E::SelfDelegation, "self_delegation", 422),
+            (E::NoAuthorityToDelegate, "no_authority_to_delegate", 403),
         ];
         for (error, code, status) in cases {
             assert_eq!((error.code(), domain_status(&error).as_u16()), (code, status), "{error:?}");

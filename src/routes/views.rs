@@ -20,6 +20,9 @@ pub fn actor_name(actor: &Actor) -> String {
 #[schema(as = RequestApproval)]
 pub struct ApprovalView {
     pub by: String,
+    /// The delegator whose authority a delegate used.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub on_behalf_of: Option<String>,
     pub stage: u32,
     pub comment: String,
     pub at: DateTime<Utc>,
@@ -63,7 +66,13 @@ impl RequestView {
             approvals: request
                 .approvals
                 .iter()
-                .map(|a| ApprovalView { by: actor_name(&a.by), stage: a.stage, comment: a.comment.clone(), at: a.at })
+                .map(|a| ApprovalView {
+                    by: actor_name(&a.by),
+                    on_behalf_of: a.on_behalf_of.as_ref().map(ToString::to_string),
+                    stage: a.stage,
+                    comment: a.comment.clone(),
+                    at: a.at,
+                })
                 .collect(),
             created_at: request.created_at,
             expires_at: request.expires_at,

@@ -91,6 +91,8 @@ struct RawRule {
 struct RawStage {
     name: Option<String>,
     quorum: u32,
+    escalate_after: Option<Spanned<Duration>>,
+    escalation_deciders: Option<Spanned<Vec<Spanned<String>>>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -391,14 +393,19 @@ fn load_rules(
         }
         let stages: Vec<Stage> = match &rule.stages {
             None => Stage::single_approval(),
-            Some(stages) => stages
-                .iter()
-                .enumerate()
-                .map(|(index, s)| Stage {
-                    name: s.name.clone().unwrap_or_else(|| format!("stage {}", index + 1)),
-                    quorum: s.quorum,
-                })
-                .collect(),
+            Some(stages) => {
+                let mut loaded = Vec::new();
+                for (index, s) in stages.iter().enumerate() {
+                    let (escalate_after, escalation) = load_escalation(source, s, kinds, roles, &target_kinds)?;
+                    loaded.push(Stage {
+                        name: s.name.clone().unwrap_or_else(|| format!("stage {}", index + 1)),
+                        quorum: s.quorum,
+                        escalate_after,
+                        escalation,
+                    });
+                }
+                loaded
+            }
         };
         if stages.is_empty() || stages.iter().any(|s| s.quorum == 0) {
             return Err(source.at(spanned, "a rule needs at least one stage, each with a quorum of 1 or more"));
@@ -406,6 +413,53 @@ fn load_rules(
         rules.push(Rule { id, target, deciders, actions, stages });
     }
     Ok(rules)
+}
+
+/// A stage's `escalate_after` and `escalation_deciders`: both or neither; the deciders sit above
+/// the request's scope (`parent`, `ancestor`, `global`), never on it.
+fn load_escalation(
+    source: &Source<'_>,
+    stage: &RawStage,
+    kinds: &BTreeMap<KindId, ScopeKind>,
+    roles: &BTreeMap<RoleId, Role>,
+    target_kinds: &[KindId],
+) -> Result<(Option<Duration>, Vec<Decider>), WorkflowError> {
+    let (after, deciders) = match (&stage.escalate_after, &stage.escalation_deciders) {
+        (None, None) => return Ok((None, Vec::new())),
+        (Some(after), None) => {
+            return Err(source.at(after, "escalate_after needs escalation_deciders (ROLE@parent|ancestor|global)"))
+        }
+        (None, Some(deciders)) => return Err(source.at(deciders, "escalation_deciders need escalate_after")),
+        (Some(after), Some(deciders)) => (after, deciders),
+    };
+    if deciders.get_ref().is_empty() {
+        return Err(source.at(deciders, "escalation_deciders may not be empty"));
+    }
+    let mut escalation = Vec::new();
+    for decider in deciders.get_ref() {
+        let parsed = parse_decider(source, decider, roles)?;
+        if parsed.place == Place::Same {
+            return Err(source.at(
+                decider,
+                format!(
+                    "escalation decider \"{}\" must be held at parent, ancestor or global, not same",
+                    decider.get_ref()
+                ),
+            ));
+        }
+        if !target_kinds.iter().any(|kind| decider_can_hold(kinds, &roles[&parsed.role], kind, parsed.place)) {
+            let problem = format!(
+                "escalation decider \"{}\" can never apply: role \"{}\" is not held on any {} scope of a {} scope",
+                decider.get_ref(),
+                parsed.role,
+                parsed.place,
+                target_kinds.join("/")
+            );
+            return Err(source.at(decider, problem));
+        }
+        escalation.push(parsed);
+    }
+    Ok((Some(*after.get_ref()), escalation))
 }
 
 fn parse_decider(

@@ -159,7 +159,7 @@ impl fmt::Display for Place {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Decider {
     pub role: RoleId,
     pub place: Place,
@@ -183,12 +183,19 @@ pub enum RuleTarget {
 pub struct Stage {
     pub name: String,
     pub quorum: u32,
+    /// How long a request may wait in this stage before the scheduler escalates it
+    /// (`RequestEscalated`); from then on the `escalation` deciders may decide it too.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub escalate_after: Option<Duration>,
+    /// Who may decide once the stage is escalated: roles held at `parent`, `ancestor` or `global`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub escalation: Vec<Decider>,
 }
 
 impl Stage {
     /// The stages of a rule that names none, and of requests no rule decides (admins only).
     pub fn single_approval() -> Vec<Stage> {
-        vec![Stage { name: "approval".to_string(), quorum: 1 }]
+        vec![Stage { name: "approval".to_string(), quorum: 1, escalate_after: None, escalation: Vec::new() }]
     }
 }
 
@@ -275,7 +282,12 @@ impl Workflow {
                 RuleTarget::Kind(kind) => rule_by_kind.insert(kind.clone(), index),
             };
         }
-        let deciding_roles = rules.iter().flat_map(|r| r.deciders.iter().map(|d| d.role.clone())).collect();
+        // Escalation deciders decide too (from the escalation on), so they count as deciding roles.
+        let deciding_roles = rules
+            .iter()
+            .flat_map(|r| r.deciders.iter().chain(r.stages.iter().flat_map(|s| s.escalation.iter())))
+            .map(|d| d.role.clone())
+            .collect();
         Workflow {
             file,
             name,

@@ -68,7 +68,7 @@ fn base_loads_with_builtins() {
     assert_eq!(workflow.settings.reminder_interval.to_string(), "P7D");
     let rule = workflow.rule_for("member", "team").unwrap();
     assert_eq!(rule.id, "kind:team");
-    assert_eq!(rule.stages, vec![Stage { name: "approval".to_string(), quorum: 1 }]);
+    assert_eq!(rule.stages, Stage::single_approval());
     assert!(workflow.rule_for("member", "org").is_none());
 }
 

@@ -87,12 +87,14 @@ impl Decision<'_> {
             by: by.clone(),
             reason: reason.clone(),
             at: self.now,
+            on_behalf_of: None,
         });
         let rejections = requests.into_iter().map(|request| Event::RequestRejected {
             request,
             by: by.clone(),
             reason: reason.clone(),
             at: self.now,
+            on_behalf_of: None,
         });
         let mut events: Vec<Event> = revocations.chain(rejections).collect();
         events.push(Event::RoleDeleted { role: id, by, at: self.now });

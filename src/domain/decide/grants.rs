@@ -44,7 +44,7 @@ impl Decision<'_> {
             _ => {}
         }
         self.refuse_own_benefit(&subject)?;
-        self.require_authority(&role.id, &scope.id, Action::Approve)?;
+        let authority = self.require_authority(&role.id, &scope.id, &subject, Action::Approve)?;
         if role.locked {
             return Err(DomainError::RoleLocked(role.id.clone()));
         }
@@ -52,20 +52,26 @@ impl Decision<'_> {
         self.refuse_held(&subject, &role.id, &scope.id)?;
         self.refuse_incompatible(&subject, &role.id)?;
         let ends_at = self.grant_end(role, duration)?;
-        Ok(vec![self.grant(subject, role, &scope.id, GrantOrigin::Assignment { reason }, ends_at)])
+        let mut granted = self.grant(subject, role, &scope.id, GrantOrigin::Assignment { reason }, ends_at);
+        if let Event::RoleGranted { on_behalf_of, .. } = &mut granted {
+            *on_behalf_of = authority.on_behalf_of().cloned();
+        }
+        Ok(vec![granted])
     }
 
     pub(super) fn revoke(&self, id: GrantId, reason: String) -> Decided {
         let grant = self.state.grant(&id).ok_or_else(|| DomainError::NotFound(format!("grant {id}")))?;
         // Who may revoke is judged first, so that a grant's state is told only to those who may see it.
         let holder = matches!(&grant.subject, Subject::User(user) if self.actor.is_user(user));
-        if !holder {
-            self.require_authority(&grant.role, &grant.scope, Action::Revoke)?;
-        }
+        let on_behalf_of = if holder {
+            None
+        } else {
+            self.require_authority(&grant.role, &grant.scope, &grant.subject, Action::Revoke)?.on_behalf_of().cloned()
+        };
         if !grant.gives_at(self.now) {
             return Err(DomainError::NotActive);
         }
-        Ok(vec![Event::GrantRevoked { grant: id, by: self.actor.clone(), reason, at: self.now }])
+        Ok(vec![Event::GrantRevoked { grant: id, by: self.actor.clone(), reason, at: self.now, on_behalf_of }])
     }
 
     pub(super) fn expire_grant(&self, id: GrantId) -> Decided {

@@ -40,6 +40,7 @@ impl Decision<'_> {
             by: self.actor.clone(),
             reason: "no longer carried by the login token".to_string(),
             at: self.now,
+            on_behalf_of: None,
         });
         let mut events: Vec<Event> = revocations.collect();
         let mut held = self.state.roles_held(&subject, self.now);

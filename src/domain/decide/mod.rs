@@ -7,18 +7,19 @@ use super::error::DomainError;
 use super::event::Event;
 use super::grant::{Grant, GrantOrigin, GrantStatus};
 use super::request::{Request, RequestStatus};
-use super::state::{Scope, State};
+use super::state::{Authority, Scope, State};
 use super::time;
 use super::types::{Actor, Context, GrantId, RequestId, ScopeId, Subject, TeamId, TokenId, UserId};
 use crate::workflow::{
     check_catalogue, is_builtin_role, is_valid_id, mail_address_problem, role_closure, Action, Duration, Role,
-    RoleDeletePolicy, RoleId, Stage, Workflow, GLOBAL,
+    RoleDeletePolicy, RoleId, Workflow, GLOBAL,
 };
 use chrono::{DateTime, Utc};
 use std::collections::{BTreeMap, BTreeSet};
 
 mod api_tokens;
 mod catalogue;
+mod delegations;
 mod grants;
 mod login_tokens;
 mod requests;
@@ -61,6 +62,12 @@ pub fn decide(state: &State, workflow: &Workflow, ctx: &Context, command: Comman
             decision.create_api_token(user, name, secret_hash, expires_in)
         }
         Command::RevokeApiToken { token } => decision.revoke_api_token(token),
+        // ----- escalation and delegation -----
+        Command::EscalateRequest { request } => decision.escalate_request(request),
+        Command::Delegate { to, until, duration, scope, reason } => {
+            decision.delegate(to, until, duration, scope, reason)
+        }
+        Command::EndDelegation { delegation } => decision.end_delegation(delegation),
     }
 }
 
@@ -129,11 +136,17 @@ impl Decision<'_> {
         }
     }
 
-    fn require_authority(&self, role: &str, scope: &str, action: Action) -> Result<(), DomainError> {
-        match self.state.authority(self.workflow, self.actor, role, scope, action, self.now) {
-            Some(_) => Ok(()),
-            None => Err(DomainError::NotADecider { role: role.to_string(), scope: scope.to_string() }),
-        }
+    /// The actor's authority over a decision concerning `beneficiary` (an assignment, a revocation).
+    fn require_authority(
+        &self,
+        role: &str,
+        scope: &str,
+        beneficiary: &Subject,
+        action: Action,
+    ) -> Result<Authority, DomainError> {
+        self.state
+            .authority_for(self.workflow, self.actor, (role, scope), beneficiary, action, self.now)
+            .ok_or_else(|| DomainError::NotADecider { role: role.to_string(), scope: scope.to_string() })
     }
 
     // ----- roles, scopes, grants -----
@@ -255,6 +268,7 @@ impl Decision<'_> {
             by: self.actor.clone(),
             starts_at: self.now,
             ends_at,
+            on_behalf_of: None,
         }
     }
 }

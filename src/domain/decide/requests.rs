@@ -50,41 +50,48 @@ impl Decision<'_> {
     /// A request that the actor may take `action` on and that can still be decided: pending and
     /// within its time-to-live. Who may decide is judged first, so that a request's state is told
     /// only to those who may see it.
-    pub(super) fn decidable_request(&self, id: &RequestId, action: Action) -> Result<&Request, DomainError> {
+    /// The authority it is decided with comes back too: a delegate's names the delegator.
+    pub(super) fn decidable_request(
+        &self,
+        id: &RequestId,
+        action: Action,
+    ) -> Result<(&Request, Authority), DomainError> {
         let request = self.request(id)?;
         if self.ctx.is_acting(&request.user) {
             return Err(DomainError::SelfApproval);
         }
-        self.require_authority(&request.role, &request.scope, action)?;
+        let authority = self
+            .state
+            .request_authority(self.workflow, self.actor, request, action, self.now)
+            .ok_or_else(|| DomainError::NotADecider { role: request.role.clone(), scope: request.scope.to_string() })?;
         if !request.is_pending() {
             return Err(DomainError::NotPending(request.status));
         }
         if self.now >= request.expires_at {
             return Err(DomainError::Expired(request.expires_at));
         }
-        Ok(request)
-    }
-
-    pub(super) fn stages_for(&self, request: &Request) -> Vec<Stage> {
-        let kind = self.state.scope(&request.scope).map(|s| s.kind.as_str()).unwrap_or_default();
-        match self.workflow.rule_for(&request.role, kind) {
-            Some(rule) => rule.stages.clone(),
-            None => Stage::single_approval(),
-        }
+        Ok((request, authority))
     }
 
     pub(super) fn approve(&self, id: RequestId, comment: String) -> Decided {
-        let request = self.decidable_request(&id, Action::Approve)?;
-        // A stage's approvers are distinct people: whoever made the token an approval used counts too.
+        let (request, authority) = self.decidable_request(&id, Action::Approve)?;
+        let on_behalf_of = authority.on_behalf_of().cloned();
+        // A stage's approvers are distinct people, counted by whose authority is used: whoever made
+        // the token an approval used, and the delegator a delegate approved for, count too.
+        let acting: Vec<&str> = self.ctx.acting_users().chain(on_behalf_of.as_deref()).collect();
         let approved_before = request.approvals.iter().any(|a| {
             &a.by == self.actor
-                || a.by.user().is_some_and(|by| self.ctx.is_acting(by))
-                || a.token_creator.as_deref().is_some_and(|creator| self.ctx.is_acting(creator))
+                || a.by
+                    .user()
+                    .into_iter()
+                    .chain(a.token_creator.as_deref())
+                    .chain(a.on_behalf_of.as_deref())
+                    .any(|counted| acting.contains(&counted))
         });
         if approved_before {
             return Err(DomainError::AlreadyApproved);
         }
-        let stages = self.stages_for(request);
+        let stages = self.state.stages_of(self.workflow, request);
         let stage_index = (request.stage as usize).min(stages.len().saturating_sub(1));
         let stage = &stages[stage_index];
         let approvals_in_stage =
@@ -95,6 +102,7 @@ impl Decision<'_> {
             request: id,
             by: self.actor.clone(),
             token_creator: self.ctx.token_creator.clone(),
+            on_behalf_of,
             comment,
             stage: stage_index as u32,
             stage_name: stage.name.clone(),
@@ -119,8 +127,9 @@ impl Decision<'_> {
     }
 
     pub(super) fn reject(&self, id: RequestId, reason: String) -> Decided {
-        self.decidable_request(&id, Action::Reject)?;
-        Ok(vec![Event::RequestRejected { request: id, by: self.actor.clone(), reason, at: self.now }])
+        let (_, authority) = self.decidable_request(&id, Action::Reject)?;
+        let on_behalf_of = authority.on_behalf_of().cloned();
+        Ok(vec![Event::RequestRejected { request: id, by: self.actor.clone(), reason, at: self.now, on_behalf_of }])
     }
 
     pub(super) fn cancel(&self, id: RequestId) -> Decided {
@@ -163,5 +172,36 @@ impl Decision<'_> {
             return Err(DomainError::NotDue(due));
         }
         Ok(vec![Event::DecidersReminded { request: id, at: self.now }])
+    }
+}
+
+impl Decision<'_> {
+    // ----- escalation and delegation -----
+
+    /// Issued by the scheduler, once per stage, when the request has waited its stage's `escalate_after`.
+    pub(super) fn escalate_request(&self, id: RequestId) -> Decided {
+        if *self.actor != Actor::CommandLine {
+            return Err(DomainError::Forbidden("only the scheduler escalates requests".to_string()));
+        }
+        let request = self.request(&id)?;
+        if !request.is_pending() {
+            return Err(DomainError::NotPending(request.status));
+        }
+        if self.now >= request.expires_at {
+            return Err(DomainError::Expired(request.expires_at));
+        }
+        if request.is_escalated() {
+            return Err(DomainError::AlreadyExists(format!(
+                "the escalation of stage {} of request {id}",
+                request.stage
+            )));
+        }
+        let Some(due) = self.state.escalation_due(self.workflow, request) else {
+            return Err(DomainError::Invalid(format!("stage {} of request {id} does not escalate", request.stage)));
+        };
+        if self.now < due {
+            return Err(DomainError::NotDue(due));
+        }
+        Ok(vec![Event::RequestEscalated { request: id, stage: request.stage, at: self.now }])
     }
 }

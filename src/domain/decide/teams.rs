@@ -28,7 +28,7 @@ impl Decision<'_> {
             return Err(DomainError::Forbidden("only administrators manage a team that holds no role".to_string()));
         }
         for (role, scope) in held {
-            self.require_authority(&role, &scope, Action::Approve)?;
+            self.require_authority(&role, &scope, &subject, Action::Approve)?;
         }
         Ok(())
     }

@@ -3,6 +3,17 @@
 
 use super::*;
 
+/// What a decision is about, for [`State::judge`].
+struct Matter<'a> {
+    role: &'a str,
+    scope: &'a str,
+    action: Action,
+    /// The request decided, when it is one (its stage may be escalated; its requester benefits).
+    request: Option<&'a Request>,
+    /// Whom an assignment or a revocation concerns.
+    beneficiary: Option<&'a Subject>,
+}
+
 impl State {
     pub(super) fn includes(&self, held: Slot, role: Slot) -> bool {
         self.index.roles.get(held as usize).is_some_and(|r| r.closure.contains(&role))
@@ -52,20 +63,46 @@ impl State {
         let Some(rule) = workflow.rule_for(role, kind) else {
             return false;
         };
-        if !rule.allows(action) {
-            return false;
-        }
-        let deciders: Vec<(Slot, Place)> = rule
-            .deciders
-            .iter()
-            .filter_map(|d| self.index.known_role_slot(&d.role).map(|slot| (slot, d.place)))
-            .collect();
+        rule.allows(action) && self.holds_decider(user, &rule.deciders, target, now)
+    }
+
+    /// Whether the user holds (or holds a role including) one of the deciding roles at its place
+    /// relative to `target`, at `now`.
+    fn holds_decider(&self, user: &str, deciders: &[Decider], target: Slot, now: DateTime<Utc>) -> bool {
+        let deciders: Vec<(Slot, Place)> =
+            deciders.iter().filter_map(|d| self.index.known_role_slot(&d.role).map(|slot| (slot, d.place))).collect();
         self.holdings_of(user).any(|h| {
             h.gives_at(now)
                 && deciders
                     .iter()
                     .any(|(role, place)| self.includes(h.role, *role) && self.is_at(*place, h.scope, target))
         })
+    }
+
+    /// Whether the request's stage was escalated and `user` is one of its escalation deciders: they
+    /// decide (approve, reject, where the rule allows it) the request as a whole.
+    fn decides_by_escalation(
+        &self,
+        workflow: &Workflow,
+        user: &str,
+        request: &Request,
+        action: Action,
+        now: DateTime<Utc>,
+    ) -> bool {
+        if action == Action::Revoke || !request.is_escalated() {
+            return false;
+        }
+        let (Some(target), Some(kind)) =
+            (self.index.scope_slot(&request.scope), self.scopes.get(&request.scope).map(|s| &s.kind))
+        else {
+            return false;
+        };
+        let Some(rule) = workflow.rule_for(&request.role, kind).filter(|rule| rule.allows(action)) else {
+            return false;
+        };
+        rule.stages
+            .get(request.stage as usize)
+            .is_some_and(|stage| self.holds_decider(user, &stage.escalation, target, now))
     }
 
     /// Whether a role held on `holder` is at `place` relative to `target`.
@@ -89,14 +126,100 @@ impl State {
         action: Action,
         now: DateTime<Utc>,
     ) -> Option<Authority> {
+        self.judge(workflow, actor, &Matter { role, scope, action, request: None, beneficiary: None }, now)
+    }
+
+    /// Like [`State::authority`], for a decision that benefits `beneficiary` (an assignment, a
+    /// revocation): a delegate never uses the authority of a delegator to the delegator's benefit.
+    pub fn authority_for(
+        &self,
+        workflow: &Workflow,
+        actor: &Actor,
+        (role, scope): (&str, &str),
+        beneficiary: &Subject,
+        action: Action,
+        now: DateTime<Utc>,
+    ) -> Option<Authority> {
+        self.judge(workflow, actor, &Matter { role, scope, action, request: None, beneficiary: Some(beneficiary) }, now)
+    }
+
+    /// The authority `actor` has to take `action` on a request: as [`State::authority`], and also
+    /// through the escalation of the request's stage; a delegate never decides their delegator's request.
+    pub fn request_authority(
+        &self,
+        workflow: &Workflow,
+        actor: &Actor,
+        request: &Request,
+        action: Action,
+        now: DateTime<Utc>,
+    ) -> Option<Authority> {
+        let matter =
+            Matter { role: &request.role, scope: &request.scope, action, request: Some(request), beneficiary: None };
+        self.judge(workflow, actor, &matter, now)
+    }
+
+    /// The one judgement of authority: by rule (or escalation) first, then admin power, then a
+    /// delegation in force whose delegator has the authority by rule (or escalation) at `now`.
+    fn judge(&self, workflow: &Workflow, actor: &Actor, matter: &Matter<'_>, now: DateTime<Utc>) -> Option<Authority> {
         let Actor::User(user) = actor else {
             return Some(Authority::Admin);
         };
+        if let Some(own) = self.by_rules(workflow, user, matter, now) {
+            return Some(own);
+        }
         if self.is_admin(user, now) {
             return Some(Authority::Admin);
         }
-        let by_rule = self.decides_as_rules_say(workflow, user, role, scope, action, now);
-        by_rule.then_some(Authority::Rule)
+        self.delegated(workflow, user, matter, now)
+    }
+
+    /// Authority that comes from decision rules: the rule's deciders, or the escalation deciders
+    /// of an escalated stage. Never admin power, never a delegation.
+    fn by_rules(&self, workflow: &Workflow, user: &str, matter: &Matter<'_>, now: DateTime<Utc>) -> Option<Authority> {
+        if self.decides_as_rules_say(workflow, user, matter.role, matter.scope, matter.action, now) {
+            return Some(Authority::Rule);
+        }
+        let escalated =
+            matter.request.is_some_and(|r| self.decides_by_escalation(workflow, user, r, matter.action, now));
+        escalated.then_some(Authority::Escalation)
+    }
+
+    /// The authority a delegate has through delegations to them in force at `now` covering the
+    /// matter's scope: their delegator's by rule, judged at `now`, never on the delegator's own matters.
+    fn delegated(&self, workflow: &Workflow, user: &str, matter: &Matter<'_>, now: DateTime<Utc>) -> Option<Authority> {
+        let target = self.index.scope_slot(matter.scope)?;
+        let lineage = self.index.lineage(target);
+        self.delegations
+            .values()
+            .filter(|d| d.to == user && d.in_force(now))
+            .filter(|d| {
+                d.scope.as_ref().is_none_or(|s| self.index.scope_slot(s).is_some_and(|slot| lineage.contains(&slot)))
+            })
+            .filter(|d| !self.benefits(matter, &d.from))
+            .find_map(|d| {
+                let escalation = self.by_rules(workflow, &d.from, matter, now)? == Authority::Escalation;
+                Some(Authority::Delegated { delegator: d.from.clone(), escalation })
+            })
+    }
+
+    /// Whether the matter is `user`'s own: their request, a grant to them or to a team of theirs.
+    fn benefits(&self, matter: &Matter<'_>, user: &str) -> bool {
+        matter.request.is_some_and(|r| r.user == user)
+            || match matter.beneficiary {
+                Some(Subject::User(subject)) => subject == user,
+                Some(Subject::Team(team)) => self.teams.get(team).is_some_and(|t| t.members.contains(user)),
+                None => false,
+            }
+    }
+
+    /// Whether the user holds, at `now`, a role that a decision rule (or a stage's escalation)
+    /// names as deciding: the basis for delegating. Admin power and delegations are no such basis.
+    pub fn decides_somewhere_by_rule(&self, workflow: &Workflow, user: &str, now: DateTime<Utc>) -> bool {
+        self.holdings_of(user)
+            .filter(|h| h.gives_at(now))
+            .flat_map(|h| self.index.roles[h.role as usize].closure.iter())
+            .filter_map(|slot| self.index.role_id(*slot))
+            .any(|role| workflow.is_deciding_role(role))
     }
 
     /// Authority by rule alone: approving needs it over every role the role includes too.
@@ -117,7 +240,8 @@ impl State {
         }
     }
 
-    /// Everyone who may approve the request at `now`, never its requester.
+    /// Everyone who may approve the request at `now`, never its requester: by rule, by the
+    /// escalation of its stage (`escalation`), as admins only (`admin_only`), or as delegates (`delegate_of`).
     pub fn deciders_for(&self, workflow: &Workflow, request: &RequestId, now: DateTime<Utc>) -> Vec<RequestDecider> {
         let Some(request) = self.requests.get(request) else {
             return Vec::new();
@@ -125,7 +249,7 @@ impl State {
         let Some(target) = self.index.scope_slot(&request.scope) else {
             return Vec::new();
         };
-        // Deciders hold something on the scope or above it (admins on global).
+        // Deciders hold something on the scope or above it (admins on global), or are delegates.
         let mut candidates = BTreeSet::new();
         for slot in self.index.lineage(target) {
             for grant in self.index.grants_on_scope.get(slot).into_iter().flatten().filter_map(|id| self.grants.get(id))
@@ -140,15 +264,21 @@ impl State {
                 }
             }
         }
+        candidates.extend(self.delegations.values().filter(|d| d.in_force(now)).map(|d| d.to.clone()));
         candidates.remove(&request.user);
-        let (role, scope) = (&request.role, &request.scope);
         // Candidates come sorted, so deciders do too.
         candidates
             .into_iter()
             .filter_map(|user| {
-                let by_rule = self.decides_as_rules_say(workflow, &user, role, scope, Action::Approve, now);
-                let admin_only = !by_rule && self.is_admin(&user, now);
-                (by_rule || admin_only).then_some(RequestDecider { user, admin_only })
+                let actor = Actor::User(user.clone());
+                let authority = self.request_authority(workflow, &actor, request, Action::Approve, now)?;
+                let (admin_only, escalation, delegate_of) = match authority {
+                    Authority::Rule => (false, false, None),
+                    Authority::Escalation => (false, true, None),
+                    Authority::Admin => (true, false, None),
+                    Authority::Delegated { delegator, escalation } => (false, escalation, Some(delegator)),
+                };
+                Some(RequestDecider { user, admin_only, escalation, delegate_of })
             })
             .collect()
     }
@@ -241,7 +371,7 @@ impl State {
         self.requests
             .values()
             .filter(|r| r.is_pending() && now < r.expires_at && r.user != user)
-            .filter(|r| self.authority(workflow, &actor, &r.role, &r.scope, Action::Approve, now).is_some())
+            .filter(|r| self.request_authority(workflow, &actor, r, Action::Approve, now).is_some())
             .map(|r| r.id)
             .collect()
     }

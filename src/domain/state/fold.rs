@@ -73,6 +73,8 @@ impl State {
                     closing_reason: None,
                     grant: None,
                     reminded_at: None,
+                    stage_entered_at: None,
+                    escalated_stages: Vec::new(),
                 };
                 self.requests.insert(request.id, request);
             }
@@ -80,6 +82,7 @@ impl State {
                 request,
                 by,
                 token_creator,
+                on_behalf_of,
                 comment,
                 stage,
                 completes_stage,
@@ -94,18 +97,20 @@ impl State {
                 r.approvals.push(Approval {
                     by: by.clone(),
                     token_creator,
+                    on_behalf_of: on_behalf_of.clone(),
                     stage: *stage,
                     comment: comment.clone(),
                     at: *at,
                 });
                 if *completes_stage {
                     r.stage = stage + 1;
+                    r.stage_entered_at = Some(*at);
                 }
                 if *completes_request {
                     self.close_request(request, RequestStatus::Approved, Some(by.clone()), *at, None);
                 }
             }
-            Event::RequestRejected { request, by, reason, at } => {
+            Event::RequestRejected { request, by, reason, at, .. } => {
                 self.close_request(request, RequestStatus::Rejected, Some(by.clone()), *at, Some(reason.clone()));
             }
             Event::RequestCancelled { request, by, at } => {
@@ -114,7 +119,7 @@ impl State {
             Event::RequestExpired { request, at } => {
                 self.close_request(request, RequestStatus::Expired, None, *at, None);
             }
-            Event::RoleGranted { grant, subject, role, scope, origin, by, starts_at, ends_at } => {
+            Event::RoleGranted { grant, subject, role, scope, origin, by, starts_at, ends_at, .. } => {
                 let grant = Grant {
                     id: *grant,
                     subject: subject.clone(),
@@ -135,7 +140,7 @@ impl State {
                 self.index.add_grant(&grant);
                 self.grants.insert(grant.id, grant);
             }
-            Event::GrantRevoked { grant, by, reason, at } => {
+            Event::GrantRevoked { grant, by, reason, at, .. } => {
                 self.end_grant(grant, GrantStatus::Revoked { by: by.clone(), reason: reason.clone(), at: *at });
             }
             Event::GrantExpired { grant, at } => self.end_grant(grant, GrantStatus::Expired { at: *at }),
@@ -170,6 +175,34 @@ impl State {
             Event::ApiTokenRevoked { token, at, .. } => {
                 if let Some(token) = self.api_tokens.get_mut(token) {
                     token.revoked_at = Some(*at);
+                }
+            }
+            // ----- escalation and delegation -----
+            Event::RequestEscalated { request, stage, .. } => {
+                if let Some(r) = self.requests.get_mut(request) {
+                    if !r.escalated_stages.contains(stage) {
+                        r.escalated_stages.push(*stage);
+                    }
+                }
+            }
+            Event::DelegationGranted { delegation, from, to, scope, reason, until, at } => {
+                let delegation = Delegation {
+                    id: *delegation,
+                    from: from.clone(),
+                    to: to.clone(),
+                    scope: scope.clone(),
+                    reason: reason.clone(),
+                    created_at: *at,
+                    until: *until,
+                    ended_at: None,
+                    ended_by: None,
+                };
+                self.delegations.insert(delegation.id, delegation);
+            }
+            Event::DelegationEnded { delegation, by, at, .. } => {
+                if let Some(d) = self.delegations.get_mut(delegation) {
+                    d.ended_at = Some(*at);
+                    d.ended_by = Some(by.clone());
                 }
             }
         }

@@ -2,6 +2,7 @@
 //! exists and who holds what here, may-U-do-P-on-S and who may decide in `authority.rs`.
 
 use super::api_token::ApiToken;
+use super::delegation::{Delegation, DelegationId};
 use super::event::Event;
 use super::grant::{Grant, GrantStatus};
 use super::index::{Holding, Index, Slot};
@@ -9,7 +10,9 @@ use super::request::{Approval, Request, RequestStatus};
 use super::types::{Actor, GrantId, RequestId, ScopeId, Subject, TeamId, TokenId, UserId};
 use super::visibility::Standing;
 use crate::workflow::permission::parse_permission;
-use crate::workflow::{role_closure, Action, Place, Role, RoleId, RuleTarget, Workflow, AUDITOR, GLOBAL};
+use crate::workflow::{
+    role_closure, Action, Decider, Place, Role, RoleId, RuleTarget, Stage, Workflow, AUDITOR, GLOBAL,
+};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -50,11 +53,25 @@ pub struct CheckResult {
     pub via: Vec<GrantId>,
 }
 
-/// How someone may decide: through a decision rule, or only because they are an administrator.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// How someone may decide: through a decision rule, through the escalation of the request's
+/// stage, only because they are an administrator, or as a delegate using a delegator's authority
+/// (which came from a rule or an escalation, never from admin power or another delegation).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Authority {
     Rule,
+    Escalation,
     Admin,
+    Delegated { delegator: UserId, escalation: bool },
+}
+
+impl Authority {
+    /// The delegator whose authority a delegate uses.
+    pub fn on_behalf_of(&self) -> Option<&UserId> {
+        match self {
+            Authority::Delegated { delegator, .. } => Some(delegator),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -63,6 +80,10 @@ pub struct RequestDecider {
     /// True when the person may decide only because they are an administrator (such people are
     /// not notified of new requests).
     pub admin_only: bool,
+    /// True when they may decide only because the request's stage was escalated to them.
+    pub escalation: bool,
+    /// For a delegate: the delegator whose authority they would use.
+    pub delegate_of: Option<UserId>,
 }
 
 /// Where a user may decide, stored compactly: one entry per rule and the scope the deciding role
@@ -89,6 +110,7 @@ pub struct State {
     token_by_hash: HashMap<String, TokenId>,
     /// The newest `iat` of a login token whose roles were synced, per user.
     token_roles_issued_at: BTreeMap<UserId, DateTime<Utc>>,
+    delegations: BTreeMap<DelegationId, Delegation>,
     index: Index,
 }
 
@@ -112,6 +134,7 @@ impl State {
             api_tokens: BTreeMap::new(),
             token_by_hash: HashMap::new(),
             token_roles_issued_at: BTreeMap::new(),
+            delegations: BTreeMap::new(),
             index: Index::new(),
         };
         state.index.compile_roles(&state.roles, &workflow.implications);
@@ -179,6 +202,33 @@ impl State {
     pub fn api_tokens(&self) -> impl Iterator<Item = &ApiToken> {
         self.api_tokens.values()
     }
+    pub fn delegation(&self, id: &DelegationId) -> Option<&Delegation> {
+        self.delegations.get(id)
+    }
+    /// Every delegation, ended or not, in id order.
+    pub fn delegations(&self) -> impl Iterator<Item = &Delegation> {
+        self.delegations.values()
+    }
+
+    /// The stages a request goes through: its rule's, or one approval when no rule decides it.
+    pub fn stages_of(&self, workflow: &Workflow, request: &Request) -> Vec<Stage> {
+        let kind = self.scope(&request.scope).map(|s| s.kind.as_str()).unwrap_or_default();
+        match workflow.rule_for(&request.role, kind) {
+            Some(rule) => rule.stages.clone(),
+            None => Stage::single_approval(),
+        }
+    }
+
+    /// When the stage the request waits in escalates: `None` when the request is not pending, its
+    /// stage names no `escalate_after`, or the stage is already escalated.
+    pub fn escalation_due(&self, workflow: &Workflow, request: &Request) -> Option<DateTime<Utc>> {
+        if !request.is_pending() || request.is_escalated() {
+            return None;
+        }
+        let after = self.stages_of(workflow, request).get(request.stage as usize)?.escalate_after?;
+        Some(super::time::end_after(request.in_stage_since(), after).unwrap_or_else(super::time::latest))
+    }
+
     /// The token whose secret hashes (SHA-256, hex) to `hash`, revoked or not.
     pub fn api_token_by_hash(&self, hash: &str) -> Option<&ApiToken> {
         self.token_by_hash.get(hash).and_then(|id| self.api_tokens.get(id))

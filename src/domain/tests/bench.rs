@@ -81,6 +81,7 @@ fn check_throughput() {
             by: by.clone(),
             starts_at: now,
             ends_at: None,
+            on_behalf_of: None,
         };
         state.apply(&workflow, &event);
     }

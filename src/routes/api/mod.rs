@@ -2,6 +2,7 @@
 
 pub(super) mod catalogue;
 pub(super) mod check;
+pub(super) mod delegations;
 pub(super) mod grants;
 pub(super) mod log;
 pub(super) mod me;
@@ -30,6 +31,7 @@ pub fn configure(config: &mut web::ServiceConfig) {
         .service(resource("/tokens").route(post().to(tokens::create)).route(get().to(tokens::list)))
         .service(resource("/users").route(post().to(users::create)).route(get().to(users::list)))
         .service(resource("/outbox").route(get().to(outbox::list)))
+        .service(resource("/delegations").route(post().to(delegations::create)).route(get().to(delegations::list)))
         .service(resource("/events").route(get().to(log::events)))
         .service(resource("/events/live").route(get().to(log::live)))
         .service(resource("/audit/verify").route(get().to(log::verify)))
@@ -55,7 +57,8 @@ pub fn configure(config: &mut web::ServiceConfig) {
         .service(resource("/grants/{id}").route(get().to(grants::show)))
         .service(resource("/grants/{id}/revoke").route(post().to(grants::revoke)))
         .service(resource("/tokens/{id}").route(delete().to(tokens::revoke)))
-        .service(resource("/outbox/{id}/retry").route(post().to(outbox::retry)));
+        .service(resource("/outbox/{id}/retry").route(post().to(outbox::retry)))
+        .service(resource("/delegations/{id}").route(delete().to(delegations::end)));
 }
 
 /// A JSON body that may be left out (then its default): decisions without a comment.

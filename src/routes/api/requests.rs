@@ -117,6 +117,11 @@ struct Decider<'d> {
     user: &'d str,
     /// Only because they are an administrator (such people are not notified of new requests).
     admin_only: bool,
+    /// Only because the request's stage was escalated to them.
+    escalation: bool,
+    /// A delegate: the delegator whose authority they would use.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    delegate_of: Option<&'d str>,
 }
 
 /// `GET /requests/{id}`: the request with its history and its deciders.
@@ -135,7 +140,15 @@ struct RequestDetailsAnswer<'a> {
 pub async fn show(caller: Caller, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let RequestDetails { view, history, deciders } = details(&caller, parse_id(&id)?).await?;
     let history = history.iter().map(|event| HistoryEntry { event, actor: event.metadata.actor.as_deref() }).collect();
-    let deciders = deciders.iter().map(|d| Decider { user: &d.user, admin_only: d.admin_only }).collect();
+    let deciders = deciders
+        .iter()
+        .map(|d| Decider {
+            user: &d.user,
+            admin_only: d.admin_only,
+            escalation: d.escalation,
+            delegate_of: d.delegate_of.as_deref(),
+        })
+        .collect();
     Ok(HttpResponse::Ok().json(RequestDetailsAnswer { request: view, history, deciders }))
 }
 
@@ -146,7 +159,7 @@ async fn decide(caller: Caller, id: &str, command: impl FnOnce(Uuid) -> Command)
 }
 
 #[utoipa::path(post, path = "/api/v1/requests/{id}/approve", tag = "requests", operation_id = "approveRequest", params(("id" = String, Path,)), request_body = Option<Approval>,
-    responses((status = 200, description = "the request after the approval (still pending while a stage waits for more approvers)", body = RequestView), (status = 403, description = "not_a_decider, self_approval"), (status = 404, description = "unknown"), (status = 409, description = "not_pending, expired, already_approved")))]
+    responses((status = 200, description = "the request after the approval (still pending while a stage waits for more approvers)", body = RequestView), (status = 403, description = "not_a_decider, self_approval (also for a delegate's own request)"), (status = 404, description = "unknown"), (status = 409, description = "not_pending, expired, already_approved (also when the delegator or their delegate approved)")))]
 pub async fn approve(caller: Caller, id: web::Path<String>, body: web::Bytes) -> Result<HttpResponse, ApiError> {
     let comment = super::optional_body::<Approval>(&body)?.comment;
     decide(caller, &id, |request| Command::Approve { request, comment }).await
