@@ -23,6 +23,7 @@ mod clarive;
 mod cli;
 mod clustercockpit;
 mod concurrency;
+mod delegation;
 mod egi_story;
 mod every_path;
 mod fuzz;

@@ -80,7 +80,8 @@ impl State {
     }
 
     /// Whether the request's stage was escalated and `user` is one of its escalation deciders: they
-    /// decide (approve, reject, where the rule allows it) the request as a whole.
+    /// decide (approve, reject, where the rule allows it) the request as a whole. Once the request
+    /// is closed, the escalation deciders of any stage escalated keep the standing (they see it).
     fn decides_by_escalation(
         &self,
         workflow: &Workflow,
@@ -89,7 +90,7 @@ impl State {
         action: Action,
         now: DateTime<Utc>,
     ) -> bool {
-        if action == Action::Revoke || !request.is_escalated() {
+        if action == Action::Revoke || request.escalated_stages.is_empty() {
             return false;
         }
         let (Some(target), Some(kind)) =
@@ -100,9 +101,11 @@ impl State {
         let Some(rule) = workflow.rule_for(&request.role, kind).filter(|rule| rule.allows(action)) else {
             return false;
         };
-        rule.stages
-            .get(request.stage as usize)
-            .is_some_and(|stage| self.holds_decider(user, &stage.escalation, target, now))
+        let escalated =
+            request.escalated_stages.iter().filter(|stage| !request.is_pending() || **stage == request.stage);
+        escalated
+            .filter_map(|stage| rule.stages.get(*stage as usize))
+            .any(|stage| self.holds_decider(user, &stage.escalation, target, now))
     }
 
     /// Whether a role held on `holder` is at `place` relative to `target`.
