@@ -117,7 +117,8 @@ struct Decider<'d> {
     user: &'d str,
     /// Only because they are an administrator (such people are not notified of new requests).
     admin_only: bool,
-    /// Only because the request's stage was escalated to them.
+    /// Only because the request's stage was escalated to them (left out when not).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
     escalation: bool,
     /// A delegate: the delegator whose authority they would use.
     #[serde(skip_serializing_if = "Option::is_none")]
