@@ -163,6 +163,11 @@ impl State {
 
     /// The one judgement of authority: by rule (or escalation) first, then admin power, then a
     /// delegation in force whose delegator has the authority by rule (or escalation) at `now`.
+    ///
+    /// Hook for access reviews (built on another branch): a review decision asks
+    /// [`State::authority_for`] with the grant's role, scope and subject (the action reviews
+    /// decide with, e.g. `Action::Revoke`) and records `authority.on_behalf_of()` on its event;
+    /// delegates then review what their delegators may, with no code of their own.
     fn judge(&self, workflow: &Workflow, actor: &Actor, matter: &Matter<'_>, now: DateTime<Utc>) -> Option<Authority> {
         let Actor::User(user) = actor else {
             return Some(Authority::Admin);

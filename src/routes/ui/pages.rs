@@ -280,12 +280,14 @@ pub async fn request(session: Session, body: web::Bytes) -> Result<HttpResponse,
     }
 }
 
-/// A decider as pages name them: admins who decide only as admins are marked.
+/// A decider as pages name them: admins who decide only as admins, delegates and escalation
+/// deciders are marked.
 pub(super) fn decider_name(decider: RequestDecider) -> String {
-    if decider.admin_only {
-        format!("{} (admin)", decider.user)
-    } else {
-        decider.user.into()
+    match (&decider.delegate_of, decider.admin_only, decider.escalation) {
+        (Some(delegator), _, _) => format!("{} (delegate of {delegator})", decider.user),
+        (None, true, _) => format!("{} (admin)", decider.user),
+        (None, false, true) => format!("{} (escalation)", decider.user),
+        (None, false, false) => decider.user.into(),
     }
 }
 
