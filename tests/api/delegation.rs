@@ -211,6 +211,9 @@ async fn ending_a_delegation_early_or_at_its_until(backend: Backend) {
     refused(&approve(&app, "bob", &asked).await, 403, "not_a_decider", head, app.head().await);
     let listed = app.get_as("bob", "/api/v1/delegations").await;
     assert!(listed.body["items"].as_array().unwrap().iter().all(|d| d["active"] == false), "{:?}", listed.body);
+    // The delegations fold into the read model exactly as a rebuild from the log does.
+    let verified = app.get_as("root", "/api/v1/audit/verify").await;
+    assert_eq!(verified.body["ok"], true, "{:?}", verified.body);
 }
 
 async fn delegations_are_listed_for_those_they_concern(backend: Backend) {
