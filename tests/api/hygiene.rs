@@ -199,6 +199,9 @@ const ROUTES: &[&str] = &[
     "get /api/v1/events",
     "get /api/v1/events/live",
     "get /api/v1/audit/verify",
+    "post /api/v1/delegations",
+    "get /api/v1/delegations",
+    "delete /api/v1/delegations/{id}",
 ];
 
 async fn openapi_lists_every_route_and_metrics_count_them(backend: Backend) {
