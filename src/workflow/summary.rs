@@ -58,7 +58,17 @@ impl fmt::Display for Summary<'_> {
                 RuleTarget::Kind(kind) => format!("every role on a {kind}"),
             };
             let deciders: Vec<String> = rule.deciders.iter().map(|d| format!("{}@{}", d.role, d.place)).collect();
-            let stages: Vec<String> = rule.stages.iter().map(|s| format!("{} ({})", s.name, s.quorum)).collect();
+            let stages: Vec<String> = rule
+                .stages
+                .iter()
+                .map(|s| match s.escalate_after {
+                    Some(after) => {
+                        let to: Vec<String> = s.escalation.iter().map(|d| format!("{}@{}", d.role, d.place)).collect();
+                        format!("{} ({}, escalated after {after} to {})", s.name, s.quorum, to.join(", "))
+                    }
+                    None => format!("{} ({})", s.name, s.quorum),
+                })
+                .collect();
             writeln!(f, "  {target}: decided by {}; stages {}", deciders.join(", "), stages.join(", "))?;
         }
         let on_delete = match settings.role_delete {

@@ -266,3 +266,10 @@ fn the_loader_refuses_escalation_deciders_on_the_same_scope() {
     let rule = workflow.rules.iter().find(|r| r.id == "role:operator").unwrap();
     assert_eq!(rule.stages[0].escalate_after.map(|d| d.seconds()), Some(3 * 86_400));
 }
+
+#[test]
+fn the_summary_says_where_a_stage_escalates() {
+    let summary = crate::workflow::Summary(&workflow("egi.toml")).to_string();
+    let site = summary.lines().find(|l| l.starts_with("  every role on a site:")).unwrap();
+    assert!(site.ends_with("stages approval (1, escalated after P14D to chief-operations-officer@ancestor)"), "{site}");
+}
