@@ -12,7 +12,7 @@ use super::time;
 use super::types::{Actor, Context, GrantId, RequestId, ScopeId, Subject, TeamId, TokenId, UserId};
 use crate::workflow::{
     check_catalogue, is_builtin_role, is_valid_id, mail_address_problem, role_closure, Action, Duration, Role,
-    RoleDeletePolicy, RoleId, Workflow, GLOBAL,
+    RoleDeletePolicy, RoleId, Stage, Workflow, GLOBAL,
 };
 use chrono::{DateTime, Utc};
 use std::collections::{BTreeMap, BTreeSet};

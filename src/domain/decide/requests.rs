@@ -73,6 +73,10 @@ impl Decision<'_> {
         Ok((request, authority))
     }
 
+    pub(super) fn stages_for(&self, request: &Request) -> Vec<Stage> {
+        self.state.stages_of(self.workflow, request)
+    }
+
     pub(super) fn approve(&self, id: RequestId, comment: String) -> Decided {
         let (request, authority) = self.decidable_request(&id, Action::Approve)?;
         let on_behalf_of = authority.on_behalf_of().cloned();
@@ -91,7 +95,7 @@ impl Decision<'_> {
         if approved_before {
             return Err(DomainError::AlreadyApproved);
         }
-        let stages = self.state.stages_of(self.workflow, request);
+        let stages = self.stages_for(request);
         let stage_index = (request.stage as usize).min(stages.len().saturating_sub(1));
         let stage = &stages[stage_index];
         let approvals_in_stage =
