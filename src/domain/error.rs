@@ -56,6 +56,17 @@ pub enum DomainError {
     NotDue(DateTime<Utc>),
     #[error("the user id \"{0}\" is reserved for the server itself")]
     ReservedId(String),
+    // ----- extensions -----
+    #[error("the grant has no end: there is nothing to extend")]
+    NoEnd,
+    #[error("question \"{0}\" needs an answer")]
+    MissingAnswer(String),
+    #[error("role \"{role}\" asks no question \"{question}\"")]
+    UnknownQuestion { role: String, question: String },
+    #[error("this workflow wants a comment or reason with every decision")]
+    ReasonRequired,
+    #[error("{0}")]
+    InvalidStartsAt(String),
 }
 
 impl DomainError {
@@ -87,6 +98,11 @@ impl DomainError {
             DomainError::NotActive => "not_active",
             DomainError::NotDue(_) => "not_due",
             DomainError::ReservedId(_) => "reserved_id",
+            DomainError::NoEnd => "no_end",
+            DomainError::MissingAnswer(_) => "missing_answer",
+            DomainError::UnknownQuestion { .. } => "unknown_question",
+            DomainError::ReasonRequired => "reason_required",
+            DomainError::InvalidStartsAt(_) => "invalid_starts_at",
         }
     }
 }

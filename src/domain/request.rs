@@ -4,6 +4,7 @@ use super::types::{Actor, GrantId, RequestId, ScopeId, UserId};
 use crate::workflow::{Duration, RoleId};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::fmt;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
@@ -38,6 +39,9 @@ pub struct Approval {
     pub stage: u32,
     pub comment: String,
     pub at: DateTime<Utc>,
+    /// The (shorter) duration this approver granted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration: Option<Duration>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -63,10 +67,33 @@ pub struct Request {
     /// When its deciders were last reminded of it.
     #[serde(default)]
     pub reminded_at: Option<DateTime<Utc>>,
+    /// The grant it extends, for an extension request.
+    #[serde(default)]
+    pub extends: Option<GrantId>,
+    /// When the grant should start, when later than the approval.
+    #[serde(default)]
+    pub starts_at: Option<DateTime<Utc>>,
+    /// Who asked, when not `user` (a request on someone's behalf).
+    #[serde(default)]
+    pub requested_by: Option<UserId>,
+    #[serde(default)]
+    pub answers: BTreeMap<String, String>,
+    #[serde(default)]
+    pub ticket: Option<String>,
 }
 
 impl Request {
     pub fn is_pending(&self) -> bool {
         self.status == RequestStatus::Pending
+    }
+
+    /// Whether `user` asked for it or it is for them: both see it and may cancel it, neither decides it.
+    pub fn concerns(&self, user: &str) -> bool {
+        self.user == user || self.requested_by.as_deref() == Some(user)
+    }
+
+    /// The shortest duration an approver granted, if any did.
+    pub fn granted_duration(&self) -> Option<Duration> {
+        self.approvals.iter().filter_map(|a| a.duration).min()
     }
 }

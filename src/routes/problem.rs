@@ -226,7 +226,12 @@ fn domain_status(error: &DomainError) -> StatusCode {
         | E::InvalidDuration(_)
         | E::ApprovalsRequired { .. }
         | E::DurationTooLong { .. }
-        | E::ReservedId(_) => StatusCode::UNPROCESSABLE_ENTITY,
+        | E::ReservedId(_)
+        | E::NoEnd
+        | E::MissingAnswer(_)
+        | E::UnknownQuestion { .. }
+        | E::ReasonRequired
+        | E::InvalidStartsAt(_) => StatusCode::UNPROCESSABLE_ENTITY,
     }
 }
 
@@ -260,6 +265,12 @@ mod tests {
             (E::InvalidDuration(String::new()), "invalid_duration", 422),
             (E::ApprovalsRequired { role: String::new(), approvals: 2 }, "approvals_required", 422),
             (E::ReservedId(String::new()), "reserved_id", 422),
+            (E::NotActive, "not_active", 409),
+            (E::NoEnd, "no_end", 422),
+            (E::MissingAnswer(String::new()), "missing_answer", 422),
+            (E::UnknownQuestion { role: String::new(), question: String::new() }, "unknown_question", 422),
+            (E::ReasonRequired, "reason_required", 422),
+            (E::InvalidStartsAt(String::new()), "invalid_starts_at", 422),
         ];
         for (error, code, status) in cases {
             assert_eq!((error.code(), domain_status(&error).as_u16()), (code, status), "{error:?}");

@@ -26,6 +26,7 @@ mod concurrency;
 mod egi_story;
 mod every_path;
 mod fuzz;
+mod governance;
 mod health;
 mod helpers;
 mod hygiene;

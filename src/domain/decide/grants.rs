@@ -29,6 +29,7 @@ impl Decision<'_> {
         scope: ScopeId,
         reason: String,
         duration: Option<Duration>,
+        starts_at: Option<DateTime<Utc>>,
     ) -> Decided {
         let (role, scope) = self.holdable(&role, &scope)?;
         match &subject {
@@ -51,8 +52,9 @@ impl Decision<'_> {
         self.refuse_skipping_stages(role, &scope.kind)?;
         self.refuse_held(&subject, &role.id, &scope.id)?;
         self.refuse_incompatible(&subject, &role.id)?;
-        let ends_at = self.grant_end(role, duration)?;
-        Ok(vec![self.grant(subject, role, &scope.id, GrantOrigin::Assignment { reason }, ends_at)])
+        let start = self.later_start(starts_at)?.unwrap_or(self.now);
+        let ends_at = self.grant_end_from(role, duration, start)?;
+        Ok(vec![self.grant_from(subject, role, &scope.id, GrantOrigin::Assignment { reason }, start, ends_at)])
     }
 
     pub(super) fn revoke(&self, id: GrantId, reason: String) -> Decided {

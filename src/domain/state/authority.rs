@@ -141,6 +141,9 @@ impl State {
             }
         }
         candidates.remove(&request.user);
+        if let Some(by) = &request.requested_by {
+            candidates.remove(by);
+        }
         let (role, scope) = (&request.role, &request.scope);
         // Candidates come sorted, so deciders do too.
         candidates
@@ -240,7 +243,7 @@ impl State {
         let actor = Actor::User(UserId::known(user));
         self.requests
             .values()
-            .filter(|r| r.is_pending() && now < r.expires_at && r.user != user)
+            .filter(|r| r.is_pending() && now < r.expires_at && !r.concerns(user))
             .filter(|r| self.authority(workflow, &actor, &r.role, &r.scope, Action::Approve, now).is_some())
             .map(|r| r.id)
             .collect()

@@ -212,6 +212,11 @@ impl State {
         self.index.open_requests.get(&key).and_then(|id| self.requests.get(id))
     }
 
+    /// The pending request to extend this grant, if any.
+    pub fn open_extension(&self, grant: &GrantId) -> Option<&Request> {
+        self.index.open_extensions.get(grant).and_then(|id| self.requests.get(id))
+    }
+
     /// Grants not ended by an event and held on the scope (some may be past their end).
     pub fn grants_on(&self, scope: &str) -> impl Iterator<Item = &Grant> {
         let ids = self.index.scope_slot(scope).and_then(|slot| self.index.grants_on_scope.get(&slot));
