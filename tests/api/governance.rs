@@ -209,8 +209,17 @@ async fn extensions_are_refused_with_their_codes_and_write_nothing(backend: Back
     let team = json!({"team": "night", "role": "operator", "scope": "S1", "reason": "x", "duration": "P10D"});
     let team_grant = id(&app.post_as("mia", "/api/v1/grants", team).await);
     let head = app.head().await;
-    extend(team_grant, json!({"duration": "P5D"})).await.assert_problem(403, "forbidden");
+    extend(team_grant.clone(), json!({"duration": "P5D"})).await.assert_problem(403, "forbidden");
     assert_eq!(app.head().await, head, "nothing written");
+    // A decider continues it with a grant starting at its end; not with one overlapping it.
+    let end = app.get_as("mia", &format!("/api/v1/grants/{team_grant}")).await.body["ends_at"].clone();
+    let overlapping = time(&end) - Duration::hours(1);
+    let continued = |starts_at: String| json!({"team": "night", "role": "operator", "scope": "S1", "reason": "y", "duration": "P10D", "starts_at": starts_at});
+    let refused = app.post_as("mia", "/api/v1/grants", continued(rfc3339(overlapping))).await;
+    refused.assert_problem(409, "duplicate_request");
+    assert_eq!(app.head().await, head, "nothing written");
+    let continued = app.post_as("mia", "/api/v1/grants", continued(end.as_str().unwrap().to_string())).await;
+    assert_eq!((continued.status, &continued.body["status"]), (201, &json!("scheduled")), "{:?}", continued.body);
 }
 
 async fn an_approval_may_shorten_never_lengthen(backend: Backend) {

@@ -50,9 +50,9 @@ impl Decision<'_> {
             return Err(DomainError::RoleLocked(role.id.clone()));
         }
         self.refuse_skipping_stages(role, &scope.kind)?;
-        self.refuse_held(&subject, &role.id, &scope.id)?;
-        self.refuse_incompatible(&subject, &role.id)?;
         let start = self.later_start(starts_at)?.unwrap_or(self.now);
+        self.refuse_held(&subject, &role.id, &scope.id, start)?;
+        self.refuse_incompatible(&subject, &role.id)?;
         let ends_at = self.grant_end_from(role, duration, start)?;
         Ok(vec![self.grant_from(subject, role, &scope.id, GrantOrigin::Assignment { reason }, start, ends_at)])
     }

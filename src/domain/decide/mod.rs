@@ -258,12 +258,17 @@ impl Decision<'_> {
         Ok(())
     }
 
-    /// A role held, or to be held once a grant starting later starts, is not asked for again.
-    fn refuse_held(&self, subject: &Subject, role: &str, scope: &str) -> Result<(), DomainError> {
-        let scheduled = self.state.grants_on(scope).any(|g| {
-            g.role == role && &g.subject == subject && g.is_scheduled(self.now) && g.gives_now_or_later(self.now)
+    /// A role held, or to be held by a grant starting later, is not given again for a time that
+    /// overlaps: a grant from `start` on is refused while another of the subject's runs past `start`
+    /// (so a decider may continue a team's grant with one starting at its end).
+    fn refuse_held(&self, subject: &Subject, role: &str, scope: &str, start: DateTime<Utc>) -> Result<(), DomainError> {
+        let overlapping = self.state.grants_on(scope).any(|g| {
+            g.role == role
+                && &g.subject == subject
+                && g.gives_now_or_later(self.now)
+                && g.ends_at.is_none_or(|end| end > start)
         });
-        if scheduled || self.state.subject_holds(subject, role, scope, self.now) {
+        if overlapping || (start <= self.now && self.state.subject_holds(subject, role, scope, self.now)) {
             Err(DomainError::DuplicateRequest {
                 subject: subject.to_string(),
                 role: role.to_string(),

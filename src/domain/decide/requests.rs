@@ -33,7 +33,7 @@ impl Decision<'_> {
                 scope: scope.id.to_string(),
             });
         }
-        self.refuse_held(&subject, &role.id, &scope.id)?;
+        self.refuse_held(&subject, &role.id, &scope.id, start.unwrap_or(self.now))?;
         self.refuse_incompatible(&subject, &role.id)?;
         Ok(vec![Event::RoleRequested {
             request: self.ctx.new_id(),
@@ -125,9 +125,9 @@ impl Decision<'_> {
                 return Err(DomainError::RoleLocked(role.id.clone()));
             }
             let subject = Subject::User(request.user.clone());
-            self.refuse_held(&subject, &role.id, &request.scope)?;
-            self.refuse_incompatible(&subject, &role.id)?;
             let start = request.starts_at.filter(|start| *start > self.now).unwrap_or(self.now);
+            self.refuse_held(&subject, &role.id, &request.scope, start)?;
+            self.refuse_incompatible(&subject, &role.id)?;
             let ends_at = self.grant_end_from(role, granted, start)?;
             let origin = GrantOrigin::Request { request: id };
             events.push(self.grant_from(subject, role, &request.scope, origin, start, ends_at));
