@@ -714,6 +714,11 @@ async fn the_request_form_asks_the_roles_questions(backend: Backend) {
     let id = location.strip_prefix("/ui/requests/").expect("the request's page");
     let request = app.get_as("cm", &format!("/api/v1/requests/{id}")).await.body;
     assert_eq!((&request["answers"], &request["ticket"]), (&json!({"change-board": "CAB-1"}), &json!("CHG-9")));
+    let page = cm.page(&location).await;
+    assert!(
+        page.contains("<dt>Ticket</dt><dd>CHG-9</dd>") && page.contains("<dt>change-board</dt><dd>CAB-1</dd>"),
+        "{page}"
+    );
 }
 
 on_both_backends!(

@@ -371,7 +371,8 @@ pub async fn request_page(session: Session, id: web::Path<String>) -> Result<Htt
     let RequestDetails { view, history, deciders } = details(&session.caller, parse_id(&id)?).await?;
     let timeline = history.iter().map(Step::new).collect();
     let deciders = deciders.into_iter().map(decider_name).collect();
-    let mine = view.user == session.caller.user();
+    // The person it is for, or who asked on their behalf: both may cancel it.
+    let mine = view.user == session.caller.user() || view.requested_by.as_deref() == Some(session.caller.user());
     html(RequestDetailPage {
         head: session.head(),
         csrf: session.csrf_token(),
