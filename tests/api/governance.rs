@@ -105,6 +105,16 @@ async fn grants_as_of(app: &TestApp, user: &str, as_of: &str) -> Vec<Value> {
     answer.body["items"].as_array().unwrap().clone()
 }
 
+/// How many of the mails written so far went to `to` with `subject` in their subject.
+fn mails_to(app: &TestApp, to: &str, subject: &str) -> usize {
+    let mails = written_mail_now(app);
+    mails
+        .iter()
+        .filter(|mail| mail.header("To").is_some_and(|address| address.contains(to)))
+        .filter(|mail| mail.header("Subject").is_some_and(|text| text.contains(subject)))
+        .count()
+}
+
 fn rfc3339(time: DateTime<Utc>) -> String {
     time.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
 }
@@ -128,6 +138,13 @@ async fn an_approved_extension_moves_the_end_and_expiry_follows_it(backend: Back
     assert_eq!(after["status"], "active");
     let events = app.get_as("root", "/api/v1/events?type=GrantExtended").await.body;
     assert_eq!(events["items"][0]["data"]["grant"], json!(grant), "{events}");
+    // Mailed as a request: its deciders are asked, its requester hears the outcome (both times).
+    let mails = |to: &'static str, subject: &'static str| {
+        let app = &app;
+        move || async move { mails_to(app, to, subject) == 2 }
+    };
+    eventually("two requests mailed to mia", 20, mails("mia@example.org", "asks for Operator")).await;
+    eventually("two approvals mailed to olga", 20, mails("olga@example.org", "Approved")).await;
 
     // As it stood before the extension: the old end. After the old end, as known now: still given.
     let then = grants_as_of(&app, "olga", &head_before_extension.to_string()).await;
@@ -327,12 +344,7 @@ async fn a_request_on_someones_behalf_is_decided_by_a_third_person(backend: Back
     // The outcome reaches both the person it is for and the one who asked.
     let approval_mail_to = |address: &'static str| {
         let app = &app;
-        move || async move {
-            written_mail_now(app).iter().any(|mail| {
-                mail.header("To").is_some_and(|to| to.contains(address))
-                    && mail.header("Subject").is_some_and(|subject| subject.contains("Approved"))
-            })
-        }
+        move || async move { mails_to(app, address, "Approved") == 1 }
     };
     eventually("the approval mail to olga", 20, approval_mail_to("olga@example.org")).await;
     eventually("the approval mail to mia", 20, approval_mail_to("mia@example.org")).await;
