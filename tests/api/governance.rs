@@ -391,7 +391,28 @@ async fn questions_tickets_and_required_reasons(backend: Backend) {
     assert_eq!((rejected.status, &rejected.body["status"]), (200, &json!("rejected")));
 }
 
+async fn the_openapi_document_names_the_new_route_and_fields(backend: Backend) {
+    let (app, _folder) = governance(backend, "").await;
+    let document: Value = app.get("/openapi.json").await.json().await.unwrap();
+    let extend = &document["paths"]["/api/v1/grants/{id}/extend"]["post"];
+    assert_eq!(extend["operationId"], "extendGrant", "{extend}");
+    let schemas = &document["components"]["schemas"];
+    for (schema, fields) in [
+        ("Request", &["extends", "starts_at", "requested_by", "answers", "ticket"][..]),
+        ("NewRequest", &["starts_at", "user", "answers", "ticket"]),
+        ("Approval", &["comment", "duration"]),
+        ("NewGrant", &["starts_at"]),
+        ("Extension", &["duration", "reason"]),
+        ("Question", &["id", "text", "required"]),
+    ] {
+        for field in fields {
+            assert!(!schemas[schema]["properties"][field].is_null(), "{schema}.{field}: {}", schemas[schema]);
+        }
+    }
+}
+
 on_both_backends!(
+    the_openapi_document_names_the_new_route_and_fields,
     an_approved_extension_moves_the_end_and_expiry_follows_it,
     an_extension_never_passes_the_roles_longest_duration,
     extensions_are_refused_with_their_codes_and_write_nothing,
