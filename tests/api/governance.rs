@@ -28,6 +28,7 @@ description = "Extensions, later starts, requests on someone's behalf"
 request_ttl = "P30D"
 reminder_interval = "P7D"
 admin_mailbox = "admins@example.org"
+incompatible = [["operator", "inspector"]]
 {extra_settings}
 
 [kinds.site]
@@ -52,6 +53,11 @@ questions = [
 title = "Viewer"
 kinds = ["site"]
 permissions = ["site.view"]
+
+[roles.inspector]
+title = "Inspector"
+kinds = ["site"]
+permissions = ["site.inspect"]
 
 [[rules]]
 for_kind = "site"
@@ -298,6 +304,9 @@ async fn a_grant_that_starts_later_gives_nothing_before_its_start(backend: Backe
     // Asking again while it is scheduled is a duplicate.
     let again = json!({"role": "operator", "scope": "S1", "reason": "r", "answers": {"queue": "q"}});
     app.post_as("olga", "/api/v1/requests", again).await.assert_problem(409, "duplicate_request");
+    // A role incompatible with the one to come is refused already.
+    let inspector = json!({"role": "inspector", "scope": "S1", "reason": "r"});
+    app.post_as("olga", "/api/v1/requests", inspector).await.assert_problem(422, "incompatible_role");
     // Judged at chosen moments: nothing before the start, everything within, nothing after the end.
     assert!(grants_as_of(&app, "olga", &rfc3339(starts_at - Duration::hours(1))).await.is_empty());
     let within = grants_as_of(&app, "olga", &rfc3339(starts_at + Duration::days(1))).await;

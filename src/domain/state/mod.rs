@@ -285,7 +285,8 @@ impl State {
         self.grants_on(scope).any(|g| g.role == role && g.gives_at(now) && reaches(&g.subject))
     }
 
-    /// The roles a subject holds anywhere at `now` (a user's include their teams').
+    /// The roles a subject holds anywhere at `now`, or will hold once a grant starting later
+    /// starts (a user's include their teams').
     pub fn roles_held(&self, subject: &Subject, now: DateTime<Utc>) -> BTreeSet<RoleId> {
         let holdings: Vec<&Holding> = match subject {
             Subject::User(user) => self.holdings_of(user).collect(),
@@ -293,7 +294,7 @@ impl State {
         };
         holdings
             .into_iter()
-            .filter(|h| h.gives_at(now))
+            .filter(|h| h.ends_at.is_none_or(|end| now < end))
             .flat_map(|h| self.index.roles[h.role as usize].closure.iter())
             .filter_map(|slot| self.index.role_id(*slot).map(str::to_string))
             .collect()
