@@ -126,7 +126,7 @@ fn rfc3339(time: DateTime<Utc>) -> String {
 }
 
 async fn an_approved_extension_moves_the_end_and_expiry_follows_it(backend: Backend) {
-    let (app, _folder) = governance(backend, "").await;
+    let (app, folder) = governance(backend, "").await;
     let grant = operator_for_olga(&app, json!({"duration": "P30D"})).await;
     let path = format!("/api/v1/grants/{grant}");
     let before = app.get_as("olga", &path).await.body;
@@ -172,6 +172,13 @@ async fn an_approved_extension_moves_the_end_and_expiry_follows_it(backend: Back
     assert!(!app.allowed("olga", "site.operate", "S1").await);
     let verified = app.get_as("root", "/api/v1/audit/verify").await.body;
     assert_eq!(verified["ok"], true, "{verified}");
+    // Another process folds the log afresh at its start: the same history, the same answers.
+    let workflow = folder.path().join("governance.toml");
+    let rebuilt = app.second_process_with(|settings| settings.workflow = workflow).await;
+    let then_again = rebuilt.get_as("root", &format!("/api/v1/grants?user=olga&as_of={head_before_extension}")).await;
+    assert_eq!(then_again.body["items"], json!(then));
+    assert_eq!(rebuilt.get_as("olga", &path).await.body, app.get_as("olga", &path).await.body);
+    assert_eq!(rebuilt.get_as("root", "/api/v1/audit/verify").await.body, verified);
 }
 
 async fn an_extension_never_passes_the_roles_longest_duration(backend: Backend) {
