@@ -104,6 +104,11 @@ async fn populate(store: &EventStore, events: usize) {
                     duration: None,
                     at,
                     expires_at: at + chrono::Duration::days(30),
+                    extends: None,
+                    starts_at: None,
+                    requested_by: None,
+                    answers: Default::default(),
+                    ticket: None,
                 },
                 Event::RequestApproved {
                     request,
@@ -117,6 +122,7 @@ async fn populate(store: &EventStore, events: usize) {
                     completes_stage: true,
                     completes_request: true,
                     at,
+                    duration: None,
                 },
             ]));
             let mut granted = vec![Event::RoleGranted {

@@ -5,6 +5,7 @@ use super::types::{GrantId, RequestId, ScopeId, Subject, TeamId, TokenId, UserId
 use crate::workflow::{Duration, Role, RoleId};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "command", rename_all = "snake_case")]
@@ -149,5 +150,44 @@ pub enum Command {
     /// Ends a delegation: early by its delegator or an admin, or by the scheduler at its `until`.
     EndDelegation {
         delegation: DelegationId,
+    },
+    // ----- extensions -----
+    /// `RequestRole` with what SPEC's part two adds: a later start, on someone's behalf
+    /// (`user`), answers to the role's questions and a ticket.
+    RequestRoleWith {
+        role: RoleId,
+        scope: ScopeId,
+        reason: String,
+        duration: Option<Duration>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        starts_at: Option<DateTime<Utc>>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        user: Option<UserId>,
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        answers: BTreeMap<String, String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        ticket: Option<String>,
+    },
+    /// `Approve`, possibly granting less time than asked.
+    ApproveFor {
+        request: RequestId,
+        comment: String,
+        duration: Option<Duration>,
+    },
+    /// The holder asks for their grant to last `duration` longer: a request decided like one for
+    /// the grant's role on its scope.
+    ExtendGrant {
+        grant: GrantId,
+        duration: Duration,
+        reason: String,
+    },
+    /// `AssignRole` starting later.
+    AssignRoleFrom {
+        subject: Subject,
+        role: RoleId,
+        scope: ScopeId,
+        reason: String,
+        duration: Option<Duration>,
+        starts_at: Option<DateTime<Utc>>,
     },
 }

@@ -65,6 +65,17 @@ pub enum DomainError {
     SelfDelegation,
     #[error("only someone who decides by a decision rule may delegate (admin power and delegated authority are not delegated)")]
     NoAuthorityToDelegate,
+    // ----- extensions -----
+    #[error("the grant has no end: there is nothing to extend")]
+    NoEnd,
+    #[error("question \"{0}\" needs an answer")]
+    MissingAnswer(String),
+    #[error("role \"{role}\" asks no question \"{question}\"")]
+    UnknownQuestion { role: String, question: String },
+    #[error("this workflow wants a comment or reason with every decision")]
+    ReasonRequired,
+    #[error("{0}")]
+    InvalidStartsAt(String),
 }
 
 impl DomainError {
@@ -100,6 +111,11 @@ impl DomainError {
             DomainError::UntilInPast(_) => "until_in_past",
             DomainError::SelfDelegation => "self_delegation",
             DomainError::NoAuthorityToDelegate => "no_authority_to_delegate",
+            DomainError::NoEnd => "no_end",
+            DomainError::MissingAnswer(_) => "missing_answer",
+            DomainError::UnknownQuestion { .. } => "unknown_question",
+            DomainError::ReasonRequired => "reason_required",
+            DomainError::InvalidStartsAt(_) => "invalid_starts_at",
         }
     }
 }

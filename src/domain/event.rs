@@ -10,6 +10,7 @@ use serde::{
     de::{value::SeqAccessDeserializer, DeserializeSeed, IntoDeserializer, SeqAccess},
     Deserialize, Serialize,
 };
+use std::collections::BTreeMap;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", content = "data")]
@@ -90,6 +91,20 @@ pub enum Event {
         duration: Option<Duration>,
         at: DateTime<Utc>,
         expires_at: DateTime<Utc>,
+        /// The grant this request would extend (`POST /grants/{id}/extend`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        extends: Option<GrantId>,
+        /// When the grant it asks for should start (later than the approval).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        starts_at: Option<DateTime<Utc>>,
+        /// Who asked, when not the user it is for (a request on someone's behalf).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        requested_by: Option<UserId>,
+        /// Answers to the role's questions, by question id.
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        answers: BTreeMap<String, String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        ticket: Option<String>,
     },
     /// One approval; `stage` is the index it counted for, `approvals_in_stage` includes it.
     RequestApproved {
@@ -109,6 +124,9 @@ pub enum Event {
         completes_stage: bool,
         completes_request: bool,
         at: DateTime<Utc>,
+        /// The (shorter) duration the approver granted, when they gave one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        duration: Option<Duration>,
     },
     RequestRejected {
         request: RequestId,
@@ -204,6 +222,15 @@ pub enum Event {
         early: bool,
         at: DateTime<Utc>,
     },
+    // ----- extensions -----
+    /// An extension request was approved: the grant now ends at `ends_at`.
+    GrantExtended {
+        grant: GrantId,
+        request: RequestId,
+        ends_at: DateTime<Utc>,
+        by: Actor,
+        at: DateTime<Utc>,
+    },
 }
 
 impl Event {
@@ -235,6 +262,7 @@ impl Event {
             Event::RequestEscalated { .. } => "RequestEscalated",
             Event::DelegationGranted { .. } => "DelegationGranted",
             Event::DelegationEnded { .. } => "DelegationEnded",
+            Event::GrantExtended { .. } => "GrantExtended",
         }
     }
 
@@ -267,7 +295,8 @@ impl Event {
             Event::RoleGranted { grant, .. }
             | Event::GrantRevoked { grant, .. }
             | Event::GrantExpired { grant, .. }
-            | Event::GrantEndingSoon { grant, .. } => {
+            | Event::GrantEndingSoon { grant, .. }
+            | Event::GrantExtended { grant, .. } => {
                 format!("grant-{grant}")
             }
             Event::ApiTokenCreated { token, .. } | Event::ApiTokenRevoked { token, .. } => {

@@ -46,7 +46,7 @@ pub struct Grant {
 }
 
 /// Whether `at` falls in the interval from `start` (included) to `end` (excluded, if any).
-pub(super) fn within(start: DateTime<Utc>, end: Option<DateTime<Utc>>, at: DateTime<Utc>) -> bool {
+pub fn within(start: DateTime<Utc>, end: Option<DateTime<Utc>>, at: DateTime<Utc>) -> bool {
     start <= at && end.is_none_or(|end| at < end)
 }
 
@@ -55,6 +55,16 @@ impl Grant {
     /// if its expiry event has not been written yet.
     pub fn gives_at(&self, now: DateTime<Utc>) -> bool {
         self.status == GrantStatus::Active && self.within_its_time(now)
+    }
+
+    /// Whether the grant is in force but has not started yet (a later start).
+    pub fn is_scheduled(&self, now: DateTime<Utc>) -> bool {
+        self.status == GrantStatus::Active && now < self.starts_at
+    }
+
+    /// Whether the grant gives its role now or will once it starts: in force and not past its end.
+    pub fn gives_now_or_later(&self, now: DateTime<Utc>) -> bool {
+        self.status == GrantStatus::Active && self.ends_at.is_none_or(|end| now < end)
     }
 
     /// Whether `at` falls between the grant's own start and end, whatever its status.

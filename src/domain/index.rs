@@ -110,6 +110,8 @@ pub(super) struct Index {
     pub grants_on_scope: FastHashMap<Slot, BTreeSet<GrantId>>,
     /// Pending requests by requester, role and scope, for duplicate detection.
     pub open_requests: FastHashMap<(UserId, RoleId, ScopeId), RequestId>,
+    /// Pending extension requests by the grant they extend.
+    pub open_extensions: FastHashMap<GrantId, RequestId>,
     pub global: Slot,
     pub admin: Slot,
 }
@@ -128,6 +130,7 @@ impl Index {
             teams_of_user: FastHashMap::default(),
             grants_on_scope: FastHashMap::default(),
             open_requests: FastHashMap::default(),
+            open_extensions: FastHashMap::default(),
             global: 0,
             admin: 0,
         };
@@ -282,6 +285,17 @@ impl Index {
             Subject::Team(team) => self.team_holdings.entry(team.clone()).or_default().push(holding),
         }
         self.grants_on_scope.entry(scope).or_default().insert(grant.id);
+    }
+
+    /// The grant's end moved (an extension): its holding ends then too.
+    pub fn set_grant_end(&mut self, grant: &Grant) {
+        let holdings = match &grant.subject {
+            Subject::User(user) => self.user_holdings.get_mut(user.as_bytes()),
+            Subject::Team(team) => self.team_holdings.get_mut(team),
+        };
+        for holding in holdings.into_iter().flatten().filter(|h| h.grant == grant.id) {
+            holding.ends_at = grant.ends_at;
+        }
     }
 
     pub fn remove_grant(&mut self, grant: &Grant) {

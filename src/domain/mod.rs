@@ -33,7 +33,7 @@ pub use decide::{decide, GRANT_ENDING_NOTICE};
 pub use delegation::{Delegation, DelegationId, LONGEST_DELEGATION};
 pub use error::DomainError;
 pub use event::Event;
-pub use grant::{Grant, GrantOrigin, GrantStatus};
+pub use grant::{within, Grant, GrantOrigin, GrantStatus};
 pub use notify::{notices, Notice};
 pub use request::{Approval, Request, RequestStatus};
 pub use state::{evolve, ApproverScope, Authority, CheckResult, RequestDecider, Scope, State, Team, User};

@@ -68,6 +68,8 @@ fn decided(state: &State, request: &RequestId, kind: &'static str, extra: Value)
     let Some(request) = state.request(request) else { return (kind, BTreeSet::new(), Value::Null) };
     let mut to = BTreeSet::new();
     add(&mut to, user_email(state, &request.user));
+    // A request made on someone's behalf: who asked hears the outcome too.
+    add(&mut to, request.requested_by.as_deref().and_then(|by| user_email(state, by)));
     add(&mut to, scope_mailbox(state, &request.scope));
     (kind, to, merge(request_context(state, request), extra))
 }
@@ -108,8 +110,10 @@ fn decider_addresses(state: &State, workflow: &Workflow, request: &Request, now:
     if deciders.is_empty() {
         add(&mut to, workflow.settings.admin_mailbox.clone());
     }
-    if let Some(own) = user_email(state, &request.user) {
-        to.remove(&own);
+    for concerned in std::iter::once(&request.user).chain(&request.requested_by) {
+        if let Some(own) = user_email(state, concerned) {
+            to.remove(&own.trim().to_lowercase());
+        }
     }
     to
 }

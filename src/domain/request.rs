@@ -4,6 +4,7 @@ use super::types::{Actor, GrantId, RequestId, ScopeId, UserId};
 use crate::workflow::{Duration, RoleId};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::fmt;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
@@ -42,6 +43,9 @@ pub struct Approval {
     pub stage: u32,
     pub comment: String,
     pub at: DateTime<Utc>,
+    /// The (shorter) duration this approver granted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration: Option<Duration>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -73,6 +77,19 @@ pub struct Request {
     /// The stages that have been escalated (`RequestEscalated`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub escalated_stages: Vec<u32>,
+    /// The grant it extends, for an extension request.
+    #[serde(default)]
+    pub extends: Option<GrantId>,
+    /// When the grant should start, when later than the approval.
+    #[serde(default)]
+    pub starts_at: Option<DateTime<Utc>>,
+    /// Who asked, when not `user` (a request on someone's behalf).
+    #[serde(default)]
+    pub requested_by: Option<UserId>,
+    #[serde(default)]
+    pub answers: BTreeMap<String, String>,
+    #[serde(default)]
+    pub ticket: Option<String>,
 }
 
 impl Request {
@@ -88,5 +105,15 @@ impl Request {
     /// Whether the stage it waits in has been escalated.
     pub fn is_escalated(&self) -> bool {
         self.escalated_stages.contains(&self.stage)
+    }
+
+    /// Whether `user` asked for it or it is for them: both see it and may cancel it, neither decides it.
+    pub fn concerns(&self, user: &str) -> bool {
+        self.user == user || self.requested_by.as_deref() == Some(user)
+    }
+
+    /// The shortest duration an approver granted, if any did.
+    pub fn granted_duration(&self) -> Option<Duration> {
+        self.approvals.iter().filter_map(|a| a.duration).min()
     }
 }

@@ -396,6 +396,7 @@ fn the_role_catalogue_is_for_admins() {
         token_grantable: false,
         api_role: false,
         locked: false,
+        questions: vec![],
     };
     assert_eq!(world.refused("h1", Command::DefineRole { role: custom.clone() }), "forbidden");
     world.ok("root", Command::DefineRole { role: custom.clone() });

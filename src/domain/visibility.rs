@@ -49,7 +49,7 @@ impl Viewer {
     }
 
     pub fn sees_request(&self, state: &State, workflow: &Workflow, request: &Request) -> bool {
-        self.is_me(&request.user)
+        self.actor.user().is_some_and(|user| request.concerns(user))
             || self.reads_everything
             || state.request_authority(workflow, &self.actor, request, Action::Reject, self.now).is_some()
     }

@@ -36,6 +36,14 @@ pub(crate) struct Validity {
     granted: Mark,
     /// The revocation or expiry; the first one counts, as in the state.
     ended: Option<Mark>,
+    /// Each move of the grant's own end (an extension), in log order, with the end it replaced.
+    end_changes: Vec<EndChange>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct EndChange {
+    at: Mark,
+    before: Option<DateTime<Utc>>,
 }
 
 /// Every grant's validity as the log recorded it, kept beside the state by the read model.
@@ -45,15 +53,25 @@ pub struct GrantHistory {
     grants: BTreeMap<GrantId, Validity>,
     /// Each holder's grants, so that "who held what" for one user or team reads only theirs.
     by_subject: HashMap<Subject, Vec<GrantId>>,
+    /// Each grant's own end as the log stands, so that an extension notes the end it replaced.
+    ends: HashMap<GrantId, Option<DateTime<Utc>>>,
 }
 
 impl GrantHistory {
     /// Notes the grant events among the log's events, in log order.
     pub(crate) fn record(&mut self, event: &Event, recorded: &RecordedEvent) {
         match event {
-            Event::RoleGranted { grant, subject, .. } => {
-                self.grants.insert(*grant, Validity { granted: Mark::of(recorded), ended: None });
+            Event::RoleGranted { grant, subject, ends_at, .. } => {
+                self.grants
+                    .insert(*grant, Validity { granted: Mark::of(recorded), ended: None, end_changes: Vec::new() });
                 self.by_subject.entry(subject.clone()).or_default().push(*grant);
+                self.ends.insert(*grant, *ends_at);
+            }
+            Event::GrantExtended { grant, ends_at, .. } => {
+                if let Some(validity) = self.grants.get_mut(grant) {
+                    let before = self.ends.insert(*grant, Some(*ends_at)).flatten();
+                    validity.end_changes.push(EndChange { at: Mark::of(recorded), before });
+                }
             }
             Event::GrantRevoked { grant, .. } | Event::GrantExpired { grant, .. } => {
                 if let Some(validity) = self.grants.get_mut(grant) {
@@ -62,6 +80,13 @@ impl GrantHistory {
             }
             _ => {}
         }
+    }
+
+    /// The grant's own end as it stood at the moment, given its end now (`current`): the end an
+    /// extension not yet reached by the moment replaced, else the current one.
+    pub fn end_at(&self, grant: &GrantId, moment: &Moment, current: Option<DateTime<Utc>>) -> Option<DateTime<Utc>> {
+        let changes = self.grants.get(grant).map(|v| v.end_changes.as_slice()).unwrap_or_default();
+        changes.iter().find(|change| !change.at.reached_by(moment)).map_or(current, |change| change.before)
     }
 
     pub(crate) fn entries(&self) -> impl Iterator<Item = (&GrantId, &Validity)> {

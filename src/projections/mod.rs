@@ -6,6 +6,8 @@
 mod follower;
 mod history;
 mod model;
+#[cfg(test)]
+mod tests;
 mod verify;
 
 use std::sync::{Arc, RwLock};

@@ -93,12 +93,14 @@ impl DomainModel {
         take: usize,
         wanted: impl Fn(&Grant) -> bool,
     ) -> Vec<Grant> {
+        // Each grant with the end that stood at the moment (an extension may have moved it since).
         self.history
             .active_at(moment, holder, after)
             .filter_map(|id| self.state.grant(id))
-            .filter(|grant| grant.within_its_time(judged_at) && wanted(grant))
+            .map(|grant| (grant, self.history.end_at(&grant.id, &moment, grant.ends_at)))
+            .filter(|(grant, ends_at)| crate::domain::within(grant.starts_at, *ends_at, judged_at) && wanted(grant))
             .take(take)
-            .map(|grant| Grant { status: GrantStatus::Active, ..grant.clone() })
+            .map(|(grant, ends_at)| Grant { status: GrantStatus::Active, ends_at, ..grant.clone() })
             .collect()
     }
 

@@ -21,7 +21,7 @@ use super::{
         catalogue::duplicate_role, catalogue::delete_role,
         catalogue::create_team, catalogue::list_teams, catalogue::show_team, catalogue::add_member, catalogue::remove_member,
         requests::create, requests::list, requests::show, requests::approve, requests::reject, requests::cancel,
-        grants::assign, grants::list, grants::show, grants::revoke,
+        grants::assign, grants::list, grants::show, grants::revoke, grants::extend,
         check::check,
         tokens::create, tokens::list, tokens::revoke,
         outbox::list, outbox::retry,

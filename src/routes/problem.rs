@@ -229,7 +229,12 @@ fn domain_status(error: &DomainError) -> StatusCode {
         | E::ReservedId(_)
         | E::DelegationTooLong(_)
         | E::UntilInPast(_)
-        | E::SelfDelegation => StatusCode::UNPROCESSABLE_ENTITY,
+        | E::SelfDelegation
+        | E::NoEnd
+        | E::MissingAnswer(_)
+        | E::UnknownQuestion { .. }
+        | E::ReasonRequired
+        | E::InvalidStartsAt(_) => StatusCode::UNPROCESSABLE_ENTITY,
     }
 }
 
@@ -267,6 +272,12 @@ mod tests {
             (E::UntilInPast(chrono::Utc::now()), "until_in_past", 422),
             (E::SelfDelegation, "self_delegation", 422),
             (E::NoAuthorityToDelegate, "no_authority_to_delegate", 403),
+            (E::NotActive, "not_active", 409),
+            (E::NoEnd, "no_end", 422),
+            (E::MissingAnswer(String::new()), "missing_answer", 422),
+            (E::UnknownQuestion { role: String::new(), question: String::new() }, "unknown_question", 422),
+            (E::ReasonRequired, "reason_required", 422),
+            (E::InvalidStartsAt(String::new()), "invalid_starts_at", 422),
         ];
         for (error, code, status) in cases {
             assert_eq!((error.code(), domain_status(&error).as_u16()), (code, status), "{error:?}");

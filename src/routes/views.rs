@@ -2,6 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
+use std::collections::BTreeMap;
 use utoipa::ToSchema;
 
 use crate::domain::{
@@ -26,6 +27,9 @@ pub struct ApprovalView {
     pub stage: u32,
     pub comment: String,
     pub at: DateTime<Utc>,
+    /// The shorter duration this approver granted, if they gave one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub duration: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -49,6 +53,15 @@ pub struct RequestView {
     pub decided_at: Option<DateTime<Utc>>,
     pub decision_reason: Option<String>,
     pub grant: Option<String>,
+    /// The grant an extension request extends (null for a request for a new grant).
+    pub extends: Option<String>,
+    /// When the grant asked for starts, when later than the approval.
+    pub starts_at: Option<DateTime<Utc>>,
+    /// Who asked, when not `user` (a request on someone's behalf).
+    pub requested_by: Option<String>,
+    /// Answers to the role's questions, by question id.
+    pub answers: BTreeMap<String, String>,
+    pub ticket: Option<String>,
 }
 
 impl RequestView {
@@ -72,6 +85,7 @@ impl RequestView {
                     stage: a.stage,
                     comment: a.comment.clone(),
                     at: a.at,
+                    duration: a.duration.map(|d| d.to_string()),
                 })
                 .collect(),
             created_at: request.created_at,
@@ -80,6 +94,11 @@ impl RequestView {
             decided_at: request.closed_at,
             decision_reason: request.closing_reason.clone(),
             grant: request.grant.map(|g| g.to_string()),
+            extends: request.extends.map(|g| g.to_string()),
+            starts_at: request.starts_at,
+            requested_by: request.requested_by.as_ref().map(UserId::to_string),
+            answers: request.answers.clone(),
+            ticket: request.ticket.clone(),
         }
     }
 }
@@ -95,6 +114,8 @@ pub struct GrantView {
     pub role: String,
     pub scope: String,
     pub granted_at: DateTime<Utc>,
+    /// When it gives its role from (the same as `granted_at`; later than now for a scheduled grant).
+    pub starts_at: DateTime<Utc>,
     pub ends_at: Option<DateTime<Utc>>,
     /// The request it came from, if any.
     pub request: Option<String>,
@@ -102,7 +123,7 @@ pub struct GrantView {
     pub origin: &'static str,
     pub reason: Option<String>,
     pub granted_by: String,
-    /// active, ended (past its end, expiry not yet recorded), revoked or expired.
+    /// active, scheduled (starts later), ended (past its end, expiry not yet recorded), revoked or expired.
     pub status: &'static str,
     pub revoked_by: Option<String>,
     pub ended_at: Option<DateTime<Utc>>,
@@ -124,6 +145,7 @@ impl GrantView {
         };
         let (status, revoked_by, ended_at, revocation_reason) = match &grant.status {
             GrantStatus::Active if grant.gives_at(now) => ("active", None, None, None),
+            GrantStatus::Active if grant.is_scheduled(now) => ("scheduled", None, None, None),
             GrantStatus::Active => ("ended", None, grant.ends_at, None),
             GrantStatus::Revoked { by, reason, at } => {
                 ("revoked", Some(actor_name(by)), Some(*at), Some(reason.clone()))
@@ -137,6 +159,7 @@ impl GrantView {
             role: grant.role.clone(),
             scope: grant.scope.to_string(),
             granted_at: grant.starts_at,
+            starts_at: grant.starts_at,
             ends_at: grant.ends_at,
             request,
             origin,

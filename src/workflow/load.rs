@@ -70,6 +70,8 @@ struct RawRole {
     api_role: bool,
     #[serde(default)]
     locked: bool,
+    #[serde(default)]
+    questions: Vec<Spanned<Question>>,
 }
 
 fn yes() -> bool {
@@ -121,6 +123,7 @@ struct RawSettings {
     creator_roles: BTreeMap<Spanned<String>, Vec<Spanned<String>>>,
     #[serde(default)]
     default_roles: Vec<Spanned<String>>,
+    decision_reason: Option<Spanned<String>>,
 }
 
 const DEFAULT_REQUEST_TTL: i64 = 30 * 24 * 3600;
@@ -300,6 +303,7 @@ fn load_roles(source: &Source<'_>, raw: BTreeMap<Spanned<String>, RawRole>) -> R
             token_grantable: role.token_grantable.is_some_and(|t| *t.get_ref()),
             api_role: role.api_role,
             locked: role.locked,
+            questions: load_questions(source, role.questions)?,
         };
         roles.insert(loaded.id.clone(), loaded);
     }
@@ -580,7 +584,37 @@ fn load_settings(
         },
         creator_roles,
         default_roles,
+        decision_reason_required: match &raw.decision_reason {
+            None => false,
+            Some(value) => match value.get_ref().as_str() {
+                "required" => true,
+                "optional" => false,
+                other => {
+                    let problem = format!("decision_reason must be \"required\" or \"optional\", not \"{other}\"");
+                    return Err(source.at(value, problem));
+                }
+            },
+        },
     })
+}
+
+/// A role's questions: each with a valid, unique id and some text.
+fn load_questions(source: &Source<'_>, raw: Vec<Spanned<Question>>) -> Result<Vec<Question>, WorkflowError> {
+    let mut questions: Vec<Question> = Vec::new();
+    for question in raw {
+        let id = &question.get_ref().id;
+        if !is_valid_id(id) {
+            return Err(source.at(&question, format!("question id \"{id}\" is not a valid id")));
+        }
+        if questions.iter().any(|q| &q.id == id) {
+            return Err(source.at(&question, format!("question \"{id}\" is asked twice")));
+        }
+        if question.get_ref().text.trim().is_empty() {
+            return Err(source.at(&question, format!("question \"{id}\" has no text")));
+        }
+        questions.push(question.into_inner());
+    }
+    Ok(questions)
 }
 
 /// Nothing lasts longer than [`Duration::LONGEST`] (100 years).

@@ -70,6 +70,19 @@ pub struct Role {
     pub api_role: bool,
     #[serde(default)]
     pub locked: bool,
+    /// What a request for it must (or may) answer.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub questions: Vec<Question>,
+}
+
+/// A question a role asks of whoever requests it; requests answer it in `answers {id: text}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Question {
+    pub id: String,
+    pub text: String,
+    #[serde(default)]
+    pub required: bool,
 }
 
 fn default_true() -> bool {
@@ -93,6 +106,7 @@ impl Role {
             token_grantable: false,
             api_role: false,
             locked: false,
+            questions: Vec::new(),
         }
     }
 
@@ -242,6 +256,8 @@ pub struct WorkflowSettings {
     pub role_delete: RoleDeletePolicy,
     pub creator_roles: BTreeMap<KindId, Vec<RoleId>>,
     pub default_roles: Vec<RoleAt>,
+    /// `decision_reason = "required"`: approving needs a comment and rejecting a reason.
+    pub decision_reason_required: bool,
 }
 
 #[derive(Debug, Clone)]

@@ -293,3 +293,29 @@ fn the_summary_lists_kinds_roles_and_rules() {
         );
     }
 }
+
+#[test]
+fn questions_and_decision_reasons_are_checked_with_their_line() {
+    let asking = "title = \"Lead\"\nquestions = [{ id = \"why\", text = \"Why lead?\", required = true }]";
+    let workflow = load(&BASE.replacen("title = \"Lead\"", asking, 1)).unwrap();
+    let question = &workflow.roles["lead"].questions[0];
+    assert_eq!((question.id.as_str(), question.text.as_str(), question.required), ("why", "Why lead?", true));
+    assert!(!workflow.settings.decision_reason_required);
+    let twice =
+        "title = \"Lead\"\nquestions = [\n  { id = \"why\", text = \"a\" },\n  { id = \"why\", text = \"b\" },\n]";
+    assert_refused("title = \"Lead\"", twice, "{ id = \"why\", text = \"b\" }", "asked twice");
+    let bad_id = "title = \"Lead\"\nquestions = [{ id = \"Why Me\", text = \"a\" }]";
+    assert_refused("title = \"Lead\"", bad_id, "questions = [", "not a valid id");
+    let no_text = "title = \"Lead\"\nquestions = [{ id = \"why\", text = \" \" }]";
+    assert_refused("title = \"Lead\"", no_text, "questions = [", "has no text");
+    let unknown_key = "title = \"Lead\"\nquestions = [{ id = \"why\", text = \"a\", optional = true }]";
+    assert_refused("title = \"Lead\"", unknown_key, "questions = [", "unknown field");
+    let required = load(&BASE.replacen("[settings]\n", "[settings]\ndecision_reason = \"required\"\n", 1)).unwrap();
+    assert!(required.settings.decision_reason_required);
+    assert_refused(
+        "[settings]\n",
+        "[settings]\ndecision_reason = \"always\"\n",
+        "always",
+        "\"required\" or \"optional\"",
+    );
+}

@@ -129,8 +129,8 @@ async fn roles_needing_two_approvers_are_not_assigned_by_one(backend: Backend) {
 }
 
 async fn change_manager_by_request(app: &TestApp, user: &str) {
-    let asked =
-        app.post_as(user, "/api/v1/requests", json!({"role": "change-manager", "scope": "alm", "reason": "x"})).await;
+    let body = json!({"role": "change-manager", "scope": "alm", "reason": "x", "answers": {"change-board": "CAB-1"}});
+    let asked = app.post_as(user, "/api/v1/requests", body).await;
     assert_eq!(asked.status, 201, "{:?}", asked.body);
     let path = format!("/api/v1/requests/{}/approve", asked.body["id"].as_str().unwrap());
     for manager in ["rita", "rob"] {

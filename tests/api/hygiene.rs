@@ -190,6 +190,7 @@ const ROUTES: &[&str] = &[
     "get /api/v1/grants",
     "get /api/v1/grants/{id}",
     "post /api/v1/grants/{id}/revoke",
+    "post /api/v1/grants/{id}/extend",
     "get /api/v1/check",
     "post /api/v1/tokens",
     "get /api/v1/tokens",

@@ -271,22 +271,27 @@ async fn control_characters_in_mail_addresses_are_refused(backend: Backend) {
 async fn written_mail(app: &TestApp, count: usize) -> Vec<ReceivedMail> {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     loop {
-        let mails: Vec<ReceivedMail> = std::fs::read_dir(app.mail_dir.path())
-            .map(|entries| {
-                entries
-                    .filter_map(|entry| entry.ok().map(|entry| entry.path()))
-                    .filter(|path| path.extension().is_some_and(|extension| extension == "eml"))
-                    .filter_map(|path| std::fs::read_to_string(path).ok())
-                    .map(|data| ReceivedMail { to: Vec::new(), data })
-                    .collect()
-            })
-            .unwrap_or_default();
+        let mails = written_mail_now(app);
         if mails.len() >= count {
             return mails;
         }
         assert!(tokio::time::Instant::now() < deadline, "{} mails written, {count} expected", mails.len());
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// The .eml files the server has written so far.
+pub(crate) fn written_mail_now(app: &TestApp) -> Vec<ReceivedMail> {
+    std::fs::read_dir(app.mail_dir.path())
+        .map(|entries| {
+            entries
+                .filter_map(|entry| entry.ok().map(|entry| entry.path()))
+                .filter(|path| path.extension().is_some_and(|extension| extension == "eml"))
+                .filter_map(|path| std::fs::read_to_string(path).ok())
+                .map(|data| ReceivedMail { to: Vec::new(), data })
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// A requester whose name, a scope whose title and a reason hold CR/LF: the subject stays one

@@ -27,6 +27,7 @@ mod delegation;
 mod egi_story;
 mod every_path;
 mod fuzz;
+mod governance;
 mod health;
 mod helpers;
 mod hygiene;

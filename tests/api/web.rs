@@ -5,7 +5,7 @@ use reqwest::{header, redirect, Client, Response};
 use serde_json::json;
 
 use crate::{
-    helpers::{spawn_app, spawn_app_with, token_for, TestApp},
+    helpers::{spawn_app, spawn_app_on, spawn_app_with, token_for, TestApp},
     mail::app_whose_mail_dies,
     support::{smtp::SmtpServer, Backend},
 };
@@ -683,7 +683,46 @@ async fn an_absurd_duration_on_the_request_page_is_refused_and_the_server_goes_o
     assert_eq!(bob.post("/ui/request", &fields).await.status(), 303, "the next request is written");
 }
 
+/// Clarive's change managers answer a question: the form asks it, refuses without the required
+/// answer (keeping what was typed), and sends answers and ticket with the request.
+async fn the_request_form_asks_the_roles_questions(backend: Backend) {
+    let app = spawn_app_on(backend, "clarive").await;
+    app.bootstrap_admin("root").await;
+    assert_eq!(app.create_scope("root", "alm", "project", &[]).await.status, 201);
+    let cm = Web::sign_in(&app, "cm").await;
+    let form = cm.page("/ui/request?scope=alm").await;
+    assert!(form.contains("Which change advisory board do you sit on? (required)"), "{form}");
+    assert!(form.contains("name=\"answer.change-manager.change-board\""), "{form}");
+    let csrf = cm.csrf().await;
+    let mut fields = vec![
+        ("csrf", csrf.as_str()),
+        ("scope", "alm"),
+        ("role", "change-manager"),
+        ("reason", "r"),
+        ("ticket", "CHG-9"),
+    ];
+    let head = app.head().await;
+    let refused = cm.post("/ui/request", &fields).await;
+    assert_eq!(refused.status(), 422);
+    let page = refused.text().await.unwrap();
+    assert!(page.contains("needs an answer") && page.contains("value=\"CHG-9\""), "{page}");
+    assert_eq!(app.head().await, head, "nothing written");
+    fields.extend([("answer.change-manager.change-board", "CAB-1"), ("answer.developer.ignored", "x")]);
+    let created = cm.post("/ui/request", &fields).await;
+    assert_eq!(created.status(), 303);
+    let location = created.headers()[header::LOCATION].to_str().unwrap().to_string();
+    let id = location.strip_prefix("/ui/requests/").expect("the request's page");
+    let request = app.get_as("cm", &format!("/api/v1/requests/{id}")).await.body;
+    assert_eq!((&request["answers"], &request["ticket"]), (&json!({"change-board": "CAB-1"}), &json!("CHG-9")));
+    let page = cm.page(&location).await;
+    assert!(
+        page.contains("<dt>Ticket</dt><dd>CHG-9</dd>") && page.contains("<dt>change-board</dt><dd>CAB-1</dd>"),
+        "{page}"
+    );
+}
+
 on_both_backends!(
+    the_request_form_asks_the_roles_questions,
     an_absurd_duration_on_the_request_page_is_refused_and_the_server_goes_on,
     a_scope_page_shows_the_grants_and_requests_the_api_shows,
     signing_in_sets_a_strict_http_only_session_cookie,

@@ -29,6 +29,7 @@ impl Decision<'_> {
         scope: ScopeId,
         reason: String,
         duration: Option<Duration>,
+        starts_at: Option<DateTime<Utc>>,
     ) -> Decided {
         let (role, scope) = self.holdable(&role, &scope)?;
         match &subject {
@@ -49,10 +50,11 @@ impl Decision<'_> {
             return Err(DomainError::RoleLocked(role.id.clone()));
         }
         self.refuse_skipping_stages(role, &scope.kind)?;
-        self.refuse_held(&subject, &role.id, &scope.id)?;
+        let start = self.later_start(starts_at)?.unwrap_or(self.now);
+        self.refuse_held(&subject, &role.id, &scope.id, start)?;
         self.refuse_incompatible(&subject, &role.id)?;
-        let ends_at = self.grant_end(role, duration)?;
-        let mut granted = self.grant(subject, role, &scope.id, GrantOrigin::Assignment { reason }, ends_at);
+        let ends_at = self.grant_end_from(role, duration, start)?;
+        let mut granted = self.grant_from(subject, role, &scope.id, GrantOrigin::Assignment { reason }, start, ends_at);
         if let Event::RoleGranted { on_behalf_of, .. } = &mut granted {
             *on_behalf_of = authority.on_behalf_of().cloned();
         }

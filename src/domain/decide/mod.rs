@@ -20,6 +20,7 @@ use std::collections::{BTreeMap, BTreeSet};
 mod api_tokens;
 mod catalogue;
 mod delegations;
+mod extensions;
 mod grants;
 mod login_tokens;
 mod requests;
@@ -38,12 +39,14 @@ pub fn decide(state: &State, workflow: &Workflow, ctx: &Context, command: Comman
             decision.create_scope(id, kind, parents, title, mailbox)
         }
         Command::DeleteScope { id } => decision.delete_scope(id),
-        Command::RequestRole { role, scope, reason, duration } => decision.request_role(role, scope, reason, duration),
-        Command::Approve { request, comment } => decision.approve(request, comment),
+        Command::RequestRole { role, scope, reason, duration } => {
+            decision.request_role(role, scope, reason, duration, extensions::Asked::default())
+        }
+        Command::Approve { request, comment } => decision.approve(request, comment, None),
         Command::Reject { request, reason } => decision.reject(request, reason),
         Command::Cancel { request } => decision.cancel(request),
         Command::AssignRole { subject, role, scope, reason, duration } => {
-            decision.assign_role(subject, role, scope, reason, duration)
+            decision.assign_role(subject, role, scope, reason, duration, None)
         }
         Command::Revoke { grant, reason } => decision.revoke(grant, reason),
         Command::ExpireRequest { request } => decision.expire_request(request),
@@ -68,6 +71,16 @@ pub fn decide(state: &State, workflow: &Workflow, ctx: &Context, command: Comman
             decision.delegate(to, until, duration, scope, reason)
         }
         Command::EndDelegation { delegation } => decision.end_delegation(delegation),
+        // ----- extensions -----
+        Command::RequestRoleWith { role, scope, reason, duration, starts_at, user, answers, ticket } => {
+            let asked = extensions::Asked { starts_at, user, answers, ticket };
+            decision.request_role(role, scope, reason, duration, asked)
+        }
+        Command::ApproveFor { request, comment, duration } => decision.approve(request, comment, duration),
+        Command::ExtendGrant { grant, duration, reason } => decision.extend_grant(grant, duration, reason),
+        Command::AssignRoleFrom { subject, role, scope, reason, duration, starts_at } => {
+            decision.assign_role(subject, role, scope, reason, duration, starts_at)
+        }
     }
 }
 
@@ -170,13 +183,14 @@ impl Decision<'_> {
         }
     }
 
-    /// When a grant starting now ends: the wanted duration, else the default, never past the maximum.
-    fn grant_end(&self, role: &Role, wanted: Option<Duration>) -> Result<Option<DateTime<Utc>>, DomainError> {
+    /// How long a grant of the role lasts: the wanted duration, else the default, never past the
+    /// maximum (`None`: without end).
+    fn granted_duration(&self, role: &Role, wanted: Option<Duration>) -> Result<Option<Duration>, DomainError> {
         if let Some(wanted) = wanted {
             self.end_after(wanted)?;
         }
         let max = self.max_duration(role);
-        let duration = match (wanted, max) {
+        Ok(match (wanted, max) {
             (Some(wanted), Some(max)) if wanted > max => {
                 return Err(DomainError::DurationTooLong { wanted: wanted.to_string(), max: max.to_string() })
             }
@@ -185,13 +199,32 @@ impl Decision<'_> {
                 (Some(default), Some(max)) => Some(default.min(max)),
                 (default, max) => default.or(max),
             },
-        };
-        duration.map(|d| self.end_after(d)).transpose()
+        })
+    }
+
+    /// When a grant starting now ends: the wanted duration, else the default, never past the maximum.
+    fn grant_end(&self, role: &Role, wanted: Option<Duration>) -> Result<Option<DateTime<Utc>>, DomainError> {
+        self.grant_end_from(role, wanted, self.now)
+    }
+
+    /// When a grant starting at `start` ends: durations count from the grant's start.
+    fn grant_end_from(
+        &self,
+        role: &Role,
+        wanted: Option<Duration>,
+        start: DateTime<Utc>,
+    ) -> Result<Option<DateTime<Utc>>, DomainError> {
+        self.granted_duration(role, wanted)?.map(|d| self.end_from(start, d)).transpose()
     }
 
     /// When something lasting `duration` from now ends: refused when over 100 years or past 9999-12-31.
     fn end_after(&self, duration: Duration) -> Result<DateTime<Utc>, DomainError> {
-        time::end_after(self.now, duration).ok_or_else(|| {
+        self.end_from(self.now, duration)
+    }
+
+    /// When something lasting `duration` from `start` ends: refused when over 100 years or past 9999-12-31.
+    fn end_from(&self, start: DateTime<Utc>, duration: Duration) -> Result<DateTime<Utc>, DomainError> {
+        time::end_after(start, duration).ok_or_else(|| {
             DomainError::InvalidDuration(format!(
                 "a duration of {duration} is longer than 100 years or ends after 9999-12-31"
             ))
@@ -239,8 +272,17 @@ impl Decision<'_> {
         Ok(())
     }
 
-    fn refuse_held(&self, subject: &Subject, role: &str, scope: &str) -> Result<(), DomainError> {
-        if self.state.subject_holds(subject, role, scope, self.now) {
+    /// A role held, or to be held by a grant starting later, is not given again for a time that
+    /// overlaps: a grant from `start` on is refused while another of the subject's runs past `start`
+    /// (so a decider may continue a team's grant with one starting at its end).
+    fn refuse_held(&self, subject: &Subject, role: &str, scope: &str, start: DateTime<Utc>) -> Result<(), DomainError> {
+        let overlapping = self.state.grants_on(scope).any(|g| {
+            g.role == role
+                && &g.subject == subject
+                && g.gives_now_or_later(self.now)
+                && g.ends_at.is_none_or(|end| end > start)
+        });
+        if overlapping || (start <= self.now && self.state.subject_holds(subject, role, scope, self.now)) {
             Err(DomainError::DuplicateRequest {
                 subject: subject.to_string(),
                 role: role.to_string(),
@@ -259,6 +301,19 @@ impl Decision<'_> {
         origin: GrantOrigin,
         ends_at: Option<DateTime<Utc>>,
     ) -> Event {
+        self.grant_from(subject, role, scope, origin, self.now, ends_at)
+    }
+
+    /// A grant that starts at `starts_at` (now, or later).
+    fn grant_from(
+        &self,
+        subject: Subject,
+        role: &Role,
+        scope: &str,
+        origin: GrantOrigin,
+        starts_at: DateTime<Utc>,
+        ends_at: Option<DateTime<Utc>>,
+    ) -> Event {
         Event::RoleGranted {
             grant: self.ctx.new_id(),
             subject,
@@ -266,7 +321,7 @@ impl Decision<'_> {
             scope: ScopeId::known(scope),
             origin,
             by: self.actor.clone(),
-            starts_at: self.now,
+            starts_at,
             ends_at,
             on_behalf_of: None,
         }

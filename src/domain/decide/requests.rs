@@ -9,18 +9,22 @@ impl Decision<'_> {
         scope: ScopeId,
         reason: String,
         duration: Option<Duration>,
+        asked: extensions::Asked,
     ) -> Decided {
-        let Some(user) = self.registered_actor()? else {
+        let Some(actor) = self.registered_actor()? else {
             return Err(DomainError::Forbidden("only users request roles".to_string()));
         };
         let (role, scope) = self.holdable(&role, &scope)?;
+        let (user, requested_by) = self.beneficiary(actor, asked.user.as_ref(), role, scope)?;
         if !role.requestable {
             return Err(DomainError::NotRequestable(role.id.clone()));
         }
         if role.locked {
             return Err(DomainError::RoleLocked(role.id.clone()));
         }
-        self.grant_end(role, duration)?;
+        let start = self.later_start(asked.starts_at)?;
+        self.grant_end_from(role, duration, start.unwrap_or(self.now))?;
+        self.refuse_bad_answers(role, &asked.answers)?;
         let subject = Subject::User(user.clone());
         if self.state.open_request(user, &role.id, &scope.id).is_some() {
             return Err(DomainError::DuplicateRequest {
@@ -29,7 +33,7 @@ impl Decision<'_> {
                 scope: scope.id.to_string(),
             });
         }
-        self.refuse_held(&subject, &role.id, &scope.id)?;
+        self.refuse_held(&subject, &role.id, &scope.id, start.unwrap_or(self.now))?;
         self.refuse_incompatible(&subject, &role.id)?;
         Ok(vec![Event::RoleRequested {
             request: self.ctx.new_id(),
@@ -40,6 +44,11 @@ impl Decision<'_> {
             duration,
             at: self.now,
             expires_at: self.end_after(self.workflow.settings.request_ttl)?,
+            extends: None,
+            starts_at: start,
+            requested_by,
+            answers: asked.answers,
+            ticket: asked.ticket,
         }])
     }
 
@@ -57,7 +66,7 @@ impl Decision<'_> {
         action: Action,
     ) -> Result<(&Request, Authority), DomainError> {
         let request = self.request(id)?;
-        if self.ctx.is_acting(&request.user) {
+        if self.ctx.acting_users().any(|acting| request.concerns(acting)) {
             return Err(DomainError::SelfApproval);
         }
         let authority = self
@@ -77,8 +86,10 @@ impl Decision<'_> {
         self.state.stages_of(self.workflow, request)
     }
 
-    pub(super) fn approve(&self, id: RequestId, comment: String) -> Decided {
+    pub(super) fn approve(&self, id: RequestId, comment: String, duration: Option<Duration>) -> Decided {
         let (request, authority) = self.decidable_request(&id, Action::Approve)?;
+        self.refuse_without_reason(&comment)?;
+        self.refuse_longer_than_asked(request, duration)?;
         let on_behalf_of = authority.on_behalf_of().cloned();
         // A stage's approvers are distinct people, counted by whose authority is used: whoever made
         // the token an approval used, and the delegator a delegate approved for, count too.
@@ -115,30 +126,37 @@ impl Decision<'_> {
             completes_stage,
             completes_request,
             at: self.now,
+            duration,
         }];
-        if completes_request {
+        let granted = [request.granted_duration(), duration].into_iter().flatten().min().or(request.duration);
+        if completes_request && request.extends.is_some() {
+            events.extend(self.extension_approved(request, granted)?);
+        } else if completes_request {
             let (role, _) = self.holdable(&request.role, &request.scope)?;
             if role.locked {
                 return Err(DomainError::RoleLocked(role.id.clone()));
             }
             let subject = Subject::User(request.user.clone());
-            self.refuse_held(&subject, &role.id, &request.scope)?;
+            let start = request.starts_at.filter(|start| *start > self.now).unwrap_or(self.now);
+            self.refuse_held(&subject, &role.id, &request.scope, start)?;
             self.refuse_incompatible(&subject, &role.id)?;
-            let ends_at = self.grant_end(role, request.duration)?;
-            events.push(self.grant(subject, role, &request.scope, GrantOrigin::Request { request: id }, ends_at));
+            let ends_at = self.grant_end_from(role, granted, start)?;
+            let origin = GrantOrigin::Request { request: id };
+            events.push(self.grant_from(subject, role, &request.scope, origin, start, ends_at));
         }
         Ok(events)
     }
 
     pub(super) fn reject(&self, id: RequestId, reason: String) -> Decided {
         let (_, authority) = self.decidable_request(&id, Action::Reject)?;
+        self.refuse_without_reason(&reason)?;
         let on_behalf_of = authority.on_behalf_of().cloned();
         Ok(vec![Event::RequestRejected { request: id, by: self.actor.clone(), reason, at: self.now, on_behalf_of }])
     }
 
     pub(super) fn cancel(&self, id: RequestId) -> Decided {
         let request = self.request(&id)?;
-        if !self.actor.is_user(&request.user) {
+        if !self.actor.user().is_some_and(|user| request.concerns(user)) {
             return Err(DomainError::Forbidden("only the requester may cancel a request".to_string()));
         }
         if !request.is_pending() {

@@ -274,6 +274,9 @@ impl State {
         }
         candidates.extend(self.delegations.values().filter(|d| d.in_force(now)).map(|d| d.to.clone()));
         candidates.remove(&request.user);
+        if let Some(by) = &request.requested_by {
+            candidates.remove(by);
+        }
         // Candidates come sorted, so deciders do too.
         candidates
             .into_iter()
@@ -378,7 +381,7 @@ impl State {
         let actor = Actor::User(UserId::known(user));
         self.requests
             .values()
-            .filter(|r| r.is_pending() && now < r.expires_at && r.user != user)
+            .filter(|r| r.is_pending() && now < r.expires_at && !r.concerns(user))
             .filter(|r| self.request_authority(workflow, &actor, r, Action::Approve, now).is_some())
             .map(|r| r.id)
             .collect()

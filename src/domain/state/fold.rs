@@ -53,9 +53,25 @@ impl State {
                 }
                 self.index.leave_team(user, team);
             }
-            Event::RoleRequested { request, user, role, scope, reason, duration, at, expires_at } => {
-                let key = (user.clone(), role.clone(), scope.clone());
-                self.index.open_requests.insert(key, *request);
+            Event::RoleRequested {
+                request,
+                user,
+                role,
+                scope,
+                reason,
+                duration,
+                at,
+                expires_at,
+                extends,
+                starts_at,
+                requested_by,
+                answers,
+                ticket,
+            } => {
+                match extends {
+                    Some(grant) => self.index.open_extensions.insert(*grant, *request),
+                    None => self.index.open_requests.insert((user.clone(), role.clone(), scope.clone()), *request),
+                };
                 let request = Request {
                     id: *request,
                     user: user.clone(),
@@ -75,6 +91,11 @@ impl State {
                     reminded_at: None,
                     stage_entered_at: None,
                     escalated_stages: Vec::new(),
+                    extends: *extends,
+                    starts_at: *starts_at,
+                    requested_by: requested_by.clone(),
+                    answers: answers.clone(),
+                    ticket: ticket.clone(),
                 };
                 self.requests.insert(request.id, request);
             }
@@ -88,6 +109,7 @@ impl State {
                 completes_stage,
                 completes_request,
                 at,
+                duration,
                 ..
             } => {
                 let Some(r) = self.requests.get_mut(request) else {
@@ -101,6 +123,7 @@ impl State {
                     stage: *stage,
                     comment: comment.clone(),
                     at: *at,
+                    duration: *duration,
                 });
                 if *completes_stage {
                     r.stage = stage + 1;
@@ -205,6 +228,18 @@ impl State {
                     d.ended_by = Some(by.clone());
                 }
             }
+            // ----- extensions -----
+            Event::GrantExtended { grant, request, ends_at, .. } => {
+                if let Some(g) = self.grants.get_mut(grant) {
+                    g.ends_at = Some(*ends_at);
+                    // The holder is told again before the new end.
+                    g.ending_notice_at = None;
+                    self.index.set_grant_end(g);
+                }
+                if let Some(r) = self.requests.get_mut(request) {
+                    r.grant = Some(*grant);
+                }
+            }
         }
     }
 
@@ -223,6 +258,12 @@ impl State {
         request.closed_by = by;
         request.closed_at = Some(at);
         request.closing_reason = reason;
+        if let Some(grant) = request.extends {
+            if self.index.open_extensions.get(&grant) == Some(id) {
+                self.index.open_extensions.remove(&grant);
+            }
+            return;
+        }
         let key = (request.user.clone(), request.role.clone(), request.scope.clone());
         if self.index.open_requests.get(&key) == Some(id) {
             self.index.open_requests.remove(&key);

@@ -262,6 +262,11 @@ impl State {
         self.index.open_requests.get(&key).and_then(|id| self.requests.get(id))
     }
 
+    /// The pending request to extend this grant, if any.
+    pub fn open_extension(&self, grant: &GrantId) -> Option<&Request> {
+        self.index.open_extensions.get(grant).and_then(|id| self.requests.get(id))
+    }
+
     /// Grants not ended by an event and held on the scope (some may be past their end).
     pub fn grants_on(&self, scope: &str) -> impl Iterator<Item = &Grant> {
         let ids = self.index.scope_slot(scope).and_then(|slot| self.index.grants_on_scope.get(&slot));
@@ -330,7 +335,8 @@ impl State {
         self.grants_on(scope).any(|g| g.role == role && g.gives_at(now) && reaches(&g.subject))
     }
 
-    /// The roles a subject holds anywhere at `now` (a user's include their teams').
+    /// The roles a subject holds anywhere at `now`, or will hold once a grant starting later
+    /// starts (a user's include their teams').
     pub fn roles_held(&self, subject: &Subject, now: DateTime<Utc>) -> BTreeSet<RoleId> {
         let holdings: Vec<&Holding> = match subject {
             Subject::User(user) => self.holdings_of(user).collect(),
@@ -338,7 +344,7 @@ impl State {
         };
         holdings
             .into_iter()
-            .filter(|h| h.gives_at(now))
+            .filter(|h| h.ends_at.is_none_or(|end| now < end))
             .flat_map(|h| self.index.roles[h.role as usize].closure.iter())
             .filter_map(|slot| self.index.role_id(*slot).map(str::to_string))
             .collect()

@@ -3,7 +3,7 @@
 
 use crate::routes::shared::visible_grants_as_of;
 use actix_web::{web, HttpResponse};
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -12,7 +12,7 @@ use crate::routes::{
     caller::Caller,
     paging::{Page, PageQuery},
     problem::ApiError,
-    views::GrantView,
+    views::{GrantView, RequestView},
 };
 use crate::{
     domain::{Command, Event, Grant, ScopeId, Subject, TeamId, UserId},
@@ -30,6 +30,19 @@ pub struct NewGrant {
     reason: String,
     #[schema(value_type = Option<String>)]
     duration: Option<Duration>,
+    /// RFC 3339: the grant starts then (in the future, within a year).
+    starts_at: Option<DateTime<Utc>>,
+}
+
+/// `POST /grants/{id}/extend`: how much longer, and why.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Extension {
+    /// ISO 8601 (`P30D`) or short (`30d`): added to the grant's end once approved.
+    #[schema(value_type = String)]
+    duration: Duration,
+    #[serde(default)]
+    reason: String,
 }
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
@@ -59,7 +72,7 @@ fn parse_id(text: &str) -> Result<Uuid, ApiError> {
 #[utoipa::path(post, path = "/api/v1/grants", tag = "grants", operation_id = "createGrant", request_body = NewGrant,
     responses((status = 201, description = "granted", body = GrantView), (status = 403, description = "not_a_decider, self_approval"), (status = 409, description = "duplicate_request"), (status = 422, description = "breaks a rule")))]
 pub async fn assign(caller: Caller, body: web::Json<NewGrant>) -> Result<HttpResponse, ApiError> {
-    let NewGrant { user, team, role, scope, reason, duration } = body.into_inner();
+    let NewGrant { user, team, role, scope, reason, duration, starts_at } = body.into_inner();
     let subject = match (user, team) {
         (Some(user), None) => Subject::User(UserId::known(user)),
         (None, Some(team)) => Subject::Team(TeamId::known(team)),
@@ -70,8 +83,8 @@ pub async fn assign(caller: Caller, body: web::Json<NewGrant>) -> Result<HttpRes
             })
         }
     };
-    let events =
-        caller.execute(Command::AssignRole { subject, role, scope: ScopeId::known(scope), reason, duration }).await?;
+    let scope = ScopeId::known(scope);
+    let events = caller.execute(Command::AssignRoleFrom { subject, role, scope, reason, duration, starts_at }).await?;
     let id = crate::routes::shared::created(&events, "grant", |event| match event {
         Event::RoleGranted { grant, .. } => Some(grant),
         _ => None,
@@ -124,7 +137,8 @@ pub async fn list(caller: Caller, query: web::Query<GrantQuery>) -> Result<HttpR
             let viewer = caller.viewer(state, now);
             state
                 .grants_after(after)
-                .filter(|g| g.gives_at(now) && query.wants(g) && viewer.sees_grant(state, workflow, g))
+                .filter(|g| (g.gives_at(now) || g.is_scheduled(now)) && query.wants(g))
+                .filter(|g| viewer.sees_grant(state, workflow, g))
                 .take(take)
                 .map(|g| GrantView::new(g, now))
                 .collect()
@@ -147,4 +161,19 @@ pub async fn revoke(caller: Caller, id: web::Path<String>, body: web::Bytes) -> 
     let reason = super::optional_body::<Revocation>(&body)?.reason;
     caller.execute(Command::Revoke { grant: id, reason }).await?;
     Ok(HttpResponse::Ok().json(visible_grant(&caller, id)?))
+}
+
+#[utoipa::path(post, path = "/api/v1/grants/{id}/extend", tag = "grants", operation_id = "extendGrant", params(("id" = String, Path,)), request_body = Extension,
+    responses((status = 201, description = "the extension request, pending (`extends` names the grant)", body = RequestView), (status = 403, description = "not the holder (team grants are extended by a decider's direct assignment)"), (status = 404, description = "unknown"),
+        (status = 409, description = "not_active, duplicate_request (an extension is pending)"), (status = 422, description = "no_end, invalid_duration, duration_too_long")))]
+pub async fn extend(
+    caller: Caller,
+    id: web::Path<String>,
+    body: web::Json<Extension>,
+) -> Result<HttpResponse, ApiError> {
+    let grant = parse_id(&id)?;
+    let Extension { duration, reason } = body.into_inner();
+    let events = caller.execute(Command::ExtendGrant { grant, duration, reason }).await?;
+    let request = crate::routes::shared::created_request(&events)?;
+    Ok(HttpResponse::Created().json(crate::routes::shared::visible_request(&caller, request)?))
 }

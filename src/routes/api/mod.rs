@@ -56,6 +56,7 @@ pub fn configure(config: &mut web::ServiceConfig) {
         .service(resource("/requests/{id}/cancel").route(post().to(requests::cancel)))
         .service(resource("/grants/{id}").route(get().to(grants::show)))
         .service(resource("/grants/{id}/revoke").route(post().to(grants::revoke)))
+        .service(resource("/grants/{id}/extend").route(post().to(grants::extend)))
         .service(resource("/tokens/{id}").route(delete().to(tokens::revoke)))
         .service(resource("/outbox/{id}/retry").route(post().to(outbox::retry)))
         .service(resource("/delegations/{id}").route(delete().to(delegations::end)));

@@ -5,8 +5,9 @@ use crate::routes::shared::{created_request, details, parse_id, stages, visible_
 use std::collections::HashSet;
 
 use actix_web::{web, HttpResponse};
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -17,7 +18,7 @@ use crate::routes::{
     views::RequestView,
 };
 use crate::{
-    domain::{Command, RequestStatus, ScopeId},
+    domain::{Command, RequestStatus, ScopeId, UserId},
     store::RecordedEvent,
     workflow::Duration,
 };
@@ -31,6 +32,14 @@ pub struct NewRequest {
     /// ISO 8601 (`P30D`) or short (`30d`); at most the role's maximum.
     #[schema(value_type = Option<String>)]
     duration: Option<Duration>,
+    /// RFC 3339: the grant starts then (in the future, within a year); its duration counts from then.
+    starts_at: Option<DateTime<Utc>>,
+    /// The person it is for, when asking on their behalf (admins, and deciders of the role there).
+    user: Option<String>,
+    /// Answers to the role's questions, by question id.
+    #[serde(default)]
+    answers: BTreeMap<String, String>,
+    ticket: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
@@ -38,6 +47,9 @@ pub struct NewRequest {
 pub struct Approval {
     #[serde(default)]
     comment: String,
+    /// A shorter duration than asked (never longer than asked or than the role allows).
+    #[schema(value_type = Option<String>)]
+    duration: Option<Duration>,
 }
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
@@ -50,10 +62,13 @@ pub struct Rejection {
 type RequestPage = Page<RequestView>;
 
 #[utoipa::path(post, path = "/api/v1/requests", tag = "requests", operation_id = "createRequest", request_body = NewRequest,
-    responses((status = 201, description = "pending", body = RequestView), (status = 409, description = "duplicate_request"), (status = 422, description = "unknown_role, unknown_scope, wrong_scope_kind, not_requestable, incompatible_role")))]
+    responses((status = 201, description = "pending", body = RequestView), (status = 403, description = "not_a_decider (asking for someone else without authority)"), (status = 409, description = "duplicate_request"), (status = 422, description = "unknown_role, unknown_scope, unknown_user, wrong_scope_kind, not_requestable, incompatible_role, invalid_duration, duration_too_long, invalid_starts_at, missing_answer, unknown_question")))]
 pub async fn create(caller: Caller, body: web::Json<NewRequest>) -> Result<HttpResponse, ApiError> {
-    let NewRequest { role, scope, reason, duration } = body.into_inner();
-    let events = caller.execute(Command::RequestRole { role, scope: ScopeId::known(scope), reason, duration }).await?;
+    let NewRequest { role, scope, reason, duration, starts_at, user, answers, ticket } = body.into_inner();
+    let user = user.map(UserId::known);
+    let scope = ScopeId::known(scope);
+    let command = Command::RequestRoleWith { role, scope, reason, duration, starts_at, user, answers, ticket };
+    let events = caller.execute(command).await?;
     let id = created_request(&events)?;
     Ok(HttpResponse::Created().json(visible_request(&caller, id)?))
 }
@@ -160,10 +175,10 @@ async fn decide(caller: Caller, id: &str, command: impl FnOnce(Uuid) -> Command)
 }
 
 #[utoipa::path(post, path = "/api/v1/requests/{id}/approve", tag = "requests", operation_id = "approveRequest", params(("id" = String, Path,)), request_body = Option<Approval>,
-    responses((status = 200, description = "the request after the approval (still pending while a stage waits for more approvers)", body = RequestView), (status = 403, description = "not_a_decider, self_approval (also for a delegate's own request)"), (status = 404, description = "unknown"), (status = 409, description = "not_pending, expired, already_approved (also when the delegator or their delegate approved)")))]
+    responses((status = 200, description = "the request after the approval (still pending while a stage waits for more approvers)", body = RequestView), (status = 403, description = "not_a_decider, self_approval (also for a delegate's own request)"), (status = 404, description = "unknown"), (status = 409, description = "not_pending, expired, already_approved (also when the delegator or their delegate approved)"), (status = 422, description = "duration_too_long, invalid_duration, reason_required")))]
 pub async fn approve(caller: Caller, id: web::Path<String>, body: web::Bytes) -> Result<HttpResponse, ApiError> {
-    let comment = super::optional_body::<Approval>(&body)?.comment;
-    decide(caller, &id, |request| Command::Approve { request, comment }).await
+    let Approval { comment, duration } = super::optional_body::<Approval>(&body)?;
+    decide(caller, &id, |request| Command::ApproveFor { request, comment, duration }).await
 }
 
 #[utoipa::path(post, path = "/api/v1/requests/{id}/reject", tag = "requests", operation_id = "rejectRequest", params(("id" = String, Path,)), request_body = Option<Rejection>,

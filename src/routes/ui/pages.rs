@@ -165,6 +165,8 @@ struct RoleChoice {
     id: String,
     title: String,
     max_duration: Option<String>,
+    /// The role's questions, answered in fields named `answer.{role}.{question}`.
+    questions: Vec<crate::workflow::Question>,
 }
 
 #[derive(Template)]
@@ -196,6 +198,31 @@ struct RequestForm {
     reason: String,
     #[serde(default)]
     duration: String,
+    #[serde(default)]
+    ticket: String,
+    /// RFC 3339, or empty: the grant starts at the approval.
+    #[serde(default)]
+    starts_at: String,
+    /// The answers (`answer.{role}.{question}`) and whatever else the form sent (its CSRF token).
+    #[serde(flatten)]
+    fields: std::collections::BTreeMap<String, String>,
+}
+
+impl RequestForm {
+    /// What was typed for `question` of `role`.
+    fn answer(&self, role: &str, question: &str) -> &str {
+        self.fields.get(&format!("answer.{role}.{question}")).map_or("", String::as_str)
+    }
+
+    /// The non-empty answers given for the chosen role's questions, by question id.
+    fn answers(&self) -> std::collections::BTreeMap<String, String> {
+        let prefix = format!("answer.{}.", self.role);
+        self.fields
+            .iter()
+            .filter_map(|(name, text)| Some((name.strip_prefix(&prefix)?.to_string(), text.trim().to_string())))
+            .filter(|(_, text)| !text.is_empty())
+            .collect()
+    }
 }
 
 /// The request form: scopes matching `q`; once a scope is chosen, the roles that may be
@@ -231,6 +258,7 @@ fn request_form_page(
                     id: r.id.clone(),
                     title: r.title.clone(),
                     max_duration: r.max_duration.map(|d| d.to_string()),
+                    questions: r.questions.clone(),
                 })
                 .collect()
         });
@@ -257,11 +285,21 @@ pub async fn request_form(session: Session, query: web::Query<RequestQuery>) -> 
 /// Sends the form's request; its id, or why not.
 async fn send_request(session: &Session, form: &RequestForm) -> Result<uuid::Uuid, ApiError> {
     let duration = optional_duration("duration", &form.duration)?;
-    let command = Command::RequestRole {
+    let starts_at = match form.starts_at.trim() {
+        "" => None,
+        text => Some(chrono::DateTime::parse_from_rfc3339(text).map(|t| t.to_utc()).map_err(|error| {
+            crate::domain::DomainError::InvalidStartsAt(format!("starts_at must be an RFC 3339 time: {error}"))
+        })?),
+    };
+    let command = Command::RequestRoleWith {
         role: form.role.clone(),
         scope: ScopeId::known(form.scope.as_str()),
         reason: form.reason.clone(),
         duration,
+        starts_at,
+        user: None,
+        answers: form.answers(),
+        ticket: Some(form.ticket.trim().to_string()).filter(|ticket| !ticket.is_empty()),
     };
     let events = session.caller.execute(command).await?;
     created_request(&events)
@@ -335,7 +373,8 @@ pub async fn request_page(session: Session, id: web::Path<String>) -> Result<Htt
     let RequestDetails { view, history, deciders } = details(&session.caller, parse_id(&id)?).await?;
     let timeline = history.iter().map(Step::new).collect();
     let deciders = deciders.into_iter().map(decider_name).collect();
-    let mine = view.user == session.caller.user();
+    // The person it is for, or who asked on their behalf: both may cancel it.
+    let mine = view.user == session.caller.user() || view.requested_by.as_deref() == Some(session.caller.user());
     html(RequestDetailPage {
         head: session.head(),
         csrf: session.csrf_token(),
