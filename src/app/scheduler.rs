@@ -1,7 +1,8 @@
 //! The scheduler: pending requests past their time-to-live and grants past their end become
 //! `RequestExpired` / `GrantExpired`, exactly once; requests pending past the reminder interval
 //! get `DecidersReminded` (once per interval) and grants ending within 14 days `GrantEndingSoon`
-//! (once). Every server process runs one. The commands are
+//! (once); open access reviews are closed at their due time (`CloseDueReview`) and their
+//! reviewers reminded half-way (`RemindReviewers`, once). Every server process runs one. The commands are
 //! decided under the log-head lock against the state caught up with the log, so when two processes
 //! find the same due item, the later one is refused (`not_pending`, `not_active`) and writes nothing.
 
@@ -24,6 +25,8 @@ pub struct Expired {
     pub grants: usize,
     /// Reminders and ending notices written.
     pub reminders: usize,
+    /// Access reviews closed at their due time.
+    pub reviews: usize,
 }
 
 /// Which count a command's success adds to.
@@ -31,6 +34,7 @@ enum Counter {
     Requests,
     Grants,
     Reminders,
+    Reviews,
 }
 
 /// Refusals that mean "someone was first" or "not yet": nothing to do.
@@ -42,6 +46,7 @@ fn already_handled(refusal: &DomainError) -> bool {
             | DomainError::NotDue(_)
             | DomainError::Expired(_)
             | DomainError::AlreadyExists(_)
+            | DomainError::ReviewClosed
     )
 }
 
@@ -69,6 +74,16 @@ pub async fn expire_due(app: &App, now: DateTime<Utc>) -> Result<Expired, StoreE
                 _ => {}
             }
         }
+        for review in state.reviews().filter(|r| r.is_open()) {
+            if review.due_at <= now {
+                commands.push(Command::CloseDueReview { review: review.id });
+            } else if review.reminded_at.is_none()
+                && review.reminder_due() <= now
+                && review.decided < review.items.len()
+            {
+                commands.push(Command::RemindReviewers { review: review.id });
+            }
+        }
         commands
     });
     // Sent together, so that the writer commits them in one batch.
@@ -76,6 +91,7 @@ pub async fn expire_due(app: &App, now: DateTime<Utc>) -> Result<Expired, StoreE
         let counter = match command {
             Command::ExpireRequest { .. } => Counter::Requests,
             Command::ExpireGrant { .. } => Counter::Grants,
+            Command::CloseDueReview { .. } => Counter::Reviews,
             _ => Counter::Reminders,
         };
         let outcome = app.execute_at(Origin::Scheduler, command, now);
@@ -89,6 +105,7 @@ pub async fn expire_due(app: &App, now: DateTime<Utc>) -> Result<Expired, StoreE
                 Counter::Requests => expired.requests += 1,
                 Counter::Grants => expired.grants += 1,
                 Counter::Reminders => expired.reminders += 1,
+                Counter::Reviews => expired.reviews += 1,
             },
             Err(AppError::Rejected(refusal)) if already_handled(&refusal) => {}
             Err(refusal @ (AppError::Rejected(_) | AppError::ReadOnly)) => {
@@ -108,11 +125,12 @@ pub fn spawn(app: App, interval: Duration) -> tokio::task::JoinHandle<()> {
         loop {
             ticks.tick().await;
             match expire_due(&app, Utc::now()).await {
-                Ok(Expired { requests: 0, grants: 0, reminders: 0 }) => {}
+                Ok(done) if done == Expired::default() => {}
                 Ok(done) => tracing::info!(
                     requests = done.requests,
                     grants = done.grants,
                     reminders = done.reminders,
+                    reviews = done.reviews,
                     "scheduled work done"
                 ),
                 Err(error) => tracing::warn!(%error, "expiry pass failed; retrying at the next tick"),

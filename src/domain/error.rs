@@ -56,6 +56,13 @@ pub enum DomainError {
     NotDue(DateTime<Utc>),
     #[error("the user id \"{0}\" is reserved for the server itself")]
     ReservedId(String),
+    // ----- access reviews -----
+    #[error("not a reviewer of this item")]
+    NotAReviewer,
+    #[error("this item has already been decided")]
+    AlreadyDecided,
+    #[error("the review is closed")]
+    ReviewClosed,
 }
 
 impl DomainError {
@@ -87,6 +94,9 @@ impl DomainError {
             DomainError::NotActive => "not_active",
             DomainError::NotDue(_) => "not_due",
             DomainError::ReservedId(_) => "reserved_id",
+            DomainError::NotAReviewer => "not_a_reviewer",
+            DomainError::AlreadyDecided => "already_decided",
+            DomainError::ReviewClosed => "review_closed",
         }
     }
 }

@@ -2,6 +2,7 @@
 //! store can keep the type and the data apart and rebuild the event from both.
 
 use super::grant::GrantOrigin;
+use super::review::{OnNoAnswer, ReviewDecision, ReviewId};
 use super::types::{Actor, GrantId, RequestId, ScopeId, Subject, TeamId, TokenId, UserId};
 use crate::workflow::{Duration, Role, RoleId};
 use chrono::{DateTime, Utc};
@@ -167,6 +168,37 @@ pub enum Event {
         by: Actor,
         at: DateTime<Utc>,
     },
+    // ----- access reviews -----
+    /// The selection only: the items (the grants active at `at` on the scope or below it, of
+    /// `roles` if given) and their reviewers are derived when the event is folded.
+    ReviewStarted {
+        review: ReviewId,
+        scope: ScopeId,
+        roles: Option<Vec<RoleId>>,
+        title: String,
+        due_at: DateTime<Utc>,
+        on_no_answer: OnNoAnswer,
+        by: Actor,
+        at: DateTime<Utc>,
+    },
+    ReviewItemDecided {
+        review: ReviewId,
+        item: GrantId,
+        decision: ReviewDecision,
+        reason: String,
+        by: Actor,
+        at: DateTime<Utc>,
+    },
+    /// Undecided items follow `on_no_answer`; the revocations are `GrantRevoked` events after it.
+    ReviewClosed {
+        review: ReviewId,
+        by: Actor,
+        at: DateTime<Utc>,
+    },
+    ReviewersReminded {
+        review: ReviewId,
+        at: DateTime<Utc>,
+    },
 }
 
 impl Event {
@@ -195,11 +227,15 @@ impl Event {
             Event::GrantEndingSoon { .. } => "GrantEndingSoon",
             Event::ApiTokenCreated { .. } => "ApiTokenCreated",
             Event::ApiTokenRevoked { .. } => "ApiTokenRevoked",
+            Event::ReviewStarted { .. } => "ReviewStarted",
+            Event::ReviewItemDecided { .. } => "ReviewItemDecided",
+            Event::ReviewClosed { .. } => "ReviewClosed",
+            Event::ReviewersReminded { .. } => "ReviewersReminded",
         }
     }
 
     /// The stream the event belongs to: `user-<id>`, `scope-<id>`, `role-<id>`, `team-<id>`,
-    /// `request-<uuid>` or `grant-<uuid>`.
+    /// `request-<uuid>`, `grant-<uuid>`, `token-<uuid>` or `review-<uuid>`.
     pub fn stream_id(&self) -> String {
         match self {
             Event::UserRegistered { user, .. }
@@ -232,6 +268,10 @@ impl Event {
             Event::ApiTokenCreated { token, .. } | Event::ApiTokenRevoked { token, .. } => {
                 format!("token-{token}")
             }
+            Event::ReviewStarted { review, .. }
+            | Event::ReviewItemDecided { review, .. }
+            | Event::ReviewClosed { review, .. }
+            | Event::ReviewersReminded { review, .. } => format!("review-{review}"),
         }
     }
 

@@ -123,7 +123,8 @@ impl DomainModel {
             .or_else(|| differing("team-", a.teams().map(|t| (&t.id, t)), b.teams().map(|t| (&t.id, t))))
             .or_else(|| differing("request-", a.requests().map(|r| (r.id, r)), b.requests().map(|r| (r.id, r))))
             .or_else(|| differing("grant-", a.grants().map(|g| (g.id, g)), b.grants().map(|g| (g.id, g))))
-            .or_else(|| differing("token-", a.api_tokens().map(|t| (t.id, t)), b.api_tokens().map(|t| (t.id, t))));
+            .or_else(|| differing("token-", a.api_tokens().map(|t| (t.id, t)), b.api_tokens().map(|t| (t.id, t))))
+            .or_else(|| differing("review-", a.reviews().map(|r| (r.id, r)), b.reviews().map(|r| (r.id, r))));
         Some(Difference { stream, what: "the domain state".into() })
     }
 

@@ -4,7 +4,7 @@ use actix_web::HttpResponse;
 use utoipa::OpenApi;
 
 use super::{
-    api::{catalogue, check, grants, log, me, outbox, requests, scopes, tokens, users},
+    api::{catalogue, check, grants, log, me, outbox, requests, reviews, scopes, tokens, users},
     health, metrics,
     problem::Problem,
 };
@@ -26,6 +26,7 @@ use super::{
         tokens::create, tokens::list, tokens::revoke,
         outbox::list, outbox::retry,
         log::events, log::live, log::verify,
+        reviews::start, reviews::list, reviews::show, reviews::items, reviews::report, reviews::decide, reviews::close,
     ),
     modifiers(&BearerAuth, &CommonProblems),
     security(("bearer" = [])),

@@ -204,7 +204,7 @@ pub async fn no_route(request: HttpRequest) -> HttpResponse {
 fn domain_status(error: &DomainError) -> StatusCode {
     use DomainError as E;
     match error {
-        E::NotADecider { .. } | E::SelfApproval | E::Forbidden(_) => StatusCode::FORBIDDEN,
+        E::NotADecider { .. } | E::SelfApproval | E::Forbidden(_) | E::NotAReviewer => StatusCode::FORBIDDEN,
         E::NotFound(_) => StatusCode::NOT_FOUND,
         E::DuplicateRequest { .. }
         | E::NotPending(_)
@@ -213,7 +213,9 @@ fn domain_status(error: &DomainError) -> StatusCode {
         | E::InUse(_)
         | E::AlreadyExists(_)
         | E::NotActive
-        | E::NotDue(_) => StatusCode::CONFLICT,
+        | E::NotDue(_)
+        | E::AlreadyDecided
+        | E::ReviewClosed => StatusCode::CONFLICT,
         E::WrongScopeKind { .. }
         | E::UnknownRole(_)
         | E::UnknownScope(_)
@@ -260,6 +262,9 @@ mod tests {
             (E::InvalidDuration(String::new()), "invalid_duration", 422),
             (E::ApprovalsRequired { role: String::new(), approvals: 2 }, "approvals_required", 422),
             (E::ReservedId(String::new()), "reserved_id", 422),
+            (E::NotAReviewer, "not_a_reviewer", 403),
+            (E::AlreadyDecided, "already_decided", 409),
+            (E::ReviewClosed, "review_closed", 409),
         ];
         for (error, code, status) in cases {
             assert_eq!((error.code(), domain_status(&error).as_u16()), (code, status), "{error:?}");

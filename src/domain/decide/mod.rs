@@ -22,6 +22,7 @@ mod catalogue;
 mod grants;
 mod login_tokens;
 mod requests;
+mod reviews;
 mod scopes;
 mod teams;
 mod users;
@@ -61,6 +62,16 @@ pub fn decide(state: &State, workflow: &Workflow, ctx: &Context, command: Comman
             decision.create_api_token(user, name, secret_hash, expires_in)
         }
         Command::RevokeApiToken { token } => decision.revoke_api_token(token),
+        // ----- access reviews -----
+        Command::StartReview { scope, roles, due, on_no_answer, title } => {
+            decision.start_review(scope, roles, due, on_no_answer, title)
+        }
+        Command::DecideReviewItem { review, item, decision: answer, reason } => {
+            decision.decide_review_item(review, item, answer, reason)
+        }
+        Command::CloseReview { review } => decision.close_review(review, false),
+        Command::CloseDueReview { review } => decision.close_review(review, true),
+        Command::RemindReviewers { review } => decision.remind_reviewers(review),
     }
 }
 

@@ -125,21 +125,7 @@ impl State {
         let Some(target) = self.index.scope_slot(&request.scope) else {
             return Vec::new();
         };
-        // Deciders hold something on the scope or above it (admins on global).
-        let mut candidates = BTreeSet::new();
-        for slot in self.index.lineage(target) {
-            for grant in self.index.grants_on_scope.get(slot).into_iter().flatten().filter_map(|id| self.grants.get(id))
-            {
-                match &grant.subject {
-                    Subject::User(user) => {
-                        candidates.insert(user.clone());
-                    }
-                    Subject::Team(team) => {
-                        candidates.extend(self.teams.get(team).into_iter().flat_map(|t| t.members.iter().cloned()));
-                    }
-                }
-            }
-        }
+        let mut candidates = self.people_holding_above(target);
         candidates.remove(&request.user);
         let (role, scope) = (&request.role, &request.scope);
         // Candidates come sorted, so deciders do too.
@@ -151,6 +137,26 @@ impl State {
                 (by_rule || admin_only).then_some(RequestDecider { user, admin_only })
             })
             .collect()
+    }
+
+    /// Everyone holding something on the scope or above it (admins on global), directly or through
+    /// a team: the only people who may decide there.
+    pub(super) fn people_holding_above(&self, target: Slot) -> BTreeSet<UserId> {
+        let mut people = BTreeSet::new();
+        for slot in self.index.lineage(target) {
+            for grant in self.index.grants_on_scope.get(slot).into_iter().flatten().filter_map(|id| self.grants.get(id))
+            {
+                match &grant.subject {
+                    Subject::User(user) => {
+                        people.insert(user.clone());
+                    }
+                    Subject::Team(team) => {
+                        people.extend(self.teams.get(team).into_iter().flat_map(|t| t.members.iter().cloned()));
+                    }
+                }
+            }
+        }
+        people
     }
 
     /// Where the user may decide through rules, one entry per rule, place and anchor scope.

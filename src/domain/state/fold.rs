@@ -172,6 +172,24 @@ impl State {
                     token.revoked_at = Some(*at);
                 }
             }
+            Event::ReviewStarted { review, scope, roles, title, due_at, on_no_answer, by, at } => {
+                let selection = reviews::Selection {
+                    review: *review,
+                    scope,
+                    roles: roles.as_deref(),
+                    title,
+                    due_at: *due_at,
+                    on_no_answer: *on_no_answer,
+                    by,
+                    at: *at,
+                };
+                self.start_review(workflow, selection);
+            }
+            Event::ReviewItemDecided { review, item, decision, reason, by, at } => {
+                self.decide_review_item(review, item, *decision, reason, by, *at);
+            }
+            Event::ReviewClosed { review, by, at } => self.close_review(review, by, *at),
+            Event::ReviewersReminded { review, at } => self.remind_reviewers(review, *at),
         }
     }
 

@@ -6,6 +6,7 @@ use super::event::Event;
 use super::grant::{Grant, GrantStatus};
 use super::index::{Holding, Index, Slot};
 use super::request::{Approval, Request, RequestStatus};
+use super::review::{Review, ReviewId};
 use super::types::{Actor, GrantId, RequestId, ScopeId, Subject, TeamId, TokenId, UserId};
 use super::visibility::Standing;
 use crate::workflow::permission::parse_permission;
@@ -16,6 +17,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 mod authority;
 mod fold;
+mod reviews;
 
 pub use fold::evolve;
 
@@ -90,6 +92,7 @@ pub struct State {
     /// The newest `iat` of a login token whose roles were synced, per user.
     token_roles_issued_at: BTreeMap<UserId, DateTime<Utc>>,
     index: Index,
+    reviews: BTreeMap<ReviewId, Review>,
 }
 
 impl State {
@@ -113,6 +116,7 @@ impl State {
             token_by_hash: HashMap::new(),
             token_roles_issued_at: BTreeMap::new(),
             index: Index::new(),
+            reviews: BTreeMap::new(),
         };
         state.index.compile_roles(&state.roles, &workflow.implications);
         state
