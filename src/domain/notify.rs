@@ -192,7 +192,7 @@ fn review_notices(state: &State, review: &ReviewId, kind: &'static str, undecide
     let mut items_by_address: std::collections::BTreeMap<String, Vec<uuid::Uuid>> = Default::default();
     for item in review.items.values().filter(|item| !undecided_only || item.decision.is_none()) {
         let mut to = BTreeSet::new();
-        for reviewer in item.reviewers.iter() {
+        for reviewer in item.reviewers() {
             add(&mut to, user_email(state, reviewer));
         }
         for address in to {

@@ -71,20 +71,36 @@ pub enum Unanswered {
     Ended,
 }
 
-/// One grant under review. The reviewer list is shared between the items whose grants have the
-/// same role on the same scope (and no holder among those people): a review of 100,000 grants
-/// keeps a few lists, not 100,000.
+/// One grant under review. Its reviewers are a pool shared by the items whose grants have the
+/// same role on the same scope (who may revoke that), less the people excluded from it (the
+/// holder, or a team's members) — so a review of 100,000 grants keeps a few pools, and a short
+/// exclusion only for the items whose holder is in their pool.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReviewItem {
     pub grant: GrantId,
-    pub reviewers: Arc<[UserId]>,
+    pub(super) pool: Arc<[UserId]>,
+    pub(super) excluded: Option<Arc<[UserId]>>,
     pub decision: Option<Box<ItemDecision>>,
     pub unanswered: Option<Unanswered>,
 }
 
 impl ReviewItem {
+    /// The people listed as its reviewers at the start.
+    pub fn reviewers(&self) -> impl Iterator<Item = &UserId> + '_ {
+        self.pool.iter().filter(|person| !self.excludes(person))
+    }
+
+    fn excludes(&self, user: &str) -> bool {
+        self.excluded.as_ref().is_some_and(|excluded| excluded.iter().any(|person| person == user))
+    }
+
     pub fn is_reviewer(&self, user: &str) -> bool {
-        self.reviewers.iter().any(|reviewer| reviewer == user)
+        self.pool.iter().any(|reviewer| reviewer == user) && !self.excludes(user)
+    }
+
+    /// The shared pool its reviewers come from (for measuring how much is shared).
+    pub fn pool(&self) -> &Arc<[UserId]> {
+        &self.pool
     }
 }
 

@@ -96,7 +96,7 @@ impl ReviewItemView {
             team,
             role: grant.map(|g| g.role.clone()).unwrap_or_default(),
             scope: grant.map(|g| g.scope.to_string()).unwrap_or_default(),
-            reviewers: item.reviewers.iter().map(ToString::to_string).collect(),
+            reviewers: item.reviewers().map(ToString::to_string).collect(),
             decision: decision.map(|d| d.decision),
             decided_by: decision.map(|d| actor_name(&d.by)),
             decided_at: decision.map(|d| d.at),

@@ -125,7 +125,7 @@ impl State {
         let Some(target) = self.index.scope_slot(&request.scope) else {
             return Vec::new();
         };
-        let mut candidates = self.people_holding_above(target);
+        let mut candidates = self.people_holding_above(target, |_| true);
         candidates.remove(&request.user);
         let (role, scope) = (&request.role, &request.scope);
         // Candidates come sorted, so deciders do too.
@@ -139,13 +139,14 @@ impl State {
             .collect()
     }
 
-    /// Everyone holding something on the scope or above it (admins on global), directly or through
-    /// a team: the only people who may decide there.
-    pub(super) fn people_holding_above(&self, target: Slot) -> BTreeSet<UserId> {
+    /// Everyone holding something (a role `wanted` says yes to) on the scope or above it (admins
+    /// on global), directly or through a team: the only people who may decide there.
+    pub(super) fn people_holding_above(&self, target: Slot, wanted: impl Fn(Slot) -> bool) -> BTreeSet<UserId> {
         let mut people = BTreeSet::new();
         for slot in self.index.lineage(target) {
-            for grant in self.index.grants_on_scope.get(slot).into_iter().flatten().filter_map(|id| self.grants.get(id))
-            {
+            let grants =
+                self.index.grants_on_scope.get(slot).into_iter().flatten().filter_map(|id| self.grants.get(id));
+            for grant in grants.filter(|g| self.index.known_role_slot(&g.role).is_some_and(&wanted)) {
                 match &grant.subject {
                     Subject::User(user) => {
                         people.insert(user.clone());

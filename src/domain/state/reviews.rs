@@ -76,14 +76,20 @@ impl State {
     pub(super) fn start_review(&mut self, workflow: &Workflow, selection: Selection) {
         let Selection { review, scope, roles, title, due_at, on_no_answer, by, at } = selection;
         let mut interner = Interner::default();
-        let mut people_at: HashMap<Slot, BTreeSet<UserId>> = HashMap::new();
         let mut revokers: HashMap<(Slot, Slot), Revokers> = HashMap::new();
         let mut items = BTreeMap::new();
         for grant in self.grants_under_review(scope, roles, at) {
             let Some(scope_slot) = self.index.scope_slot(&grant.scope) else { continue };
             let role_slot = self.index.known_role_slot(&grant.role).unwrap_or(Slot::MAX);
             let found = revokers.entry((role_slot, scope_slot)).or_insert_with(|| {
-                let people = people_at.entry(scope_slot).or_insert_with(|| self.people_holding_above(scope_slot));
+                // Only holders of a role the rule names (or including one), and admins, may revoke.
+                let kind = self.scopes.get(&grant.scope).map_or("", |s| s.kind.as_str());
+                let deciding: Vec<Slot> = workflow.rule_for(&grant.role, kind).map_or_else(Vec::new, |rule| {
+                    rule.deciders.iter().filter_map(|d| self.index.known_role_slot(&d.role)).collect()
+                });
+                let people = self.people_holding_above(scope_slot, |held| {
+                    held == self.index.admin || deciding.iter().any(|role| self.includes(held, *role))
+                });
                 let (mut by_rule, mut admins) = (Vec::new(), Vec::new());
                 for person in people.iter() {
                     if self.decides_by_rule(workflow, person, &grant.role, &grant.scope, Action::Revoke, at) {
@@ -98,19 +104,11 @@ impl State {
                 Subject::User(user) => vec![user],
                 Subject::Team(team) => self.teams.get(team).into_iter().flat_map(|t| t.members.iter()).collect(),
             };
-            let mut reviewers = interner.intern(Vec::new());
-            for people in [&found.by_rule, &found.admins] {
-                let kept = if people.iter().any(|person| holders.contains(&person)) {
-                    interner.intern(people.iter().filter(|person| !holders.contains(person)).cloned().collect())
-                } else {
-                    people.clone()
-                };
-                if !kept.is_empty() {
-                    reviewers = kept;
-                    break;
-                }
-            }
-            let item = ReviewItem { grant: grant.id, reviewers, decision: None, unanswered: None };
+            let held_by = |pool: &Arc<[UserId]>| pool.iter().filter(|p| holders.contains(p)).count();
+            // The rule's revokers less the holders; failing anyone, the admins less the holders.
+            let pool = if found.by_rule.len() > held_by(&found.by_rule) { &found.by_rule } else { &found.admins };
+            let excluded = (held_by(pool) > 0).then(|| interner.intern(holders.iter().map(|h| (*h).clone()).collect()));
+            let item = ReviewItem { grant: grant.id, pool: pool.clone(), excluded, decision: None, unanswered: None };
             items.insert(grant.id, item);
         }
         let review = Review {
