@@ -6,6 +6,7 @@ use chrono::{DateTime, Duration as Span, TimeZone, Utc};
 mod bench;
 mod every_path;
 mod properties;
+mod reviews;
 
 /// A shipped workflow, from `workflows/`.
 pub(super) fn workflow(file: &str) -> Workflow {
