@@ -27,6 +27,8 @@ pub struct Expired {
     pub reminders: usize,
     /// Access reviews closed at their due time.
     pub reviews: usize,
+    /// Scheduled access reviews started (the workflow's `[[reviews]]`).
+    pub reviews_started: usize,
 }
 
 /// Which count a command's success adds to.
@@ -35,6 +37,7 @@ enum Counter {
     Grants,
     Reminders,
     Reviews,
+    ReviewsStarted,
 }
 
 /// Refusals that mean "someone was first" or "not yet": nothing to do.
@@ -74,6 +77,16 @@ pub async fn expire_due(app: &App, now: DateTime<Utc>) -> Result<Expired, StoreE
                 _ => {}
             }
         }
+        // The workflow's scheduled reviews: each scope of the kind `every` after the last one (or
+        // its creation), when it has grants to review.
+        for schedule in &model.workflow().reviews {
+            for scope in state.scopes().filter(|s| s.kind == schedule.kind) {
+                let due = state.next_scheduled_review(&scope.id, schedule.every).is_some_and(|next| next <= now);
+                if due && state.grants_under_review(&scope.id, None, now).next().is_some() {
+                    commands.push(Command::StartScheduledReview { scope: scope.id.clone() });
+                }
+            }
+        }
         for review in state.reviews().filter(|r| r.is_open()) {
             if review.due_at <= now {
                 commands.push(Command::CloseDueReview { review: review.id });
@@ -92,6 +105,7 @@ pub async fn expire_due(app: &App, now: DateTime<Utc>) -> Result<Expired, StoreE
             Command::ExpireRequest { .. } => Counter::Requests,
             Command::ExpireGrant { .. } => Counter::Grants,
             Command::CloseDueReview { .. } => Counter::Reviews,
+            Command::StartScheduledReview { .. } => Counter::ReviewsStarted,
             _ => Counter::Reminders,
         };
         let outcome = app.execute_at(Origin::Scheduler, command, now);
@@ -106,6 +120,7 @@ pub async fn expire_due(app: &App, now: DateTime<Utc>) -> Result<Expired, StoreE
                 Counter::Grants => expired.grants += 1,
                 Counter::Reminders => expired.reminders += 1,
                 Counter::Reviews => expired.reviews += 1,
+                Counter::ReviewsStarted => expired.reviews_started += 1,
             },
             Err(AppError::Rejected(refusal)) if already_handled(&refusal) => {}
             Err(refusal @ (AppError::Rejected(_) | AppError::ReadOnly)) => {
@@ -131,6 +146,7 @@ pub fn spawn(app: App, interval: Duration) -> tokio::task::JoinHandle<()> {
                     grants = done.grants,
                     reminders = done.reminders,
                     reviews = done.reviews,
+                    reviews_started = done.reviews_started,
                     "scheduled work done"
                 ),
                 Err(error) => tracing::warn!(%error, "expiry pass failed; retrying at the next tick"),

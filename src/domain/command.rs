@@ -157,4 +157,9 @@ pub enum Command {
     RemindReviewers {
         review: ReviewId,
     },
+    /// Issued by the scheduler: the review the workflow's `[[reviews]]` schedule for this scope's
+    /// kind, unless one was started for it within `every`.
+    StartScheduledReview {
+        scope: ScopeId,
+    },
 }

@@ -180,6 +180,9 @@ pub enum Event {
         on_no_answer: OnNoAnswer,
         by: Actor,
         at: DateTime<Utc>,
+        /// Started by the scheduler, as the workflow's `[[reviews]]` say.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        scheduled: bool,
     },
     ReviewItemDecided {
         review: ReviewId,

@@ -13,13 +13,7 @@ use uuid::Uuid;
 
 pub type ReviewId = Uuid;
 
-/// What happens to the items nobody decided when the review closes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum OnNoAnswer {
-    Keep,
-    Revoke,
-}
+pub use crate::workflow::OnNoAnswer;
 
 /// A reviewer's answer for one item.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -122,6 +116,8 @@ pub struct Review {
     pub on_no_answer: OnNoAnswer,
     pub started_by: Actor,
     pub started_at: DateTime<Utc>,
+    /// Started by the scheduler, as the workflow's `[[reviews]]` say.
+    pub scheduled: bool,
     /// By item id (= grant id).
     pub items: BTreeMap<GrantId, ReviewItem>,
     pub decided: usize,

@@ -25,6 +25,7 @@ on_both_backends!(
     the_due_time_closes_a_review_once_across_two_processes,
     reviewers_get_one_mail_each_and_holders_hear_of_revocations,
     the_report_comes_as_csv_and_ndjson,
+    the_workflow_starts_yearly_site_reviews_once_across_two_processes,
 );
 
 /// Grants of the world below, by holder.
@@ -438,4 +439,40 @@ async fn the_report_comes_as_csv_and_ndjson(backend: Backend) {
     let (_, _, mine) =
         raw(&world.app, "mgr", &format!("/api/v1/reviews/{review}/report"), "application/x-ndjson").await;
     assert_eq!(mine.lines().count(), 2);
+}
+
+/// EGI's workflow reviews each site yearly (`[[reviews]] kind = "site", every = "365d"`), the
+/// first a year after the site was created; two processes start each once.
+async fn the_workflow_starts_yearly_site_reviews_once_across_two_processes(backend: Backend) {
+    let world = world(backend).await;
+    let second = world.app.second_process().await;
+    let head = world.app.head().await;
+    eventually("the second process to catch up", 10, || async {
+        second.application.read_model(|model| model.position()) >= head
+    })
+    .await;
+    let early = expire_due(&world.app.application, Utc::now() + Duration::days(364)).await.unwrap();
+    assert_eq!(early.reviews_started, 0, "not a year since the sites were created");
+    let later = Utc::now() + Duration::days(366);
+    let (a, b) = tokio::join!(expire_due(&world.app.application, later), expire_due(&second.application, later));
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_eq!(a.reviews_started + b.reviews_started, 2, "SITE_A and SITE_B, once each: {a:?} {b:?}");
+    assert_eq!(expire_due(&second.application, later + Duration::days(1)).await.unwrap().reviews_started, 0);
+    let listed = world.app.get_as("root", "/api/v1/reviews").await;
+    let reviews = listed.body["items"].as_array().unwrap();
+    let mut scopes: Vec<&str> = reviews.iter().map(|r| r["scope"].as_str().unwrap()).collect();
+    scopes.sort();
+    assert_eq!(scopes, ["SITE_A", "SITE_B"]);
+    for review in reviews {
+        assert_eq!(
+            (review["on_no_answer"].as_str(), review["started_by"].as_str()),
+            (Some("keep"), Some("command-line"))
+        );
+        let started_at: chrono::DateTime<Utc> = review["started_at"].as_str().unwrap().parse().unwrap();
+        let due_at: chrono::DateTime<Utc> = review["due_at"].as_str().unwrap().parse().unwrap();
+        assert_eq!(due_at - started_at, Duration::days(30));
+        let items = if review["scope"] == "SITE_A" { 3 } else { 1 };
+        assert_eq!(review["items"].as_u64(), Some(items), "{review:?}");
+    }
+    world.verified().await;
 }

@@ -72,6 +72,7 @@ pub fn decide(state: &State, workflow: &Workflow, ctx: &Context, command: Comman
         Command::CloseReview { review } => decision.close_review(review, false),
         Command::CloseDueReview { review } => decision.close_review(review, true),
         Command::RemindReviewers { review } => decision.remind_reviewers(review),
+        Command::StartScheduledReview { scope } => decision.start_scheduled_review(scope),
     }
 }
 

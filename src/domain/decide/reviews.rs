@@ -53,6 +53,40 @@ impl Decision<'_> {
             on_no_answer,
             by: self.actor.clone(),
             at: self.now,
+            scheduled: false,
+        }])
+    }
+
+    /// The review the workflow schedules for the scope's kind, by the scheduler, unless one was
+    /// started for the scope within `every` (so that two processes start it once).
+    pub(super) fn start_scheduled_review(&self, scope: ScopeId) -> Decided {
+        if *self.actor != Actor::CommandLine {
+            return Err(DomainError::Forbidden("only the scheduler starts scheduled reviews".into()));
+        }
+        let scope = self.state.scope(&scope).ok_or_else(|| DomainError::UnknownScope(scope.to_string()))?;
+        let Some(schedule) = self.workflow.reviews.iter().find(|r| r.kind == scope.kind) else {
+            return Err(DomainError::Invalid(format!("the workflow schedules no review of {} scopes", scope.kind)));
+        };
+        match self.state.next_scheduled_review(&scope.id, schedule.every) {
+            Some(next) if next <= self.now => {}
+            next => {
+                let when = next.map_or_else(|| "never".to_string(), |next| next.to_rfc3339());
+                return Err(DomainError::AlreadyExists(format!(
+                    "a scheduled review of {} (the next is due {when})",
+                    scope.id
+                )));
+            }
+        }
+        Ok(vec![Event::ReviewStarted {
+            review: self.ctx.new_id(),
+            scope: scope.id.clone(),
+            roles: None,
+            title: format!("Scheduled review of {} ({})", scope.title, scope.id),
+            due_at: self.end_after(schedule.due)?,
+            on_no_answer: schedule.on_no_answer,
+            by: self.actor.clone(),
+            at: self.now,
+            scheduled: true,
         }])
     }
 

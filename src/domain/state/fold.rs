@@ -14,7 +14,8 @@ impl State {
                 let newest = self.token_roles_issued_at.entry(user.clone()).or_insert(*issued_at);
                 *newest = (*newest).max(*issued_at);
             }
-            Event::ScopeCreated { scope, kind, parents, title, mailbox, .. } => {
+            Event::ScopeCreated { scope, kind, parents, title, mailbox, at, .. } => {
+                self.scope_created_at.insert(scope.clone(), *at);
                 self.index.add_scope(scope, parents);
                 let scope = Scope {
                     id: scope.clone(),
@@ -172,7 +173,7 @@ impl State {
                     token.revoked_at = Some(*at);
                 }
             }
-            Event::ReviewStarted { review, scope, roles, title, due_at, on_no_answer, by, at } => {
+            Event::ReviewStarted { review, scope, roles, title, due_at, on_no_answer, by, at, scheduled } => {
                 let selection = reviews::Selection {
                     review: *review,
                     scope,
@@ -182,6 +183,7 @@ impl State {
                     on_no_answer: *on_no_answer,
                     by,
                     at: *at,
+                    scheduled: *scheduled,
                 };
                 self.start_review(workflow, selection);
             }

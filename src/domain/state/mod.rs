@@ -93,6 +93,8 @@ pub struct State {
     token_roles_issued_at: BTreeMap<UserId, DateTime<Utc>>,
     index: Index,
     reviews: BTreeMap<ReviewId, Review>,
+    /// When each scope was created: a scheduled review of it is first due `every` later.
+    scope_created_at: BTreeMap<ScopeId, DateTime<Utc>>,
 }
 
 impl State {
@@ -117,6 +119,7 @@ impl State {
             token_roles_issued_at: BTreeMap::new(),
             index: Index::new(),
             reviews: BTreeMap::new(),
+            scope_created_at: BTreeMap::new(),
         };
         state.index.compile_roles(&state.roles, &workflow.implications);
         state

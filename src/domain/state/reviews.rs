@@ -16,6 +16,7 @@ pub(crate) struct Selection<'a> {
     pub on_no_answer: OnNoAnswer,
     pub by: &'a Actor,
     pub at: DateTime<Utc>,
+    pub scheduled: bool,
 }
 
 /// The people who may revoke one role on one scope at the start of a review: by a rule, and the
@@ -49,6 +50,14 @@ impl State {
         self.reviews.values()
     }
 
+    /// When the next scheduled review of `scope` is due, reviews of its kind being scheduled every
+    /// `every`: that long after the last one the scheduler started, or after the scope's creation.
+    pub fn next_scheduled_review(&self, scope: &str, every: crate::workflow::Duration) -> Option<DateTime<Utc>> {
+        let last = self.reviews.values().filter(|r| r.scheduled && r.scope == scope).map(|r| r.started_at).max();
+        let since = last.or_else(|| self.scope_created_at.get(scope).copied())?;
+        crate::domain::time::end_after(since, every)
+    }
+
     /// The grants a review of `scope` (and `roles`, if given) would cover at `at`: those giving
     /// their role then, held on the scope or below it.
     pub fn grants_under_review<'a>(
@@ -74,7 +83,7 @@ impl State {
     /// who may revoke it by the workflow's rules at the start, never its holder (for a team grant,
     /// never a member), and administrators only where nobody else may.
     pub(super) fn start_review(&mut self, workflow: &Workflow, selection: Selection) {
-        let Selection { review, scope, roles, title, due_at, on_no_answer, by, at } = selection;
+        let Selection { review, scope, roles, title, due_at, on_no_answer, by, at, scheduled } = selection;
         let mut interner = Interner::default();
         let mut revokers: HashMap<(Slot, Slot), Revokers> = HashMap::new();
         let mut items = BTreeMap::new();
@@ -120,6 +129,7 @@ impl State {
             on_no_answer,
             started_by: by.clone(),
             started_at: at,
+            scheduled,
             items,
             decided: 0,
             reminded_at: None,
