@@ -26,6 +26,7 @@ on_both_backends!(
     reviewers_get_one_mail_each_and_holders_hear_of_revocations,
     the_report_comes_as_csv_and_ndjson,
     the_workflow_starts_yearly_site_reviews_once_across_two_processes,
+    reviewers_decide_several_items_at_once_on_the_page,
 );
 
 /// Grants of the world below, by holder.
@@ -474,5 +475,64 @@ async fn the_workflow_starts_yearly_site_reviews_once_across_two_processes(backe
         let items = if review["scope"] == "SITE_A" { 3 } else { 1 };
         assert_eq!(review["items"].as_u64(), Some(items), "{review:?}");
     }
+    world.verified().await;
+}
+
+/// The review's page: a reviewer ticks several items and keeps or revokes them in one post (each
+/// decided as the API decides it; a refused one is said beside the others); the starter sees the
+/// progress and closes it; a post without the CSRF token writes nothing.
+async fn reviewers_decide_several_items_at_once_on_the_page(backend: Backend) {
+    use crate::web::{csrf_in, Web};
+    let world = world(backend).await;
+    let review = world.ngi_review("keep").await;
+    let ngim = Web::sign_in(&world.app, "ngim").await;
+    let list = ngim.page("/ui/reviews").await;
+    assert!(list.contains(&format!("href=\"/ui/reviews/{review}\"")), "{list}");
+    assert!(list.contains("href=\"/ui/reviews\""), "linked from the navigation");
+    let page = ngim.page(&format!("/ui/reviews/{review}")).await;
+    for holder in ["alice", "bob", "carol", "mgr"] {
+        assert!(page.contains(&format!("value=\"{}\"", world.grant(holder))), "{holder}'s item to tick");
+    }
+    assert!(!page.contains(&format!("value=\"{}\"", world.grant("ngim"))), "not their own");
+    let csrf = csrf_in(&page);
+    let path = format!("/ui/reviews/{review}/decide");
+
+    let head = world.app.head().await;
+    let forged = ngim.post(&path, &[("csrf", "00ff"), ("decision", "revoke"), ("item", world.grant("bob"))]).await;
+    assert_eq!(forged.status(), 403);
+    assert_eq!(world.app.head().await, head, "a post without the right token wrote something");
+
+    // mgr keeps alice's item first, so that ngim's batch meets one already decided.
+    assert_eq!(world.decide("mgr", &review, "alice", "keep").await.status, 200);
+    let form = [
+        ("csrf", csrf.as_str()),
+        ("decision", "revoke"),
+        ("reason", "left the site"),
+        ("item", world.grant("bob")),
+        ("item", world.grant("carol")),
+        ("item", world.grant("alice")),
+    ];
+    let answer = ngim.post(&path, &form).await;
+    assert_eq!(answer.status(), 200);
+    let text = answer.text().await.unwrap();
+    assert!(text.contains("2 of 3 decided"), "{text}");
+    assert!(text.contains("already decided"), "{text}");
+    assert!(!world.current("bob").await && !world.current("carol").await && world.current("alice").await);
+    let items = world.items("root", &review, "").await;
+    assert_eq!(
+        (items["bob"]["decision"].as_str(), items["bob"]["reason"].as_str()),
+        (Some("revoke"), Some("left the site"))
+    );
+
+    // The starter's progress, and closing on the page.
+    let page = ngim.page(&format!("/ui/reviews/{review}")).await;
+    assert!(page.contains("<dd id=\"decided\">3 (1 kept, 2 revoked)</dd>"), "{page}");
+    let mgr = Web::sign_in(&world.app, "mgr").await;
+    let theirs = mgr.page(&format!("/ui/reviews/{review}")).await;
+    assert!(!theirs.contains("/close"), "only its starter or an admin may close it");
+    let close = ngim.post(&format!("/ui/reviews/{review}/close"), &[("csrf", csrf.as_str())]).await;
+    assert_eq!(close.status(), 303);
+    let page = ngim.page(&format!("/ui/reviews/{review}")).await;
+    assert!(page.contains("<dd id=\"state\">closed"), "{page}");
     world.verified().await;
 }
