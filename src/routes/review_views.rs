@@ -172,6 +172,20 @@ pub(crate) fn visible_items(
     })?
 }
 
+/// One item as the caller may see it (404 when not one of theirs to see).
+pub(crate) fn visible_item(caller: &Caller, id: Uuid, item: Uuid) -> Result<ReviewItemView, ApiError> {
+    let now = Utc::now();
+    caller.read(|state, _| {
+        let review = state.review(&id).ok_or_else(|| ApiError::NotFound(format!("review {id}")))?;
+        let sight = state.review_sight(review, caller.user(), now).ok_or_else(forbidden)?;
+        let seen = review
+            .items
+            .get(&item)
+            .filter(|entry| sight == ReviewSight::Whole || state.may_review_item(review, entry, &caller.actor(), now));
+        seen.map(|entry| ReviewItemView::new(state, entry)).ok_or_else(|| ApiError::NotFound(format!("item {item}")))
+    })?
+}
+
 /// Decides one item as the caller.
 pub(crate) async fn decide_item(
     caller: &Caller,

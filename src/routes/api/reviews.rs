@@ -12,8 +12,8 @@ use crate::routes::{
     paging::{Page, PageQuery},
     problem::ApiError,
     review_views::{
-        csv_row, decide_item, parse_review_id, visible_items, visible_review, visible_reviews, ItemFilter,
-        ReviewItemView, ReviewView, REPORT_COLUMNS,
+        csv_row, decide_item, parse_review_id, visible_item, visible_items, visible_review, visible_reviews,
+        ItemFilter, ReviewItemView, ReviewView, REPORT_COLUMNS,
     },
     shared::created,
 };
@@ -150,10 +150,7 @@ pub async fn decide(
     let item = item.parse().map_err(|_| ApiError::NotFound(format!("item {item}")))?;
     let ItemAnswer { decision, reason } = body.into_inner();
     decide_item(&caller, review, item, decision, reason).await?;
-    let mut items = visible_items(&caller, review, ItemFilter::default(), None, None)?;
-    items.retain(|shown| shown.id == item.to_string());
-    let shown = items.pop().ok_or_else(|| ApiError::NotFound(format!("item {item}")))?;
-    Ok(HttpResponse::Ok().json(shown))
+    Ok(HttpResponse::Ok().json(visible_item(&caller, review, item)?))
 }
 
 #[utoipa::path(post, path = "/api/v1/reviews/{id}/close", tag = "reviews", operation_id = "closeReview", params(("id" = String, Path,)),
