@@ -242,10 +242,22 @@ async fn refused_decisions_and_closes_write_nothing(backend: Backend) {
     world.decide("carol", &review, "mgr", "revoke").await.assert_problem(403, "not_a_decider");
     assert_eq!(app.head().await, head);
 
+    // A grant that ended meanwhile is not decided any more.
+    let path = format!("/api/v1/grants/{}/revoke", world.grant("bob"));
+    assert_eq!(app.post_as("bob", &path, json!({"reason": "leaving"})).await.status, 200);
+    let head = app.head().await;
+    world.decide("ngim", &review, "bob", "keep").await.assert_problem(409, "not_active");
+    let nowhere = uuid::Uuid::new_v4();
+    let path = format!("/api/v1/reviews/{nowhere}/items/{}/decide", world.grant("alice"));
+    app.post_as("mgr", &path, json!({"decision": "keep"})).await.assert_problem(404, "not_found");
+    app.post_as("root", &format!("/api/v1/reviews/{nowhere}/close"), json!({})).await.assert_problem(404, "not_found");
+    app.post_as("aud", &format!("/api/v1/reviews/{review}/close"), json!({})).await.assert_problem(403, "read_only");
+    assert_eq!(app.head().await, head, "a refusal wrote something");
+
     let closed = app.post_as("ngim", &format!("/api/v1/reviews/{review}/close"), json!({})).await;
     assert_eq!((closed.status, closed.body["status"].as_str()), (200, Some("closed")), "{:?}", closed.body);
     let head = app.head().await;
-    world.decide("ngim", &review, "bob", "keep").await.assert_problem(409, "review_closed");
+    world.decide("ngim", &review, "mgr", "keep").await.assert_problem(409, "review_closed");
     app.post_as("root", &format!("/api/v1/reviews/{review}/close"), json!({}))
         .await
         .assert_problem(409, "review_closed");
