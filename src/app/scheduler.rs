@@ -1,8 +1,10 @@
 //! The scheduler: pending requests past their time-to-live and grants past their end become
 //! `RequestExpired` / `GrantExpired`, exactly once; requests pending past the reminder interval
 //! get `DecidersReminded` (once per interval) and grants ending within 14 days `GrantEndingSoon`
-//! (once); stages waiting past their `escalate_after` get `RequestEscalated` (once per stage) and
-//! delegations past their `until` `DelegationEnded`. Every server process runs one. The commands are
+//! (once); stages waiting past their `escalate_after` get `RequestEscalated` (once per stage),
+//! delegations past their `until` `DelegationEnded`; open access reviews are closed at their due
+//! time (`CloseDueReview`), their reviewers reminded half-way (`RemindReviewers`, once), and the
+//! workflow's scheduled reviews started (`StartScheduledReview`). Every server process runs one. The commands are
 //! decided under the log-head lock against the state caught up with the log, so when two processes
 //! find the same due item, the later one is refused (`not_pending`, `not_active`) and writes nothing.
 
@@ -28,6 +30,10 @@ pub struct Expired {
     /// Stages escalated (`RequestEscalated`) and delegations ended at their `until`.
     pub escalations: usize,
     pub delegations: usize,
+    /// Access reviews closed at their due time.
+    pub reviews: usize,
+    /// Scheduled access reviews started (the workflow's `[[reviews]]`).
+    pub reviews_started: usize,
 }
 
 /// Which count a command's success adds to.
@@ -37,6 +43,8 @@ enum Counter {
     Reminders,
     Escalations,
     Delegations,
+    Reviews,
+    ReviewsStarted,
 }
 
 /// Refusals that mean "someone was first" or "not yet": nothing to do.
@@ -48,6 +56,7 @@ fn already_handled(refusal: &DomainError) -> bool {
             | DomainError::NotDue(_)
             | DomainError::Expired(_)
             | DomainError::AlreadyExists(_)
+            | DomainError::ReviewClosed
     )
 }
 
@@ -83,6 +92,26 @@ pub async fn expire_due(app: &App, now: DateTime<Utc>) -> Result<Expired, StoreE
                 _ => {}
             }
         }
+        // The workflow's scheduled reviews: each scope of the kind `every` after the last one (or
+        // its creation), when it has grants to review.
+        for schedule in &model.workflow().reviews {
+            for scope in state.scopes().filter(|s| s.kind == schedule.kind) {
+                let due = state.next_scheduled_review(&scope.id, schedule.every).is_some_and(|next| next <= now);
+                if due && state.grants_under_review(&scope.id, None, now).next().is_some() {
+                    commands.push(Command::StartScheduledReview { scope: scope.id.clone() });
+                }
+            }
+        }
+        for review in state.reviews().filter(|r| r.is_open()) {
+            if review.due_at <= now {
+                commands.push(Command::CloseDueReview { review: review.id });
+            } else if review.reminded_at.is_none()
+                && review.reminder_due() <= now
+                && review.decided < review.items.len()
+            {
+                commands.push(Command::RemindReviewers { review: review.id });
+            }
+        }
         commands
     });
     // Sent together, so that the writer commits them in one batch.
@@ -92,6 +121,8 @@ pub async fn expire_due(app: &App, now: DateTime<Utc>) -> Result<Expired, StoreE
             Command::ExpireGrant { .. } => Counter::Grants,
             Command::EscalateRequest { .. } => Counter::Escalations,
             Command::EndDelegation { .. } => Counter::Delegations,
+            Command::CloseDueReview { .. } => Counter::Reviews,
+            Command::StartScheduledReview { .. } => Counter::ReviewsStarted,
             _ => Counter::Reminders,
         };
         let outcome = app.execute_at(Origin::Scheduler, command, now);
@@ -107,6 +138,8 @@ pub async fn expire_due(app: &App, now: DateTime<Utc>) -> Result<Expired, StoreE
                 Counter::Reminders => expired.reminders += 1,
                 Counter::Escalations => expired.escalations += 1,
                 Counter::Delegations => expired.delegations += 1,
+                Counter::Reviews => expired.reviews += 1,
+                Counter::ReviewsStarted => expired.reviews_started += 1,
             },
             Err(AppError::Rejected(refusal)) if already_handled(&refusal) => {}
             Err(refusal @ (AppError::Rejected(_) | AppError::ReadOnly)) => {
@@ -126,13 +159,15 @@ pub fn spawn(app: App, interval: Duration) -> tokio::task::JoinHandle<()> {
         loop {
             ticks.tick().await;
             match expire_due(&app, Utc::now()).await {
-                Ok(Expired { requests: 0, grants: 0, reminders: 0, escalations: 0, delegations: 0 }) => {}
+                Ok(done) if done == Expired::default() => {}
                 Ok(done) => tracing::info!(
                     requests = done.requests,
                     grants = done.grants,
                     reminders = done.reminders,
                     escalations = done.escalations,
                     delegations = done.delegations,
+                    reviews = done.reviews,
+                    reviews_started = done.reviews_started,
                     "scheduled work done"
                 ),
                 Err(error) => tracing::warn!(%error, "expiry pass failed; retrying at the next tick"),

@@ -1,6 +1,7 @@
 //! What actors ask for. Each is decided against the state into events, or refused.
 
 use super::delegation::DelegationId;
+use super::review::{OnNoAnswer, ReviewDecision, ReviewDue, ReviewId};
 use super::types::{GrantId, RequestId, ScopeId, Subject, TeamId, TokenId, UserId};
 use crate::workflow::{Duration, Role, RoleId};
 use chrono::{DateTime, Utc};
@@ -189,5 +190,38 @@ pub enum Command {
         reason: String,
         duration: Option<Duration>,
         starts_at: Option<DateTime<Utc>>,
+    },
+    // ----- access reviews -----
+    /// Starts a review of every grant active now on `scope` or below it (of `roles` only, if given).
+    StartReview {
+        scope: ScopeId,
+        roles: Option<Vec<RoleId>>,
+        due: ReviewDue,
+        on_no_answer: OnNoAnswer,
+        title: Option<String>,
+    },
+    /// A reviewer's answer for one item (its id is the grant's).
+    DecideReviewItem {
+        review: ReviewId,
+        item: GrantId,
+        decision: ReviewDecision,
+        reason: String,
+    },
+    /// Closes a review early (its starter or an admin); undecided items follow `on_no_answer`.
+    CloseReview {
+        review: ReviewId,
+    },
+    /// Issued by the scheduler at the review's due time: closes it as `CloseReview` does.
+    CloseDueReview {
+        review: ReviewId,
+    },
+    /// Issued by the scheduler half-way to the due time: reminds reviewers with undecided items, once.
+    RemindReviewers {
+        review: ReviewId,
+    },
+    /// Issued by the scheduler: the review the workflow's `[[reviews]]` schedule for this scope's
+    /// kind, unless one was started for it within `every`.
+    StartScheduledReview {
+        scope: ScopeId,
     },
 }

@@ -76,6 +76,13 @@ pub enum DomainError {
     ReasonRequired,
     #[error("{0}")]
     InvalidStartsAt(String),
+    // ----- access reviews -----
+    #[error("not a reviewer of this item")]
+    NotAReviewer,
+    #[error("this item has already been decided")]
+    AlreadyDecided,
+    #[error("the review is closed")]
+    ReviewClosed,
 }
 
 impl DomainError {
@@ -116,6 +123,9 @@ impl DomainError {
             DomainError::UnknownQuestion { .. } => "unknown_question",
             DomainError::ReasonRequired => "reason_required",
             DomainError::InvalidStartsAt(_) => "invalid_starts_at",
+            DomainError::NotAReviewer => "not_a_reviewer",
+            DomainError::AlreadyDecided => "already_decided",
+            DomainError::ReviewClosed => "review_closed",
         }
     }
 }

@@ -3,6 +3,7 @@
 
 use super::delegation::DelegationId;
 use super::grant::GrantOrigin;
+use super::review::{OnNoAnswer, ReviewDecision, ReviewId};
 use super::types::{Actor, GrantId, RequestId, ScopeId, Subject, TeamId, TokenId, UserId};
 use crate::workflow::{Duration, Role, RoleId};
 use chrono::{DateTime, Utc};
@@ -231,6 +232,43 @@ pub enum Event {
         by: Actor,
         at: DateTime<Utc>,
     },
+    // ----- access reviews -----
+    /// The selection only: the items (the grants active at `at` on the scope or below it, of
+    /// `roles` if given) and their reviewers are derived when the event is folded.
+    ReviewStarted {
+        review: ReviewId,
+        scope: ScopeId,
+        roles: Option<Vec<RoleId>>,
+        title: String,
+        due_at: DateTime<Utc>,
+        on_no_answer: OnNoAnswer,
+        by: Actor,
+        at: DateTime<Utc>,
+        /// Started by the scheduler, as the workflow's `[[reviews]]` say.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        scheduled: bool,
+    },
+    ReviewItemDecided {
+        review: ReviewId,
+        item: GrantId,
+        decision: ReviewDecision,
+        reason: String,
+        by: Actor,
+        /// The reviewer whose delegate `by` is, when a delegate decided.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        on_behalf_of: Option<UserId>,
+        at: DateTime<Utc>,
+    },
+    /// Undecided items follow `on_no_answer`; the revocations are `GrantRevoked` events after it.
+    ReviewClosed {
+        review: ReviewId,
+        by: Actor,
+        at: DateTime<Utc>,
+    },
+    ReviewersReminded {
+        review: ReviewId,
+        at: DateTime<Utc>,
+    },
 }
 
 impl Event {
@@ -263,11 +301,15 @@ impl Event {
             Event::DelegationGranted { .. } => "DelegationGranted",
             Event::DelegationEnded { .. } => "DelegationEnded",
             Event::GrantExtended { .. } => "GrantExtended",
+            Event::ReviewStarted { .. } => "ReviewStarted",
+            Event::ReviewItemDecided { .. } => "ReviewItemDecided",
+            Event::ReviewClosed { .. } => "ReviewClosed",
+            Event::ReviewersReminded { .. } => "ReviewersReminded",
         }
     }
 
     /// The stream the event belongs to: `user-<id>`, `scope-<id>`, `role-<id>`, `team-<id>`,
-    /// `request-<uuid>`, `grant-<uuid>`, `token-<uuid>` or `delegation-<uuid>`.
+    /// `request-<uuid>`, `grant-<uuid>`, `token-<uuid>`, `delegation-<uuid>` or `review-<uuid>`.
     pub fn stream_id(&self) -> String {
         match self {
             Event::UserRegistered { user, .. }
@@ -305,6 +347,10 @@ impl Event {
             Event::DelegationGranted { delegation, .. } | Event::DelegationEnded { delegation, .. } => {
                 format!("delegation-{delegation}")
             }
+            Event::ReviewStarted { review, .. }
+            | Event::ReviewItemDecided { review, .. }
+            | Event::ReviewClosed { review, .. }
+            | Event::ReviewersReminded { review, .. } => format!("review-{review}"),
         }
     }
 

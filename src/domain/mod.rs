@@ -18,6 +18,7 @@ mod ids;
 mod index;
 pub mod notify;
 mod request;
+mod review;
 /// Test data: kept out of the release binary (the crate's tests turn the `testing` feature on).
 #[cfg(any(test, feature = "testing"))]
 pub mod scenarios;
@@ -36,6 +37,10 @@ pub use event::Event;
 pub use grant::{within, Grant, GrantOrigin, GrantStatus};
 pub use notify::{notices, Notice};
 pub use request::{Approval, Request, RequestStatus};
+pub use review::{
+    ItemDecision, OnNoAnswer, Review, ReviewDecision, ReviewDue, ReviewId, ReviewItem, ReviewSight, ReviewStatus,
+    Unanswered,
+};
 pub use state::{evolve, ApproverScope, Authority, CheckResult, RequestDecider, Scope, State, Team, User};
 pub use types::{Actor, Context, GrantId, IdSource, RequestId, ScopeId, Subject, TeamId, TokenId, UserId};
 pub use user_id::{parse_user_id, BadUserId, MAX_USER_ID_CHARS};

@@ -10,6 +10,7 @@
 //!   Delegates are among the deciders of a request, so they get the mail their delegators would.
 //! - Approval, rejection, cancellation, expiry: the requester and the scope's mailbox.
 //! - Revocation, grant expiry, a grant ending soon: the holder (a team's members) and the scope's mailbox.
+//! - A review started, and its half-way reminder: each reviewer once, listing their (undecided) items.
 //!
 //! One mail per address per event, however many ways the address is reached.
 
@@ -18,7 +19,7 @@ use std::collections::BTreeSet;
 use chrono::{DateTime, Utc};
 use serde_json::{json, Map, Value};
 
-use super::{Event, Grant, GrantOrigin, Request, RequestId, State, Subject};
+use super::{Event, Grant, GrantOrigin, OnNoAnswer, Request, RequestId, ReviewId, State, Subject};
 use crate::workflow::{Place, Workflow, GLOBAL};
 
 /// One mail to send: its kind (which template), recipient and the values the template uses.
@@ -57,6 +58,8 @@ pub fn notices(state: &State, workflow: &Workflow, event: &Event) -> Vec<Notice>
         }
         Event::GrantExpired { grant, .. } => ended(state, grant, "grant_expired", json!({})),
         Event::GrantEndingSoon { grant, .. } => ended(state, grant, "grant_ending", json!({})),
+        Event::ReviewStarted { review, .. } => return review_notices(state, review, "review_started", false),
+        Event::ReviewersReminded { review, .. } => return review_notices(state, review, "review_reminder", true),
         _ => return Vec::new(),
     };
     recipients.into_iter().map(|recipient| Notice { kind, recipient, context: context.clone() }).collect()
@@ -209,4 +212,60 @@ fn merge(base: Value, extra: Value) -> Value {
         merged.insert(key, if value.is_null() { Value::String(String::new()) } else { value });
     }
     Value::Object(merged)
+}
+
+/// How many items a review mail lists; the rest are counted.
+const LISTED_ITEMS: usize = 50;
+
+/// One mail per reviewer address, listing the items they review (only undecided ones for a reminder).
+fn review_notices(state: &State, review: &ReviewId, kind: &'static str, undecided_only: bool) -> Vec<Notice> {
+    let Some(review) = state.review(review) else { return Vec::new() };
+    let mut items_by_address: std::collections::BTreeMap<String, Vec<uuid::Uuid>> = Default::default();
+    for item in review.items.values().filter(|item| !undecided_only || item.decision.is_none()) {
+        let mut to = BTreeSet::new();
+        for reviewer in item.reviewers() {
+            add(&mut to, user_email(state, reviewer));
+        }
+        for address in to {
+            items_by_address.entry(address).or_default().push(item.grant);
+        }
+    }
+    let on_no_answer_text = match review.on_no_answer {
+        OnNoAnswer::Keep => "kept",
+        OnNoAnswer::Revoke => "revoked",
+    };
+    let base = json!({
+        "review_id": review.id.to_string(),
+        "title": review.title,
+        "scope": review.scope,
+        "scope_title": state.scope(&review.scope).map_or(review.scope.as_str(), |s| s.title.as_str()),
+        "starter": review.started_by.user().map_or("the server".to_string(), |user| display_name(state, user)),
+        "due_at": review.due_at.to_rfc3339(),
+        "on_no_answer_text": on_no_answer_text,
+    });
+    items_by_address
+        .into_iter()
+        .map(|(recipient, grants)| {
+            let mut lines: Vec<String> = grants
+                .iter()
+                .take(LISTED_ITEMS)
+                .filter_map(|grant| state.grant(grant))
+                .map(|grant| {
+                    let context = grant_context(state, grant);
+                    format!(
+                        "- {} on {} for {} (item {})",
+                        context["role_title"].as_str().unwrap_or_default(),
+                        grant.scope,
+                        context["holder"].as_str().unwrap_or_default(),
+                        grant.id
+                    )
+                })
+                .collect();
+            if grants.len() > LISTED_ITEMS {
+                lines.push(format!("… and {} more", grants.len() - LISTED_ITEMS));
+            }
+            let extra = json!({"count": grants.len(), "items": lines.join("\n")});
+            Notice { kind, recipient, context: merge(base.clone(), extra) }
+        })
+        .collect()
 }

@@ -7,6 +7,7 @@ mod bench;
 mod delegation;
 mod every_path;
 mod properties;
+mod reviews;
 
 /// A shipped workflow, from `workflows/`.
 pub(super) fn workflow(file: &str) -> Workflow {

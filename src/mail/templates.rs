@@ -19,6 +19,8 @@ const DEFAULTS: &[(&str, &str)] = &[
     ("grant_revoked", include_str!("../../templates/mail/grant_revoked.txt")),
     ("grant_expired", include_str!("../../templates/mail/grant_expired.txt")),
     ("grant_ending", include_str!("../../templates/mail/grant_ending.txt")),
+    ("review_started", include_str!("../../templates/mail/review_started.txt")),
+    ("review_reminder", include_str!("../../templates/mail/review_reminder.txt")),
 ];
 const DEFAULT_LAYOUT: &str = include_str!("../../templates/mail/layout.html");
 

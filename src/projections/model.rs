@@ -128,7 +128,8 @@ impl DomainModel {
             .or_else(|| differing("token-", a.api_tokens().map(|t| (t.id, t)), b.api_tokens().map(|t| (t.id, t))))
             .or_else(|| {
                 differing("delegation-", a.delegations().map(|d| (d.id, d)), b.delegations().map(|d| (d.id, d)))
-            });
+            })
+            .or_else(|| differing("review-", a.reviews().map(|r| (r.id, r)), b.reviews().map(|r| (r.id, r))));
         Some(Difference { stream, what: "the domain state".into() })
     }
 

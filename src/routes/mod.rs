@@ -10,6 +10,7 @@ pub mod metrics;
 pub mod openapi;
 mod paging;
 pub mod problem;
+mod review_views;
 mod shared;
 pub mod ui;
 mod views;

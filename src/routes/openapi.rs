@@ -4,7 +4,7 @@ use actix_web::HttpResponse;
 use utoipa::OpenApi;
 
 use super::{
-    api::{catalogue, check, delegations, grants, log, me, outbox, requests, scopes, tokens, users},
+    api::{catalogue, check, delegations, grants, log, me, outbox, requests, reviews, scopes, tokens, users},
     health, metrics,
     problem::Problem,
 };
@@ -27,6 +27,7 @@ use super::{
         outbox::list, outbox::retry,
         log::events, log::live, log::verify,
         delegations::create, delegations::list, delegations::end,
+        reviews::start, reviews::list, reviews::show, reviews::items, reviews::report, reviews::decide, reviews::close,
     ),
     modifiers(&BearerAuth, &CommonProblems),
     security(("bearer" = [])),

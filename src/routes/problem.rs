@@ -204,7 +204,9 @@ pub async fn no_route(request: HttpRequest) -> HttpResponse {
 fn domain_status(error: &DomainError) -> StatusCode {
     use DomainError as E;
     match error {
-        E::NotADecider { .. } | E::SelfApproval | E::Forbidden(_) | E::NoAuthorityToDelegate => StatusCode::FORBIDDEN,
+        E::NotADecider { .. } | E::SelfApproval | E::Forbidden(_) | E::NoAuthorityToDelegate | E::NotAReviewer => {
+            StatusCode::FORBIDDEN
+        }
         E::NotFound(_) => StatusCode::NOT_FOUND,
         E::DuplicateRequest { .. }
         | E::NotPending(_)
@@ -213,7 +215,9 @@ fn domain_status(error: &DomainError) -> StatusCode {
         | E::InUse(_)
         | E::AlreadyExists(_)
         | E::NotActive
-        | E::NotDue(_) => StatusCode::CONFLICT,
+        | E::NotDue(_)
+        | E::AlreadyDecided
+        | E::ReviewClosed => StatusCode::CONFLICT,
         E::WrongScopeKind { .. }
         | E::UnknownRole(_)
         | E::UnknownScope(_)
@@ -278,6 +282,9 @@ mod tests {
             (E::UnknownQuestion { role: String::new(), question: String::new() }, "unknown_question", 422),
             (E::ReasonRequired, "reason_required", 422),
             (E::InvalidStartsAt(String::new()), "invalid_starts_at", 422),
+            (E::NotAReviewer, "not_a_reviewer", 403),
+            (E::AlreadyDecided, "already_decided", 409),
+            (E::ReviewClosed, "review_closed", 409),
         ];
         for (error, code, status) in cases {
             assert_eq!((error.code(), domain_status(&error).as_u16()), (code, status), "{error:?}");

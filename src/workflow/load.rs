@@ -36,6 +36,18 @@ struct RawFile {
     implications: BTreeMap<Spanned<String>, Vec<Spanned<String>>>,
     #[serde(default)]
     rules: Vec<Spanned<RawRule>>,
+    #[serde(default)]
+    reviews: Vec<Spanned<RawReview>>,
+}
+
+/// `[[reviews]] kind = "site", every = "90d", due = "14d", on_no_answer = "revoke"`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawReview {
+    kind: Spanned<String>,
+    every: Spanned<Duration>,
+    due: Spanned<Duration>,
+    on_no_answer: OnNoAnswer,
 }
 
 #[derive(Deserialize)]
@@ -202,7 +214,8 @@ impl Workflow {
         let implications = load_implications(&source, &raw.implications)?;
         let rules = load_rules(&source, &raw.rules, &kinds, &roles)?;
         let settings = load_settings(&source, raw.settings, &kinds, &roles)?;
-        let workflow = Workflow::assemble(
+        let reviews = load_reviews(&source, &raw.reviews, &kinds)?;
+        let mut workflow = Workflow::assemble(
             file_name.to_string(),
             name,
             raw.description,
@@ -212,6 +225,7 @@ impl Workflow {
             rules,
             settings,
         );
+        workflow.reviews = reviews;
         check_catalogue(&workflow.roles, &workflow.kinds, &|role| workflow.is_deciding_role(role)).map_err(
             |RoleProblem { role, field, index, message }| match spans.get(&role) {
                 Some(spans) => source.error(spans.of(field, index), message),
@@ -615,6 +629,35 @@ fn load_questions(source: &Source<'_>, raw: Vec<Spanned<Question>>) -> Result<Ve
         questions.push(question.into_inner());
     }
     Ok(questions)
+}
+
+/// Scheduled access reviews: a declared kind (not `global`), durations within the limit, and each
+/// review due before the next one starts.
+fn load_reviews(
+    source: &Source<'_>,
+    raw: &[Spanned<RawReview>],
+    kinds: &BTreeMap<KindId, ScopeKind>,
+) -> Result<Vec<ScheduledReview>, WorkflowError> {
+    let mut reviews = Vec::new();
+    for entry in raw {
+        let review = entry.get_ref();
+        let kind = review.kind.get_ref();
+        if kind == GLOBAL || !kinds.contains_key(kind) {
+            return Err(source.at(&review.kind, format!("unknown scope kind \"{kind}\" in reviews")));
+        }
+        if reviews.iter().any(|r: &ScheduledReview| &r.kind == kind) {
+            return Err(source.at(&review.kind, format!("scope kind \"{kind}\" has two scheduled reviews")));
+        }
+        let every = within_limit(source, Some(review.every.clone()), "every")?.expect("given");
+        let due = within_limit(source, Some(review.due.clone()), "due")?.expect("given");
+        if due > every {
+            return Err(
+                source.at(&review.due, "a scheduled review must be due before the next one starts (due ≤ every)")
+            );
+        }
+        reviews.push(ScheduledReview { kind: kind.clone(), every, due, on_no_answer: review.on_no_answer });
+    }
+    Ok(reviews)
 }
 
 /// Nothing lasts longer than [`Duration::LONGEST`] (100 years).

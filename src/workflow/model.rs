@@ -244,6 +244,23 @@ pub struct RoleAt {
     pub scope: String,
 }
 
+/// What happens to the items of an access review nobody decided when it closes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum OnNoAnswer {
+    Keep,
+    Revoke,
+}
+
+/// `[[reviews]]`: every scope of `kind` is reviewed every `every`, each review due after `due`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScheduledReview {
+    pub kind: KindId,
+    pub every: Duration,
+    pub due: Duration,
+    pub on_no_answer: OnNoAnswer,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WorkflowSettings {
     pub request_ttl: Duration,
@@ -273,6 +290,8 @@ pub struct Workflow {
     pub implications: BTreeMap<String, Vec<Pattern>>,
     pub rules: Vec<Rule>,
     pub settings: WorkflowSettings,
+    /// Access reviews the scheduler starts (`[[reviews]]`).
+    pub reviews: Vec<ScheduledReview>,
     rule_by_role: HashMap<RoleId, usize>,
     rule_by_kind: HashMap<KindId, usize>,
     deciding_roles: BTreeSet<RoleId>,
@@ -313,6 +332,7 @@ impl Workflow {
             implications,
             rules,
             settings,
+            reviews: Vec::new(),
             rule_by_role,
             rule_by_kind,
             deciding_roles,

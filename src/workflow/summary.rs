@@ -1,7 +1,7 @@
 //! What `roleledger serve --check` prints: the scope kinds, roles and deciding rules of a loaded
 //! workflow, one item per line, for an operator to read back what the file says.
 
-use super::model::{is_builtin_role, Applies, RoleDeletePolicy, RuleTarget, Workflow};
+use super::model::{is_builtin_role, Applies, OnNoAnswer, RoleDeletePolicy, RuleTarget, Workflow};
 use std::fmt;
 
 /// Displays as the summary; see the module documentation.
@@ -86,6 +86,18 @@ impl fmt::Display for Summary<'_> {
         }
         for (kind, roles) in &settings.creator_roles {
             writeln!(f, "the creator of a {kind} receives: {}", roles.join(", "))?;
+        }
+        for review in &workflow.reviews {
+            let silence = match review.on_no_answer {
+                OnNoAnswer::Keep => "kept",
+                OnNoAnswer::Revoke => "revoked",
+            };
+            let (every, due) = (review.every, review.due);
+            writeln!(
+                f,
+                "every {} is reviewed every {every}, due in {due}; unreviewed grants are {silence}",
+                review.kind
+            )?;
         }
         Ok(())
     }

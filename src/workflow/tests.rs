@@ -319,3 +319,35 @@ fn questions_and_decision_reasons_are_checked_with_their_line() {
         "\"required\" or \"optional\"",
     );
 }
+
+#[test]
+fn scheduled_reviews_load_and_bad_ones_name_their_line() {
+    let review = "\n[[reviews]]\nkind = \"team\"\nevery = \"90d\"\ndue = \"14d\"\non_no_answer = \"revoke\"\n";
+    let workflow = load(&format!("{BASE}{review}")).unwrap();
+    assert_eq!(workflow.reviews.len(), 1);
+    let loaded = &workflow.reviews[0];
+    assert_eq!((loaded.kind.as_str(), loaded.on_no_answer), ("team", OnNoAnswer::Revoke));
+    assert_eq!((loaded.every.seconds(), loaded.due.seconds()), (90 * 86_400, 14 * 86_400));
+    let summary = Summary(&workflow).to_string();
+    assert!(
+        summary.contains("every team is reviewed every P90D, due in P14D; unreviewed grants are revoked"),
+        "{summary}"
+    );
+    for (from, to, marker, problem) in [
+        ("kind = \"team\"", "kind = \"galaxy\"", "galaxy", "unknown scope kind \"galaxy\" in reviews"),
+        ("kind = \"team\"", "kind = \"global\"", "kind = \"global\"", "unknown scope kind"),
+        ("every = \"90d\"", "every = \"often\"", "often", "bad duration"),
+        ("every = \"90d\"", "every = \"P100000000D\"", "P100000000D", "every is longer than 100 years"),
+        ("due = \"14d\"", "due = \"100d\"", "100d", "due ≤ every"),
+        ("on_no_answer = \"revoke\"", "on_no_answer = \"shrug\"", "shrug", "unknown variant"),
+        ("due = \"14d\"", "due = \"14d\"\nwhen = \"monday\"", "when", "unknown field"),
+    ] {
+        let text = format!("{BASE}{}", review.replacen(from, to, 1));
+        let error = load(&text).expect_err("should be refused");
+        assert_eq!(error.line, Some(line_of(&text, marker)), "wrong line for {error}");
+        assert!(error.problem.contains(problem), "\"{}\" should mention \"{problem}\"", error.problem);
+    }
+    let twice = format!("{BASE}{review}{review}");
+    let error = load(&twice).expect_err("two reviews of one kind");
+    assert!(error.problem.contains("two scheduled reviews"), "{error}");
+}

@@ -203,6 +203,14 @@ const ROUTES: &[&str] = &[
     "post /api/v1/delegations",
     "get /api/v1/delegations",
     "delete /api/v1/delegations/{id}",
+    // ----- access reviews -----
+    "post /api/v1/reviews",
+    "get /api/v1/reviews",
+    "get /api/v1/reviews/{id}",
+    "get /api/v1/reviews/{id}/items",
+    "get /api/v1/reviews/{id}/report",
+    "post /api/v1/reviews/{id}/items/{item}/decide",
+    "post /api/v1/reviews/{id}/close",
 ];
 
 async fn openapi_lists_every_route_and_metrics_count_them(backend: Backend) {
@@ -220,7 +228,7 @@ async fn openapi_lists_every_route_and_metrics_count_them(backend: Backend) {
     // Each documented route is served (none answers "no such route").
     for route in ROUTES {
         let (method, path) = route.split_once(' ').unwrap();
-        let path = path.replace("{id}", "x").replace("{user}", "y");
+        let path = path.replace("{id}", "x").replace("{user}", "y").replace("{item}", "z");
         let answer = app.call(Method::from_bytes(method.to_uppercase().as_bytes()).unwrap(), &path, None, None).await;
         assert_ne!(answer.code(), "not_found", "{route} is not served");
     }

@@ -38,6 +38,7 @@ mod oidc;
 mod openapi;
 mod process;
 mod rancher;
+mod reviews;
 mod tokens;
 mod ucp;
 mod users;

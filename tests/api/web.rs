@@ -24,13 +24,13 @@ fn set_cookie(response: &Response, name: &str) -> Option<(String, String)> {
 }
 
 /// The first form's CSRF token in a page.
-fn csrf_in(page: &str) -> String {
+pub(crate) fn csrf_in(page: &str) -> String {
     let start = page.find("name=\"csrf\" value=\"").expect("a CSRF field") + "name=\"csrf\" value=\"".len();
     page[start..].split('"').next().unwrap().to_string()
 }
 
-/// A browser's session on one server.
-struct Web {
+/// A browser's session on one server (the review pages' tests use it too).
+pub(crate) struct Web {
     address: String,
     client: Client,
     cookie: String,
@@ -54,7 +54,7 @@ impl Web {
             .unwrap()
     }
 
-    async fn sign_in(app: &TestApp, user: &str) -> Web {
+    pub(crate) async fn sign_in(app: &TestApp, user: &str) -> Web {
         let answer = Web::sign_in_with(app, &[("token", &token_for(user))]).await;
         assert_eq!(answer.status(), 303);
         let (cookie, _) = set_cookie(&answer, "rl_session").expect("a session cookie");
@@ -66,13 +66,13 @@ impl Web {
         request.header(header::COOKIE, format!("rl_session={}", self.cookie)).send().await.unwrap()
     }
 
-    async fn page(&self, path: &str) -> String {
+    pub(crate) async fn page(&self, path: &str) -> String {
         let answer = self.get(path).await;
         assert_eq!(answer.status(), 200, "{path}");
         answer.text().await.unwrap()
     }
 
-    async fn post(&self, path: &str, form: &[(&str, &str)]) -> Response {
+    pub(crate) async fn post(&self, path: &str, form: &[(&str, &str)]) -> Response {
         let request = self.client.post(format!("{}{path}", self.address)).form(form);
         request.header(header::COOKIE, format!("rl_session={}", self.cookie)).send().await.unwrap()
     }

@@ -24,6 +24,7 @@ mod extensions;
 mod grants;
 mod login_tokens;
 mod requests;
+mod reviews;
 mod scopes;
 mod teams;
 mod users;
@@ -81,6 +82,17 @@ pub fn decide(state: &State, workflow: &Workflow, ctx: &Context, command: Comman
         Command::AssignRoleFrom { subject, role, scope, reason, duration, starts_at } => {
             decision.assign_role(subject, role, scope, reason, duration, starts_at)
         }
+        // ----- access reviews -----
+        Command::StartReview { scope, roles, due, on_no_answer, title } => {
+            decision.start_review(scope, roles, due, on_no_answer, title)
+        }
+        Command::DecideReviewItem { review, item, decision: answer, reason } => {
+            decision.decide_review_item(review, item, answer, reason)
+        }
+        Command::CloseReview { review } => decision.close_review(review, false),
+        Command::CloseDueReview { review } => decision.close_review(review, true),
+        Command::RemindReviewers { review } => decision.remind_reviewers(review),
+        Command::StartScheduledReview { scope } => decision.start_scheduled_review(scope),
     }
 }
 

@@ -195,19 +195,25 @@ impl State {
     /// The authority a delegate has through delegations to them in force at `now` covering the
     /// matter's scope: their delegator's by rule, judged at `now`, never on the delegator's own matters.
     fn delegated(&self, workflow: &Workflow, user: &str, matter: &Matter<'_>, now: DateTime<Utc>) -> Option<Authority> {
-        let target = self.index.scope_slot(matter.scope)?;
-        let lineage = self.index.lineage(target);
-        self.delegations
-            .values()
-            .filter(|d| d.to == user && d.in_force(now))
-            .filter(|d| {
-                d.scope.as_ref().is_none_or(|s| self.index.scope_slot(s).is_some_and(|slot| lineage.contains(&slot)))
-            })
-            .filter(|d| !self.benefits(matter, &d.from))
-            .find_map(|d| {
-                let escalation = self.by_rules(workflow, &d.from, matter, now)? == Authority::Escalation;
-                Some(Authority::Delegated { delegator: d.from.clone(), escalation })
-            })
+        self.delegations_covering(user, matter.scope, now).filter(|d| !self.benefits(matter, &d.from)).find_map(|d| {
+            let escalation = self.by_rules(workflow, &d.from, matter, now)? == Authority::Escalation;
+            Some(Authority::Delegated { delegator: d.from.clone(), escalation })
+        })
+    }
+
+    /// The delegations to `user` in force at `now` whose scope (when they name one) holds `scope`.
+    pub(super) fn delegations_covering<'a>(
+        &'a self,
+        user: &'a str,
+        scope: &str,
+        now: DateTime<Utc>,
+    ) -> impl Iterator<Item = &'a Delegation> + 'a {
+        let lineage = self.index.scope_slot(scope).map(|target| self.index.lineage(target)).unwrap_or_default();
+        self.delegations.values().filter(move |d| {
+            d.to == user
+                && d.in_force(now)
+                && d.scope.as_ref().is_none_or(|s| self.index.scope_slot(s).is_some_and(|slot| lineage.contains(&slot)))
+        })
     }
 
     /// Whether the matter is `user`'s own: their request, a grant to them or to a team of theirs.
@@ -258,20 +264,7 @@ impl State {
             return Vec::new();
         };
         // Deciders hold something on the scope or above it (admins on global), or are delegates.
-        let mut candidates = BTreeSet::new();
-        for slot in self.index.lineage(target) {
-            for grant in self.index.grants_on_scope.get(slot).into_iter().flatten().filter_map(|id| self.grants.get(id))
-            {
-                match &grant.subject {
-                    Subject::User(user) => {
-                        candidates.insert(user.clone());
-                    }
-                    Subject::Team(team) => {
-                        candidates.extend(self.teams.get(team).into_iter().flat_map(|t| t.members.iter().cloned()));
-                    }
-                }
-            }
-        }
+        let mut candidates = self.people_holding_above(target, |_| true);
         candidates.extend(self.delegations.values().filter(|d| d.in_force(now)).map(|d| d.to.clone()));
         candidates.remove(&request.user);
         if let Some(by) = &request.requested_by {
@@ -292,6 +285,27 @@ impl State {
                 Some(RequestDecider { user, admin_only, escalation, delegate_of })
             })
             .collect()
+    }
+
+    /// Everyone holding something (a role `wanted` says yes to) on the scope or above it (admins
+    /// on global), directly or through a team: the only people who may decide there.
+    pub(super) fn people_holding_above(&self, target: Slot, wanted: impl Fn(Slot) -> bool) -> BTreeSet<UserId> {
+        let mut people = BTreeSet::new();
+        for slot in self.index.lineage(target) {
+            let grants =
+                self.index.grants_on_scope.get(slot).into_iter().flatten().filter_map(|id| self.grants.get(id));
+            for grant in grants.filter(|g| self.index.known_role_slot(&g.role).is_some_and(&wanted)) {
+                match &grant.subject {
+                    Subject::User(user) => {
+                        people.insert(user.clone());
+                    }
+                    Subject::Team(team) => {
+                        people.extend(self.teams.get(team).into_iter().flat_map(|t| t.members.iter().cloned()));
+                    }
+                }
+            }
+        }
+        people
     }
 
     /// Where the user may decide through rules, one entry per rule, place and anchor scope.

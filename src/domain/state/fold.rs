@@ -14,7 +14,8 @@ impl State {
                 let newest = self.token_roles_issued_at.entry(user.clone()).or_insert(*issued_at);
                 *newest = (*newest).max(*issued_at);
             }
-            Event::ScopeCreated { scope, kind, parents, title, mailbox, .. } => {
+            Event::ScopeCreated { scope, kind, parents, title, mailbox, at, .. } => {
+                self.scope_created_at.insert(scope.clone(), *at);
                 self.index.add_scope(scope, parents);
                 let scope = Scope {
                     id: scope.clone(),
@@ -240,6 +241,26 @@ impl State {
                     r.grant = Some(*grant);
                 }
             }
+            // ----- access reviews -----
+            Event::ReviewStarted { review, scope, roles, title, due_at, on_no_answer, by, at, scheduled } => {
+                let selection = reviews::Selection {
+                    review: *review,
+                    scope,
+                    roles: roles.as_deref(),
+                    title,
+                    due_at: *due_at,
+                    on_no_answer: *on_no_answer,
+                    by,
+                    at: *at,
+                    scheduled: *scheduled,
+                };
+                self.start_review(workflow, selection);
+            }
+            Event::ReviewItemDecided { review, item, decision, reason, by, at, .. } => {
+                self.decide_review_item(review, item, *decision, reason, by, *at);
+            }
+            Event::ReviewClosed { review, by, at } => self.close_review(review, by, *at),
+            Event::ReviewersReminded { review, at } => self.remind_reviewers(review, *at),
         }
     }
 

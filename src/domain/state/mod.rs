@@ -7,6 +7,7 @@ use super::event::Event;
 use super::grant::{Grant, GrantStatus};
 use super::index::{Holding, Index, Slot};
 use super::request::{Approval, Request, RequestStatus};
+use super::review::{Review, ReviewId};
 use super::types::{Actor, GrantId, RequestId, ScopeId, Subject, TeamId, TokenId, UserId};
 use super::visibility::Standing;
 use crate::workflow::permission::parse_permission;
@@ -19,6 +20,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 mod authority;
 mod fold;
+mod reviews;
 
 pub use fold::evolve;
 
@@ -112,6 +114,9 @@ pub struct State {
     token_roles_issued_at: BTreeMap<UserId, DateTime<Utc>>,
     delegations: BTreeMap<DelegationId, Delegation>,
     index: Index,
+    reviews: BTreeMap<ReviewId, Review>,
+    /// When each scope was created: a scheduled review of it is first due `every` later.
+    scope_created_at: BTreeMap<ScopeId, DateTime<Utc>>,
 }
 
 impl State {
@@ -136,6 +141,8 @@ impl State {
             token_roles_issued_at: BTreeMap::new(),
             delegations: BTreeMap::new(),
             index: Index::new(),
+            reviews: BTreeMap::new(),
+            scope_created_at: BTreeMap::new(),
         };
         state.index.compile_roles(&state.roles, &workflow.implications);
         state

@@ -28,7 +28,7 @@ use crate::store::{
 
 type EventList = Page<RecordedEvent>;
 
-const NDJSON: &str = "application/x-ndjson";
+pub(super) const NDJSON: &str = "application/x-ndjson";
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -93,7 +93,7 @@ pub async fn events(
 }
 
 /// Whether the request's `Accept` header names `media_type`.
-fn accepts(headers: &HeaderMap, media_type: &str) -> bool {
+pub(super) fn accepts(headers: &HeaderMap, media_type: &str) -> bool {
     headers.get_all(header::ACCEPT).filter_map(|value| value.to_str().ok()).any(|value| value.contains(media_type))
 }
 

@@ -8,6 +8,7 @@ pub(super) mod log;
 pub(super) mod me;
 pub(super) mod outbox;
 pub(super) mod requests;
+pub(super) mod reviews;
 pub(super) mod scopes;
 pub(super) mod tokens;
 pub(super) mod users;
@@ -59,7 +60,14 @@ pub fn configure(config: &mut web::ServiceConfig) {
         .service(resource("/grants/{id}/extend").route(post().to(grants::extend)))
         .service(resource("/tokens/{id}").route(delete().to(tokens::revoke)))
         .service(resource("/outbox/{id}/retry").route(post().to(outbox::retry)))
-        .service(resource("/delegations/{id}").route(delete().to(delegations::end)));
+        .service(resource("/delegations/{id}").route(delete().to(delegations::end)))
+        // ----- access reviews -----
+        .service(resource("/reviews").route(post().to(reviews::start)).route(get().to(reviews::list)))
+        .service(resource("/reviews/{id}").route(get().to(reviews::show)))
+        .service(resource("/reviews/{id}/items").route(get().to(reviews::items)))
+        .service(resource("/reviews/{id}/report").route(get().to(reviews::report)))
+        .service(resource("/reviews/{id}/close").route(post().to(reviews::close)))
+        .service(resource("/reviews/{id}/items/{item}/decide").route(post().to(reviews::decide)));
 }
 
 /// A JSON body that may be left out (then its default): decisions without a comment.

@@ -7,6 +7,7 @@ mod audit;
 mod decide;
 mod oidc;
 mod pages;
+mod reviews;
 mod session;
 
 use actix_web::{
@@ -64,6 +65,11 @@ pub fn scope() -> impl actix_web::dev::HttpServiceFactory {
         .service(resource("/scopes/{id}").route(get().to(pages::scope_page)))
         .service(resource("/requests/{id}/decide").route(post().to(decide::decide)))
         .service(resource("/requests/{id}/cancel").route(post().to(pages::cancel)))
+        // ----- access reviews -----
+        .service(resource("/reviews").route(get().to(reviews::reviews_page)))
+        .service(resource("/reviews/{id}").route(get().to(reviews::review)))
+        .service(resource("/reviews/{id}/decide").route(post().to(reviews::decide_many)))
+        .service(resource("/reviews/{id}/close").route(post().to(reviews::close)))
         .default_service(web::to(unknown_page))
 }
 
