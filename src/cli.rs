@@ -311,6 +311,7 @@ pub async fn bootstrap_admin(app: &App, user: &str) -> Result<(), String> {
             scope: ScopeId::global(),
             reason: "roleledger bootstrap-admin".to_string(),
             duration: None,
+            starts_at: None,
         },
     ];
     for command in commands {

@@ -18,7 +18,7 @@ pub const STOP_FOLLOWER: &str = "roleledger-testing: stop the follower";
 
 /// Panics when `command` is a role request whose reason is `marker`.
 pub(crate) fn panic_if_asked(command: &Command, marker: &str) {
-    if matches!(command, Command::RequestRole { reason, .. } | Command::RequestRoleWith { reason, .. } if reason == marker)
+    if matches!(command, Command::RequestRole { reason, .. } | Command::RequestRole { reason, .. } if reason == marker)
     {
         panic!("test hook: {marker}");
     }

@@ -8,6 +8,22 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
+/// What a request may carry besides role, scope, reason and duration (SPEC part two).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Asked {
+    /// A later start for the grant.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub starts_at: Option<DateTime<Utc>>,
+    /// The person it is for, when not the one asking.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<UserId>,
+    /// Answers to the role's questions, by question id.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub answers: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ticket: Option<String>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "command", rename_all = "snake_case")]
 pub enum Command {
@@ -45,10 +61,16 @@ pub enum Command {
         scope: ScopeId,
         reason: String,
         duration: Option<Duration>,
+        /// What SPEC's part two adds: a later start, on someone's behalf, answers, a ticket.
+        #[serde(flatten)]
+        asked: Asked,
     },
+    /// An approval, possibly granting less time than asked (`duration`).
     Approve {
         request: RequestId,
         comment: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        duration: Option<Duration>,
     },
     Reject {
         request: RequestId,
@@ -57,13 +79,15 @@ pub enum Command {
     Cancel {
         request: RequestId,
     },
-    /// A direct assignment by a decider or an admin.
+    /// A direct assignment by a decider or an admin, starting now or at `starts_at`.
     AssignRole {
         subject: Subject,
         role: RoleId,
         scope: ScopeId,
         reason: String,
         duration: Option<Duration>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        starts_at: Option<DateTime<Utc>>,
     },
     Revoke {
         grant: GrantId,
@@ -153,43 +177,12 @@ pub enum Command {
         delegation: DelegationId,
     },
     // ----- extensions -----
-    /// `RequestRole` with what SPEC's part two adds: a later start, on someone's behalf
-    /// (`user`), answers to the role's questions and a ticket.
-    RequestRoleWith {
-        role: RoleId,
-        scope: ScopeId,
-        reason: String,
-        duration: Option<Duration>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        starts_at: Option<DateTime<Utc>>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        user: Option<UserId>,
-        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-        answers: BTreeMap<String, String>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        ticket: Option<String>,
-    },
-    /// `Approve`, possibly granting less time than asked.
-    ApproveFor {
-        request: RequestId,
-        comment: String,
-        duration: Option<Duration>,
-    },
     /// The holder asks for their grant to last `duration` longer: a request decided like one for
     /// the grant's role on its scope.
     ExtendGrant {
         grant: GrantId,
         duration: Duration,
         reason: String,
-    },
-    /// `AssignRole` starting later.
-    AssignRoleFrom {
-        subject: Subject,
-        role: RoleId,
-        scope: ScopeId,
-        reason: String,
-        duration: Option<Duration>,
-        starts_at: Option<DateTime<Utc>>,
     },
     // ----- access reviews -----
     /// Starts a review of every grant active now on `scope` or below it (of `roles` only, if given).

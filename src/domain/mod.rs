@@ -29,7 +29,7 @@ mod user_id;
 mod visibility;
 
 pub use api_token::ApiToken;
-pub use command::Command;
+pub use command::{Asked, Command};
 pub use decide::{decide, GRANT_ENDING_NOTICE};
 pub use delegation::{Delegation, DelegationId, LONGEST_DELEGATION};
 pub use error::DomainError;

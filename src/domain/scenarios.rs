@@ -92,11 +92,12 @@ pub fn request(role: &str, scope: &str) -> Command {
         scope: ScopeId::known(scope),
         reason: "needed for my work".to_string(),
         duration: None,
+        asked: Default::default(),
     }
 }
 
 pub fn approve(request: StepRef) -> Command {
-    Command::Approve { request: request.id(), comment: "ok".to_string() }
+    Command::Approve { request: request.id(), comment: "ok".to_string(), duration: None }
 }
 
 pub fn reject(request: StepRef) -> Command {
@@ -110,6 +111,7 @@ pub fn assign(user: &str, role: &str, scope: &str, duration: Option<Duration>) -
         scope: ScopeId::known(scope),
         reason: "assigned".to_string(),
         duration,
+        starts_at: None,
     }
 }
 

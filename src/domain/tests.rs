@@ -81,6 +81,7 @@ impl World {
             scope: ScopeId::known(scope),
             reason: "test".to_string(),
             duration: None,
+            starts_at: None,
         };
         Ok(granted(&self.run(actor, command)?)[0])
     }
@@ -91,6 +92,7 @@ impl World {
             scope: ScopeId::known(scope),
             reason: String::new(),
             duration: None,
+            asked: Default::default(),
         };
         match self.run(user, command)?.as_slice() {
             [Event::RoleRequested { request, .. }] => Ok(*request),
@@ -114,7 +116,7 @@ impl World {
     }
 
     pub fn approve(&mut self, actor: &str, request: RequestId) -> Result<Vec<Event>, DomainError> {
-        self.run(actor, Command::Approve { request, comment: String::new() })
+        self.run(actor, Command::Approve { request, comment: String::new(), duration: None })
     }
 
     pub fn allowed(&self, user: &str, permission: &str, scope: &str) -> bool {
@@ -190,8 +192,14 @@ fn two_stages_with_a_quorum_of_two_need_three_distinct_people() {
     ));
     let request = world.state.request(&asked).unwrap();
     assert_eq!((request.status, request.stage, request.approvals.len()), (RequestStatus::Pending, 0, 1));
-    assert_eq!(world.refused("h1", Command::Approve { request: asked, comment: "again".into() }), "already_approved");
-    assert_eq!(world.refused("o1", Command::Approve { request: asked, comment: String::new() }), "not_a_decider");
+    assert_eq!(
+        world.refused("h1", Command::Approve { request: asked, comment: "again".into(), duration: None }),
+        "already_approved"
+    );
+    assert_eq!(
+        world.refused("o1", Command::Approve { request: asked, comment: String::new(), duration: None }),
+        "not_a_decider"
+    );
     let second = world.approve("h2", asked).unwrap();
     assert!(matches!(
         second.as_slice(),
@@ -200,7 +208,10 @@ fn two_stages_with_a_quorum_of_two_need_three_distinct_people() {
     assert_eq!(world.state.request(&asked).unwrap().stage, 1);
     assert!(!world.allowed("alice", "lab.use", "l1"));
     // Having counted in stage one, h1 cannot count again in stage two.
-    assert_eq!(world.refused("h1", Command::Approve { request: asked, comment: String::new() }), "already_approved");
+    assert_eq!(
+        world.refused("h1", Command::Approve { request: asked, comment: String::new(), duration: None }),
+        "already_approved"
+    );
     let last = world.approve("s1", asked).unwrap();
     assert!(matches!(
         last.as_slice(),
@@ -217,7 +228,10 @@ fn any_rejection_ends_a_staged_request() {
     world.approve("h1", asked).unwrap();
     world.ok("s1", Command::Reject { request: asked, reason: "no training".into() });
     assert_eq!(world.state.request(&asked).unwrap().status, RequestStatus::Rejected);
-    assert_eq!(world.refused("h2", Command::Approve { request: asked, comment: String::new() }), "not_pending");
+    assert_eq!(
+        world.refused("h2", Command::Approve { request: asked, comment: String::new(), duration: None }),
+        "not_pending"
+    );
 }
 
 #[test]
@@ -225,8 +239,14 @@ fn approving_a_role_needs_authority_over_the_roles_it_includes() {
     let mut world = lab_world();
     // senior includes operator: the lab owner decides senior (kind rule) but not operator.
     let asked = world.request("alice", "senior", "l1").unwrap();
-    assert_eq!(world.refused("o1", Command::Approve { request: asked, comment: String::new() }), "not_a_decider");
-    assert_eq!(world.refused("s1", Command::Approve { request: asked, comment: String::new() }), "not_a_decider");
+    assert_eq!(
+        world.refused("o1", Command::Approve { request: asked, comment: String::new(), duration: None }),
+        "not_a_decider"
+    );
+    assert_eq!(
+        world.refused("s1", Command::Approve { request: asked, comment: String::new(), duration: None }),
+        "not_a_decider"
+    );
     let deciders: Vec<_> = world.state.deciders_for(&world.workflow, &asked, world.now);
     let names: Vec<(&str, bool)> = deciders.iter().map(|d| (d.user.as_str(), d.admin_only)).collect();
     assert_eq!(names, [("h1", false), ("h2", false), ("root", true)]);
@@ -324,6 +344,7 @@ fn durations_and_incompatible_roles() {
         scope: ScopeId::known("l2"),
         reason: String::new(),
         duration: "P11D".parse().ok(),
+        asked: Default::default(),
     };
     assert_eq!(world.refused("alice", too_long), "duration_too_long");
     let id = world.through_request("alice", "operator", "l2");
@@ -409,7 +430,10 @@ fn the_role_catalogue_is_for_admins() {
     assert_eq!(world.refused("root", Command::DefineRole { role: sneaky }), "invalid");
     // Custom roles follow the kind-wide rule.
     let asked = world.request("alice", "night-shift", "l1").unwrap();
-    assert_eq!(world.refused("s1", Command::Approve { request: asked, comment: String::new() }), "not_a_decider");
+    assert_eq!(
+        world.refused("s1", Command::Approve { request: asked, comment: String::new(), duration: None }),
+        "not_a_decider"
+    );
     world.approve("o1", asked).unwrap();
     for expected in ["night-shift-2", "night-shift-3"] {
         let events = world.ok("root", Command::DuplicateRole { role: "night-shift".into() });

@@ -10,7 +10,9 @@ use proptest::prelude::*;
 
 use super::DomainModel;
 use crate::{
-    domain::{decide, Actor, Command, Context, Event, GrantId, GrantStatus, IdSource, ScopeId, State, Subject, UserId},
+    domain::{
+        decide, Actor, Asked, Command, Context, Event, GrantId, GrantStatus, IdSource, ScopeId, State, Subject, UserId,
+    },
     store::{Metadata, Moment, RecordedEvent},
     workflow::{Duration, Workflow, ADMIN, GLOBAL},
 };
@@ -101,6 +103,7 @@ impl History {
             scope: ScopeId::known(scope),
             reason: "setup".into(),
             duration: None,
+            starts_at: None,
         };
         assert!(history.run("cli", assign("root", ADMIN, GLOBAL)));
         for (id, kind, parents) in
@@ -133,21 +136,21 @@ impl History {
             .collect();
         match op {
             Op::Request { user, role, days: wanted, starts_in_hours } => {
-                let command = Command::RequestRoleWith {
+                let command = Command::RequestRole {
                     role: ROLES[*role].into(),
                     scope: ScopeId::known("SITE_A"),
                     reason: "r".into(),
                     duration: wanted.map(days),
-                    starts_at: starts_in_hours.map(|hours| self.now + Span::hours(hours)),
-                    user: None,
-                    answers: Default::default(),
-                    ticket: None,
+                    asked: Asked {
+                        starts_at: starts_in_hours.map(|hours| self.now + Span::hours(hours)),
+                        ..Asked::default()
+                    },
                 };
                 self.run(USERS[*user], command);
             }
             Op::Approve { pick, shorter_days } if !pending.is_empty() => {
                 let request = pending[pick % pending.len()];
-                let command = Command::ApproveFor { request, comment: "ok".into(), duration: shorter_days.map(days) };
+                let command = Command::Approve { request, comment: "ok".into(), duration: shorter_days.map(days) };
                 self.run("mgr", command);
             }
             Op::Extend { pick, days: more } if !grants.is_empty() => {
@@ -225,22 +228,19 @@ proptest! {
 fn check_at_chosen_times_sees_later_starts_and_moved_ends() {
     let mut history = History::setup();
     let start = history.now;
-    let ask = |user: &str, role: &str, duration: i64, starts_at: Option<DateTime<Utc>>| Command::RequestRoleWith {
+    let ask = |user: &str, role: &str, duration: i64, starts_at: Option<DateTime<Utc>>| Command::RequestRole {
         role: role.into(),
         scope: ScopeId::known("SITE_A"),
         reason: "r".into(),
         duration: Some(days(duration)),
-        starts_at,
-        user: Some(UserId::known(user)),
-        answers: Default::default(),
-        ticket: None,
+        asked: Asked { starts_at, user: Some(UserId::known(user)), ..Asked::default() },
     };
     // ana: site-administrator for 10 days from now; ben: from day 3 for 5 days.
     assert!(history.run("ana", ask("ana", "site-administrator", 10, None)));
     assert!(history.run("ben", ask("ben", "site-administrator", 5, Some(start + Span::days(3)))));
     let requests: Vec<_> = history.state().requests().map(|r| (r.user.to_string(), r.id)).collect();
     for (_, request) in &requests {
-        assert!(history.run("mgr", Command::Approve { request: *request, comment: "ok".into() }));
+        assert!(history.run("mgr", Command::Approve { request: *request, comment: "ok".into(), duration: None }));
     }
     let grant_of = |history: &History, user: &str| {
         history.state().grants().find(|g| g.subject == Subject::User(UserId::known(user))).map(|g| g.id).unwrap()
@@ -257,7 +257,7 @@ fn check_at_chosen_times_sees_later_starts_and_moved_ends() {
     let position_before = history.events.len() as i64;
     assert!(history.run("ana", Command::ExtendGrant { grant: ana, duration: days(7), reason: "more".into() }));
     let extension = history.state().open_extension(&ana).map(|r| r.id).unwrap();
-    assert!(history.run("mgr", Command::Approve { request: extension, comment: "ok".into() }));
+    assert!(history.run("mgr", Command::Approve { request: extension, comment: "ok".into(), duration: None }));
     assert!(allowed(&history, "ana", start + Span::days(12)), "past the old end");
     assert!(!allowed(&history, "ana", start + Span::days(17)), "past the new end");
     // As the log stood before the extension, the old end; after it, the new one.

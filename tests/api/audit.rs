@@ -84,11 +84,12 @@ async fn random_history(app: &TestApp, seed: u64, steps: usize, durations: &[Opt
                     scope: ScopeId::known(scope),
                     reason: "work".into(),
                     duration,
+                    asked: Default::default(),
                 };
                 (Actor::User(UserId::known(user)), command)
             }
             3 | 4 => match rng.pick(&pending) {
-                Some(request) => (root(), Command::Approve { request, comment: "fine".into() }),
+                Some(request) => (root(), Command::Approve { request, comment: "fine".into(), duration: None }),
                 None => continue,
             },
             5 => match rng.pick(&pending) {
@@ -105,6 +106,7 @@ async fn random_history(app: &TestApp, seed: u64, steps: usize, durations: &[Opt
                         scope: ScopeId::known(scope),
                         reason: "r".into(),
                         duration,
+                        starts_at: None,
                     },
                 )
             }

@@ -456,6 +456,7 @@ async fn a_worker_killed_between_send_and_commit_repeats_with_the_same_message_i
             scope: ScopeId::known("SG"),
             reason: "r".into(),
             duration: None,
+            asked: Default::default(),
         },
     )
     .await;

@@ -122,7 +122,7 @@ pub async fn concurrent_approvals_exactly_one_wins(backend: Backend) {
         let request_id: uuid::Uuid =
             serde_json::from_value(events[0].data["request"].clone()).expect("the request's id");
         let approve = |store: &App, decider: &str| {
-            let command = Command::Approve { request: request_id, comment: format!("round {round}") };
+            let command = Command::Approve { request: request_id, comment: format!("round {round}"), duration: None };
             let (store, context) = (store.clone(), now(user(decider)));
             async move { store.execute_in(context, command, Metadata::default()).await }
         };

@@ -7,16 +7,6 @@ use super::*;
 /// How far ahead a grant may be asked to start.
 pub const LATEST_START: chrono::Duration = chrono::Duration::days(365);
 
-/// What a request may carry besides role, scope, reason and duration.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Asked {
-    pub starts_at: Option<DateTime<Utc>>,
-    /// The person it is for, when not the one asking.
-    pub user: Option<UserId>,
-    pub answers: BTreeMap<String, String>,
-    pub ticket: Option<String>,
-}
-
 impl Decision<'_> {
     /// Who a request is for, and who asked when that is someone else: asking for another person
     /// needs authority to approve the role on the scope (admins always have it).

@@ -2,7 +2,7 @@
 //! holds the dispatch and what every feature's rules use (who acts, authority, own benefit,
 //! durations, incompatible pairs); each feature's commands are in the file named for it.
 
-use super::command::Command;
+use super::command::{Asked, Command};
 use super::error::DomainError;
 use super::event::Event;
 use super::grant::{Grant, GrantOrigin, GrantStatus};
@@ -40,14 +40,14 @@ pub fn decide(state: &State, workflow: &Workflow, ctx: &Context, command: Comman
             decision.create_scope(id, kind, parents, title, mailbox)
         }
         Command::DeleteScope { id } => decision.delete_scope(id),
-        Command::RequestRole { role, scope, reason, duration } => {
-            decision.request_role(role, scope, reason, duration, extensions::Asked::default())
+        Command::RequestRole { role, scope, reason, duration, asked } => {
+            decision.request_role(role, scope, reason, duration, asked)
         }
-        Command::Approve { request, comment } => decision.approve(request, comment, None),
+        Command::Approve { request, comment, duration } => decision.approve(request, comment, duration),
         Command::Reject { request, reason } => decision.reject(request, reason),
         Command::Cancel { request } => decision.cancel(request),
-        Command::AssignRole { subject, role, scope, reason, duration } => {
-            decision.assign_role(subject, role, scope, reason, duration, None)
+        Command::AssignRole { subject, role, scope, reason, duration, starts_at } => {
+            decision.assign_role(subject, role, scope, reason, duration, starts_at)
         }
         Command::Revoke { grant, reason } => decision.revoke(grant, reason),
         Command::ExpireRequest { request } => decision.expire_request(request),
@@ -73,15 +73,7 @@ pub fn decide(state: &State, workflow: &Workflow, ctx: &Context, command: Comman
         }
         Command::EndDelegation { delegation } => decision.end_delegation(delegation),
         // ----- extensions -----
-        Command::RequestRoleWith { role, scope, reason, duration, starts_at, user, answers, ticket } => {
-            let asked = extensions::Asked { starts_at, user, answers, ticket };
-            decision.request_role(role, scope, reason, duration, asked)
-        }
-        Command::ApproveFor { request, comment, duration } => decision.approve(request, comment, duration),
         Command::ExtendGrant { grant, duration, reason } => decision.extend_grant(grant, duration, reason),
-        Command::AssignRoleFrom { subject, role, scope, reason, duration, starts_at } => {
-            decision.assign_role(subject, role, scope, reason, duration, starts_at)
-        }
         // ----- access reviews -----
         Command::StartReview { scope, roles, due, on_no_answer, title } => {
             decision.start_review(scope, roles, due, on_no_answer, title)

@@ -9,7 +9,7 @@ impl Decision<'_> {
         scope: ScopeId,
         reason: String,
         duration: Option<Duration>,
-        asked: extensions::Asked,
+        asked: Asked,
     ) -> Decided {
         let Some(actor) = self.registered_actor()? else {
             return Err(DomainError::Forbidden("only users request roles".to_string()));

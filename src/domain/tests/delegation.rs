@@ -35,7 +35,10 @@ fn a_delegate_decides_what_the_delegator_may_within_the_scope_and_it_is_recorded
     world.ok("h1", delegate("bob", until, Some("l2")));
     let inside = world.request("alice", "inspector", "l2").unwrap();
     let outside = world.request("alice", "inspector", "l1").unwrap();
-    assert_eq!(world.refused("bob", Command::Approve { request: outside, comment: String::new() }), "not_a_decider");
+    assert_eq!(
+        world.refused("bob", Command::Approve { request: outside, comment: String::new(), duration: None }),
+        "not_a_decider"
+    );
     let approved = world.approve("bob", inside).unwrap();
     assert_eq!(on_behalf_of(&approved), Some("h1"));
     assert_eq!(world.state.request(&inside).unwrap().approvals[0].on_behalf_of.as_deref(), Some("h1"));
@@ -44,7 +47,10 @@ fn a_delegate_decides_what_the_delegator_may_within_the_scope_and_it_is_recorded
     assert_eq!(on_behalf_of(&revoked), Some("h1"));
     // A delegate's own decisions (by their own rules) record no delegator.
     let third = world.request("bob", "inspector", "l2").unwrap();
-    assert_eq!(world.refused("bob", Command::Approve { request: third, comment: String::new() }), "self_approval");
+    assert_eq!(
+        world.refused("bob", Command::Approve { request: third, comment: String::new(), duration: None }),
+        "self_approval"
+    );
     let rejected = world.ok("h1", Command::Reject { request: third, reason: "no".into() });
     assert_eq!(on_behalf_of(&rejected), None);
 }
@@ -55,7 +61,7 @@ fn delegation_gives_nothing_from_its_until_on_nor_once_ended_nor_when_the_delega
     let until = world.now + Span::hours(1);
     world.ok("h1", delegate("bob", until, None));
     let asked = world.request("alice", "inspector", "l1").unwrap();
-    let approve = || Command::Approve { request: asked, comment: String::new() };
+    let approve = || Command::Approve { request: asked, comment: String::new(), duration: None };
     let start = world.now;
     world.now = until;
     assert_eq!(world.refused("bob", approve()), "not_a_decider", "at its until, whether or not ended");
@@ -97,14 +103,20 @@ fn a_delegator_and_their_delegate_count_once_in_a_stage() {
     // The delegator first, then the delegate; and the delegate first, then the delegator.
     let asked = world.request("alice", "operator", "l1").unwrap();
     world.approve("h1", asked).unwrap();
-    assert_eq!(world.refused("bob", Command::Approve { request: asked, comment: String::new() }), "already_approved");
+    assert_eq!(
+        world.refused("bob", Command::Approve { request: asked, comment: String::new(), duration: None }),
+        "already_approved"
+    );
     world.approve("h2", asked).unwrap();
     assert_eq!(world.state.request(&asked).unwrap().stage, 1);
 
     world.register(&["carol"]);
     let other = world.request("carol", "operator", "l1").unwrap();
     world.approve("bob", other).unwrap();
-    assert_eq!(world.refused("h1", Command::Approve { request: other, comment: String::new() }), "already_approved");
+    assert_eq!(
+        world.refused("h1", Command::Approve { request: other, comment: String::new(), duration: None }),
+        "already_approved"
+    );
     let request = world.state.request(&other).unwrap();
     assert_eq!((request.stage, request.approvals.len()), (0, 1));
 }
@@ -143,11 +155,17 @@ fn a_delegate_never_decides_their_own_matters_nor_the_delegators() {
     world.ok("h1", delegate("alice", world.now + Span::days(3), None));
     // Delegating to the requester of a pending request does not let them approve it.
     let own = world.request("alice", "inspector", "l1").unwrap();
-    assert_eq!(world.refused("alice", Command::Approve { request: own, comment: String::new() }), "self_approval");
+    assert_eq!(
+        world.refused("alice", Command::Approve { request: own, comment: String::new(), duration: None }),
+        "self_approval"
+    );
     assert!(!world.state.deciders_for(&world.workflow, &own, world.now).iter().any(|d| d.user == "alice"));
     // The delegator's own request: they could not decide it, neither can their delegate.
     let theirs = world.request("h1", "inspector", "l1").unwrap();
-    assert_eq!(world.refused("alice", Command::Approve { request: theirs, comment: String::new() }), "not_a_decider");
+    assert_eq!(
+        world.refused("alice", Command::Approve { request: theirs, comment: String::new(), duration: None }),
+        "not_a_decider"
+    );
     // Nor assign the delegator a role with the delegator's authority.
     let assigned = world.assign("alice", Subject::User(UserId::known("h1")), "inspector", "l2");
     assert_eq!(assigned.unwrap_err().code(), "not_a_decider");
@@ -160,6 +178,7 @@ fn a_delegate_never_decides_their_own_matters_nor_the_delegators() {
             scope: ScopeId::known("l2"),
             reason: "cover".into(),
             duration: None,
+            starts_at: None,
         },
     );
     assert!(matches!(events.as_slice(), [Event::RoleGranted { on_behalf_of: Some(h), .. }] if h == "h1"));
@@ -196,7 +215,7 @@ fn egi_world() -> World {
 fn escalation_lets_its_deciders_decide_from_the_event_on_once_per_stage() {
     let mut world = egi_world();
     let asked = world.request("alice", "site-administrator", "SITE_A").unwrap();
-    let approve = || Command::Approve { request: asked, comment: String::new() };
+    let approve = || Command::Approve { request: asked, comment: String::new(), duration: None };
     assert_eq!(world.refused("coo", approve()), "not_a_decider", "project roles do not decide site requests");
     assert_eq!(world.refused("cli", Command::EscalateRequest { request: asked }), "not_due");
     let asked_at = world.now;

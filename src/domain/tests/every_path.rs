@@ -32,7 +32,13 @@ fn seconds(seconds: i64) -> Duration {
 }
 
 fn request_for(role: &str, scope: &str, duration: Option<Duration>) -> Command {
-    Command::RequestRole { role: role.into(), scope: ScopeId::known(scope), reason: "x".into(), duration }
+    Command::RequestRole {
+        role: role.into(),
+        scope: ScopeId::known(scope),
+        reason: "x".into(),
+        duration,
+        asked: Default::default(),
+    }
 }
 
 #[test]
@@ -48,6 +54,7 @@ fn durations_over_a_century_or_ending_after_9999_are_refused_on_every_command() 
             scope: ScopeId::known("l2"),
             reason: "x".into(),
             duration: Some(duration),
+            starts_at: None,
         };
         assert_eq!(world.refused_unchanged("h1", assigned), "invalid_duration");
         let token = Command::CreateApiToken {
@@ -73,7 +80,7 @@ fn a_token_made_for_a_decider_does_not_let_its_creator_decide_their_own_matters(
     let mut world = lab_world();
     // root (an admin) asks for a role that h1 decides, mints a token for h1 and approves with it.
     let asked = world.request("root", "lab-owner", "l2").unwrap();
-    let approve = Command::Approve { request: asked, comment: String::new() };
+    let approve = Command::Approve { request: asked, comment: String::new(), duration: None };
     assert_eq!(world.run_with_token_of("root", "h1", approve.clone()).unwrap_err().code(), "self_approval");
     // Nor assigns to the creator, or to a team the creator is in, or adds the creator to a team.
     let assign_root = Command::AssignRole {
@@ -82,6 +89,7 @@ fn a_token_made_for_a_decider_does_not_let_its_creator_decide_their_own_matters(
         scope: ScopeId::known("l3"),
         reason: "x".into(),
         duration: None,
+        starts_at: None,
     };
     assert_eq!(world.run_with_token_of("root", "h3", assign_root).unwrap_err().code(), "self_approval");
     world.ok("root", Command::CreateTeam { id: TeamId::known("crew"), title: "Crew".into() });
@@ -93,6 +101,7 @@ fn a_token_made_for_a_decider_does_not_let_its_creator_decide_their_own_matters(
             scope: ScopeId::known("l2"),
             reason: "x".into(),
             duration: None,
+            starts_at: None,
         },
     );
     let add_root = Command::AddTeamMember { team: TeamId::known("crew"), user: UserId::known("root") };
@@ -106,7 +115,7 @@ fn a_stage_counts_the_creator_of_the_token_an_approval_was_made_with() {
     let mut world = lab_world();
     // operator on l1: a review by two of {h1, h2, s1}, then a sign-off.
     let asked = world.request("alice", "operator", "l1").unwrap();
-    let approve = Command::Approve { request: asked, comment: String::new() };
+    let approve = Command::Approve { request: asked, comment: String::new(), duration: None };
     world.run_with_token_of("h2", "h1", approve.clone()).unwrap();
     assert_eq!(world.refused("h2", approve.clone()), "already_approved");
     assert_eq!(world.refused("h1", approve.clone()), "already_approved");
@@ -156,6 +165,7 @@ fn roles_that_need_several_approvals_are_not_assigned_directly() {
         scope: ScopeId::known("l1"),
         reason: "x".into(),
         duration: None,
+        starts_at: None,
     };
     // operator needs a review by two and a sign-off; senior includes operator.
     for actor in ["h1", "root"] {
@@ -188,6 +198,7 @@ fn incompatible_roles_never_meet_through_a_team() {
         scope: ScopeId::known("l2"),
         reason: "x".into(),
         duration: None,
+        starts_at: None,
     };
     // alice becomes operator on l1 through a request (review by h1 and h2, sign-off by s1).
     let asked = world.request("alice", "operator", "l1").unwrap();
@@ -221,7 +232,7 @@ fn who_may_decide_is_judged_before_what_state_the_request_is_in() {
     world.approve("h1", asked).unwrap();
     // bob and h3 (head of another department) may not decide it: 403, not 409 "not pending".
     assert_eq!(
-        world.refused_unchanged("bob", Command::Approve { request: asked, comment: String::new() }),
+        world.refused_unchanged("bob", Command::Approve { request: asked, comment: String::new(), duration: None }),
         "not_a_decider"
     );
     assert_eq!(
@@ -229,7 +240,7 @@ fn who_may_decide_is_judged_before_what_state_the_request_is_in() {
         "not_a_decider"
     );
     assert_eq!(
-        world.refused_unchanged("h2", Command::Approve { request: asked, comment: String::new() }),
+        world.refused_unchanged("h2", Command::Approve { request: asked, comment: String::new(), duration: None }),
         "not_pending"
     );
     let grant = world.state.request(&asked).unwrap().grant.unwrap();
@@ -320,6 +331,7 @@ mod extremes {
                     scope: ScopeId::known("l2"),
                     reason: text.clone(),
                     duration: Some(duration),
+                    asked: Default::default(),
                 },
             ),
             (
@@ -329,9 +341,10 @@ mod extremes {
                     scope: ScopeId::known("l1"),
                     reason: text.clone(),
                     duration: None,
+                    asked: Default::default(),
                 },
             ),
-            ("h1", Command::Approve { request, comment: text.clone() }),
+            ("h1", Command::Approve { request, comment: text.clone(), duration: None }),
             ("h1", Command::Reject { request, reason: text.clone() }),
             ("alice", Command::Cancel { request }),
             (
@@ -342,6 +355,7 @@ mod extremes {
                     scope: ScopeId::known("l2"),
                     reason: text.clone(),
                     duration: Some(duration),
+                    starts_at: None,
                 },
             ),
             (
@@ -352,6 +366,7 @@ mod extremes {
                     scope: ScopeId::known("l3"),
                     reason: text.clone(),
                     duration: Some(duration),
+                    starts_at: None,
                 },
             ),
             ("h1", Command::Revoke { grant, reason: text.clone() }),

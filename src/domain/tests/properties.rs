@@ -108,10 +108,11 @@ fn command(world: &World, op: &Op) -> Option<(String, Command)> {
                 scope: ScopeId::known(SCOPES[*scope]),
                 reason: String::new(),
                 duration: None,
+                asked: Default::default(),
             },
         ),
         Op::Approve { actor, pick: p } => {
-            (name(*actor), Command::Approve { request: pick(approvable, *p)?, comment: String::new() })
+            (name(*actor), Command::Approve { request: pick(approvable, *p)?, comment: String::new(), duration: None })
         }
         Op::Reject { actor, pick: p } => {
             (name(*actor), Command::Reject { request: pick(&requests, *p)?, reason: String::new() })
@@ -132,6 +133,7 @@ fn command(world: &World, op: &Op) -> Option<(String, Command)> {
                 scope: ScopeId::known(SCOPES[*scope]),
                 reason: String::new(),
                 duration: None,
+                starts_at: None,
             };
             (name(*actor), command)
         }

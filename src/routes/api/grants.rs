@@ -84,7 +84,7 @@ pub async fn assign(caller: Caller, body: web::Json<NewGrant>) -> Result<HttpRes
         }
     };
     let scope = ScopeId::known(scope);
-    let events = caller.execute(Command::AssignRoleFrom { subject, role, scope, reason, duration, starts_at }).await?;
+    let events = caller.execute(Command::AssignRole { subject, role, scope, reason, duration, starts_at }).await?;
     let id = crate::routes::shared::created(&events, "grant", |event| match event {
         Event::RoleGranted { grant, .. } => Some(grant),
         _ => None,

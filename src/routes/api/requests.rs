@@ -18,7 +18,7 @@ use crate::routes::{
     views::RequestView,
 };
 use crate::{
-    domain::{Command, RequestStatus, ScopeId, UserId},
+    domain::{Asked, Command, RequestStatus, ScopeId, UserId},
     store::RecordedEvent,
     workflow::Duration,
 };
@@ -67,7 +67,8 @@ pub async fn create(caller: Caller, body: web::Json<NewRequest>) -> Result<HttpR
     let NewRequest { role, scope, reason, duration, starts_at, user, answers, ticket } = body.into_inner();
     let user = user.map(UserId::known);
     let scope = ScopeId::known(scope);
-    let command = Command::RequestRoleWith { role, scope, reason, duration, starts_at, user, answers, ticket };
+    let command =
+        Command::RequestRole { role, scope, reason, duration, asked: Asked { starts_at, user, answers, ticket } };
     let events = caller.execute(command).await?;
     let id = created_request(&events)?;
     Ok(HttpResponse::Created().json(visible_request(&caller, id)?))
@@ -178,7 +179,7 @@ async fn decide(caller: Caller, id: &str, command: impl FnOnce(Uuid) -> Command)
     responses((status = 200, description = "the request after the approval (still pending while a stage waits for more approvers)", body = RequestView), (status = 403, description = "not_a_decider, self_approval (also for a delegate's own request)"), (status = 404, description = "unknown"), (status = 409, description = "not_pending, expired, already_approved (also when the delegator or their delegate approved)"), (status = 422, description = "duration_too_long, invalid_duration, reason_required")))]
 pub async fn approve(caller: Caller, id: web::Path<String>, body: web::Bytes) -> Result<HttpResponse, ApiError> {
     let Approval { comment, duration } = super::optional_body::<Approval>(&body)?;
-    decide(caller, &id, |request| Command::ApproveFor { request, comment, duration }).await
+    decide(caller, &id, |request| Command::Approve { request, comment, duration }).await
 }
 
 #[utoipa::path(post, path = "/api/v1/requests/{id}/reject", tag = "requests", operation_id = "rejectRequest", params(("id" = String, Path,)), request_body = Option<Rejection>,

@@ -100,7 +100,7 @@ impl Decision {
     fn command(&self, request: Uuid) -> Result<Command, PageError> {
         let comment = self.comment.clone();
         match self.decision.as_str() {
-            "approve" => Ok(Command::Approve { request, comment }),
+            "approve" => Ok(Command::Approve { request, comment, duration: None }),
             "reject" => Ok(Command::Reject { request, reason: comment }),
             other => Err(PageError::BadForm(format!("unknown decision \"{other}\""))),
         }

@@ -13,7 +13,7 @@ use super::{
 };
 use crate::{
     auth::{AuthError, LoginClaims},
-    domain::{Command, RequestDecider, ScopeId},
+    domain::{Asked, Command, RequestDecider, ScopeId},
     routes::AppState,
     routes::{
         problem::ApiError,
@@ -291,15 +291,17 @@ async fn send_request(session: &Session, form: &RequestForm) -> Result<uuid::Uui
             crate::domain::DomainError::InvalidStartsAt(format!("starts_at must be an RFC 3339 time: {error}"))
         })?),
     };
-    let command = Command::RequestRoleWith {
+    let command = Command::RequestRole {
         role: form.role.clone(),
         scope: ScopeId::known(form.scope.as_str()),
         reason: form.reason.clone(),
         duration,
-        starts_at,
-        user: None,
-        answers: form.answers(),
-        ticket: Some(form.ticket.trim().to_string()).filter(|ticket| !ticket.is_empty()),
+        asked: Asked {
+            starts_at,
+            user: None,
+            answers: form.answers(),
+            ticket: Some(form.ticket.trim().to_string()).filter(|ticket| !ticket.is_empty()),
+        },
     };
     let events = session.caller.execute(command).await?;
     created_request(&events)
