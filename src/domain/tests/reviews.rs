@@ -177,3 +177,30 @@ fn closing_follows_the_silence_rule_once() {
     assert_eq!(world.refused("root", Command::CloseReview { review }), "review_closed");
     assert_eq!(State::replay(&world.workflow, &world.events), world.state);
 }
+
+#[test]
+fn a_listed_reviewers_delegate_reviews_for_them_while_the_delegation_lasts() {
+    let (mut world, grants) = egi_world();
+    world.register(&["dana"]);
+    let review = started(&world.ok("ngim", start("NGI_A", OnNoAnswer::Keep)));
+    assert_eq!(world.refused("dana", answer(review, grants["bob"], ReviewDecision::Keep)), "not_a_reviewer");
+    let week = Duration::from_seconds(7 * 86_400).unwrap();
+    let delegate = Command::Delegate {
+        to: UserId::known("dana"),
+        until: None,
+        duration: Some(week),
+        scope: None,
+        reason: "away".into(),
+    };
+    world.ok("ngim", delegate);
+    let events = world.ok("dana", answer(review, grants["bob"], ReviewDecision::Revoke));
+    let for_ngim = |on_behalf_of: &Option<UserId>| on_behalf_of.as_deref() == Some("ngim");
+    assert!(
+        matches!(events.as_slice(), [Event::ReviewItemDecided { on_behalf_of: a, .. }, Event::GrantRevoked { on_behalf_of: b, .. }] if for_ngim(a) && for_ngim(b)),
+        "{events:?}"
+    );
+    // The delegation over, the review still open: the delegate answers for nobody.
+    world.now += Span::days(8);
+    assert_eq!(world.refused("dana", answer(review, grants["ops"], ReviewDecision::Keep)), "not_a_reviewer");
+    assert_eq!(State::replay(&world.workflow, &world.events), world.state);
+}
