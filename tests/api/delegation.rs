@@ -7,6 +7,7 @@ use serde_json::{json, Value};
 
 use crate::{
     helpers::{spawn_app, spawn_app_on, Answer, TestApp},
+    identity::written_mail_now,
     support::{eventually, smtp::ReceivedMail, Backend},
 };
 use roleledger::app::scheduler::expire_due;
@@ -250,17 +251,9 @@ async fn delegations_are_listed_for_those_they_concern(backend: Backend) {
 /// The .eml files the server has written to `to`, once there are at least `count`.
 async fn mail_to(app: &TestApp, to: &str, count: usize) -> Vec<ReceivedMail> {
     let read = || -> Vec<ReceivedMail> {
-        std::fs::read_dir(app.mail_dir.path())
-            .map(|entries| {
-                entries
-                    .filter_map(|entry| entry.ok().map(|entry| entry.path()))
-                    .filter(|path| path.extension().is_some_and(|extension| extension == "eml"))
-                    .filter_map(|path| std::fs::read_to_string(path).ok())
-                    .map(|data| ReceivedMail { to: Vec::new(), data })
-                    .filter(|mail| mail.header("To").is_some_and(|header| header.contains(to)))
-                    .collect()
-            })
-            .unwrap_or_default()
+        let mut mails = written_mail_now(app);
+        mails.retain(|mail| mail.header("To").is_some_and(|header| header.contains(to)));
+        mails
     };
     eventually(&format!("{count} mails to {to}"), 20, || async { read().len() >= count }).await;
     read()
