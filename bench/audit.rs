@@ -114,6 +114,7 @@ async fn populate(store: &EventStore, events: usize) {
                     request,
                     by: by.clone(),
                     token_creator: None,
+                    on_behalf_of: None,
                     comment: "welcome".into(),
                     stage: 0,
                     stage_name: "approval".into(),
@@ -134,9 +135,16 @@ async fn populate(store: &EventStore, events: usize) {
                 by: by.clone(),
                 starts_at: at,
                 ends_at: None,
+                on_behalf_of: None,
             }];
             if n.is_multiple_of(3) {
-                granted.push(Event::GrantRevoked { grant, by: by.clone(), reason: "left".into(), at });
+                granted.push(Event::GrantRevoked {
+                    grant,
+                    by: by.clone(),
+                    reason: "left".into(),
+                    at,
+                    on_behalf_of: None,
+                });
             }
             batch.push(appends(granted));
         }

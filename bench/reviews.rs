@@ -74,6 +74,7 @@ fn main() {
         by: by.clone(),
         starts_at: now,
         ends_at: None,
+        on_behalf_of: None,
     };
     let mut tree = vec![scope("EGI".into(), "project", "global".into())];
     let mut managers = Vec::new();
