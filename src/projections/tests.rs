@@ -1,7 +1,7 @@
 //! `grants_as_of` against a replay: at any moment of a random history — with extensions moving
-//! ends, grants starting later, shortened approvals, revocations and expiries — the grants the
-//! validity history lists are exactly those a fold of the log up to that moment gives then, with
-//! the end that stood then.
+//! ends, grants starting later, shortened approvals, revocations (by deciders, and by access reviews
+//! answered or silent) and expiries — the grants the validity history lists are exactly those a
+//! fold of the log up to that moment gives then, with the end that stood then.
 
 use std::{collections::BTreeSet, sync::Arc};
 
@@ -11,7 +11,8 @@ use proptest::prelude::*;
 use super::DomainModel;
 use crate::{
     domain::{
-        decide, Actor, Asked, Command, Context, Event, GrantId, GrantStatus, IdSource, ScopeId, State, Subject, UserId,
+        decide, Actor, Asked, Command, Context, Event, GrantId, GrantStatus, IdSource, OnNoAnswer, ReviewDecision,
+        ReviewDue, ScopeId, State, Subject, UserId,
     },
     store::{Metadata, Moment, RecordedEvent},
     workflow::{Duration, Workflow, ADMIN, GLOBAL},
@@ -22,12 +23,38 @@ const ROLES: &[&str] = &["site-administrator", "site-security-officer"];
 
 #[derive(Debug, Clone)]
 enum Op {
-    Request { user: usize, role: usize, days: Option<i64>, starts_in_hours: Option<i64> },
-    Approve { pick: usize, shorter_days: Option<i64> },
-    Extend { pick: usize, days: i64 },
-    Revoke { pick: usize },
+    Request {
+        user: usize,
+        role: usize,
+        days: Option<i64>,
+        starts_in_hours: Option<i64>,
+    },
+    Approve {
+        pick: usize,
+        shorter_days: Option<i64>,
+    },
+    Extend {
+        pick: usize,
+        days: i64,
+    },
+    Revoke {
+        pick: usize,
+    },
     Expire,
-    Wait { hours: i64 },
+    Wait {
+        hours: i64,
+    },
+    /// An access review of SITE_A, due in `due_hours`, silence revoking or keeping.
+    Review {
+        due_hours: i64,
+        revoke: bool,
+    },
+    Answer {
+        pick: usize,
+        revoke: bool,
+    },
+    /// The scheduler closing the reviews due.
+    CloseDue,
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -39,6 +66,9 @@ fn op() -> impl Strategy<Value = Op> {
         1 => any::<usize>().prop_map(|pick| Op::Revoke { pick }),
         1 => Just(Op::Expire),
         2 => (1..96i64).prop_map(|hours| Op::Wait { hours }),
+        2 => (1..120i64, any::<bool>()).prop_map(|(due_hours, revoke)| Op::Review { due_hours, revoke }),
+        3 => (any::<usize>(), any::<bool>()).prop_map(|(pick, revoke)| Op::Answer { pick, revoke }),
+        1 => Just(Op::CloseDue),
     ]
 }
 
@@ -173,6 +203,29 @@ impl History {
                 }
             }
             Op::Wait { hours } => self.now += Span::hours(*hours),
+            Op::Review { due_hours, revoke } => {
+                let on_no_answer = if *revoke { OnNoAnswer::Revoke } else { OnNoAnswer::Keep };
+                let due = ReviewDue::After(Duration::from_seconds(due_hours * 3_600).expect("positive"));
+                let scope = ScopeId::known("SITE_A");
+                self.run("root", Command::StartReview { scope, roles: None, due, on_no_answer, title: None });
+            }
+            Op::Answer { pick, revoke } => {
+                let open = self.state().reviews().filter(|r| r.is_open());
+                let undecided: Vec<_> = open
+                    .flat_map(|r| r.items.values().filter(|i| i.decision.is_none()).map(move |i| (r.id, i.grant)))
+                    .collect();
+                if let Some((review, item)) = undecided.get(pick % undecided.len().max(1)).copied() {
+                    let decision = if *revoke { ReviewDecision::Revoke } else { ReviewDecision::Keep };
+                    self.run("mgr", Command::DecideReviewItem { review, item, decision, reason: "checked".into() });
+                }
+            }
+            Op::CloseDue => {
+                let due: Vec<_> =
+                    self.state().reviews().filter(|r| r.is_open() && r.due_at <= self.now).map(|r| r.id).collect();
+                for review in due {
+                    self.run("cli", Command::CloseDueReview { review });
+                }
+            }
             _ => {}
         }
     }
