@@ -38,8 +38,8 @@ pub use grant::{within, Grant, GrantOrigin, GrantStatus};
 pub use notify::{notices, Notice};
 pub use request::{Approval, Request, RequestStatus};
 pub use review::{
-    ItemDecision, OnNoAnswer, Review, ReviewDecision, ReviewDue, ReviewId, ReviewItem, ReviewSight, ReviewStatus,
-    Unanswered,
+    kept_and_revoked, ItemDecision, OnNoAnswer, Review, ReviewDecision, ReviewDue, ReviewId, ReviewItem, ReviewSight,
+    ReviewStatus, Unanswered,
 };
 pub use state::{evolve, ApproverScope, Authority, CheckResult, RequestDecider, Scope, State, Team, User};
 pub use types::{Actor, Context, GrantId, IdSource, RequestId, ScopeId, Subject, TeamId, TokenId, UserId};

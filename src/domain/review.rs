@@ -143,20 +143,15 @@ impl Review {
     pub fn reminder_due(&self) -> DateTime<Utc> {
         self.started_at + (self.due_at - self.started_at) / 2
     }
+}
 
-    /// Whether `user` is listed as a reviewer of any item.
-    pub fn lists_reviewer(&self, user: &str) -> bool {
-        self.items.values().any(|item| item.is_reviewer(user))
-    }
-
-    /// Items decided `keep` and `revoke`.
-    pub fn kept_and_revoked(&self) -> (usize, usize) {
-        let decisions = self.items.values().filter_map(|item| item.decision.as_ref());
-        decisions.fold((0, 0), |(kept, revoked), d| match d.decision {
-            ReviewDecision::Keep => (kept + 1, revoked),
-            ReviewDecision::Revoke => (kept, revoked + 1),
-        })
-    }
+/// Of these items, how many were decided `keep` and how many `revoke`.
+pub fn kept_and_revoked<'a>(items: impl IntoIterator<Item = &'a ReviewItem>) -> (usize, usize) {
+    let decisions = items.into_iter().filter_map(|item| item.decision.as_ref());
+    decisions.fold((0, 0), |(kept, revoked), d| match d.decision {
+        ReviewDecision::Keep => (kept + 1, revoked),
+        ReviewDecision::Revoke => (kept, revoked + 1),
+    })
 }
 
 /// How much of a review a person sees.

@@ -36,14 +36,16 @@ pub(crate) struct Validity {
     granted: Mark,
     /// The revocation or expiry; the first one counts, as in the state.
     ended: Option<Mark>,
-    /// Each move of the grant's own end (an extension), in log order, with the end it replaced.
+    /// The grant's own end when it was granted.
+    granted_end: Option<DateTime<Utc>>,
+    /// Each move of that end (an extension), in log order, with the end it moved to.
     end_changes: Vec<EndChange>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct EndChange {
     at: Mark,
-    before: Option<DateTime<Utc>>,
+    to: DateTime<Utc>,
 }
 
 /// Every grant's validity as the log recorded it, kept beside the state by the read model.
@@ -53,8 +55,6 @@ pub struct GrantHistory {
     grants: BTreeMap<GrantId, Validity>,
     /// Each holder's grants, so that "who held what" for one user or team reads only theirs.
     by_subject: HashMap<Subject, Vec<GrantId>>,
-    /// Each grant's own end as the log stands, so that an extension notes the end it replaced.
-    ends: HashMap<GrantId, Option<DateTime<Utc>>>,
 }
 
 impl GrantHistory {
@@ -62,15 +62,18 @@ impl GrantHistory {
     pub(crate) fn record(&mut self, event: &Event, recorded: &RecordedEvent) {
         match event {
             Event::RoleGranted { grant, subject, ends_at, .. } => {
-                self.grants
-                    .insert(*grant, Validity { granted: Mark::of(recorded), ended: None, end_changes: Vec::new() });
+                let validity = Validity {
+                    granted: Mark::of(recorded),
+                    ended: None,
+                    granted_end: *ends_at,
+                    end_changes: Vec::new(),
+                };
+                self.grants.insert(*grant, validity);
                 self.by_subject.entry(subject.clone()).or_default().push(*grant);
-                self.ends.insert(*grant, *ends_at);
             }
             Event::GrantExtended { grant, ends_at, .. } => {
                 if let Some(validity) = self.grants.get_mut(grant) {
-                    let before = self.ends.insert(*grant, Some(*ends_at)).flatten();
-                    validity.end_changes.push(EndChange { at: Mark::of(recorded), before });
+                    validity.end_changes.push(EndChange { at: Mark::of(recorded), to: *ends_at });
                 }
             }
             Event::GrantRevoked { grant, .. } | Event::GrantExpired { grant, .. } => {
@@ -82,11 +85,12 @@ impl GrantHistory {
         }
     }
 
-    /// The grant's own end as it stood at the moment, given its end now (`current`): the end an
-    /// extension not yet reached by the moment replaced, else the current one.
-    pub fn end_at(&self, grant: &GrantId, moment: &Moment, current: Option<DateTime<Utc>>) -> Option<DateTime<Utc>> {
-        let changes = self.grants.get(grant).map(|v| v.end_changes.as_slice()).unwrap_or_default();
-        changes.iter().find(|change| !change.at.reached_by(moment)).map_or(current, |change| change.before)
+    /// The grant's own end as it stood at the moment: the last extension the moment reached moved
+    /// it to, else the end it was granted with (`None` also for a grant the log does not hold).
+    pub fn end_at(&self, grant: &GrantId, moment: &Moment) -> Option<DateTime<Utc>> {
+        let validity = self.grants.get(grant)?;
+        let reached = validity.end_changes.iter().take_while(|change| change.at.reached_by(moment)).last();
+        reached.map_or(validity.granted_end, |change| Some(change.to))
     }
 
     pub(crate) fn entries(&self) -> impl Iterator<Item = (&GrantId, &Validity)> {

@@ -97,7 +97,7 @@ impl DomainModel {
         self.history
             .active_at(moment, holder, after)
             .filter_map(|id| self.state.grant(id))
-            .map(|grant| (grant, self.history.end_at(&grant.id, &moment, grant.ends_at)))
+            .map(|grant| (grant, self.history.end_at(&grant.id, &moment)))
             .filter(|(grant, ends_at)| crate::domain::within(grant.starts_at, *ends_at, judged_at) && wanted(grant))
             .take(take)
             .map(|(grant, ends_at)| Grant { status: GrantStatus::Active, ends_at, ..grant.clone() })

@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use super::{caller::Caller, problem::ApiError, views::actor_name};
 use crate::domain::{
-    Command, OnNoAnswer, Review, ReviewDecision, ReviewItem, ReviewSight, ReviewStatus, State, Subject, Unanswered,
+    kept_and_revoked, Command, OnNoAnswer, Review, ReviewDecision, ReviewItem, ReviewStatus, State, Subject, Unanswered,
 };
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -56,11 +56,7 @@ pub struct ReviewItemView {
 
 impl ReviewView {
     pub fn new(review: &Review, seen: &[&ReviewItem]) -> Self {
-        let decisions = seen.iter().filter_map(|item| item.decision.as_ref());
-        let (kept, revoked) = decisions.fold((0, 0), |(kept, revoked), d| match d.decision {
-            ReviewDecision::Keep => (kept + 1, revoked),
-            ReviewDecision::Revoke => (kept, revoked + 1),
-        });
+        let (kept, revoked) = kept_and_revoked(seen.iter().copied());
         ReviewView {
             id: review.id.to_string(),
             scope: review.scope.to_string(),
@@ -163,7 +159,7 @@ pub(crate) fn visible_items(
     caller.read(|state, _| {
         let review = state.review(&id).ok_or_else(|| ApiError::NotFound(format!("review {id}")))?;
         let sight = state.review_sight(review, caller.user(), now).ok_or_else(forbidden)?;
-        let sight = if filter.mine { ReviewSight::OwnItems } else { sight };
+        let sight = if filter.mine { crate::domain::ReviewSight::OwnItems } else { sight };
         let seen = state
             .review_items_seen(review, caller.user(), sight, now)
             .filter(|item| after.is_none_or(|after| item.grant > after))
@@ -178,10 +174,7 @@ pub(crate) fn visible_item(caller: &Caller, id: Uuid, item: Uuid) -> Result<Revi
     caller.read(|state, _| {
         let review = state.review(&id).ok_or_else(|| ApiError::NotFound(format!("review {id}")))?;
         let sight = state.review_sight(review, caller.user(), now).ok_or_else(forbidden)?;
-        let seen = review
-            .items
-            .get(&item)
-            .filter(|entry| sight == ReviewSight::Whole || state.may_review_item(review, entry, &caller.actor(), now));
+        let seen = review.items.get(&item).filter(|entry| state.sees_review_item(entry, &caller.actor(), sight, now));
         seen.map(|entry| ReviewItemView::new(state, entry)).ok_or_else(|| ApiError::NotFound(format!("item {item}")))
     })?
 }

@@ -126,7 +126,7 @@ impl Decision<'_> {
             review.items.get(&item).ok_or_else(|| DomainError::NotFound(format!("item {item} of review {id}")))?;
         let grant = self.state.grant(&item).ok_or_else(|| DomainError::NotFound(format!("grant {item}")))?;
         self.refuse_own_benefit(&grant.subject)?;
-        if !self.state.may_review_item(review, entry, self.actor, self.now) {
+        if !self.state.may_review_item(entry, self.actor, self.now) {
             return Err(DomainError::NotAReviewer);
         }
         if !review.is_open() || review.due_at <= self.now {

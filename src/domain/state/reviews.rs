@@ -180,7 +180,7 @@ impl State {
     /// Whether `actor` may answer for `item`: one of its listed reviewers, or the delegate of one
     /// (a delegation in force at `now` covering the grant's scope). The one place that judges it.
     /// Authority to revoke the grant now is judged apart, by the decision.
-    pub fn may_review_item(&self, _review: &Review, item: &ReviewItem, actor: &Actor, now: DateTime<Utc>) -> bool {
+    pub fn may_review_item(&self, item: &ReviewItem, actor: &Actor, now: DateTime<Utc>) -> bool {
         let Actor::User(user) = actor else {
             return true;
         };
@@ -196,7 +196,7 @@ impl State {
         let actor = Actor::User(UserId::known(user));
         if review.started_by == actor || self.reads_everything(user, now) {
             Some(ReviewSight::Whole)
-        } else if review.items.values().any(|item| self.may_review_item(review, item, &actor, now)) {
+        } else if review.items.values().any(|item| self.may_review_item(item, &actor, now)) {
             Some(ReviewSight::OwnItems)
         } else {
             None
@@ -212,9 +212,11 @@ impl State {
         now: DateTime<Utc>,
     ) -> impl Iterator<Item = &'a ReviewItem> + 'a {
         let actor = Actor::User(UserId::known(user));
-        review
-            .items
-            .values()
-            .filter(move |item| sight == ReviewSight::Whole || self.may_review_item(review, item, &actor, now))
+        review.items.values().filter(move |item| self.sees_review_item(item, &actor, sight, now))
+    }
+
+    /// Whether `actor`, seeing a review with `sight`, sees this item of it.
+    pub fn sees_review_item(&self, item: &ReviewItem, actor: &Actor, sight: ReviewSight, now: DateTime<Utc>) -> bool {
+        sight == ReviewSight::Whole || self.may_review_item(item, actor, now)
     }
 }
