@@ -16,10 +16,18 @@ pub const STOP_WRITER: &str = "roleledger-testing: stop the writer";
 /// The read-model follower of any other process on the database stops when it reads the event.
 pub const STOP_FOLLOWER: &str = "roleledger-testing: stop the follower";
 
+/// The writer commits the request's batch, then acts as if the database's answer to the commit
+/// was lost: the caller is answered 503 although everything was written.
+pub const LOSE_COMMIT_ANSWER: &str = "roleledger-testing: lose the commit's answer";
+
+/// Whether `command` is a role request whose reason is `marker`.
+pub(crate) fn asks(command: &Command, marker: &str) -> bool {
+    matches!(command, Command::RequestRole { reason, .. } if reason == marker)
+}
+
 /// Panics when `command` is a role request whose reason is `marker`.
 pub(crate) fn panic_if_asked(command: &Command, marker: &str) {
-    if matches!(command, Command::RequestRole { reason, .. } | Command::RequestRole { reason, .. } if reason == marker)
-    {
+    if asks(command, marker) {
         panic!("test hook: {marker}");
     }
 }

@@ -59,4 +59,9 @@ impl CommandPlanner for DomainModel {
     fn on_take(decision: &Decision) {
         crate::testing::panic_if_asked(&decision.command, crate::testing::STOP_WRITER);
     }
+
+    #[cfg(feature = "testing")]
+    fn loses_commit_answer(decision: &Decision) -> bool {
+        crate::testing::asks(&decision.command, crate::testing::LOSE_COMMIT_ANSWER)
+    }
 }

@@ -70,6 +70,8 @@ pub struct EventStore {
     appended: Arc<AtomicU64>,
     /// The writer's way to this process's delivery worker (with a planner only: mail needs one).
     handoff: Option<outbox::MailHandoff>,
+    /// Leases lost with claims or commits whose outcome is unknown (shared with the handoff).
+    lost_leases: outbox::LostLeases,
     /// Which background tasks stopped (see `TaskWatch`).
     tasks: TaskWatch,
     /// Held by the handles only: when the last one is dropped, the background tasks stop.
@@ -110,6 +112,7 @@ impl EventStore {
             None => None,
         };
         let handoff = models.as_ref().map(|models| models.handoff.clone());
+        let lost_leases = handoff.as_ref().map(|handoff| handoff.lost.clone()).unwrap_or_default();
         let head = db.head().await?;
         let (committed_tx, committed) = watch::channel(head.position);
         let committed_tx = Arc::new(committed_tx);
@@ -128,7 +131,7 @@ impl EventStore {
         });
         tasks.spawn("writer", writer);
         db.start_commit_listener(&origin, committed_tx, alive_rx).await;
-        let store = Self { db, appends, committed, appended, handoff, tasks, alive: Arc::new(alive) };
+        let store = Self { db, appends, committed, appended, handoff, lost_leases, tasks, alive: Arc::new(alive) };
         Ok((store, commands))
     }
 

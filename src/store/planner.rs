@@ -46,6 +46,13 @@ pub trait CommandPlanner: Clone + Send + Sync + 'static {
     /// writer task (the tests' way of killing it).
     #[cfg(feature = "testing")]
     fn on_take(_command: &Self::Command) {}
+
+    /// Whether the batch holding this command is to be treated, once committed, as if the
+    /// database's answer to its commit was lost (the tests' way of an outage at that moment).
+    #[cfg(feature = "testing")]
+    fn loses_commit_answer(_command: &Self::Command) -> bool {
+        false
+    }
 }
 
 /// One event a command causes, and the stream it goes to.

@@ -326,6 +326,35 @@ async fn fresh_mail_goes_out_at_once_without_waiting_for_a_claim(backend: Backen
     assert_eq!(ids, (ids[0]..ids[0] + ids.len() as i64).collect::<Vec<_>>(), "numbered one after another");
 }
 
+/// A batch that committed although the database's answer to the commit was lost (an outage at
+/// that moment): the caller gets 503, the request is in the log all the same, and its mail, leased
+/// to this process's worker which never got it, goes out at the next claim rather than when the
+/// five-minute lease ends.
+async fn mail_of_a_commit_whose_answer_was_lost_goes_out_at_the_next_claim(backend: Backend) {
+    let smtp = SmtpServer::start().await;
+    let app = app_sending_to(backend, &smtp.url(), None).await;
+    app.bootstrap_admin("root").await;
+    app.egi_tree("root").await;
+    sign_in_with_email(&app, "manager", "manager@example.org").await;
+    app.assign("root", "manager", "site-operations-manager", "SITE_A").await;
+    no_mail_waiting(&app).await;
+    let before = smtp.received().len();
+    app.sign_in("u1").await;
+    let reason = roleledger::testing::LOSE_COMMIT_ANSWER;
+    let answer = app
+        .post_as("u1", "/api/v1/requests", json!({"role": "site-administrator", "scope": "SITE_A", "reason": reason}))
+        .await;
+    answer.assert_problem(503, "database_unavailable");
+    let written = || async {
+        app.get_as("root", "/api/v1/requests?status=pending&user=u1").await.body["items"].as_array().map(Vec::len)
+            == Some(1)
+    };
+    eventually("the request to be seen, though its answer was lost", 10, written).await;
+    let mails = next_mails(&smtp, before, 1).await;
+    assert_eq!(addresses(&mails), ["manager@example.org"]);
+    no_mail_waiting(&app).await;
+}
+
 /// `--mail-rate`: ten mails at two a second take over four seconds, though their requests were
 /// answered at once, and none is lost or sent twice meanwhile.
 #[tokio::test]
@@ -368,6 +397,7 @@ async fn mail_keeps_to_its_rate_and_arrives_whole() {
 
 on_both_backends!(
     fresh_mail_goes_out_at_once_without_waiting_for_a_claim,
+    mail_of_a_commit_whose_answer_was_lost_goes_out_at_the_next_claim,
     each_kind_of_mail_reaches_exactly_its_addresses,
     role_mailboxes_are_templates_per_scope,
     mail_waits_out_an_smtp_outage_and_arrives_once,

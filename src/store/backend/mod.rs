@@ -216,6 +216,12 @@ pub(crate) trait LogBackend: Send + Sync + 'static {
         limit: i64,
     ) -> impl Future<Output = Result<Vec<MailRow>, StoreError>> + Send;
     fn mails_sent(&self, ids: &[i64], at: DateTime<Utc>) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Makes the pending mail under leases ending at `lease_ends` due at `now`.
+    fn release_leases(
+        &self,
+        lease_ends: &[DateTime<Utc>],
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// Records a failed attempt: the mail's new state, when it is due again, and why it failed.
     fn mail_failed(
         &self,
@@ -340,6 +346,10 @@ impl Database {
 
     pub async fn mails_sent(&self, ids: &[i64], at: DateTime<Utc>) -> Result<(), StoreError> {
         dispatch!(self, backend => backend.mails_sent(ids, at).await)
+    }
+
+    pub async fn release_leases(&self, lease_ends: &[DateTime<Utc>], now: DateTime<Utc>) -> Result<(), StoreError> {
+        dispatch!(self, backend => backend.release_leases(lease_ends, now).await)
     }
 
     pub async fn mail_failed(&self, id: i64, state: &str, due: DateTime<Utc>, error: &str) -> Result<(), StoreError> {

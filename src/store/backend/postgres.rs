@@ -425,6 +425,12 @@ impl LogBackend for PostgresBackend {
         Ok(())
     }
 
+    async fn release_leases(&self, lease_ends: &[DateTime<Utc>], now: DateTime<Utc>) -> Result<(), StoreError> {
+        let sql = "UPDATE outbox SET next_attempt_at = $1 WHERE state = 'pending' AND next_attempt_at = ANY($2)";
+        sqlx::query(sql).bind(now).bind(lease_ends).execute(&self.0).await?;
+        Ok(())
+    }
+
     async fn mail_failed(&self, id: i64, state: &str, due: DateTime<Utc>, error: &str) -> Result<(), StoreError> {
         let sql = "UPDATE outbox SET state = $1, next_attempt_at = $2, last_error = $3 WHERE id = $4";
         sqlx::query(sql).bind(state).bind(due).bind(error).bind(id).execute(&self.0).await?;

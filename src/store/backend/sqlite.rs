@@ -347,6 +347,15 @@ impl LogBackend for SqliteBackend {
         Ok(())
     }
 
+    async fn release_leases(&self, lease_ends: &[DateTime<Utc>], now: DateTime<Utc>) -> Result<(), StoreError> {
+        let sql = "UPDATE outbox SET next_attempt_at = ?1 \
+                   WHERE state = 'pending' AND next_attempt_at IN (SELECT value FROM json_each(?2))";
+        let ends: Vec<String> = lease_ends.iter().map(format_time).collect();
+        let ends = serde_json::to_string(&ends).expect("times serialize");
+        sqlx::query(sql).bind(format_time(&now)).bind(ends).execute(&self.0).await?;
+        Ok(())
+    }
+
     async fn mail_failed(&self, id: i64, state: &str, due: DateTime<Utc>, error: &str) -> Result<(), StoreError> {
         let sql = "UPDATE outbox SET state = ?1, next_attempt_at = ?2, last_error = ?3 WHERE id = ?4";
         sqlx::query(sql).bind(state).bind(format_time(&due)).bind(error).bind(id).execute(&self.0).await?;

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 
 use super::mail::{MailState, OutboxMail};
-use crate::store::{backend::MailRow, error::StoreError, EventStore};
+use crate::store::{backend::MailRow, error::StoreError, event::truncate_to_micros, EventStore};
 
 impl TryFrom<MailRow> for OutboxMail {
     type Error = StoreError;
@@ -36,10 +36,18 @@ fn decode(rows: Vec<MailRow>) -> Result<Vec<OutboxMail>, StoreError> {
 
 impl EventStore {
     /// Claims up to `limit` due mails for `lease`: nobody else claims them until the lease ends.
+    /// Mail under a lease that this process lost (see `LostLeases`) is due again first.
     pub async fn claim_mail(&self, limit: i64, lease: std::time::Duration) -> Result<Vec<OutboxMail>, StoreError> {
         let now = Utc::now();
-        let until = now + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::minutes(5));
-        let mut mails = decode(self.db.claim_mail(now, until, limit).await?)?;
+        let lost = self.lost_leases.ends();
+        if !lost.is_empty() {
+            self.db.release_leases(&lost, now).await?;
+            self.lost_leases.found(&lost);
+        }
+        // In microseconds, as the database keeps it, so that the end names this claim's rows.
+        let until = truncate_to_micros(now + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::minutes(5)));
+        let claimed = self.db.claim_mail(now, until, limit).await.inspect_err(|_| self.lost_leases.lose(until));
+        let mut mails = decode(claimed?)?;
         mails.sort_by_key(|mail| mail.id);
         Ok(mails)
     }

@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use tokio::sync::mpsc;
 
 use super::{
+    leases::LostLeases,
     mail::{OutboxMail, MAIL_LEASE},
     row::OutboxRow,
 };
@@ -20,19 +21,24 @@ const HANDOFF_DEPTH: usize = 2_000;
 /// next poll. Without a worker, or with a full queue, mail is written due at once, for any
 /// worker to claim. Only the writer sends, so the room it saw before writing is still there after.
 #[derive(Clone, Default)]
-pub(crate) struct MailHandoff(Arc<Mutex<Option<mpsc::Sender<OutboxMail>>>>);
+pub(crate) struct MailHandoff {
+    worker: Arc<Mutex<Option<mpsc::Sender<OutboxMail>>>>,
+    pub lost: LostLeases,
+}
 
 /// A batch's leased mail, to hand over once the batch has committed.
 pub(crate) struct Handover {
     worker: mpsc::Sender<OutboxMail>,
     mails: Vec<OutboxMail>,
+    lease_ends: DateTime<Utc>,
+    lost: LostLeases,
 }
 
 impl MailHandoff {
     /// The worker's end; a later call replaces the earlier one.
     pub fn receiver(&self) -> mpsc::Receiver<OutboxMail> {
         let (sender, receiver) = mpsc::channel(HANDOFF_DEPTH);
-        *self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(sender);
+        *self.worker.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(sender);
         receiver
     }
 
@@ -43,7 +49,7 @@ impl MailHandoff {
             *last_id += 1;
             row.id = *last_id;
         }
-        let worker = self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone()?;
+        let worker = self.worker.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone()?;
         if rows.is_empty() || worker.capacity() < rows.len() {
             return None;
         }
@@ -52,7 +58,8 @@ impl MailHandoff {
             row.attempts = 1;
             row.next_attempt_at = lease_ends;
         }
-        Some(Handover { worker, mails: rows.iter().map(OutboxRow::mail).collect() })
+        let mails = rows.iter().map(OutboxRow::mail).collect();
+        Some(Handover { worker, mails, lease_ends, lost: self.lost.clone() })
     }
 }
 
@@ -62,5 +69,11 @@ impl Handover {
         for mail in self.mails {
             let _ = self.worker.try_send(mail);
         }
+    }
+
+    /// The commit failed, and may have happened: the worker never gets this mail, so its lease is
+    /// lost (and released by the next claim, if the rows are there).
+    pub fn outcome_unknown(self) {
+        self.lost.lose(self.lease_ends);
     }
 }

@@ -14,15 +14,18 @@
 //! - `mail.rs`: the mail as workers and admins read it back;
 //! - `claims.rs`: claiming, marking, listing and retrying mail;
 //! - `handoff.rs`: fresh mail handed to this process's worker;
+//! - `leases.rs`: leases lost with a claim or commit whose outcome is unknown;
 //! - `message_id.rs`: the Message-ID, stable across retries.
 
 mod claims;
 mod handoff;
+mod leases;
 mod mail;
 mod message_id;
 pub(super) mod row;
 
 pub(crate) use handoff::{Handover, MailHandoff};
+pub(crate) use leases::LostLeases;
 pub use mail::{MailState, OutboxMail, MAIL_LEASE};
 pub use message_id::message_id;
 pub(crate) use row::OutboxRow;

@@ -14,6 +14,7 @@ use crate::store::{
     commands::catch_up,
     error::is_stream_version_violation,
     event::{truncate_to_micros, RecordedEvent},
+    outbox::Handover,
     planner::CommandPlanner,
     AppendRequest, LogHead, StoreError,
 };
@@ -73,12 +74,21 @@ pub(super) async fn write_at_once<B: WriteBackend, P: CommandPlanner>(
                 tracing::warn!(%error, "a batch was refused; redoing its jobs one by one");
                 return Ok(None);
             }
-            Err(error) => return Err(error.into()),
+            Err(error) => return Err(outcome_unknown(error, rows.handover)),
         }
     } else {
         backend.commit(tx).await?;
     }
     Ok(Some(Committed { results: batch.results, head: planner.head, last_mail_id: planner.last_mail_id, handover }))
+}
+
+/// A commit failed, which may have committed all the same: the mail it leased to this process's
+/// worker is under a lost lease.
+fn outcome_unknown(error: sqlx::Error, handover: Option<Handover>) -> BatchError {
+    if let Some(handover) = handover {
+        handover.outcome_unknown();
+    }
+    BatchError::Database(error)
 }
 
 /// How a batch written without the lock went.
@@ -119,7 +129,7 @@ pub(super) async fn write_unlocked<B: WriteBackend, P: CommandPlanner>(
         })),
         Ok(false) => Ok(Unlocked::HeadMoved),
         Err(error) if refused_by_database(&error) => Ok(Unlocked::Refused),
-        Err(error) => Err(error.into()),
+        Err(error) => Err(outcome_unknown(error, rows.handover)),
     }
 }
 
@@ -143,7 +153,9 @@ pub(super) async fn write_one_by_one<B: WriteBackend, P: CommandPlanner>(
         }
         handover = leased;
     }
-    backend.commit(tx).await?;
+    if let Err(error) = backend.commit(tx).await {
+        return Err(outcome_unknown(error, handover));
+    }
     Ok(Committed { results, head: planner.head, last_mail_id: planner.last_mail_id, handover })
 }
 

@@ -175,6 +175,8 @@ pub(crate) async fn run<B: WriteBackend, P: CommandPlanner>(
         else {
             continue; // every job of the batch panicked, and was answered
         };
+        #[cfg(feature = "testing")]
+        let outcome = lose_commit_answer_if_asked(outcome, &batch);
         match outcome {
             Ok(Committed { results, head, last_mail_id, handover }) => {
                 if let Some(models) = models.as_mut() {
@@ -197,7 +199,7 @@ pub(crate) async fn run<B: WriteBackend, P: CommandPlanner>(
                 }
                 tip.left = None;
                 let error = StoreError::from(error);
-                tracing::error!(%error, jobs = batch.len(), "a batch failed; nothing of it was written");
+                tracing::error!(%error, jobs = batch.len(), "a batch failed: not written, or its commit went unanswered");
                 if error.is_unavailable() {
                     // The jobs already waiting would each wait out the pool's timeout again for
                     // the same unreachable database: they get its answer (503) now.
@@ -210,6 +212,27 @@ pub(crate) async fn run<B: WriteBackend, P: CommandPlanner>(
                 }
             }
         }
+    }
+}
+
+/// The `testing` hook `CommandPlanner::loses_commit_answer`: a committed batch becomes the
+/// error that a connection lost during its commit gives.
+#[cfg(feature = "testing")]
+fn lose_commit_answer_if_asked<P: CommandPlanner, R>(
+    outcome: Result<Committed<R>, sqlx::Error>,
+    batch: &[Job<P>],
+) -> Result<Committed<R>, sqlx::Error> {
+    let asked = batch.iter().any(|job| matches!(job, Job::Execute(job) if P::loses_commit_answer(&job.command)));
+    match outcome {
+        Ok(committed) if asked => {
+            if let Some(handover) = committed.handover {
+                handover.outcome_unknown();
+            }
+            let lost =
+                std::io::Error::new(std::io::ErrorKind::ConnectionReset, "test hook: the commit's answer was lost");
+            Err(sqlx::Error::Io(lost))
+        }
+        other => other,
     }
 }
 
