@@ -48,6 +48,20 @@ struct EndChange {
     to: DateTime<Utc>,
 }
 
+/// A span of time in which a grant gave its role: from `from` (included) until `until` (excluded;
+/// `None` while it still gives it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HeldSpan {
+    pub from: DateTime<Utc>,
+    pub until: Option<DateTime<Utc>>,
+}
+
+impl HeldSpan {
+    pub fn contains(&self, at: DateTime<Utc>) -> bool {
+        crate::domain::within(self.from, self.until, at)
+    }
+}
+
 /// Every grant's validity as the log recorded it, kept beside the state by the read model.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct GrantHistory {
@@ -91,6 +105,33 @@ impl GrantHistory {
         let validity = self.grants.get(grant)?;
         let reached = validity.end_changes.iter().take_while(|change| change.at.reached_by(moment)).last();
         reached.map_or(validity.granted_end, |change| Some(change.to))
+    }
+
+    /// The spans of time in which the grant gave its role as the log recorded it, oldest first:
+    /// from its granting (or its own later start) until the first of its revocation or expiry and
+    /// its own end as it stood then. An extension written after the old end had passed gives a
+    /// second span, as `grants_as_of` at those moments does. Empty for a grant the log does not hold.
+    pub fn held_spans(&self, grant: &GrantId, starts_at: DateTime<Utc>) -> Vec<HeldSpan> {
+        let Some(validity) = self.grants.get(grant) else { return Vec::new() };
+        // Between two marks (the granting, each move of the end, the ending) the end is constant.
+        let moves = validity.end_changes.iter().map(|change| (change.at.recorded_at, Some(change.to)));
+        let segments: Vec<(DateTime<Utc>, Option<DateTime<Utc>>)> =
+            std::iter::once((validity.granted.recorded_at, validity.granted_end)).chain(moves).collect();
+        let mut spans: Vec<HeldSpan> = Vec::new();
+        for (index, (begins, own_end)) in segments.iter().enumerate() {
+            let next = segments.get(index + 1).map(|(at, _)| *at);
+            let ended = validity.ended.map(|end| end.recorded_at);
+            let from = (*begins).max(starts_at);
+            let until = [next, *own_end, ended].into_iter().flatten().min();
+            if until.is_some_and(|until| until <= from) {
+                continue;
+            }
+            match spans.last_mut() {
+                Some(last) if last.until == Some(from) => last.until = until,
+                _ => spans.push(HeldSpan { from, until }),
+            }
+        }
+        spans
     }
 
     pub(crate) fn entries(&self) -> impl Iterator<Item = (&GrantId, &Validity)> {

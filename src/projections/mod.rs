@@ -14,7 +14,7 @@ use std::sync::{Arc, RwLock};
 
 use chrono::{DateTime, Utc};
 
-pub use history::GrantHistory;
+pub use history::{GrantHistory, HeldSpan};
 pub use model::{Difference, DomainModel};
 
 use crate::{
@@ -84,6 +84,18 @@ impl Projections {
         let grants =
             self.read(|model| model.grants_as_of(moment, judged_at, holder, after, take, |grant| wanted(model, grant)));
         Ok(GrantsAsOf { judged_at, grants })
+    }
+
+    /// The grants `wanted` that gave their role during a period, with their spans in it (see
+    /// [`DomainModel::grants_held_during`]).
+    pub fn grants_held_during(
+        &self,
+        from: DateTime<Utc>,
+        until: DateTime<Utc>,
+        take: usize,
+        wanted: impl Fn(&DomainModel, &Grant) -> bool,
+    ) -> Vec<(Grant, Vec<HeldSpan>)> {
+        self.read(|model| model.grants_held_during(from, until, take, |grant| wanted(model, grant)))
     }
 
     /// Walks the whole chain (see `EventStore::verify`) and compares these projections with a

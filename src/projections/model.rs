@@ -8,7 +8,7 @@ use std::{
 
 use chrono::{DateTime, Utc};
 
-use super::history::GrantHistory;
+use super::history::{GrantHistory, HeldSpan};
 use crate::{
     domain::{Event, Grant, GrantId, GrantStatus, State, Subject},
     store::{EventStore, Moment, RecordedEvent, StoreError},
@@ -101,6 +101,30 @@ impl DomainModel {
             .filter(|(grant, ends_at)| crate::domain::within(grant.starts_at, *ends_at, judged_at) && wanted(grant))
             .take(take)
             .map(|(grant, ends_at)| Grant { status: GrantStatus::Active, ends_at, ..grant.clone() })
+            .collect()
+    }
+
+    /// The grants `wanted` that gave their role at some time from `from` (included) until `until`
+    /// (excluded), each with its spans in that period (see [`GrantHistory::held_spans`]), in id
+    /// order: the first `take`. At any moment of the period, the grants whose span covers it are
+    /// those `grants_as_of` that time gives.
+    pub fn grants_held_during(
+        &self,
+        from: DateTime<Utc>,
+        until: DateTime<Utc>,
+        take: usize,
+        wanted: impl Fn(&Grant) -> bool,
+    ) -> Vec<(Grant, Vec<HeldSpan>)> {
+        let overlaps = |span: &HeldSpan| span.from < until && span.until.is_none_or(|end| end > from);
+        self.state
+            .grants()
+            .filter(|grant| wanted(grant))
+            .filter_map(|grant| {
+                let spans: Vec<HeldSpan> =
+                    self.history.held_spans(&grant.id, grant.starts_at).into_iter().filter(overlaps).collect();
+                (!spans.is_empty()).then(|| (grant.clone(), spans))
+            })
+            .take(take)
             .collect()
     }
 

@@ -1,7 +1,8 @@
 //! `grants_as_of` against a replay: at any moment of a random history — with extensions moving
 //! ends, grants starting later, shortened approvals, revocations (by deciders, and by access reviews
 //! answered or silent) and expiries — the grants the validity history lists are exactly those a
-//! fold of the log up to that moment gives then, with the end that stood then.
+//! fold of the log up to that moment gives then, with the end that stood then; and the spans a
+//! timeline draws cover exactly those grants at each time.
 
 use std::{collections::BTreeSet, sync::Arc};
 
@@ -242,6 +243,18 @@ impl History {
             .collect()
     }
 
+    /// The grants whose held spans (as a timeline draws them) cover `time`.
+    fn held_at(&self, time: DateTime<Utc>) -> BTreeSet<GrantId> {
+        let (from, until) = (time - Span::days(400), time + Span::days(400));
+        let held = self.model.grants_held_during(from, until, usize::MAX, |_| true);
+        held.iter().filter(|(_, spans)| spans.iter().any(|span| span.contains(time))).map(|(g, _)| g.id).collect()
+    }
+
+    fn ids_as_of(&self, time: DateTime<Utc>) -> BTreeSet<GrantId> {
+        let grants = self.model.grants_as_of(Moment::Time(time), time, None, None, usize::MAX, |_| true);
+        grants.iter().map(|g| g.id).collect()
+    }
+
     fn as_of(&self, moment: Moment, judged_at: DateTime<Utc>) -> BTreeSet<String> {
         let grants = self.model.grants_as_of(moment, judged_at, None, None, usize::MAX, |_| true);
         grants.iter().map(|g| format!("{} {} {:?}", g.id, g.starts_at, g.ends_at)).collect()
@@ -271,6 +284,7 @@ proptest! {
             let time = start + Span::hours(hours);
             let reached = |recorded: &RecordedEvent| recorded.recorded_at <= time;
             prop_assert_eq!(history.as_of(Moment::Time(time), time), history.replayed(reached, time));
+            prop_assert_eq!(history.held_at(time), history.ids_as_of(time));
         }
     }
 }

@@ -11,6 +11,7 @@ pub mod openapi;
 mod paging;
 pub mod problem;
 mod review_views;
+mod sentences;
 mod shared;
 pub mod ui;
 mod views;

@@ -36,6 +36,7 @@ mod install;
 mod mail;
 mod oidc;
 mod openapi;
+mod pictures;
 mod process;
 mod rancher;
 mod reviews;

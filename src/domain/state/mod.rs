@@ -293,6 +293,14 @@ impl State {
             .collect()
     }
 
+    /// Whether `scope` is `ancestor` or lies under it (false when either is unknown).
+    pub fn is_within(&self, scope: &str, ancestor: &str) -> bool {
+        match (self.index.scope_slot(scope), self.index.scope_slot(ancestor)) {
+            (Some(scope), Some(ancestor)) => self.index.lineage(scope).contains(&ancestor),
+            _ => false,
+        }
+    }
+
     pub fn children_of(&self, scope: &str) -> Vec<&Scope> {
         let Some(slot) = self.index.scope_slot(scope) else {
             return Vec::new();

@@ -147,7 +147,7 @@ async fn audit_answer(
         head: session.head(),
         csrf: session.csrf_token(),
         newest_first: order == Order::NewestFirst,
-        events: page.items.iter().map(Step::new).collect(),
+        events: caller.read(|state, _| page.items.iter().map(|event| Step::new(state, event)).collect())?,
         more: page.next.map(|cursor| query.continued_at(cursor)),
         query,
         grants_as_of,

@@ -8,7 +8,9 @@ mod decide;
 mod oidc;
 mod pages;
 mod reviews;
+mod scope_tree;
 mod session;
+mod timeline;
 
 use actix_web::{
     dev::{Service, ServiceResponse},
@@ -70,6 +72,9 @@ pub fn scope() -> impl actix_web::dev::HttpServiceFactory {
         .service(resource("/reviews/{id}").route(get().to(reviews::review)))
         .service(resource("/reviews/{id}/decide").route(post().to(reviews::decide_many)))
         .service(resource("/reviews/{id}/close").route(post().to(reviews::close)))
+        // ----- pictures -----
+        .service(resource("/timeline").route(get().to(timeline::timeline_page)))
+        .service(resource("/scopes").route(get().to(scope_tree::scope_tree)))
         .default_service(web::to(unknown_page))
 }
 

@@ -13,7 +13,8 @@ use super::{
 };
 use crate::{
     auth::{AuthError, LoginClaims},
-    domain::{Asked, Command, RequestDecider, ScopeId},
+    domain::{Asked, Command, RequestDecider, ScopeId, State},
+    routes::sentences::sentence,
     routes::AppState,
     routes::{
         problem::ApiError,
@@ -344,12 +345,15 @@ pub(super) struct Step {
     pub event_type: String,
     pub stream: String,
     pub actor: String,
+    /// The event in a sentence for people; `data` is the JSON recorded.
+    pub sentence: String,
     pub data: String,
 }
 
 impl Step {
-    pub(super) fn new(event: &RecordedEvent) -> Self {
+    pub(super) fn new(state: &State, event: &RecordedEvent) -> Self {
         Step {
+            sentence: sentence(state, event),
             position: event.position,
             at: event.recorded_at.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
             event_type: event.event_type.clone(),
@@ -373,7 +377,7 @@ struct RequestDetailPage {
 
 pub async fn request_page(session: Session, id: web::Path<String>) -> Result<HttpResponse, PageError> {
     let RequestDetails { view, history, deciders } = details(&session.caller, parse_id(&id)?).await?;
-    let timeline = history.iter().map(Step::new).collect();
+    let timeline = session.caller.read(|state, _| history.iter().map(|event| Step::new(state, event)).collect())?;
     let deciders = deciders.into_iter().map(decider_name).collect();
     // The person it is for, or who asked on their behalf: both may cancel it.
     let mine = view.user == session.caller.user() || view.requested_by.as_deref() == Some(session.caller.user());
