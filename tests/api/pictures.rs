@@ -9,7 +9,7 @@ use chrono::{DateTime, Duration as Span, SecondsFormat, Utc};
 use serde_json::json;
 
 use crate::{
-    helpers::{spawn_app, TestApp},
+    helpers::{spawn_app, spawn_app_on, TestApp},
     support::Backend,
     web::Web,
 };
@@ -186,7 +186,57 @@ async fn scope_tree_folds_with_counts_and_finds_a_scope(backend: Backend) {
     assert!(site("SITE_A").contains("1 grant<") && site("SITE_B").contains("0 pending"), "{hers:?}");
 }
 
+/// The stage steps of a request page: (class, text) in order.
+fn stages(page: &str) -> Vec<(String, String)> {
+    let list = page.split("id=\"stages\"").nth(1).expect("stages").split("</ol>").next().unwrap();
+    list.split("<li class=\"stage ")
+        .skip(1)
+        .map(|step| {
+            let class = step.split('"').next().unwrap().to_string();
+            (class, step.split("</li>").next().unwrap().to_string())
+        })
+        .collect()
+}
+
+async fn request_page_draws_its_stages_and_who_may_still_decide(backend: Backend) {
+    let app = spawn_app_on(backend, "clarive").await;
+    app.bootstrap_admin("root").await;
+    assert_eq!(app.create_scope("root", "alm", "project", &[]).await.status, 201);
+    app.assign("root", "rita", "release-manager", "alm").await;
+    app.assign("root", "ralph", "release-manager", "alm").await;
+    app.sign_in("cm").await;
+    let body = json!({"role": "change-manager", "scope": "alm", "reason": "CAB", "answers": {"change-board": "main"}});
+    let asked = app.post_as("cm", "/api/v1/requests", body).await;
+    assert_eq!(asked.status, 201, "{:?}", asked.body);
+    let request = asked.body["id"].as_str().unwrap().to_string();
+    let path = format!("/ui/requests/{request}");
+    let cm = Web::sign_in(&app, "cm").await;
+
+    let fresh = stages(&cm.page(&path).await);
+    let classes: Vec<&str> = fresh.iter().map(|(class, _)| class.as_str()).collect();
+    assert_eq!(classes, vec!["stage-current", "stage-waiting"]);
+    assert!(fresh[0].1.contains("release manager") && fresh[0].1.contains("waiting for 1 more approval"));
+    assert!(fresh[0].1.contains("May still decide: ") && fresh[0].1.contains("ralph") && fresh[0].1.contains("rita"));
+
+    let approve = json!({"comment": "ok"});
+    let approved = app.post_as("rita", &format!("/api/v1/requests/{request}/approve"), approve).await;
+    assert_eq!(approved.status, 200, "{:?}", approved.body);
+    let halfway = stages(&cm.page(&path).await);
+    let classes: Vec<&str> = halfway.iter().map(|(class, _)| class.as_str()).collect();
+    assert_eq!(classes, vec!["stage-done", "stage-current"]);
+    assert!(halfway[0].1.contains("1 of 1: rita"), "{:?}", halfway[0]);
+    assert!(halfway[1].1.contains("second release manager") && halfway[1].1.contains("ralph"), "{:?}", halfway[1]);
+
+    let rejected = app.post_as("ralph", &format!("/api/v1/requests/{request}/reject"), json!({"reason": "no"})).await;
+    assert_eq!(rejected.status, 200, "{:?}", rejected.body);
+    let stopped = stages(&cm.page(&path).await);
+    let classes: Vec<&str> = stopped.iter().map(|(class, _)| class.as_str()).collect();
+    assert_eq!(classes, vec!["stage-done", "stage-stopped"]);
+    assert!(!stopped[1].1.contains("May still decide"));
+}
+
 on_both_backends!(
+    request_page_draws_its_stages_and_who_may_still_decide,
     timeline_draws_exactly_the_grants_as_of_each_moment,
     timeline_refuses_bad_periods_and_strangers,
     scope_tree_folds_with_counts_and_finds_a_scope

@@ -24,6 +24,7 @@ use crate::{
         views::{GrantView, RequestView, ScopeView},
     },
     store::RecordedEvent,
+    workflow::Workflow,
 };
 
 /// How long a development sign-in lasts.
@@ -371,13 +372,64 @@ struct RequestDetailPage {
     csrf: String,
     request: RequestView,
     timeline: Vec<Step>,
+    /// The stages as a progress picture.
+    stages: Vec<StageStep>,
     deciders: Vec<String>,
     mine: bool,
 }
 
+/// One stage of a request as its page draws it.
+struct StageStep {
+    name: String,
+    quorum: u32,
+    /// Who approved in it.
+    approvers: Vec<String>,
+    /// Approvals it still needs.
+    remaining: u32,
+    /// `done`, `current` (waiting for approvals), `stopped` (rejected, cancelled or expired
+    /// there) or `waiting` (not reached).
+    progress: &'static str,
+}
+
+/// The request's stages, from its rule (one unnamed stage when the rule is gone).
+fn stage_steps(state: &State, workflow: &Workflow, request: &RequestView) -> Vec<StageStep> {
+    let kind = state.scope(&request.scope).map(|scope| scope.kind.as_str()).unwrap_or_default();
+    let rule = workflow.rule_for(&request.role, kind);
+    let named: Vec<(String, u32)> = match rule {
+        Some(rule) if !rule.stages.is_empty() => rule.stages.iter().map(|s| (s.name.clone(), s.quorum)).collect(),
+        _ => vec![("approval".to_string(), 1)],
+    };
+    let at = request.stage as usize;
+    named
+        .into_iter()
+        .enumerate()
+        .map(|(index, (name, quorum))| {
+            let approvers: Vec<String> = request
+                .approvals
+                .iter()
+                .filter(|approval| approval.stage as usize == index)
+                .map(|approval| match &approval.on_behalf_of {
+                    Some(delegator) => format!("{} (for {delegator})", approval.by),
+                    None => approval.by.clone(),
+                })
+                .collect();
+            let progress = match (index.cmp(&at), request.status.as_str()) {
+                (std::cmp::Ordering::Less, _) | (_, "approved") => "done",
+                (std::cmp::Ordering::Equal, "pending") => "current",
+                (std::cmp::Ordering::Equal, _) => "stopped",
+                (std::cmp::Ordering::Greater, _) => "waiting",
+            };
+            let remaining = quorum.saturating_sub(u32::try_from(approvers.len()).unwrap_or(u32::MAX));
+            StageStep { name, quorum, approvers, remaining, progress }
+        })
+        .collect()
+}
+
 pub async fn request_page(session: Session, id: web::Path<String>) -> Result<HttpResponse, PageError> {
     let RequestDetails { view, history, deciders } = details(&session.caller, parse_id(&id)?).await?;
-    let timeline = session.caller.read(|state, _| history.iter().map(|event| Step::new(state, event)).collect())?;
+    let (timeline, stages) = session.caller.read(|state, workflow| {
+        (history.iter().map(|event| Step::new(state, event)).collect(), stage_steps(state, workflow, &view))
+    })?;
     let deciders = deciders.into_iter().map(decider_name).collect();
     // The person it is for, or who asked on their behalf: both may cancel it.
     let mine = view.user == session.caller.user() || view.requested_by.as_deref() == Some(session.caller.user());
@@ -386,6 +438,7 @@ pub async fn request_page(session: Session, id: web::Path<String>) -> Result<Htt
         csrf: session.csrf_token(),
         request: view,
         timeline,
+        stages,
         deciders,
         mine,
     })
