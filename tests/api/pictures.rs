@@ -218,6 +218,13 @@ async fn request_page_draws_its_stages_and_who_may_still_decide(backend: Backend
     assert!(fresh[0].1.contains("release manager") && fresh[0].1.contains("waiting for 1 more approval"));
     assert!(fresh[0].1.contains("May still decide: ") && fresh[0].1.contains("ralph") && fresh[0].1.contains("rita"));
 
+    // The decide queue's age chart counts it as waiting under a day.
+    let queue = Web::sign_in(&app, "ralph").await.page("/ui/decide").await;
+    let chart = queue.split("id=\"age-chart\"").nth(1).expect("an age chart").split("</svg>").next().unwrap();
+    let counts: Vec<&str> = chart.split("data-count=\"").skip(1).map(|c| c.split('"').next().unwrap()).collect();
+    assert_eq!(counts, vec!["1", "0", "0", "0", "0", "0"]);
+    assert!(queue.contains("waiting under an hour"));
+
     let approve = json!({"comment": "ok"});
     let approved = app.post_as("rita", &format!("/api/v1/requests/{request}/approve"), approve).await;
     assert_eq!(approved.status, 200, "{:?}", approved.body);
