@@ -13,7 +13,8 @@ use serde::{
 };
 use std::collections::BTreeMap;
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// Its type is the variant's name, for serde (`type`) and strum alike (`event_type`, `VARIANTS`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, strum::IntoStaticStr, strum::VariantNames)]
 #[serde(tag = "type", content = "data")]
 pub enum Event {
     UserRegistered {
@@ -273,39 +274,7 @@ pub enum Event {
 
 impl Event {
     pub fn event_type(&self) -> &'static str {
-        match self {
-            Event::UserRegistered { .. } => "UserRegistered",
-            Event::UserProfileChanged { .. } => "UserProfileChanged",
-            Event::TokenRolesSynced { .. } => "TokenRolesSynced",
-            Event::ScopeCreated { .. } => "ScopeCreated",
-            Event::ScopeDeleted { .. } => "ScopeDeleted",
-            Event::RoleDefined { .. } => "RoleDefined",
-            Event::RoleEdited { .. } => "RoleEdited",
-            Event::RoleDeleted { .. } => "RoleDeleted",
-            Event::TeamCreated { .. } => "TeamCreated",
-            Event::TeamMemberAdded { .. } => "TeamMemberAdded",
-            Event::TeamMemberRemoved { .. } => "TeamMemberRemoved",
-            Event::RoleRequested { .. } => "RoleRequested",
-            Event::RequestApproved { .. } => "RequestApproved",
-            Event::RequestRejected { .. } => "RequestRejected",
-            Event::RequestCancelled { .. } => "RequestCancelled",
-            Event::RequestExpired { .. } => "RequestExpired",
-            Event::RoleGranted { .. } => "RoleGranted",
-            Event::GrantRevoked { .. } => "GrantRevoked",
-            Event::GrantExpired { .. } => "GrantExpired",
-            Event::DecidersReminded { .. } => "DecidersReminded",
-            Event::GrantEndingSoon { .. } => "GrantEndingSoon",
-            Event::ApiTokenCreated { .. } => "ApiTokenCreated",
-            Event::ApiTokenRevoked { .. } => "ApiTokenRevoked",
-            Event::RequestEscalated { .. } => "RequestEscalated",
-            Event::DelegationGranted { .. } => "DelegationGranted",
-            Event::DelegationEnded { .. } => "DelegationEnded",
-            Event::GrantExtended { .. } => "GrantExtended",
-            Event::ReviewStarted { .. } => "ReviewStarted",
-            Event::ReviewItemDecided { .. } => "ReviewItemDecided",
-            Event::ReviewClosed { .. } => "ReviewClosed",
-            Event::ReviewersReminded { .. } => "ReviewersReminded",
-        }
+        self.into()
     }
 
     /// The stream the event belongs to: `user-<id>`, `scope-<id>`, `role-<id>`, `team-<id>`,

@@ -733,3 +733,16 @@ fn admins_register_people_before_they_sign_in_and_the_sign_in_keeps_the_id() {
     );
     assert!(world.allowed("nia", "self.view", "global"));
 }
+
+/// `Event::VARIANTS` (what `event_type` says and the live view listens for) are the types serde
+/// reads: each is known, with its data missing, and nothing else is.
+#[test]
+fn every_event_type_is_one_serde_reads() {
+    use strum::VariantNames;
+    for name in Event::VARIANTS {
+        let error = Event::from_parts(name, &serde_json::json!({})).unwrap_err().to_string();
+        assert!(!error.contains("unknown variant"), "{name}: {error}");
+    }
+    let error = Event::from_parts("NoSuchEvent", &serde_json::json!({})).unwrap_err().to_string();
+    assert!(error.contains("unknown variant"), "{error}");
+}

@@ -28,6 +28,9 @@ pub struct Caller {
     app: web::Data<AppState>,
 }
 
+/// The web pages' session cookie: a login token (see `ui::session`).
+pub const SESSION_COOKIE: &str = "rl_session";
+
 impl FromRequest for Caller {
     type Error = ApiError;
     type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;

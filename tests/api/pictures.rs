@@ -242,7 +242,54 @@ async fn request_page_draws_its_stages_and_who_may_still_decide(backend: Backend
     assert!(!stopped[1].1.contains("May still decide"));
 }
 
+/// Reads the stream until `wanted` has come, or fails after ten seconds.
+async fn read_until(answer: &mut reqwest::Response, wanted: &str) -> String {
+    let mut seen = String::new();
+    let deadline = std::time::Duration::from_secs(10);
+    while !seen.contains(wanted) {
+        let chunk = tokio::time::timeout(deadline, answer.chunk()).await.expect("within ten seconds").unwrap();
+        seen.push_str(std::str::from_utf8(&chunk.expect("the stream goes on")).unwrap());
+    }
+    seen
+}
+
+async fn live_view_runs_one_script_and_its_tail_accepts_the_session_cookie(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.bootstrap_admin("root").await;
+    app.assign("root", "aud", "auditor", "global").await;
+    let auditor = Web::sign_in(&app, "aud").await;
+    let page = auditor.get("/ui/audit/live").await;
+    assert_eq!(page.status(), 200);
+    let policy = page.headers()["content-security-policy"].to_str().unwrap().to_string();
+    assert!(policy.contains("script-src 'self'") && !policy.contains("unsafe"), "{policy}");
+    let html = page.text().await.unwrap();
+    assert!(html.contains("<script src=\"/ui/live.js\" defer></script>"), "one script file, nothing inline");
+    assert_eq!(html.matches("<script").count(), 1);
+    assert!(html.contains("data-types=\"UserRegistered ") && html.contains(" RoleGranted "), "every type listened to");
+    let script = auditor.get("/ui/live.js").await;
+    assert!(script.headers()["content-type"].to_str().unwrap().starts_with("text/javascript"));
+    assert!(script.text().await.unwrap().contains("new EventSource('/api/v1/events/live')"));
+    // Other pages keep running no script at all.
+    let audit = auditor.get("/ui/audit").await;
+    assert!(audit.headers()["content-security-policy"].to_str().unwrap().contains("script-src 'none'"));
+
+    // The tail, with the session cookie and no Authorization header, as an EventSource opens it.
+    let mut tail = auditor.get("/api/v1/events/live").await;
+    assert_eq!(tail.status(), 200);
+    app.assign("root", "alice", "auditor", "global").await;
+    let frames = read_until(&mut tail, "event: RoleGranted").await;
+    assert!(frames.contains("\"stream\":\"user-alice\""), "{frames}");
+
+    // Someone who may not read the log gets neither the page nor the tail.
+    let bob = Web::sign_in(&app, "bob").await;
+    assert_eq!(bob.get("/ui/audit/live").await.status(), 403);
+    assert_eq!(bob.get("/api/v1/events/live").await.status(), 403);
+    let stranger = reqwest::Client::new().get(format!("{}/api/v1/events/live", app.address)).send().await.unwrap();
+    assert_eq!(stranger.status(), 401);
+}
+
 on_both_backends!(
+    live_view_runs_one_script_and_its_tail_accepts_the_session_cookie,
     request_page_draws_its_stages_and_who_may_still_decide,
     timeline_draws_exactly_the_grants_as_of_each_moment,
     timeline_refuses_bad_periods_and_strangers,

@@ -18,7 +18,7 @@ use tokio::{
 use utoipa::ToSchema;
 
 use crate::routes::{
-    caller::Caller,
+    caller::{Caller, SESSION_COOKIE},
     paging::{checked_limit, Page},
     problem::ApiError,
 };
@@ -124,11 +124,13 @@ const KEEP_ALIVE: Duration = Duration::from_secs(15);
         ("Last-Event-ID" = Option<i64>, Header, description = "the last position received, to resume (wins over after)")),
     responses((status = 200, description = "each event once, in position order: its position as the SSE id, its type as the SSE event, the `Event` as data",
         content_type = "text/event-stream", body = String), (status = 403, description = "not an auditor or admin")))]
-pub async fn live(
-    caller: Caller,
-    request: HttpRequest,
-    query: web::Query<LiveQuery>,
-) -> Result<HttpResponse, ApiError> {
+pub async fn live(request: HttpRequest, query: web::Query<LiveQuery>) -> Result<HttpResponse, ApiError> {
+    // The web pages' live view (an EventSource, which sends no header) is signed in by its session
+    // cookie; SameSite=Strict keeps other sites' pages from opening it with that cookie.
+    let header = request.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).map(String::from);
+    let session = || request.cookie(SESSION_COOKIE).map(|cookie| format!("Bearer {}", cookie.value()));
+    let authorization = header.or_else(session);
+    let caller = Caller::authenticate(&request, authorization.clone()).await?;
     require_reader(&caller)?;
     let resume = match request.headers().get("last-event-id") {
         Some(value) => {
@@ -143,7 +145,6 @@ pub async fn live(
         Some(_) => return Err(ApiError::bad_query("after must not be negative")),
         None => caller.app().store.head().await?.position,
     };
-    let authorization = request.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).map(String::from);
     let tail = LiveTail {
         cursor: caller.app().store.follow(after),
         closing: caller.app().closing.clone(),

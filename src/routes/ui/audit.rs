@@ -1,11 +1,13 @@
 //! `/ui/audit`, for auditors and admins (as the API's log routes): the log filtered and paged
 //! (the API's event pages, also newest first), the grants as they stood at a moment (the API's
-//! `as_of`), and the log's verification on demand.
+//! `as_of`), the log's verification on demand, and the live view (one same-origin script on the
+//! live tail).
 
-use actix_web::{web, HttpResponse};
+use actix_web::{http::header, web, HttpResponse};
 use askama::Template;
 use chrono::NaiveDateTime;
 use serde::{Deserialize, Serialize};
+use strum::VariantNames;
 
 use super::{
     html,
@@ -14,7 +16,7 @@ use super::{
     PageError,
 };
 use crate::{
-    domain::{Subject, UserId},
+    domain::{Event, Subject, UserId},
     routes::{
         problem::ApiError,
         shared::visible_grants_as_of,
@@ -167,4 +169,32 @@ pub async fn verify(session: Session, body: web::Bytes) -> Result<HttpResponse, 
     require_reader(&session.caller)?;
     let report = session.caller.app().app.verify().await.map_err(ApiError::from)?;
     audit_answer(&session, AuditQuery::default(), Some(report)).await
+}
+
+/// The live view's page may run one script, this server's `/ui/live.js`; nothing inline.
+const LIVE_CONTENT_SECURITY_POLICY: &str =
+    "default-src 'self'; script-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+
+#[derive(Template)]
+#[template(path = "web/live.html")]
+struct LivePage {
+    head: Option<Header>,
+    /// Every event type, for the script to listen to (server-sent events are named by type).
+    types: String,
+}
+
+/// `/ui/audit/live`: the log as it is written, for auditors and admins.
+pub async fn live_page(session: Session) -> Result<HttpResponse, PageError> {
+    require_reader(&session.caller)?;
+    let page = LivePage { head: session.head(), types: Event::VARIANTS.join(" ") };
+    Ok(HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .insert_header((header::CONTENT_SECURITY_POLICY, LIVE_CONTENT_SECURITY_POLICY))
+        .body(page.render()?))
+}
+
+pub async fn live_script() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/javascript; charset=utf-8")
+        .body(include_str!("../../../templates/web/live.js"))
 }

@@ -54,6 +54,8 @@ pub fn scope() -> impl actix_web::dev::HttpServiceFactory {
         .service(resource("/decide").route(get().to(decide::decide_list)).route(post().to(decide::decide_many)))
         .service(resource("/audit").route(get().to(audit::audit_page)))
         .service(resource("/audit/verify").route(post().to(audit::verify)))
+        .service(resource("/audit/live").route(get().to(audit::live_page)))
+        .service(resource("/live.js").route(get().to(audit::live_script)))
         .service(resource("/admin").route(get().to(admin::admin_page)))
         .service(resource("/admin/scopes").route(post().to(admin::create_scope)))
         .service(resource("/admin/roles").route(post().to(admin::define_role)))

@@ -15,9 +15,9 @@ use serde::{de::DeserializeOwned, Deserialize};
 use sha2::Sha256;
 
 use super::PageError;
+pub use crate::routes::caller::SESSION_COOKIE;
 use crate::routes::{caller::Caller, problem::ApiError};
 
-pub const SESSION_COOKIE: &str = "rl_session";
 /// A random value given to a browser on the sign-in page, so that its form has a CSRF token
 /// before there is a session.
 pub const SIGNIN_COOKIE: &str = "rl_signin";
