@@ -1,4 +1,5 @@
-//! `/ui/scopes`: the scope tree from `global` down, folding without script (`<details>`), each
+//! `/ui/scopes`: the scope tree from `global` down, folding without script (a `<details>` under
+//! each scope's link, since a link inside a `<summary>` would nest two controls), each
 //! scope with the counts of its grants and pending requests that the viewer may see. A search
 //! keeps the scopes whose id or title matches, with the way down to them, unfolded.
 
@@ -35,6 +36,8 @@ struct TreeLine {
     grants: usize,
     pending: usize,
     folds: bool,
+    /// How many scopes right under it are shown.
+    children: usize,
     open: bool,
     matched: bool,
     closes: usize,
@@ -61,7 +64,8 @@ struct Walk<'s> {
     state: &'s State,
     /// Scopes to show (all when `None`): the matches and their ancestors.
     shown: Option<BTreeSet<String>>,
-    lines: Vec<(usize, &'s str)>,
+    /// Depth, scope and how many children are shown under it.
+    lines: Vec<(usize, &'s str, usize)>,
 }
 
 impl<'s> Walk<'s> {
@@ -70,14 +74,15 @@ impl<'s> Walk<'s> {
         if path.contains(&scope) {
             return;
         }
-        self.lines.push((depth, scope));
+        let line = self.lines.len();
+        self.lines.push((depth, scope, 0));
         path.push(scope);
         let mut children: Vec<&str> = self.state.children_of(scope).iter().map(|child| child.id.as_str()).collect();
         children.sort_unstable();
+        children.retain(|child| self.shown.as_ref().is_none_or(|shown| shown.contains(*child)));
+        self.lines[line].2 = children.len();
         for child in children {
-            if self.shown.as_ref().is_none_or(|shown| shown.contains(child)) {
-                self.visit(child, depth + 1, path);
-            }
+            self.visit(child, depth + 1, path);
         }
         path.pop();
     }
@@ -110,12 +115,12 @@ pub async fn scope_tree(session: Session, query: web::Query<TreeQuery>) -> Resul
         });
         let mut walk = Walk { state, shown, lines: Vec::new() };
         walk.visit(GLOBAL, 0, &mut Vec::new());
-        let depths: Vec<usize> = walk.lines.iter().map(|(depth, _)| *depth).collect();
+        let depths: Vec<usize> = walk.lines.iter().map(|(depth, _, _)| *depth).collect();
         let lines = walk
             .lines
             .iter()
             .enumerate()
-            .map(|(index, (depth, id))| {
+            .map(|(index, (depth, id, children))| {
                 let next = depths.get(index + 1).copied().unwrap_or(0);
                 let folds = next > *depth;
                 let scope = state.scope(id);
@@ -126,6 +131,7 @@ pub async fn scope_tree(session: Session, query: web::Query<TreeQuery>) -> Resul
                     grants: counts.grants.get(*id).copied().unwrap_or(0),
                     pending: counts.pending.get(*id).copied().unwrap_or(0),
                     folds,
+                    children: *children,
                     open: !needle.is_empty() || *depth < UNFOLDED_LEVELS,
                     matched: matching.contains(*id),
                     closes: if folds { 0 } else { depth - next },
