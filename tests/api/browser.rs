@@ -35,6 +35,10 @@ async fn the_story_in_chromium() {
     app.assign("root", "manager", "site-operations-manager", "SITE_A").await;
     app.assign("root", "outsider", "site-operations-manager", "SITE_B").await;
     app.assign("root", "aud", "auditor", "global").await;
+    // A review of SITE_A, for the review pages.
+    let review =
+        serde_json::json!({"scope": "SITE_A", "due": "P14D", "on_no_answer": "keep", "title": "SITE_A in spring"});
+    assert_eq!(app.post_as("root", "/api/v1/reviews", review).await.status, 201);
     let mut story = std::process::Command::new("node");
     story.current_dir(&folder).arg("story.mjs").arg(&app.address);
     story.args(["requester", "manager", "outsider", "aud", "root"].map(token_for)).env("CHROMIUM", chromium());

@@ -51,8 +51,20 @@ async function shot(page, name) {
   for (const width of [1280, 375]) {
     await page.setViewportSize({ width, height: viewport.height });
     await page.screenshot({ path: join(shots, `${file}-${width}.png`), fullPage: true });
+    const wide = await page.evaluate(() => document.documentElement.scrollWidth);
+    check(wide <= width, `${name} fits ${width} px without scrolling sideways (${wide} px)`);
   }
   await page.setViewportSize(viewport);
+}
+
+/** Presses Tab until the element `selector` has the focus (at most `most` times): it is reached
+ * by the keyboard alone, in the page's focus order. */
+async function tabTo(page, selector, most = 40) {
+  for (let presses = 0; presses < most; presses += 1) {
+    if (await page.evaluate((s) => document.activeElement?.matches(s) ?? false, selector)) return;
+    await page.keyboard.press('Tab');
+  }
+  check(false, `${selector} is reached with the Tab key on ${page.url()}`);
 }
 
 /** The API's answer to `path` for the person with `token`. */
@@ -92,13 +104,17 @@ try {
 
   await requester.page.getByRole('link', { name: 'Scopes' }).click();
   await shot(requester.page, 'scope-tree');
-  await requester.page.getByLabel('Find a scope').fill('site_a');
-  await requester.page.getByRole('button', { name: 'Find' }).click();
+  // With the keyboard alone: Tab to the search box, type, Enter; later Tab to the found link, Enter.
+  await tabTo(requester.page, '#q');
+  await requester.page.keyboard.type('site_a');
+  await requester.page.keyboard.press('Enter');
+  await requester.page.waitForURL(/\/ui\/scopes\?q=site_a/);
   check((await requester.page.locator('#matches').textContent()).includes('1 scope match'), 'the tree finds one scope');
   const way = await requester.page.locator('#scope-tree [data-scope]').evaluateAll((links) => links.map((a) => a.dataset.scope));
   check(way.join(' ') === 'global EGI NGI_A SITE_A', `the tree keeps the way down to SITE_A (${way.join(' ')})`);
   await shot(requester.page, 'scope-tree-found');
-  await requester.page.locator('#scope-tree [data-scope="SITE_A"]').click();
+  await tabTo(requester.page, '#scope-tree [data-scope="SITE_A"]');
+  await requester.page.keyboard.press('Enter');
   await requester.page.waitForURL(`${base}/ui/scopes/SITE_A`);
   await shot(requester.page, 'scope-page');
 
@@ -221,6 +237,9 @@ try {
   await shot(admin.page, 'admin');
   await admin.page.goto(`${base}/ui/reviews`);
   await shot(admin.page, 'reviews');
+  await admin.page.getByRole('link', { name: /SITE_A in spring/ }).first().click();
+  await admin.page.waitForURL(/\/ui\/reviews\/[0-9a-f-]+$/);
+  await shot(admin.page, 'review');
 
   for (const who of [requester, manager, outsider, auditor, admin]) {
     check(who.violations.length === 0, `no Content-Security-Policy violation: ${who.violations.join('; ')}`);
