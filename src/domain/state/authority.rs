@@ -379,6 +379,37 @@ impl State {
         }
     }
 
+    /// What the user may decide by rule at `now`: each role on each scope, with the actions
+    /// (approving judged as `decides_as_rules_say` does: over every role the role includes too).
+    /// Admin power and delegations are no decision right here.
+    pub fn decision_rights(
+        &self,
+        workflow: &Workflow,
+        user: &str,
+        now: DateTime<Utc>,
+    ) -> BTreeMap<(RoleId, ScopeId), BTreeSet<Action>> {
+        let mut rights: BTreeMap<(RoleId, ScopeId), BTreeSet<Action>> = BTreeMap::new();
+        let mut judged = BTreeSet::new();
+        for approver in self.approver_scopes(workflow, user, now) {
+            for scope in self.expand_approver_scope(workflow, &approver) {
+                let Some(kind) = self.scopes.get(&scope).map(|s| s.kind.as_str()) else { continue };
+                for role in self.roles_decided_by(workflow, &approver.rule, kind) {
+                    if !judged.insert((role.clone(), scope.clone())) {
+                        continue;
+                    }
+                    let actions: BTreeSet<Action> = [Action::Approve, Action::Reject, Action::Revoke]
+                        .into_iter()
+                        .filter(|action| self.decides_as_rules_say(workflow, user, &role, &scope, *action, now))
+                        .collect();
+                    if !actions.is_empty() {
+                        rights.insert((role, scope.clone()), actions);
+                    }
+                }
+            }
+        }
+        rights
+    }
+
     pub(super) fn descendants_of(&self, slot: Slot) -> Vec<&Scope> {
         let mut seen = BTreeSet::new();
         let mut frontier = self.index.scopes[slot as usize].children.clone();

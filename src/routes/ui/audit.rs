@@ -1,6 +1,7 @@
 //! `/ui/audit`, for auditors and admins (as the API's log routes): the log filtered and paged
 //! (the API's event pages, also newest first), the grants as they stood at a moment (the API's
-//! `as_of`), and the log's verification on demand.
+//! `as_of`), the log's verification on demand, and `/ui/audit/simulate`: a candidate workflow
+//! judged against the recorded history (the API's `POST /audit/simulate`).
 
 use actix_web::{web, HttpResponse};
 use askama::Template;
@@ -14,6 +15,7 @@ use super::{
     PageError,
 };
 use crate::{
+    app::simulate::{simulate as simulate_log, Simulated},
     domain::{Subject, UserId},
     routes::{
         problem::ApiError,
@@ -22,6 +24,7 @@ use crate::{
         views::GrantView,
     },
     store::{EventSelection, Moment, VerifyReport},
+    workflow::Workflow,
 };
 
 /// Events per page.
@@ -167,4 +170,61 @@ pub async fn verify(session: Session, body: web::Bytes) -> Result<HttpResponse, 
     require_reader(&session.caller)?;
     let report = session.caller.app().app.verify().await.map_err(ApiError::from)?;
     audit_answer(&session, AuditQuery::default(), Some(report)).await
+}
+
+#[derive(Default, Deserialize)]
+struct SimulateForm {
+    #[serde(default)]
+    workflow: String,
+    #[serde(default)]
+    until: String,
+}
+
+#[derive(Template)]
+#[template(path = "web/simulate.html")]
+struct SimulatePage {
+    head: Option<Header>,
+    csrf: String,
+    workflow: String,
+    until: String,
+    /// Why the candidate (or the moment) cannot be used, with the candidate's line.
+    problem: Option<String>,
+    simulated: Option<Simulated>,
+}
+
+pub async fn simulate_page(session: Session) -> Result<HttpResponse, PageError> {
+    require_reader(&session.caller)?;
+    html(SimulatePage {
+        head: session.head(),
+        csrf: session.csrf_token(),
+        workflow: String::new(),
+        until: String::new(),
+        problem: None,
+        simulated: None,
+    })
+}
+
+/// Runs the simulation (it reads the whole log, so a POST: a link or a prefetch cannot start it);
+/// a candidate that does not load is shown with its line, beside the text to correct.
+pub async fn simulate(session: Session, body: web::Bytes) -> Result<HttpResponse, PageError> {
+    let form: SimulateForm = session.form(&body)?;
+    require_reader(&session.caller)?;
+    let until = moment("until", &form.until)?;
+    let (problem, simulated) = match Workflow::from_str(&form.workflow, "candidate.toml") {
+        Err(error) => (Some(error.to_string()), None),
+        Ok(candidate) => {
+            let app = &session.caller.app().app;
+            let current = app.read_model(|model| model.workflow().clone());
+            let simulated = simulate_log(app.store(), &current, &candidate, until).await.map_err(ApiError::from)?;
+            (None, Some(simulated))
+        }
+    };
+    html(SimulatePage {
+        head: session.head(),
+        csrf: session.csrf_token(),
+        workflow: form.workflow,
+        until: form.until,
+        problem,
+        simulated,
+    })
 }

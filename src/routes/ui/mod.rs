@@ -70,6 +70,8 @@ pub fn scope() -> impl actix_web::dev::HttpServiceFactory {
         .service(resource("/reviews/{id}").route(get().to(reviews::review)))
         .service(resource("/reviews/{id}/decide").route(post().to(reviews::decide_many)))
         .service(resource("/reviews/{id}/close").route(post().to(reviews::close)))
+        // ----- policy simulation -----
+        .service(resource("/audit/simulate").route(get().to(audit::simulate_page)).route(post().to(audit::simulate)))
         .default_service(web::to(unknown_page))
 }
 
