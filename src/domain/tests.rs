@@ -8,6 +8,7 @@ mod delegation;
 mod every_path;
 mod properties;
 mod reviews;
+mod simulate;
 
 /// A shipped workflow, from `workflows/`.
 pub(super) fn workflow(file: &str) -> Workflow {
