@@ -39,6 +39,7 @@ mod openapi;
 mod process;
 mod rancher;
 mod reviews;
+mod simulate;
 mod tokens;
 mod ucp;
 mod users;

@@ -61,7 +61,7 @@ impl Web {
         Web { address: app.address.clone(), client: browser(), cookie }
     }
 
-    async fn get(&self, path: &str) -> Response {
+    pub(crate) async fn get(&self, path: &str) -> Response {
         let request = self.client.get(format!("{}{path}", self.address));
         request.header(header::COOKIE, format!("rl_session={}", self.cookie)).send().await.unwrap()
     }
