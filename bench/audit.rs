@@ -1,7 +1,7 @@
 //! Audit benchmark: prints figures, judges nothing. Run with `cargo bench --bench audit` (see
 //! bench/README.md). On a log of domain events (requests, approvals, grants, revocations): the
-//! rebuild of every projection beside `COPY events TO STDOUT` of the same log, the latency of
-//! "grants as of a moment", and the NDJSON export rate.
+//! rebuild of every projection beside `COPY events TO STDOUT` of the same log, the policy
+//! simulation beside the rebuild, the latency of "grants as of a moment", and the NDJSON export rate.
 
 use std::{
     sync::Arc,
@@ -15,7 +15,7 @@ use chrono::Utc;
 use clap::Parser;
 use futures_util::future::join_all;
 use roleledger::{
-    app::App,
+    app::{simulate::simulate, App},
     domain::{Actor, Event, GrantOrigin, ScopeId, Subject, UserId},
     projections::DomainModel,
     store::{
@@ -218,6 +218,21 @@ async fn bench_as_of(app: &App, queries: usize) {
     }
 }
 
+/// `roleledger simulate` with the unchanged workflow as the candidate: the log read once and
+/// folded under both workflows, each decision judged, then grants and decision rights compared.
+async fn bench_simulation(store: &EventStore, workflow: &Workflow, rebuild_rate: f64) {
+    let started = Instant::now();
+    let simulated = simulate(store, workflow, workflow, None).await.unwrap();
+    let rate = simulated.position as f64 / started.elapsed().as_secs_f64();
+    assert!(simulated.is_empty(), "the unchanged workflow changes nothing");
+    println!(
+        "\n| | events | events/s | rebuild events/s | ratio |\n|---|---:|---:|---:|---:|\n\
+         | policy simulation, the unchanged workflow as candidate | {} | {rate:.0} | {rebuild_rate:.0} | {:.2} |",
+        simulated.position,
+        rate / rebuild_rate
+    );
+}
+
 async fn bench_export(store: &EventStore) {
     let started = Instant::now();
     let mut selected = store.select(EventSelection::default());
@@ -286,8 +301,10 @@ async fn main() {
         model.position(),
         rebuild_rate / baseline_rate
     );
+    drop(model);
+    bench_simulation(&store, &workflow, rebuild_rate).await;
     bench_export(&store).await;
-    drop((model, store));
+    drop(store);
 
     println!();
     let app = App::open(&url, Migrations::RequireCurrent, workflow).await.unwrap();
