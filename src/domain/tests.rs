@@ -133,6 +133,18 @@ fn scope(id: &str, kind: &str, parents: &[&str]) -> Command {
     scenarios::create_scope(id, kind, parents)
 }
 
+/// The EGI tree, made by `actor`: project EGI ⊃ NGI_A ⊃ SITE_A, SITE_B.
+fn egi_tree(world: &mut World, actor: &str) {
+    for (id, kind, parents) in [
+        ("EGI", "project", &[][..]),
+        ("NGI_A", "ngi", &["EGI"]),
+        ("SITE_A", "site", &["NGI_A"]),
+        ("SITE_B", "site", &["NGI_A"]),
+    ] {
+        world.ok(actor, scope(id, kind, parents));
+    }
+}
+
 /// The lab world: departments d1 (head h1, h2) and d2 (head h3); labs l1, l2 in d1, l3 in d2;
 /// safety officer s1 and owner o1 on l1.
 fn lab_world() -> World {

@@ -21,14 +21,7 @@ fn egi_world() -> World {
     let mut world = World::new(workflow("egi.toml"));
     world.register(&["root", "nm", "sm", "alice", "bob", "carol", "dave", "erin"]);
     world.assign("cli", Subject::User(UserId::known("root")), "admin", "global").unwrap();
-    for (id, kind, parents) in [
-        ("EGI", "project", &[][..]),
-        ("NGI_A", "ngi", &["EGI"]),
-        ("SITE_A", "site", &["NGI_A"]),
-        ("SITE_B", "site", &["NGI_A"]),
-    ] {
-        world.ok("root", scope(id, kind, parents));
-    }
+    egi_tree(&mut world, "root");
     world.assign("root", Subject::User(UserId::known("nm")), "ngi-operations-manager", "NGI_A").unwrap();
     world.assign("root", Subject::User(UserId::known("sm")), "site-operations-manager", "SITE_A").unwrap();
     for (user, role, site, decider) in [
