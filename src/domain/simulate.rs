@@ -104,8 +104,8 @@ struct Decision<'e> {
     action: Action,
     on: Concerning<'e>,
     at: DateTime<Utc>,
-    /// What was done, for the detail (`approved request …`).
-    done: String,
+    /// What was done to what, for the detail: `("approved request", id)`.
+    deed: (&'static str, uuid::Uuid),
 }
 
 enum Concerning<'e> {
@@ -150,8 +150,9 @@ impl<'w, P: Clone + Ord> Simulation<'w, P> {
         let scope = scope.unwrap_or_else(ScopeId::global);
         let action = action_name(decision.action);
         let detail = format!(
-            "{} at {}: under the candidate {} had no authority to {action} {role} on {scope}",
-            decision.done,
+            "{} {} at {}: under the candidate {} had no authority to {action} {role} on {scope}",
+            decision.deed.0,
+            decision.deed.1,
             decision.at.to_rfc3339(),
             decision.actor
         );
@@ -251,12 +252,12 @@ impl Judged<'_> {
 /// rejections, revocations by someone other than the holder, direct assignments. The command
 /// line's (`bootstrap-admin`, the scheduler) are exempt, as in the rules.
 fn decision_in<'a>(state: &'a State, event: &'a Event, recorded_at: DateTime<Utc>) -> Option<Decision<'a>> {
-    let (actor, action, on, at, done) = match event {
+    let (actor, action, on, at, deed) = match event {
         Event::RequestApproved { request, by: Actor::User(actor), at, .. } => {
-            (actor, Action::Approve, Concerning::Request(request), *at, format!("approved request {request}"))
+            (actor, Action::Approve, Concerning::Request(request), *at, ("approved request", *request))
         }
         Event::RequestRejected { request, by: Actor::User(actor), at, .. } => {
-            (actor, Action::Reject, Concerning::Request(request), *at, format!("rejected request {request}"))
+            (actor, Action::Reject, Concerning::Request(request), *at, ("rejected request", *request))
         }
         Event::GrantRevoked { grant: id, by: Actor::User(actor), at, .. } => {
             let grant = state.grant(id)?;
@@ -265,7 +266,7 @@ fn decision_in<'a>(state: &'a State, event: &'a Event, recorded_at: DateTime<Utc
             }
             // The grant's role, scope and holder are the state's: the event names the grant only.
             let on = Concerning::Grant { role: &grant.role, scope: &grant.scope, subject: &grant.subject };
-            (actor, Action::Revoke, on, *at, format!("revoked grant {id}"))
+            (actor, Action::Revoke, on, *at, ("revoked grant", *id))
         }
         Event::RoleGranted {
             grant,
@@ -280,11 +281,11 @@ fn decision_in<'a>(state: &'a State, event: &'a Event, recorded_at: DateTime<Utc
             Action::Approve,
             Concerning::Grant { role, scope, subject },
             recorded_at,
-            format!("assigned grant {grant}"),
+            ("assigned grant", *grant),
         ),
         _ => return None,
     };
-    Some(Decision { actor, action, on, at, done })
+    Some(Decision { actor, action, on, at, deed })
 }
 
 /// A grant in force that NEW refuses, and why.
