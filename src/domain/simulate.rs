@@ -2,12 +2,14 @@
 //! workflow against the configured one. Pure: the caller reads the log once and hands each event
 //! in with its place in the log (`P`, a position to the store, anything to a test).
 //!
-//! The log is folded twice at once, into a state under each workflow: grants, scopes, teams and
-//! delegations come out the same, but each workflow has its own role catalogue (what a role
-//! includes, where it may be held), so each workflow's authority is asked of its own state, as a
-//! server running that workflow would answer. Only what NEW changes is reported: a decision the
-//! configured workflow allows and NEW does not, a grant the configured workflow allows and NEW
-//! refuses, a decision right one of them gives and the other does not.
+//! Each workflow's authority is asked of a state folded under it, as a server running that
+//! workflow would answer: grants, scopes, teams and delegations come out the same under both, but
+//! each workflow brings its role catalogue (what a role includes, where it may be held). When the
+//! catalogues are equal the one state serves both (the rest of a fold that depends on the workflow,
+//! the reviewers of access reviews, is judged by nobody here). Only what NEW changes is reported: a
+//! decision the configured workflow allows and NEW does not, a grant the configured workflow
+//! allows and NEW refuses, a decision right one of them gives and the other does not; what cannot
+//! differ (the same rules on the same catalogue, the same limits) is not judged at all.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -84,15 +86,23 @@ impl DifferenceCounts {
 }
 
 /// A workflow and the state folded under it.
-struct Judged<'w> {
-    workflow: &'w Workflow,
-    state: State,
+struct Judged<'a> {
+    workflow: &'a Workflow,
+    state: &'a State,
 }
 
 /// The history so far under both workflows, and the decisions NEW would not have allowed.
 pub struct Simulation<'w, P> {
-    current: Judged<'w>,
-    candidate: Judged<'w>,
+    current: &'w Workflow,
+    candidate: &'w Workflow,
+    /// Folded under the configured workflow.
+    state: State,
+    /// Folded under NEW, when its role catalogue differs (else `state` serves both).
+    candidate_state: Option<State>,
+    /// The same rules on the same catalogue: no decision and no decision right can differ.
+    same_authority: bool,
+    /// Besides the same catalogue, the same incompatible pairs and longest duration: no grant can differ.
+    same_limits: bool,
     decisions: Vec<Difference<P>>,
     /// Where each grant was made, for the grants NEW refuses at the end.
     granted_at: HashMap<GrantId, P>,
@@ -115,84 +125,110 @@ enum Concerning<'e> {
 
 impl<'w, P: Clone + Ord> Simulation<'w, P> {
     pub fn new(current: &'w Workflow, candidate: &'w Workflow) -> Self {
+        let same_catalogue = current.roles == candidate.roles;
+        let (now, new) = (&current.settings, &candidate.settings);
         Simulation {
-            current: Judged { workflow: current, state: State::new(current) },
-            candidate: Judged { workflow: candidate, state: State::new(candidate) },
+            current,
+            candidate,
+            state: State::new(current),
+            candidate_state: (!same_catalogue).then(|| State::new(candidate)),
+            same_authority: same_catalogue && current.rules == candidate.rules,
+            same_limits: same_catalogue
+                && now.incompatible == new.incompatible
+                && now.max_grant_duration == new.max_grant_duration,
             decisions: Vec::new(),
             granted_at: HashMap::new(),
         }
     }
 
+    /// The configured workflow and NEW, each with the state folded under it.
+    fn judges(&self) -> (Judged<'_>, Judged<'_>) {
+        let candidate_state = self.candidate_state.as_ref().unwrap_or(&self.state);
+        (
+            Judged { workflow: self.current, state: &self.state },
+            Judged { workflow: self.candidate, state: candidate_state },
+        )
+    }
+
     /// Judges the event (a decision, against the states before it) and folds it into both
     /// states. `recorded_at` is the moment of decisions whose event names none (an assignment).
     pub fn step(&mut self, at: P, recorded_at: DateTime<Utc>, event: &Event) {
-        if let Some(decision) = decision_in(&self.current.state, event, recorded_at) {
+        if !self.same_authority {
+            let (current, candidate) = self.judges();
             // The configured workflow is asked only when NEW says no, the rare case.
-            if !self.candidate.allows(&decision) && self.current.allows(&decision) {
-                self.decisions.push(self.without_authority(at.clone(), decision));
-            }
+            let lacking = decision_in(&self.state, event, recorded_at)
+                .filter(|decision| !candidate.allows(decision) && current.allows(decision))
+                .map(|decision| without_authority(&self.state, at.clone(), decision));
+            self.decisions.extend(lacking);
         }
-        if let Event::RoleGranted { grant, .. } = event {
+        if let (Event::RoleGranted { grant, .. }, false) = (event, self.same_limits) {
             self.granted_at.insert(*grant, at);
         }
-        self.current.state.apply(self.current.workflow, event);
-        self.candidate.state.apply(self.candidate.workflow, event);
-    }
-
-    fn without_authority(&self, at: P, decision: Decision<'_>) -> Difference<P> {
-        let (role, scope) = match decision.on {
-            Concerning::Request(id) => {
-                let request = self.current.state.request(id);
-                (request.map(|r| r.role.clone()).unwrap_or_default(), request.map(|r| r.scope.clone()))
-            }
-            Concerning::Grant { role, scope, .. } => (role.to_string(), Some(scope.clone())),
-        };
-        let scope = scope.unwrap_or_else(ScopeId::global);
-        let action = action_name(decision.action);
-        let detail = format!(
-            "{} {} at {}: under the candidate {} had no authority to {action} {role} on {scope}",
-            decision.deed.0,
-            decision.deed.1,
-            decision.at.to_rfc3339(),
-            decision.actor
-        );
-        Difference {
-            at: Some(at),
-            kind: DifferenceKind::DecisionWithoutAuthority,
-            user: decision.actor.to_string(),
-            role,
-            scope,
-            detail,
+        self.state.apply(self.current, event);
+        if let Some(state) = &mut self.candidate_state {
+            state.apply(self.candidate, event);
         }
     }
 
     /// The differences in log order: the decisions, the grants in force at `now` that NEW refuses
     /// (in the order they were made), then the decision rights at `now`, by user, role and scope.
-    pub fn finish(self, now: DateTime<Utc>) -> Vec<Difference<P>> {
-        let mut differences = self.decisions;
-        let mut refused: Vec<(&P, Difference<P>)> = self
-            .current
-            .state
-            .grants()
-            .filter(|grant| grant.gives_now_or_later(now))
-            .filter_map(|grant| {
-                let why = self.candidate.refusal(grant, now)?;
-                if self.current.refusal(grant, now).is_some() {
-                    return None;
-                }
-                let at = self.granted_at.get(&grant.id)?;
-                Some((at, not_allowed(at.clone(), grant, why)))
-            })
-            .collect();
-        // Grant ids are not in log order; the places they were made at are.
-        refused.sort_by_key(|(at, _)| *at);
-        differences.extend(refused.into_iter().map(|(_, difference)| difference));
-        for user in self.current.state.users() {
-            let before = self.current.state.decision_rights(self.current.workflow, &user.id, now);
-            let after = self.candidate.state.decision_rights(self.candidate.workflow, &user.id, now);
-            differences.extend(rights_changed(&user.id, &before, &after));
+    pub fn finish(mut self, now: DateTime<Utc>) -> Vec<Difference<P>> {
+        let mut differences = std::mem::take(&mut self.decisions);
+        let (current, candidate) = self.judges();
+        if !self.same_limits {
+            let mut refused: Vec<(&P, Difference<P>)> = self
+                .state
+                .grants()
+                .filter(|grant| grant.gives_now_or_later(now))
+                .filter_map(|grant| {
+                    let why = candidate.refusal(grant, now)?;
+                    if current.refusal(grant, now).is_some() {
+                        return None;
+                    }
+                    let at = self.granted_at.get(&grant.id)?;
+                    Some((at, not_allowed(at.clone(), grant, why)))
+                })
+                .collect();
+            // Grant ids are not in log order; the places they were made at are.
+            refused.sort_by_key(|(at, _)| *at);
+            differences.extend(refused.into_iter().map(|(_, difference)| difference));
+        }
+        if !self.same_authority {
+            for user in self.state.users() {
+                let before = current.state.decision_rights(current.workflow, &user.id, now);
+                let after = candidate.state.decision_rights(candidate.workflow, &user.id, now);
+                differences.extend(rights_changed(&user.id, &before, &after));
+            }
         }
         differences
+    }
+}
+
+/// A decision that NEW gives its actor no authority for.
+fn without_authority<P>(state: &State, at: P, decision: Decision<'_>) -> Difference<P> {
+    let (role, scope) = match decision.on {
+        Concerning::Request(id) => {
+            let request = state.request(id);
+            (request.map(|r| r.role.clone()).unwrap_or_default(), request.map(|r| r.scope.clone()))
+        }
+        Concerning::Grant { role, scope, .. } => (role.to_string(), Some(scope.clone())),
+    };
+    let scope = scope.unwrap_or_else(ScopeId::global);
+    let action = action_name(decision.action);
+    let detail = format!(
+        "{} {} at {}: under the candidate {} had no authority to {action} {role} on {scope}",
+        decision.deed.0,
+        decision.deed.1,
+        decision.at.to_rfc3339(),
+        decision.actor
+    );
+    Difference {
+        at: Some(at),
+        kind: DifferenceKind::DecisionWithoutAuthority,
+        user: decision.actor.to_string(),
+        role,
+        scope,
+        detail,
     }
 }
 
