@@ -225,11 +225,14 @@ async fn bench_as_of(app: &App, queries: usize) {
 async fn bench_simulation(store: &EventStore, workflow: &Workflow, rebuild_rate: f64) {
     let egi = include_str!("../workflows/egi.toml");
     let ngi_deciders = "  \"ngi-security-officer@parent\",\n  \"ngi-operations-deputy-manager@parent\",\n  \"ngi-operations-manager@parent\",\n";
-    let role = "[roles.site-administrator]\n";
+    let role = "[roles.site-security-officer]\n";
     let candidates = [
         ("the unchanged workflow", egi.to_string()),
         ("NGI managers no longer decide sites' roles", egi.replacen(ngi_deciders, "", 1)),
-        ("site administrators for 30 days at most", egi.replacen(role, &format!("{role}max_duration = \"P30D\"\n"), 1)),
+        (
+            "site security officers for 30 days at most",
+            egi.replacen(role, &format!("{role}max_duration = \"P30D\"\n"), 1),
+        ),
     ];
     println!("\n| policy simulation, candidate | events | differences | events/s | rebuild events/s | ratio |");
     println!("|---|---:|---:|---:|---:|---:|");
