@@ -45,6 +45,9 @@ impl Simulated {
     }
 }
 
+/// How many events are folded between two chances for other tasks of the thread to run.
+const YIELD_EVERY: i64 = 1_000;
+
 /// Judges the log up to `until` (all of it when `None`) under `candidate` against `current`. The
 /// end, where grants in force and decision rights are compared, is `until`'s time, or the time of
 /// the last event judged for a position, or now.
@@ -63,6 +66,10 @@ pub async fn simulate(
             simulation.step(recorded.position, recorded.recorded_at, &event);
         }
         (position, last_recorded_at) = (recorded.position, Some(recorded.recorded_at));
+        // A server's worker runs other calls between these steps: the fold of a long log holds none of them long.
+        if position % YIELD_EVERY == 0 {
+            tokio::task::yield_now().await;
+        }
     }
     let end = match until {
         Some(Moment::Time(time)) => time,

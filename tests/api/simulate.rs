@@ -209,6 +209,8 @@ async fn bad_candidates_and_callers_are_refused_and_nothing_is_written(backend: 
     simulate_as(&app, "aud", "", "application/json", EGI).await.assert_problem(415, "unsupported_media_type");
     simulate_as(&app, "aud", "", "text/plain", EGI).await.assert_problem(415, "unsupported_media_type");
     simulate_as(&app, "aud", "?until=yesterday", "application/toml", EGI).await.assert_problem(400, "bad_query");
+    let huge = format!("{EGI}\n# {}\n", "x".repeat(64 * 1024));
+    simulate_as(&app, "aud", "", "application/toml", &huge).await.assert_problem(413, "payload_too_large");
     for outsider in ["alice", "manager", "ngi"] {
         simulate_as(&app, outsider, "", "application/toml", EGI).await.assert_problem(403, "forbidden");
     }

@@ -19,6 +19,7 @@ use utoipa::ToSchema;
 
 use crate::{
     app::simulate::{self, Simulated},
+    startup::BODY_LIMIT,
     workflow::Workflow,
 };
 
@@ -287,9 +288,15 @@ pub async fn simulate(
     caller: Caller,
     request: HttpRequest,
     query: web::Query<SimulateQuery>,
-    body: Bytes,
+    payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     require_reader(&caller)?;
+    // Read here, not by an extractor: over the limit is the API's 413 problem, after the caller's check.
+    let body = match payload.to_bytes_limited(BODY_LIMIT).await {
+        Ok(Ok(body)) => body,
+        Ok(Err(error)) => return Err(ApiError::BadRequest { code: "malformed_body", detail: error.to_string() }),
+        Err(_) => return Err(ApiError::PayloadTooLarge),
+    };
     let content_type = request.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
     let essence = content_type.split(';').next().unwrap_or_default().trim();
     if !essence.eq_ignore_ascii_case(TOML) {
