@@ -1,7 +1,7 @@
 //! Audit benchmark: prints figures, judges nothing. Run with `cargo bench --bench audit` (see
 //! bench/README.md). On a log of domain events (requests, approvals, grants, revocations): the
-//! rebuild of every projection beside `COPY events TO STDOUT` of the same log, the latency of
-//! "grants as of a moment", and the NDJSON export rate.
+//! rebuild of every projection beside `COPY events TO STDOUT` of the same log, the policy
+//! simulation beside the rebuild, the latency of "grants as of a moment", and the NDJSON export rate.
 
 use std::{
     sync::Arc,
@@ -15,7 +15,7 @@ use chrono::Utc;
 use clap::Parser;
 use futures_util::future::join_all;
 use roleledger::{
-    app::App,
+    app::{simulate::simulate, App},
     domain::{Actor, Event, GrantOrigin, ScopeId, Subject, UserId},
     projections::DomainModel,
     store::{
@@ -218,6 +218,38 @@ async fn bench_as_of(app: &App, queries: usize) {
     }
 }
 
+/// `roleledger simulate` over the log, beside the rebuild: the unchanged workflow as the
+/// candidate (one fold, nothing can differ), other rules on the same roles (one fold, every
+/// decision judged, the decision rights compared at the end), and a role changed (a fold under
+/// each workflow; the grants compared at the end).
+async fn bench_simulation(store: &EventStore, workflow: &Workflow, rebuild_rate: f64) {
+    let egi = include_str!("../workflows/egi.toml");
+    let ngi_deciders = "  \"ngi-security-officer@parent\",\n  \"ngi-operations-deputy-manager@parent\",\n  \"ngi-operations-manager@parent\",\n";
+    let role = "[roles.site-security-officer]\n";
+    let candidates = [
+        ("the unchanged workflow", egi.to_string()),
+        ("NGI managers no longer decide sites' roles", egi.replacen(ngi_deciders, "", 1)),
+        (
+            "site security officers for 30 days at most",
+            egi.replacen(role, &format!("{role}max_duration = \"P30D\"\n"), 1),
+        ),
+    ];
+    println!("\n| policy simulation, candidate | events | differences | events/s | rebuild events/s | ratio |");
+    println!("|---|---:|---:|---:|---:|---:|");
+    for (name, text) in candidates {
+        let candidate = Workflow::from_str(&text, "candidate.toml").unwrap();
+        let started = Instant::now();
+        let simulated = simulate(store, workflow, &candidate, None).await.unwrap();
+        let rate = simulated.position as f64 / started.elapsed().as_secs_f64();
+        println!(
+            "| {name} | {} | {} | {rate:.0} | {rebuild_rate:.0} | {:.2} |",
+            simulated.position,
+            simulated.differences.len(),
+            rate / rebuild_rate
+        );
+    }
+}
+
 async fn bench_export(store: &EventStore) {
     let started = Instant::now();
     let mut selected = store.select(EventSelection::default());
@@ -286,8 +318,10 @@ async fn main() {
         model.position(),
         rebuild_rate / baseline_rate
     );
+    drop(model);
+    bench_simulation(&store, &workflow, rebuild_rate).await;
     bench_export(&store).await;
-    drop((model, store));
+    drop(store);
 
     println!();
     let app = App::open(&url, Migrations::RequireCurrent, workflow).await.unwrap();

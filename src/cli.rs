@@ -8,7 +8,7 @@ use chrono::Utc;
 use clap::{CommandFactory, Parser, Subcommand};
 
 use crate::{
-    app::{App, AppError, Origin},
+    app::{simulate, App, AppError, Origin},
     auth::{JwtVerifier, LoginClaims},
     configuration::{JwtKeys, Options, Settings},
     domain::{Command as DomainCommand, DomainError, ScopeId, Subject, UserId},
@@ -98,6 +98,18 @@ enum Command {
     },
     /// Print the manual page (roff) to stdout.
     Man,
+    /// Judge the recorded history under a candidate workflow against the configured one; writes
+    /// nothing. Exit 0 no differences, 1 differences, 2 error.
+    Simulate {
+        /// The candidate workflow: a file, or a built-in workflow's name (as for --workflow).
+        #[arg(long, value_name = "FILE|NAME")]
+        candidate: PathBuf,
+        /// Judge the log up to a log position (that event included) or an RFC 3339 time.
+        #[arg(long, value_name = "TIME|POSITION")]
+        until: Option<Moment>,
+        #[arg(long, value_enum, default_value = "table")]
+        format: SimulateFormat,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -122,6 +134,13 @@ impl From<ExportFormatArg> for ExportFormat {
             ExportFormatArg::Csv => ExportFormat::Csv,
         }
     }
+}
+
+/// How `simulate` prints its differences: tab-separated with a header, or one JSON object a line.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum SimulateFormat {
+    Table,
+    Ndjson,
 }
 
 /// Exit codes: 0 success, 1 the answer is "no" (verify found a problem, check denied), 2 an error.
@@ -275,6 +294,15 @@ async fn execute_configured(settings: Settings, command: Command) -> Result<Exit
                 println!("denied");
                 Ok(ExitCode::from(EXIT_NO))
             }
+        }
+        Command::Simulate { candidate, until, format } => {
+            // The candidate first: a broken one is told (FILE:LINE) before any database is opened.
+            let candidate = Workflow::load(&candidate).map_err(|e| e.to_string())?;
+            let current = load_workflow(&settings)?;
+            let store = open(Migrations::RequireCurrent).await?;
+            let simulated = simulate::simulate(&store, &current, &candidate, until).await.map_err(|e| e.to_string())?;
+            audit::print_simulated(&simulated, matches!(format, SimulateFormat::Ndjson))?;
+            Ok(if simulated.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(EXIT_NO) })
         }
     }
 }

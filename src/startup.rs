@@ -56,7 +56,7 @@ fn session_key(settings: &Settings) -> [u8; 32] {
 /// How often each server process looks for requests and grants that are due to expire.
 const EXPIRY_INTERVAL: std::time::Duration = std::time::Duration::from_secs(15);
 /// The largest body a route accepts.
-const BODY_LIMIT: usize = 64 * 1024;
+pub(crate) const BODY_LIMIT: usize = 64 * 1024;
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// How long requests still running at a stop may take to finish (live tails end at once), so that
 /// SIGTERM ends the server within 10 s.

@@ -6,6 +6,7 @@
 
 mod planner;
 pub mod scheduler;
+pub mod simulate;
 
 use std::{net::IpAddr, sync::Arc};
 

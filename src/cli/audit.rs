@@ -1,5 +1,5 @@
-//! The auditors' commands: `replay`, `rebuild`, `export`, `import`, and the progress display of
-//! `rebuild`.
+//! The auditors' commands: `replay`, `rebuild`, `export`, `import`, the progress display of
+//! `rebuild`, and the printing of `simulate`'s differences.
 
 use std::{
     cell::Cell,
@@ -12,7 +12,7 @@ use std::{
 use chrono::Utc;
 
 use crate::{
-    app::App,
+    app::{simulate::Simulated, App},
     domain::{GrantStatus, Subject},
     projections::DomainModel,
     store::{EventSelection, EventStore, ExportFormat, ImportError, Moment, RecordedEvent},
@@ -131,6 +131,47 @@ pub async fn import(store: &EventStore, file: &str) -> Result<(), String> {
         }
         Err(error) => Err(format!("{error}; nothing was imported")),
     }
+}
+
+/// Prints `simulate`'s differences to stdout (a table with a header, or NDJSON) and its summary to stderr.
+pub fn print_simulated(simulated: &Simulated, ndjson: bool) -> Result<(), String> {
+    let mut out = BufWriter::new(io::stdout().lock());
+    let mut print = || -> io::Result<()> {
+        if !ndjson {
+            writeln!(out, "position\tkind\tuser\trole\tscope\tdetail")?;
+        }
+        for difference in &simulated.differences {
+            if ndjson {
+                serde_json::to_writer(&mut out, difference)?;
+                writeln!(out)?;
+            } else {
+                let position = difference.position.map_or("-".to_string(), |p| p.to_string());
+                writeln!(
+                    out,
+                    "{position}\t{}\t{}\t{}\t{}\t{}",
+                    difference.kind.name(),
+                    difference.user,
+                    difference.role,
+                    difference.scope,
+                    difference.detail
+                )?;
+            }
+        }
+        out.flush()
+    };
+    print().map_err(|e| format!("cannot write the differences: {e}"))?;
+    let counts = &simulated.summary;
+    eprintln!(
+        "{} differences through position {}: {} decision_without_authority, {} grant_not_allowed, {} decider_gained, \
+         {} decider_lost",
+        simulated.differences.len(),
+        simulated.position,
+        counts.decision_without_authority,
+        counts.grant_not_allowed,
+        counts.decider_gained,
+        counts.decider_lost
+    );
+    Ok(())
 }
 
 /// Progress on stderr: a bar redrawn in place on a terminal, a plain line every 10% otherwise.

@@ -22,6 +22,7 @@ mod review;
 /// Test data: kept out of the release binary (the crate's tests turn the `testing` feature on).
 #[cfg(any(test, feature = "testing"))]
 pub mod scenarios;
+mod simulate;
 mod state;
 pub mod time;
 mod types;
@@ -41,6 +42,7 @@ pub use review::{
     kept_and_revoked, ItemDecision, OnNoAnswer, Review, ReviewDecision, ReviewDue, ReviewId, ReviewItem, ReviewSight,
     ReviewStatus, Unanswered,
 };
+pub use simulate::{Difference, DifferenceCounts, DifferenceKind, Simulation};
 pub use state::{evolve, ApproverScope, Authority, CheckResult, RequestDecider, Scope, State, Team, User};
 pub use types::{Actor, Context, GrantId, IdSource, RequestId, ScopeId, Subject, TeamId, TokenId, UserId};
 pub use user_id::{parse_user_id, BadUserId, MAX_USER_ID_CHARS};

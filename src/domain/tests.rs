@@ -8,6 +8,7 @@ mod delegation;
 mod every_path;
 mod properties;
 mod reviews;
+mod simulate;
 
 /// A shipped workflow, from `workflows/`.
 pub(super) fn workflow(file: &str) -> Workflow {
@@ -130,6 +131,18 @@ pub(super) fn granted(events: &[Event]) -> Vec<GrantId> {
 
 fn scope(id: &str, kind: &str, parents: &[&str]) -> Command {
     scenarios::create_scope(id, kind, parents)
+}
+
+/// The EGI tree, made by `actor`: project EGI ⊃ NGI_A ⊃ SITE_A, SITE_B.
+fn egi_tree(world: &mut World, actor: &str) {
+    for (id, kind, parents) in [
+        ("EGI", "project", &[][..]),
+        ("NGI_A", "ngi", &["EGI"]),
+        ("SITE_A", "site", &["NGI_A"]),
+        ("SITE_B", "site", &["NGI_A"]),
+    ] {
+        world.ok(actor, scope(id, kind, parents));
+    }
 }
 
 /// The lab world: departments d1 (head h1, h2) and d2 (head h3); labs l1, l2 in d1, l3 in d2;

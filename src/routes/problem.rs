@@ -30,6 +30,12 @@ pub enum ApiError {
     Domain(#[from] DomainError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A body of a type the route does not read (415).
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    /// A body that is well-formed for its type but cannot be used (422), outside the domain's rules.
+    #[error("{detail}")]
+    Unprocessable { code: &'static str, detail: String },
 }
 
 impl ApiError {
@@ -58,12 +64,14 @@ impl ApiError {
             ApiError::Unauthenticated(AuthError::Store(error)) | ApiError::Store(error) => store_code(error),
             ApiError::Unauthenticated(AuthError::Expired) => "token_expired",
             ApiError::Unauthenticated(_) => "unauthenticated",
-            ApiError::Forbidden { code, .. } | ApiError::BadRequest { code, .. } | ApiError::Conflict { code, .. } => {
-                code
-            }
+            ApiError::Forbidden { code, .. }
+            | ApiError::BadRequest { code, .. }
+            | ApiError::Conflict { code, .. }
+            | ApiError::Unprocessable { code, .. } => code,
             ApiError::NotFound(_) => "not_found",
             ApiError::PayloadTooLarge => "payload_too_large",
             ApiError::Domain(error) => error.code(),
+            ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
         }
     }
 }
@@ -106,6 +114,8 @@ impl ResponseError for ApiError {
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Domain(error) => domain_status(error),
+            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
         }
     }
 

@@ -368,7 +368,13 @@ fn read_only_commands_refuse_a_missing_sqlite_file_and_create_none() {
     let folder = tempfile::tempdir().unwrap();
     let workflow = crate::helpers::default_workflow();
     let workflow = workflow.to_str().unwrap();
-    let commands: [&[&str]; 4] = [&["verify"], &["check", "root", "scope.edit", "global"], &["export"], &["replay"]];
+    let commands: [&[&str]; 5] = [
+        &["verify"],
+        &["check", "root", "scope.edit", "global"],
+        &["export"],
+        &["replay"],
+        &["simulate", "--candidate", "egi"],
+    ];
     for command in commands {
         for database in ["missing.db", "sqlite:missing.db"] {
             let output =

@@ -211,6 +211,8 @@ const ROUTES: &[&str] = &[
     "get /api/v1/reviews/{id}/report",
     "post /api/v1/reviews/{id}/items/{item}/decide",
     "post /api/v1/reviews/{id}/close",
+    // ----- policy simulation -----
+    "post /api/v1/audit/simulate",
 ];
 
 async fn openapi_lists_every_route_and_metrics_count_them(backend: Backend) {

@@ -40,6 +40,7 @@ mod pictures;
 mod process;
 mod rancher;
 mod reviews;
+mod simulate;
 mod tokens;
 mod ucp;
 mod users;

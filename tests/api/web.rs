@@ -182,6 +182,7 @@ async fn posts_without_the_csrf_token_are_refused_and_write_nothing(backend: Bac
         (&root, "/ui/admin/users".to_string(), vec![("id", "nia")]),
         (&root, "/ui/admin/tokens".to_string(), vec![("user", "alice"), ("name", "ci")]),
         (&root, "/ui/audit/verify".to_string(), vec![]),
+        (&root, "/ui/audit/simulate".to_string(), vec![("workflow", "name = \"x\""), ("until", "")]),
     ];
     for (web, path, fields) in &cases {
         let answer = web.post(path, fields).await;

@@ -379,6 +379,42 @@ impl State {
         }
     }
 
+    /// What the user may decide by rule at `now`: each role on each scope, with the actions.
+    /// Each approver scope's rule decides the roles it targets on the scopes it covers (the rule
+    /// found them so); approving a role that includes others also needs authority over those.
+    /// Admin power and delegations are no decision right here.
+    pub fn decision_rights(
+        &self,
+        workflow: &Workflow,
+        user: &str,
+        now: DateTime<Utc>,
+    ) -> BTreeMap<(RoleId, ScopeId), BTreeSet<Action>> {
+        let mut rights: BTreeMap<(RoleId, ScopeId), BTreeSet<Action>> = BTreeMap::new();
+        let mut decided_by: HashMap<(&str, &str), Vec<RoleId>> = HashMap::new();
+        for approver in self.approver_scopes(workflow, user, now) {
+            let Some(rule) = workflow.rules.iter().find(|r| r.id == approver.rule) else { continue };
+            for scope in self.expand_approver_scope(workflow, &approver) {
+                let Some(kind) = self.scopes.get(&scope).map(|s| s.kind.as_str()) else { continue };
+                let roles = decided_by
+                    .entry((&rule.id, kind))
+                    .or_insert_with(|| self.roles_decided_by(workflow, &rule.id, kind));
+                for role in roles.iter() {
+                    let alone = self.roles.get(role).is_none_or(|r| r.includes.is_empty());
+                    let actions = rule.actions.iter().copied().filter(|action| {
+                        *action != Action::Approve
+                            || alone
+                            || self.decides_as_rules_say(workflow, user, role, &scope, *action, now)
+                    });
+                    let held: BTreeSet<Action> = actions.collect();
+                    if !held.is_empty() {
+                        rights.entry((role.clone(), scope.clone())).or_default().extend(held);
+                    }
+                }
+            }
+        }
+        rights
+    }
+
     pub(super) fn descendants_of(&self, slot: Slot) -> Vec<&Scope> {
         let mut seen = BTreeSet::new();
         let mut frontier = self.index.scopes[slot as usize].children.clone();

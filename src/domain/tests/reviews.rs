@@ -15,14 +15,7 @@ fn egi_world() -> (World, BTreeMap<&'static str, GrantId>) {
     let mut world = World::new(workflow("egi.toml"));
     world.register(&["root", "mgr", "ngim", "alice", "bob"]);
     world.assign("cli", user("root"), "admin", "global").unwrap();
-    for (id, kind, parents) in [
-        ("EGI", "project", &[][..]),
-        ("NGI_A", "ngi", &["EGI"]),
-        ("SITE_A", "site", &["NGI_A"]),
-        ("SITE_B", "site", &["NGI_A"]),
-    ] {
-        world.ok("cli", scope(id, kind, parents));
-    }
+    egi_tree(&mut world, "cli");
     world.ok("cli", Command::CreateTeam { id: TeamId::known("ops"), title: "Ops".into() });
     world.ok("cli", Command::AddTeamMember { team: TeamId::known("ops"), user: UserId::known("mgr") });
     let mut grants = BTreeMap::new();

@@ -1,5 +1,5 @@
 //! The log for auditors and admins: `GET /events` (filtered; paged JSON, or the whole selection as
-//! NDJSON), `GET /events/live` (server-sent events) and `GET /audit/verify`.
+//! NDJSON), `GET /events/live` (server-sent events), `GET /audit/verify` and `POST /audit/simulate`.
 
 use crate::routes::shared::{events_page, require_reader, Order};
 use std::time::Duration;
@@ -16,6 +16,12 @@ use tokio::{
     time::{sleep_until, Instant},
 };
 use utoipa::ToSchema;
+
+use crate::{
+    app::simulate::{self, Simulated},
+    startup::BODY_LIMIT,
+    workflow::Workflow,
+};
 
 use crate::routes::{
     caller::{Caller, SESSION_COOKIE},
@@ -262,4 +268,46 @@ pub async fn verify(caller: Caller) -> Result<HttpResponse, ApiError> {
         projections_checked_at: report.projections_checked_at,
         problem: report.first_problem,
     }))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SimulateQuery {
+    until: Option<Moment>,
+}
+
+/// The media type of a workflow file sent as a body.
+const TOML: &str = "application/toml";
+
+#[utoipa::path(post, path = "/api/v1/audit/simulate", tag = "audit", operation_id = "simulateWorkflow",
+    params(("until" = Option<String>, Query, description = "judge the log up to this RFC 3339 time or log position (inclusive)")),
+    request_body(content = String, content_type = "application/toml", description = "the candidate workflow file"),
+    responses((status = 200, description = "the differences the candidate makes to the recorded history, in log order; nothing is written", body = Simulated),
+        (status = 403, description = "not an auditor or admin"), (status = 415, description = "unsupported_media_type: the body is not application/toml"),
+        (status = 422, description = "invalid_workflow: the candidate's problem, with its line")))]
+pub async fn simulate(
+    caller: Caller,
+    request: HttpRequest,
+    query: web::Query<SimulateQuery>,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    require_reader(&caller)?;
+    // Read here, not by an extractor: over the limit is the API's 413 problem, after the caller's check.
+    let body = match payload.to_bytes_limited(BODY_LIMIT).await {
+        Ok(Ok(body)) => body,
+        Ok(Err(error)) => return Err(ApiError::BadRequest { code: "malformed_body", detail: error.to_string() }),
+        Err(_) => return Err(ApiError::PayloadTooLarge),
+    };
+    let content_type = request.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let essence = content_type.split(';').next().unwrap_or_default().trim();
+    if !essence.eq_ignore_ascii_case(TOML) {
+        return Err(ApiError::UnsupportedMediaType(format!("send the candidate workflow as {TOML}")));
+    }
+    let invalid = |detail: String| ApiError::Unprocessable { code: "invalid_workflow", detail };
+    let text = std::str::from_utf8(&body).map_err(|error| invalid(format!("candidate.toml: not UTF-8 ({error})")))?;
+    let candidate = Workflow::from_str(text, "candidate.toml").map_err(|error| invalid(error.to_string()))?;
+    let app = &caller.app().app;
+    let current = app.read_model(|model| model.workflow().clone());
+    let simulated = simulate::simulate(app.store(), &current, &candidate, query.until).await?;
+    Ok(HttpResponse::Ok().json(simulated))
 }

@@ -1,7 +1,8 @@
 //! `/ui/audit`, for auditors and admins (as the API's log routes): the log filtered and paged
 //! (the API's event pages, also newest first), the grants as they stood at a moment (the API's
-//! `as_of`), the log's verification on demand, and the live view (one same-origin script on the
-//! live tail).
+//! `as_of`), the log's verification on demand, the live view (one same-origin script on the
+//! live tail), and `/ui/audit/simulate`: a candidate workflow judged against the recorded history
+//! (the API's `POST /audit/simulate`).
 
 use actix_web::{http::header, web, HttpResponse};
 use askama::Template;
@@ -16,6 +17,7 @@ use super::{
     PageError,
 };
 use crate::{
+    app::simulate::{simulate as simulate_log, Simulated},
     domain::{Event, Subject, UserId},
     routes::{
         problem::ApiError,
@@ -24,6 +26,7 @@ use crate::{
         views::GrantView,
     },
     store::{EventSelection, Moment, VerifyReport},
+    workflow::Workflow,
 };
 
 /// Events per page.
@@ -197,4 +200,61 @@ pub async fn live_script() -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/javascript; charset=utf-8")
         .body(include_str!("../../../templates/web/live.js"))
+}
+
+#[derive(Default, Deserialize)]
+struct SimulateForm {
+    #[serde(default)]
+    workflow: String,
+    #[serde(default)]
+    until: String,
+}
+
+#[derive(Template)]
+#[template(path = "web/simulate.html")]
+struct SimulatePage {
+    head: Option<Header>,
+    csrf: String,
+    workflow: String,
+    until: String,
+    /// Why the candidate (or the moment) cannot be used, with the candidate's line.
+    problem: Option<String>,
+    simulated: Option<Simulated>,
+}
+
+pub async fn simulate_page(session: Session) -> Result<HttpResponse, PageError> {
+    require_reader(&session.caller)?;
+    html(SimulatePage {
+        head: session.head(),
+        csrf: session.csrf_token(),
+        workflow: String::new(),
+        until: String::new(),
+        problem: None,
+        simulated: None,
+    })
+}
+
+/// Runs the simulation (it reads the whole log, so a POST: a link or a prefetch cannot start it);
+/// a candidate that does not load is shown with its line, beside the text to correct.
+pub async fn simulate(session: Session, body: web::Bytes) -> Result<HttpResponse, PageError> {
+    let form: SimulateForm = session.form(&body)?;
+    require_reader(&session.caller)?;
+    let until = moment("until", &form.until)?;
+    let (problem, simulated) = match Workflow::from_str(&form.workflow, "candidate.toml") {
+        Err(error) => (Some(error.to_string()), None),
+        Ok(candidate) => {
+            let app = &session.caller.app().app;
+            let current = app.read_model(|model| model.workflow().clone());
+            let simulated = simulate_log(app.store(), &current, &candidate, until).await.map_err(ApiError::from)?;
+            (None, Some(simulated))
+        }
+    };
+    html(SimulatePage {
+        head: session.head(),
+        csrf: session.csrf_token(),
+        workflow: form.workflow,
+        until: form.until,
+        problem,
+        simulated,
+    })
 }

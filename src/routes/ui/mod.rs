@@ -77,6 +77,8 @@ pub fn scope() -> impl actix_web::dev::HttpServiceFactory {
         // ----- pictures -----
         .service(resource("/timeline").route(get().to(timeline::timeline_page)))
         .service(resource("/scopes").route(get().to(scope_tree::scope_tree)))
+        // ----- policy simulation -----
+        .service(resource("/audit/simulate").route(get().to(audit::simulate_page)).route(post().to(audit::simulate)))
         .default_service(web::to(unknown_page))
 }
 
