@@ -19,7 +19,7 @@ use tracing::Span;
 use tracing_actix_web::{DefaultRootSpanBuilder, RootSpanBuilder, TracingLogger};
 
 use crate::{
-    app::App as Ledger,
+    app::{mail_links::MailLinks, App as Ledger},
     auth::{http_client, Authenticator, JwtError, JwtVerifier, OidcProvider, RemoteKeys},
     configuration::{JwtKeys, Settings},
     mail::{spawn_delivery, DeliveryStats, MailError, Mailer, Templates, Transport},
@@ -127,11 +127,12 @@ impl Application {
         }
         let transport = Transport::new(settings.smtp.as_deref(), settings.mail_dir.clone())?;
         let templates = Templates::load(settings.mail_templates.as_deref())?;
-        let mailer = Arc::new(Mailer::new(transport, templates, &settings.mail_from, &settings.public_url)?);
-        let ledger = Ledger::open(&settings.database, Migrations::Apply, workflow)
-            .await
-            .map_err(|source| StartupError::Store { url: settings.database.to_string(), source })?;
+        let mailer = Mailer::new(transport, templates, &settings.mail_from, &settings.public_url)?;
+        let store_error = |source| StartupError::Store { url: settings.database.to_string(), source };
+        let ledger = Ledger::open(&settings.database, Migrations::Apply, workflow).await.map_err(store_error)?;
         let store = ledger.store().clone();
+        let mail_links = MailLinks::load(&store).await.map_err(store_error)?;
+        let mailer = Arc::new(mailer.with_links(mail_links.clone()));
         crate::app::scheduler::spawn(ledger.clone(), EXPIRY_INTERVAL);
         let delivery = Arc::new(DeliveryStats::default());
         spawn_delivery(store.clone(), mailer, settings.mail_retry, delivery.clone());
@@ -147,6 +148,7 @@ impl Application {
             metrics: metrics::Metrics::default(),
             delivery,
             ui: UiSettings::new(development, settings.public_url.starts_with("https://")),
+            mail_links,
         };
         let server = serve(listener, app).map_err(bind_error)?;
         Ok(Self { port, server, app: ledger, closing })

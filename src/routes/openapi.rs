@@ -28,6 +28,7 @@ use super::{
         log::events, log::live, log::verify,
         delegations::create, delegations::list, delegations::end,
         reviews::start, reviews::list, reviews::show, reviews::items, reviews::report, reviews::decide, reviews::close,
+        me::preferences, me::set_preferences,
     ),
     modifiers(&BearerAuth, &CommonProblems),
     security(("bearer" = [])),
