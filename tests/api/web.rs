@@ -11,12 +11,12 @@ use crate::{
 };
 
 /// A browser without a cookie jar: tests send and read cookies themselves.
-fn browser() -> Client {
+pub(crate) fn browser() -> Client {
     Client::builder().redirect(redirect::Policy::none()).build().expect("a client")
 }
 
 /// The value of cookie `name` set by a response, with the whole header.
-fn set_cookie(response: &Response, name: &str) -> Option<(String, String)> {
+pub(crate) fn set_cookie(response: &Response, name: &str) -> Option<(String, String)> {
     response.headers().get_all(header::SET_COOKIE).iter().filter_map(|v| v.to_str().ok()).find_map(|cookie| {
         let value = cookie.strip_prefix(&format!("{name}="))?.split(';').next()?;
         Some((value.to_string(), cookie.to_string()))
@@ -61,7 +61,7 @@ impl Web {
         Web { address: app.address.clone(), client: browser(), cookie }
     }
 
-    async fn get(&self, path: &str) -> Response {
+    pub(crate) async fn get(&self, path: &str) -> Response {
         let request = self.client.get(format!("{}{path}", self.address));
         request.header(header::COOKIE, format!("rl_session={}", self.cookie)).send().await.unwrap()
     }

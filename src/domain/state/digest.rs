@@ -45,15 +45,16 @@ impl State {
         self.digest_sent_on.get(user).copied()
     }
 
-    /// Whether the user's digest of today (UTC) is due at `now`: they want one, it was not sent
-    /// today, and their hour has come.
+    /// Whether the user's digest of today (UTC) is due at `now`: they want one, none was sent
+    /// for today (or a later day), and their hour has come.
     pub fn digest_due(&self, user: &str, now: DateTime<Utc>) -> Result<(), DomainError> {
         let preferences = self.mail_preferences(user);
         if !preferences.daily() {
             return Err(DomainError::Invalid(format!("{user} gets each mail as it happens, not a digest")));
         }
         let day = now.date_naive();
-        if self.digest_sent_on(user) == Some(day) {
+        // Days only move forward: after the digest of a day, none of that day or an earlier one.
+        if self.digest_sent_on(user).is_some_and(|sent| sent >= day) {
             return Err(DomainError::AlreadyExists(format!("the digest of {user} for {day}")));
         }
         let due = day
