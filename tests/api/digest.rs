@@ -108,8 +108,8 @@ async fn a_daily_reader_gets_one_digest_a_day_of_exactly_what_waits(backend: Bac
 
     // Before the hour: the grant's ending notice is written (not mailed to a daily reader), no digest.
     assert_eq!(expire_due(&app.application, tomorrow_at(6, 59)).await.unwrap().digests, 0);
-    let ending_notice = app.get_as("root", &format!("/api/v1/grants/{ending}")).await;
-    assert_eq!(ending_notice.status, 200);
+    let notices = app.get_as("root", "/api/v1/events?type=GrantEndingSoon").await;
+    assert_eq!(notices.body["items"].as_array().map(Vec::len), Some(1), "{:?}", notices.body);
     assert_eq!(kinds_to(&app, "manager@example.org").await, ["review_started"]);
     // From the hour on: one digest, once that day.
     assert_eq!(expire_due(&app.application, tomorrow_at(7, 30)).await.unwrap().digests, 1);

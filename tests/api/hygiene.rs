@@ -211,6 +211,9 @@ const ROUTES: &[&str] = &[
     "get /api/v1/reviews/{id}/report",
     "post /api/v1/reviews/{id}/items/{item}/decide",
     "post /api/v1/reviews/{id}/close",
+    // ----- mail preferences -----
+    "get /api/v1/me/preferences",
+    "put /api/v1/me/preferences",
 ];
 
 async fn openapi_lists_every_route_and_metrics_count_them(backend: Backend) {
