@@ -297,12 +297,36 @@ fn request_id(request: &ServiceRequest) -> String {
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
 }
 
+/// What the request log says instead of a target holding a mail link's token: the link's page
+/// (`/ui/m/{token}`), or a sign-in going back to one (`?next=/ui/m/…`). `None` for any other.
+fn target_without_link_token(request: &ServiceRequest) -> Option<&'static str> {
+    if request.path().starts_with("/ui/m/") {
+        Some("/ui/m/{token}")
+    } else if request.query_string().contains("next=") {
+        Some("(a sign-in, its return path left out)")
+    } else {
+        None
+    }
+}
+
 /// The request span carries the request id that the client sees and the events record.
 struct RequestSpan;
 
 impl RootSpanBuilder for RequestSpan {
     fn on_request_start(request: &ServiceRequest) -> Span {
         let id = request.extensions().get::<CorrelationId>().map(|id| id.0.clone()).unwrap_or_default();
+        if let Some(target) = target_without_link_token(request) {
+            return tracing::info_span!(
+                "HTTP request",
+                http.method = %request.method(),
+                http.target = target,
+                http.status_code = tracing::field::Empty,
+                otel.status_code = tracing::field::Empty,
+                exception.message = tracing::field::Empty,
+                exception.details = tracing::field::Empty,
+                correlation_id = %id
+            );
+        }
         tracing_actix_web::root_span!(request, correlation_id = %id)
     }
 
