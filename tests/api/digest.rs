@@ -29,15 +29,7 @@ async fn app_sending_to(backend: Backend, smtp: &SmtpServer) -> TestApp {
 /// deciding NGI_A and below; everyone with an address.
 async fn world(app: &TestApp) {
     app.bootstrap_admin("root").await;
-    for (id, kind, parents, mailbox) in [
-        ("EGI", "project", vec![], None),
-        ("NGI_A", "ngi", vec!["EGI"], None),
-        ("SITE_A", "site", vec!["NGI_A"], Some("site-a@example.org")),
-        ("SITE_B", "site", vec!["NGI_A"], None),
-    ] {
-        let body = json!({"id": id, "kind": kind, "parents": parents, "title": id, "mailbox": mailbox});
-        assert_eq!(app.post_as("root", "/api/v1/scopes", body).await.status, 201);
-    }
+    app.egi_tree_with_mailboxes("root", &[("SITE_A", "site-a@example.org")]).await;
     app.assign("root", "manager", "site-operations-manager", "SITE_A").await;
     app.assign("root", "ngim", "ngi-operations-manager", "NGI_A").await;
     for user in ["manager", "ngim", "alice", "bob"] {
