@@ -14,6 +14,7 @@ use crate::{
         smtp::{ReceivedMail, SmtpServer},
         Backend,
     },
+    web::{csrf_in, Web},
 };
 
 async fn app_sending_to(backend: Backend, smtp: &SmtpServer) -> TestApp {
@@ -210,9 +211,36 @@ async fn bad_preferences_are_refused_and_write_nothing(backend: Backend) {
     assert_eq!(app.get_as("manager", "/api/v1/me/preferences").await.body, json!({"mail": "daily", "digest_hour": 23}));
 }
 
+async fn the_home_page_sets_the_preferences_as_the_api_does(backend: Backend) {
+    let smtp = SmtpServer::start().await;
+    let app = app_sending_to(backend, &smtp).await;
+    world(&app).await;
+    let web = Web::sign_in(&app, "manager").await;
+    let page = web.page("/ui").await;
+    assert!(page.contains("id=\"preferences\"") && page.contains("<option value=\"each\" selected>"), "{page}");
+    let csrf = csrf_in(&page);
+    let head = app.head().await;
+    for (mail, hour) in [("daily", "24"), ("daily", "seven"), ("weekly", "7")] {
+        let refused = web.post("/ui/preferences", &[("csrf", &csrf), ("mail", mail), ("digest_hour", hour)]).await;
+        assert_eq!(refused.status(), 422, "{mail} {hour}");
+        assert!(refused.text().await.unwrap().contains("digest") || mail == "weekly");
+    }
+    assert_eq!(
+        web.post("/ui/preferences", &[("mail", "daily"), ("digest_hour", "7")]).await.status(),
+        403,
+        "no CSRF token"
+    );
+    assert_eq!(app.head().await, head, "nothing written");
+    let saved = web.post("/ui/preferences", &[("csrf", &csrf), ("mail", "daily"), ("digest_hour", " 6 ")]).await;
+    assert_eq!(saved.status(), 303);
+    assert_eq!(app.get_as("manager", "/api/v1/me/preferences").await.body, json!({"mail": "daily", "digest_hour": 6}));
+    assert!(web.page("/ui").await.contains("<option value=\"daily\" selected>"));
+}
+
 on_both_backends!(
     a_daily_reader_gets_one_digest_a_day_of_exactly_what_waits,
     nobody_gets_a_digest_of_nothing_and_each_mail_comes_back_with_each,
     two_processes_send_one_digest,
     bad_preferences_are_refused_and_write_nothing,
+    the_home_page_sets_the_preferences_as_the_api_does,
 );

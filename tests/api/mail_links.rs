@@ -285,10 +285,32 @@ async fn signing_in_from_a_link_comes_back_to_it_and_never_to_another_site(backe
     assert_eq!(again.headers()[header::LOCATION], approve.as_str());
 }
 
+async fn a_deciders_address_that_is_also_a_mailbox_gets_no_links(backend: Backend) {
+    let smtp = SmtpServer::start().await;
+    let app = world(backend, &smtp).await;
+    // SITE_C's mailbox is its manager's own address: the mail there may be read by others.
+    let body = json!({"id": "SITE_C", "kind": "site", "parents": ["NGI_A"], "title": "SITE_C", "mailbox": "manager@example.org"});
+    assert_eq!(app.post_as("root", "/api/v1/scopes", body).await.status, 201);
+    app.assign("root", "manager", "site-operations-manager", "SITE_C").await;
+    let body = json!({"role": "site-administrator", "scope": "SITE_C", "reason": "I run the CE"});
+    let asked = app.post_as("alice", "/api/v1/requests", body).await;
+    let request = asked.body["id"].as_str().unwrap().to_string();
+    let about = || smtp.received().into_iter().filter(|m| m.text().contains(&request)).collect::<Vec<_>>();
+    eventually("the request's mail", 20, || async { !about().is_empty() }).await;
+    // The outbox has all of the request's mail as soon as the request is answered.
+    let rows: Vec<_> = app.store.outbox(None, 0, 1000).await.unwrap();
+    let rows: Vec<_> = rows.into_iter().filter(|row| row.context["request_id"] == request.as_str()).collect();
+    assert_eq!(rows.len(), 1, "one mail per address: {rows:?}");
+    assert_eq!((rows[0].recipient.as_str(), &rows[0].context["decider"]), ("manager@example.org", &json!(null)));
+    let mail = &about()[0];
+    assert!(!mail.text().contains("/ui/m/"), "{}", mail.text());
+}
+
 on_both_backends!(
     a_link_decides_only_when_its_recipient_confirms,
     a_link_decides_nothing_once_the_request_was_decided_otherwise_or_expired,
     a_link_whose_recipient_lost_their_authority_is_refused,
     a_tampered_or_unknown_token_is_no_page,
     signing_in_from_a_link_comes_back_to_it_and_never_to_another_site,
+    a_deciders_address_that_is_also_a_mailbox_gets_no_links,
 );

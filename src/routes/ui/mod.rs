@@ -74,6 +74,7 @@ pub fn scope() -> impl actix_web::dev::HttpServiceFactory {
         .service(resource("/reviews/{id}/close").route(post().to(reviews::close)))
         // ----- deciding from the mail -----
         .service(resource("/m/{token}").route(get().to(mail_link::show)).route(post().to(mail_link::confirm)))
+        .service(resource("/preferences").route(post().to(pages::set_preferences)))
         .default_service(web::to(unknown_page))
 }
 

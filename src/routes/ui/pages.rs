@@ -13,7 +13,7 @@ use super::{
 };
 use crate::{
     auth::{AuthError, LoginClaims},
-    domain::{Asked, Command, RequestDecider, ScopeId},
+    domain::{Asked, Command, DomainError, MailPreferences, RequestDecider, ScopeId, UserId},
     routes::AppState,
     routes::{
         problem::ApiError,
@@ -160,20 +160,21 @@ struct HomePage {
     csrf: String,
     grants: Vec<HeldGrant>,
     requests: Vec<RequestView>,
+    preferences: MailPreferences,
 }
 
 pub async fn home(session: Session) -> Result<HttpResponse, PageError> {
     let caller = &session.caller;
-    let (grants, requests) = caller.read(|state, workflow| {
+    let (grants, requests, preferences) = caller.read(|state, workflow| {
         let mut requests: Vec<RequestView> = state
             .requests()
             .filter(|r| r.user == caller.user())
             .map(|r| RequestView::new(r, stages(workflow, state, r)))
             .collect();
         requests.sort_by_key(|r| std::cmp::Reverse(r.created_at));
-        (held_grants(state, caller.user(), Utc::now()), requests)
+        (held_grants(state, caller.user(), Utc::now()), requests, state.mail_preferences(caller.user()))
     })?;
-    html(HomePage { head: session.head(), csrf: session.csrf_token(), grants, requests })
+    html(HomePage { head: session.head(), csrf: session.csrf_token(), grants, requests, preferences })
 }
 
 struct ScopeChoice {
@@ -355,6 +356,27 @@ pub(super) fn decider_name(decider: RequestDecider) -> String {
 pub async fn cancel(session: Session, id: web::Path<String>, body: web::Bytes) -> Result<HttpResponse, PageError> {
     session.form::<Empty>(&body)?;
     session.caller.execute(Command::Cancel { request: parse_id(&id)? }).await?;
+    Ok(see_other("/ui"))
+}
+
+#[derive(Deserialize)]
+struct PreferencesForm {
+    mail: String,
+    digest_hour: String,
+}
+
+/// `POST /ui/preferences`: the home page's mail preferences, refused as the API refuses them.
+pub async fn set_preferences(session: Session, body: web::Bytes) -> Result<HttpResponse, PageError> {
+    let form: PreferencesForm = session.form(&body)?;
+    let hour = form.digest_hour.trim().parse::<i64>().map_err(|_| {
+        DomainError::InvalidPreferences(format!(
+            "the digest's hour must be a number from 0 to 23, not \"{}\"",
+            form.digest_hour
+        ))
+    });
+    let preferences = hour.and_then(|hour| MailPreferences::parse(&form.mail, hour)).map_err(ApiError::from)?;
+    let user = UserId::known(session.caller.user());
+    session.caller.execute(Command::SetMailPreferences { user, preferences }).await?;
     Ok(see_other("/ui"))
 }
 
