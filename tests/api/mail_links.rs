@@ -285,6 +285,22 @@ async fn signing_in_from_a_link_comes_back_to_it_and_never_to_another_site(backe
     assert_eq!(again.headers()[header::LOCATION], approve.as_str());
 }
 
+async fn every_process_of_the_database_opens_the_link(backend: Backend) {
+    let smtp = SmtpServer::start().await;
+    let app = world(backend, &smtp).await;
+    let (request, mails) = ask(&app, &smtp, "site-administrator").await;
+    let approve = link_path(mail_to(&mails, "manager@example.org"), "Approve");
+    let second = app.second_process().await;
+    let seen = app.head().await;
+    eventually("the second process to catch up", 20, || async { second.application.projections().position() >= seen })
+        .await;
+    let manager = Web::sign_in(&second, "manager").await;
+    let (status, page) = confirm(&manager, &approve, "").await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("you chose to approve"), "{page}");
+    assert_eq!(status_of(&second, &request).await, "approved", "decided through the second process");
+}
+
 async fn a_deciders_address_that_is_also_a_mailbox_gets_no_links(backend: Backend) {
     let smtp = SmtpServer::start().await;
     let app = world(backend, &smtp).await;
@@ -313,4 +329,5 @@ on_both_backends!(
     a_tampered_or_unknown_token_is_no_page,
     signing_in_from_a_link_comes_back_to_it_and_never_to_another_site,
     a_deciders_address_that_is_also_a_mailbox_gets_no_links,
+    every_process_of_the_database_opens_the_link,
 );
