@@ -4,6 +4,7 @@
 //! simulation beside the rebuild, the latency of "grants as of a moment", and the NDJSON export rate.
 
 use std::{
+    path::Path,
     sync::Arc,
     time::{Duration, Instant},
 };
@@ -16,8 +17,11 @@ use clap::Parser;
 use futures_util::future::join_all;
 use roleledger::{
     app::{simulate::simulate, App},
+    auth::{JwtVerifier, LoginClaims},
+    configuration::{JwtKeys, JwtSettings, Secret, Settings},
     domain::{Actor, Event, GrantOrigin, ScopeId, Subject, UserId},
     projections::DomainModel,
+    startup::Application,
     store::{
         AppendRequest, DatabaseUrl, EventSelection, EventStore, ExpectedVersion, ExportFormat, Migrations, Moment,
         NewEvent,
@@ -45,6 +49,7 @@ struct Options {
     bench: bool,
 }
 
+const WORKFLOW: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/workflows/egi.toml");
 const USERS: u64 = 20_000;
 const SITES: u64 = 800;
 const NGIS: u64 = 20;
@@ -271,7 +276,7 @@ async fn bench_export(store: &EventStore) {
 #[tokio::main]
 async fn main() {
     let options = Options::parse();
-    let workflow = Arc::new(Workflow::from_file(concat!(env!("CARGO_MANIFEST_DIR"), "/workflows/egi.toml")).unwrap());
+    let workflow = Arc::new(Workflow::from_file(WORKFLOW).unwrap());
     println!(
         "# Audit benchmark ({})\n\n{} cores, {}",
         options.backend,
@@ -327,9 +332,55 @@ async fn main() {
     let app = App::open(&url, Migrations::RequireCurrent, workflow).await.unwrap();
     bench_as_of(&app, options.queries).await;
     drop(app);
+    bench_timeline(&url, Path::new(WORKFLOW), options.queries).await;
     if let DatabaseUrl::Postgres(target) = &url {
         let name = target.rsplit('/').next().unwrap();
         let mut admin = sqlx::PgConnection::connect(&options.postgres).await.unwrap();
         admin.execute(format!("DROP DATABASE {name} WITH (FORCE)").as_str()).await.unwrap();
     }
+}
+
+/// `/ui/timeline` of one NGI's subtree (about 15,000 grants over its 40 sites, of which the page
+/// draws the first 10,000) over the last year, through the real server and its session cookie:
+/// p50 and p99 of the answer's time, and the page's size.
+async fn bench_timeline(url: &DatabaseUrl, workflow: &Path, queries: usize) {
+    let secret = "bench-secret-0123456789abcdef";
+    let settings = Settings::for_tests(url.clone(), workflow.to_path_buf(), secret);
+    let server = Application::build(&settings).await.unwrap();
+    let address = format!("http://127.0.0.1:{}", server.port());
+    let app = server.app();
+    roleledger::cli::bootstrap_admin(&app, "root").await.unwrap();
+    tokio::spawn(server.run_until_stopped());
+    let keys = JwtSettings { keys: JwtKeys::Secret(Secret::new(secret)), issuer: None, audience: None };
+    let claims =
+        LoginClaims { sub: "root".into(), exp: Utc::now().timestamp() + 3600, email: None, name: None, roles: None };
+    let token = JwtVerifier::from_settings(&keys).unwrap().sign(&claims).unwrap();
+    let client = reqwest::Client::new();
+    let mut timings = Vec::with_capacity(queries);
+    let mut sizes = Vec::with_capacity(queries);
+    let mut rows = 0;
+    for _ in 0..queries {
+        let started = Instant::now();
+        let answer = client
+            .get(format!("{address}/ui/timeline?scope=NGI_0"))
+            .header("cookie", format!("rl_session={token}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), 200);
+        let page = answer.text().await.unwrap();
+        timings.push(started.elapsed());
+        rows = page.matches("<g class=\"grant\"").count();
+        sizes.push(page.len());
+    }
+    timings.sort();
+    let svg = sizes.iter().sum::<usize>() / sizes.len().max(1);
+    println!("\n| `/ui/timeline?scope=NGI_0` (a year) | answers | rows drawn | p50 ms | p99 ms | page KiB |");
+    println!("|---|---:|---:|---:|---:|---:|");
+    println!(
+        "| through HTTP, signed in by cookie | {queries} | {rows} | {:.1} | {:.1} | {:.0} |",
+        percentile(&timings, 0.5),
+        percentile(&timings, 0.99),
+        svg as f64 / 1024.0
+    );
 }

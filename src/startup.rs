@@ -19,7 +19,7 @@ use tracing::Span;
 use tracing_actix_web::{DefaultRootSpanBuilder, RootSpanBuilder, TracingLogger};
 
 use crate::{
-    app::App as Ledger,
+    app::{mail_links::MailLinks, App as Ledger},
     auth::{http_client, Authenticator, JwtError, JwtVerifier, OidcProvider, RemoteKeys},
     configuration::{JwtKeys, Settings},
     mail::{spawn_delivery, DeliveryStats, MailError, Mailer, Templates, Transport},
@@ -127,11 +127,12 @@ impl Application {
         }
         let transport = Transport::new(settings.smtp.as_deref(), settings.mail_dir.clone())?;
         let templates = Templates::load(settings.mail_templates.as_deref())?;
-        let mailer = Arc::new(Mailer::new(transport, templates, &settings.mail_from, &settings.public_url)?);
-        let ledger = Ledger::open(&settings.database, Migrations::Apply, workflow)
-            .await
-            .map_err(|source| StartupError::Store { url: settings.database.to_string(), source })?;
+        let mailer = Mailer::new(transport, templates, &settings.mail_from, &settings.public_url)?;
+        let store_error = |source| StartupError::Store { url: settings.database.to_string(), source };
+        let ledger = Ledger::open(&settings.database, Migrations::Apply, workflow).await.map_err(store_error)?;
         let store = ledger.store().clone();
+        let mail_links = MailLinks::load(&store).await.map_err(store_error)?;
+        let mailer = Arc::new(mailer.with_links(mail_links.clone()));
         crate::app::scheduler::spawn(ledger.clone(), EXPIRY_INTERVAL);
         let delivery = Arc::new(DeliveryStats::default());
         spawn_delivery(store.clone(), mailer, settings.mail_retry, delivery.clone());
@@ -147,6 +148,7 @@ impl Application {
             metrics: metrics::Metrics::default(),
             delivery,
             ui: UiSettings::new(development, settings.public_url.starts_with("https://")),
+            mail_links,
         };
         let server = serve(listener, app).map_err(bind_error)?;
         Ok(Self { port, server, app: ledger, closing })
@@ -295,12 +297,36 @@ fn request_id(request: &ServiceRequest) -> String {
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
 }
 
+/// What the request log says instead of a target holding a mail link's token: the link's page
+/// (`/ui/m/{token}`), or a sign-in going back to one (`?next=/ui/m/…`). `None` for any other.
+fn target_without_link_token(request: &ServiceRequest) -> Option<&'static str> {
+    if request.path().starts_with("/ui/m/") {
+        Some("/ui/m/{token}")
+    } else if request.query_string().contains("next=") {
+        Some("(a sign-in, its return path left out)")
+    } else {
+        None
+    }
+}
+
 /// The request span carries the request id that the client sees and the events record.
 struct RequestSpan;
 
 impl RootSpanBuilder for RequestSpan {
     fn on_request_start(request: &ServiceRequest) -> Span {
         let id = request.extensions().get::<CorrelationId>().map(|id| id.0.clone()).unwrap_or_default();
+        if let Some(target) = target_without_link_token(request) {
+            return tracing::info_span!(
+                "HTTP request",
+                http.method = %request.method(),
+                http.target = target,
+                http.status_code = tracing::field::Empty,
+                otel.status_code = tracing::field::Empty,
+                exception.message = tracing::field::Empty,
+                exception.details = tracing::field::Empty,
+                correlation_id = %id
+            );
+        }
         tracing_actix_web::root_span!(request, correlation_id = %id)
     }
 

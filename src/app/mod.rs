@@ -4,6 +4,7 @@
 //! vocabulary, keeps auditors from changing anything, and hands the command to the store's
 //! writer, which decides it under the log-head lock through this layer's planner.
 
+pub mod mail_links;
 mod planner;
 pub mod scheduler;
 pub mod simulate;

@@ -4,7 +4,8 @@
 //! (once); stages waiting past their `escalate_after` get `RequestEscalated` (once per stage),
 //! delegations past their `until` `DelegationEnded`; open access reviews are closed at their due
 //! time (`CloseDueReview`), their reviewers reminded half-way (`RemindReviewers`, once), and the
-//! workflow's scheduled reviews started (`StartScheduledReview`). Every server process runs one. The commands are
+//! workflow's scheduled reviews started (`StartScheduledReview`); people who want a daily digest
+//! get it from their hour on (`SendDigest`, once per UTC day). Every server process runs one. The commands are
 //! decided under the log-head lock against the state caught up with the log, so when two processes
 //! find the same due item, the later one is refused (`not_pending`, `not_active`) and writes nothing.
 
@@ -34,6 +35,8 @@ pub struct Expired {
     pub reviews: usize,
     /// Scheduled access reviews started (the workflow's `[[reviews]]`).
     pub reviews_started: usize,
+    /// Daily digests sent (a pass that found nothing to list for someone sends none).
+    pub digests: usize,
 }
 
 /// Which count a command's success adds to.
@@ -45,6 +48,7 @@ enum Counter {
     Delegations,
     Reviews,
     ReviewsStarted,
+    Digests,
 }
 
 /// Refusals that mean "someone was first" or "not yet": nothing to do.
@@ -112,6 +116,12 @@ pub async fn expire_due(app: &App, now: DateTime<Utc>) -> Result<Expired, StoreE
                 commands.push(Command::RemindReviewers { review: review.id });
             }
         }
+        // Digests: each reader from their hour on, once per UTC day, when there is something to list.
+        for user in state.digest_readers() {
+            if state.digest_due(user, now).is_ok() && state.digest_has_news(model.workflow(), user, now) {
+                commands.push(Command::SendDigest { user: user.clone() });
+            }
+        }
         commands
     });
     // Sent together, so that the writer commits them in one batch.
@@ -123,6 +133,7 @@ pub async fn expire_due(app: &App, now: DateTime<Utc>) -> Result<Expired, StoreE
             Command::EndDelegation { .. } => Counter::Delegations,
             Command::CloseDueReview { .. } => Counter::Reviews,
             Command::StartScheduledReview { .. } => Counter::ReviewsStarted,
+            Command::SendDigest { .. } => Counter::Digests,
             _ => Counter::Reminders,
         };
         let outcome = app.execute_at(Origin::Scheduler, command, now);
@@ -132,6 +143,8 @@ pub async fn expire_due(app: &App, now: DateTime<Utc>) -> Result<Expired, StoreE
     let mut expired = Expired::default();
     for (counter, outcome) in outcomes {
         match outcome {
+            // A digest that found nothing to list by the time it was decided.
+            Ok(events) if events.is_empty() => {}
             Ok(_) => match counter {
                 Counter::Requests => expired.requests += 1,
                 Counter::Grants => expired.grants += 1,
@@ -140,6 +153,7 @@ pub async fn expire_due(app: &App, now: DateTime<Utc>) -> Result<Expired, StoreE
                 Counter::Delegations => expired.delegations += 1,
                 Counter::Reviews => expired.reviews += 1,
                 Counter::ReviewsStarted => expired.reviews_started += 1,
+                Counter::Digests => expired.digests += 1,
             },
             Err(AppError::Rejected(refusal)) if already_handled(&refusal) => {}
             Err(refusal @ (AppError::Rejected(_) | AppError::ReadOnly)) => {
@@ -168,6 +182,7 @@ pub fn spawn(app: App, interval: Duration) -> tokio::task::JoinHandle<()> {
                     delegations = done.delegations,
                     reviews = done.reviews,
                     reviews_started = done.reviews_started,
+                    digests = done.digests,
                     "scheduled work done"
                 ),
                 Err(error) => tracing::warn!(%error, "expiry pass failed; retrying at the next tick"),

@@ -69,6 +69,9 @@ pub struct LoginState {
     pub pkce_verifier: String,
     /// Unix time after which the callback is refused.
     pub expires: i64,
+    /// The page of this server to go back to after the sign-in (checked by the web pages).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub return_to: Option<String>,
 }
 
 /// A verified sign-in: the ID token's claims (with the userinfo's where the ID token lacks them),
@@ -195,6 +198,7 @@ impl OidcProvider {
             nonce: nonce.secret().clone(),
             pkce_verifier: verifier.secret().clone(),
             expires,
+            return_to: None,
         };
         Ok((url.to_string(), login))
     }

@@ -1,6 +1,7 @@
 //! What actors ask for. Each is decided against the state into events, or refused.
 
 use super::delegation::DelegationId;
+use super::preferences::MailPreferences;
 use super::review::{OnNoAnswer, ReviewDecision, ReviewDue, ReviewId};
 use super::types::{GrantId, RequestId, ScopeId, Subject, TeamId, TokenId, UserId};
 use crate::workflow::{Duration, Role, RoleId};
@@ -216,5 +217,15 @@ pub enum Command {
     /// kind, unless one was started for it within `every`.
     StartScheduledReview {
         scope: ScopeId,
+    },
+    // ----- mail preferences and the daily digest -----
+    /// `PUT /me/preferences`: the user themself (or an administrator).
+    SetMailPreferences {
+        user: UserId,
+        preferences: MailPreferences,
+    },
+    /// Issued by the scheduler: the user's digest of today (UTC), from their hour on, once.
+    SendDigest {
+        user: UserId,
     },
 }

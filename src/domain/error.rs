@@ -83,6 +83,9 @@ pub enum DomainError {
     AlreadyDecided,
     #[error("the review is closed")]
     ReviewClosed,
+    // ----- mail preferences -----
+    #[error("{0}")]
+    InvalidPreferences(String),
 }
 
 impl DomainError {
@@ -126,6 +129,7 @@ impl DomainError {
             DomainError::NotAReviewer => "not_a_reviewer",
             DomainError::AlreadyDecided => "already_decided",
             DomainError::ReviewClosed => "review_closed",
+            DomainError::InvalidPreferences(_) => "invalid_preferences",
         }
     }
 }

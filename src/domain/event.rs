@@ -3,10 +3,11 @@
 
 use super::delegation::DelegationId;
 use super::grant::GrantOrigin;
+use super::preferences::MailFrequency;
 use super::review::{OnNoAnswer, ReviewDecision, ReviewId};
 use super::types::{Actor, GrantId, RequestId, ScopeId, Subject, TeamId, TokenId, UserId};
 use crate::workflow::{Duration, Role, RoleId};
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use serde::{
     de::{value::SeqAccessDeserializer, DeserializeSeed, IntoDeserializer, SeqAccess},
     Deserialize, Serialize,
@@ -270,6 +271,20 @@ pub enum Event {
         review: ReviewId,
         at: DateTime<Utc>,
     },
+    // ----- mail preferences and the daily digest -----
+    /// How the user wants their mail: each as it happens, or a digest a day from `digest_hour` (UTC).
+    MailPreferencesSet {
+        user: UserId,
+        mail: MailFrequency,
+        digest_hour: u8,
+        at: DateTime<Utc>,
+    },
+    /// The user's digest of `day` (UTC): once a day, its mail in this event's outbox rows.
+    DigestSent {
+        user: UserId,
+        day: NaiveDate,
+        at: DateTime<Utc>,
+    },
 }
 
 impl Event {
@@ -320,6 +335,7 @@ impl Event {
             | Event::ReviewItemDecided { review, .. }
             | Event::ReviewClosed { review, .. }
             | Event::ReviewersReminded { review, .. } => format!("review-{review}"),
+            Event::MailPreferencesSet { user, .. } | Event::DigestSent { user, .. } => format!("user-{user}"),
         }
     }
 

@@ -17,6 +17,7 @@ mod grant;
 mod ids;
 mod index;
 pub mod notify;
+mod preferences;
 mod request;
 mod review;
 /// Test data: kept out of the release binary (the crate's tests turn the `testing` feature on).
@@ -37,13 +38,14 @@ pub use error::DomainError;
 pub use event::Event;
 pub use grant::{within, Grant, GrantOrigin, GrantStatus};
 pub use notify::{notices, Notice};
+pub use preferences::{MailFrequency, MailPreferences};
 pub use request::{Approval, Request, RequestStatus};
 pub use review::{
     kept_and_revoked, ItemDecision, OnNoAnswer, Review, ReviewDecision, ReviewDue, ReviewId, ReviewItem, ReviewSight,
     ReviewStatus, Unanswered,
 };
 pub use simulate::{Difference, DifferenceCounts, DifferenceKind, Simulation};
-pub use state::{evolve, ApproverScope, Authority, CheckResult, RequestDecider, Scope, State, Team, User};
+pub use state::{evolve, ApproverScope, Authority, CheckResult, DigestItems, RequestDecider, Scope, State, Team, User};
 pub use types::{Actor, Context, GrantId, IdSource, RequestId, ScopeId, Subject, TeamId, TokenId, UserId};
 pub use user_id::{parse_user_id, BadUserId, MAX_USER_ID_CHARS};
 pub use visibility::{Standing, Viewer};

@@ -11,15 +11,20 @@
 //! - Approval, rejection, cancellation, expiry: the requester and the scope's mailbox.
 //! - Revocation, grant expiry, a grant ending soon: the holder (a team's members) and the scope's mailbox.
 //! - A review started, and its half-way reminder: each reviewer once, listing their (undecided) items.
+//! - A digest: to its reader, listing what they may decide, their review items and their grants
+//!   ending soon. People who want a digest (`daily`) get no mail about new requests, reminders to
+//!   decide or review, or grants ending soon; mailboxes still get each mail.
+//! - A person asked to decide gets a mail of their own naming them (`decider`), from which the
+//!   mail module makes their Approve and Reject links; mailboxes never get links.
 //!
 //! One mail per address per event, however many ways the address is reached.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::{json, Map, Value};
 
-use super::{Event, Grant, GrantOrigin, OnNoAnswer, Request, RequestId, ReviewId, State, Subject};
+use super::{Event, Grant, GrantOrigin, OnNoAnswer, Request, RequestId, ReviewId, State, Subject, UserId};
 use crate::workflow::{Place, Workflow, GLOBAL};
 
 /// One mail to send: its kind (which template), recipient and the values the template uses.
@@ -34,12 +39,10 @@ pub struct Notice {
 pub fn notices(state: &State, workflow: &Workflow, event: &Event) -> Vec<Notice> {
     let (kind, recipients, context) = match event {
         Event::RoleRequested { request, at, .. } => {
-            let Some(request) = state.request(request) else { return Vec::new() };
-            ("request_created", decider_addresses(state, workflow, request, *at), request_context(state, request))
+            return decider_notices(state, workflow, request, "request_created", *at)
         }
         Event::DecidersReminded { request, at } => {
-            let Some(request) = state.request(request) else { return Vec::new() };
-            ("deciders_reminded", decider_addresses(state, workflow, request, *at), request_context(state, request))
+            return decider_notices(state, workflow, request, "deciders_reminded", *at)
         }
         Event::RequestEscalated { request, at, .. } => {
             let Some(request) = state.request(request) else { return Vec::new() };
@@ -54,12 +57,13 @@ pub fn notices(state: &State, workflow: &Workflow, event: &Event) -> Vec<Notice>
         Event::RequestCancelled { request, .. } => decided(state, request, "request_cancelled", json!({})),
         Event::RequestExpired { request, .. } => decided(state, request, "request_expired", json!({})),
         Event::GrantRevoked { grant, by, reason, .. } => {
-            ended(state, grant, "grant_revoked", json!({"decider": by.user(), "comment": reason}))
+            ended(state, grant, "grant_revoked", json!({"decider": by.user(), "comment": reason}), false)
         }
-        Event::GrantExpired { grant, .. } => ended(state, grant, "grant_expired", json!({})),
-        Event::GrantEndingSoon { grant, .. } => ended(state, grant, "grant_ending", json!({})),
+        Event::GrantExpired { grant, .. } => ended(state, grant, "grant_expired", json!({}), false),
+        Event::GrantEndingSoon { grant, .. } => ended(state, grant, "grant_ending", json!({}), true),
         Event::ReviewStarted { review, .. } => return review_notices(state, review, "review_started", false),
         Event::ReviewersReminded { review, .. } => return review_notices(state, review, "review_reminder", true),
+        Event::DigestSent { user, day, at } => return digest_notice(state, workflow, user, *day, *at),
         _ => return Vec::new(),
     };
     recipients.into_iter().map(|recipient| Notice { kind, recipient, context: context.clone() }).collect()
@@ -77,29 +81,61 @@ fn decided(state: &State, request: &RequestId, kind: &'static str, extra: Value)
     (kind, to, merge(request_context(state, request), extra))
 }
 
-fn ended(state: &State, grant: &uuid::Uuid, kind: &'static str, extra: Value) -> Addressed {
+/// `in_digest`: the mail is one a digest lists, so people who want a digest do not get it.
+fn ended(state: &State, grant: &uuid::Uuid, kind: &'static str, extra: Value, in_digest: bool) -> Addressed {
     let Some(grant) = state.grant(grant) else { return (kind, BTreeSet::new(), Value::Null) };
     let mut to = BTreeSet::new();
-    match &grant.subject {
-        Subject::User(user) => add(&mut to, user_email(state, user)),
-        Subject::Team(team) => {
-            for member in state.team(team).into_iter().flat_map(|t| t.members.iter()) {
-                add(&mut to, user_email(state, member));
-            }
-        }
+    let holders: Vec<&UserId> = match &grant.subject {
+        Subject::User(user) => vec![user],
+        Subject::Team(team) => state.team(team).into_iter().flat_map(|t| t.members.iter()).collect(),
+    };
+    for holder in holders.into_iter().filter(|holder| !(in_digest && state.prefers_digest(holder))) {
+        add(&mut to, user_email(state, holder));
     }
     add(&mut to, scope_mailbox(state, &grant.scope));
     (kind, to, merge(grant_context(state, grant), extra))
 }
 
-/// The people and role mailboxes to ask for a decision, never the requester's own address.
-fn decider_addresses(state: &State, workflow: &Workflow, request: &Request, now: DateTime<Utc>) -> BTreeSet<String> {
-    let mut to = BTreeSet::new();
+/// Asking for a decision: each person gets a mail naming them as its `decider`, the mailboxes one without.
+fn decider_notices(
+    state: &State,
+    workflow: &Workflow,
+    request: &RequestId,
+    kind: &'static str,
+    now: DateTime<Utc>,
+) -> Vec<Notice> {
+    let Some(request) = state.request(request) else { return Vec::new() };
+    let context = request_context(state, request);
+    decider_addresses(state, workflow, request, now)
+        .into_iter()
+        .map(|(recipient, person)| {
+            let context = match person {
+                Some(user) => merge(context.clone(), json!({"decider": user})),
+                None => context.clone(),
+            };
+            Notice { kind, recipient, context }
+        })
+        .collect()
+}
+
+/// The people (with the address's person) and role mailboxes (`None`) to ask for a decision,
+/// never the requester's own address. People who want a digest are left out; an address that is
+/// also a mailbox counts as a mailbox.
+fn decider_addresses(
+    state: &State,
+    workflow: &Workflow,
+    request: &Request,
+    now: DateTime<Utc>,
+) -> BTreeMap<String, Option<UserId>> {
+    let mut people = BTreeMap::new();
     let deciders: Vec<_> =
         state.deciders_for(workflow, &request.id, now).into_iter().filter(|d| !d.admin_only).collect();
-    for decider in &deciders {
-        add(&mut to, user_email(state, &decider.user));
+    for decider in deciders.iter().filter(|d| !state.prefers_digest(&d.user)) {
+        if let Some(address) = normalized(user_email(state, &decider.user)) {
+            people.entry(address).or_insert_with(|| Some(decider.user.clone()));
+        }
     }
+    let mut to = BTreeSet::new();
     let kind = state.scope(&request.scope).map(|s| s.kind.as_str()).unwrap_or_default();
     if let Some(rule) = workflow.rule_for(&request.role, kind) {
         for decider in &rule.deciders {
@@ -113,12 +149,13 @@ fn decider_addresses(state: &State, workflow: &Workflow, request: &Request, now:
     if deciders.is_empty() {
         add(&mut to, workflow.settings.admin_mailbox.clone());
     }
+    people.extend(to.into_iter().map(|mailbox| (mailbox, None)));
     for concerned in std::iter::once(&request.user).chain(&request.requested_by) {
-        if let Some(own) = user_email(state, concerned) {
-            to.remove(&own.trim().to_lowercase());
+        if let Some(own) = normalized(user_email(state, concerned)) {
+            people.remove(&own);
         }
     }
-    to
+    people
 }
 
 /// Those whom an escalation adds: the escalation deciders of the stage (and their delegates),
@@ -155,9 +192,14 @@ fn places(state: &State, scope: &str, place: Place) -> Vec<String> {
 }
 
 fn add(to: &mut BTreeSet<String>, address: Option<String>) {
-    if let Some(address) = address.map(|a| a.trim().to_lowercase()).filter(|a| a.contains('@')) {
+    if let Some(address) = normalized(address) {
         to.insert(address);
     }
+}
+
+/// An address as mail is sent to it: trimmed, lowercase, and only if it is one.
+fn normalized(address: Option<String>) -> Option<String> {
+    address.map(|a| a.trim().to_lowercase()).filter(|a| a.contains('@'))
 }
 
 fn user_email(state: &State, user: &str) -> Option<String> {
@@ -223,7 +265,8 @@ fn review_notices(state: &State, review: &ReviewId, kind: &'static str, undecide
     let mut items_by_address: std::collections::BTreeMap<String, Vec<uuid::Uuid>> = Default::default();
     for item in review.items.values().filter(|item| !undecided_only || item.decision.is_none()) {
         let mut to = BTreeSet::new();
-        for reviewer in item.reviewers() {
+        // The reminder is what a digest lists: people who want one get that instead.
+        for reviewer in item.reviewers().filter(|reviewer| !(undecided_only && state.prefers_digest(reviewer))) {
             add(&mut to, user_email(state, reviewer));
         }
         for address in to {
@@ -268,4 +311,74 @@ fn review_notices(state: &State, review: &ReviewId, kind: &'static str, undecide
             Notice { kind, recipient, context: merge(base.clone(), extra) }
         })
         .collect()
+}
+
+/// The digest of `day`: one mail to its reader listing, at `at`, what they may decide, their
+/// review items and their grants ending soon (each list cut at the items a review mail lists).
+fn digest_notice(state: &State, workflow: &Workflow, user: &UserId, day: NaiveDate, at: DateTime<Utc>) -> Vec<Notice> {
+    let Some(recipient) = normalized(user_email(state, user)) else { return Vec::new() };
+    let items = state.digest_items(workflow, user, at);
+    if items.is_empty() {
+        return Vec::new();
+    }
+    let requests = listed(items.requests.iter().filter_map(|id| state.request(id)).map(|request| {
+        let context = request_context(state, request);
+        format!(
+            "- {} asks for {} on {} (request {}, expires {})",
+            context["requester_name"].as_str().unwrap_or_default(),
+            context["role_title"].as_str().unwrap_or_default(),
+            context["scope_title"].as_str().unwrap_or_default(),
+            request.id,
+            request.expires_at.to_rfc3339()
+        )
+    }));
+    let review_items = listed(items.review_items.iter().filter_map(|(review, item)| {
+        let (review, grant) = (state.review(review)?, state.grant(item)?);
+        let context = grant_context(state, grant);
+        Some(format!(
+            "- {} on {} for {} (review \"{}\", item {}, due {})",
+            context["role_title"].as_str().unwrap_or_default(),
+            grant.scope,
+            context["holder"].as_str().unwrap_or_default(),
+            review.title,
+            grant.id,
+            review.due_at.to_rfc3339()
+        ))
+    }));
+    let grants_ending = listed(items.grants_ending.iter().filter_map(|id| state.grant(id)).map(|grant| {
+        let context = grant_context(state, grant);
+        format!(
+            "- {} on {} ends {} (grant {})",
+            context["role_title"].as_str().unwrap_or_default(),
+            context["scope_title"].as_str().unwrap_or_default(),
+            context["ends_at"].as_str().unwrap_or_default(),
+            grant.id
+        )
+    }));
+    let context = json!({
+        "reader": display_name(state, user),
+        "day": day.to_string(),
+        "count": items.requests.len() + items.review_items.len() + items.grants_ending.len(),
+        "request_count": items.requests.len(),
+        "requests": requests,
+        "review_count": items.review_items.len(),
+        "review_items": review_items,
+        "grant_count": items.grants_ending.len(),
+        "grants_ending": grants_ending,
+    });
+    vec![Notice { kind: "digest", recipient, context }]
+}
+
+/// Lines of a list, the first `LISTED_ITEMS` of them and the rest counted; "none" when empty.
+fn listed(lines: impl Iterator<Item = String>) -> String {
+    let mut lines: Vec<String> = lines.collect();
+    if lines.is_empty() {
+        return "none".to_string();
+    }
+    if lines.len() > LISTED_ITEMS {
+        let more = lines.len() - LISTED_ITEMS;
+        lines.truncate(LISTED_ITEMS);
+        lines.push(format!("… and {more} more"));
+    }
+    lines.join("\n")
 }

@@ -17,7 +17,11 @@ use lettre::{
 pub use delivery::{spawn_delivery, DeliveryStats, RetryPolicy};
 pub use templates::{Rendered, Templates};
 
-use crate::store::OutboxMail;
+use crate::{
+    app::mail_links::{LinkAction, MailLink, MailLinks},
+    domain::UserId,
+    store::OutboxMail,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum MailError {
@@ -74,12 +78,40 @@ pub struct Mailer {
     templates: Templates,
     from: Mailbox,
     public_url: String,
+    /// Signs the Approve and Reject links of a decider's mail; without it, mail has none.
+    links: Option<MailLinks>,
 }
 
 impl Mailer {
     pub fn new(transport: Transport, templates: Templates, from: &str, public_url: &str) -> Result<Self, MailError> {
         let from = from.parse().map_err(|e| MailError::Setup(format!("bad sender address \"{from}\": {e}")))?;
-        Ok(Mailer { transport, templates, from, public_url: public_url.trim_end_matches('/').to_string() })
+        let public_url = public_url.trim_end_matches('/').to_string();
+        Ok(Mailer { transport, templates, from, public_url, links: None })
+    }
+
+    /// Mail to a person asked to decide carries Approve and Reject links signed with `links`.
+    pub fn with_links(self, links: MailLinks) -> Self {
+        Mailer { links: Some(links), ..self }
+    }
+
+    /// "Approve: URL" and "Reject: URL" on two lines, for a mail naming its `decider` (a person,
+    /// never a mailbox); empty for any other.
+    fn decide_links(&self, values: &serde_json::Value) -> String {
+        let link = |action| -> Option<MailLink> {
+            Some(MailLink {
+                request: values["request_id"].as_str()?.parse().ok()?,
+                recipient: UserId::parse(values["decider"].as_str()?).ok()?,
+                action,
+                expires_at: chrono::DateTime::parse_from_rfc3339(values["expires_at"].as_str()?).ok()?.into(),
+            })
+        };
+        let (Some(links), Some(approve), Some(reject)) =
+            (&self.links, link(LinkAction::Approve), link(LinkAction::Reject))
+        else {
+            return String::new();
+        };
+        let url = |link: &MailLink| format!("{}/ui/m/{}", self.public_url, links.token(link));
+        format!("Approve: {}\nReject: {}", url(&approve), url(&reject))
     }
 
     /// The mail as it will be sent: templates filled with the row's values and a link to the server.
@@ -91,6 +123,7 @@ impl Mailer {
             _ => self.public_url.clone(),
         };
         values["link"] = link.into();
+        values["decide_links"] = self.decide_links(&values).into();
         self.templates.render(&mail.kind, &values)
     }
 

@@ -21,6 +21,7 @@ const DEFAULTS: &[(&str, &str)] = &[
     ("grant_ending", include_str!("../../templates/mail/grant_ending.txt")),
     ("review_started", include_str!("../../templates/mail/review_started.txt")),
     ("review_reminder", include_str!("../../templates/mail/review_reminder.txt")),
+    ("digest", include_str!("../../templates/mail/digest.txt")),
 ];
 const DEFAULT_LAYOUT: &str = include_str!("../../templates/mail/layout.html");
 
@@ -104,14 +105,30 @@ fn fill(template: &str, values: &Value, encode: impl Fn(&str, &str) -> String) -
     out
 }
 
-/// A value in the HTML part: escaped, and the server's `link` as a link.
+/// A value in the HTML part: escaped, and the server's `link` as a link, as are the web addresses
+/// ending each line of `decide_links` ("Approve: URL").
 fn html_value(name: &str, text: &str) -> String {
-    let web = text.starts_with("https://") || text.starts_with("http://");
-    if name == "link" && web {
-        let link = escape_html(text);
+    match name {
+        "link" => linked(text),
+        "decide_links" => text
+            .lines()
+            .map(|line| match line.split_once(": ") {
+                Some((label, address)) => format!("{}: {}", escape_html(label), linked(address)),
+                None => escape_html(line),
+            })
+            .collect::<Vec<_>>()
+            .join("\n"),
+        _ => escape_html(text),
+    }
+}
+
+/// A web address as a link; any other text escaped.
+fn linked(text: &str) -> String {
+    let link = escape_html(text);
+    if text.starts_with("https://") || text.starts_with("http://") {
         format!("<a href=\"{link}\">{link}</a>")
     } else {
-        escape_html(text)
+        link
     }
 }
 

@@ -32,4 +32,6 @@ pub struct AppState {
     pub ui: ui::UiSettings,
     /// Becomes true when the server is stopping: live tails end.
     pub closing: tokio::sync::watch::Receiver<bool>,
+    /// Opens the tokens of the mail's Approve and Reject links.
+    pub mail_links: crate::app::mail_links::MailLinks,
 }

@@ -29,6 +29,7 @@ use super::{
         delegations::create, delegations::list, delegations::end,
         reviews::start, reviews::list, reviews::show, reviews::items, reviews::report, reviews::decide, reviews::close,
         log::simulate,
+        me::preferences, me::set_preferences,
     ),
     modifiers(&BearerAuth, &CommonProblems),
     security(("bearer" = [])),

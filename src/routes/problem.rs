@@ -248,7 +248,8 @@ fn domain_status(error: &DomainError) -> StatusCode {
         | E::MissingAnswer(_)
         | E::UnknownQuestion { .. }
         | E::ReasonRequired
-        | E::InvalidStartsAt(_) => StatusCode::UNPROCESSABLE_ENTITY,
+        | E::InvalidStartsAt(_)
+        | E::InvalidPreferences(_) => StatusCode::UNPROCESSABLE_ENTITY,
     }
 }
 
@@ -295,6 +296,7 @@ mod tests {
             (E::NotAReviewer, "not_a_reviewer", 403),
             (E::AlreadyDecided, "already_decided", 409),
             (E::ReviewClosed, "review_closed", 409),
+            (E::InvalidPreferences(String::new()), "invalid_preferences", 422),
         ];
         for (error, code, status) in cases {
             assert_eq!((error.code(), domain_status(&error).as_u16()), (code, status), "{error:?}");

@@ -4,7 +4,7 @@
 //! never change).
 
 use crate::{
-    domain::{Actor, Event, GrantId, GrantOrigin, RequestId, State, Subject},
+    domain::{Actor, Event, GrantId, GrantOrigin, MailFrequency, RequestId, State, Subject},
     store::RecordedEvent,
 };
 
@@ -138,5 +138,10 @@ fn of(state: &State, event: &Event) -> String {
         }
         Event::ReviewClosed { review, by, .. } => format!("{} closed the review {review}", actor(by)),
         Event::ReviewersReminded { review, .. } => format!("the reviewers of {review} were reminded"),
+        Event::MailPreferencesSet { user, mail, digest_hour, .. } => match mail {
+            MailFrequency::Each => format!("{user} chose to get each mail"),
+            MailFrequency::Daily => format!("{user} chose one digest a day, from {digest_hour}:00 UTC"),
+        },
+        Event::DigestSent { user, day, .. } => format!("{user}'s digest of {day} was sent"),
     }
 }

@@ -247,6 +247,14 @@ impl EventStore {
         self.appended.load(Ordering::Relaxed)
     }
 
+    /// The 32-byte secret called `name` that every process on this database shares: made at the
+    /// first call on a new database (a race between processes keeps one), read after that.
+    pub async fn shared_key(&self, name: &str) -> Result<Vec<u8>, StoreError> {
+        let mut candidate = [0; 32];
+        getrandom::getrandom(&mut candidate).expect("the system's random source");
+        self.db.shared_key(name, &candidate).await
+    }
+
     /// Signals of committed positions, for the cursor's wake-ups.
     fn commit_signal(&self) -> watch::Receiver<i64> {
         self.committed.clone()

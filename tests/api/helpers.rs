@@ -279,13 +279,19 @@ impl TestApp {
 
     /// Admin creates the EGI tree used by most tests: project EGI ⊃ NGI NGI_A ⊃ sites SITE_A, SITE_B.
     pub async fn egi_tree(&self, admin: &str) {
+        self.egi_tree_with_mailboxes(admin, &[]).await
+    }
+
+    /// Like `egi_tree`, the scopes named in `mailboxes` with their mailbox.
+    pub async fn egi_tree_with_mailboxes(&self, admin: &str, mailboxes: &[(&str, &str)]) {
         for (id, kind, parents) in [
             ("EGI", "project", vec![]),
             ("NGI_A", "ngi", vec!["EGI"]),
             ("SITE_A", "site", vec!["NGI_A"]),
             ("SITE_B", "site", vec!["NGI_A"]),
         ] {
-            let body = json!({"id": id, "kind": kind, "parents": parents, "title": id, "mailbox": null});
+            let mailbox = mailboxes.iter().find(|(scope, _)| *scope == id).map(|(_, mailbox)| *mailbox);
+            let body = json!({"id": id, "kind": kind, "parents": parents, "title": id, "mailbox": mailbox});
             let answer = self.post_as(admin, "/api/v1/scopes", body).await;
             assert_eq!(answer.status, 201, "{:?}", answer.body);
         }

@@ -213,6 +213,9 @@ const ROUTES: &[&str] = &[
     "post /api/v1/reviews/{id}/close",
     // ----- policy simulation -----
     "post /api/v1/audit/simulate",
+    // ----- mail preferences -----
+    "get /api/v1/me/preferences",
+    "put /api/v1/me/preferences",
 ];
 
 async fn openapi_lists_every_route_and_metrics_count_them(backend: Backend) {

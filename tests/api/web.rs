@@ -11,12 +11,12 @@ use crate::{
 };
 
 /// A browser without a cookie jar: tests send and read cookies themselves.
-fn browser() -> Client {
+pub(crate) fn browser() -> Client {
     Client::builder().redirect(redirect::Policy::none()).build().expect("a client")
 }
 
 /// The value of cookie `name` set by a response, with the whole header.
-fn set_cookie(response: &Response, name: &str) -> Option<(String, String)> {
+pub(crate) fn set_cookie(response: &Response, name: &str) -> Option<(String, String)> {
     response.headers().get_all(header::SET_COOKIE).iter().filter_map(|v| v.to_str().ok()).find_map(|cookie| {
         let value = cookie.strip_prefix(&format!("{name}="))?.split(';').next()?;
         Some((value.to_string(), cookie.to_string()))

@@ -390,3 +390,16 @@ pub async fn commits_of_another_process_are_announced(backend: Backend) {
         assert!(heard.is_ok(), "the other store never heard of position {}", outcome.last_position);
     }
 }
+
+pub async fn a_shared_key_is_made_once_for_every_store_of_a_database(backend: Backend) {
+    // Two stores asking at once stand for two server processes starting together.
+    let db = TestDatabase::new(backend).await;
+    let (first, second) = (db.store().await, db.store().await);
+    let (a, b) = tokio::join!(first.shared_key("mail_links"), second.shared_key("mail_links"));
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_eq!(a.len(), 32);
+    assert_eq!(a, b, "one key, whoever asked first");
+    assert_eq!(first.shared_key("mail_links").await.unwrap(), a, "kept");
+    assert_ne!(first.shared_key("another").await.unwrap(), a, "each name its own key");
+    assert_eq!(first.head().await.unwrap().position, 0, "no event written");
+}

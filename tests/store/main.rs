@@ -35,6 +35,7 @@ on_both_backends!(conformance as event_log:
     two_stores_on_one_database_keep_one_chain,
     empty_append_is_refused,
     commits_are_announced_to_the_process,
+    a_shared_key_is_made_once_for_every_store_of_a_database,
 );
 
 on_both_backends!(domain as decisions:

@@ -23,6 +23,7 @@ mod delegations;
 mod extensions;
 mod grants;
 mod login_tokens;
+mod preferences;
 mod requests;
 mod reviews;
 mod scopes;
@@ -85,6 +86,9 @@ pub fn decide(state: &State, workflow: &Workflow, ctx: &Context, command: Comman
         Command::CloseDueReview { review } => decision.close_review(review, true),
         Command::RemindReviewers { review } => decision.remind_reviewers(review),
         Command::StartScheduledReview { scope } => decision.start_scheduled_review(scope),
+        // ----- mail preferences and the daily digest -----
+        Command::SetMailPreferences { user, preferences } => decision.set_mail_preferences(user, preferences),
+        Command::SendDigest { user } => decision.send_digest(user),
     }
 }
 

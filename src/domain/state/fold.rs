@@ -261,6 +261,12 @@ impl State {
             }
             Event::ReviewClosed { review, by, at } => self.close_review(review, by, *at),
             Event::ReviewersReminded { review, at } => self.remind_reviewers(review, *at),
+            Event::MailPreferencesSet { user, mail, digest_hour, .. } => {
+                self.mail_preferences.insert(user.clone(), MailPreferences { mail: *mail, digest_hour: *digest_hour });
+            }
+            Event::DigestSent { user, day, .. } => {
+                self.digest_sent_on.insert(user.clone(), *day);
+            }
         }
     }
 

@@ -6,6 +6,7 @@ use super::delegation::{Delegation, DelegationId};
 use super::event::Event;
 use super::grant::{Grant, GrantStatus};
 use super::index::{Holding, Index, Slot};
+use super::preferences::MailPreferences;
 use super::request::{Approval, Request, RequestStatus};
 use super::review::{Review, ReviewId};
 use super::types::{Actor, GrantId, RequestId, ScopeId, Subject, TeamId, TokenId, UserId};
@@ -19,8 +20,11 @@ use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 mod authority;
+mod digest;
 mod fold;
 mod reviews;
+
+pub use digest::DigestItems;
 
 pub use fold::evolve;
 
@@ -117,6 +121,10 @@ pub struct State {
     reviews: BTreeMap<ReviewId, Review>,
     /// When each scope was created: a scheduled review of it is first due `every` later.
     scope_created_at: BTreeMap<ScopeId, DateTime<Utc>>,
+    /// Only users who set theirs; everyone else gets each mail.
+    mail_preferences: BTreeMap<UserId, MailPreferences>,
+    /// The UTC day of each user's last digest.
+    digest_sent_on: BTreeMap<UserId, chrono::NaiveDate>,
 }
 
 impl State {
@@ -143,6 +151,8 @@ impl State {
             index: Index::new(),
             reviews: BTreeMap::new(),
             scope_created_at: BTreeMap::new(),
+            mail_preferences: BTreeMap::new(),
+            digest_sent_on: BTreeMap::new(),
         };
         state.index.compile_roles(&state.roles, &workflow.implications);
         state

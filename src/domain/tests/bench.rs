@@ -1,5 +1,6 @@
-//! `check` throughput on 100,000 grants over 10,000 scopes four levels deep. Run with
-//! `cargo test --release -- --ignored --nocapture check_throughput`.
+//! `check` throughput on 100,000 grants over 10,000 scopes four levels deep, and what a daily
+//! digest's list costs there with 10,000 pending requests. Run with
+//! `cargo test --release -- --ignored --nocapture check_throughput` (or `digest_items_cost`).
 
 use crate::domain::*;
 use std::time::Instant;
@@ -14,9 +15,9 @@ impl Lcg {
     }
 }
 
-#[test]
-#[ignore = "benchmark"]
-fn check_throughput() {
+/// 10,000 scopes four levels deep (10 departments, labs 10 below each scope of the level above)
+/// and 100,000 grants of 10,000 users; the scopes by level, and the generator where it stands.
+fn lab_state() -> (crate::workflow::Workflow, State, Vec<Vec<String>>, Lcg) {
     let workflow = super::lab_workflow();
     let now = scenarios::base_time();
     let mut state = State::new(&workflow);
@@ -85,6 +86,15 @@ fn check_throughput() {
         };
         state.apply(&workflow, &event);
     }
+    (workflow, state, levels, random)
+}
+
+#[test]
+#[ignore = "benchmark"]
+fn check_throughput() {
+    let (_, state, levels, mut random) = lab_state();
+    let now = scenarios::base_time();
+    let all_scopes: Vec<&String> = levels.iter().flatten().collect();
     let permissions = ["lab.use", "lab.read", "lab.tune:laser", "scope.create", "lab.admin"];
     let queries: Vec<(String, &str, &String)> = (0..100_000)
         .map(|_| {
@@ -118,4 +128,51 @@ fn check_throughput() {
     let p99 = latencies[latencies.len() * 99 / 100];
     println!("check: {checks} checks in {elapsed:?}: {per_second:.0} checks/s, p99 {p99} ns, {allowed} allowed");
     assert!(allowed > 0);
+}
+
+#[test]
+#[ignore = "benchmark"]
+fn digest_items_cost() {
+    let (workflow, mut state, levels, _) = lab_state();
+    let now = scenarios::base_time();
+    // 10,000 pending requests for inspector on the labs right under the departments.
+    for n in 0..10_000u64 {
+        let event = Event::RoleRequested {
+            request: uuid::Uuid::from_u64_pair(2, n),
+            user: UserId::known(format!("r{n}")),
+            role: "inspector".into(),
+            scope: ScopeId::known(levels[1][n as usize % levels[1].len()].clone()),
+            reason: "bench".into(),
+            duration: None,
+            at: now,
+            expires_at: now + chrono::Duration::days(7),
+            extends: None,
+            starts_at: None,
+            requested_by: None,
+            answers: Default::default(),
+            ticket: None,
+        };
+        state.apply(&workflow, &event);
+    }
+    // Readers: 100 department heads, who decide the requests under their department.
+    let mut readers: Vec<String> = state
+        .grants()
+        .filter(|g| g.role == "dept-head")
+        .filter_map(|g| match &g.subject {
+            Subject::User(user) => Some(user.to_string()),
+            Subject::Team(_) => None,
+        })
+        .collect();
+    readers.sort();
+    readers.dedup();
+    readers.truncate(100);
+    let started = Instant::now();
+    let listed: usize = readers.iter().map(|user| state.digest_items(&workflow, user, now).requests.len()).sum();
+    let elapsed = started.elapsed();
+    println!(
+        "digest_items: {} readers in {elapsed:?} ({:?} each), {listed} requests listed",
+        readers.len(),
+        elapsed / readers.len() as u32
+    );
+    assert!(listed > 0);
 }

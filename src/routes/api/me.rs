@@ -12,7 +12,7 @@ use crate::routes::{
     problem::ApiError,
 };
 use crate::{
-    domain::{ApproverScope, ScopeId, State},
+    domain::{ApproverScope, Command, MailFrequency, MailPreferences, ScopeId, State, UserId},
     workflow::Workflow,
 };
 
@@ -119,4 +119,44 @@ pub async fn approver_scopes(
     })??;
     let paging = PageQuery { cursor: query.cursor.clone(), limit: query.limit };
     Ok(HttpResponse::Ok().json(paging.page(items)?))
+}
+
+/// `GET` and `PUT /me/preferences`: how the caller gets their mail.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(as = MailPreferences)]
+pub struct PreferencesBody {
+    /// `each`: every mail as it happens; `daily`: one digest a day in place of the mail about new
+    /// requests, reminders and grants ending soon (mailboxes still get each mail).
+    #[schema(example = "daily")]
+    mail: String,
+    /// The hour (UTC, 0 to 23) from which the day's digest goes out.
+    #[schema(minimum = 0, maximum = 23, example = 7)]
+    digest_hour: i64,
+}
+
+impl PreferencesBody {
+    fn of(preferences: MailPreferences) -> Self {
+        let mail = match preferences.mail {
+            MailFrequency::Each => "each",
+            MailFrequency::Daily => "daily",
+        };
+        PreferencesBody { mail: mail.to_string(), digest_hour: preferences.digest_hour.into() }
+    }
+}
+
+#[utoipa::path(get, path = "/api/v1/me/preferences", tag = "users", operation_id = "getMailPreferences",
+    responses((status = 200, description = "the caller's mail preferences (`each` at hour 0 unless set)", body = PreferencesBody)))]
+pub async fn preferences(caller: Caller) -> Result<HttpResponse, ApiError> {
+    let preferences = caller.read(|state, _| state.mail_preferences(caller.user()))?;
+    Ok(HttpResponse::Ok().json(PreferencesBody::of(preferences)))
+}
+
+#[utoipa::path(put, path = "/api/v1/me/preferences", tag = "users", operation_id = "setMailPreferences", request_body = PreferencesBody,
+    responses((status = 200, description = "the preferences now in force", body = PreferencesBody),
+        (status = 422, description = "invalid_preferences: mail is not each or daily, or digest_hour is not 0 to 23")))]
+pub async fn set_preferences(caller: Caller, body: web::Json<PreferencesBody>) -> Result<HttpResponse, ApiError> {
+    let preferences = MailPreferences::parse(&body.mail, body.digest_hour)?;
+    caller.execute(Command::SetMailPreferences { user: UserId::known(caller.user()), preferences }).await?;
+    Ok(HttpResponse::Ok().json(PreferencesBody::of(preferences)))
 }

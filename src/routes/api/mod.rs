@@ -69,7 +69,9 @@ pub fn configure(config: &mut web::ServiceConfig) {
         .service(resource("/reviews/{id}/close").route(post().to(reviews::close)))
         .service(resource("/reviews/{id}/items/{item}/decide").route(post().to(reviews::decide)))
         // ----- policy simulation -----
-        .service(resource("/audit/simulate").route(post().to(log::simulate)));
+        .service(resource("/audit/simulate").route(post().to(log::simulate)))
+        // ----- mail preferences -----
+        .service(resource("/me/preferences").route(get().to(me::preferences)).route(put().to(me::set_preferences)));
 }
 
 /// A JSON body that may be left out (then its default): decisions without a comment.

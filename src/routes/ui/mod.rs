@@ -5,6 +5,7 @@
 mod admin;
 mod audit;
 mod decide;
+mod mail_link;
 mod oidc;
 mod pages;
 mod reviews;
@@ -19,6 +20,7 @@ use actix_web::{
     web, HttpMessage, HttpRequest, HttpResponse, ResponseError,
 };
 use askama::Template;
+use serde::Deserialize;
 
 pub use session::UiSettings;
 
@@ -79,6 +81,9 @@ pub fn scope() -> impl actix_web::dev::HttpServiceFactory {
         .service(resource("/scopes").route(get().to(scope_tree::scope_tree)))
         // ----- policy simulation -----
         .service(resource("/audit/simulate").route(get().to(audit::simulate_page)).route(post().to(audit::simulate)))
+        // ----- deciding from the mail -----
+        .service(resource("/m/{token}").route(get().to(mail_link::show)).route(post().to(mail_link::confirm)))
+        .service(resource("/preferences").route(post().to(pages::set_preferences)))
         .default_service(web::to(unknown_page))
 }
 
@@ -187,6 +192,32 @@ fn html(page: impl Template) -> Result<HttpResponse, PageError> {
 
 fn html_with(status: StatusCode, page: impl Template) -> Result<HttpResponse, PageError> {
     Ok(HttpResponse::build(status).content_type("text/html; charset=utf-8").body(page.render()?))
+}
+
+/// `?next=`: where a sign-in goes back to.
+#[derive(Deserialize)]
+pub struct ReturnQuery {
+    next: Option<String>,
+}
+
+/// Where a sign-in goes back to: a path of these pages (`/ui`, `/ui/…`, `/ui?…`), else `/ui`.
+/// Never another site: no scheme, no `//host`, no backslash (browsers read it as a slash), no
+/// `..`, nothing but printable ASCII.
+fn return_path(next: Option<&str>) -> &str {
+    let of_these_pages = |path: &str| {
+        (path == "/ui" || path.starts_with("/ui/") || path.starts_with("/ui?"))
+            && path.len() <= 2048
+            && path.bytes().all(|b| b.is_ascii_graphic() && b != b'\\')
+            && !path.contains("//")
+            && !path.split(['/', '?']).any(|segment| segment == "..")
+    };
+    next.filter(|path| of_these_pages(path)).unwrap_or("/ui")
+}
+
+/// The sign-in page, coming back to `path` afterwards.
+fn signin_returning_to(path: &str) -> String {
+    let query = serde_urlencoded::to_string([("next", path)]).unwrap_or_default();
+    format!("/ui/signin?{query}")
 }
 
 /// After a form: the browser loads `location` with GET (so reloading does not post again).

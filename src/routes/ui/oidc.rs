@@ -62,14 +62,16 @@ fn login_cookie(app: &AppState, value: String, max_age: time::Duration) -> Cooki
     cookie
 }
 
-/// `GET /ui/oidc/login`: to the provider's authorization endpoint.
-pub async fn login(request: HttpRequest) -> Result<HttpResponse, PageError> {
+/// `GET /ui/oidc/login[?next=/ui/…]`: to the provider's authorization endpoint; the callback goes
+/// on to `next`, a path of these pages.
+pub async fn login(request: HttpRequest, query: web::Query<super::ReturnQuery>) -> Result<HttpResponse, PageError> {
     let app = session::app(&request);
     let Some(provider) = app.auth.provider() else {
         return Err(ApiError::NotFound("the page /ui/oidc/login (no identity provider is configured)".into()).into());
     };
     match provider.begin(LOGIN_LIFETIME) {
-        Ok((location, state)) => {
+        Ok((location, mut state)) => {
+            state.return_to = Some(super::return_path(query.next.as_deref()).to_string());
             let sealed = app.auth.seal(&state);
             let mut response = super::see_other(&location);
             response.add_cookie(&login_cookie(
@@ -132,7 +134,8 @@ async fn finish(app: &AppState, sealed: Option<String>, query: Callback) -> Resu
         Err(AuthError::Store(error)) => return Err(ApiError::from(AuthError::Store(error)).into()),
         Err(refused) => return refusal_page(StatusCode::UNAUTHORIZED, format!("sign-in refused: {refused}")),
     };
-    let mut response = continuation("Signed in", "Continue to roleledger", "/ui")?;
+    let mut response =
+        continuation("Signed in", "Continue to roleledger", super::return_path(login.return_to.as_deref()))?;
     response.add_cookie(&app.ui.cookie(SESSION_COOKIE, session))?;
     if signed_in.id_token.len() <= LONGEST_HINT {
         response.add_cookie(&app.ui.cookie(ID_TOKEN_COOKIE, signed_in.id_token))?;

@@ -7,13 +7,13 @@ use chrono::Utc;
 use serde::Deserialize;
 
 use super::{
-    html, html_with, optional_duration, refusal, see_other,
+    html, html_with, optional_duration, refusal, return_path, see_other,
     session::{self, Header, Session, SESSION_COOKIE, SIGNIN_COOKIE},
-    PageError,
+    PageError, ReturnQuery,
 };
 use crate::{
     auth::{AuthError, LoginClaims},
-    domain::{Asked, Command, RequestDecider, ScopeId, State},
+    domain::{Asked, Command, DomainError, MailPreferences, RequestDecider, ScopeId, State, UserId},
     routes::sentences::sentence,
     routes::AppState,
     routes::{
@@ -47,11 +47,16 @@ struct SignInPage {
     provider: Option<String>,
     /// Why the provider cannot be used now.
     provider_problem: Option<String>,
+    /// The page to go back to once signed in (a path of these pages, or `/ui`).
+    next: String,
+    /// The provider's sign-in, going back to `next` too.
+    oidc_login: String,
 }
 
 fn signin_page(
     app: &AppState,
     nonce: String,
+    next: &str,
     error: Option<String>,
     status: StatusCode,
 ) -> Result<HttpResponse, PageError> {
@@ -64,6 +69,8 @@ fn signin_page(
         error,
         provider: provider.map(|p| p.display_name()),
         provider_problem: provider.and_then(|p| p.unavailable()),
+        next: next.to_string(),
+        oidc_login: format!("/ui/oidc/login?{}", serde_urlencoded::to_string([("next", next)]).unwrap_or_default()),
     };
     let html = page.render()?;
     Ok(HttpResponse::build(status)
@@ -72,9 +79,20 @@ fn signin_page(
         .body(html))
 }
 
-pub async fn signin_form(request: HttpRequest) -> Result<HttpResponse, PageError> {
+/// `GET /ui/signin[?next=/ui/…]`: the form; a browser already signed in goes on to `next` at once.
+pub async fn signin_form(
+    request: HttpRequest,
+    query: web::Query<ReturnQuery>,
+    session: Result<Session, PageError>,
+) -> Result<HttpResponse, PageError> {
+    let next = return_path(query.next.as_deref());
+    match session {
+        Ok(_) if query.next.is_some() => return Ok(see_other(next)),
+        Err(error @ PageError::Api(ApiError::Store(_))) => return Err(error),
+        _ => {}
+    }
     let nonce = request.cookie(SIGNIN_COOKIE).map(|c| c.value().to_string()).unwrap_or_else(crate::auth::random_hex);
-    signin_page(&session::app(&request), nonce, None, StatusCode::OK)
+    signin_page(&session::app(&request), nonce, next, None, StatusCode::OK)
 }
 
 #[derive(Deserialize)]
@@ -83,6 +101,8 @@ struct SignInForm {
     token: String,
     #[serde(default)]
     user: String,
+    #[serde(default)]
+    next: String,
 }
 
 pub async fn signin(request: HttpRequest, body: web::Bytes) -> Result<HttpResponse, PageError> {
@@ -90,6 +110,7 @@ pub async fn signin(request: HttpRequest, body: web::Bytes) -> Result<HttpRespon
     let nonce = request.cookie(SIGNIN_COOKIE).map(|c| c.value().to_string());
     let form: SignInForm = app.ui.checked_form(nonce.as_deref(), &body)?;
     let nonce = nonce.unwrap_or_default();
+    let next = return_path(Some(&form.next));
     let (token, user) = (form.token.trim(), form.user.trim());
     let token = if !token.is_empty() {
         token.to_string()
@@ -98,21 +119,21 @@ pub async fn signin(request: HttpRequest, body: web::Bytes) -> Result<HttpRespon
         let claims = LoginClaims { sub: user.to_string(), exp, email: None, name: None, roles: None };
         match app.auth.sign(&claims) {
             Ok(token) => token,
-            Err(error) => return signin_page(&app, nonce, Some(error.to_string()), StatusCode::UNAUTHORIZED),
+            Err(error) => return signin_page(&app, nonce, next, Some(error.to_string()), StatusCode::UNAUTHORIZED),
         }
     } else {
         let missing = "paste a login token".to_string();
-        return signin_page(&app, nonce, Some(missing), StatusCode::UNAUTHORIZED);
+        return signin_page(&app, nonce, next, Some(missing), StatusCode::UNAUTHORIZED);
     };
     match app.auth.authenticate(&app.app, Some(&format!("Bearer {token}"))).await {
         Ok(_) => {
-            let mut response = see_other("/ui");
+            let mut response = see_other(next);
             response.add_cookie(&app.ui.cookie(SESSION_COOKIE, token))?;
             response.add_removal_cookie(&app.ui.cookie(SIGNIN_COOKIE, String::new()))?;
             Ok(response)
         }
         Err(AuthError::Store(error)) => Err(ApiError::from(AuthError::Store(error)).into()),
-        Err(refused) => signin_page(&app, nonce, Some(refused.to_string()), StatusCode::UNAUTHORIZED),
+        Err(refused) => signin_page(&app, nonce, next, Some(refused.to_string()), StatusCode::UNAUTHORIZED),
     }
 }
 
@@ -141,20 +162,21 @@ struct HomePage {
     csrf: String,
     grants: Vec<HeldGrant>,
     requests: Vec<RequestView>,
+    preferences: MailPreferences,
 }
 
 pub async fn home(session: Session) -> Result<HttpResponse, PageError> {
     let caller = &session.caller;
-    let (grants, requests) = caller.read(|state, workflow| {
+    let (grants, requests, preferences) = caller.read(|state, workflow| {
         let mut requests: Vec<RequestView> = state
             .requests()
             .filter(|r| r.user == caller.user())
             .map(|r| RequestView::new(r, stages(workflow, state, r)))
             .collect();
         requests.sort_by_key(|r| std::cmp::Reverse(r.created_at));
-        (held_grants(state, caller.user(), Utc::now()), requests)
+        (held_grants(state, caller.user(), Utc::now()), requests, state.mail_preferences(caller.user()))
     })?;
-    html(HomePage { head: session.head(), csrf: session.csrf_token(), grants, requests })
+    html(HomePage { head: session.head(), csrf: session.csrf_token(), grants, requests, preferences })
 }
 
 struct ScopeChoice {
@@ -336,6 +358,27 @@ pub(super) fn decider_name(decider: RequestDecider) -> String {
 pub async fn cancel(session: Session, id: web::Path<String>, body: web::Bytes) -> Result<HttpResponse, PageError> {
     session.form::<Empty>(&body)?;
     session.caller.execute(Command::Cancel { request: parse_id(&id)? }).await?;
+    Ok(see_other("/ui"))
+}
+
+#[derive(Deserialize)]
+struct PreferencesForm {
+    mail: String,
+    digest_hour: String,
+}
+
+/// `POST /ui/preferences`: the home page's mail preferences, refused as the API refuses them.
+pub async fn set_preferences(session: Session, body: web::Bytes) -> Result<HttpResponse, PageError> {
+    let form: PreferencesForm = session.form(&body)?;
+    let hour = form.digest_hour.trim().parse::<i64>().map_err(|_| {
+        DomainError::InvalidPreferences(format!(
+            "the digest's hour must be a number from 0 to 23, not \"{}\"",
+            form.digest_hour
+        ))
+    });
+    let preferences = hour.and_then(|hour| MailPreferences::parse(&form.mail, hour)).map_err(ApiError::from)?;
+    let user = UserId::known(session.caller.user());
+    session.caller.execute(Command::SetMailPreferences { user, preferences }).await?;
     Ok(see_other("/ui"))
 }
 

@@ -243,6 +243,9 @@ pub(crate) trait LogBackend: Send + Sync + 'static {
     fn revive_mail(&self, id: i64, now: DateTime<Utc>) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// How many mails are in each state.
     fn outbox_counts(&self) -> impl Future<Output = Result<Vec<(String, i64)>, StoreError>> + Send;
+    /// The shared key called `name`: `candidate` stored if there is none yet (the first process
+    /// to ask wins, however many ask at once), then the one stored.
+    fn shared_key(&self, name: &str, candidate: &[u8]) -> impl Future<Output = Result<Vec<u8>, StoreError>> + Send;
 }
 
 /// Refuses a schema newer than this binary; applies (or requires) the known migrations.
@@ -370,5 +373,9 @@ impl Database {
 
     pub async fn outbox_counts(&self) -> Result<Vec<(String, i64)>, StoreError> {
         dispatch!(self, backend => backend.outbox_counts().await)
+    }
+
+    pub async fn shared_key(&self, name: &str, candidate: &[u8]) -> Result<Vec<u8>, StoreError> {
+        dispatch!(self, backend => backend.shared_key(name, candidate).await)
     }
 }

@@ -461,4 +461,13 @@ impl LogBackend for PostgresBackend {
     async fn outbox_counts(&self) -> Result<Vec<(String, i64)>, StoreError> {
         Ok(sqlx::query_as("SELECT state, COUNT(*) FROM outbox GROUP BY state").fetch_all(&self.0).await?)
     }
+
+    async fn shared_key(&self, name: &str, candidate: &[u8]) -> Result<Vec<u8>, StoreError> {
+        sqlx::query("INSERT INTO server_keys (name, key) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING")
+            .bind(name)
+            .bind(candidate)
+            .execute(&self.0)
+            .await?;
+        Ok(sqlx::query_scalar("SELECT key FROM server_keys WHERE name = $1").bind(name).fetch_one(&self.0).await?)
+    }
 }
