@@ -42,6 +42,7 @@ async fn the_story_in_chromium() {
     let mut story = std::process::Command::new("node");
     story.current_dir(&folder).arg("story.mjs").arg(&app.address);
     story.args(["requester", "manager", "outsider", "aud", "root"].map(token_for)).env("CHROMIUM", chromium());
+    story.arg(app.mail_dir.path());
     // The server runs on this test's runtime: wait for the browser on another thread.
     let output = tokio::task::spawn_blocking(move || story.output()).await.unwrap().expect("node runs");
     let log = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));

@@ -1,5 +1,5 @@
 // The web pages' story in headless Chromium, against a running server:
-//   node story.mjs BASE_URL REQUESTER_TOKEN MANAGER_TOKEN OUTSIDER_TOKEN AUDITOR_TOKEN ADMIN_TOKEN
+//   node story.mjs BASE_URL REQUESTER_TOKEN MANAGER_TOKEN OUTSIDER_TOKEN AUDITOR_TOKEN ADMIN_TOKEN MAIL_DIR
 // A requester asks for site-administrator on SITE_A (on a phone-width screen), the site's manager
 // approves it on /ui/decide by ticking it and deciding the ticked ones, the requester sees the grant
 // on /ui, the auditor finds it in the log and in the grants as of now and verifies the log, an
@@ -12,14 +12,14 @@
 // serious or critical violation fails the story.
 // Exits non-zero, naming the failed step, on any failure.
 import { chromium } from 'playwright-core';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const [base, requesterToken, managerToken, outsiderToken, auditorToken, adminToken] = process.argv.slice(2);
-if (!adminToken) {
-  console.error('usage: node story.mjs BASE_URL REQUESTER_TOKEN MANAGER_TOKEN OUTSIDER_TOKEN AUDITOR_TOKEN ADMIN_TOKEN');
+const [base, requesterToken, managerToken, outsiderToken, auditorToken, adminToken, mailDir] = process.argv.slice(2);
+if (!mailDir) {
+  console.error('usage: node story.mjs BASE_URL REQUESTER_TOKEN MANAGER_TOKEN OUTSIDER_TOKEN AUDITOR_TOKEN ADMIN_TOKEN MAIL_DIR');
   process.exit(2);
 }
 const here = dirname(fileURLToPath(import.meta.url));
@@ -65,6 +65,20 @@ async function tabTo(page, selector, most = 40) {
     await page.keyboard.press('Tab');
   }
   check(false, `${selector} is reached with the Tab key on ${page.url()}`);
+}
+
+/** The path of the "Approve" link in the mail to `address` (the server writes .eml files into
+ * `mailDir`; quoted-printable soft breaks undone), waiting up to ten seconds for it. */
+async function approveLink(address) {
+  for (let tries = 0; tries < 100; tries += 1) {
+    for (const name of readdirSync(mailDir).filter((file) => file.endsWith('.eml'))) {
+      const text = readFileSync(join(mailDir, name), 'utf8').replace(/=\r?\n/g, '').replace(/=3D/g, '=');
+      const link = text.includes(`To: ${address}`) && text.match(/Approve: \S*?(\/ui\/m\/[A-Za-z0-9_.~-]+)/);
+      if (link) return link[1];
+    }
+    await new Promise((done) => setTimeout(done, 100));
+  }
+  throw new Error(`failed: a mail to ${address} with an Approve link in ${mailDir}`);
 }
 
 /** The API's answer to `path` for the person with `token`. */
@@ -139,6 +153,11 @@ try {
   await shot(requester.page, 'request-page');
 
   const manager = await launch(managerToken, { width: 1280, height: 900 });
+  // The manager's mail links to a confirmation page, which decides nothing when opened.
+  await manager.page.goto(`${base}${await approveLink('manager@example.org')}`);
+  check((await manager.page.content()).includes('I run the batch system'), 'the mail link shows the request to its recipient');
+  await shot(manager.page, 'mail-link');
+  await manager.page.goto(`${base}/ui`);
   check((await manager.page.locator('#deciding').textContent()).trim() === '1', 'the header counts one request to decide');
   await manager.page.getByRole('link', { name: /To decide/ }).click();
   const card = manager.page.locator('article.request').filter({ hasText: 'I run the batch system' });
@@ -198,6 +217,8 @@ try {
   await auditor.page.getByRole('button', { name: 'Verify the log now' }).click();
   check((await auditor.page.locator('#verified').textContent()).includes('The log is intact'), 'the log verifies');
   await shot(auditor.page, 'audit-verified');
+  await auditor.page.getByRole('link', { name: 'Policy simulation' }).click();
+  await shot(auditor.page, 'simulate');
 
   // The timeline up to a minute from now: the bars that cover `now` are the grants as of now.
   const now = new Date();
