@@ -83,6 +83,13 @@ pub enum DomainError {
     AlreadyDecided,
     #[error("the review is closed")]
     ReviewClosed,
+    // ----- webhooks -----
+    #[error("unknown event type \"{0}\"")]
+    UnknownEventType(String),
+    #[error("bad webhook URL: {0}")]
+    InvalidUrl(String),
+    #[error("webhook target refused: {0}")]
+    WebhookTargetRefused(String),
 }
 
 impl DomainError {
@@ -126,6 +133,9 @@ impl DomainError {
             DomainError::NotAReviewer => "not_a_reviewer",
             DomainError::AlreadyDecided => "already_decided",
             DomainError::ReviewClosed => "review_closed",
+            DomainError::UnknownEventType(_) => "unknown_event_type",
+            DomainError::InvalidUrl(_) => "invalid_url",
+            DomainError::WebhookTargetRefused(_) => "webhook_target_refused",
         }
     }
 }

@@ -5,6 +5,7 @@ use super::delegation::DelegationId;
 use super::grant::GrantOrigin;
 use super::review::{OnNoAnswer, ReviewDecision, ReviewId};
 use super::types::{Actor, GrantId, RequestId, ScopeId, Subject, TeamId, TokenId, UserId};
+use super::webhook::WebhookId;
 use crate::workflow::{Duration, Role, RoleId};
 use chrono::{DateTime, Utc};
 use serde::{
@@ -269,6 +270,24 @@ pub enum Event {
         review: ReviewId,
         at: DateTime<Utc>,
     },
+    // ----- webhooks -----
+    /// The subscription's id, target and filters; its secret is kept outside the log.
+    WebhookCreated {
+        webhook: WebhookId,
+        url: String,
+        /// The event types it receives; empty: every type.
+        events: Vec<String>,
+        scope: Option<ScopeId>,
+        description: Option<String>,
+        by: Actor,
+        at: DateTime<Utc>,
+    },
+    /// Its deliveries stop.
+    WebhookDeleted {
+        webhook: WebhookId,
+        by: Actor,
+        at: DateTime<Utc>,
+    },
 }
 
 impl Event {
@@ -305,11 +324,13 @@ impl Event {
             Event::ReviewItemDecided { .. } => "ReviewItemDecided",
             Event::ReviewClosed { .. } => "ReviewClosed",
             Event::ReviewersReminded { .. } => "ReviewersReminded",
+            Event::WebhookCreated { .. } => "WebhookCreated",
+            Event::WebhookDeleted { .. } => "WebhookDeleted",
         }
     }
 
     /// The stream the event belongs to: `user-<id>`, `scope-<id>`, `role-<id>`, `team-<id>`,
-    /// `request-<uuid>`, `grant-<uuid>`, `token-<uuid>`, `delegation-<uuid>` or `review-<uuid>`.
+    /// `request-<uuid>`, `grant-<uuid>`, `token-<uuid>`, `delegation-<uuid>`, `review-<uuid>` or `webhook-<uuid>`.
     pub fn stream_id(&self) -> String {
         match self {
             Event::UserRegistered { user, .. }
@@ -351,6 +372,9 @@ impl Event {
             | Event::ReviewItemDecided { review, .. }
             | Event::ReviewClosed { review, .. }
             | Event::ReviewersReminded { review, .. } => format!("review-{review}"),
+            Event::WebhookCreated { webhook, .. } | Event::WebhookDeleted { webhook, .. } => {
+                format!("webhook-{webhook}")
+            }
         }
     }
 
@@ -387,3 +411,40 @@ impl<'de> SeqAccess<'de> for TypeThenData<'de> {
         self.data.take().map(|data| seed.deserialize(data)).transpose()
     }
 }
+
+/// Every event type, as `Event::event_type` names them (webhooks filter by these).
+pub const EVENT_TYPES: &[&str] = &[
+    "UserRegistered",
+    "UserProfileChanged",
+    "TokenRolesSynced",
+    "ScopeCreated",
+    "ScopeDeleted",
+    "RoleDefined",
+    "RoleEdited",
+    "RoleDeleted",
+    "TeamCreated",
+    "TeamMemberAdded",
+    "TeamMemberRemoved",
+    "RoleRequested",
+    "RequestApproved",
+    "RequestRejected",
+    "RequestCancelled",
+    "RequestExpired",
+    "RoleGranted",
+    "GrantRevoked",
+    "GrantExpired",
+    "DecidersReminded",
+    "GrantEndingSoon",
+    "ApiTokenCreated",
+    "ApiTokenRevoked",
+    "RequestEscalated",
+    "DelegationGranted",
+    "DelegationEnded",
+    "GrantExtended",
+    "ReviewStarted",
+    "ReviewItemDecided",
+    "ReviewClosed",
+    "ReviewersReminded",
+    "WebhookCreated",
+    "WebhookDeleted",
+];

@@ -27,13 +27,14 @@ pub mod time;
 mod types;
 mod user_id;
 mod visibility;
+mod webhook;
 
 pub use api_token::ApiToken;
 pub use command::{Asked, Command};
 pub use decide::{decide, GRANT_ENDING_NOTICE};
 pub use delegation::{Delegation, DelegationId, LONGEST_DELEGATION};
 pub use error::DomainError;
-pub use event::Event;
+pub use event::{Event, EVENT_TYPES};
 pub use grant::{within, Grant, GrantOrigin, GrantStatus};
 pub use notify::{notices, Notice};
 pub use request::{Approval, Request, RequestStatus};
@@ -45,6 +46,7 @@ pub use state::{evolve, ApproverScope, Authority, CheckResult, RequestDecider, S
 pub use types::{Actor, Context, GrantId, IdSource, RequestId, ScopeId, Subject, TeamId, TokenId, UserId};
 pub use user_id::{parse_user_id, BadUserId, MAX_USER_ID_CHARS};
 pub use visibility::{Standing, Viewer};
+pub use webhook::{Webhook, WebhookId};
 
 #[cfg(test)]
 mod tests;

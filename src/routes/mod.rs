@@ -31,4 +31,7 @@ pub struct AppState {
     pub ui: ui::UiSettings,
     /// Becomes true when the server is stopping: live tails end.
     pub closing: tokio::sync::watch::Receiver<bool>,
+    /// Whether webhook targets may be private, and what this process's webhook worker did.
+    pub webhooks: crate::webhooks::WebhookSettings,
+    pub webhook_stats: std::sync::Arc<crate::webhooks::WebhookStats>,
 }

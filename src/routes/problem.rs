@@ -238,7 +238,10 @@ fn domain_status(error: &DomainError) -> StatusCode {
         | E::MissingAnswer(_)
         | E::UnknownQuestion { .. }
         | E::ReasonRequired
-        | E::InvalidStartsAt(_) => StatusCode::UNPROCESSABLE_ENTITY,
+        | E::InvalidStartsAt(_)
+        | E::UnknownEventType(_)
+        | E::InvalidUrl(_)
+        | E::WebhookTargetRefused(_) => StatusCode::UNPROCESSABLE_ENTITY,
     }
 }
 
@@ -285,6 +288,9 @@ mod tests {
             (E::NotAReviewer, "not_a_reviewer", 403),
             (E::AlreadyDecided, "already_decided", 409),
             (E::ReviewClosed, "review_closed", 409),
+            (E::UnknownEventType(String::new()), "unknown_event_type", 422),
+            (E::InvalidUrl(String::new()), "invalid_url", 422),
+            (E::WebhookTargetRefused(String::new()), "webhook_target_refused", 422),
         ];
         for (error, code, status) in cases {
             assert_eq!((error.code(), domain_status(&error).as_u16()), (code, status), "{error:?}");

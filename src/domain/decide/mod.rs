@@ -28,6 +28,7 @@ mod reviews;
 mod scopes;
 mod teams;
 mod users;
+mod webhooks;
 
 /// Decides a command against the state: the events it causes, or why it is refused.
 pub fn decide(state: &State, workflow: &Workflow, ctx: &Context, command: Command) -> Result<Vec<Event>, DomainError> {
@@ -85,6 +86,11 @@ pub fn decide(state: &State, workflow: &Workflow, ctx: &Context, command: Comman
         Command::CloseDueReview { review } => decision.close_review(review, true),
         Command::RemindReviewers { review } => decision.remind_reviewers(review),
         Command::StartScheduledReview { scope } => decision.start_scheduled_review(scope),
+        // ----- webhooks -----
+        Command::CreateWebhook { id, url, events, scope, description } => {
+            decision.create_webhook(id, url, events, scope, description)
+        }
+        Command::DeleteWebhook { webhook } => decision.delete_webhook(webhook),
     }
 }
 

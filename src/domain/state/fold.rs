@@ -261,6 +261,21 @@ impl State {
             }
             Event::ReviewClosed { review, by, at } => self.close_review(review, by, *at),
             Event::ReviewersReminded { review, at } => self.remind_reviewers(review, *at),
+            Event::WebhookCreated { webhook, url, events, scope, description, by, at } => {
+                let hook = Webhook {
+                    id: *webhook,
+                    url: url.clone(),
+                    events: events.clone(),
+                    scope: scope.clone(),
+                    description: description.clone(),
+                    created_by: by.clone(),
+                    created_at: *at,
+                };
+                self.webhooks.insert(*webhook, hook);
+            }
+            Event::WebhookDeleted { webhook, .. } => {
+                self.webhooks.remove(webhook);
+            }
         }
     }
 

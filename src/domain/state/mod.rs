@@ -10,6 +10,7 @@ use super::request::{Approval, Request, RequestStatus};
 use super::review::{Review, ReviewId};
 use super::types::{Actor, GrantId, RequestId, ScopeId, Subject, TeamId, TokenId, UserId};
 use super::visibility::Standing;
+use super::webhook::{Webhook, WebhookId};
 use crate::workflow::permission::parse_permission;
 use crate::workflow::{
     role_closure, Action, Decider, Place, Role, RoleId, RuleTarget, Stage, Workflow, AUDITOR, GLOBAL,
@@ -117,6 +118,7 @@ pub struct State {
     reviews: BTreeMap<ReviewId, Review>,
     /// When each scope was created: a scheduled review of it is first due `every` later.
     scope_created_at: BTreeMap<ScopeId, DateTime<Utc>>,
+    webhooks: BTreeMap<WebhookId, Webhook>,
 }
 
 impl State {
@@ -143,6 +145,7 @@ impl State {
             index: Index::new(),
             reviews: BTreeMap::new(),
             scope_created_at: BTreeMap::new(),
+            webhooks: BTreeMap::new(),
         };
         state.index.compile_roles(&state.roles, &workflow.implications);
         state
@@ -213,6 +216,15 @@ impl State {
         self.delegations.get(id)
     }
     /// Every delegation, ended or not, in id order.
+    pub fn webhook(&self, id: &WebhookId) -> Option<&Webhook> {
+        self.webhooks.get(id)
+    }
+
+    /// The subscriptions, in id order.
+    pub fn webhooks(&self) -> impl Iterator<Item = &Webhook> {
+        self.webhooks.values()
+    }
+
     pub fn delegations(&self) -> impl Iterator<Item = &Delegation> {
         self.delegations.values()
     }

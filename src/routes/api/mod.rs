@@ -12,6 +12,7 @@ pub(super) mod reviews;
 pub(super) mod scopes;
 pub(super) mod tokens;
 pub(super) mod users;
+pub(super) mod webhooks;
 
 use actix_web::web;
 
@@ -67,7 +68,12 @@ pub fn configure(config: &mut web::ServiceConfig) {
         .service(resource("/reviews/{id}/items").route(get().to(reviews::items)))
         .service(resource("/reviews/{id}/report").route(get().to(reviews::report)))
         .service(resource("/reviews/{id}/close").route(post().to(reviews::close)))
-        .service(resource("/reviews/{id}/items/{item}/decide").route(post().to(reviews::decide)));
+        .service(resource("/reviews/{id}/items/{item}/decide").route(post().to(reviews::decide)))
+        // ----- webhooks -----
+        .service(resource("/webhooks").route(post().to(webhooks::create)).route(get().to(webhooks::list)))
+        .service(resource("/webhooks/{id}").route(delete().to(webhooks::delete)))
+        .service(resource("/webhooks/{id}/deliveries").route(get().to(webhooks::deliveries)))
+        .service(resource("/webhooks/{id}/deliveries/{delivery}/retry").route(post().to(webhooks::retry)));
 }
 
 /// A JSON body that may be left out (then its default): decisions without a comment.
