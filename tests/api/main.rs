@@ -43,3 +43,4 @@ mod tokens;
 mod ucp;
 mod users;
 mod web;
+mod webhooks;
