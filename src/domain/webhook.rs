@@ -91,3 +91,21 @@ impl State {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::event::EVENT_TYPES;
+    use super::*;
+
+    #[test]
+    fn the_event_types_are_the_events_variants() {
+        // serde names every variant it knows when it meets one it does not.
+        let error = Event::from_parts("NoSuchEvent", &serde_json::json!({})).unwrap_err().to_string();
+        let (_, expected) = error.split_once("expected one of ").expect("serde lists the variants");
+        let mut variants: Vec<&str> =
+            expected.split(", ").map(|name| name.trim_matches(|c| c == '`' || c == ' ')).collect();
+        variants.retain(|name| !name.is_empty());
+        let variants: Vec<&str> = variants.iter().map(|name| name.split('`').next().unwrap_or(name)).collect();
+        assert_eq!(variants, EVENT_TYPES);
+    }
+}

@@ -16,6 +16,7 @@ use serde_json::{json, Value};
 use crate::{
     helpers::{spawn_app_with, TestApp},
     support::{eventually, Backend},
+    web::{csrf_in, Web},
 };
 
 /// The receiver, a Python process verifying with `standardwebhooks.Webhook(secret).verify`.
@@ -432,6 +433,55 @@ async fn two_processes_deliver_each_event_once_in_order(backend: Backend) {
     receiver.assert_nothing_rejected().await;
 }
 
+/// The value of the page's read-only field `id`.
+fn field_value(page: &str, id: &str) -> String {
+    let field = format!("id=\"{id}\" readonly value=\"");
+    let start = page.find(&field).expect("the field") + field.len();
+    page[start..].split('"').next().unwrap().to_string()
+}
+
+async fn the_admin_page_subscribes_lists_deliveries_retries_and_deletes(backend: Backend) {
+    let receiver = Receiver::start();
+    let app = app(backend).await;
+    app.sign_in("manager").await;
+    let root = Web::sign_in(&app, "root").await;
+    let page = root.page("/ui/admin/webhooks").await;
+    assert!(page.contains("id=\"no-webhooks\""), "{page}");
+    let csrf = csrf_in(&page);
+    // Someone who is not an admin sees a 403 page and changes nothing.
+    let manager = Web::sign_in(&app, "manager").await;
+    let head = app.head().await;
+    let form = [("csrf", csrf.as_str()), ("url", "http://127.0.0.1:9/hook")];
+    assert_eq!(manager.post("/ui/admin/webhooks", &form).await.status(), 403);
+    assert_eq!(app.head().await, head);
+    let refused = root.post("/ui/admin/webhooks", &[("csrf", &csrf), ("url", "ftp://example.org/")]).await;
+    assert_eq!(refused.status(), 422);
+    assert!(refused.text().await.unwrap().contains("id=\"refusal\""));
+    assert_eq!(app.head().await, head);
+    let url = receiver.url("page");
+    let fields =
+        [("csrf", csrf.as_str()), ("url", &url), ("events", "UserRegistered"), ("description", "from the page")];
+    let created = root.post("/ui/admin/webhooks", &fields).await;
+    assert_eq!(created.status(), 201);
+    let secret = field_value(&created.text().await.unwrap(), "new-secret");
+    assert!(secret.starts_with("whsec_"));
+    receiver.secret("page", &secret).await;
+    receiver.mode("down").await;
+    app.sign_in("alice").await;
+    let dead = || async { root.page("/ui/admin/webhooks").await.contains("<td data-label=\"State\">dead</td>") };
+    eventually("a dead delivery on the page", 30, dead).await;
+    let page = root.page("/ui/admin/webhooks").await;
+    assert!(page.contains(&url) && page.contains("from the page") && !page.contains(&secret), "{page}");
+    receiver.mode("up").await;
+    let retry = page.split("action=\"").find(|part| part.contains("/retry\"")).expect("a Retry form");
+    let retry = retry.split('"').next().unwrap();
+    assert_eq!(root.post(retry, &[("csrf", &csrf)]).await.status(), 303);
+    assert_eq!(received_count(&receiver, "page", 1).await[0].1["type"], "UserRegistered");
+    let delete = page.split("action=\"").find(|part| part.contains("/delete\"")).unwrap().split('"').next().unwrap();
+    assert_eq!(root.post(delete, &[("csrf", &csrf)]).await.status(), 303);
+    assert!(root.page("/ui/admin/webhooks").await.contains("id=\"no-webhooks\""));
+}
+
 on_both_backends!(
     every_event_arrives_signed_as_in_the_export,
     a_receiver_down_for_a_while_gets_everything_after_once_in_log_order,
@@ -442,4 +492,5 @@ on_both_backends!(
     a_deleted_subscription_gets_nothing_more,
     receivers_that_redirect_answer_garbage_or_hang_do_not_stop_the_worker,
     two_processes_deliver_each_event_once_in_order,
+    the_admin_page_subscribes_lists_deliveries_retries_and_deletes,
 );

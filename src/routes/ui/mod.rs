@@ -9,6 +9,7 @@ mod oidc;
 mod pages;
 mod reviews;
 mod session;
+mod webhooks;
 
 use actix_web::{
     dev::{Service, ServiceResponse},
@@ -70,6 +71,12 @@ pub fn scope() -> impl actix_web::dev::HttpServiceFactory {
         .service(resource("/reviews/{id}").route(get().to(reviews::review)))
         .service(resource("/reviews/{id}/decide").route(post().to(reviews::decide_many)))
         .service(resource("/reviews/{id}/close").route(post().to(reviews::close)))
+        // ----- webhooks -----
+        .service(
+            resource("/admin/webhooks").route(get().to(webhooks::webhooks_page)).route(post().to(webhooks::create)),
+        )
+        .service(resource("/admin/webhooks/{id}/delete").route(post().to(webhooks::delete)))
+        .service(resource("/admin/webhooks/{id}/deliveries/{delivery}/retry").route(post().to(webhooks::retry)))
         .default_service(web::to(unknown_page))
 }
 

@@ -295,6 +295,12 @@ pub(crate) trait LogBackend: Send + Sync + 'static {
         after_id: i64,
         limit: i64,
     ) -> impl Future<Output = Result<Vec<DeliveryDbRow>, StoreError>> + Send;
+    /// A subscription's newest `limit` deliveries, newest first.
+    fn recent_deliveries(
+        &self,
+        webhook: &str,
+        limit: i64,
+    ) -> impl Future<Output = Result<Vec<DeliveryDbRow>, StoreError>> + Send;
     fn delivery_state(&self, webhook: &str, id: i64)
         -> impl Future<Output = Result<Option<String>, StoreError>> + Send;
     /// Puts a dead delivery back in line, due at `now`, its attempts forgotten.
@@ -470,6 +476,10 @@ impl Database {
         limit: i64,
     ) -> Result<Vec<DeliveryDbRow>, StoreError> {
         dispatch!(self, backend => backend.deliveries(webhook, state, after_id, limit).await)
+    }
+
+    pub async fn recent_deliveries(&self, webhook: &str, limit: i64) -> Result<Vec<DeliveryDbRow>, StoreError> {
+        dispatch!(self, backend => backend.recent_deliveries(webhook, limit).await)
     }
 
     pub async fn delivery_state(&self, webhook: &str, id: i64) -> Result<Option<String>, StoreError> {

@@ -541,6 +541,15 @@ impl LogBackend for PostgresBackend {
         Ok(sqlx::query_as(sql).bind(webhook).bind(after_id).bind(state).bind(limit).fetch_all(&self.0).await?)
     }
 
+    async fn recent_deliveries(&self, webhook: &str, limit: i64) -> Result<Vec<DeliveryDbRow>, StoreError> {
+        let sql = concat!(
+            "SELECT ",
+            delivery_columns!(),
+            " FROM webhook_deliveries WHERE webhook_id = $1 ORDER BY id DESC LIMIT $2"
+        );
+        Ok(sqlx::query_as(sql).bind(webhook).bind(limit).fetch_all(&self.0).await?)
+    }
+
     async fn delivery_state(&self, webhook: &str, id: i64) -> Result<Option<String>, StoreError> {
         let sql = "SELECT state FROM webhook_deliveries WHERE id = $1 AND webhook_id = $2";
         Ok(sqlx::query_scalar(sql).bind(id).bind(webhook).fetch_optional(&self.0).await?)

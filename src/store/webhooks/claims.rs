@@ -74,6 +74,11 @@ impl EventStore {
         decode(self.db.deliveries(webhook, state.as_deref(), after_id, limit).await?)
     }
 
+    /// A subscription's newest `limit` deliveries, newest first.
+    pub async fn recent_deliveries(&self, webhook: &str, limit: i64) -> Result<Vec<WebhookDelivery>, StoreError> {
+        decode(self.db.recent_deliveries(webhook, limit).await?)
+    }
+
     /// Puts a dead delivery of `webhook` back in line, due now, its attempts forgotten. Answers the
     /// state it was in (None: no such delivery of that subscription); only a dead one is changed.
     pub async fn retry_delivery(&self, webhook: &str, id: i64) -> Result<Option<DeliveryState>, StoreError> {
