@@ -80,6 +80,26 @@ pub fn scope() -> impl actix_web::dev::HttpServiceFactory {
         .default_service(web::to(unknown_page))
 }
 
+/// After a form: on to `location` (303), or, refused, the page again with the refusal's status and
+/// words (`again`). Failures of the store are error pages, as everywhere.
+async fn after_form<Again, Page>(
+    done: Result<(), ApiError>,
+    location: &str,
+    again: Again,
+) -> Result<HttpResponse, PageError>
+where
+    Again: FnOnce(StatusCode, String) -> Page,
+    Page: std::future::Future<Output = Result<HttpResponse, PageError>>,
+{
+    match done {
+        Ok(()) => Ok(see_other(location)),
+        Err(error) => {
+            let refused = refusal(error)?;
+            again(refused.status_code(), refused.to_string()).await
+        }
+    }
+}
+
 /// A path under `/ui` that is no page (the header shows when the browser is signed in).
 async fn unknown_page(request: HttpRequest, _session: Option<session::Session>) -> Result<HttpResponse, PageError> {
     Err(ApiError::NotFound(format!("the page {}", request.path())).into())

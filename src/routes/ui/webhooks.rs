@@ -2,14 +2,14 @@
 //! form to subscribe (the secret shown once), delete, and Retry on dead deliveries. Each form runs
 //! the API's helper as the signed-in admin.
 
-use actix_web::{http::StatusCode, web, HttpResponse, ResponseError};
+use actix_web::{http::StatusCode, web, HttpResponse};
 use askama::Template;
 use serde::Deserialize;
 
 use super::{
-    html_with,
+    admin::admin_form,
+    after_form, html_with,
     pages::Empty,
-    refusal, see_other,
     session::{Header, Session},
     PageError,
 };
@@ -80,20 +80,8 @@ pub async fn webhooks_page(session: Session) -> Result<HttpResponse, PageError> 
 
 /// After a form: back to the page, or the page again with the refusal said above the list.
 async fn after(session: &Session, done: Result<(), ApiError>) -> Result<HttpResponse, PageError> {
-    match done {
-        Ok(()) => Ok(see_other("/ui/admin/webhooks")),
-        Err(error) => {
-            let refusal = refusal(error)?;
-            webhooks_answer(session, refusal.status_code(), Some(FormOutcome::Refused(refusal.to_string()))).await
-        }
-    }
-}
-
-/// A form posted to this page: its CSRF token checked, then the admin checked before anything runs.
-fn admin_form<T: serde::de::DeserializeOwned>(session: &Session, body: &[u8]) -> Result<T, PageError> {
-    let form = session.form(body)?;
-    require_admin(&session.caller)?;
-    Ok(form)
+    let again = |status, refused| webhooks_answer(session, status, Some(FormOutcome::Refused(refused)));
+    after_form(done, "/ui/admin/webhooks", again).await
 }
 
 #[derive(Deserialize)]
