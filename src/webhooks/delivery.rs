@@ -11,7 +11,7 @@ use std::{
 };
 
 use chrono::Utc;
-use futures_util::{stream, StreamExt};
+use futures_util::{stream::FuturesUnordered, StreamExt};
 
 use super::{signing::signature, target::check_target, WebhookSettings};
 use crate::{
@@ -20,8 +20,10 @@ use crate::{
     store::{ExportFormat, WebhookDelivery},
 };
 
-/// How many deliveries one claim takes (at most one per subscription), all sent at once.
-const CLAIM_BATCH: i64 = 20;
+/// How many deliveries are tried at once (at most one per subscription: only the head of each
+/// line is claimed). A receiver that hangs holds one of them for the attempt's timeout, while the
+/// others go on.
+const IN_FLIGHT: usize = 20;
 /// How long one attempt may take, connection included: a receiver that hangs costs this much.
 const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -53,22 +55,27 @@ impl Failure {
 }
 
 /// This process's webhook worker, watched like the store's tasks (readiness names it if it stops):
-/// after each commit (and at least once a `poll`) it claims due deliveries until none is left.
+/// after each commit it hears of, each attempt that ends, and at least once a `poll`, it claims
+/// due deliveries while fewer than `IN_FLIGHT` are being tried.
 pub fn spawn_webhook_delivery(app: App, settings: WebhookSettings, stats: Arc<WebhookStats>) {
     let store = app.store().clone();
     let worker = Worker { app, settings, stats };
     store.spawn_watched("webhook delivery", async move {
         let mut feed = worker.app.store().feed();
+        let mut in_flight = FuturesUnordered::new();
         loop {
-            match worker.app.store().claim_deliveries(CLAIM_BATCH).await {
-                Ok(claimed) if !claimed.is_empty() => {
-                    worker.deliver(claimed).await;
-                    continue;
+            if in_flight.len() < IN_FLIGHT {
+                match worker.app.store().claim_deliveries((IN_FLIGHT - in_flight.len()) as i64).await {
+                    Ok(claimed) if !claimed.is_empty() => {
+                        in_flight.extend(claimed.into_iter().map(|delivery| worker.deliver(delivery)));
+                        continue;
+                    }
+                    Ok(_) => {}
+                    Err(error) => tracing::debug!(%error, "cannot claim webhook deliveries; retrying"),
                 }
-                Ok(_) => {}
-                Err(error) => tracing::debug!(%error, "cannot claim webhook deliveries; retrying"),
             }
             tokio::select! {
+                Some(()) = in_flight.next(), if !in_flight.is_empty() => {}
                 head = feed.next_head() => if head.is_none() { return },
                 () = tokio::time::sleep(worker.settings.retry.poll) => {}
             }
@@ -83,16 +90,10 @@ struct Worker {
 }
 
 impl Worker {
-    async fn deliver(&self, claimed: Vec<WebhookDelivery>) {
-        let mut attempts = stream::iter(claimed)
-            .map(|delivery| async move {
-                let outcome = self.attempt(&delivery).await;
-                (delivery, outcome)
-            })
-            .buffer_unordered(CLAIM_BATCH as usize);
-        while let Some((delivery, outcome)) = attempts.next().await {
-            self.record(&delivery, outcome).await;
-        }
+    /// One attempt, and its outcome recorded.
+    async fn deliver(&self, delivery: WebhookDelivery) {
+        let outcome = self.attempt(&delivery).await;
+        self.record(&delivery, outcome).await;
     }
 
     async fn record(&self, delivery: &WebhookDelivery, outcome: Result<i32, Failure>) {

@@ -72,6 +72,11 @@ impl Receiver {
         self.put("/control/mode", mode).await;
     }
 
+    /// Deliveries to `name` alone get no answer.
+    async fn hang(&self, name: &str) {
+        self.put(&format!("/control/hang/{name}"), "").await;
+    }
+
     async fn get(&self, path: &str) -> Value {
         let answer = self.client.get(format!("http://127.0.0.1:{}{path}", self.port)).send().await.unwrap();
         answer.json().await.unwrap()
@@ -414,6 +419,24 @@ async fn receivers_that_redirect_answer_garbage_or_hang_do_not_stop_the_worker(b
     receiver.assert_nothing_rejected().await;
 }
 
+async fn a_receiver_that_hangs_holds_up_only_its_own_subscription(backend: Backend) {
+    let receiver = Receiver::start();
+    receiver.hang("stuck").await;
+    let app = app(backend).await;
+    let stuck = subscribe(&app, &receiver, "stuck", json!({"events": ["UserRegistered"]})).await;
+    subscribe(&app, &receiver, "steady", json!({"events": ["UserRegistered"]})).await;
+    for user in ["alice", "bob", "carol"] {
+        app.sign_in(user).await;
+    }
+    let steady = received_count(&receiver, "steady", 3).await;
+    assert_eq!(steady.len(), 3);
+    // Meanwhile the stuck subscription is still in its first attempt (10 s until it times out).
+    let rows = app.store.deliveries(stuck["id"].as_str().unwrap(), None, 0, 10).await.unwrap();
+    assert_eq!((rows[0].attempts, rows[0].last_error.as_deref()), (1, None), "{rows:?}");
+    assert!(rows[1..].iter().all(|row| row.attempts == 0 && row.state == DeliveryState::Pending));
+    receiver.assert_nothing_rejected().await;
+}
+
 async fn two_processes_deliver_each_event_once_in_order(backend: Backend) {
     let receiver = Receiver::start();
     let first = app(backend).await;
@@ -492,5 +515,6 @@ on_both_backends!(
     a_deleted_subscription_gets_nothing_more,
     receivers_that_redirect_answer_garbage_or_hang_do_not_stop_the_worker,
     two_processes_deliver_each_event_once_in_order,
+    a_receiver_that_hangs_holds_up_only_its_own_subscription,
     the_admin_page_subscribes_lists_deliveries_retries_and_deletes,
 );

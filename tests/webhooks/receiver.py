@@ -5,6 +5,7 @@ Listens on 127.0.0.1 on a free port and prints the port as its first line. Deliv
 POST /hook/NAME, verified with NAME's secret; the test drives it through /control:
   PUT  /control/secret/NAME   body: the subscription's secret (whsec_...)
   PUT  /control/mode          body: up | down (500) | redirect (302) | garbage (not HTTP) | hang (no answer)
+  PUT  /control/hang/NAME     deliveries to NAME alone get no answer
   GET  /control/received      [{name, id, timestamp, body}] of verified deliveries, in arrival order
   GET  /control/rejected      [{name, id, reason}] of deliveries that did not verify
   GET  /control/attempts      how many deliveries arrived, answered or not
@@ -22,7 +23,7 @@ lock = threading.Lock()
 secrets = {}
 received = []
 rejected = []
-state = {"mode": "up", "attempts": 0}
+state = {"mode": "up", "attempts": 0, "hanging": set()}
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -45,6 +46,8 @@ class Handler(BaseHTTPRequestHandler):
                 secrets[self.path.removeprefix("/control/secret/")] = body
             elif self.path == "/control/mode":
                 state["mode"] = body
+            elif self.path.startswith("/control/hang/"):
+                state["hanging"].add(self.path.removeprefix("/control/hang/"))
             else:
                 return self.answer(404)
         self.answer(204)
@@ -59,9 +62,10 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_POST(self):
         body = self.body()
+        name = self.path.removeprefix("/hook/")
         with lock:
             state["attempts"] += 1
-            mode = state["mode"]
+            mode = "hang" if name in state["hanging"] else state["mode"]
         if mode == "hang":
             time.sleep(120)
             return
@@ -77,7 +81,6 @@ class Handler(BaseHTTPRequestHandler):
             self.send_header("content-length", "0")
             self.end_headers()
             return
-        name = self.path.removeprefix("/hook/")
         headers = {key: value for key, value in self.headers.items()}
         entry = {"name": name, "id": headers.get("webhook-id"), "timestamp": headers.get("webhook-timestamp")}
         try:
