@@ -139,6 +139,8 @@ impl Worker {
             .into_iter()
             .next()
             .ok_or_else(|| Failure::dead(format!("no event at position {}", delivery.position)))?;
+        #[cfg(feature = "testing")]
+        crate::testing::panic_if_recorded(&event, crate::testing::STOP_WEBHOOK_WORKER);
         // The event exactly as a line of the NDJSON export, without its line end.
         let mut body = Vec::new();
         ExportFormat::Ndjson.write(&event, &mut body);

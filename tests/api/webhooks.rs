@@ -437,6 +437,24 @@ async fn a_receiver_that_hangs_holds_up_only_its_own_subscription(backend: Backe
     receiver.assert_nothing_rejected().await;
 }
 
+/// A webhook worker that stopped (only a panic stops it) fails readiness naming it, as the writer does.
+async fn a_stopped_webhook_worker_fails_readiness_naming_it(backend: Backend) {
+    let receiver = Receiver::start();
+    let app = app(backend).await;
+    subscribe(&app, &receiver, "any", json!({"events": ["RoleRequested"]})).await;
+    app.egi_tree("root").await;
+    app.sign_in("alice").await;
+    assert_eq!(app.get("/readyz").await.status(), 200);
+    let reason = roleledger::testing::STOP_WEBHOOK_WORKER;
+    let asked = json!({"role": "site-administrator", "scope": "SITE_A", "reason": reason});
+    assert_eq!(app.post_as("alice", "/api/v1/requests", asked).await.status, 201);
+    let stopped = || async { app.get("/readyz").await.status() == 503 };
+    eventually("readiness to fail", 20, stopped).await;
+    let problem: Value = app.get("/readyz").await.json().await.unwrap();
+    assert_eq!(problem["code"], "task_stopped", "{problem}");
+    assert!(problem["detail"].as_str().unwrap().contains("the webhook delivery task stopped"), "{problem}");
+}
+
 async fn two_processes_deliver_each_event_once_in_order(backend: Backend) {
     let receiver = Receiver::start();
     let first = app(backend).await;
@@ -516,5 +534,6 @@ on_both_backends!(
     receivers_that_redirect_answer_garbage_or_hang_do_not_stop_the_worker,
     two_processes_deliver_each_event_once_in_order,
     a_receiver_that_hangs_holds_up_only_its_own_subscription,
+    a_stopped_webhook_worker_fails_readiness_naming_it,
     the_admin_page_subscribes_lists_deliveries_retries_and_deletes,
 );
