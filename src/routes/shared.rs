@@ -287,6 +287,8 @@ pub(crate) struct NewWebhook {
 /// Subscribes a webhook (admins only): the subscription and its secret, which is kept outside the
 /// log and shown only in this answer. The target is checked first (its host resolved), then the
 /// secret kept under a fresh id, then the command decided; a refused command forgets the secret.
+/// A failure of the store keeps it: the subscription may have been written all the same (a lost
+/// commit answer), and a secret without a subscription is never used.
 pub(crate) async fn create_webhook(caller: &Caller, new: NewWebhook) -> Result<(WebhookView, String), ApiError> {
     require_admin(caller)?;
     check_target(&new.url, caller.app().webhooks.allow_private).await?;
@@ -296,9 +298,13 @@ pub(crate) async fn create_webhook(caller: &Caller, new: NewWebhook) -> Result<(
     store.keep_webhook_secret(&id.to_string(), &secret).await?;
     let command =
         Command::CreateWebhook { id, url: new.url, events: new.events, scope: new.scope, description: new.description };
-    if let Err(refused) = caller.execute(command).await {
-        store.forget_webhook_secret(&id.to_string()).await?;
-        return Err(refused);
+    match caller.execute(command).await {
+        Err(ApiError::Store(error)) => return Err(ApiError::Store(error)),
+        Err(refused) => {
+            store.forget_webhook_secret(&id.to_string()).await?;
+            return Err(refused);
+        }
+        Ok(_) => {}
     }
     Ok((visible_webhook(caller, &id.to_string())?, secret))
 }
@@ -311,13 +317,15 @@ pub(crate) fn visible_webhook(caller: &Caller, id: &str) -> Result<WebhookView, 
     caller.read(|state, _| state.webhook(&id).map(WebhookView::new))?.ok_or_else(not_found)
 }
 
-/// Ends a subscription (admins only): `WebhookDeleted`, then its secret is forgotten, so that no
-/// delivery of it goes out any more.
+/// Ends a subscription (admins only): `WebhookDeleted`, then its secret is forgotten. Its pending
+/// deliveries die either way: the worker finds the subscription gone from the state.
 pub(crate) async fn delete_webhook(caller: &Caller, id: &str) -> Result<(), ApiError> {
     let view = visible_webhook(caller, id)?;
     let webhook: WebhookId = view.id.parse().map_err(|_| ApiError::NotFound(format!("webhook {id}")))?;
     caller.execute(Command::DeleteWebhook { webhook }).await?;
-    caller.app().store.forget_webhook_secret(&view.id).await?;
+    if let Err(error) = caller.app().store.forget_webhook_secret(&view.id).await {
+        tracing::warn!(%error, webhook = %view.id, "a deleted webhook's secret is still kept");
+    }
     Ok(())
 }
 

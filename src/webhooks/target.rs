@@ -8,6 +8,9 @@ use url::{Host, Url};
 
 use crate::domain::DomainError;
 
+/// How long a host name may take to resolve.
+const LOOKUP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// A target that may be posted to: the URL, and the address its host resolved to.
 #[derive(Debug, Clone)]
 pub struct Target {
@@ -32,9 +35,11 @@ pub async fn check_target(text: &str, allow_private: bool) -> Result<Target, Dom
         Some(Host::Ipv4(ip)) => (None, vec![SocketAddr::new(IpAddr::V4(ip), port)]),
         Some(Host::Ipv6(ip)) => (None, vec![SocketAddr::new(IpAddr::V6(ip), port)]),
         Some(Host::Domain(name)) => {
-            let resolved = tokio::net::lookup_host((name, port))
+            let unresolved = |why: String| DomainError::WebhookTargetRefused(format!("{name} does not resolve: {why}"));
+            let resolved = tokio::time::timeout(LOOKUP_TIMEOUT, tokio::net::lookup_host((name, port)))
                 .await
-                .map_err(|error| DomainError::WebhookTargetRefused(format!("{name} does not resolve: {error}")))?;
+                .map_err(|_| unresolved(format!("no answer within {} s", LOOKUP_TIMEOUT.as_secs())))?
+                .map_err(|error| unresolved(error.to_string()))?;
             (Some(name.to_string()), resolved.collect())
         }
         None => return Err(DomainError::InvalidUrl(format!("{text}: no host"))),
