@@ -7,7 +7,7 @@ CREATE TABLE webhook_secrets (
 );
 -- The deliveries events cause, written in the same transaction as the event (one row per event
 -- and subscription). Per subscription they go in log order: only the pending row with the lowest
--- position is claimed. Times are RFC 3339 text in UTC with microseconds, so they compare as text.
+-- position (the head of its line) is claimed. Times are RFC 3339 text in UTC with microseconds, so they compare as text.
 CREATE TABLE webhook_deliveries (
     id              INTEGER PRIMARY KEY AUTOINCREMENT,
     webhook_id      TEXT    NOT NULL,
@@ -24,5 +24,7 @@ CREATE TABLE webhook_deliveries (
     delivered_at    TEXT,
     CONSTRAINT webhook_delivery_once UNIQUE (webhook_id, event_id)
 );
-CREATE INDEX webhook_deliveries_line ON webhook_deliveries (webhook_id, state, position);
-CREATE INDEX webhook_deliveries_due ON webhook_deliveries (state, next_attempt_at);
+-- The lines: each subscription's pending deliveries in log order, found by a skip scan over the
+-- subscriptions (one index lookup each, however long the lines are).
+CREATE INDEX webhook_deliveries_line ON webhook_deliveries (state, webhook_id, position);
+CREATE INDEX webhook_deliveries_of ON webhook_deliveries (webhook_id, id);

@@ -3,9 +3,11 @@
 //! the last attempt, and dead at once when the target resolves to an address it may not reach.
 
 use std::{
+    collections::HashMap,
+    net::SocketAddr,
     sync::{
         atomic::{AtomicU64, Ordering},
-        Arc,
+        Arc, Mutex,
     },
     time::Duration,
 };
@@ -13,7 +15,11 @@ use std::{
 use chrono::Utc;
 use futures_util::{stream::FuturesUnordered, StreamExt};
 
-use super::{signing::signature, target::check_target, WebhookSettings};
+use super::{
+    signing::signature,
+    target::{check_target, Target},
+    WebhookSettings,
+};
 use crate::{
     app::App,
     domain::WebhookId,
@@ -27,6 +33,8 @@ const IN_FLIGHT: usize = 20;
 /// How long one attempt may take, connection included: a receiver that hangs costs this much.
 const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How much of an answer's body is read (and dropped) before the connection is given up.
+const ANSWER_READ: usize = 64 * 1024;
 
 /// What this process's worker did, for `/metrics`.
 #[derive(Debug, Default)]
@@ -41,16 +49,16 @@ pub struct WebhookStats {
 struct Failure {
     error: String,
     status: Option<i32>,
-    final_: bool,
+    hopeless: bool,
 }
 
 impl Failure {
     fn retry(error: impl Into<String>, status: Option<i32>) -> Self {
-        Failure { error: error.into(), status, final_: false }
+        Failure { error: error.into(), status, hopeless: false }
     }
 
     fn dead(error: impl Into<String>) -> Self {
-        Failure { error: error.into(), status: None, final_: true }
+        Failure { error: error.into(), status: None, hopeless: true }
     }
 }
 
@@ -59,7 +67,7 @@ impl Failure {
 /// due deliveries while fewer than `IN_FLIGHT` are being tried.
 pub fn spawn_webhook_delivery(app: App, settings: WebhookSettings, stats: Arc<WebhookStats>) {
     let store = app.store().clone();
-    let worker = Worker { app, settings, stats };
+    let worker = Worker { app, settings, stats, clients: Clients::default() };
     store.spawn_watched("webhook delivery", async move {
         let mut feed = worker.app.store().feed();
         let mut in_flight = FuturesUnordered::new();
@@ -87,6 +95,42 @@ struct Worker {
     app: App,
     settings: WebhookSettings,
     stats: Arc<WebhookStats>,
+    clients: Clients,
+}
+
+/// HTTP clients kept per checked target (its host's name and the address it resolved to), so
+/// that deliveries to a receiver reuse their connection; a name that resolves elsewhere later
+/// gets a client of its own, pinned to the new address.
+#[derive(Default)]
+struct Clients(Mutex<HashMap<(Option<String>, SocketAddr), reqwest::Client>>);
+
+/// Clients kept at most; beyond, they are all dropped and made again as needed.
+const KEPT_CLIENTS: usize = 256;
+
+impl Clients {
+    fn for_target(&self, target: &Target) -> Result<reqwest::Client, reqwest::Error> {
+        let key = (target.domain.clone(), target.address);
+        let mut kept = self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(client) = kept.get(&key) {
+            return Ok(client.clone());
+        }
+        let mut builder = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .no_proxy()
+            .timeout(ATTEMPT_TIMEOUT)
+            .connect_timeout(CONNECT_TIMEOUT)
+            .user_agent(concat!("roleledger/", env!("CARGO_PKG_VERSION")));
+        // The connection goes to the address that was checked, not to a second lookup's.
+        if let Some(domain) = &target.domain {
+            builder = builder.resolve(domain, target.address);
+        }
+        let client = builder.build()?;
+        if kept.len() >= KEPT_CLIENTS {
+            kept.clear();
+        }
+        kept.insert(key, client.clone());
+        Ok(client)
+    }
 }
 
 impl Worker {
@@ -103,9 +147,9 @@ impl Worker {
                 self.stats.delivered.fetch_add(1, Ordering::Relaxed);
                 store.delivery_done(delivery.id, status).await
             }
-            Err(Failure { error, status, final_ }) => {
+            Err(Failure { error, status, hopeless }) => {
                 self.stats.failed.fetch_add(1, Ordering::Relaxed);
-                let retry_at = if final_ { None } else { self.settings.retry.backoff(delivery.attempts) };
+                let retry_at = if hopeless { None } else { self.settings.retry.backoff(delivery.attempts) };
                 let retry_at = retry_at.map(|wait| Utc::now() + wait);
                 if retry_at.is_none() {
                     self.stats.dead.fetch_add(1, Ordering::Relaxed);
@@ -151,18 +195,8 @@ impl Worker {
         let timestamp = Utc::now().timestamp();
         let signed = signature(&secret, &delivery.message_id, timestamp, &body)
             .ok_or_else(|| Failure::dead("the subscription's secret is not a whsec_ secret"))?;
-        let mut client = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .no_proxy()
-            .timeout(ATTEMPT_TIMEOUT)
-            .connect_timeout(CONNECT_TIMEOUT)
-            .user_agent(concat!("roleledger/", env!("CARGO_PKG_VERSION")));
-        // The connection goes to the address that was checked, not to a second lookup's.
-        if let Some(domain) = &target.domain {
-            client = client.resolve(domain, target.address);
-        }
-        let client = client.build().map_err(|e| Failure::retry(e.to_string(), None))?;
-        let answer = client
+        let client = self.clients.for_target(&target).map_err(|e| Failure::retry(e.to_string(), None))?;
+        let mut answer = client
             .post(target.url)
             .header("content-type", "application/json")
             .header("webhook-id", &delivery.message_id)
@@ -173,8 +207,15 @@ impl Worker {
             .await
             .map_err(|e| Failure::retry(format!("POST failed: {e}"), None))?;
         let status = answer.status();
-        // The answer's body is not read: a receiver's garbage never reaches the worker.
-        drop(answer);
+        // The answer's body is read only so far (within the attempt's timeout), and never looked
+        // at: a short one leaves the connection to be used again.
+        let mut read = 0;
+        while let Ok(Some(chunk)) = answer.chunk().await {
+            read += chunk.len();
+            if read > ANSWER_READ {
+                break;
+            }
+        }
         if status.is_success() {
             Ok(i32::from(status.as_u16()))
         } else {

@@ -1,7 +1,7 @@
 //! The seam between the store's logic and the two SQL dialects: the ports (`WriteBackend` for the
 //! writer's batch, `LogBackend` for everything else), and `Database`, the one place that names
 //! both adapters. Each adapter holds all of its database's SQL (`sqlite.rs`, `postgres.rs`); the
-//! code around them holds none.
+//! code around them holds none but the one fragment both dialects read alike (`line_heads!`).
 
 mod batch;
 mod postgres;
@@ -162,6 +162,28 @@ pub(crate) struct MailRow {
     pub created_at: DateTime<Utc>,
     pub sent_at: Option<DateTime<Utc>>,
 }
+
+/// The head of each subscription's line of pending deliveries (its lowest position), as the CTE
+/// `heads(id)` that a claim starts with: the subscriptions with pending rows are found by a skip
+/// scan (`lines`: each the next one after the last, one lookup in the index on `(state,
+/// webhook_id, position)`), so a claim costs a lookup per subscription however long the lines
+/// are. Both dialects read it alike.
+macro_rules! line_heads {
+    () => {
+        "WITH RECURSIVE lines(webhook_id) AS ( \
+             SELECT MIN(webhook_id) FROM webhook_deliveries WHERE state = 'pending' \
+           UNION ALL \
+             SELECT (SELECT MIN(n.webhook_id) FROM webhook_deliveries n \
+                     WHERE n.state = 'pending' AND n.webhook_id > l.webhook_id) \
+             FROM lines l WHERE l.webhook_id IS NOT NULL \
+         ), heads(id) AS ( \
+             SELECT (SELECT h.id FROM webhook_deliveries h WHERE h.state = 'pending' AND h.webhook_id = l.webhook_id \
+                     ORDER BY h.position LIMIT 1) \
+             FROM lines l WHERE l.webhook_id IS NOT NULL \
+         ) "
+    };
+}
+pub(crate) use line_heads;
 
 /// A row of the `webhook_deliveries` table as both backends select it (ids as text, the state as its name).
 #[derive(sqlx::FromRow)]

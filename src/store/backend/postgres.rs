@@ -15,8 +15,8 @@ use sqlx::{
 use tokio::sync::watch;
 
 use super::{
-    BatchTx, ConnectionKeeper, DeliveryDbRow, EventRow, HeadLock, IdempotencyRecord, LogBackend, MailRow, Rows,
-    WriteBackend,
+    line_heads, BatchTx, ConnectionKeeper, DeliveryDbRow, EventRow, HeadLock, IdempotencyRecord, LogBackend, MailRow,
+    Rows, WriteBackend,
 };
 use crate::store::{error::StoreError, event::RecordedEvent, outbox::row::OutboxRow, AppendOutcome, LogHead};
 
@@ -489,14 +489,14 @@ impl LogBackend for PostgresBackend {
         until: DateTime<Utc>,
         limit: i64,
     ) -> Result<Vec<DeliveryDbRow>, StoreError> {
-        // The head of each subscription's line only; SKIP LOCKED: a worker of another process
-        // claiming at the same time passes over it, and cannot take the row behind it either,
-        // which is not the head while this one is pending.
+        // The head of each subscription's line only (see `line_heads!`); SKIP LOCKED: a worker of
+        // another process claiming at the same time passes over it, and cannot take the row
+        // behind it either, which is no head while this one is pending.
         let sql = concat!(
+            line_heads!(),
             "UPDATE webhook_deliveries SET attempts = attempts + 1, next_attempt_at = $1 WHERE id IN \
-             (SELECT d.id FROM webhook_deliveries d WHERE d.state = 'pending' AND d.next_attempt_at <= $2 \
-                AND d.position = (SELECT MIN(l.position) FROM webhook_deliveries l \
-                                  WHERE l.webhook_id = d.webhook_id AND l.state = 'pending') \
+             (SELECT d.id FROM webhook_deliveries d WHERE d.id IN (SELECT id FROM heads) \
+                AND d.state = 'pending' AND d.next_attempt_at <= $2 \
               ORDER BY d.position LIMIT $3 FOR UPDATE SKIP LOCKED) \
              RETURNING ",
             delivery_columns!()

@@ -16,8 +16,8 @@ use sqlx::{
 };
 
 use super::{
-    BatchTx, ConnectionKeeper, DeliveryDbRow, EventRow, HeadLock, IdempotencyRecord, LogBackend, MailRow, Rows,
-    WriteBackend,
+    line_heads, BatchTx, ConnectionKeeper, DeliveryDbRow, EventRow, HeadLock, IdempotencyRecord, LogBackend, MailRow,
+    Rows, WriteBackend,
 };
 use crate::store::{error::StoreError, event::format_time, outbox::row::OutboxRow, LogHead};
 
@@ -414,12 +414,13 @@ impl LogBackend for SqliteBackend {
         until: DateTime<Utc>,
         limit: i64,
     ) -> Result<Vec<DeliveryDbRow>, StoreError> {
-        // One writer at a time: no other worker can claim the same rows in between.
+        // The head of each subscription's line only (see `line_heads!`). One writer at a time: no
+        // other worker can claim the same rows in between.
         let sql = concat!(
+            line_heads!(),
             "UPDATE webhook_deliveries SET attempts = attempts + 1, next_attempt_at = ?1 WHERE id IN \
-             (SELECT d.id FROM webhook_deliveries d WHERE d.state = 'pending' AND d.next_attempt_at <= ?2 \
-                AND d.position = (SELECT MIN(l.position) FROM webhook_deliveries l \
-                                  WHERE l.webhook_id = d.webhook_id AND l.state = 'pending') \
+             (SELECT d.id FROM webhook_deliveries d WHERE d.id IN (SELECT id FROM heads) \
+                AND d.state = 'pending' AND d.next_attempt_at <= ?2 \
               ORDER BY d.position LIMIT ?3) \
              RETURNING ",
             delivery_columns!()
