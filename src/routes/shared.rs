@@ -13,6 +13,7 @@ use super::{
     views::{GrantView, RequestView, ScopeView, TokenView, WebhookView},
 };
 use crate::{
+    app::AppError,
     auth::{hash_secret, new_secret},
     domain::{Command, Event, Grant, Request, RequestDecider, ScopeId, State, Subject, UserId, WebhookId},
     projections::DomainModel,
@@ -290,7 +291,7 @@ pub(crate) struct NewWebhook {
 /// A failure of the store keeps it: the subscription may have been written all the same (a lost
 /// commit answer), and a secret without a subscription is never used.
 pub(crate) async fn create_webhook(caller: &Caller, new: NewWebhook) -> Result<(WebhookView, String), ApiError> {
-    require_admin(caller)?;
+    require_admin_to_change(caller)?;
     check_target(&new.url, caller.app().webhooks.allow_private).await?;
     let id: WebhookId = Uuid::now_v7();
     let secret = new_webhook_secret();
@@ -309,6 +310,15 @@ pub(crate) async fn create_webhook(caller: &Caller, new: NewWebhook) -> Result<(
     Ok((visible_webhook(caller, &id.to_string())?, secret))
 }
 
+/// Changes that only an admin makes: an auditor who is not one is told `read_only`, as every
+/// writing route tells them; anyone else `forbidden`.
+fn require_admin_to_change(caller: &Caller) -> Result<(), ApiError> {
+    if caller.standing()?.changes_nothing() {
+        return Err(AppError::ReadOnly.into());
+    }
+    require_admin(caller)
+}
+
 /// A subscription, for admins: 403 for anyone else, 404 when unknown.
 pub(crate) fn visible_webhook(caller: &Caller, id: &str) -> Result<WebhookView, ApiError> {
     require_admin(caller)?;
@@ -320,6 +330,7 @@ pub(crate) fn visible_webhook(caller: &Caller, id: &str) -> Result<WebhookView, 
 /// Ends a subscription (admins only): `WebhookDeleted`, then its secret is forgotten. Its pending
 /// deliveries die either way: the worker finds the subscription gone from the state.
 pub(crate) async fn delete_webhook(caller: &Caller, id: &str) -> Result<(), ApiError> {
+    require_admin_to_change(caller)?;
     let view = visible_webhook(caller, id)?;
     let webhook: WebhookId = view.id.parse().map_err(|_| ApiError::NotFound(format!("webhook {id}")))?;
     caller.execute(Command::DeleteWebhook { webhook }).await?;
@@ -331,6 +342,7 @@ pub(crate) async fn delete_webhook(caller: &Caller, id: &str) -> Result<(), ApiE
 
 /// Puts a dead delivery of subscription `webhook` back in line (admins only); its id.
 pub(crate) async fn retry_dead_delivery(caller: &Caller, webhook: &str, delivery: &str) -> Result<i64, ApiError> {
+    require_admin_to_change(caller)?;
     let view = visible_webhook(caller, webhook)?;
     let id: i64 = delivery.parse().map_err(|_| ApiError::NotFound(format!("delivery {delivery}")))?;
     match caller.app().store.retry_delivery(&view.id, id).await? {

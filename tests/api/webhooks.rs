@@ -312,6 +312,14 @@ async fn refusals_write_nothing(backend: Backend) {
     app.post_as("alice", &retry, json!({})).await.assert_problem(403, "forbidden");
     app.delete_as("root", &format!("/api/v1/webhooks/{some_id}")).await.assert_problem(404, "not_found");
     assert_eq!(app.head().await, head, "nothing was written");
+    // An auditor reads the log, and changes nothing: refused as on every writing route.
+    app.assign("root", "aud", "auditor", "global").await;
+    let head = app.head().await;
+    let by_auditor = app.post_as("aud", "/api/v1/webhooks", json!({"url": "https://8.8.8.8/hook"})).await;
+    by_auditor.assert_problem(403, "read_only");
+    app.delete_as("aud", &format!("/api/v1/webhooks/{some_id}")).await.assert_problem(403, "read_only");
+    app.post_as("aud", &retry, json!({})).await.assert_problem(403, "read_only");
+    assert_eq!(app.head().await, head, "nothing was written");
     assert_eq!(app.get_as("root", "/api/v1/webhooks").await.body["items"], json!([]));
 }
 
