@@ -173,9 +173,12 @@ impl Worker {
             .app
             .read_model(|model| model.position() >= delivery.position && model.state().webhook(&webhook).is_none());
         let secret = store.webhook_secret(&delivery.webhook).await.map_err(|e| Failure::retry(e.to_string(), None))?;
-        let (false, Some(secret)) = (deleted, secret) else {
+        if deleted {
             return Err(Failure::dead("the subscription was deleted"));
-        };
+        }
+        let secret = secret.ok_or_else(|| {
+            Failure::dead("no secret is kept for this subscription (deleted, or its log imported without its secrets)")
+        })?;
         let event = store
             .read_page(delivery.position - 1, 1)
             .await

@@ -8,7 +8,7 @@ mod target;
 
 pub use delivery::{spawn_webhook_delivery, WebhookStats};
 pub use signing::new_webhook_secret;
-pub use target::{check_target, refusal, Target};
+pub use target::check_target;
 
 use crate::mail::RetryPolicy;
 

@@ -56,7 +56,7 @@ pub async fn check_target(text: &str, allow_private: bool) -> Result<Target, Dom
 }
 
 /// Why an address is no webhook target, if it is not a public one.
-pub fn refusal(address: IpAddr) -> Option<&'static str> {
+fn refusal(address: IpAddr) -> Option<&'static str> {
     match address {
         IpAddr::V4(ip) => refusal_v4(ip),
         IpAddr::V6(ip) => refusal_v6(ip),
