@@ -67,6 +67,18 @@ impl PostgresBackend {
     }
 }
 
+impl PostgresBackend {
+    /// A transaction whose commit does not wait for its WAL to reach the disk (`synchronous_commit`
+    /// off for it alone): for the webhook worker's claims and marks, which a crash may lose at no
+    /// cost but a repeat (the row is claimed and sent again, with the same webhook-id). Each of
+    /// them would otherwise wait out a flush, and a subscription's deliveries go one at a time.
+    async fn without_waiting_for_the_disk(&self) -> Result<sqlx::Transaction<'_, Postgres>, sqlx::Error> {
+        let mut tx = self.0.begin().await?;
+        sqlx::query("SET LOCAL synchronous_commit = off").execute(&mut *tx).await?;
+        Ok(tx)
+    }
+}
+
 async fn listen(pool: &PgPool) -> Option<PgListener> {
     let attempt = async {
         let mut listener = PgListener::connect_with(pool).await?;
@@ -501,14 +513,18 @@ impl LogBackend for PostgresBackend {
              RETURNING ",
             delivery_columns!()
         );
-        Ok(sqlx::query_as(sql).bind(until).bind(now).bind(limit).fetch_all(&self.0).await?)
+        let mut tx = self.without_waiting_for_the_disk().await?;
+        let claimed = sqlx::query_as(sql).bind(until).bind(now).bind(limit).fetch_all(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(claimed)
     }
 
     async fn delivery_done(&self, id: i64, status: i32, at: DateTime<Utc>) -> Result<(), StoreError> {
         let sql = "UPDATE webhook_deliveries SET state = 'delivered', delivered_at = $1, last_status = $2, \
                    last_error = NULL WHERE id = $3";
-        sqlx::query(sql).bind(at).bind(status).bind(id).execute(&self.0).await?;
-        Ok(())
+        let mut tx = self.without_waiting_for_the_disk().await?;
+        sqlx::query(sql).bind(at).bind(status).bind(id).execute(&mut *tx).await?;
+        Ok(tx.commit().await?)
     }
 
     async fn delivery_failed(
@@ -521,8 +537,9 @@ impl LogBackend for PostgresBackend {
     ) -> Result<(), StoreError> {
         let sql = "UPDATE webhook_deliveries SET state = $1, next_attempt_at = $2, last_error = $3, last_status = $4 \
                    WHERE id = $5";
-        sqlx::query(sql).bind(state).bind(due).bind(error).bind(status).bind(id).execute(&self.0).await?;
-        Ok(())
+        let mut tx = self.without_waiting_for_the_disk().await?;
+        sqlx::query(sql).bind(state).bind(due).bind(error).bind(status).bind(id).execute(&mut *tx).await?;
+        Ok(tx.commit().await?)
     }
 
     async fn deliveries(
