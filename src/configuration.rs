@@ -14,6 +14,7 @@ use serde::Deserialize;
 use crate::{
     mail::RetryPolicy,
     store::{DatabaseUrl, StoreError},
+    webhooks::WebhookSettings,
 };
 
 pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
@@ -130,6 +131,10 @@ pub struct Options {
     /// A claim whose values are read like `roles` (only token-grantable roles count).
     #[arg(long, global = true, env = "ROLELEDGER_OIDC_ROLES_CLAIM", value_name = "CLAIM")]
     pub oidc_roles_claim: Option<String>,
+    /// Webhooks may post to loopback, private and link-local addresses (tests, closed networks).
+    #[arg(long, global = true, env = "ROLELEDGER_WEBHOOK_ALLOW_PRIVATE", value_name = "BOOL", num_args = 0..=1,
+        require_equals = true, default_missing_value = "true")]
+    pub webhook_allow_private: Option<bool>,
 }
 
 impl Options {
@@ -156,6 +161,7 @@ impl Options {
             oidc_scopes: self.oidc_scopes.or(lower.oidc_scopes),
             oidc_user_claim: self.oidc_user_claim.or(lower.oidc_user_claim),
             oidc_roles_claim: self.oidc_roles_claim.or(lower.oidc_roles_claim),
+            webhook_allow_private: self.webhook_allow_private.or(lower.webhook_allow_private),
         }
     }
 }
@@ -228,6 +234,8 @@ pub struct Settings {
     pub oidc: Option<OidcSettings>,
     /// How often keys fetched over http(s) are fetched again (not a flag: tests shorten it).
     pub key_refresh: std::time::Duration,
+    /// `--webhook-allow-private`, and the deliveries' backoff (tests shorten it).
+    pub webhooks: WebhookSettings,
 }
 
 /// How often keys fetched over http(s) are fetched again, besides on an unknown key id.
@@ -347,6 +355,10 @@ impl Settings {
             claims,
             oidc,
             key_refresh: DEFAULT_KEY_REFRESH,
+            webhooks: WebhookSettings {
+                allow_private: options.webhook_allow_private.unwrap_or(false),
+                ..WebhookSettings::default()
+            },
         })
     }
 
@@ -445,6 +457,15 @@ mod tests {
             Settings::load(Some(file.path()), Options::default()).unwrap().mail_retry.rate.map(|r| r.get()),
             Some(7)
         );
+    }
+
+    #[test]
+    fn webhooks_keep_to_public_addresses_unless_allowed() {
+        assert!(!Settings::load(None, Options::default()).unwrap().webhooks.allow_private);
+        let file = file_with("webhook-allow-private = true\n");
+        assert!(Settings::load(Some(file.path()), Options::default()).unwrap().webhooks.allow_private);
+        let flag = Options { webhook_allow_private: Some(false), ..Options::default() };
+        assert!(!Settings::load(Some(file.path()), flag).unwrap().webhooks.allow_private);
     }
 
     #[test]

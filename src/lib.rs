@@ -20,6 +20,7 @@ pub mod store;
 pub mod telemetry;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod webhooks;
 pub mod workflow;
 
 /// mimalloc for every binary that links the crate (the server, the tests, the benchmarks): folding

@@ -29,6 +29,7 @@ use crate::{
         AppState, CorrelationId,
     },
     store::Migrations,
+    webhooks::{spawn_webhook_delivery, WebhookStats},
     workflow::Workflow,
 };
 
@@ -136,6 +137,8 @@ impl Application {
         crate::app::scheduler::spawn(ledger.clone(), EXPIRY_INTERVAL);
         let delivery = Arc::new(DeliveryStats::default());
         spawn_delivery(store.clone(), mailer, settings.mail_retry, delivery.clone());
+        let webhook_stats = Arc::new(WebhookStats::default());
+        spawn_webhook_delivery(ledger.clone(), settings.webhooks, webhook_stats.clone());
         let bind_error = |source| StartupError::Bind { address: settings.bind.clone(), source };
         let listener = TcpListener::bind(&settings.bind).map_err(bind_error)?;
         let port = listener.local_addr().map_err(bind_error)?.port();
@@ -149,6 +152,8 @@ impl Application {
             delivery,
             ui: UiSettings::new(development, settings.public_url.starts_with("https://")),
             mail_links,
+            webhooks: settings.webhooks,
+            webhook_stats,
         };
         let server = serve(listener, app).map_err(bind_error)?;
         Ok(Self { port, server, app: ledger, closing })

@@ -16,6 +16,9 @@ pub const STOP_WRITER: &str = "roleledger-testing: stop the writer";
 /// The read-model follower of any other process on the database stops when it reads the event.
 pub const STOP_FOLLOWER: &str = "roleledger-testing: stop the follower";
 
+/// This process's webhook worker stops when it is to deliver the request's event.
+pub const STOP_WEBHOOK_WORKER: &str = "roleledger-testing: stop the webhook worker";
+
 /// The writer commits the request's batch, then acts as if the database's answer to the commit
 /// was lost: the caller is answered 503 although everything was written.
 pub const LOSE_COMMIT_ANSWER: &str = "roleledger-testing: lose the commit's answer";

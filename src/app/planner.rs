@@ -1,11 +1,11 @@
 //! The planner that the store's writer calls: commands decided by the domain against the model,
-//! events folded into it, and the mail each event causes (`domain::notify`), all under the
-//! log-head lock.
+//! events folded into it, and the mail (`domain::notify`) and webhook deliveries each event
+//! causes, all under the log-head lock.
 
 use crate::{
-    domain::{decide, notices, Command, Context, DomainError},
+    domain::{decide, notices, Command, Context, DomainError, Event},
     projections::DomainModel,
-    store::{CommandPlanner, NewEvent, NewMail, PlannedEvent, RecordedEvent},
+    store::{CommandPlanner, NewDelivery, NewEvent, NewMail, PlannedEvent, RecordedEvent},
 };
 
 /// A command and the context it is judged in.
@@ -52,6 +52,20 @@ impl CommandPlanner for DomainModel {
         notices(self.state(), self.workflow(), &domain_event)
             .into_iter()
             .map(|notice| NewMail { kind: notice.kind, recipient: notice.recipient, context: notice.context })
+            .collect()
+    }
+
+    fn deliveries_for(&self, event: &RecordedEvent) -> Vec<NewDelivery> {
+        let state = self.state();
+        // Most logs have no subscription: nothing to read then.
+        if state.webhooks().next().is_none() {
+            return Vec::new();
+        }
+        let Ok(domain_event) = Event::from_parts(&event.event_type, &event.data) else { return Vec::new() };
+        state
+            .webhooks_for(&domain_event)
+            .into_iter()
+            .map(|hook| NewDelivery { webhook: hook.id.to_string(), url: hook.url.clone() })
             .collect()
     }
 

@@ -4,6 +4,7 @@ use super::delegation::DelegationId;
 use super::preferences::MailPreferences;
 use super::review::{OnNoAnswer, ReviewDecision, ReviewDue, ReviewId};
 use super::types::{GrantId, RequestId, ScopeId, Subject, TeamId, TokenId, UserId};
+use super::webhook::WebhookId;
 use crate::workflow::{Duration, Role, RoleId};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -227,5 +228,22 @@ pub enum Command {
     /// Issued by the scheduler: the user's digest of today (UTC), from their hour on, once.
     SendDigest {
         user: UserId,
+    },
+    // ----- webhooks -----
+    /// An administrator subscribes `url` to the events of `events` (every type when empty) about
+    /// `scope` or below it (every event when none). The id is chosen by the caller, who keeps the
+    /// subscription's secret under it outside the log.
+    CreateWebhook {
+        id: WebhookId,
+        url: String,
+        #[serde(default)]
+        events: Vec<String>,
+        #[serde(default)]
+        scope: Option<ScopeId>,
+        #[serde(default)]
+        description: Option<String>,
+    },
+    DeleteWebhook {
+        webhook: WebhookId,
     },
 }

@@ -86,6 +86,13 @@ pub enum DomainError {
     // ----- mail preferences -----
     #[error("{0}")]
     InvalidPreferences(String),
+    // ----- webhooks -----
+    #[error("unknown event type \"{0}\"")]
+    UnknownEventType(String),
+    #[error("bad webhook URL: {0}")]
+    InvalidUrl(String),
+    #[error("webhook target refused: {0}")]
+    WebhookTargetRefused(String),
 }
 
 impl DomainError {
@@ -130,6 +137,9 @@ impl DomainError {
             DomainError::AlreadyDecided => "already_decided",
             DomainError::ReviewClosed => "review_closed",
             DomainError::InvalidPreferences(_) => "invalid_preferences",
+            DomainError::UnknownEventType(_) => "unknown_event_type",
+            DomainError::InvalidUrl(_) => "invalid_url",
+            DomainError::WebhookTargetRefused(_) => "webhook_target_refused",
         }
     }
 }

@@ -6,6 +6,7 @@ use super::grant::GrantOrigin;
 use super::preferences::MailFrequency;
 use super::review::{OnNoAnswer, ReviewDecision, ReviewId};
 use super::types::{Actor, GrantId, RequestId, ScopeId, Subject, TeamId, TokenId, UserId};
+use super::webhook::WebhookId;
 use crate::workflow::{Duration, Role, RoleId};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{
@@ -285,6 +286,24 @@ pub enum Event {
         day: NaiveDate,
         at: DateTime<Utc>,
     },
+    // ----- webhooks -----
+    /// The subscription's id, target and filters; its secret is kept outside the log.
+    WebhookCreated {
+        webhook: WebhookId,
+        url: String,
+        /// The event types it receives; empty: every type.
+        events: Vec<String>,
+        scope: Option<ScopeId>,
+        description: Option<String>,
+        by: Actor,
+        at: DateTime<Utc>,
+    },
+    /// Its deliveries stop.
+    WebhookDeleted {
+        webhook: WebhookId,
+        by: Actor,
+        at: DateTime<Utc>,
+    },
 }
 
 impl Event {
@@ -293,7 +312,7 @@ impl Event {
     }
 
     /// The stream the event belongs to: `user-<id>`, `scope-<id>`, `role-<id>`, `team-<id>`,
-    /// `request-<uuid>`, `grant-<uuid>`, `token-<uuid>`, `delegation-<uuid>` or `review-<uuid>`.
+    /// `request-<uuid>`, `grant-<uuid>`, `token-<uuid>`, `delegation-<uuid>`, `review-<uuid>` or `webhook-<uuid>`.
     pub fn stream_id(&self) -> String {
         match self {
             Event::UserRegistered { user, .. }
@@ -336,6 +355,9 @@ impl Event {
             | Event::ReviewClosed { review, .. }
             | Event::ReviewersReminded { review, .. } => format!("review-{review}"),
             Event::MailPreferencesSet { user, .. } | Event::DigestSent { user, .. } => format!("user-{user}"),
+            Event::WebhookCreated { webhook, .. } | Event::WebhookDeleted { webhook, .. } => {
+                format!("webhook-{webhook}")
+            }
         }
     }
 

@@ -29,6 +29,7 @@ pub mod time;
 mod types;
 mod user_id;
 mod visibility;
+mod webhook;
 
 pub use api_token::ApiToken;
 pub use command::{Asked, Command};
@@ -49,6 +50,7 @@ pub use state::{evolve, ApproverScope, Authority, CheckResult, DigestItems, Requ
 pub use types::{Actor, Context, GrantId, IdSource, RequestId, ScopeId, Subject, TeamId, TokenId, UserId};
 pub use user_id::{parse_user_id, BadUserId, MAX_USER_ID_CHARS};
 pub use visibility::{Standing, Viewer};
+pub use webhook::{Webhook, WebhookId};
 
 #[cfg(test)]
 mod tests;

@@ -45,7 +45,7 @@ impl Metrics {
         histogram.sum += seconds;
     }
 
-    fn render(&self, app: &AppState, outbox: &std::collections::BTreeMap<String, i64>) -> String {
+    fn render(&self, app: &AppState, outbox: &Counts, deliveries: &Counts) -> String {
         let mut out = String::new();
         out.push_str("# HELP roleledger_http_requests_total HTTP requests answered, by route, method and status.\n");
         out.push_str("# TYPE roleledger_http_requests_total counter\n");
@@ -103,13 +103,11 @@ impl Metrics {
         for (name, kind, help, value) in gauges {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}");
         }
-        out.push_str("# HELP roleledger_outbox_mails Mails in the outbox by state (pending is the depth).\n");
-        out.push_str("# TYPE roleledger_outbox_mails gauge\n");
-        for state in ["pending", "sent", "dead"] {
-            let count = outbox.get(state).copied().unwrap_or(0);
-            let _ = writeln!(out, "roleledger_outbox_mails{{state=\"{state}\"}} {count}");
-        }
+        by_state(&mut out, "roleledger_outbox_mails", "Mails in the outbox", ["pending", "sent", "dead"], outbox);
+        let webhooks = "Webhook deliveries in the webhooks' outbox";
+        by_state(&mut out, "roleledger_webhook_deliveries", webhooks, ["pending", "delivered", "dead"], deliveries);
         let delivery = &app.delivery;
+        let hooks = &app.webhook_stats;
         let counters = [
             ("roleledger_mail_sent_total", "Mails this process sent.", delivery.sent.load(Ordering::Relaxed)),
             (
@@ -118,6 +116,21 @@ impl Metrics {
                 delivery.failed.load(Ordering::Relaxed),
             ),
             ("roleledger_mail_dead_total", "Mails this process gave up on.", delivery.dead.load(Ordering::Relaxed)),
+            (
+                "roleledger_webhook_delivered_total",
+                "Webhook deliveries this process made (2xx answers).",
+                hooks.delivered.load(Ordering::Relaxed),
+            ),
+            (
+                "roleledger_webhook_failed_total",
+                "Failed webhook attempts of this process.",
+                hooks.failed.load(Ordering::Relaxed),
+            ),
+            (
+                "roleledger_webhook_dead_total",
+                "Webhook deliveries this process gave up on.",
+                hooks.dead.load(Ordering::Relaxed),
+            ),
         ];
         for (name, help, value) in counters {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}");
@@ -126,10 +139,22 @@ impl Metrics {
     }
 }
 
+type Counts = std::collections::BTreeMap<String, i64>;
+
+/// A gauge of rows by state (pending is the depth).
+fn by_state(out: &mut String, name: &str, help: &str, states: [&str; 3], counts: &Counts) {
+    let _ = writeln!(out, "# HELP {name} {help} by state (pending is the depth).\n# TYPE {name} gauge");
+    for state in states {
+        let count = counts.get(state).copied().unwrap_or(0);
+        let _ = writeln!(out, "{name}{{state=\"{state}\"}} {count}");
+    }
+}
+
 #[utoipa::path(get, path = "/metrics", tag = "service", operation_id = "metrics", security(()),
     responses((status = 200, description = "Prometheus text", content_type = "text/plain", body = String)))]
 pub async fn metrics(app: web::Data<AppState>) -> HttpResponse {
     // The outbox's depth comes from the database; without it, the rest still answers.
     let outbox = app.store.outbox_counts().await.unwrap_or_default();
-    HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(app.metrics.render(&app, &outbox))
+    let deliveries = app.store.delivery_counts().await.unwrap_or_default();
+    HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(app.metrics.render(&app, &outbox, &deliveries))
 }

@@ -34,4 +34,7 @@ pub struct AppState {
     pub closing: tokio::sync::watch::Receiver<bool>,
     /// Opens the tokens of the mail's Approve and Reject links.
     pub mail_links: crate::app::mail_links::MailLinks,
+    /// Whether webhook targets may be private, and what this process's webhook worker did.
+    pub webhooks: crate::webhooks::WebhookSettings,
+    pub webhook_stats: std::sync::Arc<crate::webhooks::WebhookStats>,
 }

@@ -4,7 +4,7 @@ use actix_web::HttpResponse;
 use utoipa::OpenApi;
 
 use super::{
-    api::{catalogue, check, delegations, grants, log, me, outbox, requests, reviews, scopes, tokens, users},
+    api::{catalogue, check, delegations, grants, log, me, outbox, requests, reviews, scopes, tokens, users, webhooks},
     health, metrics,
     problem::Problem,
 };
@@ -30,6 +30,7 @@ use super::{
         reviews::start, reviews::list, reviews::show, reviews::items, reviews::report, reviews::decide, reviews::close,
         log::simulate,
         me::preferences, me::set_preferences,
+        webhooks::create, webhooks::list, webhooks::delete, webhooks::deliveries, webhooks::retry,
     ),
     modifiers(&BearerAuth, &CommonProblems),
     security(("bearer" = [])),

@@ -68,6 +68,22 @@ pub fn checked_limit(limit: Option<usize>) -> Result<usize, ApiError> {
     }
 }
 
+/// The cursor of a list read from a table in id order (`cursor=` is the last id shown); 0 from the start.
+pub fn after_row(cursor: Option<&str>) -> Result<i64, ApiError> {
+    cursor.map_or(Ok(0), |cursor| cursor.parse().map_err(|_| ApiError::bad_query("cursor is not one this server gave")))
+}
+
+impl<T> Page<T> {
+    /// A page of rows read in id order, of which the caller read at most `limit + 1`: the one
+    /// beyond the page only tells that another follows.
+    pub fn of_rows(mut items: Vec<T>, limit: usize, id: impl Fn(&T) -> i64) -> Self {
+        let more = items.len() > limit;
+        items.truncate(limit);
+        let next = more.then(|| items.last().map(|item| id(item).to_string())).flatten();
+        Page { items, next }
+    }
+}
+
 impl PageQuery {
     pub fn limit(&self) -> Result<usize, ApiError> {
         checked_limit(self.limit)

@@ -250,6 +250,7 @@ fn domain_status(error: &DomainError) -> StatusCode {
         | E::ReasonRequired
         | E::InvalidStartsAt(_)
         | E::InvalidPreferences(_) => StatusCode::UNPROCESSABLE_ENTITY,
+        E::UnknownEventType(_) | E::InvalidUrl(_) | E::WebhookTargetRefused(_) => StatusCode::UNPROCESSABLE_ENTITY,
     }
 }
 
@@ -297,6 +298,9 @@ mod tests {
             (E::AlreadyDecided, "already_decided", 409),
             (E::ReviewClosed, "review_closed", 409),
             (E::InvalidPreferences(String::new()), "invalid_preferences", 422),
+            (E::UnknownEventType(String::new()), "unknown_event_type", 422),
+            (E::InvalidUrl(String::new()), "invalid_url", 422),
+            (E::WebhookTargetRefused(String::new()), "webhook_target_refused", 422),
         ];
         for (error, code, status) in cases {
             assert_eq!((error.code(), domain_status(&error).as_u16()), (code, status), "{error:?}");

@@ -143,5 +143,7 @@ fn of(state: &State, event: &Event) -> String {
             MailFrequency::Daily => format!("{user} chose one digest a day, from {digest_hour}:00 UTC"),
         },
         Event::DigestSent { user, day, .. } => format!("{user}'s digest of {day} was sent"),
+        Event::WebhookCreated { url, by, .. } => format!("{} subscribed the webhook {url}", actor(by)),
+        Event::WebhookDeleted { webhook, by, .. } => format!("{} deleted the webhook {webhook}", actor(by)),
     }
 }

@@ -10,13 +10,15 @@ use uuid::Uuid;
 use super::{
     caller::Caller,
     problem::ApiError,
-    views::{GrantView, RequestView, ScopeView, TokenView},
+    views::{GrantView, RequestView, ScopeView, TokenView, WebhookView},
 };
 use crate::{
+    app::AppError,
     auth::{hash_secret, new_secret},
-    domain::{Command, Event, Grant, Request, RequestDecider, State, Subject, UserId},
+    domain::{Command, Event, Grant, Request, RequestDecider, ScopeId, State, Subject, UserId, WebhookId},
     projections::DomainModel,
-    store::{EventSelection, EventStore, MailState, Moment, RecordedEvent},
+    store::{DeliveryState, EventSelection, EventStore, MailState, Moment, RecordedEvent},
+    webhooks::{check_target, new_webhook_secret},
     workflow::{Duration, Workflow},
 };
 
@@ -251,7 +253,7 @@ pub(crate) fn require_admin(caller: &Caller) -> Result<(), ApiError> {
     if caller.standing()?.admin {
         Ok(())
     } else {
-        Err(ApiError::forbidden("the outbox is for administrators"))
+        Err(ApiError::forbidden("this is for administrators"))
     }
 }
 
@@ -273,4 +275,82 @@ pub(crate) fn show_scope(caller: &Caller, id: &str) -> Result<ScopeView, ApiErro
     caller
         .read(|state, _| state.scope(id).map(|scope| ScopeView::new(scope, state)))?
         .ok_or_else(|| ApiError::NotFound(format!("scope \"{id}\"")))
+}
+
+/// What a new subscription asks for.
+pub(crate) struct NewWebhook {
+    pub url: String,
+    pub events: Vec<String>,
+    pub scope: Option<ScopeId>,
+    pub description: Option<String>,
+}
+
+/// Subscribes a webhook (admins only): the subscription and its secret, which is kept outside the
+/// log and shown only in this answer. The target is checked first (its host resolved), then the
+/// secret kept under a fresh id, then the command decided; a refused command forgets the secret.
+/// A failure of the store keeps it: the subscription may have been written all the same (a lost
+/// commit answer), and a secret without a subscription is never used.
+pub(crate) async fn create_webhook(caller: &Caller, new: NewWebhook) -> Result<(WebhookView, String), ApiError> {
+    require_admin_to_change(caller)?;
+    check_target(&new.url, caller.app().webhooks.allow_private).await?;
+    let id: WebhookId = Uuid::now_v7();
+    let secret = new_webhook_secret();
+    let store = &caller.app().store;
+    store.keep_webhook_secret(&id.to_string(), &secret).await?;
+    let command =
+        Command::CreateWebhook { id, url: new.url, events: new.events, scope: new.scope, description: new.description };
+    match caller.execute(command).await {
+        Err(ApiError::Store(error)) => return Err(ApiError::Store(error)),
+        Err(refused) => {
+            store.forget_webhook_secret(&id.to_string()).await?;
+            return Err(refused);
+        }
+        Ok(_) => {}
+    }
+    Ok((visible_webhook(caller, &id.to_string())?, secret))
+}
+
+/// Changes that only an admin makes: an auditor who is not one is told `read_only`, as every
+/// writing route tells them; anyone else `forbidden`.
+fn require_admin_to_change(caller: &Caller) -> Result<(), ApiError> {
+    if caller.standing()?.changes_nothing() {
+        return Err(AppError::ReadOnly.into());
+    }
+    require_admin(caller)
+}
+
+/// A subscription, for admins: 403 for anyone else, 404 when unknown.
+pub(crate) fn visible_webhook(caller: &Caller, id: &str) -> Result<WebhookView, ApiError> {
+    require_admin(caller)?;
+    let not_found = || ApiError::NotFound(format!("webhook {id}"));
+    let id: WebhookId = id.parse().map_err(|_| not_found())?;
+    caller.read(|state, _| state.webhook(&id).map(WebhookView::new))?.ok_or_else(not_found)
+}
+
+/// Ends a subscription (admins only): `WebhookDeleted`, then its secret is forgotten. Its pending
+/// deliveries die either way: the worker finds the subscription gone from the state.
+pub(crate) async fn delete_webhook(caller: &Caller, id: &str) -> Result<(), ApiError> {
+    require_admin_to_change(caller)?;
+    let view = visible_webhook(caller, id)?;
+    let webhook: WebhookId = view.id.parse().map_err(|_| ApiError::NotFound(format!("webhook {id}")))?;
+    caller.execute(Command::DeleteWebhook { webhook }).await?;
+    if let Err(error) = caller.app().store.forget_webhook_secret(&view.id).await {
+        tracing::warn!(%error, webhook = %view.id, "a deleted webhook's secret is still kept");
+    }
+    Ok(())
+}
+
+/// Puts a dead delivery of subscription `webhook` back in line (admins only); its id.
+pub(crate) async fn retry_dead_delivery(caller: &Caller, webhook: &str, delivery: &str) -> Result<i64, ApiError> {
+    require_admin_to_change(caller)?;
+    let view = visible_webhook(caller, webhook)?;
+    let id: i64 = delivery.parse().map_err(|_| ApiError::NotFound(format!("delivery {delivery}")))?;
+    match caller.app().store.retry_delivery(&view.id, id).await? {
+        None => Err(ApiError::NotFound(format!("delivery {id} of webhook {webhook}"))),
+        Some(DeliveryState::Dead) => Ok(id),
+        Some(state) => Err(ApiError::Conflict {
+            code: "not_dead",
+            detail: format!("delivery {id} is {state}; only a dead delivery is retried"),
+        }),
+    }
 }

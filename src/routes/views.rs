@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use utoipa::ToSchema;
 
 use crate::domain::{
-    Actor, ApiToken, Grant, GrantOrigin, GrantStatus, Request, Scope, ScopeId, State, Subject, Team, UserId,
+    Actor, ApiToken, Grant, GrantOrigin, GrantStatus, Request, Scope, ScopeId, State, Subject, Team, UserId, Webhook,
 };
 
 /// An actor as clients see it: the user id, or `command-line`.
@@ -237,6 +237,35 @@ impl TokenView {
             created_at: token.created_at,
             expires_at: token.expires_at,
             revoked_at: token.revoked_at,
+        }
+    }
+}
+
+/// A webhook subscription (never its secret).
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Webhook)]
+pub struct WebhookView {
+    pub id: String,
+    pub url: String,
+    /// The event types it receives; empty: every type.
+    pub events: Vec<String>,
+    /// Only events about this scope or below it, when given.
+    pub scope: Option<String>,
+    pub description: Option<String>,
+    pub created_by: String,
+    pub created_at: DateTime<Utc>,
+}
+
+impl WebhookView {
+    pub fn new(hook: &Webhook) -> Self {
+        WebhookView {
+            id: hook.id.to_string(),
+            url: hook.url.clone(),
+            events: hook.events.clone(),
+            scope: hook.scope.as_ref().map(ScopeId::to_string),
+            description: hook.description.clone(),
+            created_by: actor_name(&hook.created_by),
+            created_at: hook.created_at,
         }
     }
 }

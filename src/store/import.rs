@@ -71,7 +71,9 @@ async fn write_all<B: WriteBackend, E>(
             break;
         }
         if chunk.len() == CHUNK {
-            backend.write(&mut tx, Rows { events: &chunk, keys: &[], head: chain.head(), outbox: &[] }).await?;
+            backend
+                .write(&mut tx, Rows { events: &chunk, keys: &[], head: chain.head(), outbox: &[], deliveries: &[] })
+                .await?;
             chunk.clear();
         }
     }
@@ -80,7 +82,9 @@ async fn write_all<B: WriteBackend, E>(
         return Err(error);
     }
     if !chunk.is_empty() {
-        backend.write(&mut tx, Rows { events: &chunk, keys: &[], head: chain.head(), outbox: &[] }).await?;
+        backend
+            .write(&mut tx, Rows { events: &chunk, keys: &[], head: chain.head(), outbox: &[], deliveries: &[] })
+            .await?;
     }
     backend.commit(tx).await?;
     Ok(chain.head().clone())

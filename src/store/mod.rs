@@ -19,6 +19,7 @@ mod selection;
 mod tasks;
 mod url;
 mod verify;
+mod webhooks;
 mod writer;
 
 use std::{
@@ -41,10 +42,11 @@ pub use feed::LogFeed;
 pub use import::ImportError;
 pub use moment::Moment;
 pub use outbox::{message_id, MailState, OutboxMail, MAIL_LEASE};
-pub use planner::{CommandPlanner, NewMail, NoCommands, PlannedEvent};
+pub use planner::{CommandPlanner, NewDelivery, NewMail, NoCommands, PlannedEvent};
 pub use selection::{EventSelection, ExportFormat, SelectedEvents};
 pub use url::DatabaseUrl;
 pub use verify::{ChainCheck, ChainWalk, VerifyProblem, VerifyReport};
+pub use webhooks::{DeliveryState, WebhookDelivery, WEBHOOK_LEASE};
 
 use backend::{Database, LogBackend};
 use commands::catch_up;

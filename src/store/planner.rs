@@ -28,6 +28,11 @@ pub trait CommandPlanner: Clone + Send + Sync + 'static {
     /// Folds one event and says what mail it causes (the writer's copy: the mail is written in
     /// the event's transaction).
     fn fold_with_mail(&mut self, event: &RecordedEvent) -> Vec<NewMail>;
+    /// The webhook deliveries `event` causes, judged against the model just before it is folded
+    /// (the writer's copy: they are written in the event's transaction). None by default.
+    fn deliveries_for(&self, _event: &RecordedEvent) -> Vec<NewDelivery> {
+        Vec::new()
+    }
 
     /// Folds those of `events` that extend the model, skipping the ones already in it; false when
     /// they start beyond it (a gap that only the log can fill).
@@ -68,6 +73,13 @@ pub struct NewMail {
     pub kind: &'static str,
     pub recipient: String,
     pub context: Value,
+}
+
+/// One webhook delivery an event causes: the subscription and the URL it posts to.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewDelivery {
+    pub webhook: String,
+    pub url: String,
 }
 
 /// The planner of a store that takes raw appends only: it has no commands.

@@ -216,6 +216,12 @@ const ROUTES: &[&str] = &[
     // ----- mail preferences -----
     "get /api/v1/me/preferences",
     "put /api/v1/me/preferences",
+    // ----- webhooks -----
+    "post /api/v1/webhooks",
+    "get /api/v1/webhooks",
+    "delete /api/v1/webhooks/{id}",
+    "get /api/v1/webhooks/{id}/deliveries",
+    "post /api/v1/webhooks/{id}/deliveries/{delivery}/retry",
 ];
 
 async fn openapi_lists_every_route_and_metrics_count_them(backend: Backend) {
@@ -233,7 +239,7 @@ async fn openapi_lists_every_route_and_metrics_count_them(backend: Backend) {
     // Each documented route is served (none answers "no such route").
     for route in ROUTES {
         let (method, path) = route.split_once(' ').unwrap();
-        let path = path.replace("{id}", "x").replace("{user}", "y").replace("{item}", "z");
+        let path = path.replace("{id}", "x").replace("{user}", "y").replace("{item}", "z").replace("{delivery}", "d");
         let answer = app.call(Method::from_bytes(method.to_uppercase().as_bytes()).unwrap(), &path, None, None).await;
         assert_ne!(answer.code(), "not_found", "{route} is not served");
     }

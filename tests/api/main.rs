@@ -47,3 +47,4 @@ mod tokens;
 mod ucp;
 mod users;
 mod web;
+mod webhooks;

@@ -1,9 +1,11 @@
 //! The real `roleledger serve` process from outside: how it ends (SIGTERM with a live tail open, a
-//! background task that stopped) and what its log looks like when stderr is not a terminal.
+//! background task that stopped), what its log looks like when stderr is not a terminal, and
+//! that a killed server loses no webhook.
 
 use std::{
     io::Read,
     process::{Child, Command, ExitStatus, Stdio},
+    sync::Arc,
     thread::JoinHandle,
     time::{Duration, Instant},
 };
@@ -18,16 +20,28 @@ struct Served {
     child: Child,
     address: String,
     stderr: Option<JoinHandle<String>>,
-    folder: tempfile::TempDir,
+    /// Shared with a process started again over the same database.
+    folder: Arc<tempfile::TempDir>,
 }
 
 impl Served {
     async fn start() -> Served {
+        Served::start_with(&[]).await
+    }
+
+    /// Like `start`, with more flags for `serve`.
+    async fn start_with(flags: &[&str]) -> Served {
         let folder = tempfile::tempdir().unwrap();
         let bootstrap = run_in(folder.path(), &["bootstrap-admin", "root"]).output().unwrap();
         assert!(bootstrap.status.success(), "{}", String::from_utf8_lossy(&bootstrap.stderr));
+        Served::serve_in(Arc::new(folder), flags).await
+    }
+
+    /// A server process over the SQLite file in `folder` (another process's, ended).
+    async fn serve_in(folder: Arc<tempfile::TempDir>, flags: &[&str]) -> Served {
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let mut child = run_in(folder.path(), &["serve", "--bind", &format!("127.0.0.1:{port}")])
+        let bind = format!("127.0.0.1:{port}");
+        let mut child = run_in(folder.path(), &[&["serve", "--bind", &bind], flags].concat())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -143,4 +157,43 @@ async fn logs_into_a_pipe_have_no_colour_codes() {
     let stderr = served.stderr();
     assert!(stderr.contains("roleledger is listening"), "{stderr}");
     assert!(!stderr.contains("\x1b["), "{stderr:?}");
+}
+
+/// Events written, the server killed (SIGKILL) while their first delivery hangs in the receiver,
+/// started again: the receiver gets every event, in log order (at least once: the one in flight
+/// may come twice, with the same webhook-id).
+#[tokio::test]
+async fn a_killed_server_loses_no_webhook() {
+    let receiver = crate::webhooks::Receiver::start();
+    receiver.mode("hang").await;
+    let mut served = Served::start_with(&["--webhook-allow-private"]).await;
+    let client = reqwest::Client::new();
+    let root = served.token("root");
+    let body = json!({"url": receiver.url("killed"), "events": ["UserRegistered"]});
+    let created = client.post(format!("{}/api/v1/webhooks", served.address)).bearer_auth(&root).json(&body);
+    let created: serde_json::Value = created.send().await.unwrap().json().await.unwrap();
+    receiver.secret("killed", created["secret"].as_str().expect("a secret")).await;
+    let users = ["alice", "bob", "carol", "dave", "erin"];
+    for user in users {
+        let me = client.get(format!("{}/api/v1/me", served.address)).bearer_auth(served.token(user));
+        assert_eq!(me.send().await.unwrap().status(), 200);
+    }
+    crate::support::eventually("a delivery in flight", 20, || async { receiver.attempts().await >= 1 }).await;
+    served.child.kill().unwrap();
+    served.child.wait().unwrap();
+    receiver.mode("up").await;
+    let again = Served::serve_in(served.folder.clone(), &["--webhook-allow-private"]).await;
+    // The claim of the killed process ends with its lease (20 s); then the line moves on.
+    let arrived = || async {
+        let mut seen: Vec<String> = receiver.received("killed").await.iter().map(|(id, _)| id.clone()).collect();
+        seen.dedup();
+        seen.len() >= users.len()
+    };
+    crate::support::eventually("every event after the restart", 60, arrived).await;
+    let received = receiver.received("killed").await;
+    let mut users_seen: Vec<String> =
+        received.iter().map(|(_, event)| event["data"]["user"].as_str().unwrap().to_string()).collect();
+    users_seen.dedup();
+    assert_eq!(users_seen, users, "each event, in log order");
+    drop(again);
 }

@@ -29,6 +29,7 @@ mod reviews;
 mod scopes;
 mod teams;
 mod users;
+mod webhooks;
 
 /// Decides a command against the state: the events it causes, or why it is refused.
 pub fn decide(state: &State, workflow: &Workflow, ctx: &Context, command: Command) -> Result<Vec<Event>, DomainError> {
@@ -89,6 +90,11 @@ pub fn decide(state: &State, workflow: &Workflow, ctx: &Context, command: Comman
         // ----- mail preferences and the daily digest -----
         Command::SetMailPreferences { user, preferences } => decision.set_mail_preferences(user, preferences),
         Command::SendDigest { user } => decision.send_digest(user),
+        // ----- webhooks -----
+        Command::CreateWebhook { id, url, events, scope, description } => {
+            decision.create_webhook(id, url, events, scope, description)
+        }
+        Command::DeleteWebhook { webhook } => decision.delete_webhook(webhook),
     }
 }
 

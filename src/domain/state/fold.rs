@@ -267,6 +267,21 @@ impl State {
             Event::DigestSent { user, day, .. } => {
                 self.digest_sent_on.insert(user.clone(), *day);
             }
+            Event::WebhookCreated { webhook, url, events, scope, description, by, at } => {
+                let hook = Webhook {
+                    id: *webhook,
+                    url: url.clone(),
+                    events: events.clone(),
+                    scope: scope.clone(),
+                    description: description.clone(),
+                    created_by: by.clone(),
+                    created_at: *at,
+                };
+                self.webhooks.insert(*webhook, hook);
+            }
+            Event::WebhookDeleted { webhook, .. } => {
+                self.webhooks.remove(webhook);
+            }
         }
     }
 

@@ -11,6 +11,7 @@ use super::request::{Approval, Request, RequestStatus};
 use super::review::{Review, ReviewId};
 use super::types::{Actor, GrantId, RequestId, ScopeId, Subject, TeamId, TokenId, UserId};
 use super::visibility::Standing;
+use super::webhook::{Webhook, WebhookId};
 use crate::workflow::permission::parse_permission;
 use crate::workflow::{
     role_closure, Action, Decider, Place, Role, RoleId, RuleTarget, Stage, Workflow, AUDITOR, GLOBAL,
@@ -125,6 +126,7 @@ pub struct State {
     mail_preferences: BTreeMap<UserId, MailPreferences>,
     /// The UTC day of each user's last digest.
     digest_sent_on: BTreeMap<UserId, chrono::NaiveDate>,
+    webhooks: BTreeMap<WebhookId, Webhook>,
 }
 
 impl State {
@@ -153,6 +155,7 @@ impl State {
             scope_created_at: BTreeMap::new(),
             mail_preferences: BTreeMap::new(),
             digest_sent_on: BTreeMap::new(),
+            webhooks: BTreeMap::new(),
         };
         state.index.compile_roles(&state.roles, &workflow.implications);
         state
@@ -223,6 +226,15 @@ impl State {
         self.delegations.get(id)
     }
     /// Every delegation, ended or not, in id order.
+    pub fn webhook(&self, id: &WebhookId) -> Option<&Webhook> {
+        self.webhooks.get(id)
+    }
+
+    /// The subscriptions, in id order.
+    pub fn webhooks(&self) -> impl Iterator<Item = &Webhook> {
+        self.webhooks.values()
+    }
+
     pub fn delegations(&self) -> impl Iterator<Item = &Delegation> {
         self.delegations.values()
     }

@@ -12,6 +12,7 @@ pub(super) mod reviews;
 pub(super) mod scopes;
 pub(super) mod tokens;
 pub(super) mod users;
+pub(super) mod webhooks;
 
 use actix_web::web;
 
@@ -71,7 +72,12 @@ pub fn configure(config: &mut web::ServiceConfig) {
         // ----- policy simulation -----
         .service(resource("/audit/simulate").route(post().to(log::simulate)))
         // ----- mail preferences -----
-        .service(resource("/me/preferences").route(get().to(me::preferences)).route(put().to(me::set_preferences)));
+        .service(resource("/me/preferences").route(get().to(me::preferences)).route(put().to(me::set_preferences)))
+        // ----- webhooks -----
+        .service(resource("/webhooks").route(post().to(webhooks::create)).route(get().to(webhooks::list)))
+        .service(resource("/webhooks/{id}").route(delete().to(webhooks::delete)))
+        .service(resource("/webhooks/{id}/deliveries").route(get().to(webhooks::deliveries)))
+        .service(resource("/webhooks/{id}/deliveries/{delivery}/retry").route(post().to(webhooks::retry)));
 }
 
 /// A JSON body that may be left out (then its default): decisions without a comment.

@@ -7,7 +7,7 @@ use utoipa::ToSchema;
 
 use crate::routes::{
     caller::Caller,
-    paging::{checked_limit, Page},
+    paging::{after_row, checked_limit, Page},
     problem::ApiError,
 };
 use crate::store::{MailState, OutboxMail};
@@ -30,16 +30,8 @@ pub async fn list(caller: Caller, query: web::Query<OutboxQuery>) -> Result<Http
     require_admin(&caller)?;
     let state = query.state.as_deref().map(str::parse::<MailState>).transpose().map_err(ApiError::bad_query)?;
     let limit = checked_limit(query.limit)?;
-    let after = match &query.cursor {
-        Some(cursor) => cursor.parse::<i64>().map_err(|_| ApiError::bad_query("cursor is not one this server gave"))?,
-        None => 0,
-    };
-    let mut items = caller.app().store.outbox(state, after, limit as i64 + 1).await?;
-    let next = (items.len() > limit).then(|| {
-        items.truncate(limit);
-        items.last().map(|mail| mail.id.to_string())
-    });
-    Ok(HttpResponse::Ok().json(Page { items, next: next.flatten() }))
+    let items = caller.app().store.outbox(state, after_row(query.cursor.as_deref())?, limit as i64 + 1).await?;
+    Ok(HttpResponse::Ok().json(Page::of_rows(items, limit, |mail| mail.id)))
 }
 
 /// Dead mail queued again.

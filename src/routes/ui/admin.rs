@@ -2,14 +2,13 @@
 //! form runs the API's command (or the API's helper) as the signed-in admin, so the domain's
 //! rules apply unchanged; a refusal is said on the page, above the forms.
 
-use actix_web::{http::StatusCode, web, HttpResponse, ResponseError};
+use actix_web::{http::StatusCode, web, HttpResponse};
 use askama::Template;
 use serde::Deserialize;
 
 use super::{
-    html_with, optional_duration,
+    after_form, html_with, optional_duration,
     pages::Empty,
-    refusal, see_other,
     session::{Header, Session},
     PageError,
 };
@@ -105,19 +104,13 @@ pub async fn admin_page(session: Session) -> Result<HttpResponse, PageError> {
 }
 
 /// After a form: back to the page, or the page again with the refusal said above the forms.
-/// Failures of the store are error pages, as everywhere.
 async fn after(session: &Session, done: Result<(), ApiError>) -> Result<HttpResponse, PageError> {
-    match done {
-        Ok(()) => Ok(see_other("/ui/admin")),
-        Err(error) => {
-            let refusal = refusal(error)?;
-            admin_answer(session, refusal.status_code(), Some(FormOutcome::Refused(refusal.to_string()))).await
-        }
-    }
+    after_form(done, "/ui/admin", |status, refused| admin_answer(session, status, Some(FormOutcome::Refused(refused))))
+        .await
 }
 
-/// A form posted to this page: its CSRF token checked, then the admin checked before anything runs.
-fn admin_form<T: serde::de::DeserializeOwned>(session: &Session, body: &[u8]) -> Result<T, PageError> {
+/// A form posted to an admin page: its CSRF token checked, then the admin checked before anything runs.
+pub(super) fn admin_form<T: serde::de::DeserializeOwned>(session: &Session, body: &[u8]) -> Result<T, PageError> {
     let form = session.form(body)?;
     require_admin(&session.caller)?;
     Ok(form)

@@ -12,6 +12,7 @@ mod reviews;
 mod scope_tree;
 mod session;
 mod timeline;
+mod webhooks;
 
 use actix_web::{
     dev::{Service, ServiceResponse},
@@ -84,7 +85,33 @@ pub fn scope() -> impl actix_web::dev::HttpServiceFactory {
         // ----- deciding from the mail -----
         .service(resource("/m/{token}").route(get().to(mail_link::show)).route(post().to(mail_link::confirm)))
         .service(resource("/preferences").route(post().to(pages::set_preferences)))
+        // ----- webhooks -----
+        .service(
+            resource("/admin/webhooks").route(get().to(webhooks::webhooks_page)).route(post().to(webhooks::create)),
+        )
+        .service(resource("/admin/webhooks/{id}/delete").route(post().to(webhooks::delete)))
+        .service(resource("/admin/webhooks/{id}/deliveries/{delivery}/retry").route(post().to(webhooks::retry)))
         .default_service(web::to(unknown_page))
+}
+
+/// After a form: on to `location` (303), or, refused, the page again with the refusal's status and
+/// words (`again`). Failures of the store are error pages, as everywhere.
+async fn after_form<Again, Page>(
+    done: Result<(), ApiError>,
+    location: &str,
+    again: Again,
+) -> Result<HttpResponse, PageError>
+where
+    Again: FnOnce(StatusCode, String) -> Page,
+    Page: std::future::Future<Output = Result<HttpResponse, PageError>>,
+{
+    match done {
+        Ok(()) => Ok(see_other(location)),
+        Err(error) => {
+            let refused = refusal(error)?;
+            again(refused.status_code(), refused.to_string()).await
+        }
+    }
 }
 
 /// A path under `/ui` that is no page (the header shows when the browser is signed in).

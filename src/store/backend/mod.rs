@@ -1,7 +1,7 @@
 //! The seam between the store's logic and the two SQL dialects: the ports (`WriteBackend` for the
 //! writer's batch, `LogBackend` for everything else), and `Database`, the one place that names
 //! both adapters. Each adapter holds all of its database's SQL (`sqlite.rs`, `postgres.rs`); the
-//! code around them holds none.
+//! code around them holds none but the one fragment both dialects read alike (`line_heads!`).
 
 mod batch;
 mod postgres;
@@ -17,8 +17,8 @@ use tokio::sync::watch;
 use batch::{BatchTx, ConnectionKeeper};
 
 use super::{
-    error::StoreError, event::RecordedEvent, outbox::row::OutboxRow, url::DatabaseUrl, AppendOutcome, LogHead,
-    Migrations,
+    error::StoreError, event::RecordedEvent, outbox::row::OutboxRow, url::DatabaseUrl, webhooks::row::DeliveryRow,
+    AppendOutcome, LogHead, Migrations,
 };
 
 /// What an idempotency key remembers: a fingerprint of the append and the outcome it got.
@@ -29,12 +29,13 @@ pub(crate) struct IdempotencyRecord {
 }
 
 /// What one write puts into the log: events (already positioned and hashed), idempotency keys,
-/// the head they end at, and the mail they cause.
+/// the head they end at, and the mail and webhook deliveries they cause.
 pub(crate) struct Rows<'a> {
     pub events: &'a [RecordedEvent],
     pub keys: &'a [(String, IdempotencyRecord)],
     pub head: &'a LogHead,
     pub outbox: &'a [OutboxRow],
+    pub deliveries: &'a [DeliveryRow],
 }
 
 /// What a batch learns when it takes the lock on the log head.
@@ -162,6 +163,46 @@ pub(crate) struct MailRow {
     pub sent_at: Option<DateTime<Utc>>,
 }
 
+/// The head of each subscription's line of pending deliveries (its lowest position), as the CTE
+/// `heads(id)` that a claim starts with: the subscriptions with pending rows are found by a skip
+/// scan (`lines`: each the next one after the last, one lookup in the index on `(state,
+/// webhook_id, position)`), so a claim costs a lookup per subscription however long the lines
+/// are. Both dialects read it alike.
+macro_rules! line_heads {
+    () => {
+        "WITH RECURSIVE lines(webhook_id) AS ( \
+             SELECT MIN(webhook_id) FROM webhook_deliveries WHERE state = 'pending' \
+           UNION ALL \
+             SELECT (SELECT MIN(n.webhook_id) FROM webhook_deliveries n \
+                     WHERE n.state = 'pending' AND n.webhook_id > l.webhook_id) \
+             FROM lines l WHERE l.webhook_id IS NOT NULL \
+         ), heads(id) AS ( \
+             SELECT (SELECT h.id FROM webhook_deliveries h WHERE h.state = 'pending' AND h.webhook_id = l.webhook_id \
+                     ORDER BY h.position LIMIT 1) \
+             FROM lines l WHERE l.webhook_id IS NOT NULL \
+         ) "
+    };
+}
+pub(crate) use line_heads;
+
+/// A row of the `webhook_deliveries` table as both backends select it (ids as text, the state as its name).
+#[derive(sqlx::FromRow)]
+pub(crate) struct DeliveryDbRow {
+    pub id: i64,
+    pub webhook_id: String,
+    pub event_id: String,
+    pub position: i64,
+    pub url: String,
+    pub message_id: String,
+    pub state: String,
+    pub attempts: i32,
+    pub next_attempt_at: DateTime<Utc>,
+    pub last_error: Option<String>,
+    pub last_status: Option<i32>,
+    pub created_at: DateTime<Utc>,
+    pub delivered_at: Option<DateTime<Utc>>,
+}
+
 /// Everything but the writer's batch, implemented once per backend: the schema, the reads of the
 /// log, the outbox's claims and marks, and the news of other processes' commits. Every method is
 /// its database's statements and nothing else; what the store makes of them is written once, in
@@ -246,6 +287,58 @@ pub(crate) trait LogBackend: Send + Sync + 'static {
     /// The shared key called `name`: `candidate` stored if there is none yet (the first process
     /// to ask wins, however many ask at once), then the one stored.
     fn shared_key(&self, name: &str, candidate: &[u8]) -> impl Future<Output = Result<Vec<u8>, StoreError>> + Send;
+
+    // ----- webhooks -----
+    /// Leases until `until` the due deliveries at the head of their subscription's line (its
+    /// pending delivery of the lowest position), up to `limit`, counting the attempt.
+    fn claim_deliveries(
+        &self,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+        limit: i64,
+    ) -> impl Future<Output = Result<Vec<DeliveryDbRow>, StoreError>> + Send;
+    fn delivery_done(
+        &self,
+        id: i64,
+        status: i32,
+        at: DateTime<Utc>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Records a failed attempt: the new state, when it is due again, why, and the answer's status.
+    fn delivery_failed(
+        &self,
+        id: i64,
+        state: &str,
+        due: DateTime<Utc>,
+        error: &str,
+        status: Option<i32>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// A subscription's deliveries after `after_id` (in `state` only, when given), in id order.
+    fn deliveries(
+        &self,
+        webhook: &str,
+        state: Option<&str>,
+        after_id: i64,
+        limit: i64,
+    ) -> impl Future<Output = Result<Vec<DeliveryDbRow>, StoreError>> + Send;
+    /// A subscription's newest `limit` deliveries, newest first.
+    fn recent_deliveries(
+        &self,
+        webhook: &str,
+        limit: i64,
+    ) -> impl Future<Output = Result<Vec<DeliveryDbRow>, StoreError>> + Send;
+    fn delivery_state(&self, webhook: &str, id: i64)
+        -> impl Future<Output = Result<Option<String>, StoreError>> + Send;
+    /// Puts a dead delivery back in line, due at `now`, its attempts forgotten.
+    fn revive_delivery(&self, id: i64, now: DateTime<Utc>) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn delivery_counts(&self) -> impl Future<Output = Result<Vec<(String, i64)>, StoreError>> + Send;
+    fn put_webhook_secret(
+        &self,
+        webhook: &str,
+        secret: &str,
+        at: DateTime<Utc>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn webhook_secret(&self, webhook: &str) -> impl Future<Output = Result<Option<String>, StoreError>> + Send;
+    fn delete_webhook_secret(&self, webhook: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
 /// Refuses a schema newer than this binary; applies (or requires) the known migrations.
@@ -377,5 +470,68 @@ impl Database {
 
     pub async fn shared_key(&self, name: &str, candidate: &[u8]) -> Result<Vec<u8>, StoreError> {
         dispatch!(self, backend => backend.shared_key(name, candidate).await)
+    }
+
+    // ----- webhooks -----
+    pub async fn claim_deliveries(
+        &self,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<DeliveryDbRow>, StoreError> {
+        dispatch!(self, backend => backend.claim_deliveries(now, until, limit).await)
+    }
+
+    pub async fn delivery_done(&self, id: i64, status: i32, at: DateTime<Utc>) -> Result<(), StoreError> {
+        dispatch!(self, backend => backend.delivery_done(id, status, at).await)
+    }
+
+    pub async fn delivery_failed(
+        &self,
+        id: i64,
+        state: &str,
+        due: DateTime<Utc>,
+        error: &str,
+        status: Option<i32>,
+    ) -> Result<(), StoreError> {
+        dispatch!(self, backend => backend.delivery_failed(id, state, due, error, status).await)
+    }
+
+    pub async fn deliveries(
+        &self,
+        webhook: &str,
+        state: Option<&str>,
+        after_id: i64,
+        limit: i64,
+    ) -> Result<Vec<DeliveryDbRow>, StoreError> {
+        dispatch!(self, backend => backend.deliveries(webhook, state, after_id, limit).await)
+    }
+
+    pub async fn recent_deliveries(&self, webhook: &str, limit: i64) -> Result<Vec<DeliveryDbRow>, StoreError> {
+        dispatch!(self, backend => backend.recent_deliveries(webhook, limit).await)
+    }
+
+    pub async fn delivery_state(&self, webhook: &str, id: i64) -> Result<Option<String>, StoreError> {
+        dispatch!(self, backend => backend.delivery_state(webhook, id).await)
+    }
+
+    pub async fn revive_delivery(&self, id: i64, now: DateTime<Utc>) -> Result<(), StoreError> {
+        dispatch!(self, backend => backend.revive_delivery(id, now).await)
+    }
+
+    pub async fn delivery_counts(&self) -> Result<Vec<(String, i64)>, StoreError> {
+        dispatch!(self, backend => backend.delivery_counts().await)
+    }
+
+    pub async fn put_webhook_secret(&self, webhook: &str, secret: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
+        dispatch!(self, backend => backend.put_webhook_secret(webhook, secret, at).await)
+    }
+
+    pub async fn webhook_secret(&self, webhook: &str) -> Result<Option<String>, StoreError> {
+        dispatch!(self, backend => backend.webhook_secret(webhook).await)
+    }
+
+    pub async fn delete_webhook_secret(&self, webhook: &str) -> Result<(), StoreError> {
+        dispatch!(self, backend => backend.delete_webhook_secret(webhook).await)
     }
 }

@@ -15,7 +15,8 @@ use sqlx::{
 use tokio::sync::watch;
 
 use super::{
-    BatchTx, ConnectionKeeper, EventRow, HeadLock, IdempotencyRecord, LogBackend, MailRow, Rows, WriteBackend,
+    line_heads, BatchTx, ConnectionKeeper, DeliveryDbRow, EventRow, HeadLock, IdempotencyRecord, LogBackend, MailRow,
+    Rows, WriteBackend,
 };
 use crate::store::{error::StoreError, event::RecordedEvent, outbox::row::OutboxRow, AppendOutcome, LogHead};
 
@@ -39,6 +40,14 @@ macro_rules! mail_columns {
     };
 }
 
+/// The columns of a webhook delivery, as `DeliveryDbRow` reads them.
+macro_rules! delivery_columns {
+    () => {
+        "id, webhook_id, event_id::text AS event_id, position, url, message_id, state, attempts, next_attempt_at, \
+         last_error, last_status, created_at, delivered_at"
+    };
+}
+
 /// The connection pool of a PostgreSQL database.
 #[derive(Clone)]
 pub(crate) struct PostgresBackend(PgPool);
@@ -55,6 +64,18 @@ impl PostgresBackend {
             .connect_with(options)
             .await?;
         Ok(PostgresBackend(pool))
+    }
+}
+
+impl PostgresBackend {
+    /// A transaction whose commit does not wait for its WAL to reach the disk (`synchronous_commit`
+    /// off for it alone): for the webhook worker's claims and marks, which a crash may lose at no
+    /// cost but a repeat (the row is claimed and sent again, with the same webhook-id). Each of
+    /// them would otherwise wait out a flush, and a subscription's deliveries go one at a time.
+    async fn without_waiting_for_the_disk(&self) -> Result<sqlx::Transaction<'_, Postgres>, sqlx::Error> {
+        let mut tx = self.0.begin().await?;
+        sqlx::query("SET LOCAL synchronous_commit = off").execute(&mut *tx).await?;
+        Ok(tx)
     }
 }
 
@@ -131,6 +152,12 @@ macro_rules! write_statement {
                FROM UNNEST($17::uuid[], $18::bigint[], $19::text[], $20::text[], $21::text[], $22::text[], \
                            $23::timestamptz[], $24::bigint[], $25::int[], $26::timestamptz[]) \
                     AS u(e, p, r, k, c, m, t, i, a, n)", $rows_if, " \
+             ), hooked AS ( \
+               INSERT INTO webhook_deliveries (webhook_id, event_id, position, url, message_id, next_attempt_at, \
+                                               created_at) \
+               SELECT w, e, p, l, m, t, t \
+               FROM UNNEST($28::text[], $29::uuid[], $30::bigint[], $31::text[], $32::text[], $33::timestamptz[]) \
+                    AS u(w, e, p, l, m, t)", $rows_if, " \
              ) \
              SELECT pg_notify($16, position::text || ' ' || $27) FROM moved"
         )
@@ -139,12 +166,12 @@ macro_rules! write_statement {
 
 /// Under the lock on the head.
 const WRITE: &str = write_statement!("", "");
-/// Without the lock: the head moves only from where the writer left it ($28, $29), and the rows
+/// Without the lock: the head moves only from where the writer left it ($34, $35), and the rows
 /// go in only if it moved (READ COMMITTED re-checks the condition against a concurrent commit).
 const WRITE_IF_HEAD_IS: &str =
-    write_statement!(" AND position = $28 AND hash = $29", " WHERE EXISTS (SELECT 1 FROM moved)");
+    write_statement!(" AND position = $34 AND hash = $35", " WHERE EXISTS (SELECT 1 FROM moved)");
 
-/// Binds the rows of a write to `$1`…`$27` of `write_statement!`; the notification names the
+/// Binds the rows of a write to `$1`…`$33` of `write_statement!`; the notification names the
 /// writer's `origin`, so that its own process does not read back what it has already folded.
 fn bind_rows<'q>(
     query: sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments>,
@@ -187,6 +214,12 @@ fn bind_rows<'q>(
         .bind(outbox.attempts)
         .bind(outbox.due)
         .bind(origin.to_string())
+        .bind(rows.deliveries.iter().map(|d| d.webhook.clone()).collect::<Vec<_>>())
+        .bind(rows.deliveries.iter().map(|d| d.event_id).collect::<Vec<_>>())
+        .bind(rows.deliveries.iter().map(|d| d.position).collect::<Vec<_>>())
+        .bind(rows.deliveries.iter().map(|d| d.url.clone()).collect::<Vec<_>>())
+        .bind(rows.deliveries.iter().map(|d| d.message_id.clone()).collect::<Vec<_>>())
+        .bind(rows.deliveries.iter().map(|d| d.created_at).collect::<Vec<_>>())
 }
 
 /// The rows of the outbox as a write passes them: one array per column.
@@ -469,5 +502,109 @@ impl LogBackend for PostgresBackend {
             .execute(&self.0)
             .await?;
         Ok(sqlx::query_scalar("SELECT key FROM server_keys WHERE name = $1").bind(name).fetch_one(&self.0).await?)
+    }
+
+    async fn claim_deliveries(
+        &self,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<DeliveryDbRow>, StoreError> {
+        // The head of each subscription's line only (see `line_heads!`); SKIP LOCKED: a worker of
+        // another process claiming at the same time passes over it, and cannot take the row
+        // behind it either, which is no head while this one is pending.
+        let sql = concat!(
+            line_heads!(),
+            "UPDATE webhook_deliveries SET attempts = attempts + 1, next_attempt_at = $1 WHERE id IN \
+             (SELECT d.id FROM webhook_deliveries d WHERE d.id IN (SELECT id FROM heads) \
+                AND d.state = 'pending' AND d.next_attempt_at <= $2 \
+              ORDER BY d.position LIMIT $3 FOR UPDATE SKIP LOCKED) \
+             RETURNING ",
+            delivery_columns!()
+        );
+        let mut tx = self.without_waiting_for_the_disk().await?;
+        let claimed = sqlx::query_as(sql).bind(until).bind(now).bind(limit).fetch_all(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(claimed)
+    }
+
+    async fn delivery_done(&self, id: i64, status: i32, at: DateTime<Utc>) -> Result<(), StoreError> {
+        let sql = "UPDATE webhook_deliveries SET state = 'delivered', delivered_at = $1, last_status = $2, \
+                   last_error = NULL WHERE id = $3";
+        let mut tx = self.without_waiting_for_the_disk().await?;
+        sqlx::query(sql).bind(at).bind(status).bind(id).execute(&mut *tx).await?;
+        Ok(tx.commit().await?)
+    }
+
+    async fn delivery_failed(
+        &self,
+        id: i64,
+        state: &str,
+        due: DateTime<Utc>,
+        error: &str,
+        status: Option<i32>,
+    ) -> Result<(), StoreError> {
+        let sql = "UPDATE webhook_deliveries SET state = $1, next_attempt_at = $2, last_error = $3, last_status = $4 \
+                   WHERE id = $5";
+        let mut tx = self.without_waiting_for_the_disk().await?;
+        sqlx::query(sql).bind(state).bind(due).bind(error).bind(status).bind(id).execute(&mut *tx).await?;
+        Ok(tx.commit().await?)
+    }
+
+    async fn deliveries(
+        &self,
+        webhook: &str,
+        state: Option<&str>,
+        after_id: i64,
+        limit: i64,
+    ) -> Result<Vec<DeliveryDbRow>, StoreError> {
+        let sql = concat!(
+            "SELECT ",
+            delivery_columns!(),
+            " FROM webhook_deliveries WHERE webhook_id = $1 AND id > $2 AND ($3::text IS NULL OR state = $3) \
+             ORDER BY id LIMIT $4"
+        );
+        Ok(sqlx::query_as(sql).bind(webhook).bind(after_id).bind(state).bind(limit).fetch_all(&self.0).await?)
+    }
+
+    async fn recent_deliveries(&self, webhook: &str, limit: i64) -> Result<Vec<DeliveryDbRow>, StoreError> {
+        let sql = concat!(
+            "SELECT ",
+            delivery_columns!(),
+            " FROM webhook_deliveries WHERE webhook_id = $1 ORDER BY id DESC LIMIT $2"
+        );
+        Ok(sqlx::query_as(sql).bind(webhook).bind(limit).fetch_all(&self.0).await?)
+    }
+
+    async fn delivery_state(&self, webhook: &str, id: i64) -> Result<Option<String>, StoreError> {
+        let sql = "SELECT state FROM webhook_deliveries WHERE id = $1 AND webhook_id = $2";
+        Ok(sqlx::query_scalar(sql).bind(id).bind(webhook).fetch_optional(&self.0).await?)
+    }
+
+    async fn revive_delivery(&self, id: i64, now: DateTime<Utc>) -> Result<(), StoreError> {
+        let sql = "UPDATE webhook_deliveries SET state = 'pending', attempts = 0, next_attempt_at = $1 \
+                   WHERE id = $2 AND state = 'dead'";
+        sqlx::query(sql).bind(now).bind(id).execute(&self.0).await?;
+        Ok(())
+    }
+
+    async fn delivery_counts(&self) -> Result<Vec<(String, i64)>, StoreError> {
+        Ok(sqlx::query_as("SELECT state, COUNT(*) FROM webhook_deliveries GROUP BY state").fetch_all(&self.0).await?)
+    }
+
+    async fn put_webhook_secret(&self, webhook: &str, secret: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
+        let sql = "INSERT INTO webhook_secrets (webhook_id, secret, created_at) VALUES ($1, $2, $3)";
+        sqlx::query(sql).bind(webhook).bind(secret).bind(at).execute(&self.0).await?;
+        Ok(())
+    }
+
+    async fn webhook_secret(&self, webhook: &str) -> Result<Option<String>, StoreError> {
+        let sql = "SELECT secret FROM webhook_secrets WHERE webhook_id = $1";
+        Ok(sqlx::query_scalar(sql).bind(webhook).fetch_optional(&self.0).await?)
+    }
+
+    async fn delete_webhook_secret(&self, webhook: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM webhook_secrets WHERE webhook_id = $1").bind(webhook).execute(&self.0).await?;
+        Ok(())
     }
 }

@@ -16,7 +16,8 @@ use sqlx::{
 };
 
 use super::{
-    BatchTx, ConnectionKeeper, EventRow, HeadLock, IdempotencyRecord, LogBackend, MailRow, Rows, WriteBackend,
+    line_heads, BatchTx, ConnectionKeeper, DeliveryDbRow, EventRow, HeadLock, IdempotencyRecord, LogBackend, MailRow,
+    Rows, WriteBackend,
 };
 use crate::store::{error::StoreError, event::format_time, outbox::row::OutboxRow, LogHead};
 
@@ -34,6 +35,14 @@ macro_rules! mail_columns {
     () => {
         "id, event_id, position, recipient, kind, context, message_id, state, attempts, next_attempt_at, \
          last_error, created_at, sent_at"
+    };
+}
+
+/// The columns of a webhook delivery, as `DeliveryDbRow` reads them.
+macro_rules! delivery_columns {
+    () => {
+        "id, webhook_id, event_id, position, url, message_id, state, attempts, next_attempt_at, last_error, \
+         last_status, created_at, delivered_at"
     };
 }
 
@@ -80,6 +89,9 @@ macro_rules! write_sql {
                              created_at) \
          SELECT r ->> 0, r ->> 1, r ->> 2, r ->> 3, r ->> 4, r ->> 5, r ->> 6, r ->> 7, r ->> 8, r ->> 9 \
          FROM (SELECT value AS r FROM json_each(?1, '$[2]')); \
+         INSERT INTO webhook_deliveries (webhook_id, event_id, position, url, message_id, next_attempt_at, created_at) \
+         SELECT r ->> 0, r ->> 1, r ->> 2, r ->> 3, r ->> 4, r ->> 5, r ->> 5 \
+         FROM (SELECT value AS r FROM json_each(?1, '$[5]')); \
          UPDATE log_head SET position = ?1 ->> 3, hash = ?1 ->> 4 WHERE id = 1"
     };
 }
@@ -112,7 +124,8 @@ impl SqliteWriter {
         Self(ConnectionKeeper::new(pool))
     }
 
-    /// What a write's statements read: one JSON parameter, `[events, keys, outbox, position, hash]`.
+    /// What a write's statements read: one JSON parameter, `[events, keys, outbox, position, hash,
+    /// deliveries]`.
     /// sqlx hands every SQLite statement to a worker thread, so the rows travel as JSON and the
     /// statements go as one query (one hand-off per write, not one per row); and they all read the
     /// same parameter, because sqlx misbinds the numbered parameters of a later statement when an
@@ -144,7 +157,15 @@ impl SqliteWriter {
             })
             .collect();
         let outbox = outbox_rows(rows.outbox);
-        serde_json::to_string(&(events, keys, outbox, rows.head.position, &rows.head.hash)).expect("rows serialize")
+        let deliveries: Vec<_> = rows
+            .deliveries
+            .iter()
+            .map(|d| {
+                (&d.webhook, d.event_id.to_string(), d.position, &d.url, &d.message_id, format_time(&d.created_at))
+            })
+            .collect();
+        serde_json::to_string(&(events, keys, outbox, rows.head.position, &rows.head.hash, deliveries))
+            .expect("rows serialize")
     }
 
     /// `BEGIN IMMEDIATE`, the head, the last mail id and the streams' versions in one hand-off to
@@ -394,5 +415,103 @@ impl LogBackend for SqliteBackend {
             .execute(&self.0)
             .await?;
         Ok(sqlx::query_scalar("SELECT key FROM server_keys WHERE name = ?1").bind(name).fetch_one(&self.0).await?)
+    }
+
+    async fn claim_deliveries(
+        &self,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<DeliveryDbRow>, StoreError> {
+        // The head of each subscription's line only (see `line_heads!`). One writer at a time: no
+        // other worker can claim the same rows in between.
+        let sql = concat!(
+            line_heads!(),
+            "UPDATE webhook_deliveries SET attempts = attempts + 1, next_attempt_at = ?1 WHERE id IN \
+             (SELECT d.id FROM webhook_deliveries d WHERE d.id IN (SELECT id FROM heads) \
+                AND d.state = 'pending' AND d.next_attempt_at <= ?2 \
+              ORDER BY d.position LIMIT ?3) \
+             RETURNING ",
+            delivery_columns!()
+        );
+        Ok(sqlx::query_as(sql).bind(format_time(&until)).bind(format_time(&now)).bind(limit).fetch_all(&self.0).await?)
+    }
+
+    async fn delivery_done(&self, id: i64, status: i32, at: DateTime<Utc>) -> Result<(), StoreError> {
+        let sql = "UPDATE webhook_deliveries SET state = 'delivered', delivered_at = ?1, last_status = ?2, \
+                   last_error = NULL WHERE id = ?3";
+        sqlx::query(sql).bind(format_time(&at)).bind(status).bind(id).execute(&self.0).await?;
+        Ok(())
+    }
+
+    async fn delivery_failed(
+        &self,
+        id: i64,
+        state: &str,
+        due: DateTime<Utc>,
+        error: &str,
+        status: Option<i32>,
+    ) -> Result<(), StoreError> {
+        let sql = "UPDATE webhook_deliveries SET state = ?1, next_attempt_at = ?2, last_error = ?3, last_status = ?4 \
+                   WHERE id = ?5";
+        sqlx::query(sql).bind(state).bind(format_time(&due)).bind(error).bind(status).bind(id).execute(&self.0).await?;
+        Ok(())
+    }
+
+    async fn deliveries(
+        &self,
+        webhook: &str,
+        state: Option<&str>,
+        after_id: i64,
+        limit: i64,
+    ) -> Result<Vec<DeliveryDbRow>, StoreError> {
+        let sql = concat!(
+            "SELECT ",
+            delivery_columns!(),
+            " FROM webhook_deliveries WHERE webhook_id = ?1 AND id > ?2 AND (?3 IS NULL OR state = ?3) \
+             ORDER BY id LIMIT ?4"
+        );
+        Ok(sqlx::query_as(sql).bind(webhook).bind(after_id).bind(state).bind(limit).fetch_all(&self.0).await?)
+    }
+
+    async fn recent_deliveries(&self, webhook: &str, limit: i64) -> Result<Vec<DeliveryDbRow>, StoreError> {
+        let sql = concat!(
+            "SELECT ",
+            delivery_columns!(),
+            " FROM webhook_deliveries WHERE webhook_id = ?1 ORDER BY id DESC LIMIT ?2"
+        );
+        Ok(sqlx::query_as(sql).bind(webhook).bind(limit).fetch_all(&self.0).await?)
+    }
+
+    async fn delivery_state(&self, webhook: &str, id: i64) -> Result<Option<String>, StoreError> {
+        let sql = "SELECT state FROM webhook_deliveries WHERE id = ?1 AND webhook_id = ?2";
+        Ok(sqlx::query_scalar(sql).bind(id).bind(webhook).fetch_optional(&self.0).await?)
+    }
+
+    async fn revive_delivery(&self, id: i64, now: DateTime<Utc>) -> Result<(), StoreError> {
+        let sql = "UPDATE webhook_deliveries SET state = 'pending', attempts = 0, next_attempt_at = ?1 \
+                   WHERE id = ?2 AND state = 'dead'";
+        sqlx::query(sql).bind(format_time(&now)).bind(id).execute(&self.0).await?;
+        Ok(())
+    }
+
+    async fn delivery_counts(&self) -> Result<Vec<(String, i64)>, StoreError> {
+        Ok(sqlx::query_as("SELECT state, COUNT(*) FROM webhook_deliveries GROUP BY state").fetch_all(&self.0).await?)
+    }
+
+    async fn put_webhook_secret(&self, webhook: &str, secret: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
+        let sql = "INSERT INTO webhook_secrets (webhook_id, secret, created_at) VALUES (?1, ?2, ?3)";
+        sqlx::query(sql).bind(webhook).bind(secret).bind(format_time(&at)).execute(&self.0).await?;
+        Ok(())
+    }
+
+    async fn webhook_secret(&self, webhook: &str) -> Result<Option<String>, StoreError> {
+        let sql = "SELECT secret FROM webhook_secrets WHERE webhook_id = ?1";
+        Ok(sqlx::query_scalar(sql).bind(webhook).fetch_optional(&self.0).await?)
+    }
+
+    async fn delete_webhook_secret(&self, webhook: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM webhook_secrets WHERE webhook_id = ?1").bind(webhook).execute(&self.0).await?;
+        Ok(())
     }
 }

@@ -147,11 +147,18 @@ pub(super) async fn write_one_by_one<B: WriteBackend, P: CommandPlanner>(
     // The mail of the jobs that were written, in their transaction.
     let mut handover = None;
     if let Some(models) = models {
-        let (outbox, leased) = models.take_outbox(&mut planner);
-        if !outbox.is_empty() {
-            backend.write(&mut tx, Rows { events: &[], keys: &[], head: &planner.head, outbox: &outbox }).await?;
+        let outbox = models.take_outbox(&mut planner);
+        if !(outbox.mail.is_empty() && outbox.deliveries.is_empty()) {
+            let rows = Rows {
+                events: &[],
+                keys: &[],
+                head: &planner.head,
+                outbox: &outbox.mail,
+                deliveries: &outbox.deliveries,
+            };
+            backend.write(&mut tx, rows).await?;
         }
-        handover = leased;
+        handover = outbox.handover;
     }
     if let Err(error) = backend.commit(tx).await {
         return Err(outcome_unknown(error, handover));
@@ -184,7 +191,8 @@ pub(super) async fn write_one<B: WriteBackend, P: CommandPlanner>(
     }
     let (events, keys) = rows(plans.iter_mut());
     backend.execute(tx, "SAVEPOINT job").await?;
-    match backend.write(tx, Rows { events: &events, keys: &keys, head: &scratch.head, outbox: &[] }).await {
+    let rows = Rows { events: &events, keys: &keys, head: &scratch.head, outbox: &[], deliveries: &[] };
+    match backend.write(tx, rows).await {
         Ok(()) => {
             backend.execute(tx, "RELEASE SAVEPOINT job").await?;
             if let Some(models) = models {

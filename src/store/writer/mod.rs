@@ -37,6 +37,7 @@ use super::{
     event::RecordedEvent,
     outbox::{Handover, MailHandoff, OutboxRow},
     planner::CommandPlanner,
+    webhooks::DeliveryRow,
     AppendOutcome, AppendRequest, ExecuteError, LogHead, Metadata, StoreError,
 };
 use batch::write_batch;
@@ -100,6 +101,8 @@ pub(crate) struct Models<P> {
     unpublished: Vec<RecordedEvent>,
     /// The mail those events cause, to be written in their transaction.
     outbox: Vec<OutboxRow>,
+    /// The webhook deliveries they cause, likewise.
+    deliveries: Vec<DeliveryRow>,
     /// This process's delivery worker, which takes the mail that the writer leases to it.
     pub handoff: MailHandoff,
 }
@@ -111,21 +114,25 @@ impl<P: CommandPlanner> Models<P> {
             writer: model,
             unpublished: Vec::new(),
             outbox: Vec::new(),
+            deliveries: Vec::new(),
             handoff: MailHandoff::default(),
         }
     }
 
     /// The batch's mail, numbered from the planner's last mail id (and leased to this process's
-    /// worker when it has room).
-    fn take_outbox(&mut self, planner: &mut Planner) -> (Vec<OutboxRow>, Option<Handover>) {
-        let mut outbox = std::mem::take(&mut self.outbox);
-        let handover = self.handoff.prepare(&mut outbox, &mut planner.last_mail_id, planner.now);
-        (outbox, handover)
+    /// worker when it has room), and its webhook deliveries.
+    fn take_outbox(&mut self, planner: &mut Planner) -> Outbox {
+        let mut mail = std::mem::take(&mut self.outbox);
+        let handover = self.handoff.prepare(&mut mail, &mut planner.last_mail_id, planner.now);
+        Outbox { mail, deliveries: std::mem::take(&mut self.deliveries), handover }
     }
 
-    /// Folds this process's own new events; each one's mail is computed against the state just after it.
+    /// Folds this process's own new events; each one's mail is computed against the state just
+    /// after it, its webhook deliveries against the state just before it.
     fn fold(&mut self, events: &[RecordedEvent]) {
         for event in events {
+            let deliveries = self.writer.deliveries_for(event);
+            self.deliveries.extend(deliveries.into_iter().map(|delivery| DeliveryRow::new(event, delivery)));
             let mail = self.writer.fold_with_mail(event);
             self.outbox.extend(mail.into_iter().map(|mail| OutboxRow::new(event, mail)));
         }
@@ -144,7 +151,17 @@ impl<P: CommandPlanner> Models<P> {
         self.writer = self.read.read().unwrap_or_else(|poisoned| poisoned.into_inner()).clone();
         self.unpublished.clear();
         self.outbox.clear();
+        self.deliveries.clear();
     }
+}
+
+/// What a batch's events cause, written in their transaction: mail (and its way to this
+/// process's worker, once written) and webhook deliveries.
+#[derive(Default)]
+pub(crate) struct Outbox {
+    pub mail: Vec<OutboxRow>,
+    pub deliveries: Vec<DeliveryRow>,
+    pub handover: Option<Handover>,
 }
 
 /// Takes everything that is waiting (up to `MAX_BATCH`), commits it as one transaction, answers each caller.

@@ -14,6 +14,7 @@ use crate::store::{
     event::RecordedEvent,
     outbox::{Handover, OutboxRow},
     planner::CommandPlanner,
+    webhooks::DeliveryRow,
     AppendOutcome, AppendRequest, ExpectedVersion, LogHead, StoreError,
 };
 
@@ -29,6 +30,7 @@ pub(super) struct BatchRows {
     pub(super) events: Vec<RecordedEvent>,
     pub(super) keys: Vec<(String, IdempotencyRecord)>,
     pub(super) outbox: Vec<OutboxRow>,
+    pub(super) deliveries: Vec<DeliveryRow>,
     pub(super) handover: Option<Handover>,
 }
 
@@ -66,14 +68,14 @@ impl<R: Clone> PlannedBatch<R> {
         models: Option<&mut Models<P>>,
     ) -> BatchRows {
         let (events, keys) = rows(self.units.iter_mut().filter_map(|unit| unit.as_mut().ok()).flatten());
-        let (outbox, handover) = models.map(|models| models.take_outbox(planner)).unwrap_or_default();
-        BatchRows { events, keys, outbox, handover }
+        let outbox = models.map(|models| models.take_outbox(planner)).unwrap_or_default();
+        BatchRows { events, keys, outbox: outbox.mail, deliveries: outbox.deliveries, handover: outbox.handover }
     }
 }
 
 impl BatchRows {
     pub(super) fn as_rows<'r>(&'r self, head: &'r LogHead) -> Rows<'r> {
-        Rows { events: &self.events, keys: &self.keys, head, outbox: &self.outbox }
+        Rows { events: &self.events, keys: &self.keys, head, outbox: &self.outbox, deliveries: &self.deliveries }
     }
 }
 
