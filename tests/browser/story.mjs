@@ -256,6 +256,8 @@ try {
   check((await row.textContent()).includes('revoked'), 'the token is revoked');
   check(!(await admin.page.content()).includes(secret), 'the secret is never shown again');
   await shot(admin.page, 'admin');
+  await admin.page.goto(`${base}/ui/admin/webhooks`);
+  await shot(admin.page, 'admin-webhooks');
   await admin.page.goto(`${base}/ui/reviews`);
   await shot(admin.page, 'reviews');
   await admin.page.getByRole('link', { name: /SITE_A in spring/ }).first().click();
