@@ -6,7 +6,7 @@
 
 use actix_web::{http::header, web, HttpResponse};
 use askama::Template;
-use chrono::NaiveDateTime;
+use chrono::{NaiveDate, NaiveDateTime};
 use serde::{Deserialize, Serialize};
 use strum::VariantNames;
 
@@ -67,12 +67,14 @@ fn filled(text: &str) -> Option<String> {
     Some(text.trim().to_string()).filter(|text| !text.is_empty())
 }
 
-/// A moment typed in a form: a `datetime-local` value taken as UTC, an RFC 3339 time, or a position.
-fn moment(field: &str, text: &str) -> Result<Option<Moment>, PageError> {
+/// A moment typed in a form: a `datetime-local` value or a date taken as UTC, an RFC 3339 time,
+/// or a position.
+pub(super) fn moment(field: &str, text: &str) -> Result<Option<Moment>, PageError> {
     let Some(text) = filled(text) else { return Ok(None) };
     let local =
         ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%dT%H:%M"].iter().find_map(|f| NaiveDateTime::parse_from_str(&text, f).ok());
-    match local {
+    let day = || NaiveDate::parse_from_str(&text, "%Y-%m-%d").ok().and_then(|day| day.and_hms_opt(0, 0, 0));
+    match local.or_else(day) {
         Some(local) => Ok(Some(Moment::Time(local.and_utc()))),
         None => text.parse().map(Some).map_err(|error| PageError::BadForm(format!("{field}: {error}"))),
     }

@@ -5,10 +5,11 @@
 
 use actix_web::{web, HttpResponse};
 use askama::Template;
-use chrono::{DateTime, Duration as Span, NaiveDate, NaiveDateTime, Utc};
+use chrono::{DateTime, Duration as Span, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::{
+    audit::moment,
     html,
     session::{Header, Session},
     PageError,
@@ -16,6 +17,7 @@ use super::{
 use crate::{
     domain::{Grant, GrantOrigin, GrantStatus, Subject},
     projections::HeldSpan,
+    store::Moment,
 };
 
 /// The most rows one page draws (the first, in grant id order).
@@ -50,20 +52,12 @@ pub struct TimelineQuery {
     until: String,
 }
 
-/// A time typed in the form.
+/// A time typed in the form, as the audit page reads one; a log position is no time here.
 fn time(field: &str, text: &str) -> Result<Option<DateTime<Utc>>, PageError> {
-    let text = text.trim();
-    if text.is_empty() {
-        return Ok(None);
-    }
-    let local =
-        ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%dT%H:%M"].iter().find_map(|f| NaiveDateTime::parse_from_str(text, f).ok());
-    let day = || NaiveDate::parse_from_str(text, "%Y-%m-%d").ok().and_then(|day| day.and_hms_opt(0, 0, 0));
-    match local.or_else(day) {
-        Some(local) => Ok(Some(local.and_utc())),
-        None => DateTime::parse_from_rfc3339(text)
-            .map(|time| Some(time.with_timezone(&Utc)))
-            .map_err(|_| PageError::BadForm(format!("{field}: \"{text}\" is not a date or a time"))),
+    match moment(field, text)? {
+        None => Ok(None),
+        Some(Moment::Time(time)) => Ok(Some(time)),
+        Some(Moment::Position(_)) => Err(PageError::BadForm(format!("{field}: a date or a time, not a log position"))),
     }
 }
 
