@@ -32,6 +32,13 @@ struct Options {
     /// Concurrency levels for appends.
     #[arg(long, value_delimiter = ',', default_values = ["1", "8", "32"])]
     concurrency: Vec<usize>,
+    /// Rounds of each append measurement (store, baselines, alternating); the best is printed.
+    #[arg(long, default_value_t = 2)]
+    rounds: u32,
+    /// On PostgreSQL, also Message DB's `write_message` driven by pgbench at each concurrency
+    /// (bench/message-db/run: needs npm, psql and pgbench), a peer event store's baseline.
+    #[arg(long)]
+    message_db: bool,
     /// PostgreSQL server to create the benchmark database on.
     #[arg(long, env = "ROLELEDGER_TEST_POSTGRES", default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
     postgres: String,
@@ -86,6 +93,23 @@ where
         task.await.unwrap();
     }
     done.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64()
+}
+
+/// Message DB's `write_message` per second at `clients` (bench/message-db/run, which installs it
+/// into a scratch database of the server and drives it with pgbench), one round.
+fn message_db_rate(options: &Options, clients: usize) -> f64 {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/bench/message-db/run");
+    let output = std::process::Command::new(script)
+        .args(["--seconds", &options.seconds.to_string(), "--rounds", "1"])
+        .args(["--clients", &clients.to_string()])
+        .env("ROLELEDGER_TEST_POSTGRES", &options.postgres)
+        .stderr(std::process::Stdio::null())
+        .output()
+        .expect("bench/message-db/run");
+    assert!(output.status.success(), "bench/message-db/run failed (run it alone to see why)");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let line = stdout.lines().find(|line| line.starts_with(&format!("{clients}\t"))).expect("a figure");
+    line.split('\t').nth(1).and_then(|rate| rate.parse().ok()).expect("events/s")
 }
 
 /// A plain INSERT per transaction through sqlx: the baseline an append is compared with.
@@ -171,33 +195,65 @@ fn reset_peak_rss() {
 
 async fn bench_appends(url: &DatabaseUrl, options: &Options) {
     let store = EventStore::open(url, Migrations::Apply).await.unwrap();
-    println!("| concurrent appenders | store appends/s | plain INSERT/s | ratio |");
-    println!("|---:|---:|---:|---:|");
+    let message_db = options.message_db && matches!(url, DatabaseUrl::Postgres(_));
+    println!(
+        "each figure the best of {} rounds of {} s; one event per append, `ExpectedVersion::Any`, each appender its own stream\n",
+        options.rounds.max(1),
+        options.seconds
+    );
+    if message_db {
+        println!("| concurrent appenders | store appends/s | plain INSERT/s | ratio | Message DB `write_message`/s | ratio |");
+        println!("|---:|---:|---:|---:|---:|---:|");
+    } else {
+        println!("| concurrent appenders | store appends/s | plain INSERT/s | ratio |");
+        println!("|---:|---:|---:|---:|");
+    }
     for &workers in &options.concurrency {
-        let appender = store.clone();
-        let store_rate = rate(workers, options.seconds, move |worker, n| {
-            let store = appender.clone();
-            async move {
-                let request = AppendRequest::new(
-                    format!("bench-{workers}-{worker}"),
-                    ExpectedVersion::Any,
-                    vec![sample_event(n)],
-                );
-                store.append(request).await.unwrap();
-            }
-        })
-        .await;
         let plain = Arc::new(PlainInserts::open(url, workers as u32).await);
-        let inserter = plain.clone();
-        let plain_rate = rate(workers, options.seconds, move |worker, n| {
-            let plain = inserter.clone();
-            async move { plain.insert(format!("bench-{workers}-{worker}"), sample_event(n).data.to_string()).await }
-        })
-        .await;
+        // The rounds alternate between the store and its baselines, so that each meets the same
+        // spells of a shared machine's load; the best round of each is printed.
+        let (mut store_rate, mut plain_rate, mut peer_rate) = (0.0f64, 0.0f64, 0.0f64);
+        for _ in 0..options.rounds.max(1) {
+            let appender = store.clone();
+            let measured = rate(workers, options.seconds, move |worker, n| {
+                let store = appender.clone();
+                async move {
+                    let request = AppendRequest::new(
+                        format!("bench-{workers}-{worker}"),
+                        ExpectedVersion::Any,
+                        vec![sample_event(n)],
+                    );
+                    store.append(request).await.unwrap();
+                }
+            })
+            .await;
+            store_rate = store_rate.max(measured);
+            let inserter = plain.clone();
+            let measured = rate(workers, options.seconds, move |worker, n| {
+                let plain = inserter.clone();
+                async move { plain.insert(format!("bench-{workers}-{worker}"), sample_event(n).data.to_string()).await }
+            })
+            .await;
+            plain_rate = plain_rate.max(measured);
+            if message_db {
+                peer_rate = peer_rate.max(message_db_rate(options, workers));
+            }
+        }
         if let Ok(plain) = Arc::try_unwrap(plain) {
             plain.close().await;
         }
-        println!("| {workers} | {store_rate:.0} | {plain_rate:.0} | {:.2} |", store_rate / plain_rate);
+        let row = format!("| {workers} | {store_rate:.0} | {plain_rate:.0} | {:.2} |", store_rate / plain_rate);
+        if message_db {
+            println!("{row} {peer_rate:.0} | {:.2} |", store_rate / peer_rate);
+        } else {
+            println!("{row}");
+        }
+    }
+    if message_db {
+        println!(
+            "\nMessage DB (npm `@eventide/message-db`, bench/message-db/run): `write_message` of `{{}}` through pgbench \
+             (prepared), one message per transaction, client k writing stream `bench-k` of one category"
+        );
     }
     let report = store.verify().await.unwrap();
     println!("\nchain after the append runs: ok={} events={}", report.ok, report.events);
@@ -268,15 +324,22 @@ async fn fresh_database(backend: &str, options: &Options) -> (DatabaseUrl, Optio
             (DatabaseUrl::Sqlite(folder.path().join("bench.db").display().to_string()), Some(folder))
         }
         "postgres" => {
+            let name = drop_database(options).await;
             let mut admin = sqlx::PgConnection::connect(&options.postgres).await.expect("PostgreSQL for the benchmark");
-            let name = format!("rl_bench_{}", std::process::id());
-            admin.execute(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str()).await.unwrap();
             admin.execute(format!("CREATE DATABASE {name}").as_str()).await.unwrap();
             let (server, _) = options.postgres.rsplit_once('/').unwrap();
             (DatabaseUrl::Postgres(format!("{server}/{name}")), None)
         }
         other => panic!("unknown backend {other}: use sqlite or postgres"),
     }
+}
+
+/// Drops this run's PostgreSQL database (`rl_bench_<pid>`) if it is there, and names it.
+async fn drop_database(options: &Options) -> String {
+    let mut admin = sqlx::PgConnection::connect(&options.postgres).await.expect("PostgreSQL for the benchmark");
+    let name = format!("rl_bench_{}", std::process::id());
+    admin.execute(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str()).await.unwrap();
+    name
 }
 
 #[tokio::main]
@@ -294,5 +357,8 @@ async fn main() {
         let (url, _folder) = fresh_database(backend, &options).await;
         println!();
         bench_replay(&url, &options).await;
+        if backend == "postgres" {
+            drop_database(&options).await;
+        }
     }
 }

@@ -323,7 +323,12 @@ async fn open_store(settings: &Settings, migrations: Migrations) -> Result<Event
 async fn open_app(settings: &Settings, migrations: Migrations) -> Result<App, String> {
     let workflow = load_workflow(settings)?;
     let database = &settings.database;
-    App::open(database, migrations, workflow)
+    // A key that was never made sealed no snapshot: nothing to read then.
+    let snapshot_key = match settings.snapshots.every {
+        0 => None,
+        _ => settings.snapshots.key.load(false).map_err(|error| error.to_string())?,
+    };
+    App::open_with_snapshots(database, None, migrations, workflow, snapshot_key)
         .await
         .map_err(|error| format!("cannot open the database {database}: {error}"))
 }

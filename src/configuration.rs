@@ -25,6 +25,8 @@ pub const DEFAULT_MAIL_FROM: &str = "roleledger@localhost";
 /// Mails a second per process: relays throttle senders that burst, and under a burst of requests
 /// the server's CPU goes to the requests, while the outbox keeps their mail.
 pub const DEFAULT_MAIL_RATE: u32 = 100;
+/// Events between snapshots of the read model: at a million events a start folds at most this many.
+pub const DEFAULT_SNAPSHOT_EVERY: u64 = 100_000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -69,7 +71,8 @@ impl FromStr for Secret {
 #[derive(Debug, Clone, Default, Deserialize, clap::Args)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Options {
-    /// sqlite:PATH (default sqlite:roleledger.db) or postgres://USER@HOST[:PORT]/DB.
+    /// sqlite:PATH (default sqlite:roleledger.db) or postgres://USER@HOST[:PORT]/DB; several hosts
+    /// as postgres://USER@H1:5432,H2:5432/DB?target_session_attrs=read-write (the one that accepts writes).
     #[arg(long, global = true, env = "ROLELEDGER_DATABASE", value_name = "URL")]
     pub database: Option<String>,
     /// Address to listen on [default: 127.0.0.1:8080].
@@ -135,6 +138,17 @@ pub struct Options {
     #[arg(long, global = true, env = "ROLELEDGER_WEBHOOK_ALLOW_PRIVATE", value_name = "BOOL", num_args = 0..=1,
         require_equals = true, default_missing_value = "true")]
     pub webhook_allow_private: Option<bool>,
+    /// A PostgreSQL hot standby of --database that the read model follows while it lags at most a
+    /// second (postgres://USER@HOST[:PORT]/DB); writes always go to --database.
+    #[arg(long, global = true, env = "ROLELEDGER_READ_DATABASE", value_name = "URL")]
+    pub read_database: Option<String>,
+    /// Store a snapshot of the read model every N events, 0 for none [default: 100000].
+    #[arg(long, global = true, env = "ROLELEDGER_SNAPSHOT_EVERY", value_name = "N")]
+    pub snapshot_every: Option<u64>,
+    /// The key snapshots are sealed with (HMAC-SHA256), at least 16 characters [default: a
+    /// generated key in a file beside the configuration file or the SQLite database].
+    #[arg(long, global = true, env = "ROLELEDGER_SNAPSHOT_KEY", value_name = "KEY", hide_env_values = true)]
+    pub snapshot_key: Option<Secret>,
 }
 
 impl Options {
@@ -162,6 +176,9 @@ impl Options {
             oidc_user_claim: self.oidc_user_claim.or(lower.oidc_user_claim),
             oidc_roles_claim: self.oidc_roles_claim.or(lower.oidc_roles_claim),
             webhook_allow_private: self.webhook_allow_private.or(lower.webhook_allow_private),
+            read_database: self.read_database.or(lower.read_database),
+            snapshot_every: self.snapshot_every.or(lower.snapshot_every),
+            snapshot_key: self.snapshot_key.or(lower.snapshot_key),
         }
     }
 }
@@ -236,6 +253,55 @@ pub struct Settings {
     pub key_refresh: std::time::Duration,
     /// `--webhook-allow-private`, and the deliveries' backoff (tests shorten it).
     pub webhooks: WebhookSettings,
+    /// `--read-database`: the hot standby the read model follows.
+    pub read_database: Option<DatabaseUrl>,
+    pub snapshots: SnapshotSettings,
+}
+
+/// Snapshots of the read model: how often, and the key they are sealed with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SnapshotSettings {
+    /// Events between snapshots; 0: none are made or read.
+    pub every: u64,
+    pub key: SnapshotKey,
+}
+
+/// Where the snapshots' key comes from. It is kept outside the database, so that someone who can
+/// write the database cannot make a snapshot the server would load.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SnapshotKey {
+    Given(Secret),
+    /// A generated key kept in this file (made at the first start, readable by its owner only).
+    File(PathBuf),
+}
+
+impl SnapshotKey {
+    /// The key's bytes; a missing file is made when `create`, else there is no key (None).
+    pub fn load(&self, create: bool) -> Result<Option<Vec<u8>>, ConfigError> {
+        let file = match self {
+            SnapshotKey::Given(secret) => return Ok(Some(secret.expose().as_bytes().to_vec())),
+            SnapshotKey::File(file) => file,
+        };
+        let invalid = |problem: String| ConfigError::Invalid(format!("snapshot key {}: {problem}", file.display()));
+        match std::fs::read_to_string(file) {
+            Ok(text) if text.trim().len() >= 32 => Ok(Some(text.trim().as_bytes().to_vec())),
+            Ok(_) => Err(invalid("shorter than 32 characters".into())),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound && create => {
+                let mut key = [0u8; 32];
+                getrandom::getrandom(&mut key).expect("the system's random source");
+                let key = hex::encode(key);
+                let mut options = std::fs::OpenOptions::new();
+                options.write(true).create_new(true);
+                #[cfg(unix)]
+                std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+                let mut out = options.open(file).map_err(|e| invalid(e.to_string()))?;
+                std::io::Write::write_all(&mut out, key.as_bytes()).map_err(|e| invalid(e.to_string()))?;
+                Ok(Some(key.into_bytes()))
+            }
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(error) => Err(invalid(error.to_string())),
+        }
+    }
 }
 
 /// How often keys fetched over http(s) are fetched again, besides on an unknown key id.
@@ -247,13 +313,29 @@ impl Settings {
             Some(path) => read_file(path)?,
             None => Options::default(),
         };
-        Self::from_options(flags.over(file))
+        let mut settings = Self::from_options(flags.over(file))?;
+        // The generated key goes beside the configuration file, when there is one.
+        if let (SnapshotKey::File(key_file), Some(config)) = (&mut settings.snapshots.key, config_file) {
+            *key_file = PathBuf::from(format!("{}.snapshot-key", config.display()));
+        }
+        Ok(settings)
     }
 
     fn from_options(options: Options) -> Result<Self, ConfigError> {
         let database = match options.database {
             Some(text) => text.parse()?,
             None => DatabaseUrl::default_sqlite(),
+        };
+        let read_database = match options.read_database.filter(|url| !url.trim().is_empty()) {
+            None => None,
+            Some(text) => match (text.parse()?, &database) {
+                (standby @ DatabaseUrl::Postgres(_), DatabaseUrl::Postgres(_)) => Some(standby),
+                _ => {
+                    return Err(ConfigError::Invalid(
+                        "--read-database is a PostgreSQL hot standby of a PostgreSQL --database".into(),
+                    ))
+                }
+            },
         };
         let oidc_issuer = options.oidc_issuer.clone().filter(|issuer| !issuer.trim().is_empty());
         let keys = match (options.jwt_secret, options.jwt_public_key, options.jwks) {
@@ -281,6 +363,13 @@ impl Settings {
                     "give one of --jwt-secret, --jwt-public-key and --jwks, not several".into(),
                 ))
             }
+        };
+        let snapshot_key = match options.snapshot_key {
+            Some(key) if key.expose().len() < 16 => {
+                return Err(ConfigError::Invalid("the snapshot key must be at least 16 characters".into()))
+            }
+            Some(key) => SnapshotKey::Given(key),
+            None => SnapshotKey::File(beside_database(&database, "snapshot-key")),
         };
         let bind = options.bind.unwrap_or_else(|| DEFAULT_BIND.to_string());
         let public_url = options.public_url.unwrap_or_else(|| format!("http://{bind}"));
@@ -359,6 +448,11 @@ impl Settings {
                 allow_private: options.webhook_allow_private.unwrap_or(false),
                 ..WebhookSettings::default()
             },
+            read_database,
+            snapshots: SnapshotSettings {
+                every: options.snapshot_every.unwrap_or(DEFAULT_SNAPSHOT_EVERY),
+                key: snapshot_key,
+            },
         })
     }
 
@@ -368,6 +462,8 @@ impl Settings {
             bind: Some("127.0.0.1:0".into()),
             workflow: Some(workflow),
             jwt_secret: Some(Secret::new(jwt_secret)),
+            // Given, so that tests leave no key file behind; restarts over one database share it.
+            snapshot_key: Some(Secret::new(TEST_SNAPSHOT_KEY)),
             ..Options::default()
         };
         let mut settings = Self::from_options(options).expect("valid test settings");
@@ -376,12 +472,21 @@ impl Settings {
     }
 }
 
+/// The snapshots' key of `Settings::for_tests`.
+pub const TEST_SNAPSHOT_KEY: &str = "test-snapshot-key-0123456789abcdef";
+
 /// The development secret lives next to a SQLite database (`roleledger.db.jwt-secret`), and in the
 /// working directory for PostgreSQL, so that `roleledger token` run in the same place finds it.
 fn development_secret_file(database: &DatabaseUrl) -> PathBuf {
+    beside_database(database, "jwt-secret")
+}
+
+/// A file of the server's own next to a SQLite database (`roleledger.db.{suffix}`), else in the
+/// working directory (`roleledger.{suffix}`).
+fn beside_database(database: &DatabaseUrl, suffix: &str) -> PathBuf {
     match database.sqlite_path() {
-        Some(path) => PathBuf::from(format!("{path}.jwt-secret")),
-        None => PathBuf::from("roleledger.jwt-secret"),
+        Some(path) => PathBuf::from(format!("{path}.{suffix}")),
+        None => PathBuf::from(format!("roleledger.{suffix}")),
     }
 }
 

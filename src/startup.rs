@@ -91,6 +91,8 @@ pub enum StartupError {
     InvalidBind { address: String, reason: String },
     #[error("the development sign-in (no JWT key configured) serves loopback addresses only, not {0}: bind 127.0.0.1 or configure --jwt-secret, --jwt-public-key or --jwks")]
     DevelopmentNotLoopback(String),
+    #[error("{0}")]
+    Snapshots(String),
 }
 
 impl Application {
@@ -129,8 +131,23 @@ impl Application {
         let transport = Transport::new(settings.smtp.as_deref(), settings.mail_dir.clone())?;
         let templates = Templates::load(settings.mail_templates.as_deref())?;
         let mailer = Mailer::new(transport, templates, &settings.mail_from, &settings.public_url)?;
+        // Bound before the log is folded: an address that cannot be had is refused at once, and
+        // no background task was started for nothing.
+        let bind_error = |source| StartupError::Bind { address: settings.bind.clone(), source };
+        let listener = TcpListener::bind(&settings.bind).map_err(bind_error)?;
+        let port = listener.local_addr().map_err(bind_error)?.port();
         let store_error = |source| StartupError::Store { url: settings.database.to_string(), source };
-        let ledger = Ledger::open(&settings.database, Migrations::Apply, workflow).await.map_err(store_error)?;
+        let snapshots = &settings.snapshots;
+        let snapshot_key = match snapshots.every {
+            0 => None,
+            _ => snapshots.key.load(true).map_err(|error| StartupError::Snapshots(error.to_string()))?,
+        };
+        let standby = settings.read_database.as_ref();
+        let ledger =
+            Ledger::open_with_snapshots(&settings.database, standby, Migrations::Apply, workflow, snapshot_key)
+                .await
+                .map_err(store_error)?;
+        ledger.keep_snapshots(snapshots.every);
         let store = ledger.store().clone();
         let mail_links = MailLinks::load(&store).await.map_err(store_error)?;
         let mailer = Arc::new(mailer.with_links(mail_links.clone()));
@@ -139,9 +156,6 @@ impl Application {
         spawn_delivery(store.clone(), mailer, settings.mail_retry, delivery.clone());
         let webhook_stats = Arc::new(WebhookStats::default());
         spawn_webhook_delivery(ledger.clone(), settings.webhooks, webhook_stats.clone());
-        let bind_error = |source| StartupError::Bind { address: settings.bind.clone(), source };
-        let listener = TcpListener::bind(&settings.bind).map_err(bind_error)?;
-        let port = listener.local_addr().map_err(bind_error)?.port();
         let (closing, closing_rx) = watch::channel(false);
         let app = AppState {
             closing: closing_rx,
@@ -238,7 +252,11 @@ fn serve(listener: TcpListener, app: AppState) -> std::io::Result<Server> {
             .service(web::resource("/readyz").get(health::readyz))
             .service(web::resource("/metrics").get(metrics::metrics))
             .service(web::resource("/openapi.json").get(openapi::openapi_json))
-            .service(web::scope("/api/v1").configure(routes::api::configure))
+            .service(
+                web::scope("/api/v1")
+                    .wrap(actix_web::middleware::from_fn(routes::idempotency::idempotency))
+                    .configure(routes::api::configure),
+            )
             .service(ui::scope())
             .default_service(web::to(problem::no_route))
     })

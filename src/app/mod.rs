@@ -9,7 +9,10 @@ mod planner;
 pub mod scheduler;
 pub mod simulate;
 
-use std::{net::IpAddr, sync::Arc};
+use std::{
+    net::IpAddr,
+    sync::{atomic::Ordering, Arc},
+};
 
 use chrono::{DateTime, Utc};
 
@@ -17,9 +20,13 @@ pub use planner::Decision;
 
 use crate::{
     domain::{decide, Actor, Command, Context, DomainError, IdSource, State, TokenId, UserId},
-    projections::{DomainModel, Projections},
+    projections::{
+        snapshot::{Sealer, SnapshotStats},
+        DomainModel, Projections,
+    },
     store::{
-        Commands, DatabaseUrl, EventStore, ExecuteError, Metadata, Migrations, RecordedEvent, StoreError, VerifyReport,
+        CommandKey, Commands, DatabaseUrl, EventStore, ExecuteError, Executed, Metadata, Migrations, RecordedEvent,
+        ReplicaStatus, StoreError, VerifyReport,
     },
     workflow::Workflow,
 };
@@ -119,16 +126,78 @@ pub struct App {
     store: EventStore,
     commands: Commands<DomainModel>,
     projections: Projections,
+    standby: Option<Arc<ReplicaStatus>>,
+    /// Snapshots are read, checked (and with `keep_snapshots` made) with this, when a key is given.
+    sealer: Option<Arc<Sealer>>,
+    snapshot_stats: Arc<SnapshotStats>,
 }
 
 impl App {
     /// Opens the log (see `EventStore::open`), folds it into the projections under `workflow`,
     /// and keeps them up with other processes' commits.
     pub async fn open(url: &DatabaseUrl, migrations: Migrations, workflow: Arc<Workflow>) -> Result<App, StoreError> {
-        let (store, commands) = EventStore::open_with_planner(url, migrations, DomainModel::new(workflow)).await?;
+        Self::open_with_snapshots(url, None, migrations, workflow, None).await
+    }
+
+    /// Like `open`, starting from the newest valid snapshot sealed with `snapshot_key` (when given
+    /// and one is valid): only the log beyond it is folded. Other processes' commits are followed
+    /// on the hot standby `standby` when given (see `EventStore::feed_from_standby`); writes, and
+    /// the start's fold, go to `url`.
+    pub async fn open_with_snapshots(
+        url: &DatabaseUrl,
+        standby: Option<&DatabaseUrl>,
+        migrations: Migrations,
+        workflow: Arc<Workflow>,
+        snapshot_key: Option<Vec<u8>>,
+    ) -> Result<App, StoreError> {
+        let sealer = snapshot_key.map(|key| Arc::new(Sealer::new(key, workflow.clone())));
+        let snapshot_stats = Arc::new(SnapshotStats::default());
+        let (restoring, stats) = (sealer.clone(), snapshot_stats.clone());
+        let (store, commands) = EventStore::open_with_planner_from(url, migrations, |snapshots| async move {
+            let restored = match restoring {
+                Some(sealer) => sealer.newest_valid(&snapshots).await?,
+                None => None,
+            };
+            let loaded_at = restored.as_ref().map_or(0, DomainModel::position);
+            stats.loaded_at.store(loaded_at, Ordering::Relaxed);
+            stats.newest.store(loaded_at, Ordering::Relaxed);
+            Ok(restored.unwrap_or_else(|| DomainModel::new(workflow)))
+        })
+        .await?;
         let projections = Projections::new(commands.model().clone());
-        projections.follow(&store);
-        Ok(App { store, commands, projections })
+        // Nothing but this process's writer moves the model before the follower starts.
+        let loaded_at = snapshot_stats.loaded_at.load(Ordering::Relaxed);
+        let folded = projections.position() - loaded_at;
+        snapshot_stats.folded_at_start.store(folded, Ordering::Relaxed);
+        // Debug: the command line opens the log too, and prints nothing but its answer.
+        tracing::debug!(snapshot_position = loaded_at, folded, "the read model is built");
+        let (feed, standby) = match standby {
+            Some(standby) => {
+                let (feed, status) = store.feed_from_standby(standby).await?;
+                (feed, Some(status))
+            }
+            None => (store.feed(), None),
+        };
+        projections.follow(&store, feed);
+        Ok(App { store, commands, projections, standby, sealer, snapshot_stats })
+    }
+
+    /// Stores a snapshot of the read model every `every` events from now on (with a snapshot key
+    /// only: see `open_with_snapshots`).
+    pub fn keep_snapshots(&self, every: u64) {
+        if let Some(sealer) = &self.sealer {
+            self.projections.keep_snapshots(&self.store, sealer.clone(), every, self.snapshot_stats.clone());
+        }
+    }
+
+    /// Where the start began and what this process knows of snapshots (for `/metrics`).
+    pub fn snapshot_stats(&self) -> &SnapshotStats {
+        &self.snapshot_stats
+    }
+
+    /// How far the standby that this process follows is behind (with `--read-database`).
+    pub fn standby(&self) -> Option<&ReplicaStatus> {
+        self.standby.as_deref()
     }
 
     pub fn store(&self) -> &EventStore {
@@ -139,9 +208,14 @@ impl App {
         &self.projections
     }
 
-    /// Walks the whole chain and compares the projections with a fresh fold of the log.
+    /// Walks the whole chain and compares the projections, and the newest valid snapshot, with a
+    /// fresh fold of the log.
     pub async fn verify(&self) -> Result<VerifyReport, StoreError> {
-        self.projections.verify(&self.store).await
+        let snapshot = match &self.sealer {
+            Some(sealer) => sealer.newest_valid(&self.store.snapshots()).await?,
+            None => None,
+        };
+        self.projections.verify(&self.store, snapshot).await
     }
 
     /// Reads the model as of the last commit this process knows of (its own commits are there as
@@ -162,6 +236,23 @@ impl App {
         command: Command,
         now: DateTime<Utc>,
     ) -> Result<Vec<RecordedEvent>, AppError> {
+        Ok(self.execute_keyed(origin, command, now, None).await?.events)
+    }
+
+    /// Like `execute`, at most once per idempotency key: a repeat of the key with the same
+    /// fingerprint (within `store::KEY_LIFETIME`) is not decided again and answers the events the
+    /// first one wrote (`repeated`); with another fingerprint it is refused.
+    pub async fn execute_once(&self, origin: Origin, command: Command, key: CommandKey) -> Result<Executed, AppError> {
+        self.execute_keyed(origin, command, Utc::now(), Some(key)).await
+    }
+
+    async fn execute_keyed(
+        &self,
+        origin: Origin,
+        command: Command,
+        now: DateTime<Utc>,
+        key: Option<CommandKey>,
+    ) -> Result<Executed, AppError> {
         let (context, read_only) = self.read_model(|model| {
             let read_only = match &origin {
                 Origin::Person { principal, .. } => model.state().changes_nothing(&principal.user, now),
@@ -172,7 +263,7 @@ impl App {
         if read_only {
             return Err(AppError::ReadOnly);
         }
-        self.run(context, command, origin.metadata()).await
+        self.run(context, command, origin.metadata(), key).await
     }
 
     /// Decides and records `command` in a context the caller chose (the tests' scenarios name
@@ -184,7 +275,7 @@ impl App {
         command: Command,
         metadata: Metadata,
     ) -> Result<Vec<RecordedEvent>, AppError> {
-        self.run(context, command, metadata).await
+        Ok(self.run(context, command, metadata, None).await?.events)
     }
 
     async fn run(
@@ -192,7 +283,8 @@ impl App {
         context: Context,
         command: Command,
         metadata: Metadata,
-    ) -> Result<Vec<RecordedEvent>, AppError> {
+        key: Option<CommandKey>,
+    ) -> Result<Executed, AppError> {
         // PostgreSQL cannot keep U+0000 in JSON, and no name, reason or comment needs it: both
         // backends refuse it alike, here rather than in the writer, which is the bottleneck.
         if holds_nul(&serde_json::to_value(&command).unwrap_or_default()) {
@@ -200,7 +292,7 @@ impl App {
                 "text may not contain the NUL character (U+0000)".into(),
             )));
         }
-        Ok(self.commands.execute(Decision { context, command }, metadata).await?)
+        Ok(self.commands.execute_once(Decision { context, command }, metadata, key).await?)
     }
 
     /// Whether `command` would change anything now, judged against this process's read model

@@ -8,6 +8,7 @@ use crate::workflow::fast_hash::{FastHashMap, InlineKey};
 use crate::workflow::permission::{CompiledPermissions, Pattern};
 use crate::workflow::{role_closure, Applies, Role, RoleId, ADMIN, GLOBAL};
 use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Dense number standing for a scope or role id.
@@ -17,7 +18,8 @@ const INLINE_SLOTS: usize = 7;
 
 /// A short list of slots kept inline (a scope's lineage is rarely longer), read without
 /// following a pointer.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "Vec<Slot>", into = "Vec<Slot>")]
 pub(super) enum SlotList {
     Inline { len: u8, slots: [Slot; INLINE_SLOTS] },
     Spilled(Vec<Slot>),
@@ -40,6 +42,12 @@ impl From<Vec<Slot>> for SlotList {
     }
 }
 
+impl From<SlotList> for Vec<Slot> {
+    fn from(slots: SlotList) -> Self {
+        slots.to_vec()
+    }
+}
+
 impl std::ops::Deref for SlotList {
     type Target = [Slot];
 
@@ -51,14 +59,14 @@ impl std::ops::Deref for SlotList {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub(super) struct ScopeSlot {
     pub parents: Vec<Slot>,
     pub children: Vec<Slot>,
 }
 
 /// What `check` needs of a scope, kept in the id table itself so that one lookup finds it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(super) struct ScopeEntry {
     pub slot: Slot,
     /// The scope itself first, then every ancestor once (global last); empty once deleted.
@@ -66,13 +74,13 @@ pub(super) struct ScopeEntry {
 }
 
 /// What one role of a grant's inclusion closure gives, and how far down.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(super) struct Clause {
     pub permissions: CompiledPermissions,
     pub subtree: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub(super) struct RoleSlot {
     /// The role and every role it includes.
     pub closure: Vec<Slot>,
@@ -80,7 +88,7 @@ pub(super) struct RoleSlot {
 }
 
 /// A grant that has neither been revoked nor expired by an event, reduced to what checks need.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(super) struct Holding {
     pub grant: GrantId,
     pub role: Slot,
@@ -95,7 +103,7 @@ impl Holding {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(super) struct Index {
     scope_entries: FastHashMap<InlineKey, ScopeEntry>,
     scope_ids: Vec<ScopeId>,

@@ -69,7 +69,7 @@ pub enum Unanswered {
 /// same role on the same scope (who may revoke that), less the people excluded from it (the
 /// holder, or a team's members) — so a review of 100,000 grants keeps a few pools, and a short
 /// exclusion only for the items whose holder is in their pool.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReviewItem {
     pub grant: GrantId,
     pub(super) pool: Arc<[UserId]>,
@@ -105,7 +105,7 @@ pub enum ReviewStatus {
     Closed,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Review {
     pub id: ReviewId,
     pub scope: ScopeId,

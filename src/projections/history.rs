@@ -8,6 +8,7 @@ use std::{
 };
 
 use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 
 use crate::{
     domain::{Event, GrantId, Subject},
@@ -15,7 +16,7 @@ use crate::{
 };
 
 /// Where an event stands in the log.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 struct Mark {
     position: i64,
     recorded_at: DateTime<Utc>,
@@ -31,7 +32,7 @@ impl Mark {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Validity {
     granted: Mark,
     /// The revocation or expiry; the first one counts, as in the state.
@@ -42,7 +43,7 @@ pub(crate) struct Validity {
     end_changes: Vec<EndChange>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 struct EndChange {
     at: Mark,
     to: DateTime<Utc>,
@@ -63,7 +64,7 @@ impl HeldSpan {
 }
 
 /// Every grant's validity as the log recorded it, kept beside the state by the read model.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GrantHistory {
     /// In id order, the order in which lists of grants are paged.
     grants: BTreeMap<GrantId, Validity>,

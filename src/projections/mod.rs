@@ -6,6 +6,7 @@
 mod follower;
 mod history;
 mod model;
+pub mod snapshot;
 #[cfg(test)]
 mod tests;
 mod verify;
@@ -16,10 +17,11 @@ use chrono::{DateTime, Utc};
 
 pub use history::{GrantHistory, HeldSpan};
 pub use model::{Difference, DomainModel};
+use snapshot::{Sealer, SnapshotStats};
 
 use crate::{
     domain::{Grant, GrantId, Subject},
-    store::{EventStore, Moment, StoreError, VerifyReport},
+    store::{EventStore, LogFeed, Moment, StoreError, VerifyReport},
 };
 
 /// The grants as they stood at a moment, and the time at which their end dates were judged.
@@ -41,9 +43,10 @@ impl Projections {
         Projections { model }
     }
 
-    /// Keeps the projections up with other processes' commits, as a watched task of `store`.
-    pub fn follow(&self, store: &EventStore) {
-        store.spawn_watched("follower", follower::follow(store.feed(), self.model.clone()));
+    /// Keeps the projections up with other processes' commits, read from `feed`, as a watched
+    /// task of `store`.
+    pub fn follow(&self, store: &EventStore, feed: LogFeed) {
+        store.spawn_watched("follower", follower::follow(feed, self.model.clone()));
     }
 
     pub fn read<R>(&self, read: impl FnOnce(&DomainModel) -> R) -> R {
@@ -99,11 +102,19 @@ impl Projections {
     }
 
     /// Walks the whole chain (see `EventStore::verify`) and compares these projections with a
-    /// fresh fold of the log at the position they had when the walk began.
-    pub async fn verify(&self, store: &EventStore) -> Result<VerifyReport, StoreError> {
+    /// fresh fold of the log at the position they had when the walk began, and `snapshot` (the
+    /// newest valid one's model) with that fold at its position.
+    pub async fn verify(&self, store: &EventStore, snapshot: Option<DomainModel>) -> Result<VerifyReport, StoreError> {
         // The projections first, then (in the walk) the head: they hold committed events only, so
         // the head is at or beyond them and the walk reaches their position.
-        let mut check = verify::ProjectionCheck::new(self.read(DomainModel::clone));
+        let mut check = verify::ProjectionCheck::new(self.read(DomainModel::clone), snapshot);
         store.verify_with(&mut check).await
+    }
+
+    /// Stores a snapshot of these projections every `every` events, as a watched task of `store`.
+    pub fn keep_snapshots(&self, store: &EventStore, sealer: Arc<Sealer>, every: u64, stats: Arc<SnapshotStats>) {
+        let every = i64::try_from(every.max(1)).unwrap_or(i64::MAX);
+        let task = snapshot::keep_snapshots(store.feed(), self.model.clone(), store.snapshots(), sealer, every, stats);
+        store.spawn_watched("snapshots", task);
     }
 }

@@ -40,6 +40,25 @@ impl DomainModel {
         Self { workflow, state, position: 0, versions: HashMap::new(), history: GrantHistory::default() }
     }
 
+    /// A model restored from its parts (a snapshot's).
+    pub(super) fn restored(
+        workflow: Arc<Workflow>,
+        state: State,
+        position: i64,
+        versions: HashMap<String, i64>,
+        history: GrantHistory,
+    ) -> Self {
+        Self { workflow, state, position, versions, history }
+    }
+
+    pub(super) fn versions(&self) -> &HashMap<String, i64> {
+        &self.versions
+    }
+
+    pub(super) fn history(&self) -> &GrantHistory {
+        &self.history
+    }
+
     /// A model of the same workflow before any event.
     pub fn empty_like(&self) -> Self {
         Self::new(self.workflow.clone())

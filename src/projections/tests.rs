@@ -338,3 +338,76 @@ fn check_at_chosen_times_sees_later_starts_and_moved_ends() {
     history.now = start + Span::days(17);
     assert!(history.run("cli", Command::ExpireGrant { grant: ana }));
 }
+
+// ----- snapshots -----
+
+use super::snapshot::{workflow_digest, Rejection, Sealer, FORMAT_VERSION};
+
+const SNAPSHOT_KEY: &[u8] = b"a-snapshot-key-for-the-unit-tests";
+const CHAIN_HASH: &str = "ab12";
+
+fn sealer(history: &History) -> Sealer {
+    Sealer::new(SNAPSHOT_KEY.to_vec(), history.workflow.clone())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
+
+    /// Whatever the history (requests, grants, extensions, reviews and their shared reviewer
+    /// pools), a snapshot opens to a model equal to the one it was made of.
+    #[test]
+    fn a_snapshot_opens_to_the_model_it_was_made_of(ops in proptest::collection::vec(op(), 1..60)) {
+        let mut history = History::setup();
+        for op in &ops {
+            history.step(op);
+        }
+        let sealer = sealer(&history);
+        let snapshot = sealer.seal(&history.model, CHAIN_HASH.into());
+        let opened = sealer.open(&snapshot, Some(CHAIN_HASH)).expect("a valid snapshot");
+        prop_assert_eq!(opened.position(), history.model.position());
+        prop_assert_eq!(opened.difference(&history.model), None);
+        prop_assert!(opened.state() == history.model.state());
+    }
+}
+
+/// Each way a snapshot can be wrong is refused, with its reason.
+#[test]
+fn snapshots_that_are_not_valid_are_refused_with_the_reason() {
+    let history = History::setup();
+    let sealer = sealer(&history);
+    let good = sealer.seal(&history.model, CHAIN_HASH.into());
+    assert!(sealer.open(&good, Some(CHAIN_HASH)).is_ok());
+
+    let other_key = Sealer::new(b"another-key-of-some-length".to_vec(), history.workflow.clone());
+    assert_eq!(other_key.open(&good, Some(CHAIN_HASH)).err(), Some(Rejection::Mac));
+    let mut tampered = good.clone();
+    *tampered.body.last_mut().unwrap() ^= 1;
+    assert_eq!(sealer.open(&tampered, Some(CHAIN_HASH)).err(), Some(Rejection::Mac));
+    let mut moved = good.clone();
+    moved.position += 1;
+    assert_eq!(sealer.open(&moved, Some(CHAIN_HASH)).err(), Some(Rejection::Mac), "the MAC covers the position");
+
+    let log = "cd34";
+    let expected = Rejection::ChainHash { recorded: CHAIN_HASH.into(), log: log.into() };
+    assert_eq!(sealer.open(&good, Some(log)).err(), Some(expected));
+    assert_eq!(sealer.open(&good, None).err(), Some(Rejection::BeyondLog));
+
+    // Sealed with the right key, but of another workflow or format, or unreadable.
+    let (position, body, digest) = (good.position, good.body.clone(), workflow_digest(&history.workflow));
+    let other = sealer.seal_body(position, CHAIN_HASH.into(), "0".repeat(64), FORMAT_VERSION, body.clone());
+    assert_eq!(sealer.open(&other, Some(CHAIN_HASH)).err(), Some(Rejection::Workflow { found: "0".repeat(64) }));
+    let older = sealer.seal_body(position, CHAIN_HASH.into(), digest.clone(), FORMAT_VERSION - 1, body);
+    assert_eq!(sealer.open(&older, Some(CHAIN_HASH)).err(), Some(Rejection::Format { found: FORMAT_VERSION - 1 }));
+    let garbage = sealer.seal_body(position, CHAIN_HASH.into(), digest, FORMAT_VERSION, b"not a model".to_vec());
+    assert!(matches!(sealer.open(&garbage, Some(CHAIN_HASH)), Err(Rejection::Body(_))));
+}
+
+/// A workflow's digest follows its rules, not the file it came from.
+#[test]
+fn the_workflow_digest_changes_with_the_rules_only() {
+    let egi = crate::workflow::built_in("egi").unwrap();
+    let digest = |text: &str, file: &str| workflow_digest(&Workflow::from_str(text, file).unwrap());
+    assert_eq!(digest(egi, "egi.toml"), digest(egi, "elsewhere/egi.toml"));
+    let other = crate::workflow::built_in("ucp").unwrap();
+    assert_ne!(digest(egi, "egi.toml"), digest(other, "ucp.toml"));
+}

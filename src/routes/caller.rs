@@ -1,12 +1,12 @@
 //! The authenticated caller of a route, with what every handler needs: who they are, the request
 //! id and client address for the event metadata, and the store.
 
-use std::{future::Future, pin::Pin};
+use std::{future::Future, pin::Pin, sync::Arc};
 
 use actix_web::{dev::Payload, http::header, web, FromRequest, HttpMessage, HttpRequest};
 use chrono::{DateTime, Utc};
 
-use super::{problem::ApiError, AppState};
+use super::{idempotency::KeyedCall, problem::ApiError, AppState};
 use crate::{
     app::{Origin, Principal, Via},
     domain::{Actor, Command, Standing, State, Viewer},
@@ -22,6 +22,8 @@ pub struct CorrelationId(pub String);
 
 pub struct Caller {
     pub principal: Principal,
+    /// The call's `Idempotency-Key`, when it carries one (see `idempotency`).
+    keyed: Option<Arc<KeyedCall>>,
     pub request_id: String,
     /// Formatted only when an event records it.
     client_address: Option<std::net::SocketAddr>,
@@ -56,9 +58,10 @@ impl Caller {
         let app = app(request);
         let request_id = request.extensions().get::<CorrelationId>().map(|id| id.0.clone()).unwrap_or_default();
         let client_address = request.peer_addr();
+        let keyed = request.extensions().get::<Arc<KeyedCall>>().cloned();
         async move {
             let principal = app.auth.authenticate(&app.app, authorization.as_deref()).await?;
-            Ok(Caller { principal, request_id, client_address, app })
+            Ok(Caller { principal, keyed, request_id, client_address, app })
         }
     }
 
@@ -100,7 +103,14 @@ impl Caller {
             request_id: Some(self.request_id.clone()),
             client_address: self.client_address.map(|address| address.ip()),
         };
-        Ok(self.app.app.execute(origin, command).await?)
+        let Some((call, key)) = self.keyed.as_ref().and_then(|call| Some((call, call.take()?))) else {
+            return Ok(self.app.app.execute(origin, command).await?);
+        };
+        let executed = self.app.app.execute_once(origin, command, key).await?;
+        if executed.repeated {
+            call.repeated();
+        }
+        Ok(executed.events)
     }
 
     pub fn app(&self) -> &AppState {

@@ -74,6 +74,7 @@ impl Metrics {
         }
         let committed = app.store.known_committed_position();
         let folded = app.app.projections().position();
+        let snapshots = app.app.snapshot_stats();
         let gauges = [
             (
                 "roleledger_events_appended_total",
@@ -99,9 +100,49 @@ impl Metrics {
                 "Committed events not yet folded into the projections.",
                 (committed - folded).max(0),
             ),
+            (
+                "roleledger_snapshot_position",
+                "gauge",
+                "The position of the newest snapshot of the read model this process stored or loaded (0: none).",
+                snapshots.newest.load(Ordering::Relaxed),
+            ),
+            (
+                "roleledger_start_snapshot_position",
+                "gauge",
+                "The position of the snapshot this process's start loaded (0: it folded the whole log).",
+                snapshots.loaded_at.load(Ordering::Relaxed),
+            ),
+            (
+                "roleledger_start_folded_events",
+                "gauge",
+                "The events this process's start folded (beyond the snapshot it loaded).",
+                snapshots.folded_at_start.load(Ordering::Relaxed),
+            ),
         ];
         for (name, kind, help, value) in gauges {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}");
+        }
+        if let Some(standby) = app.app.standby() {
+            let standby_gauges = [
+                (
+                    "roleledger_read_database_position",
+                    "The log position the hot standby (--read-database) has replayed.",
+                    standby.position() as f64,
+                ),
+                (
+                    "roleledger_read_database_lag_seconds",
+                    "How long the oldest event the primary holds and the standby does not has been known.",
+                    standby.lag_seconds(),
+                ),
+                (
+                    "roleledger_read_database_bypassed",
+                    "1 while the standby lags more than a second and the read model follows the primary.",
+                    f64::from(u8::from(standby.reading_primary())),
+                ),
+            ];
+            for (name, help, value) in standby_gauges {
+                let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}");
+            }
         }
         by_state(&mut out, "roleledger_outbox_mails", "Mails in the outbox", ["pending", "sent", "dead"], outbox);
         let webhooks = "Webhook deliveries in the webhooks' outbox";

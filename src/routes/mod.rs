@@ -6,6 +6,7 @@
 pub mod api;
 mod caller;
 pub mod health;
+pub mod idempotency;
 pub mod metrics;
 pub mod openapi;
 mod paging;

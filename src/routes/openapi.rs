@@ -32,7 +32,7 @@ use super::{
         me::preferences, me::set_preferences,
         webhooks::create, webhooks::list, webhooks::delete, webhooks::deliveries, webhooks::retry,
     ),
-    modifiers(&BearerAuth, &CommonProblems),
+    modifiers(&BearerAuth, &CommonProblems, &IdempotencyKeys),
     security(("bearer" = [])),
 )]
 pub struct ApiDoc;
@@ -116,6 +116,57 @@ impl utoipa::Modify for CommonProblems {
                         "503" => response.headers.insert("Retry-After".into(), header("seconds to wait")),
                         _ => None,
                     };
+                }
+            }
+        }
+    }
+}
+
+/// Every POST of the API takes an optional `Idempotency-Key` (see `routes::idempotency`): the
+/// header, `Idempotent-Replayed` on the answers given again, and the codes about the key among the
+/// answers that `CommonProblems` declared.
+struct IdempotencyKeys;
+
+impl utoipa::Modify for IdempotencyKeys {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{
+            header::Header,
+            path::{ParameterBuilder, ParameterIn},
+            schema::{ObjectBuilder, Type},
+            RefOr, Required,
+        };
+        let key = ObjectBuilder::new()
+            .schema_type(Type::String)
+            .min_length(Some(1))
+            .max_length(Some(255))
+            .pattern(Some("^[!-~]+$"));
+        let parameter = ParameterBuilder::new()
+            .name("Idempotency-Key")
+            .parameter_in(ParameterIn::Header)
+            .required(Required::False)
+            .description(Some(
+                "Makes the call idempotent for 24 hours: a repeat with the same key (by the same caller, on the same \
+                 route) gets the first answer again without acting again; secrets shown once are null in it.",
+            ))
+            .schema(Some(key))
+            .build();
+        let mut replayed = Header::new(ObjectBuilder::new().schema_type(Type::String).enum_values(Some(["true"])));
+        replayed.description = Some("the answer is the one given to an earlier call with this Idempotency-Key".into());
+        let codes = [
+            ("400", "invalid_idempotency_key"),
+            ("422", "idempotency_key_reused (the Idempotency-Key was used for another call)"),
+            ("503", "commit_outcome_unknown (repeat with the same Idempotency-Key)"),
+        ];
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            let Some(operation) = item.post.as_mut().filter(|_| path.starts_with("/api/v1/")) else { continue };
+            operation.parameters.get_or_insert_with(Vec::new).push(parameter.clone());
+            for (status, response) in operation.responses.responses.iter_mut() {
+                let RefOr::T(response) = response else { continue };
+                if status.starts_with('2') {
+                    response.headers.insert("Idempotent-Replayed".into(), replayed.clone());
+                }
+                if let Some((_, code)) = codes.iter().find(|(with, _)| with == status) {
+                    response.description = format!("{}; {code}", response.description);
                 }
             }
         }

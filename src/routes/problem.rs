@@ -51,6 +51,9 @@ impl ApiError {
     /// something failed.
     pub fn public_detail(&self) -> String {
         match self {
+            ApiError::Store(error @ (StoreError::CommitOutcomeUnknown(_) | StoreError::IdempotencyKeyReused(_))) => {
+                store_detail(error).to_string()
+            }
             ApiError::Store(error) | ApiError::Unauthenticated(AuthError::Store(error)) if !error.is_unavailable() => {
                 tracing::error!(%error, "store error");
                 "an internal error occurred; it has been logged".to_string()
@@ -80,7 +83,23 @@ fn store_code(error: &StoreError) -> &'static str {
     match error {
         error if error.is_unavailable() => "database_unavailable",
         StoreError::Conflict { .. } => "conflict",
+        StoreError::CommitOutcomeUnknown(_) => "commit_outcome_unknown",
+        StoreError::IdempotencyKeyReused(_) => "idempotency_key_reused",
         _ => "internal",
+    }
+}
+
+/// What the client is told of the store's errors about idempotency keys (the store's own
+/// messages name the key as the store holds it).
+fn store_detail(error: &StoreError) -> &'static str {
+    match error {
+        StoreError::IdempotencyKeyReused(_) => {
+            "this Idempotency-Key was used for another call (another body, path or query) within 24 hours"
+        }
+        _ => {
+            "the database's answer to the commit was lost: it may have been written; repeat the call with the \
+              same Idempotency-Key to learn which (it acts once)"
+        }
     }
 }
 
@@ -89,6 +108,8 @@ fn store_status(error: &StoreError) -> StatusCode {
         error if error.is_unavailable() => StatusCode::SERVICE_UNAVAILABLE,
         // The one place where a (stream, version) clash becomes an answer.
         StoreError::Conflict { .. } => StatusCode::CONFLICT,
+        StoreError::CommitOutcomeUnknown(_) => StatusCode::SERVICE_UNAVAILABLE,
+        StoreError::IdempotencyKeyReused(_) => StatusCode::UNPROCESSABLE_ENTITY,
         _ => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }

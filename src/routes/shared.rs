@@ -299,15 +299,24 @@ pub(crate) async fn create_webhook(caller: &Caller, new: NewWebhook) -> Result<(
     store.keep_webhook_secret(&id.to_string(), &secret).await?;
     let command =
         Command::CreateWebhook { id, url: new.url, events: new.events, scope: new.scope, description: new.description };
-    match caller.execute(command).await {
+    let events = match caller.execute(command).await {
         Err(ApiError::Store(error)) => return Err(ApiError::Store(error)),
         Err(refused) => {
             store.forget_webhook_secret(&id.to_string()).await?;
             return Err(refused);
         }
-        Ok(_) => {}
+        Ok(events) => events,
+    };
+    // A repeat of an idempotent call made its subscription before, under another id (whose
+    // secret stays); the answer shows that one, and its secret not again.
+    let created = created(&events, "webhook", |event| match event {
+        Event::WebhookCreated { webhook, .. } => Some(webhook),
+        _ => None,
+    })?;
+    if created != id {
+        store.forget_webhook_secret(&id.to_string()).await?;
     }
-    Ok((visible_webhook(caller, &id.to_string())?, secret))
+    Ok((visible_webhook(caller, &created.to_string())?, secret))
 }
 
 /// Changes that only an admin makes: an auditor who is not one is told `read_only`, as every

@@ -34,12 +34,36 @@ pub enum StoreError {
     Panicked(String),
     #[error("this store was opened without a workflow, so it cannot decide commands")]
     NoWorkflow,
+    #[error("no database host accepts writes")]
+    NoWritableHost,
+    /// The connection failed while the write was committed: it may have been written or not. A
+    /// repeat with the same idempotency key is safe (it finds the key if the write went in).
+    #[error("the database's answer to the commit was lost: the write may have been made; repeat it with its idempotency key")]
+    CommitOutcomeUnknown(#[source] Arc<sqlx::Error>),
+    #[error("an answer kept for an idempotency key cannot be read: {0}")]
+    CorruptAnswer(String),
 }
 
 impl StoreError {
     /// True when the database could not be reached at all (the API answers 503 and the caller may retry).
     pub fn is_unavailable(&self) -> bool {
-        matches!(self, StoreError::Unavailable(_) | StoreError::Closed)
+        matches!(self, StoreError::Unavailable(_) | StoreError::Closed | StoreError::NoWritableHost)
+    }
+
+    /// The database did not answer a call within `deadline`: its host may be cut off, where a
+    /// socket would wait many minutes for TCP to give up.
+    pub(crate) fn no_answer(deadline: std::time::Duration) -> sqlx::Error {
+        let detail = format!("the database did not answer within {} s", deadline.as_secs());
+        sqlx::Error::Io(std::io::Error::new(std::io::ErrorKind::TimedOut, detail))
+    }
+
+    /// A failure of a write that was being committed: when the database became unreachable then,
+    /// nobody knows whether the commit went in.
+    pub(crate) fn of_commit(error: sqlx::Error) -> Self {
+        match StoreError::from(error) {
+            StoreError::Unavailable(inner) => StoreError::CommitOutcomeUnknown(inner),
+            known => known,
+        }
     }
 }
 
@@ -52,12 +76,13 @@ impl From<sqlx::Error> for StoreError {
             | sqlx::Error::PoolTimedOut
             | sqlx::Error::PoolClosed
             | sqlx::Error::WorkerCrashed => StoreError::Unavailable(Arc::new(error)),
-            // The server refuses connections (class 08), is shutting down or starting (57P0x), or
-            // the database itself is gone (3D000): the caller may retry later.
+            // The server refuses connections (class 08), is shutting down or starting (57P0x), the
+            // database itself is gone (3D000), or the host was demoted to a standby and refuses
+            // writes (25006, until the pool follows the new primary): the caller may retry later.
             sqlx::Error::Database(db)
-                if db
-                    .code()
-                    .is_some_and(|code| code.starts_with("08") || code.starts_with("57P") || code == "3D000") =>
+                if db.code().is_some_and(|code| {
+                    code.starts_with("08") || code.starts_with("57P") || code == "3D000" || code == "25006"
+                }) =>
             {
                 StoreError::Unavailable(Arc::new(error))
             }

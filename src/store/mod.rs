@@ -11,11 +11,13 @@ mod cursor;
 mod error;
 pub mod event;
 mod feed;
+mod idempotency;
 mod import;
 mod moment;
 mod outbox;
 mod planner;
 mod selection;
+mod snapshots;
 mod tasks;
 mod url;
 mod verify;
@@ -34,16 +36,18 @@ use futures_util::FutureExt;
 use tokio::sync::{mpsc, oneshot, watch};
 
 pub use append::{AppendOutcome, AppendRequest, ExpectedVersion, LogHead};
-pub use commands::{Commands, ExecuteError};
+pub use commands::{Commands, ExecuteError, Executed};
 pub use cursor::LogCursor;
 pub use error::StoreError;
 pub use event::{Metadata, NewEvent, RecordedEvent, GENESIS_HASH};
-pub use feed::LogFeed;
+pub use feed::{LogFeed, ReplicaStatus};
+pub use idempotency::{CommandKey, KeptAnswer, KEY_LIFETIME};
 pub use import::ImportError;
 pub use moment::Moment;
 pub use outbox::{message_id, MailState, OutboxMail, MAIL_LEASE};
 pub use planner::{CommandPlanner, NewDelivery, NewMail, NoCommands, PlannedEvent};
 pub use selection::{EventSelection, ExportFormat, SelectedEvents};
+pub use snapshots::{Snapshots, StoredSnapshot, SNAPSHOTS_KEPT};
 pub use url::DatabaseUrl;
 pub use verify::{ChainCheck, ChainWalk, VerifyProblem, VerifyReport};
 pub use webhooks::{DeliveryState, WebhookDelivery, WEBHOOK_LEASE};
@@ -84,7 +88,7 @@ impl EventStore {
     /// Connects, checks the schema version, applies or requires migrations, and starts the writer,
     /// which takes raw appends only.
     pub async fn open(url: &DatabaseUrl, migrations: Migrations) -> Result<Self, StoreError> {
-        Ok(Self::start::<NoCommands>(url, migrations, None).await?.0)
+        Ok(Self::start::<NoCommands>(Self::connect(url, migrations).await?, None).await?.0)
     }
 
     /// Like `open`, with a planner for commands: `empty` (a model before any event) is brought up
@@ -95,18 +99,34 @@ impl EventStore {
         migrations: Migrations,
         empty: P,
     ) -> Result<(Self, Commands<P>), StoreError> {
-        let (store, commands) = Self::start(url, migrations, Some(empty)).await?;
+        Self::open_with_planner_from(url, migrations, |_| async { Ok(empty) }).await
+    }
+
+    /// Like `open_with_planner`, starting from the model that `starting` chooses with the stored
+    /// snapshots at hand (a model restored from one, or an empty one); only the log beyond its
+    /// position is folded.
+    pub async fn open_with_planner_from<P: CommandPlanner, F: Future<Output = Result<P, StoreError>>>(
+        url: &DatabaseUrl,
+        migrations: Migrations,
+        starting: impl FnOnce(Snapshots) -> F,
+    ) -> Result<(Self, Commands<P>), StoreError> {
+        let db = Self::connect(url, migrations).await?;
+        let model = starting(Snapshots { db: db.clone() }).await?;
+        let (store, commands) = Self::start(db, Some(model)).await?;
         Ok((store, commands.expect("a planner was given")))
     }
 
-    async fn start<P: CommandPlanner>(
-        url: &DatabaseUrl,
-        migrations: Migrations,
-        empty: Option<P>,
-    ) -> Result<(Self, Option<Commands<P>>), StoreError> {
+    async fn connect(url: &DatabaseUrl, migrations: Migrations) -> Result<Database, StoreError> {
         let db = Database::connect(url, migrations).await?;
         db.prepare_schema(migrations).await?;
-        let models = match empty {
+        Ok(db)
+    }
+
+    async fn start<P: CommandPlanner>(
+        db: Database,
+        start: Option<P>,
+    ) -> Result<(Self, Option<Commands<P>>), StoreError> {
+        let models = match start {
             Some(mut model) => {
                 catch_up(&mut model, &db, None).await?;
                 Some(writer::Models::new(model))
@@ -120,7 +140,8 @@ impl EventStore {
         let committed_tx = Arc::new(committed_tx);
         let (appends, appends_rx) = mpsc::channel(writer::QUEUE_DEPTH);
         let (command_jobs, commands_rx) = mpsc::channel(writer::QUEUE_DEPTH);
-        let commands = models.as_ref().map(|models| Commands { jobs: command_jobs, model: models.read.clone() });
+        let commands =
+            models.as_ref().map(|models| Commands { jobs: command_jobs, model: models.read.clone(), db: db.clone() });
         let (alive, alive_rx) = watch::channel(());
         let appended = Arc::new(AtomicU64::new(0));
         // This process's writer, as named in its commit notifications.
@@ -153,7 +174,19 @@ impl EventStore {
     /// A way to wait for the log to move and read what is new, which does not keep the store
     /// open: it ends when the last handle of the store is dropped.
     pub fn feed(&self) -> LogFeed {
-        LogFeed { db: self.db.clone(), committed: self.committed.clone(), alive: self.alive.subscribe() }
+        LogFeed::new(self.db.clone(), self.committed.clone(), self.alive.subscribe(), None)
+    }
+
+    /// Like `feed`, reading the events from the hot standby at `url` while it lags at most a
+    /// second behind what this process knows the primary holds (polled, since standbys deliver no
+    /// NOTIFY), and from the primary otherwise. `status` tells how far behind it is.
+    pub async fn feed_from_standby(&self, url: &DatabaseUrl) -> Result<(LogFeed, Arc<ReplicaStatus>), StoreError> {
+        if !matches!(url, DatabaseUrl::Postgres(_)) {
+            return Err(StoreError::UnsupportedUrl(format!("{url} (a read database must be a PostgreSQL standby)")));
+        }
+        let replica = feed::Replica::new(Database::connect(url, Migrations::RequireCurrent).await?);
+        let status = replica.status.clone();
+        Ok((LogFeed::new(self.db.clone(), self.committed.clone(), self.alive.subscribe(), Some(replica)), status))
     }
 
     /// Appends one stream's events. Concurrent calls are committed together (group commit), each
@@ -255,6 +288,11 @@ impl EventStore {
         let mut candidate = [0; 32];
         getrandom::getrandom(&mut candidate).expect("the system's random source");
         self.db.shared_key(name, &candidate).await
+    }
+
+    /// The stored snapshots of the model.
+    pub fn snapshots(&self) -> Snapshots {
+        Snapshots { db: self.db.clone() }
     }
 
     /// Signals of committed positions, for the cursor's wake-ups.

@@ -69,7 +69,8 @@ const INLINE_KEY_BYTES: usize = 46;
 
 /// A string key stored inside the hash table's bucket when short (most user and scope ids, UUIDs
 /// included), so that confirming a match reads no memory elsewhere.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(from = "String", into = "String")]
 pub enum InlineKey {
     Short { len: u8, bytes: [u8; INLINE_KEY_BYTES] },
     Long(Box<str>),
@@ -91,6 +92,20 @@ impl InlineKey {
             InlineKey::Short { len, bytes } => &bytes[..*len as usize],
             InlineKey::Long(text) => text.as_bytes(),
         }
+    }
+}
+
+// Kept as text in a snapshot of the read model.
+impl From<String> for InlineKey {
+    fn from(id: String) -> Self {
+        InlineKey::new(&id)
+    }
+}
+
+impl From<InlineKey> for String {
+    fn from(key: InlineKey) -> Self {
+        // Made from a `&str` only, so the bytes are UTF-8.
+        String::from_utf8_lossy(key.as_bytes()).into_owned()
     }
 }
 

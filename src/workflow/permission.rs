@@ -6,6 +6,7 @@
 //! all its qualified forms. Exclusions win over everything the same role gives, implications included.
 
 use super::fast_hash::FastHashSet;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// One entry of a role's `permissions` list.
@@ -80,7 +81,7 @@ impl<'a> Permission<'a> {
     }
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 struct PatternSet {
     exact: FastHashSet<String>,
     groups: FastHashSet<String>,
@@ -102,7 +103,7 @@ impl PatternSet {
 }
 
 /// What one role gives by itself, with implications resolved: ready for fast matching.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CompiledPermissions {
     given: PatternSet,
     excluded: PatternSet,

@@ -65,6 +65,52 @@ async fn writes_answer_503_with_retry_after_when_the_database_is_gone() {
     assert_eq!(app.get_as("newcomer", "/api/v1/me").await.status, 200);
 }
 
+/// A database host cut off from the network answers nothing and refuses nothing: the server's
+/// sockets would wait minutes for TCP to give up. A write answers 503 within the store's deadline
+/// (8 s) instead, readiness fails, reads from memory go on; once the host answers again, writes
+/// go on without a restart, and the log holds the cut-off write once or not at all.
+#[tokio::test]
+async fn a_database_that_goes_silent_answers_503_in_bounded_time_and_writes_resume() {
+    let admin = crate::support::postgres_admin_url();
+    let host = admin.split_once('@').and_then(|(_, rest)| rest.split_once('/')).expect("user@host:port/db").0;
+    let upstream = tokio::net::lookup_host(host).await.unwrap().next().expect("the PostgreSQL address");
+    let proxy = crate::support::proxy::SilentProxy::start(upstream).await;
+    let app = crate::helpers::spawn_app_with(Backend::Postgres, |settings| {
+        let url = settings.database.to_string().replacen(host, &format!("127.0.0.1:{}", proxy.port), 1);
+        settings.database = url.parse().unwrap();
+    })
+    .await;
+    app.bootstrap_admin("root").await;
+    app.sign_in("root").await;
+    let scope = |id: &str| json!({"id": id, "kind": "project", "title": id});
+    assert_eq!(app.post_as("root", "/api/v1/scopes", scope("BEFORE")).await.status, 201);
+    let head = app.head().await;
+
+    proxy.go_silent();
+    let started = Instant::now();
+    let answers = async { tokio::join!(app.post_as("root", "/api/v1/scopes", scope("CUT")), app.get("/readyz")) };
+    let (write, ready) = tokio::time::timeout(Duration::from_secs(15), answers).await.expect("answers, no hang");
+    assert!(started.elapsed() < Duration::from_secs(12), "answered after {:?}", started.elapsed());
+    assert_eq!(write.status, 503, "{:?}", write.body);
+    assert!(["database_unavailable", "commit_outcome_unknown"].contains(&write.code()), "{:?}", write.body);
+    assert_eq!(write.headers["retry-after"], "5");
+    assert_eq!(ready.status(), 503);
+    let read = Instant::now();
+    assert_eq!(app.get_as("root", "/api/v1/me").await.status, 200);
+    assert!(read.elapsed() < Duration::from_secs(1), "a read from memory waits for nobody");
+
+    proxy.answer_again();
+    crate::support::eventually("a write is answered 201 again", 30, || async {
+        app.post_as("root", "/api/v1/scopes", scope("AFTER")).await.status == 201
+    })
+    .await;
+    assert_eq!(app.get("/readyz").await.status(), 200);
+    let written = app.head().await - head;
+    assert!(written == 1 || written == 2, "AFTER, and CUT at most once: {written} events");
+    let verify = app.cli(&["verify"]);
+    assert!(verify.status.success(), "{}", String::from_utf8_lossy(&verify.stderr));
+}
+
 /// Takes the server's PostgreSQL database away underneath it.
 async fn drop_database(app: &crate::helpers::TestApp) {
     let roleledger::store::DatabaseUrl::Postgres(url) = &app.db.url else { unreachable!() };

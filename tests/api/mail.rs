@@ -344,7 +344,7 @@ async fn mail_of_a_commit_whose_answer_was_lost_goes_out_at_the_next_claim(backe
     let answer = app
         .post_as("u1", "/api/v1/requests", json!({"role": "site-administrator", "scope": "SITE_A", "reason": reason}))
         .await;
-    answer.assert_problem(503, "database_unavailable");
+    answer.assert_problem(503, "commit_outcome_unknown");
     let written = || async {
         app.get_as("root", "/api/v1/requests?status=pending&user=u1").await.body["items"].as_array().map(Vec::len)
             == Some(1)

@@ -14,7 +14,7 @@ use sqlx::{Connection, PgConnection, SqliteConnection};
 
 use crate::{
     harness::{wait_until, Database},
-    load::{Ack, Api, World},
+    load::{Ack, Api, World, ASK_REASON},
     support::{smtp::SmtpServer, Backend},
 };
 
@@ -98,9 +98,9 @@ pub fn assert_acknowledged_in_log(acks: &[Ack], log: &Log) {
     );
 }
 
-/// No request decided twice, no grant ended twice, no request granted twice, and never two
-/// grants of one role on one scope to one holder in force at once (a grant past its end is not in
-/// force, whether or not its expiry is written yet).
+/// No ask acting twice (retried with its key), no request decided twice, no grant ended twice, no
+/// request granted twice, and never two grants of one role on one scope to one holder in force at
+/// once (a grant past its end is not in force, whether or not its expiry is written yet).
 pub fn assert_nothing_twice(log: &Log) {
     let mut twice = Vec::new();
     let count_per = |what: &str, key: String, counts: &mut BTreeMap<String, usize>, twice: &mut Vec<String>| {
@@ -111,6 +111,7 @@ pub fn assert_nothing_twice(log: &Log) {
         }
     };
     let (mut decisions, mut endings, mut grants_of_request) = (BTreeMap::new(), BTreeMap::new(), BTreeMap::new());
+    let mut asks = BTreeMap::new();
     // Per holder, role and scope: the grant (stream) in force and its end.
     let mut in_force: BTreeMap<String, (String, Option<DateTime<FixedOffset>>)> = BTreeMap::new();
     let time = |value: &Value| value.as_str().and_then(|text| DateTime::parse_from_rfc3339(text).ok());
@@ -123,6 +124,12 @@ pub fn assert_nothing_twice(log: &Log) {
             "GrantRevoked" | "GrantExpired" => {
                 count_per("ended", stream.clone(), &mut endings, &mut twice);
                 in_force.retain(|_, (grant, _)| *grant != stream);
+            }
+            "RoleRequested" => {
+                // The load's asks carry their idempotency key in the reason: one request per key.
+                if let Some(key) = event["data"]["reason"].as_str().filter(|reason| reason.starts_with(ASK_REASON)) {
+                    count_per("asked", key.to_string(), &mut asks, &mut twice);
+                }
             }
             "RoleGranted" => {
                 let data = &event["data"];

@@ -95,10 +95,20 @@ impl Database {
         }
     }
 
+    /// The same database reached through `url` (several hosts, say), and dropped at the end
+    /// through `admin_url` (a host that is still there).
+    pub fn reached_through(&mut self, url: String, admin_url: &str) {
+        self.url = url;
+        if let Some((admin, _)) = self.postgres.as_mut() {
+            *admin = admin_url.to_string();
+        }
+    }
+
     /// Runs the real command line on this database; panics if it cannot run at all.
     pub async fn cli(&self, args: &[&str]) -> Output {
         let mut command = Command::new(binary());
-        command.args(args).env_clear().env("PATH", std::env::var_os("PATH").unwrap_or_default());
+        command.args(args).current_dir(self.folder.path());
+        command.env_clear().env("PATH", std::env::var_os("PATH").unwrap_or_default());
         command.env("ROLELEDGER_DATABASE", &self.url).env("ROLELEDGER_WORKFLOW", workflow());
         command.env("ROLELEDGER_JWT_SECRET", JWT_SECRET).env("RUST_LOG", "warn");
         tokio::task::spawn_blocking(move || command.output().expect("the roleledger binary runs")).await.unwrap()
@@ -129,10 +139,13 @@ fn psql(url: &str, sql: &str) {
 pub struct ServerProcess {
     pub name: String,
     pub url: String,
+    host: Host,
     port: u16,
     database: String,
     smtp: String,
     log: PathBuf,
+    /// Settings beyond the common ones, as environment variables.
+    extra: Vec<(String, String)>,
     child: Option<Child>,
     /// How many times the process was started.
     pub starts: u32,
@@ -151,18 +164,55 @@ impl std::fmt::Display for Resources {
     }
 }
 
+/// Where a server runs: on this machine's loopback, or on a test host of `scripts/cluster` (its
+/// network namespace and address).
+#[derive(Clone)]
+pub struct Host {
+    pub namespace: Option<String>,
+    pub ip: String,
+}
+
+impl Host {
+    fn loopback() -> Host {
+        Host { namespace: None, ip: "127.0.0.1".into() }
+    }
+}
+
 impl ServerProcess {
     /// Starts a server named `name` (its log is `<name>.log` in the database's folder) and waits
     /// until it answers.
     pub async fn start(name: &str, db: &Database, smtp: &SmtpServer) -> ServerProcess {
-        let port = free_port();
+        Self::start_with(name, db, smtp, Vec::new()).await
+    }
+
+    /// Like `start`, with more settings (environment variables such as `ROLELEDGER_READ_DATABASE`).
+    pub async fn start_with(
+        name: &str,
+        db: &Database,
+        smtp: &SmtpServer,
+        extra: Vec<(String, String)>,
+    ) -> ServerProcess {
+        Self::start_on(name, Host::loopback(), free_port(), db, smtp, extra).await
+    }
+
+    /// Like `start_with`, on `host` and `port`.
+    pub async fn start_on(
+        name: &str,
+        host: Host,
+        port: u16,
+        db: &Database,
+        smtp: &SmtpServer,
+        extra: Vec<(String, String)>,
+    ) -> ServerProcess {
         let mut server = ServerProcess {
             name: name.to_string(),
-            url: format!("http://127.0.0.1:{port}"),
+            url: format!("http://{}:{port}", host.ip),
+            host,
             port,
             database: db.url.clone(),
             smtp: smtp.url(),
             log: db.folder.path().join(format!("{name}.log")),
+            extra,
             child: None,
             starts: 0,
         };
@@ -172,18 +222,31 @@ impl ServerProcess {
 
     async fn launch(&mut self) {
         let log = File::options().create(true).append(true).open(&self.log).expect("the server log opens");
-        let child = Command::new(binary())
+        // `ip netns exec` runs the server itself in the namespace (the pid is the server's).
+        let mut command = match &self.host.namespace {
+            Some(namespace) => {
+                let mut command = Command::new("ip");
+                command.args(["netns", "exec", namespace]).arg(binary());
+                command
+            }
+            None => Command::new(binary()),
+        };
+        // In the scenario's folder: a key file the server makes (beside no SQLite file, it goes to
+        // the working folder) stays out of the repository and is shared by the scenario's servers.
+        let child = command
             .arg("serve")
+            .current_dir(self.log.parent().expect("the log is in the scenario's folder"))
             .env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("ROLELEDGER_DATABASE", &self.database)
-            .env("ROLELEDGER_BIND", format!("127.0.0.1:{}", self.port))
+            .env("ROLELEDGER_BIND", format!("{}:{}", self.host.ip, self.port))
             .env("ROLELEDGER_WORKFLOW", workflow())
             .env("ROLELEDGER_JWT_SECRET", JWT_SECRET)
             .env("ROLELEDGER_SMTP", &self.smtp)
             // No rate limit: the scenarios wait for every mail of their load to arrive.
             .env("ROLELEDGER_MAIL_RATE", "0")
             .env("RUST_LOG", "warn")
+            .envs(self.extra.iter().map(|(name, value)| (name, value)))
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log)

@@ -28,6 +28,13 @@ const ANSWER_TIMEOUT: Duration = Duration::from_secs(20);
 pub const PACE_FOR_MAIL: Duration = Duration::from_millis(50);
 /// How long a client waits after finding the server down.
 const UNREACHABLE_PAUSE: Duration = Duration::from_millis(100);
+/// How many times an ask is sent again with its idempotency key (after a 503 or no answer, or to
+/// see that a repeat acts once).
+const ASK_RETRIES: usize = 5;
+/// The longest pause before a retry (a 503's Retry-After, when it is shorter).
+const LONGEST_RETRY_PAUSE: Duration = Duration::from_secs(1);
+/// The reason of every request the load asks for begins so; the rest is the call's key.
+pub const ASK_REASON: &str = "load ";
 /// Site roles that users ask for (none of them decides anything, so a site's deciders stay its manager).
 const ROLES: [&str; 3] = ["site-administrator", "site-security-officer", "site-operations-deputy-manager"];
 
@@ -177,10 +184,26 @@ impl Api {
         user: &str,
         body: Option<Value>,
     ) -> Result<Answer, NoAnswer> {
+        self.call_keyed(server, method, path, user, body, None).await
+    }
+
+    /// Like `call_on`, with an `Idempotency-Key` when one is given.
+    pub async fn call_keyed(
+        &self,
+        server: usize,
+        method: Method,
+        path: &str,
+        user: &str,
+        body: Option<Value>,
+        key: Option<&str>,
+    ) -> Result<Answer, NoAnswer> {
         let mut request =
             self.client.request(method, format!("{}{path}", self.servers[server])).bearer_auth(self.token(user));
         if let Some(body) = body {
             request = request.json(&body);
+        }
+        if let Some(key) = key {
+            request = request.header("idempotency-key", key);
         }
         let started = Instant::now();
         let failed = |error: reqwest::Error| {
@@ -241,6 +264,10 @@ pub struct Ledger {
     pub decided_twice: Vec<String>,
     /// The slowest answer.
     pub slowest: Duration,
+    /// Asks sent again with their idempotency key (after a 503, no answer, or a 2xx).
+    pub retried: usize,
+    /// When each acknowledged write was answered, and how long it took.
+    pub writes: Vec<(Instant, Duration)>,
     pending: Vec<(String, Subject)>,
     grants: Vec<(String, Subject)>,
 }
@@ -261,12 +288,19 @@ impl Ledger {
         };
         self.slowest = self.slowest.max(answer.took);
         let status = answer.status.as_u16();
+        if answer.status.is_success() && what.starts_with("POST") {
+            self.writes.push((Instant::now(), answer.took));
+        }
         *self.answers.entry(format!("{status} {}", answer.code()).trim().to_string()).or_default() += 1;
         let expected = match status {
             200..=299 => return true,
             // Races and repeats that the rules refuse.
             409 => ["duplicate_request", "not_pending", "not_active"].contains(&answer.code()),
-            503 => answer.retry_after.is_some() && answer.code() == "database_unavailable",
+            // Unreachable before the commit, or while it was being committed.
+            503 => {
+                answer.retry_after.is_some()
+                    && ["database_unavailable", "commit_outcome_unknown"].contains(&answer.code())
+            }
             _ => false,
         };
         if !expected {
@@ -277,10 +311,11 @@ impl Ledger {
 
     pub fn summary(&self) -> String {
         format!(
-            "{} acknowledged, answers {:?}, {} unreachable, slowest answer {:?}",
+            "{} acknowledged, answers {:?}, {} unreachable, {} asks retried with their key, slowest answer {:?}",
             self.acks.len(),
             self.answers,
             self.unreachable,
+            self.retried,
             self.slowest
         )
     }
@@ -393,17 +428,56 @@ impl Client {
         let duration = self.settings.grant_duration.filter(|_| self.random.below(2) == 0);
         let of = Subject { user, site: self.random.below(self.world.sites), timed: duration.is_some() };
         let role = ROLES[self.random.below(ROLES.len())];
-        let mut body = json!({"role": role, "scope": World::site(of.site), "reason": "load"});
+        // The key is in the reason too: the log shows whether a retried ask acted more than once.
+        let key = uuid::Uuid::new_v4().to_string();
+        let mut body = json!({"role": role, "scope": World::site(of.site), "reason": format!("{ASK_REASON}{key}")});
         if let Some(duration) = duration {
             body["duration"] = json!(duration);
         }
-        let server = self.server();
-        let outcome = self.api.call_on(server, Method::POST, "/api/v1/requests", &of.user, Some(body)).await;
-        let mut ledger = self.ledger.lock().unwrap();
-        if ledger.judge("POST /requests", &outcome) {
-            let request = outcome.unwrap().body["id"].as_str().expect("a request id").to_string();
-            ledger.acks.push(Ack::Requested { request: request.clone(), of: of.clone() });
-            ledger.pending.push((request, of));
+        // Sent again after a 503 or no answer, and now and then after a 2xx (a client whose
+        // answer was lost): a repeat is answered with the first answer, never acts again.
+        let mut acknowledged: Option<String> = None;
+        for attempt in 0..=ASK_RETRIES {
+            let server = self.server();
+            let outcome = self
+                .api
+                .call_keyed(server, Method::POST, "/api/v1/requests", &of.user, Some(body.clone()), Some(&key))
+                .await;
+            let pause = {
+                let mut ledger = self.ledger.lock().unwrap();
+                if attempt > 0 {
+                    ledger.retried += 1;
+                }
+                let answered = ledger.judge("POST /requests", &outcome);
+                match (&acknowledged, &outcome) {
+                    (None, Ok(answer)) if answered => {
+                        let request = answer.body["id"].as_str().expect("a request id").to_string();
+                        ledger.acks.push(Ack::Requested { request: request.clone(), of: of.clone() });
+                        ledger.pending.push((request.clone(), of.clone()));
+                        if self.random.below(8) != 0 {
+                            return;
+                        }
+                        acknowledged = Some(request);
+                        Duration::ZERO
+                    }
+                    (Some(first), Ok(answer)) if answered || answer.status != StatusCode::SERVICE_UNAVAILABLE => {
+                        if answer.body["id"].as_str() != Some(first.as_str()) {
+                            let problem =
+                                format!("a repeat of ask {key} (request {first}): {} {}", answer.status, answer.body);
+                            ledger.unexpected.push(problem);
+                        }
+                        return;
+                    }
+                    (_, Ok(answer)) if answer.status == StatusCode::SERVICE_UNAVAILABLE => answer
+                        .retry_after
+                        .as_deref()
+                        .and_then(|seconds| seconds.parse().ok())
+                        .map_or(LONGEST_RETRY_PAUSE, |seconds| Duration::from_secs(seconds).min(LONGEST_RETRY_PAUSE)),
+                    (_, Ok(_)) => return,
+                    (_, Err(_)) => UNREACHABLE_PAUSE,
+                }
+            };
+            tokio::time::sleep(pause).await;
         }
     }
 

@@ -13,12 +13,14 @@
 mod support;
 
 mod checks;
+mod cluster;
 mod harness;
 mod load;
 mod private_postgres;
 
 mod crash;
 mod database_outage;
+mod failover;
 mod mail_outage;
 mod soak;
 mod two_servers;

@@ -315,6 +315,68 @@ pub async fn two_stores_on_one_database_keep_one_chain(backend: Backend) {
     assert_eq!((report.ok, report.events), (true, 800));
 }
 
+/// Two stores on one database stand for two processes that take turns, each append alone. On
+/// PostgreSQL a writer that wrote last writes its next append in one statement without the lock,
+/// against the head it left and the stream versions it knows; after the other one wrote, that
+/// statement finds the head moved and the append goes under the lock. Either way positions stay
+/// contiguous, versions are checked, each hash chains the previous head's, and nothing is written
+/// twice.
+pub async fn lone_appends_of_two_processes_taking_turns_keep_positions_and_chain(backend: Backend) {
+    let db = TestDatabase::new(backend).await;
+    let stores = [db.store().await, db.store().await];
+    let mut position = 0;
+    let mut shared = 0;
+    // Runs of appends by one store, then the other: within a run the store wrote last.
+    for (turn, &(writer, run)) in [(0, 3), (1, 1), (0, 1), (1, 4), (0, 2), (1, 1), (0, 1)].iter().enumerate() {
+        let store = &stores[writer];
+        for n in 0..run {
+            let outcome =
+                store.append(append_one("shared", ExpectedVersion::Exact(shared), turn * 10 + n)).await.unwrap();
+            shared += 1;
+            position += 1;
+            assert_eq!((outcome.first_position, outcome.last_position, outcome.version), (position, position, shared));
+            let own = format!("own-{writer}");
+            let outcome = store.append(append_one(&own, ExpectedVersion::Any, turn * 10 + n)).await.unwrap();
+            position += 1;
+            assert_eq!(outcome.first_position, position, "turn {turn}, append {n}");
+            // A stale version is a conflict, and writes nothing.
+            match store.append(append_one("shared", ExpectedVersion::Exact(shared - 1), 0)).await {
+                Err(StoreError::Conflict { actual, .. }) => assert_eq!(actual, shared),
+                other => panic!("expected a conflict, got {other:?}"),
+            }
+        }
+        if turn == 3 {
+            // Past the time a writer that found the head moved takes the lock first.
+            tokio::time::sleep(Duration::from_millis(1_100)).await;
+        }
+    }
+    // A stream the other store made, which this one never read, expected to be new: a conflict.
+    stores[1].append(append_one("made-by-1", ExpectedVersion::NoStream, 0)).await.unwrap();
+    for n in 0..2 {
+        stores[0].append(append_one("own-0", ExpectedVersion::Any, n)).await.unwrap();
+        // Then the store wrote last and takes no lock first (its guess that the stream is new
+        // is refused by the database, and the append goes under the lock).
+        tokio::time::sleep(Duration::from_millis(1_100)).await;
+    }
+    match stores[0].append(append_one("made-by-1", ExpectedVersion::NoStream, 1)).await {
+        Err(StoreError::Conflict { actual, .. }) => assert_eq!(actual, 1),
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+    // And one that is new indeed is made.
+    let made = stores[0].append(append_one("made-by-0", ExpectedVersion::NoStream, 2)).await.unwrap();
+    assert_eq!((made.first_position, made.version), (position + 4, 1));
+    for store in &stores {
+        let head = store.head().await.unwrap();
+        assert_eq!(head.position, position + 4);
+        let report = store.verify().await.unwrap();
+        assert_eq!((report.ok, report.events), (true, position + 4));
+    }
+    let log = stores[0].read_page(0, 1_000).await.unwrap();
+    assert_eq!(log.iter().map(|e| e.position).collect::<Vec<_>>(), (1..=position + 4).collect::<Vec<_>>());
+    let versions: Vec<i64> = stores[1].read_stream("shared", 1).await.unwrap().iter().map(|e| e.version).collect();
+    assert_eq!(versions, (1..=shared).collect::<Vec<_>>());
+}
+
 pub async fn empty_append_is_refused(backend: Backend) {
     let db = TestDatabase::new(backend).await;
     let store = db.store().await;

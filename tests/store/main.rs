@@ -33,6 +33,7 @@ on_both_backends!(conformance as event_log:
     schema_newer_than_the_binary_is_refused,
     read_all_pages_through_the_whole_log,
     two_stores_on_one_database_keep_one_chain,
+    lone_appends_of_two_processes_taking_turns_keep_positions_and_chain,
     empty_append_is_refused,
     commits_are_announced_to_the_process,
     a_shared_key_is_made_once_for_every_store_of_a_database,

@@ -2,6 +2,7 @@
 //! on the local PostgreSQL. A PostgreSQL that cannot be reached fails the test; nothing is skipped.
 #![allow(dead_code)] // each test binary uses its own part of this module
 
+pub mod proxy;
 pub mod smtp;
 
 use roleledger::store::{DatabaseUrl, EventStore, Migrations};

@@ -55,6 +55,8 @@ impl ReceivedMail {
 
 #[derive(Clone, Default)]
 pub struct SmtpServer {
+    /// The address it listens on: loopback, or the bridge of the test hosts' namespaces.
+    host: String,
     pub port: u16,
     received: Arc<Mutex<Vec<ReceivedMail>>>,
     /// Raised by each `stop`: sessions opened before it close at their next command.
@@ -74,8 +76,14 @@ impl SmtpServer {
     }
 
     pub async fn start_on(port: u16) -> SmtpServer {
-        let listener = TcpListener::bind(("127.0.0.1", port)).await.expect("the SMTP port is free");
-        let server = SmtpServer { port: listener.local_addr().unwrap().port(), ..SmtpServer::default() };
+        Self::start_at("127.0.0.1", port).await
+    }
+
+    /// Listens on `host` (an address of this machine) and `port` (0: a free one).
+    pub async fn start_at(host: &str, port: u16) -> SmtpServer {
+        let listener = TcpListener::bind((host, port)).await.expect("the SMTP port is free");
+        let port = listener.local_addr().unwrap().port();
+        let server = SmtpServer { host: host.to_string(), port, ..SmtpServer::default() };
         server.accept_on(listener);
         server
     }
@@ -104,12 +112,12 @@ impl SmtpServer {
 
     /// Listens again on the same port, keeping what was received before.
     pub async fn restart(&self) {
-        let listener = TcpListener::bind(("127.0.0.1", self.port)).await.expect("the SMTP port is free again");
+        let listener = TcpListener::bind((self.host.as_str(), self.port)).await.expect("the SMTP port is free again");
         self.accept_on(listener);
     }
 
     pub fn url(&self) -> String {
-        format!("smtp://127.0.0.1:{}", self.port)
+        format!("smtp://{}:{}", self.host, self.port)
     }
 
     pub fn received(&self) -> Vec<ReceivedMail> {

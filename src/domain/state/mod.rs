@@ -105,7 +105,7 @@ pub struct ApproverScope {
     pub role: RoleId,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct State {
     users: BTreeMap<UserId, User>,
     scopes: BTreeMap<ScopeId, Scope>,

@@ -5,9 +5,10 @@
 
 mod batch;
 mod postgres;
+mod primary;
 mod sqlite;
 
-use std::{collections::HashMap, future::Future, sync::Arc};
+use std::{collections::HashMap, future::Future, sync::Arc, time::Duration};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -17,8 +18,8 @@ use tokio::sync::watch;
 use batch::{BatchTx, ConnectionKeeper};
 
 use super::{
-    error::StoreError, event::RecordedEvent, outbox::row::OutboxRow, url::DatabaseUrl, webhooks::row::DeliveryRow,
-    AppendOutcome, LogHead, Migrations,
+    error::StoreError, event::RecordedEvent, outbox::row::OutboxRow, snapshots::StoredSnapshot, url::DatabaseUrl,
+    webhooks::row::DeliveryRow, AppendOutcome, LogHead, Migrations,
 };
 
 /// What an idempotency key remembers: a fingerprint of the append and the outcome it got.
@@ -61,10 +62,13 @@ pub(crate) trait WriteBackend: Send + Sync + 'static {
         tx: &mut Self::Tx,
         streams: &[String],
     ) -> impl Future<Output = Result<HashMap<String, i64>, sqlx::Error>> + Send;
+    /// The records of those keys written at `since` or later; older ones are deleted (so that
+    /// their keys may be written again).
     fn idempotency_records(
         &self,
         tx: &mut Self::Tx,
         keys: &[String],
+        since: DateTime<Utc>,
     ) -> impl Future<Output = Result<HashMap<String, IdempotencyRecord>, sqlx::Error>> + Send;
     /// Runs a statement without parameters (savepoints).
     fn execute(&self, tx: &mut Self::Tx, sql: &'static str) -> impl Future<Output = Result<(), sqlx::Error>> + Send;
@@ -225,7 +229,7 @@ pub(crate) trait LogBackend: Send + Sync + 'static {
     fn check_writable(&self) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Raises `committed` whenever another process commits; nothing where the database cannot
-    /// tell (see `Database::start_commit_listener`).
+    /// tell (see `Database::start_commit_listener`). Also starts the watch over several hosts.
     fn start_commit_listener(
         &self,
         origin: &str,
@@ -339,6 +343,34 @@ pub(crate) trait LogBackend: Send + Sync + 'static {
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
     fn webhook_secret(&self, webhook: &str) -> impl Future<Output = Result<Option<String>, StoreError>> + Send;
     fn delete_webhook_secret(&self, webhook: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    // ----- answers kept for idempotency keys -----
+    /// The answer kept for `key` at `since` or later: its fingerprint and answer (JSON text).
+    fn kept_answer(
+        &self,
+        key: &str,
+        since: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Option<(String, String)>, StoreError>> + Send;
+    /// Deletes the keys and answers written before `since`, then keeps `answer` for `key` at `at`
+    /// unless one is kept for it already (the first answer stays).
+    fn keep_answer(
+        &self,
+        key: &str,
+        fingerprint: &str,
+        answer: &str,
+        at: DateTime<Utc>,
+        since: DateTime<Utc>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    // ----- snapshots -----
+    /// Stores a snapshot unless one at its position exists, then drops all but the newest `keep`.
+    fn save_snapshot(
+        &self,
+        snapshot: &StoredSnapshot,
+        keep: i64,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// The positions of the stored snapshots, newest first.
+    fn snapshot_positions(&self) -> impl Future<Output = Result<Vec<i64>, StoreError>> + Send;
+    fn snapshot(&self, position: i64) -> impl Future<Output = Result<Option<StoredSnapshot>, StoreError>> + Send;
 }
 
 /// Refuses a schema newer than this binary; applies (or requires) the known migrations.
@@ -378,6 +410,24 @@ macro_rules! dispatch {
 }
 pub(crate) use dispatch;
 
+/// How long one call of the database may take before it counts as unreachable (503 and a retry):
+/// a host whose network is cut answers nothing, and its sockets would wait many minutes for TCP
+/// to give up. More than the pool's acquire timeout (5 s), which says the same sooner.
+const CALL_DEADLINE: Duration = Duration::from_secs(8);
+/// A snapshot is one large row: written and read in the background, given longer.
+const SNAPSHOT_DEADLINE: Duration = Duration::from_secs(120);
+
+async fn within<T>(deadline: Duration, call: impl Future<Output = Result<T, StoreError>>) -> Result<T, StoreError> {
+    tokio::time::timeout(deadline, call).await.unwrap_or_else(|_| Err(StoreError::no_answer(deadline).into()))
+}
+
+/// `dispatch!` of one call of the database, bounded by `CALL_DEADLINE`.
+macro_rules! bounded {
+    ($db:expr, $backend:ident => $call:expr) => {
+        within(CALL_DEADLINE, async { dispatch!($db, $backend => $call.await) }).await
+    };
+}
+
 impl Database {
     /// Connects; a missing SQLite file is created only when the schema may be changed (commands
     /// that only read must not leave an empty database behind).
@@ -416,19 +466,19 @@ impl Database {
     }
 
     pub async fn head(&self) -> Result<LogHead, StoreError> {
-        dispatch!(self, backend => backend.head().await)
+        bounded!(self, backend => backend.head())
     }
 
     pub async fn ping(&self) -> Result<(), StoreError> {
-        dispatch!(self, backend => backend.ping().await)
+        bounded!(self, backend => backend.ping())
     }
 
     pub async fn read_stream(&self, stream: &str, from_version: i64) -> Result<Vec<RecordedEvent>, StoreError> {
-        decode_rows(dispatch!(self, backend => backend.read_stream(stream, from_version).await)?)
+        decode_rows(bounded!(self, backend => backend.read_stream(stream, from_version))?)
     }
 
     pub async fn read_page(&self, after_position: i64, limit: i64) -> Result<Vec<RecordedEvent>, StoreError> {
-        decode_rows(dispatch!(self, backend => backend.read_page(after_position, limit).await)?)
+        decode_rows(bounded!(self, backend => backend.read_page(after_position, limit))?)
     }
 
     pub async fn claim_mail(
@@ -437,39 +487,39 @@ impl Database {
         until: DateTime<Utc>,
         limit: i64,
     ) -> Result<Vec<MailRow>, StoreError> {
-        dispatch!(self, backend => backend.claim_mail(now, until, limit).await)
+        bounded!(self, backend => backend.claim_mail(now, until, limit))
     }
 
     pub async fn mails_sent(&self, ids: &[i64], at: DateTime<Utc>) -> Result<(), StoreError> {
-        dispatch!(self, backend => backend.mails_sent(ids, at).await)
+        bounded!(self, backend => backend.mails_sent(ids, at))
     }
 
     pub async fn release_leases(&self, lease_ends: &[DateTime<Utc>], now: DateTime<Utc>) -> Result<(), StoreError> {
-        dispatch!(self, backend => backend.release_leases(lease_ends, now).await)
+        bounded!(self, backend => backend.release_leases(lease_ends, now))
     }
 
     pub async fn mail_failed(&self, id: i64, state: &str, due: DateTime<Utc>, error: &str) -> Result<(), StoreError> {
-        dispatch!(self, backend => backend.mail_failed(id, state, due, error).await)
+        bounded!(self, backend => backend.mail_failed(id, state, due, error))
     }
 
     pub async fn outbox(&self, state: Option<&str>, after_id: i64, limit: i64) -> Result<Vec<MailRow>, StoreError> {
-        dispatch!(self, backend => backend.outbox(state, after_id, limit).await)
+        bounded!(self, backend => backend.outbox(state, after_id, limit))
     }
 
     pub async fn mail_state(&self, id: i64) -> Result<Option<String>, StoreError> {
-        dispatch!(self, backend => backend.mail_state(id).await)
+        bounded!(self, backend => backend.mail_state(id))
     }
 
     pub async fn revive_mail(&self, id: i64, now: DateTime<Utc>) -> Result<(), StoreError> {
-        dispatch!(self, backend => backend.revive_mail(id, now).await)
+        bounded!(self, backend => backend.revive_mail(id, now))
     }
 
     pub async fn outbox_counts(&self) -> Result<Vec<(String, i64)>, StoreError> {
-        dispatch!(self, backend => backend.outbox_counts().await)
+        bounded!(self, backend => backend.outbox_counts())
     }
 
     pub async fn shared_key(&self, name: &str, candidate: &[u8]) -> Result<Vec<u8>, StoreError> {
-        dispatch!(self, backend => backend.shared_key(name, candidate).await)
+        bounded!(self, backend => backend.shared_key(name, candidate))
     }
 
     // ----- webhooks -----
@@ -479,11 +529,11 @@ impl Database {
         until: DateTime<Utc>,
         limit: i64,
     ) -> Result<Vec<DeliveryDbRow>, StoreError> {
-        dispatch!(self, backend => backend.claim_deliveries(now, until, limit).await)
+        bounded!(self, backend => backend.claim_deliveries(now, until, limit))
     }
 
     pub async fn delivery_done(&self, id: i64, status: i32, at: DateTime<Utc>) -> Result<(), StoreError> {
-        dispatch!(self, backend => backend.delivery_done(id, status, at).await)
+        bounded!(self, backend => backend.delivery_done(id, status, at))
     }
 
     pub async fn delivery_failed(
@@ -494,7 +544,7 @@ impl Database {
         error: &str,
         status: Option<i32>,
     ) -> Result<(), StoreError> {
-        dispatch!(self, backend => backend.delivery_failed(id, state, due, error, status).await)
+        bounded!(self, backend => backend.delivery_failed(id, state, due, error, status))
     }
 
     pub async fn deliveries(
@@ -504,34 +554,64 @@ impl Database {
         after_id: i64,
         limit: i64,
     ) -> Result<Vec<DeliveryDbRow>, StoreError> {
-        dispatch!(self, backend => backend.deliveries(webhook, state, after_id, limit).await)
+        bounded!(self, backend => backend.deliveries(webhook, state, after_id, limit))
     }
 
     pub async fn recent_deliveries(&self, webhook: &str, limit: i64) -> Result<Vec<DeliveryDbRow>, StoreError> {
-        dispatch!(self, backend => backend.recent_deliveries(webhook, limit).await)
+        bounded!(self, backend => backend.recent_deliveries(webhook, limit))
     }
 
     pub async fn delivery_state(&self, webhook: &str, id: i64) -> Result<Option<String>, StoreError> {
-        dispatch!(self, backend => backend.delivery_state(webhook, id).await)
+        bounded!(self, backend => backend.delivery_state(webhook, id))
     }
 
     pub async fn revive_delivery(&self, id: i64, now: DateTime<Utc>) -> Result<(), StoreError> {
-        dispatch!(self, backend => backend.revive_delivery(id, now).await)
+        bounded!(self, backend => backend.revive_delivery(id, now))
     }
 
     pub async fn delivery_counts(&self) -> Result<Vec<(String, i64)>, StoreError> {
-        dispatch!(self, backend => backend.delivery_counts().await)
+        bounded!(self, backend => backend.delivery_counts())
     }
 
     pub async fn put_webhook_secret(&self, webhook: &str, secret: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
-        dispatch!(self, backend => backend.put_webhook_secret(webhook, secret, at).await)
+        bounded!(self, backend => backend.put_webhook_secret(webhook, secret, at))
     }
 
     pub async fn webhook_secret(&self, webhook: &str) -> Result<Option<String>, StoreError> {
-        dispatch!(self, backend => backend.webhook_secret(webhook).await)
+        bounded!(self, backend => backend.webhook_secret(webhook))
     }
 
     pub async fn delete_webhook_secret(&self, webhook: &str) -> Result<(), StoreError> {
-        dispatch!(self, backend => backend.delete_webhook_secret(webhook).await)
+        bounded!(self, backend => backend.delete_webhook_secret(webhook))
+    }
+
+    // ----- answers kept for idempotency keys -----
+    pub async fn kept_answer(&self, key: &str, since: DateTime<Utc>) -> Result<Option<(String, String)>, StoreError> {
+        bounded!(self, backend => backend.kept_answer(key, since))
+    }
+
+    pub async fn keep_answer(
+        &self,
+        key: &str,
+        fingerprint: &str,
+        answer: &str,
+        at: DateTime<Utc>,
+        since: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        bounded!(self, backend => backend.keep_answer(key, fingerprint, answer, at, since))
+    }
+
+    // ----- snapshots -----
+    pub async fn save_snapshot(&self, snapshot: &StoredSnapshot, keep: i64) -> Result<(), StoreError> {
+        within(SNAPSHOT_DEADLINE, async { dispatch!(self, backend => backend.save_snapshot(snapshot, keep).await) })
+            .await
+    }
+
+    pub async fn snapshot_positions(&self) -> Result<Vec<i64>, StoreError> {
+        bounded!(self, backend => backend.snapshot_positions())
+    }
+
+    pub async fn snapshot(&self, position: i64) -> Result<Option<StoredSnapshot>, StoreError> {
+        within(SNAPSHOT_DEADLINE, async { dispatch!(self, backend => backend.snapshot(position).await) }).await
     }
 }

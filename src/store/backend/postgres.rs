@@ -3,22 +3,24 @@
 //!
 //! Every statement the store sends to PostgreSQL is here.
 
-use std::{collections::HashMap, str::FromStr, sync::Arc, time::Duration};
+use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use chrono::{DateTime, Utc};
 use sqlx::{
     migrate::Migrator,
     pool::PoolConnection,
-    postgres::{PgConnectOptions, PgListener, PgPoolOptions},
+    postgres::{PgListener, PgPoolOptions},
     Connection, Executor, PgConnection, PgPool, Postgres, Row,
 };
 use tokio::sync::watch;
 
 use super::{
-    line_heads, BatchTx, ConnectionKeeper, DeliveryDbRow, EventRow, HeadLock, IdempotencyRecord, LogBackend, MailRow,
-    Rows, WriteBackend,
+    line_heads, primary::Hosts, BatchTx, ConnectionKeeper, DeliveryDbRow, EventRow, HeadLock, IdempotencyRecord,
+    LogBackend, MailRow, Rows, WriteBackend,
 };
-use crate::store::{error::StoreError, event::RecordedEvent, outbox::row::OutboxRow, AppendOutcome, LogHead};
+use crate::store::{
+    error::StoreError, event::RecordedEvent, outbox::row::OutboxRow, snapshots::StoredSnapshot, AppendOutcome, LogHead,
+};
 
 static MIGRATIONS: Migrator = sqlx::migrate!("./migrations/postgres");
 
@@ -48,22 +50,42 @@ macro_rules! delivery_columns {
     };
 }
 
-/// The connection pool of a PostgreSQL database.
+/// How long the first connection of a start may take.
+const START_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The connection pool of a PostgreSQL database, and the hosts it may move between.
 #[derive(Clone)]
-pub(crate) struct PostgresBackend(PgPool);
+pub(crate) struct PostgresBackend {
+    pool: PgPool,
+    /// Several hosts (see `primary`): the pool follows the one that accepts writes.
+    hosts: Option<Arc<Hosts>>,
+}
 
 impl PostgresBackend {
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
-        let options = PgConnectOptions::from_str(url)?;
-        // One direct connection first: its error names the cause ("connection refused", "database does
-        // not exist"), where the pool would only report a timeout.
-        PgConnection::connect_with(&options).await?.close().await?;
-        let pool = PgPoolOptions::new()
-            .max_connections(16)
-            .acquire_timeout(Duration::from_secs(5))
-            .connect_with(options)
-            .await?;
-        Ok(PostgresBackend(pool))
+        let mut candidates = Hosts::parse(url)?;
+        let (options, hosts) = if candidates.len() > 1 {
+            let hosts = Hosts::find(candidates).await?;
+            (hosts.current_options(), Some(hosts))
+        } else {
+            // One direct connection first: its error names the cause ("connection refused", "database
+            // does not exist"), where the pool would only report a timeout.
+            // Bounded: a host whose network is cut would hold the start for minutes.
+            let options = candidates.remove(0);
+            let first = tokio::time::timeout(START_CONNECT_TIMEOUT, PgConnection::connect_with(&options)).await;
+            first.map_err(|_| StoreError::no_answer(START_CONNECT_TIMEOUT))??.close().await?;
+            (options, None)
+        };
+        let mut pool = PgPoolOptions::new().max_connections(16).acquire_timeout(Duration::from_secs(5));
+        if let Some(hosts) = hosts.clone() {
+            // Connections made before the pool moved to another host are not handed out again.
+            pool = pool.before_acquire(move |_, meta| {
+                let current = hosts.is_current(meta.age);
+                Box::pin(async move { Ok(current) })
+            });
+        }
+        let pool = pool.connect_with(options).await?;
+        Ok(PostgresBackend { pool, hosts })
     }
 }
 
@@ -73,7 +95,7 @@ impl PostgresBackend {
     /// cost but a repeat (the row is claimed and sent again, with the same webhook-id). Each of
     /// them would otherwise wait out a flush, and a subscription's deliveries go one at a time.
     async fn without_waiting_for_the_disk(&self) -> Result<sqlx::Transaction<'_, Postgres>, sqlx::Error> {
-        let mut tx = self.0.begin().await?;
+        let mut tx = self.pool.begin().await?;
         sqlx::query("SET LOCAL synchronous_commit = off").execute(&mut *tx).await?;
         Ok(tx)
     }
@@ -91,10 +113,22 @@ async fn listen(pool: &PgPool) -> Option<PgListener> {
         .ok()
 }
 
+/// Returns when the pool moves to another host; never with one host.
+async fn next_move(moves: &mut Option<watch::Receiver<u64>>) {
+    let moved = match moves {
+        Some(moves) => moves.changed().await.is_ok(),
+        None => false,
+    };
+    if !moved {
+        std::future::pending::<()>().await;
+    }
+}
+
 async fn relay_commits(
     pool: PgPool,
     origin: String,
     mut listener: Option<PgListener>,
+    mut moves: Option<watch::Receiver<u64>>,
     committed: Arc<watch::Sender<i64>>,
     mut alive: watch::Receiver<()>,
 ) {
@@ -109,6 +143,11 @@ async fn relay_commits(
         };
         tokio::select! {
             _ = alive.changed() => return, // the last handle is gone
+            // A host cut off from the network never ends the old listener's connection.
+            () = next_move(&mut moves) => {
+                tracing::warn!("the pool moved to another host; listening for commits there");
+                listener = listen(&pool).await;
+            }
             notification = active.recv() => match notification {
                 Ok(notification) => {
                     // "POSITION ORIGIN"
@@ -171,16 +210,28 @@ const WRITE: &str = write_statement!("", "");
 const WRITE_IF_HEAD_IS: &str =
     write_statement!(" AND position = $34 AND hash = $35", " WHERE EXISTS (SELECT 1 FROM moved)");
 
-/// Binds the rows of a write to `$1`…`$33` of `write_statement!`; the notification names the
-/// writer's `origin`, so that its own process does not read back what it has already folded.
-fn bind_rows<'q>(
+/// Without the lock, a write of events only (no idempotency keys, mail or deliveries: a lone raw
+/// append, a command that mails nobody): `WRITE_IF_HEAD_IS` without the three inserts that would
+/// insert nothing, and with six parameters after the events' ten instead of twenty-five.
+const WRITE_EVENTS_IF_HEAD_IS: &str = "WITH moved AS ( \
+       UPDATE log_head SET position = $11, hash = $12 WHERE id = 1 AND position = $15 AND hash = $16 \
+       RETURNING position \
+     ), written AS ( \
+       INSERT INTO events (position, stream_id, stream_version, event_type, schema_version, data, metadata, \
+                           recorded_at, event_id, hash) \
+       SELECT p, s, v, t, sv, d::jsonb, m::jsonb, r, e, h \
+       FROM UNNEST($1::bigint[], $2::text[], $3::bigint[], $4::text[], $5::int[], $6::text[], \
+                   $7::text[], $8::timestamptz[], $9::uuid[], $10::text[]) AS u(p, s, v, t, sv, d, m, r, e, h) \
+       WHERE EXISTS (SELECT 1 FROM moved) \
+     ) \
+     SELECT pg_notify($13, position::text || ' ' || $14) FROM moved";
+
+/// Binds the events of a write to `$1`…`$10`, the columns of `events`.
+fn bind_events<'q>(
     query: sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments>,
-    rows: &Rows<'_>,
-    origin: &str,
+    events: &[RecordedEvent],
 ) -> sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments> {
-    let events = rows.events;
     let column = |f: fn(&RecordedEvent) -> String| events.iter().map(f).collect::<Vec<_>>();
-    let outbox = OutboxColumns::of(rows.outbox);
     query
         .bind(events.iter().map(|e| e.position).collect::<Vec<_>>())
         .bind(column(|e| e.stream.clone()))
@@ -192,6 +243,17 @@ fn bind_rows<'q>(
         .bind(events.iter().map(|e| e.recorded_at).collect::<Vec<_>>())
         .bind(events.iter().map(|e| e.event_id).collect::<Vec<_>>())
         .bind(column(|e| e.hash.clone()))
+}
+
+/// Binds the rows of a write to `$1`…`$33` of `write_statement!`; the notification names the
+/// writer's `origin`, so that its own process does not read back what it has already folded.
+fn bind_rows<'q>(
+    query: sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments>,
+    rows: &Rows<'_>,
+    origin: &str,
+) -> sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments> {
+    let outbox = OutboxColumns::of(rows.outbox);
+    bind_events(query, rows.events)
         .bind(rows.keys.iter().map(|(key, _)| key.clone()).collect::<Vec<_>>())
         .bind(rows.keys.iter().map(|(_, record)| record.fingerprint.clone()).collect::<Vec<_>>())
         .bind(
@@ -319,12 +381,17 @@ impl WriteBackend for PostgresWriter {
         &self,
         tx: &mut Self::Tx,
         keys: &[String],
+        since: DateTime<Utc>,
     ) -> Result<HashMap<String, IdempotencyRecord>, sqlx::Error> {
-        let rows: Vec<(String, String, sqlx::types::Json<AppendOutcome>)> =
-            sqlx::query_as("SELECT key, fingerprint, outcome FROM idempotency_keys WHERE key = ANY($1)")
-                .bind(keys)
-                .fetch_all(tx.conn())
-                .await?;
+        // The CTE's delete and the select see the same snapshot: the select leaves the old rows out.
+        let rows: Vec<(String, String, sqlx::types::Json<AppendOutcome>)> = sqlx::query_as(
+            "WITH expired AS (DELETE FROM idempotency_keys WHERE key = ANY($1) AND created_at < $2) \
+             SELECT key, fingerprint, outcome FROM idempotency_keys WHERE key = ANY($1) AND created_at >= $2",
+        )
+        .bind(keys)
+        .bind(since)
+        .fetch_all(tx.conn())
+        .await?;
         Ok(rows
             .into_iter()
             .map(|(key, fingerprint, outcome)| (key, IdempotencyRecord { fingerprint, outcome: outcome.0 }))
@@ -345,11 +412,17 @@ impl WriteBackend for PostgresWriter {
         // Outside a transaction the statement is one: it commits on its own, all of it or nothing.
         let (conn, _) = self.keeper.take().await?;
         let mut session = BatchTx::begin(conn);
-        let moved = bind_rows(sqlx::query(WRITE_IF_HEAD_IS), &rows, &self.origin)
-            .bind(expected.position)
-            .bind(&expected.hash)
-            .fetch_optional(session.conn())
-            .await?;
+        let events_only = rows.keys.is_empty() && rows.outbox.is_empty() && rows.deliveries.is_empty();
+        let query = if events_only {
+            bind_events(sqlx::query(WRITE_EVENTS_IF_HEAD_IS), rows.events)
+                .bind(rows.head.position)
+                .bind(rows.head.hash.clone())
+                .bind(COMMIT_CHANNEL)
+                .bind(self.origin.clone())
+        } else {
+            bind_rows(sqlx::query(WRITE_IF_HEAD_IS), &rows, &self.origin)
+        };
+        let moved = query.bind(expected.position).bind(&expected.hash).fetch_optional(session.conn()).await?;
         session.ended(&self.keeper);
         Ok(moved.is_some())
     }
@@ -368,7 +441,7 @@ impl LogBackend for PostgresBackend {
     type Writer = PostgresWriter;
 
     fn writer(&self, origin: &str) -> PostgresWriter {
-        PostgresWriter::new(self.0.clone(), origin)
+        PostgresWriter::new(self.pool.clone(), origin)
     }
 
     fn migrator(&self) -> &'static Migrator {
@@ -377,19 +450,19 @@ impl LogBackend for PostgresBackend {
 
     async fn applied_migration(&self) -> Result<Option<i64>, StoreError> {
         let exists: Option<String> =
-            sqlx::query_scalar("SELECT to_regclass('_sqlx_migrations')::text").fetch_one(&self.0).await?;
+            sqlx::query_scalar("SELECT to_regclass('_sqlx_migrations')::text").fetch_one(&self.pool).await?;
         if exists.is_none() {
             return Ok(None);
         }
-        Ok(sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations WHERE success").fetch_one(&self.0).await?)
+        Ok(sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations WHERE success").fetch_one(&self.pool).await?)
     }
 
     async fn apply_migrations(&self) -> Result<(), StoreError> {
-        Ok(MIGRATIONS.run(&self.0).await?)
+        Ok(MIGRATIONS.run(&self.pool).await?)
     }
 
     async fn check_writable(&self) -> Result<(), StoreError> {
-        let mut tx = self.0.begin().await?;
+        let mut tx = self.pool.begin().await?;
         // A write that changes nothing, rolled back.
         sqlx::query("UPDATE log_head SET position = position WHERE id = 1").execute(&mut *tx).await?;
         Ok(tx.rollback().await?)
@@ -406,18 +479,23 @@ impl LogBackend for PostgresBackend {
         committed: Arc<watch::Sender<i64>>,
         alive: watch::Receiver<()>,
     ) {
-        let listener = listen(&self.0).await;
-        tokio::spawn(relay_commits(self.0.clone(), origin.to_string(), listener, committed, alive));
+        if let Some(hosts) = &self.hosts {
+            tokio::spawn(hosts.clone().watch(self.pool.clone(), alive.clone()));
+        }
+        let listener = listen(&self.pool).await;
+        let moves = self.hosts.as_ref().map(|hosts| hosts.moves());
+        let relay = relay_commits(self.pool.clone(), origin.to_string(), listener, moves, committed, alive);
+        tokio::spawn(relay);
     }
 
     async fn head(&self) -> Result<LogHead, StoreError> {
         let (position, hash) =
-            sqlx::query_as("SELECT position, hash FROM log_head WHERE id = 1").fetch_one(&self.0).await?;
+            sqlx::query_as("SELECT position, hash FROM log_head WHERE id = 1").fetch_one(&self.pool).await?;
         Ok(LogHead { position, hash })
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1").execute(&self.0).await?;
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
     }
 
@@ -427,12 +505,12 @@ impl LogBackend for PostgresBackend {
             event_columns!(),
             " FROM events WHERE stream_id = $1 AND stream_version >= $2 ORDER BY stream_version"
         );
-        Ok(sqlx::query_as(sql).bind(stream).bind(from_version).fetch_all(&self.0).await?)
+        Ok(sqlx::query_as(sql).bind(stream).bind(from_version).fetch_all(&self.pool).await?)
     }
 
     async fn read_page(&self, after_position: i64, limit: i64) -> Result<Vec<EventRow>, StoreError> {
         let sql = concat!("SELECT ", event_columns!(), " FROM events WHERE position > $1 ORDER BY position LIMIT $2");
-        Ok(sqlx::query_as(sql).bind(after_position).bind(limit).fetch_all(&self.0).await?)
+        Ok(sqlx::query_as(sql).bind(after_position).bind(limit).fetch_all(&self.pool).await?)
     }
 
     async fn claim_mail(
@@ -449,24 +527,24 @@ impl LogBackend for PostgresBackend {
              RETURNING ",
             mail_columns!()
         );
-        Ok(sqlx::query_as(sql).bind(until).bind(now).bind(limit).fetch_all(&self.0).await?)
+        Ok(sqlx::query_as(sql).bind(until).bind(now).bind(limit).fetch_all(&self.pool).await?)
     }
 
     async fn mails_sent(&self, ids: &[i64], at: DateTime<Utc>) -> Result<(), StoreError> {
         let sql = "UPDATE outbox SET state = 'sent', sent_at = $1, last_error = NULL WHERE id = ANY($2)";
-        sqlx::query(sql).bind(at).bind(ids).execute(&self.0).await?;
+        sqlx::query(sql).bind(at).bind(ids).execute(&self.pool).await?;
         Ok(())
     }
 
     async fn release_leases(&self, lease_ends: &[DateTime<Utc>], now: DateTime<Utc>) -> Result<(), StoreError> {
         let sql = "UPDATE outbox SET next_attempt_at = $1 WHERE state = 'pending' AND next_attempt_at = ANY($2)";
-        sqlx::query(sql).bind(now).bind(lease_ends).execute(&self.0).await?;
+        sqlx::query(sql).bind(now).bind(lease_ends).execute(&self.pool).await?;
         Ok(())
     }
 
     async fn mail_failed(&self, id: i64, state: &str, due: DateTime<Utc>, error: &str) -> Result<(), StoreError> {
         let sql = "UPDATE outbox SET state = $1, next_attempt_at = $2, last_error = $3 WHERE id = $4";
-        sqlx::query(sql).bind(state).bind(due).bind(error).bind(id).execute(&self.0).await?;
+        sqlx::query(sql).bind(state).bind(due).bind(error).bind(id).execute(&self.pool).await?;
         Ok(())
     }
 
@@ -476,32 +554,32 @@ impl LogBackend for PostgresBackend {
             mail_columns!(),
             " FROM outbox WHERE id > $1 AND ($2::text IS NULL OR state = $2) ORDER BY id LIMIT $3"
         );
-        Ok(sqlx::query_as(sql).bind(after_id).bind(state).bind(limit).fetch_all(&self.0).await?)
+        Ok(sqlx::query_as(sql).bind(after_id).bind(state).bind(limit).fetch_all(&self.pool).await?)
     }
 
     async fn mail_state(&self, id: i64) -> Result<Option<String>, StoreError> {
         let sql = "SELECT state FROM outbox WHERE id = $1";
-        Ok(sqlx::query_scalar(sql).bind(id).fetch_optional(&self.0).await?)
+        Ok(sqlx::query_scalar(sql).bind(id).fetch_optional(&self.pool).await?)
     }
 
     async fn revive_mail(&self, id: i64, now: DateTime<Utc>) -> Result<(), StoreError> {
         let sql =
             "UPDATE outbox SET state = 'pending', attempts = 0, next_attempt_at = $1 WHERE id = $2 AND state = 'dead'";
-        sqlx::query(sql).bind(now).bind(id).execute(&self.0).await?;
+        sqlx::query(sql).bind(now).bind(id).execute(&self.pool).await?;
         Ok(())
     }
 
     async fn outbox_counts(&self) -> Result<Vec<(String, i64)>, StoreError> {
-        Ok(sqlx::query_as("SELECT state, COUNT(*) FROM outbox GROUP BY state").fetch_all(&self.0).await?)
+        Ok(sqlx::query_as("SELECT state, COUNT(*) FROM outbox GROUP BY state").fetch_all(&self.pool).await?)
     }
 
     async fn shared_key(&self, name: &str, candidate: &[u8]) -> Result<Vec<u8>, StoreError> {
         sqlx::query("INSERT INTO server_keys (name, key) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING")
             .bind(name)
             .bind(candidate)
-            .execute(&self.0)
+            .execute(&self.pool)
             .await?;
-        Ok(sqlx::query_scalar("SELECT key FROM server_keys WHERE name = $1").bind(name).fetch_one(&self.0).await?)
+        Ok(sqlx::query_scalar("SELECT key FROM server_keys WHERE name = $1").bind(name).fetch_one(&self.pool).await?)
     }
 
     async fn claim_deliveries(
@@ -564,7 +642,7 @@ impl LogBackend for PostgresBackend {
             " FROM webhook_deliveries WHERE webhook_id = $1 AND id > $2 AND ($3::text IS NULL OR state = $3) \
              ORDER BY id LIMIT $4"
         );
-        Ok(sqlx::query_as(sql).bind(webhook).bind(after_id).bind(state).bind(limit).fetch_all(&self.0).await?)
+        Ok(sqlx::query_as(sql).bind(webhook).bind(after_id).bind(state).bind(limit).fetch_all(&self.pool).await?)
     }
 
     async fn recent_deliveries(&self, webhook: &str, limit: i64) -> Result<Vec<DeliveryDbRow>, StoreError> {
@@ -573,38 +651,112 @@ impl LogBackend for PostgresBackend {
             delivery_columns!(),
             " FROM webhook_deliveries WHERE webhook_id = $1 ORDER BY id DESC LIMIT $2"
         );
-        Ok(sqlx::query_as(sql).bind(webhook).bind(limit).fetch_all(&self.0).await?)
+        Ok(sqlx::query_as(sql).bind(webhook).bind(limit).fetch_all(&self.pool).await?)
     }
 
     async fn delivery_state(&self, webhook: &str, id: i64) -> Result<Option<String>, StoreError> {
         let sql = "SELECT state FROM webhook_deliveries WHERE id = $1 AND webhook_id = $2";
-        Ok(sqlx::query_scalar(sql).bind(id).bind(webhook).fetch_optional(&self.0).await?)
+        Ok(sqlx::query_scalar(sql).bind(id).bind(webhook).fetch_optional(&self.pool).await?)
     }
 
     async fn revive_delivery(&self, id: i64, now: DateTime<Utc>) -> Result<(), StoreError> {
         let sql = "UPDATE webhook_deliveries SET state = 'pending', attempts = 0, next_attempt_at = $1 \
                    WHERE id = $2 AND state = 'dead'";
-        sqlx::query(sql).bind(now).bind(id).execute(&self.0).await?;
+        sqlx::query(sql).bind(now).bind(id).execute(&self.pool).await?;
         Ok(())
     }
 
     async fn delivery_counts(&self) -> Result<Vec<(String, i64)>, StoreError> {
-        Ok(sqlx::query_as("SELECT state, COUNT(*) FROM webhook_deliveries GROUP BY state").fetch_all(&self.0).await?)
+        Ok(sqlx::query_as("SELECT state, COUNT(*) FROM webhook_deliveries GROUP BY state")
+            .fetch_all(&self.pool)
+            .await?)
     }
 
     async fn put_webhook_secret(&self, webhook: &str, secret: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
         let sql = "INSERT INTO webhook_secrets (webhook_id, secret, created_at) VALUES ($1, $2, $3)";
-        sqlx::query(sql).bind(webhook).bind(secret).bind(at).execute(&self.0).await?;
+        sqlx::query(sql).bind(webhook).bind(secret).bind(at).execute(&self.pool).await?;
         Ok(())
     }
 
     async fn webhook_secret(&self, webhook: &str) -> Result<Option<String>, StoreError> {
         let sql = "SELECT secret FROM webhook_secrets WHERE webhook_id = $1";
-        Ok(sqlx::query_scalar(sql).bind(webhook).fetch_optional(&self.0).await?)
+        Ok(sqlx::query_scalar(sql).bind(webhook).fetch_optional(&self.pool).await?)
     }
 
     async fn delete_webhook_secret(&self, webhook: &str) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM webhook_secrets WHERE webhook_id = $1").bind(webhook).execute(&self.0).await?;
+        sqlx::query("DELETE FROM webhook_secrets WHERE webhook_id = $1").bind(webhook).execute(&self.pool).await?;
         Ok(())
+    }
+
+    async fn kept_answer(&self, key: &str, since: DateTime<Utc>) -> Result<Option<(String, String)>, StoreError> {
+        let sql = "SELECT fingerprint, answer::text FROM idempotent_answers WHERE key = $1 AND created_at >= $2";
+        Ok(sqlx::query_as(sql).bind(key).bind(since).fetch_optional(&self.pool).await?)
+    }
+
+    async fn keep_answer(
+        &self,
+        key: &str,
+        fingerprint: &str,
+        answer: &str,
+        at: DateTime<Utc>,
+        since: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        for sql in [
+            "DELETE FROM idempotent_answers WHERE created_at < $1",
+            "DELETE FROM idempotency_keys WHERE created_at < $1",
+        ] {
+            sqlx::query(sql).bind(since).execute(&mut *tx).await?;
+        }
+        sqlx::query(
+            "INSERT INTO idempotent_answers (key, fingerprint, answer, created_at) VALUES ($1, $2, $3::jsonb, $4) \
+             ON CONFLICT (key) DO NOTHING",
+        )
+        .bind(key)
+        .bind(fingerprint)
+        .bind(answer)
+        .bind(at)
+        .execute(&mut *tx)
+        .await?;
+        Ok(tx.commit().await?)
+    }
+
+    async fn save_snapshot(&self, snapshot: &StoredSnapshot, keep: i64) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO snapshots (position, chain_hash, workflow_digest, format_version, body, mac) \
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (position) DO NOTHING",
+        )
+        .bind(snapshot.position)
+        .bind(&snapshot.chain_hash)
+        .bind(&snapshot.workflow_digest)
+        .bind(snapshot.format_version)
+        .bind(&snapshot.body)
+        .bind(&snapshot.mac)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "DELETE FROM snapshots WHERE position NOT IN \
+             (SELECT position FROM snapshots ORDER BY position DESC LIMIT $1)",
+        )
+        .bind(keep)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn snapshot_positions(&self) -> Result<Vec<i64>, StoreError> {
+        Ok(sqlx::query_scalar("SELECT position FROM snapshots ORDER BY position DESC").fetch_all(&self.pool).await?)
+    }
+
+    async fn snapshot(&self, position: i64) -> Result<Option<StoredSnapshot>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT position, chain_hash, workflow_digest, format_version, body, mac FROM snapshots \
+             WHERE position = $1",
+        )
+        .bind(position)
+        .fetch_optional(&self.pool)
+        .await?)
     }
 }

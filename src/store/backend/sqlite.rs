@@ -19,7 +19,7 @@ use super::{
     line_heads, BatchTx, ConnectionKeeper, DeliveryDbRow, EventRow, HeadLock, IdempotencyRecord, LogBackend, MailRow,
     Rows, WriteBackend,
 };
-use crate::store::{error::StoreError, event::format_time, outbox::row::OutboxRow, LogHead};
+use crate::store::{error::StoreError, event::format_time, outbox::row::OutboxRow, snapshots::StoredSnapshot, LogHead};
 
 static MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");
 
@@ -83,8 +83,9 @@ macro_rules! write_sql {
          recorded_at, event_id, hash) \
          SELECT r ->> 0, r ->> 1, r ->> 2, r ->> 3, r ->> 4, r ->> 5, r ->> 6, r ->> 7, r ->> 8, r ->> 9 \
          FROM (SELECT value AS r FROM json_each(?1, '$[0]')); \
-         INSERT INTO idempotency_keys (key, fingerprint, outcome) \
-         SELECT r ->> 0, r ->> 1, r ->> 2 FROM (SELECT value AS r FROM json_each(?1, '$[1]')); \
+         INSERT INTO idempotency_keys (key, fingerprint, outcome, created_at) \
+         SELECT r ->> 0, r ->> 1, r ->> 2, strftime('%Y-%m-%dT%H:%M:%f000Z', 'now') \
+         FROM (SELECT value AS r FROM json_each(?1, '$[1]')); \
          INSERT INTO outbox (id, event_id, position, recipient, kind, context, message_id, attempts, next_attempt_at, \
                              created_at) \
          SELECT r ->> 0, r ->> 1, r ->> 2, r ->> 3, r ->> 4, r ->> 5, r ->> 6, r ->> 7, r ->> 8, r ->> 9 \
@@ -237,11 +238,18 @@ impl WriteBackend for SqliteWriter {
         &self,
         tx: &mut Self::Tx,
         keys: &[String],
+        since: DateTime<Utc>,
     ) -> Result<HashMap<String, IdempotencyRecord>, sqlx::Error> {
+        let keys = serde_json::to_string(keys).expect("strings serialize");
+        sqlx::query("DELETE FROM idempotency_keys WHERE key IN (SELECT value FROM json_each(?1)) AND created_at < ?2")
+            .bind(&keys)
+            .bind(format_time(&since))
+            .execute(tx.conn())
+            .await?;
         let rows: Vec<(String, String, String)> = sqlx::query_as(
             "SELECT key, fingerprint, outcome FROM idempotency_keys WHERE key IN (SELECT value FROM json_each(?1))",
         )
-        .bind(serde_json::to_string(keys).expect("strings serialize"))
+        .bind(&keys)
         .fetch_all(tx.conn())
         .await?;
         rows.into_iter()
@@ -513,5 +521,77 @@ impl LogBackend for SqliteBackend {
     async fn delete_webhook_secret(&self, webhook: &str) -> Result<(), StoreError> {
         sqlx::query("DELETE FROM webhook_secrets WHERE webhook_id = ?1").bind(webhook).execute(&self.0).await?;
         Ok(())
+    }
+
+    async fn kept_answer(&self, key: &str, since: DateTime<Utc>) -> Result<Option<(String, String)>, StoreError> {
+        let sql = "SELECT fingerprint, answer FROM idempotent_answers WHERE key = ?1 AND created_at >= ?2";
+        Ok(sqlx::query_as(sql).bind(key).bind(format_time(&since)).fetch_optional(&self.0).await?)
+    }
+
+    async fn keep_answer(
+        &self,
+        key: &str,
+        fingerprint: &str,
+        answer: &str,
+        at: DateTime<Utc>,
+        since: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.0.begin().await?;
+        for sql in [
+            "DELETE FROM idempotent_answers WHERE created_at < ?1",
+            "DELETE FROM idempotency_keys WHERE created_at < ?1",
+        ] {
+            sqlx::query(sql).bind(format_time(&since)).execute(&mut *tx).await?;
+        }
+        sqlx::query(
+            "INSERT INTO idempotent_answers (key, fingerprint, answer, created_at) VALUES (?1, ?2, ?3, ?4) \
+             ON CONFLICT (key) DO NOTHING",
+        )
+        .bind(key)
+        .bind(fingerprint)
+        .bind(answer)
+        .bind(format_time(&at))
+        .execute(&mut *tx)
+        .await?;
+        Ok(tx.commit().await?)
+    }
+
+    async fn save_snapshot(&self, snapshot: &StoredSnapshot, keep: i64) -> Result<(), StoreError> {
+        let mut tx = self.0.begin().await?;
+        sqlx::query(
+            "INSERT INTO snapshots (position, chain_hash, workflow_digest, format_version, body, mac) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (position) DO NOTHING",
+        )
+        .bind(snapshot.position)
+        .bind(&snapshot.chain_hash)
+        .bind(&snapshot.workflow_digest)
+        .bind(snapshot.format_version)
+        .bind(&snapshot.body)
+        .bind(&snapshot.mac)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "DELETE FROM snapshots WHERE position NOT IN \
+             (SELECT position FROM snapshots ORDER BY position DESC LIMIT ?1)",
+        )
+        .bind(keep)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn snapshot_positions(&self) -> Result<Vec<i64>, StoreError> {
+        Ok(sqlx::query_scalar("SELECT position FROM snapshots ORDER BY position DESC").fetch_all(&self.0).await?)
+    }
+
+    async fn snapshot(&self, position: i64) -> Result<Option<StoredSnapshot>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT position, chain_hash, workflow_digest, format_version, body, mac FROM snapshots \
+             WHERE position = ?1",
+        )
+        .bind(position)
+        .fetch_optional(&self.0)
+        .await?)
     }
 }

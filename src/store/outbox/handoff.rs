@@ -65,8 +65,8 @@ impl MailHandoff {
 
 impl Handover {
     /// After the commit. A worker that went away leaves the mail to be claimed when its lease ends.
-    pub fn deliver(self) {
-        for mail in self.mails {
+    pub fn deliver(mut self) {
+        for mail in std::mem::take(&mut self.mails) {
             let _ = self.worker.try_send(mail);
         }
     }
@@ -74,6 +74,16 @@ impl Handover {
     /// The commit failed, and may have happened: the worker never gets this mail, so its lease is
     /// lost (and released by the next claim, if the rows are there).
     pub fn outcome_unknown(self) {
-        self.lost.lose(self.lease_ends);
+        drop(self);
+    }
+}
+
+/// Not delivered: the commit failed, or its batch was abandoned before its outcome was known (the
+/// database did not answer in time). Either way the lease is lost, as in `outcome_unknown`.
+impl Drop for Handover {
+    fn drop(&mut self) {
+        if !self.mails.is_empty() {
+            self.lost.lose(self.lease_ends);
+        }
     }
 }

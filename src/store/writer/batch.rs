@@ -16,11 +16,12 @@ use crate::store::{
     event::{truncate_to_micros, RecordedEvent},
     outbox::Handover,
     planner::CommandPlanner,
-    AppendRequest, LogHead, StoreError,
+    AppendRequest, LogHead, StoreError, KEY_LIFETIME,
 };
 
 /// One batch. While this writer is the only one, written in one statement against the head it
-/// left; otherwise (or when that finds the head moved) all jobs in one transaction under the lock,
+/// left (and, without a model, against the stream versions it knows: see `Tip::versions_for`);
+/// otherwise (or when that finds the head moved) all jobs in one transaction under the lock,
 /// written with one statement; if the database refuses that statement, the batch is redone one
 /// job at a time, each under its own savepoint, so that one bad job does not abort the others.
 pub(super) async fn write_batch<B: WriteBackend, P: CommandPlanner>(
@@ -30,15 +31,23 @@ pub(super) async fn write_batch<B: WriteBackend, P: CommandPlanner>(
     jobs: &[Job<P>],
     tip: &mut Tip,
 ) -> Result<Committed<P::Refusal>, BatchError> {
-    if let (Some(base), Some(models)) = (tip.unlocked_base::<B, P>(jobs), models.as_deref_mut()) {
-        match write_unlocked(backend, models, jobs, base).await? {
+    let unlocked = tip.unlocked_base::<B, P>(jobs).and_then(|base| {
+        let versions = if models.is_some() { Some(HashMap::new()) } else { tip.versions_for(jobs) };
+        Some(base).zip(versions)
+    });
+    if let Some((base, versions)) = unlocked {
+        match write_unlocked(backend, models.as_deref_mut(), jobs, base, versions).await? {
             Unlocked::Committed(committed) => return Ok(committed),
-            Unlocked::HeadMoved => {
-                tip.contended_until = Instant::now() + CONTENDED;
-                models.reset();
-            }
-            Unlocked::Refused => models.reset(),
             Unlocked::NothingToWrite => {}
+            // Nothing was written: the batch is planned again under the lock.
+            not_written => {
+                if matches!(not_written, Unlocked::HeadMoved) {
+                    tip.contended_until = Instant::now() + CONTENDED;
+                }
+                if let Some(models) = models.as_deref_mut() {
+                    models.reset();
+                }
+            }
         }
     }
     match write_at_once(backend, db, models.as_deref_mut(), jobs).await? {
@@ -62,7 +71,8 @@ pub(super) async fn write_at_once<B: WriteBackend, P: CommandPlanner>(
     jobs: &[Job<P>],
 ) -> Result<Option<Committed<P::Refusal>>, BatchError> {
     let (tx, mut planner) = begin(backend, db, models.as_deref_mut(), jobs).await?;
-    let head_before = planner.head.position;
+    let base = planner.head.clone();
+    let head_before = base.position;
     // A panic abandons the transaction: dropping it rolls back.
     let mut batch = PlannedBatch::plan(&mut planner, models.as_deref_mut(), jobs)?;
     let mut handover = None;
@@ -79,7 +89,14 @@ pub(super) async fn write_at_once<B: WriteBackend, P: CommandPlanner>(
     } else {
         backend.commit(tx).await?;
     }
-    Ok(Some(Committed { results: batch.results, head: planner.head, last_mail_id: planner.last_mail_id, handover }))
+    Ok(Some(Committed {
+        results: batch.results,
+        head: planner.head,
+        last_mail_id: planner.last_mail_id,
+        handover,
+        base,
+        versions: planner.versions,
+    }))
 }
 
 /// A commit failed, which may have committed all the same: the mail it leased to this process's
@@ -88,7 +105,7 @@ fn outcome_unknown(error: sqlx::Error, handover: Option<Handover>) -> BatchError
     if let Some(handover) = handover {
         handover.outcome_unknown();
     }
-    BatchError::Database(error)
+    BatchError::Commit(error)
 }
 
 /// How a batch written without the lock went.
@@ -104,28 +121,31 @@ pub(super) enum Unlocked<R> {
 }
 
 /// The fast path while this writer is the only one: the batch planned against the head its last
-/// batch left, then written in one statement that commits on its own, and writes only if the
-/// head is still there (one round trip instead of three).
+/// batch left (and the writer's model, or else the stream `versions` it knows as of that head),
+/// then written in one statement that commits on its own, and writes only if the head is still
+/// there (one round trip instead of three).
 pub(super) async fn write_unlocked<B: WriteBackend, P: CommandPlanner>(
     backend: &B,
-    models: &mut Models<P>,
+    mut models: Option<&mut Models<P>>,
     jobs: &[Job<P>],
     (head, last_mail_id): (LogHead, i64),
+    versions: HashMap<String, i64>,
 ) -> Result<Unlocked<P::Refusal>, BatchError> {
     let now = truncate_to_micros(Utc::now());
-    let mut planner =
-        Planner { head: head.clone(), versions: HashMap::new(), known_keys: HashMap::new(), last_mail_id, now };
-    let mut batch = PlannedBatch::plan(&mut planner, Some(&mut *models), jobs)?;
+    let mut planner = Planner { head: head.clone(), versions, known_keys: HashMap::new(), last_mail_id, now };
+    let mut batch = PlannedBatch::plan(&mut planner, models.as_deref_mut(), jobs)?;
     if planner.head.position == head.position {
         return Ok(Unlocked::NothingToWrite);
     }
-    let rows = batch.rows(&mut planner, Some(models));
+    let rows = batch.rows(&mut planner, models);
     match backend.write_if_head_is(&head, rows.as_rows(&planner.head)).await {
         Ok(true) => Ok(Unlocked::Committed(Committed {
             results: batch.results,
             head: planner.head,
             last_mail_id: planner.last_mail_id,
             handover: rows.handover,
+            base: head,
+            versions: planner.versions,
         })),
         Ok(false) => Ok(Unlocked::HeadMoved),
         Err(error) if refused_by_database(&error) => Ok(Unlocked::Refused),
@@ -140,6 +160,7 @@ pub(super) async fn write_one_by_one<B: WriteBackend, P: CommandPlanner>(
     jobs: &[Job<P>],
 ) -> Result<Committed<P::Refusal>, BatchError> {
     let (mut tx, mut planner) = begin(backend, db, models.as_deref_mut(), jobs).await?;
+    let base = planner.head.clone();
     let mut results = Vec::with_capacity(jobs.len());
     for (index, job) in jobs.iter().enumerate() {
         results.push(write_one(backend, &mut tx, &mut planner, models.as_deref_mut(), (index, job)).await?);
@@ -163,7 +184,14 @@ pub(super) async fn write_one_by_one<B: WriteBackend, P: CommandPlanner>(
     if let Err(error) = backend.commit(tx).await {
         return Err(outcome_unknown(error, handover));
     }
-    Ok(Committed { results, head: planner.head, last_mail_id: planner.last_mail_id, handover })
+    Ok(Committed {
+        results,
+        head: planner.head,
+        last_mail_id: planner.last_mail_id,
+        handover,
+        base,
+        versions: planner.versions,
+    })
 }
 
 /// The slow path: one job under its own savepoint; the model learns of it only once it is written.
@@ -234,7 +262,7 @@ pub(super) async fn begin<B: WriteBackend, P: CommandPlanner>(
         })
         .collect();
     let streams = distinct(appends.iter().map(|request| &request.stream));
-    let keys = distinct(appends.iter().filter_map(|request| request.idempotency_key.as_ref()));
+    let keys = distinct(jobs.iter().filter_map(Job::key));
     // With a model, the model knows every stream's version.
     let streams = if models.is_some() { Vec::new() } else { streams };
     let (mut tx, HeadLock { head, last_mail_id, versions }) = backend.lock_head(&streams).await?;
@@ -245,8 +273,13 @@ pub(super) async fn begin<B: WriteBackend, P: CommandPlanner>(
             catch_up(&mut models.writer, db, Some(&mut models.unpublished)).await.map_err(into_sqlx)?;
         }
     }
-    let known_keys = if keys.is_empty() { HashMap::new() } else { backend.idempotency_records(&mut tx, &keys).await? };
-    Ok((tx, Planner { head, versions, known_keys, last_mail_id, now: truncate_to_micros(Utc::now()) }))
+    let now = truncate_to_micros(Utc::now());
+    let known_keys = if keys.is_empty() {
+        HashMap::new()
+    } else {
+        backend.idempotency_records(&mut tx, &keys, now - KEY_LIFETIME).await?
+    };
+    Ok((tx, Planner { head, versions, known_keys, last_mail_id, now }))
 }
 
 /// The model's catch-up reads through the store's own error type; the writer speaks sqlx.

@@ -19,12 +19,20 @@
 //! head is still that one, and inserts the rows only if it did. The lock is then held from that
 //! update to the statement's commit, the positions follow the head that was locked, and the model
 //! the batch was planned against was current (nobody wrote since): the same argument holds.
+//!
+//! A writer without a model (raw appends only) knows the versions of the streams it read under
+//! the lock or wrote itself (`Tip::versions`), as of the head it left: while the head is still
+//! there they are still the streams' versions, so it may write unlocked the appends to those
+//! streams, and those that expect a new stream (`NoStream`), planned at version 0; if such a
+//! stream exists after all, the unique (stream, version) index refuses the statement, nothing is
+//! written, and the batch goes under the lock, which answers the conflict.
 
 mod batch;
 mod plan;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::{
+    collections::HashMap,
     panic::{catch_unwind, AssertUnwindSafe},
     sync::{Arc, RwLock},
     time::{Duration, Instant},
@@ -38,7 +46,7 @@ use super::{
     outbox::{Handover, MailHandoff, OutboxRow},
     planner::CommandPlanner,
     webhooks::DeliveryRow,
-    AppendOutcome, AppendRequest, ExecuteError, LogHead, Metadata, StoreError,
+    AppendOutcome, AppendRequest, CommandKey, ExecuteError, LogHead, Metadata, StoreError,
 };
 use batch::write_batch;
 use plan::{Plan, Planner};
@@ -47,6 +55,10 @@ use plan::{Plan, Planner};
 pub(crate) const QUEUE_DEPTH: usize = 8192;
 /// The most jobs committed in one transaction.
 const MAX_BATCH: usize = 512;
+/// How long a batch may take, from taking a connection to its commit's answer, before it is
+/// abandoned as of unknown outcome: more than the pool's acquire timeout (5 s), so that a database
+/// that refuses connections is told as unreachable, and far more than a batch of `MAX_BATCH` takes.
+const BATCH_DEADLINE: Duration = Duration::from_secs(8);
 
 /// Events that the caller made: checked against the stream's expected version only.
 pub(crate) struct AppendJob {
@@ -58,7 +70,19 @@ pub(crate) struct AppendJob {
 pub(crate) struct CommandJob<P: CommandPlanner> {
     pub command: P::Command,
     pub metadata: Metadata,
-    pub reply: oneshot::Sender<Result<Vec<RecordedEvent>, ExecuteError<P::Refusal>>>,
+    /// Recorded with the command's events, in their transaction; a command whose key was recorded
+    /// before is not decided again.
+    pub key: Option<CommandKey>,
+    pub reply: oneshot::Sender<Result<Done, ExecuteError<P::Refusal>>>,
+}
+
+/// What the writer did with a command.
+pub(crate) enum Done {
+    /// Decided now: the events it wrote.
+    Wrote(Vec<RecordedEvent>),
+    /// Its key was recorded before with the same fingerprint: nothing was decided; where the
+    /// first one's events are.
+    Repeated(AppendOutcome),
 }
 
 /// Moved once through the queue and decided in place: boxing the large variant would cost an
@@ -195,7 +219,7 @@ pub(crate) async fn run<B: WriteBackend, P: CommandPlanner>(
         #[cfg(feature = "testing")]
         let outcome = lose_commit_answer_if_asked(outcome, &batch);
         match outcome {
-            Ok(Committed { results, head, last_mail_id, handover }) => {
+            Ok(Committed { results, head, last_mail_id, handover, base, versions }) => {
                 if let Some(models) = models.as_mut() {
                     models.publish();
                 }
@@ -203,7 +227,9 @@ pub(crate) async fn run<B: WriteBackend, P: CommandPlanner>(
                     handover.deliver();
                 }
                 super::announce_commit(&committed, head.position);
-                tip.left = Some((head, last_mail_id));
+                // A model knows every stream's version: the writer keeps them only without one.
+                let versions = if models.is_some() { HashMap::new() } else { versions };
+                tip.learn(&base, versions, (head, last_mail_id));
                 let written: usize = results.iter().flatten().map(|w| w.events.len()).sum();
                 appended.fetch_add(written as u64, Ordering::Relaxed);
                 for (job, result) in batch.into_iter().zip(results) {
@@ -214,14 +240,13 @@ pub(crate) async fn run<B: WriteBackend, P: CommandPlanner>(
                 if let Some(models) = models.as_mut() {
                     models.reset();
                 }
-                tip.left = None;
-                let error = StoreError::from(error);
+                tip.forget();
                 tracing::error!(%error, jobs = batch.len(), "a batch failed: not written, or its commit went unanswered");
-                if error.is_unavailable() {
+                if let Some(unreachable) = unreachable(&error) {
                     // The jobs already waiting would each wait out the pool's timeout again for
                     // the same unreachable database: they get its answer (503) now.
                     while let Some(job) = jobs.try_recv() {
-                        batch.push(job);
+                        answer(job, Err(JobError::Store(unreachable.clone())));
                     }
                 }
                 for job in batch {
@@ -232,30 +257,47 @@ pub(crate) async fn run<B: WriteBackend, P: CommandPlanner>(
     }
 }
 
-/// The `testing` hook `CommandPlanner::loses_commit_answer`: a committed batch becomes the
-/// error that a connection lost during its commit gives.
+/// What the jobs waiting behind a failed batch are told, when its database is unreachable.
+fn unreachable(error: &StoreError) -> Option<StoreError> {
+    match error {
+        StoreError::CommitOutcomeUnknown(inner) => Some(StoreError::Unavailable(inner.clone())),
+        error if error.is_unavailable() => Some(error.clone()),
+        _ => None,
+    }
+}
+
+/// The `testing` hook `CommandPlanner::loses_commit_answer`: a committed batch in which such a
+/// command wrote events becomes the error that a connection lost during its commit gives (its
+/// repeat, which writes nothing, is answered).
 #[cfg(feature = "testing")]
 fn lose_commit_answer_if_asked<P: CommandPlanner, R>(
-    outcome: Result<Committed<R>, sqlx::Error>,
+    outcome: Result<Committed<R>, StoreError>,
     batch: &[Job<P>],
-) -> Result<Committed<R>, sqlx::Error> {
-    let asked = batch.iter().any(|job| matches!(job, Job::Execute(job) if P::loses_commit_answer(&job.command)));
+) -> Result<Committed<R>, StoreError> {
+    let asked = |committed: &Committed<R>| {
+        batch.iter().zip(&committed.results).any(|(job, result)| {
+            matches!(job, Job::Execute(job) if P::loses_commit_answer(&job.command))
+                && result.as_ref().is_ok_and(|written| !written.events.is_empty())
+        })
+    };
     match outcome {
-        Ok(committed) if asked => {
+        Ok(committed) if asked(&committed) => {
             if let Some(handover) = committed.handover {
                 handover.outcome_unknown();
             }
             let lost =
                 std::io::Error::new(std::io::ErrorKind::ConnectionReset, "test hook: the commit's answer was lost");
-            Err(sqlx::Error::Io(lost))
+            Err(StoreError::of_commit(sqlx::Error::Io(lost)))
         }
         other => other,
     }
 }
 
-/// Why a batch was not written.
+/// Why a batch was not written (or may not have been).
 enum BatchError {
     Database(sqlx::Error),
+    /// Its commit failed: see `StoreError::of_commit`.
+    Commit(sqlx::Error),
     /// Job `job` panicked while its events were folded into the writer's model, which may now hold
     /// part of them; the transaction is abandoned.
     FoldPanicked {
@@ -290,18 +332,23 @@ async fn write_batch_less_panicked<B: WriteBackend, P: CommandPlanner>(
     mut models: Option<&mut Models<P>>,
     batch: &mut Vec<Job<P>>,
     tip: &mut Tip,
-) -> Option<Result<Committed<P::Refusal>, sqlx::Error>> {
+) -> Option<Result<Committed<P::Refusal>, StoreError>> {
     while !batch.is_empty() {
-        match write_batch(backend, db, models.as_deref_mut(), batch, tip).await {
+        let written = tokio::time::timeout(BATCH_DEADLINE, write_batch(backend, db, models.as_deref_mut(), batch, tip));
+        // Abandoned at the deadline, the batch may have been committed or not: its callers are
+        // told so (and retry with their keys), and the models start again from the log.
+        let written = written.await.unwrap_or_else(|_| Err(BatchError::Commit(StoreError::no_answer(BATCH_DEADLINE))));
+        match written {
             Ok(committed) => return Some(Ok(committed)),
-            Err(BatchError::Database(error)) => return Some(Err(error)),
+            Err(BatchError::Database(error)) => return Some(Err(error.into())),
+            Err(BatchError::Commit(error)) => return Some(Err(StoreError::of_commit(error))),
             Err(BatchError::FoldPanicked { job, message }) => {
                 // The writer's model may hold part of that job (nothing of the batch was written):
                 // it starts again from the read model.
                 if let Some(models) = models.as_deref_mut() {
                     models.reset();
                 }
-                tip.left = None;
+                tip.forget();
                 answer(batch.remove(job), Err(JobError::Store(StoreError::Panicked(message))));
             }
         }
@@ -315,10 +362,12 @@ enum JobError<R> {
     Rejected(R),
 }
 
-/// What a written job produced: its plans' outcomes and events.
+/// What a written job produced: its plans' outcomes and events, and, for a repeat of a key, the
+/// outcome recorded with it.
 struct Written {
     outcomes: Vec<AppendOutcome>,
     events: Vec<RecordedEvent>,
+    repeated: Option<AppendOutcome>,
 }
 
 fn answer<P: CommandPlanner>(job: Job<P>, result: Result<Written, JobError<P::Refusal>>) {
@@ -333,7 +382,8 @@ fn answer<P: CommandPlanner>(job: Job<P>, result: Result<Written, JobError<P::Re
         }
         Job::Execute(CommandJob { reply, .. }) => {
             let _ = reply.send(match result {
-                Ok(written) => Ok(written.events),
+                Ok(Written { repeated: Some(outcome), .. }) => Ok(Done::Repeated(outcome)),
+                Ok(written) => Ok(Done::Wrote(written.events)),
                 Err(JobError::Store(error)) => Err(ExecuteError::Store(error)),
                 Err(JobError::Rejected(error)) => Err(ExecuteError::Rejected(error)),
             });
@@ -344,12 +394,15 @@ fn answer<P: CommandPlanner>(job: Job<P>, result: Result<Written, JobError<P::Re
 type Results<R> = Vec<Result<Written, JobError<R>>>;
 
 /// A committed batch: each job's result, the head and last mail id after it, and the mail for
-/// this process's worker.
+/// this process's worker; the head it was written on, and the versions of the streams it read or
+/// wrote, as of its new head.
 struct Committed<R> {
     results: Results<R>,
     head: LogHead,
     last_mail_id: i64,
     handover: Option<Handover>,
+    base: LogHead,
+    versions: HashMap<String, i64>,
 }
 
 /// What the writer knows of the log after its own last batch, so that while it is the only
@@ -359,14 +412,21 @@ struct Tip {
     left: Option<(LogHead, i64)>,
     /// Until then batches take the lock first: another process wrote lately.
     contended_until: Instant,
+    /// Versions of streams as of the head `left` names: those the writer's batches read under the
+    /// lock or wrote since the head last moved under another writer. Only a writer without a
+    /// model keeps them (a model knows every stream's version).
+    versions: HashMap<String, i64>,
 }
+
+/// The most stream versions a writer keeps; beyond, it forgets them all and learns them again.
+const KNOWN_STREAMS: usize = 65_536;
 
 /// How long the writer takes the lock first after it found that another process had written.
 const CONTENDED: Duration = Duration::from_secs(1);
 
 impl Default for Tip {
     fn default() -> Self {
-        Tip { left: None, contended_until: Instant::now() }
+        Tip { left: None, contended_until: Instant::now(), versions: HashMap::new() }
     }
 }
 
@@ -375,11 +435,42 @@ impl Tip {
     /// alone of late, a backend that can, and jobs that need nothing from the database but the
     /// head (an idempotency key must be looked up).
     fn unlocked_base<B: WriteBackend, P: CommandPlanner>(&self, jobs: &[Job<P>]) -> Option<(LogHead, i64)> {
-        let plain = jobs.iter().all(|job| match job {
-            Job::Append(AppendJob { request, .. }) => request.idempotency_key.is_none(),
-            Job::Execute(_) => true,
-        });
+        let plain = jobs.iter().all(|job| job.key().is_none());
         (B::WRITES_UNLOCKED && plain && Instant::now() >= self.contended_until).then(|| self.left.clone()).flatten()
+    }
+
+    /// For a writer without a model: the version of each stream the batch appends to, as of the
+    /// head `left` names, if the writer knows them all; a stream it does not know may be new only
+    /// (`NoStream`), and is planned at version 0 (the unique index checks that guess).
+    fn versions_for<P: CommandPlanner>(&self, jobs: &[Job<P>]) -> Option<HashMap<String, i64>> {
+        let mut versions = HashMap::with_capacity(jobs.len());
+        for job in jobs {
+            let Job::Append(AppendJob { request, .. }) = job else { return None };
+            let version = match self.versions.get(&request.stream) {
+                Some(&version) => version,
+                None if request.expected == super::ExpectedVersion::NoStream => 0,
+                None => return None,
+            };
+            versions.entry(request.stream.clone()).or_insert(version);
+        }
+        Some(versions)
+    }
+
+    /// After a commit: the new head, and the stream versions the batch read or wrote, which join
+    /// those known if it was written on the head this writer left (nobody wrote between).
+    fn learn(&mut self, base: &LogHead, versions: HashMap<String, i64>, left: (LogHead, i64)) {
+        let continued = self.left.as_ref().is_some_and(|(head, _)| head == base);
+        if !continued || self.versions.len() + versions.len() > KNOWN_STREAMS {
+            self.versions.clear();
+        }
+        self.versions.extend(versions);
+        self.left = Some(left);
+    }
+
+    /// After a failure: nothing is known of the log any more.
+    fn forget(&mut self) {
+        self.left = None;
+        self.versions.clear();
     }
 }
 
@@ -388,6 +479,17 @@ impl Written {
         Written {
             outcomes: plans.iter().map(|plan| plan.outcome.clone()).collect(),
             events: plans.iter().flat_map(|plan| plan.events.iter().cloned()).collect(),
+            repeated: plans.iter().find(|plan| plan.repeated).map(|plan| plan.outcome.clone()),
+        }
+    }
+}
+
+impl<P: CommandPlanner> Job<P> {
+    /// The idempotency key the job carries, if any.
+    fn key(&self) -> Option<&String> {
+        match self {
+            Job::Append(AppendJob { request, .. }) => request.idempotency_key.as_ref(),
+            Job::Execute(CommandJob { key, .. }) => key.as_ref().map(|key| &key.key),
         }
     }
 }

@@ -90,8 +90,13 @@ pub(super) fn plan_job<P: CommandPlanner>(
         Job::Append(AppendJob { request, .. }) => {
             planner.plan(request, model).map(|plan| vec![plan]).map_err(JobError::Store)
         }
-        Job::Execute(CommandJob { command, metadata, .. }) => {
+        Job::Execute(CommandJob { command, metadata, key, .. }) => {
             let model = model.ok_or(JobError::Store(StoreError::NoWorkflow))?;
+            if let Some(key) = key {
+                if let Some(repeat) = planner.recorded(&key.key, &key.fingerprint).map_err(JobError::Store)? {
+                    return Ok(vec![repeat]);
+                }
+            }
             let events = model.decide(command).map_err(JobError::Rejected)?;
             // The lock and the caught-up model make the decision safe, so the streams take any version.
             let mut scratch = planner.clone();
@@ -103,6 +108,12 @@ pub(super) fn plan_job<P: CommandPlanner>(
                     .map_err(JobError::Store)?;
                 scratch.accept(&plan);
                 plans.push(plan);
+            }
+            if let (Some(key), Some(first), Some(last)) = (key, plans.first(), plans.last()) {
+                // The command's events are contiguous: the record spans them all.
+                let outcome = AppendOutcome { last_position: last.outcome.last_position, ..first.outcome.clone() };
+                plans[0].key =
+                    Some((key.key.clone(), IdempotencyRecord { fingerprint: key.fingerprint.clone(), outcome }));
             }
             Ok(plans)
         }
@@ -121,12 +132,14 @@ pub(super) fn accept<P: CommandPlanner>(planner: &mut Planner, models: Option<&m
     }
 }
 
-/// What an append will write: its events (already positioned and hashed), its outcome, and its key.
+/// What an append will write: its events (already positioned and hashed), its outcome, and its
+/// key; or, for a repeat of a key, nothing and the outcome recorded with the key.
 #[derive(Clone)]
 pub(super) struct Plan {
     pub(super) events: Vec<RecordedEvent>,
     pub(super) key: Option<(String, IdempotencyRecord)>,
     pub(super) outcome: AppendOutcome,
+    pub(super) repeated: bool,
 }
 
 impl Plan {
@@ -155,13 +168,9 @@ impl Planner {
         model: Option<&P>,
     ) -> Result<Plan, StoreError> {
         let fingerprint = request.idempotency_key.as_ref().map(|_| fingerprint(request));
-        if let Some(key) = &request.idempotency_key {
-            if let Some(record) = self.known_keys.get(key) {
-                return if Some(&record.fingerprint) == fingerprint.as_ref() {
-                    Ok(Plan { events: Vec::new(), key: None, outcome: record.outcome.clone() })
-                } else {
-                    Err(StoreError::IdempotencyKeyReused(key.clone()))
-                };
+        if let Some((key, fingerprint)) = request.idempotency_key.as_ref().zip(fingerprint.as_ref()) {
+            if let Some(repeat) = self.recorded(key, fingerprint)? {
+                return Ok(repeat);
             }
         }
         let current = self
@@ -210,7 +219,19 @@ impl Planner {
             .clone()
             .zip(fingerprint)
             .map(|(key, fingerprint)| (key, IdempotencyRecord { fingerprint, outcome: outcome.clone() }));
-        Ok(Plan { events, key, outcome })
+        Ok(Plan { events, key, outcome, repeated: false })
+    }
+
+    /// A key recorded before (in the database or earlier in the batch): with the same fingerprint
+    /// a repeat, which writes nothing and has the recorded outcome; with another, refused.
+    fn recorded(&self, key: &str, fingerprint: &str) -> Result<Option<Plan>, StoreError> {
+        match self.known_keys.get(key) {
+            None => Ok(None),
+            Some(record) if record.fingerprint == fingerprint => {
+                Ok(Some(Plan { events: Vec::new(), key: None, outcome: record.outcome.clone(), repeated: true }))
+            }
+            Some(_) => Err(StoreError::IdempotencyKeyReused(key.to_string())),
+        }
     }
 
     pub(super) fn accept(&mut self, plan: &Plan) {
