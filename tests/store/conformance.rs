@@ -437,20 +437,32 @@ pub async fn commits_are_announced_to_the_process(backend: Backend) {
     assert_eq!(store.known_committed_position(), outcome.last_position, "known as soon as the append returns");
 }
 
-/// Only LISTEN/NOTIFY can tell a process of another one's commit without reading the log.
+/// Only LISTEN/NOTIFY can tell a process of another one's commit without reading the log. The
+/// writer announces a burst of commits once an interval: the burst's last one is heard too.
 pub async fn commits_of_another_process_are_announced(backend: Backend) {
     let db = TestDatabase::new(backend).await;
     let (writer, listener) = (db.store().await, db.store().await);
+    let hears = |position: i64| {
+        let listener = &listener;
+        async move {
+            let heard = tokio::time::timeout(Duration::from_secs(5), async {
+                while listener.known_committed_position() < position {
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+            })
+            .await;
+            assert!(heard.is_ok(), "the other store never heard of position {position}");
+        }
+    };
     for n in 1..=3 {
-        let outcome = writer.append(append_one("s", ExpectedVersion::Any, n)).await.unwrap();
-        let heard = tokio::time::timeout(Duration::from_secs(5), async {
-            while listener.known_committed_position() < outcome.last_position {
-                tokio::time::sleep(Duration::from_millis(5)).await;
-            }
-        })
-        .await;
-        assert!(heard.is_ok(), "the other store never heard of position {}", outcome.last_position);
+        hears(writer.append(append_one("s", ExpectedVersion::Any, n)).await.unwrap().last_position).await;
     }
+    let mut last = 0;
+    for n in 4..=40 {
+        last = writer.append(append_one("s", ExpectedVersion::Any, n)).await.unwrap().last_position;
+    }
+    hears(last).await;
+    assert_eq!(listener.known_committed_position(), last, "no position beyond the log's");
 }
 
 pub async fn a_shared_key_is_made_once_for_every_store_of_a_database(backend: Backend) {

@@ -72,8 +72,7 @@ pub(crate) trait WriteBackend: Send + Sync + 'static {
     ) -> impl Future<Output = Result<HashMap<String, IdempotencyRecord>, sqlx::Error>> + Send;
     /// Runs a statement without parameters (savepoints).
     fn execute(&self, tx: &mut Self::Tx, sql: &'static str) -> impl Future<Output = Result<(), sqlx::Error>> + Send;
-    /// Writes the rows and moves the head, in one round trip. On PostgreSQL this also notifies the
-    /// other processes, at commit.
+    /// Writes the rows and moves the head, in one round trip.
     fn write(&self, tx: &mut Self::Tx, rows: Rows<'_>) -> impl Future<Output = Result<(), sqlx::Error>> + Send;
     /// Whether `write_if_head_is` is there.
     const WRITES_UNLOCKED: bool = false;
@@ -108,6 +107,11 @@ pub(crate) trait WriteBackend: Send + Sync + 'static {
     /// Rolls back at once (a dropped transaction would end only when its connection closes, and on
     /// SQLite would hold the write lock until then).
     fn rollback(&self, tx: Self::Tx) -> impl Future<Output = Result<(), sqlx::Error>> + Send;
+    /// Tells the other processes on this database that the log reached `position` (committed).
+    /// SQLite has no cross-process signal: their followers poll.
+    fn announce(&self, position: i64) {
+        let _ = position;
+    }
 }
 
 /// A row of the `events` table as both backends select it (JSON and ids as text).
@@ -413,7 +417,7 @@ pub(crate) use dispatch;
 /// How long one call of the database may take before it counts as unreachable (503 and a retry):
 /// a host whose network is cut answers nothing, and its sockets would wait many minutes for TCP
 /// to give up. More than the pool's acquire timeout (5 s), which says the same sooner.
-const CALL_DEADLINE: Duration = Duration::from_secs(8);
+pub(super) const CALL_DEADLINE: Duration = Duration::from_secs(8);
 /// A snapshot is one large row: written and read in the background, given longer.
 const SNAPSHOT_DEADLINE: Duration = Duration::from_secs(120);
 

@@ -227,6 +227,7 @@ pub(crate) async fn run<B: WriteBackend, P: CommandPlanner>(
                     handover.deliver();
                 }
                 super::announce_commit(&committed, head.position);
+                backend.announce(head.position);
                 // A model knows every stream's version: the writer keeps them only without one.
                 let versions = if models.is_some() { HashMap::new() } else { versions };
                 tip.learn(&base, versions, (head, last_mail_id));
