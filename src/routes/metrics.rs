@@ -118,6 +118,12 @@ impl Metrics {
                 "The events this process's start folded (beyond the snapshot it loaded).",
                 snapshots.folded_at_start.load(Ordering::Relaxed),
             ),
+            (
+                "roleledger_snapshots_skipped_total",
+                "counter",
+                "Snapshots of the read model left out because the machine could not hold a copy of the model or one row its body.",
+                snapshots.skipped.load(Ordering::Relaxed),
+            ),
         ];
         for (name, kind, help, value) in gauges {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}");
