@@ -167,65 +167,80 @@ async fn relay_commits(
     }
 }
 
-/// The statement of a write: the rows travel as arrays (one round trip however many there are),
-/// and the data-modifying CTEs all run. It returns the new head's position when the head moved.
-/// `$moved_if` conditions the head's move, `$rows_if` the rows on it.
-macro_rules! write_statement {
-    ($moved_if:literal, $rows_if:literal) => {
+/// The head's move and the events, the part that every write has: the head moves to `$head`
+/// (its position and hash parameters) where `$moved_if`, and the events go in from `$1`…`$10`, the
+/// columns of `events`, where `$rows_if`. The rows travel as arrays (one round trip however many
+/// there are), and every data-modifying CTE runs.
+macro_rules! move_head_and_write_events {
+    ($head:literal, $moved_if:literal, $rows_if:expr) => {
         concat!(
             "WITH moved AS ( \
-               UPDATE log_head SET position = $14, hash = $15 WHERE id = 1", $moved_if, " RETURNING position \
+               UPDATE log_head SET ", $head, " WHERE id = 1", $moved_if, " RETURNING position \
              ), written AS ( \
                INSERT INTO events (position, stream_id, stream_version, event_type, schema_version, data, \
                                    metadata, recorded_at, event_id, hash) \
                SELECT p, s, v, t, sv, d::jsonb, m::jsonb, r, e, h \
                FROM UNNEST($1::bigint[], $2::text[], $3::bigint[], $4::text[], $5::int[], $6::text[], \
                            $7::text[], $8::timestamptz[], $9::uuid[], $10::text[]) AS u(p, s, v, t, sv, d, m, r, e, h)",
-            $rows_if, " \
-             ), remembered AS ( \
+            $rows_if, " )"
+        )
+    };
+}
+
+/// The statement of a write with everything a batch may carry: the events, then idempotency keys
+/// (`$11`…`$13`), the head (`$14`, `$15`), mail (`$16`…`$25`) and webhook deliveries (`$26`…`$31`).
+/// It returns the new head's position when the head moved.
+macro_rules! write_statement {
+    ($moved_if:literal, $rows_if:expr) => {
+        concat!(
+            move_head_and_write_events!("position = $14, hash = $15", $moved_if, $rows_if),
+            ", remembered AS ( \
                INSERT INTO idempotency_keys (key, fingerprint, outcome) \
-               SELECT k, f, o::jsonb FROM UNNEST($11::text[], $12::text[], $13::text[]) AS u(k, f, o)", $rows_if, " \
+               SELECT k, f, o::jsonb FROM UNNEST($11::text[], $12::text[], $13::text[]) AS u(k, f, o)",
+            $rows_if,
+            " \
              ), mailed AS ( \
                INSERT INTO outbox (id, event_id, position, recipient, kind, context, message_id, attempts, \
                                    next_attempt_at, created_at) \
                SELECT i, e, p, r, k, c::jsonb, m, a, n, t \
                FROM UNNEST($16::uuid[], $17::bigint[], $18::text[], $19::text[], $20::text[], $21::text[], \
                            $22::timestamptz[], $23::bigint[], $24::int[], $25::timestamptz[]) \
-                    AS u(e, p, r, k, c, m, t, i, a, n)", $rows_if, " \
+                    AS u(e, p, r, k, c, m, t, i, a, n)",
+            $rows_if,
+            " \
              ), hooked AS ( \
                INSERT INTO webhook_deliveries (webhook_id, event_id, position, url, message_id, next_attempt_at, \
                                                created_at) \
                SELECT w, e, p, l, m, t, t \
                FROM UNNEST($26::text[], $27::uuid[], $28::bigint[], $29::text[], $30::text[], $31::timestamptz[]) \
-                    AS u(w, e, p, l, m, t)", $rows_if, " \
+                    AS u(w, e, p, l, m, t)",
+            $rows_if,
+            " \
              ) \
              SELECT position FROM moved"
         )
     };
 }
 
+/// Without the lock, the rows go in only if the head moved (READ COMMITTED re-checks the head's
+/// condition against a concurrent commit).
+macro_rules! if_moved {
+    () => {
+        " WHERE EXISTS (SELECT 1 FROM moved)"
+    };
+}
+
 /// Under the lock on the head.
 const WRITE: &str = write_statement!("", "");
-/// Without the lock: the head moves only from where the writer left it ($32, $33), and the rows
-/// go in only if it moved (READ COMMITTED re-checks the condition against a concurrent commit).
-const WRITE_IF_HEAD_IS: &str =
-    write_statement!(" AND position = $32 AND hash = $33", " WHERE EXISTS (SELECT 1 FROM moved)");
-
+/// Without the lock: the head moves only from where the writer left it ($32, $33).
+const WRITE_IF_HEAD_IS: &str = write_statement!(" AND position = $32 AND hash = $33", if_moved!());
 /// Without the lock, a write of events only (no idempotency keys, mail or deliveries: a lone raw
-/// append, a command that mails nobody): `WRITE_IF_HEAD_IS` without the three inserts that would
-/// insert nothing, and with four parameters after the events' ten instead of twenty-three.
-const WRITE_EVENTS_IF_HEAD_IS: &str = "WITH moved AS ( \
-       UPDATE log_head SET position = $11, hash = $12 WHERE id = 1 AND position = $13 AND hash = $14 \
-       RETURNING position \
-     ), written AS ( \
-       INSERT INTO events (position, stream_id, stream_version, event_type, schema_version, data, metadata, \
-                           recorded_at, event_id, hash) \
-       SELECT p, s, v, t, sv, d::jsonb, m::jsonb, r, e, h \
-       FROM UNNEST($1::bigint[], $2::text[], $3::bigint[], $4::text[], $5::int[], $6::text[], \
-                   $7::text[], $8::timestamptz[], $9::uuid[], $10::text[]) AS u(p, s, v, t, sv, d, m, r, e, h) \
-       WHERE EXISTS (SELECT 1 FROM moved) \
-     ) \
-     SELECT position FROM moved";
+/// append, a command that mails nobody): the head (`$11`, `$12`) moves from where the writer left
+/// it (`$13`, `$14`), without the three inserts that would insert nothing.
+const WRITE_EVENTS_IF_HEAD_IS: &str = concat!(
+    move_head_and_write_events!("position = $11, hash = $12", " AND position = $13 AND hash = $14", if_moved!()),
+    " SELECT position FROM moved"
+);
 
 /// Binds the events of a write to `$1`…`$10`, the columns of `events`.
 fn bind_events<'q>(
