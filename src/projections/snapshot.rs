@@ -213,22 +213,36 @@ struct Memory {
 impl Memory {
     /// Read from /proc and the cgroup v2 files on Linux; None elsewhere (nothing is skipped then).
     fn now() -> Option<Memory> {
-        let resident = kib_field(&std::fs::read_to_string("/proc/self/status").ok()?, "VmRSS:")?;
-        let mut available = kib_field(&std::fs::read_to_string("/proc/meminfo").ok()?, "MemAvailable:")?;
-        let group = |file: &str| std::fs::read_to_string(format!("/sys/fs/cgroup/{file}")).ok();
-        if let (Some(limit), Some(used)) = (group("memory.max"), group("memory.current")) {
-            if let (Ok(limit), Ok(used)) = (limit.trim().parse::<u64>(), used.trim().parse::<u64>()) {
-                available = available.min(limit.saturating_sub(used));
-            }
-        }
-        Some(Memory { resident, available })
+        let kib = |file: &str, name: &str| field(&std::fs::read_to_string(file).ok()?, name)?.checked_mul(1024);
+        let resident = kib("/proc/self/status", "VmRSS:")?;
+        let machine = kib("/proc/meminfo", "MemAvailable:")?;
+        Some(Memory { resident, available: group_room().map_or(machine, |group| group.min(machine)) })
     }
 }
 
-/// `name`'s value in bytes, from a /proc file's `name   123 kB` line.
-fn kib_field(text: &str, name: &str) -> Option<u64> {
-    let line = text.lines().find(|line| line.starts_with(name))?;
-    line[name.len()..].split_whitespace().next()?.parse::<u64>().ok()?.checked_mul(1024)
+/// What the process's memory control group leaves: its limit less its working set (the usage less
+/// the inactive page cache, which the kernel reclaims first; as the kubelet counts it). cgroup v2,
+/// else v1; None without a limit.
+fn group_room() -> Option<u64> {
+    let read = |file: &str| std::fs::read_to_string(format!("/sys/fs/cgroup/{file}")).ok();
+    let versions = [
+        ("memory.max", "memory.current", "memory.stat", "inactive_file"),
+        ("memory/memory.limit_in_bytes", "memory/memory.usage_in_bytes", "memory/memory.stat", "total_inactive_file"),
+    ];
+    let (limit, usage, stat, inactive) = versions
+        .into_iter()
+        .find_map(|(limit, usage, stat, inactive)| Some((read(limit)?, read(usage)?, stat, inactive)))?;
+    // "max" in v2: no limit.
+    let (limit, usage) = (limit.trim().parse::<u64>().ok()?, usage.trim().parse::<u64>().ok()?);
+    let inactive = read(stat).and_then(|stat| field(&stat, inactive)).unwrap_or(0);
+    Some(limit.saturating_sub(usage.saturating_sub(inactive)))
+}
+
+/// The number after `name` on its line (`VmRSS:   123 kB` in /proc, `inactive_file 4096` in a
+/// cgroup's memory.stat).
+fn field(text: &str, name: &str) -> Option<u64> {
+    let line = text.lines().find(|line| line.split_whitespace().next() == Some(name))?;
+    line.split_whitespace().nth(1)?.parse().ok()
 }
 
 /// Whether to skip the snapshot at `position`. The copy of the read model and its body are each
@@ -338,16 +352,15 @@ mod tests {
     }
 
     #[test]
-    fn memory_is_read_from_proc_lines() {
+    fn memory_is_read_from_proc_and_cgroup_lines() {
         let status = "Name:\troleledger\nVmPeak:\t  200 kB\nVmRSS:\t   65536 kB\nThreads:\t8\n";
-        assert_eq!(kib_field(status, "VmRSS:"), Some(65536 * 1024));
-        assert_eq!(
-            kib_field("MemTotal: 24 kB\nMemAvailable:   22000000 kB\n", "MemAvailable:"),
-            Some(22_000_000 * 1024)
-        );
-        assert_eq!(kib_field(status, "MemAvailable:"), None);
-        assert_eq!(kib_field("VmRSS: lots kB", "VmRSS:"), None);
-        assert_eq!(kib_field("VmRSS: 18446744073709551615 kB", "VmRSS:"), None, "checked arithmetic");
+        assert_eq!(field(status, "VmRSS:"), Some(65536));
+        assert_eq!(field("MemTotal: 24 kB\nMemAvailable:   22000000 kB\n", "MemAvailable:"), Some(22_000_000));
+        assert_eq!(field(status, "MemAvailable:"), None);
+        assert_eq!(field("VmRSS: lots kB", "VmRSS:"), None);
+        let stat = "active_file 100\ninactive_file 4096\ntotal_inactive_file 8192\n";
+        assert_eq!(field(stat, "inactive_file"), Some(4096), "the whole name, not a line that ends in it");
+        assert_eq!(field(stat, "total_inactive_file"), Some(8192));
         let now = Memory::now().expect("this is Linux");
         assert!(now.resident > 0 && now.available > 0, "{now:?}");
     }
