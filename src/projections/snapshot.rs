@@ -220,22 +220,53 @@ impl Memory {
     }
 }
 
-/// What the process's memory control group leaves: its limit less its working set (the usage less
-/// the inactive page cache, which the kernel reclaims first; as the kubelet counts it). cgroup v2,
-/// else v1; None without a limit.
+/// What the process's memory control group leaves: its limit (the tightest of it and its
+/// ancestors) less its working set (the usage less the inactive page cache, which the kernel
+/// reclaims first; as the kubelet counts it). cgroup v1 where the memory controller is there, else
+/// v2; None without a limit.
 fn group_room() -> Option<u64> {
-    let read = |file: &str| std::fs::read_to_string(format!("/sys/fs/cgroup/{file}")).ok();
-    let versions = [
-        ("memory.max", "memory.current", "memory.stat", "inactive_file"),
-        ("memory/memory.limit_in_bytes", "memory/memory.usage_in_bytes", "memory/memory.stat", "total_inactive_file"),
-    ];
-    let (limit, usage, stat, inactive) = versions
-        .into_iter()
-        .find_map(|(limit, usage, stat, inactive)| Some((read(limit)?, read(usage)?, stat, inactive)))?;
-    // "max" in v2: no limit.
-    let (limit, usage) = (limit.trim().parse::<u64>().ok()?, usage.trim().parse::<u64>().ok()?);
-    let inactive = read(stat).and_then(|stat| field(&stat, inactive)).unwrap_or(0);
-    Some(limit.saturating_sub(usage.saturating_sub(inactive)))
+    let groups = std::fs::read_to_string("/proc/self/cgroup").ok()?;
+    // `ID:CONTROLLERS:PATH`; v2's line has no controllers.
+    let path_of = |memory: bool| {
+        groups.lines().find_map(|line| {
+            let mut parts = line.splitn(3, ':');
+            let (_, controllers, path) = (parts.next()?, parts.next()?, parts.next()?);
+            let here = if memory { controllers.split(',').any(|c| c == "memory") } else { controllers.is_empty() };
+            here.then(|| path.to_string())
+        })
+    };
+    // Inside a cgroup namespace the group is the mount's root.
+    let folder = |root: &str, path: &str| {
+        let folder = std::path::PathBuf::from(format!("{root}{path}"));
+        if folder.is_dir() {
+            folder
+        } else {
+            std::path::PathBuf::from(root)
+        }
+    };
+    let number = |file: std::path::PathBuf| std::fs::read_to_string(file).ok()?.trim().parse::<u64>().ok();
+    let room = |limit: u64, usage: u64, inactive: Option<u64>| {
+        limit.saturating_sub(usage.saturating_sub(inactive.unwrap_or(0)))
+    };
+    if let Some(path) = path_of(true) {
+        let group = folder("/sys/fs/cgroup/memory", &path);
+        let stat = std::fs::read_to_string(group.join("memory.stat")).ok()?;
+        let limit = field(&stat, "hierarchical_memory_limit")?;
+        return Some(room(limit, number(group.join("memory.usage_in_bytes"))?, field(&stat, "total_inactive_file")));
+    }
+    let mut group = folder("/sys/fs/cgroup", &path_of(false)?);
+    let mut tightest: Option<u64> = None;
+    loop {
+        // "max" does not parse: no limit at this level.
+        if let (Some(limit), Some(usage)) = (number(group.join("memory.max")), number(group.join("memory.current"))) {
+            let stat = std::fs::read_to_string(group.join("memory.stat")).unwrap_or_default();
+            let here = room(limit, usage, field(&stat, "inactive_file"));
+            tightest = Some(tightest.map_or(here, |room| room.min(here)));
+        }
+        if group.as_os_str() == "/sys/fs/cgroup" || !group.pop() {
+            return tightest;
+        }
+    }
 }
 
 /// The number after `name` on its line (`VmRSS:   123 kB` in /proc, `inactive_file 4096` in a
