@@ -33,6 +33,9 @@ struct Options {
     child: Option<String>,
     #[arg(long, hide = true)]
     url: Option<String>,
+    /// Keep each log's database at the end (its URL is printed), to start a server on it.
+    #[arg(long)]
+    keep: bool,
     // `cargo bench` passes `--bench`; accept and ignore it.
     #[arg(long, hide = true)]
     bench: bool,
@@ -123,7 +126,11 @@ async fn main() {
         assert_eq!(snapshot["folded"], 0, "the start from the snapshot folded no tail: {snapshot}");
         assert_eq!(snapshot["events"], fold["events"]);
         rows.push((fold, seal, snapshot));
-        admin.execute(format!("DROP DATABASE {name} WITH (FORCE)").as_str()).await.unwrap();
+        if options.keep {
+            eprintln!("kept: {url}");
+        } else {
+            admin.execute(format!("DROP DATABASE {name} WITH (FORCE)").as_str()).await.unwrap();
+        }
     }
     println!(
         "| events | start, whole log folded (s) | resident MB | MB per million events | snapshot made (s) | \
